@@ -1,0 +1,98 @@
+"""clustersim command line: parse arguments, call the simulator, render, set exit codes. No logic here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from simulator.catalog.listing import accelerator_rows, model_rows
+from simulator.report.render import report_tables, rows_table
+from simulator.run import simulate
+from simulator.scenario.loader import ScenarioError, load_scenario
+from simulator.scenario.schema import Scenario
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(err: ScenarioError) -> None:
+    for issue in err.issues:
+        click.echo(str(issue), err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _print_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+@click.group()
+@click.version_option(package_name="clustersim")
+def main() -> None:
+    """clustersim: simulate AI clusters running training jobs; report time, utilization and cost."""
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write the JSON report here")
+@click.option("--set", "overrides", multiple=True, metavar="FIELD.PATH=VALUE",
+              help="override a scenario field, e.g. workloads.pretrain.parallelism.tp=2 (repeatable)")
+@click.option("--json", "as_json", is_flag=True, help="print the JSON report instead of tables")
+def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Simulate SCENARIO and print a summary (or the JSON report)."""
+    try:
+        loaded = load_scenario(scenario, overrides)
+    except ScenarioError as err:
+        _fail(err)
+        return
+    report = simulate(loaded)
+    text = report.model_dump_json(indent=2)
+    if output:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+    if as_json:
+        click.echo(text)
+    else:
+        Console().print(report_tables(report))
+
+
+@main.command()
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="FIELD.PATH=VALUE", help="override a field")
+def validate(scenarios: tuple[str, ...], overrides: tuple[str, ...]) -> None:
+    """Check scenario files; print FILE:LINE: field: problem for each error (exit 2 if any)."""
+    failed = False
+    for path in scenarios:
+        try:
+            loaded = load_scenario(path, overrides)
+        except ScenarioError as err:
+            failed = True
+            for issue in err.issues:
+                click.echo(str(issue), err=True)
+            continue
+        click.echo(f"{path}: ok ({len(loaded.workloads)} workload(s), {loaded.cluster.gpus} GPUs)")
+    if failed:
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files (for editors)."""
+    _print_json(Scenario.model_json_schema(by_alias=True))
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["accelerators", "models"]))
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+def catalog(kind: str, as_json: bool) -> None:
+    """List the built-in accelerators or models."""
+    rows = accelerator_rows() if kind == "accelerators" else model_rows()
+    if as_json:
+        _print_json(rows)
+    else:
+        Console().print(rows_table(f"built-in {kind}", rows))
+
+
+if __name__ == "__main__":
+    main()

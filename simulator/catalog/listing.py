@@ -1,0 +1,41 @@
+"""The catalogs as rows of plain values, for `clustersim catalog` tables and their --json form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulator import catalog
+from simulator.workload.transformer import parameter_counts
+
+
+def _per(value: float | None, scale: float) -> float | None:
+    return None if value is None else round(value / scale, 3)
+
+
+def accelerator_rows() -> list[dict[str, Any]]:
+    """One row per accelerator in display units (TFLOP/s, GB, GB/s, Gb/s, W)."""
+    return [
+        {
+            "name": a.name, "vendor": a.vendor, "year": a.launch_year,
+            "bf16_tflops": _per(a.peak_bf16_flops, 1e12), "fp8_tflops": _per(a.peak_fp8_flops, 1e12),
+            "hbm_gb": _per(a.hbm_bytes, 1e9), "hbm_tb_per_s": _per(a.hbm_bandwidth_bytes_per_s, 1e12),
+            "scale_up_gb_per_s": _per(a.scale_up_bandwidth_bytes_per_s, 1e9),
+            "nic_gbps": _per(a.nic_bandwidth_bytes_per_s, 0.125e9), "tdp_w": a.tdp_w,
+            "matmul_efficiency": a.matmul_efficiency, "status": a.status.value,
+        }
+        for a in catalog.accelerators().values()
+    ]
+
+
+def model_rows() -> list[dict[str, Any]]:
+    """One row per model with its shape and exact parameter counts (billions)."""
+    rows = []
+    for m in catalog.models().values():
+        counts = parameter_counts(m)
+        rows.append({
+            "name": m.name, "family": m.family, "layers": m.layers, "hidden": m.hidden, "heads": m.heads,
+            "kv_heads": m.kv_heads_, "ffn_hidden": m.ffn_hidden_, "vocab": m.vocab,
+            "experts": f"{m.top_k}/{m.experts}" if m.is_moe else "-",
+            "params_b": round(counts.total / 1e9, 3), "active_params_b": round(counts.active / 1e9, 3),
+        })
+    return rows

@@ -1,0 +1,92 @@
+"""Accelerator specification: the one definition used by catalog files, inline scenario entries and models.
+
+YAML keys are short (`hbm_bandwidth: 3.35 TB/s`); Python attributes carry their SI unit
+(`hbm_bandwidth_bytes_per_s`). Peak FLOP/s figures are dense (no 2:4 sparsity).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import Field, model_validator
+
+from simulator.base import Strict
+from simulator.units import Bandwidth, FlopRate, Power, PositiveBandwidth, PositiveBytes, PositiveFlopRate
+
+
+class Precision(str, Enum):
+    """Number format of the training/inference matmuls."""
+
+    BF16 = "bf16"
+    FP16 = "fp16"
+    FP8 = "fp8"
+
+
+class SourceStatus(str, Enum):
+    """How far a catalog entry's figures are confirmed."""
+
+    VERIFIED = "verified"  # vendor document or two independent sources
+    SECONDARY = "secondary"  # one secondary source
+    DERIVED = "derived"  # computed from a sourced number, rule in the note
+    ASSUMED = "assumed"  # no source: an explicit assumption, stated in the note
+    USER = "user"  # given inline in a scenario
+
+
+class Accelerator(Strict):
+    """One accelerator chip (GPU, TPU, Gaudi, Trainium, ...) as the simulator sees it."""
+
+    name: str = Field(min_length=1, description="identifier, e.g. h100-sxm")
+    base: str | None = Field(None, description="catalog entry this one modifies (inline entries)")
+    vendor: str = Field("unknown", description="manufacturer")
+    launch_year: int | None = Field(None, ge=2000, le=2100, description="year of first availability")
+    peak_bf16_flops: PositiveFlopRate = Field(
+        alias="peak_bf16", description="dense BF16/FP16 tensor peak, FLOP/s (e.g. '989 TFLOP/s')"
+    )
+    peak_fp8_flops: FlopRate | None = Field(
+        None, alias="peak_fp8", gt=0, description="dense FP8 tensor peak, FLOP/s; null if unsupported"
+    )
+    hbm_bytes: PositiveBytes = Field(alias="hbm", description="device memory capacity, bytes (e.g. '80 GB')")
+    hbm_bandwidth_bytes_per_s: PositiveBandwidth = Field(
+        alias="hbm_bandwidth", description="device memory bandwidth, bytes/s (e.g. '3.35 TB/s')"
+    )
+    scale_up_bandwidth_bytes_per_s: Bandwidth | None = Field(
+        None, alias="scale_up_bandwidth", gt=0,
+        description="per-chip scale-up (NVLink, Infinity Fabric, ICI) bandwidth, one direction, bytes/s",
+    )
+    nic_bandwidth_bytes_per_s: Bandwidth | None = Field(
+        None, alias="nic_bandwidth", gt=0,
+        description="typical scale-out network bandwidth per chip, one direction, bytes/s (e.g. '400 Gbps')",
+    )
+    tdp_w: Power | None = Field(None, alias="tdp", gt=0, description="maximum board/module power, W")
+    idle_power_fraction: float = Field(
+        0.2, gt=0, le=1, description="idle power as a fraction of TDP (default 0.2 is an assumption)"
+    )
+    server_power_overhead: float = Field(
+        1.8, ge=1, le=5,
+        description="node power at full load per chip divided by TDP (CPUs, NICs, fans); DGX H100: 1.82",
+    )
+    matmul_efficiency: float = Field(
+        gt=0, le=1, description="fraction of dense peak that large training GEMMs achieve (fitted, see note)"
+    )
+    status: SourceStatus = Field(SourceStatus.USER, description="how far the figures are confirmed")
+    sources: tuple[str, ...] = Field((), description="where each figure comes from")
+    note: str = Field("", description="caveats, derivations and fitting procedure")
+
+    @model_validator(mode="after")
+    def _fp8_not_below_bf16(self) -> Accelerator:
+        if self.peak_fp8_flops is not None and self.peak_fp8_flops < self.peak_bf16_flops:
+            raise ValueError("peak_fp8 must not be below peak_bf16")
+        return self
+
+    def peak_flops(self, precision: Precision) -> float | None:
+        """Dense tensor peak for `precision`, or None where the chip has no such format."""
+        if precision is Precision.FP8:
+            return self.peak_fp8_flops
+        return self.peak_bf16_flops
+
+    def power_w(self, busy_fraction: float) -> float:
+        """Wall power per chip including its share of the server, between idle and full load."""
+        if self.tdp_w is None:
+            raise ValueError(f"accelerator {self.name} has no tdp")
+        chip_w = self.tdp_w * (self.idle_power_fraction + (1 - self.idle_power_fraction) * busy_fraction)
+        return chip_w * self.server_power_overhead

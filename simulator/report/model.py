@@ -1,0 +1,116 @@
+"""The report: the single contract for simulation outputs. JSON first; tables and later HTML render it.
+
+Every field carries its unit in its name or description; docs/report.md is generated from these
+descriptions (`python -m simulator.report.fields`) and a test keeps it in step.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClusterReport(_Out):
+    """The whole cluster over the simulated span."""
+
+    gpus: int = Field(description="accelerators in the cluster")
+    utilization: float = Field(
+        description="GPU-seconds of productive work (training steps that count) / GPU-seconds available "
+        "over the simulated span, 0..1"
+    )
+    allocation: float = Field(description="GPU-seconds allocated to any workload / GPU-seconds available, 0..1")
+    gpu_hours: float = Field(description="GPU-hours available over the simulated span (gpus x simulated_s / 3600)")
+    energy_kwh: float = Field(
+        description="facility energy of all GPUs (busy at their workload's power, otherwise idle), with "
+        "server overhead and PUE, kWh"
+    )
+    rental_usd: float = Field(description="gpu_hours x pricing.gpu_hour_usd")
+    energy_usd: float = Field(description="energy_kwh x pricing.electricity_usd_per_kwh")
+    cost_usd: float = Field(description="rental_usd + energy_usd")
+
+
+class StepBreakdown(_Out):
+    """One optimizer step on the critical path, seconds (sums to step_time_s)."""
+
+    compute_s: float = Field(description="GEMMs and memory-bound operators of all micro-batches")
+    tp_comm_s: float = Field(description="tensor-parallel collectives (not overlapped)")
+    pp_bubble_s: float = Field(description="pipeline fill and drain, (pp-1) micro-batch slots")
+    pp_p2p_s: float = Field(description="activation and gradient sends between pipeline stages")
+    dp_exposed_s: float = Field(description="part of the data-parallel gradient collective not hidden")
+    optimizer_s: float = Field(description="Adam update, memory-bound")
+    dp_comm_s: float = Field(description="whole data-parallel gradient collective, hidden or not (not summed)")
+
+
+class MemoryReport(_Out):
+    """Memory per GPU on the busiest pipeline stage, bytes."""
+
+    weights_bytes: float = Field(description="bf16 weights after TP/PP (and ZeRO-3) sharding")
+    gradients_bytes: float = Field(description="bf16 gradients (sharded from ZeRO-2)")
+    optimizer_bytes: float = Field(description="fp32 master weights and Adam moments (sharded from ZeRO-1)")
+    activations_bytes: float = Field(description="stored activations of the in-flight micro-batches")
+    reserve_bytes: float = Field(description="framework / CUDA context / fragmentation reserve")
+    total_bytes: float = Field(description="sum of the above")
+    capacity_bytes: float = Field(description="accelerator memory")
+
+
+class TrainingReport(_Out):
+    """One training workload."""
+
+    kind: Literal["training"] = Field(description="workload kind")
+    status: Literal["completed", "running", "queued"] = Field(
+        description="completed; running = started but unfinished at the horizon; queued = never got its GPUs"
+    )
+    model: str = Field(description="model name")
+    accelerator: str = Field(description="accelerator name")
+    gpus: int = Field(description="GPUs the job holds (tp x pp x dp)")
+    parameters: float = Field(description="total model parameters")
+    active_parameters: float = Field(description="parameters a token passes through (MoE: < parameters)")
+    submitted_s: float = Field(description="simulated time the job was submitted, s")
+    started_s: float | None = Field(description="simulated time it got its GPUs, s (null if queued)")
+    finished_s: float | None = Field(description="simulated time it finished, s (null if not finished)")
+    queued_s: float = Field(description="time waiting for GPUs, s")
+    wall_clock_s: float = Field(description="submission to finish (or to the end of the simulation), s")
+    steps: int = Field(description="optimizer steps completed")
+    steps_total: int = Field(description="optimizer steps needed to train on `tokens_target`")
+    steps_remaining: int = Field(description="steps_total - steps")
+    step_time_s: float = Field(description="duration of one optimizer step, s")
+    step_breakdown: StepBreakdown
+    tokens_per_step: float = Field(description="global batch in tokens after rounding to whole micro-batches")
+    micro_batches: int = Field(description="micro-batches per data-parallel replica per step")
+    tokens: float = Field(description="tokens trained (steps x tokens_per_step)")
+    tokens_target: float = Field(description="tokens asked for in the scenario")
+    tokens_per_s: float = Field(description="training throughput while running, tokens/s")
+    model_flops: float = Field(description="model FLOPs of the whole run (3 passes, no recompute)")
+    mfu: float = Field(description="model FLOPs utilization: model FLOP/s per GPU / dense peak, 0..1")
+    hfu: float = Field(description="hardware FLOPs utilization: including recomputation, 0..1")
+    achieved_tflops_per_gpu: float = Field(description="model TFLOP/s per GPU (MFU convention)")
+    hardware_tflops_per_gpu: float = Field(
+        description="TFLOP/s per GPU counting recomputation (the convention of Megatron-LM's Table 1)"
+    )
+    memory_per_gpu_bytes: float = Field(description="memory needed per GPU on the busiest stage, bytes")
+    memory: MemoryReport
+    gpu_hours: float = Field(description="GPU-hours the job held its GPUs")
+    energy_kwh: float = Field(description="facility energy of its GPUs while held (server overhead, PUE), kWh")
+    cost_usd: float = Field(description="gpu_hours x gpu_hour_usd + energy_kwh x electricity_usd_per_kwh")
+    cost_per_million_tokens_usd: float = Field(description="cost_usd / tokens x 1e6 (0 when no tokens)")
+    interruptions: int = Field(description="failures or preemptions that stopped the job")
+    lost_gpu_hours: float = Field(description="GPU-hours of redone work, detection, restart and waiting")
+    ettr: float = Field(description="effective training time ratio: productive time / time since start, 0..1")
+
+
+class Report(_Out):
+    """Everything a run produced. Same scenario and seed give the same report except `wall_s`."""
+
+    scenario: str = Field(description="scenario name")
+    seed: int = Field(description="root seed of the random-number tree")
+    clustersim_version: str = Field(description="version that produced the report")
+    simulated_s: float = Field(description="simulated time from 0 to the last event (or the horizon), s")
+    wall_s: float = Field(description="real time the simulation took, s (the only non-deterministic field)")
+    cluster: ClusterReport
+    workloads: dict[str, TrainingReport] = Field(description="per workload, by name")
+    notes: list[str] = Field(description="adjustments made to the inputs (batch rounding) and caveats")

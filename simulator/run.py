@@ -1,0 +1,154 @@
+"""Wire a validated scenario into a SimPy environment, run it, and return the Report (writes no files)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from simulator import __version__
+from simulator.cost import Prices
+from simulator.engine.cluster import Cluster
+from simulator.engine.training import TrainingJob
+from simulator.report.model import ClusterReport, MemoryReport, Report, StepBreakdown, TrainingReport
+from simulator.scenario.resolve import TrainingPlan, fabric, training_plan
+from simulator.scenario.schema import Scenario, TrainingWorkload
+from simulator.units import SECONDS_PER_HOUR
+from simulator.workload.memory import training_memory
+from simulator.workload.step_time import FirstOrderStepModel, StepTime, StepTimeModel
+from simulator.workload.transformer import parameter_counts
+
+
+@dataclass(frozen=True)
+class _Training:
+    workload: TrainingWorkload
+    plan: TrainingPlan
+    step: StepTime
+    job: TrainingJob
+
+
+def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Report:
+    """Run `scenario` to completion (or to its horizon) and report."""
+    started = time.perf_counter()
+    env = simpy.Environment()
+    cluster = Cluster(env, scenario.cluster.nodes, scenario.cluster.gpus_per_node)
+    model = step_model or FirstOrderStepModel()
+    net = fabric(scenario.cluster)
+    acc = scenario.cluster.accelerator
+    runs: list[_Training] = []
+    for workload in scenario.workloads:
+        plan = training_plan(workload, scenario.cluster)
+        step = model.step_time(plan.step, net)
+        busy = (step.compute_s / step.total_s) if step.total_s else 0.0
+        job = TrainingJob(
+            name=workload.name, gpus=workload.parallelism.world, steps_total=plan.steps,
+            step_s=step.total_s, power_w=acc.power_w(busy), submitted_s=workload.start_at_s,
+        )
+        env.process(job.run(env, cluster))
+        runs.append(_Training(workload, plan, step, job))
+    env.run(until=scenario.horizon_s)
+    for run in runs:
+        run.job.settle(env.now, cluster)
+    prices = Prices(
+        scenario.pricing.gpu_hour_usd, scenario.pricing.electricity_usd_per_kwh, scenario.pricing.pue
+    )
+    return Report(
+        scenario=scenario.name,
+        seed=scenario.seed,
+        clustersim_version=__version__,
+        simulated_s=env.now,
+        wall_s=time.perf_counter() - started,
+        cluster=_cluster_report(cluster, env.now, scenario, prices),
+        workloads={r.workload.name: _training_report(r, cluster, env.now, scenario, prices) for r in runs},
+        notes=[note for r in runs for note in r.plan.notes],
+    )
+
+
+def _idle_w(scenario: Scenario) -> float:
+    return scenario.cluster.accelerator.power_w(0.0)
+
+
+def _cluster_report(cluster: Cluster, now: float, scenario: Scenario, prices: Prices) -> ClusterReport:
+    available = cluster.gpus * now
+    idle_s = float(np.sum(now - cluster.productive_s))
+    it_energy_j = float(np.sum(cluster.productive_energy_j)) + idle_s * _idle_w(scenario)
+    kwh = prices.facility_kwh(it_energy_j)
+    return ClusterReport(
+        gpus=cluster.gpus,
+        utilization=float(np.sum(cluster.productive_s)) / available if available else 0.0,
+        allocation=float(np.sum(cluster.allocated_seconds())) / available if available else 0.0,
+        gpu_hours=available / SECONDS_PER_HOUR,
+        energy_kwh=kwh,
+        rental_usd=prices.cost_usd(available, 0.0),
+        energy_usd=prices.cost_usd(0.0, kwh),
+        cost_usd=prices.cost_usd(available, kwh),
+    )
+
+
+def _training_report(
+    run: _Training, cluster: Cluster, now: float, scenario: Scenario, prices: Prices
+) -> TrainingReport:
+    job, step, plan, w = run.job, run.step, run.plan, run.workload
+    peak = scenario.cluster.accelerator.peak_flops(w.precision) or 0.0
+    counts = parameter_counts(w.model)
+    memory = training_memory(plan.step, w.memory_reserve_bytes)
+    end = job.finished_s if job.finished_s is not None else now
+    held_s = (end - job.started_s) if job.started_s is not None else 0.0
+    productive_s = job.steps_done * step.total_s
+    held_gpu_s = held_s * job.gpus
+    idle_gpu_s = held_gpu_s - productive_s * job.gpus
+    it_energy_j = float(np.sum(cluster.productive_energy_j[job.gpu_ids])) + idle_gpu_s * _idle_w(scenario)
+    kwh = prices.facility_kwh(it_energy_j)
+    cost = prices.cost_usd(held_gpu_s, kwh)
+    tokens = job.steps_done * plan.step.tokens_per_step
+    per_gpu_model = step.model_flops / step.total_s / job.gpus
+    per_gpu_hardware = step.hardware_flops / step.total_s / job.gpus
+    return TrainingReport(
+        kind="training",
+        status=job.status,
+        model=w.model.name,
+        accelerator=scenario.cluster.accelerator.name,
+        gpus=job.gpus,
+        parameters=counts.total,
+        active_parameters=counts.active,
+        submitted_s=job.submitted_s,
+        started_s=job.started_s,
+        finished_s=job.finished_s,
+        queued_s=(job.started_s if job.started_s is not None else now) - job.submitted_s,
+        wall_clock_s=end - job.submitted_s,
+        steps=job.steps_done,
+        steps_total=job.steps_total,
+        steps_remaining=job.steps_total - job.steps_done,
+        step_time_s=step.total_s,
+        step_breakdown=StepBreakdown(
+            compute_s=step.compute_s, tp_comm_s=step.tp_comm_s, pp_bubble_s=step.pp_bubble_s,
+            pp_p2p_s=step.pp_p2p_s, dp_exposed_s=step.dp_exposed_s, optimizer_s=step.optimizer_s,
+            dp_comm_s=step.dp_comm_s,
+        ),
+        tokens_per_step=plan.step.tokens_per_step,
+        micro_batches=plan.step.micro_batches,
+        tokens=tokens,
+        tokens_target=w.tokens,
+        tokens_per_s=plan.step.tokens_per_step / step.total_s,
+        model_flops=step.model_flops * job.steps_done,
+        mfu=per_gpu_model / peak,
+        hfu=per_gpu_hardware / peak,
+        achieved_tflops_per_gpu=per_gpu_model / 1e12,
+        hardware_tflops_per_gpu=per_gpu_hardware / 1e12,
+        memory_per_gpu_bytes=memory.total_bytes,
+        memory=MemoryReport(
+            weights_bytes=memory.weights_bytes, gradients_bytes=memory.gradients_bytes,
+            optimizer_bytes=memory.optimizer_bytes, activations_bytes=memory.activations_bytes,
+            reserve_bytes=memory.reserve_bytes, total_bytes=memory.total_bytes,
+            capacity_bytes=memory.capacity_bytes,
+        ),
+        gpu_hours=held_gpu_s / SECONDS_PER_HOUR,
+        energy_kwh=kwh,
+        cost_usd=cost,
+        cost_per_million_tokens_usd=cost / tokens * 1e6 if tokens else 0.0,
+        interruptions=0,
+        lost_gpu_hours=0.0,
+        ettr=min(1.0, productive_s / held_s) if held_s else 0.0,
+    )

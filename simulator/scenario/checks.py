@@ -1,0 +1,92 @@
+"""Checks that need more than one field: layouts against the cluster, memory fit, hardware support.
+
+Each problem names the data path it belongs to, so the loader can point at the line in the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator.hardware import Precision
+from simulator.scenario.resolve import MissingFigure, fabric, training_plan
+from simulator.scenario.schema import Scenario, TrainingWorkload
+from simulator.units import format_si
+from simulator.workload.memory import training_memory
+from simulator.workload.parallelism import Recompute
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a scenario, at a path into its data."""
+
+    path: Path
+    message: str
+
+
+def scenario_problems(scenario: Scenario) -> list[Problem]:
+    """Everything wrong with a schema-valid scenario; empty when it can run."""
+    problems: list[Problem] = []
+    cluster = scenario.cluster
+    try:
+        fabric(cluster)
+    except MissingFigure as err:
+        problems.append(Problem(err.path, str(err)))
+    if cluster.accelerator.tdp_w is None:
+        problems.append(Problem(
+            ("cluster", "accelerator"),
+            f"{cluster.accelerator.name} has no published power (tdp) in the catalog, so energy cannot be "
+            f"computed; write accelerator: {{base: {cluster.accelerator.name}, tdp: <watts>}}",
+        ))
+    seen: dict[str, int] = {}
+    for index, workload in enumerate(scenario.workloads):
+        where: Path = ("workloads", index)
+        if workload.name in seen:
+            problems.append(Problem((*where, "name"), f"duplicate workload name {workload.name!r}; names must be unique"))
+        seen[workload.name] = index
+        problems += [Problem((*where, *p.path), p.message) for p in _training_problems(workload, scenario)]
+    return problems
+
+
+def _training_problems(w: TrainingWorkload, scenario: Scenario) -> list[Problem]:
+    cluster, lay, m = scenario.cluster, w.parallelism, w.model
+    par: Path = ("parallelism",)
+    found: list[Problem] = []
+    if lay.world > cluster.gpus:
+        found.append(Problem(par, (
+            f"tp x pp x dp = {lay.tp} x {lay.pp} x {lay.dp} = {lay.world} GPUs, but the cluster has "
+            f"{cluster.gpus} ({cluster.nodes} nodes x {cluster.gpus_per_node}); the product must be at most "
+            f"{cluster.gpus}"
+        )))
+    if m.heads % lay.tp:
+        found.append(Problem((*par, "tp"), f"tp {lay.tp} must divide the model's {m.heads} attention heads"))
+    if lay.pp > m.layers:
+        found.append(Problem((*par, "pp"), f"pp {lay.pp} exceeds the model's {m.layers} layers"))
+    if w.precision is Precision.FP8 and cluster.accelerator.peak_fp8_flops is None:
+        found.append(Problem(("precision",), f"{cluster.accelerator.name} has no fp8 tensor cores; use bf16"))
+    if found:
+        return found
+    memory = training_memory(training_plan(w, cluster).step, w.memory_reserve_bytes)
+    if memory.headroom_bytes < 0:
+        terms = ", ".join(f"{k} {format_si(v, 'B', binary=True)}" for k, v in memory.terms().items())
+        found.append(Problem(par, (
+            f"{m.name} does not fit: needs {format_si(memory.total_bytes, 'B', binary=True)} per GPU, "
+            f"{cluster.accelerator.name} has {format_si(memory.capacity_bytes, 'B', binary=True)} "
+            f"(over by {format_si(-memory.headroom_bytes, 'B', binary=True)}; {terms}); "
+            f"{_memory_advice(w)}"
+        )))
+    return found
+
+
+def _memory_advice(w: TrainingWorkload) -> str:
+    lay = w.parallelism
+    ideas = []
+    if lay.zero_stage < 3 and lay.dp > 1:
+        ideas.append(f"zero_stage: {lay.zero_stage + 1}")
+    if lay.activation_recompute is not Recompute.FULL:
+        ideas.append("activation_recompute: full")
+    if lay.micro_batch_size > 1:
+        ideas.append("a smaller micro_batch_size")
+    ideas.append("a larger tp or pp")
+    return "try " + ", ".join(ideas)

@@ -1,0 +1,222 @@
+"""Load a scenario file: parse with line numbers, apply `--set` overrides, validate with the schema, run the
+cross-field checks, and turn every problem into `FILE:LINE: field.path: what is wrong and what is allowed`."""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path as FilePath
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from simulator.scenario.checks import Problem, scenario_problems
+from simulator.scenario.schema import Scenario
+from simulator.scenario.yaml_lines import LocatedData, Path, YamlProblem, load_located
+
+MAX_FILE_BYTES = 50 * 2**20  # a scenario is a page of YAML; refuse to parse anything absurd
+
+
+@dataclass(frozen=True)
+class ScenarioIssue:
+    """One located problem, ready to print."""
+
+    location: str  # FILE:LINE, or --set:N for an override
+    field: str  # dotted path, list items by name
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.field or '(document)'}: {self.message}"
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot run, with every problem found."""
+
+    def __init__(self, issues: list[ScenarioIssue]) -> None:
+        super().__init__("\n".join(str(i) for i in issues))
+        self.issues = issues
+
+
+def load_scenario(path: str | FilePath, overrides: typing.Sequence[str] = ()) -> Scenario:
+    """Read, override, validate and check a scenario file; raise ScenarioError with located problems."""
+    file = FilePath(path)
+    name = str(path)
+    try:
+        if file.stat().st_size > MAX_FILE_BYTES:
+            raise _single(f"{name}:1", "", f"file is larger than {MAX_FILE_BYTES // 2**20} MiB")
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise _single(f"{name}:1", "", f"cannot read the file: {err}") from None
+    try:
+        located = load_located(text)
+    except YamlProblem as err:
+        raise _single(f"{name}:{err.line}", _dotted(err.path, None), str(err)) from None
+    if not isinstance(located.data, dict):
+        raise _single(f"{name}:1", "", "a scenario is a mapping with name, cluster, pricing and workloads")
+    set_lines = _apply_overrides(located, overrides)
+    return validate_located(located, name, set_lines)
+
+
+def validate_located(located: LocatedData, name: str, set_lines: dict[Path, int] | None = None) -> Scenario:
+    """Validate parsed data; problems point into `name` (or at the override that set the value)."""
+    set_lines = set_lines or {}
+
+    def where(path: Path) -> str:
+        """The override that set `path`, a parent or a child of it; else the file line."""
+        for set_path, number in set_lines.items():
+            if set_path[: len(path)] == path or path[: len(set_path)] == set_path:
+                return f"--set:{number}"
+        return f"{name}:{located.line_of(path)}"
+
+    try:
+        scenario = Scenario.model_validate(located.data)
+    except ValidationError as err:
+        issues = []
+        for e in err.errors(include_url=False):
+            path = _data_path(e["loc"], located.data)
+            message = _explain(e, path, located.data)
+            issues.append(ScenarioIssue(where(path), _dotted(path, located.data), message))
+        raise ScenarioError(_unique(issues)) from None
+    problems: list[Problem] = scenario_problems(scenario)
+    if problems:
+        raise ScenarioError([ScenarioIssue(where(p.path), _dotted(p.path, located.data), p.message) for p in problems])
+    return scenario
+
+
+def _single(location: str, field: str, message: str) -> ScenarioError:
+    return ScenarioError([ScenarioIssue(location, field, message)])
+
+
+def _unique(issues: list[ScenarioIssue]) -> list[ScenarioIssue]:
+    return list(dict.fromkeys(issues))
+
+
+def _data_path(loc: tuple[str | int, ...], data: Any) -> Path:
+    """Pydantic's error location with union and validator labels (such as a discriminator's tag) removed:
+    the path into the data. A part the data lacks is kept only at the end (a missing or unknown key)."""
+    path: list[str | int] = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif i < len(loc) - 1:
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _dotted(path: Path, data: Any) -> str:
+    """`workloads.pretrain.parallelism.tp`: list items by their `name` where they have one."""
+    parts: list[str] = []
+    node = data
+    for part in path:
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            label = item.get("name") if isinstance(item, dict) else None
+            parts.append(str(label) if isinstance(label, str) else f"[{part}]")
+            node = item
+        else:
+            parts.append(str(part))
+            node = node.get(part) if isinstance(node, dict) else None
+    return ".".join(parts).replace(".[", "[")
+
+
+def _explain(error: Any, path: Path, data: Any) -> str:
+    """Pydantic's message, reworded to say what is allowed where it does not already."""
+    kind, msg = error["type"], str(error["msg"])
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(path[:-1], data)
+        return f"unknown key {path[-1]!r}; allowed keys: {', '.join(allowed)}" if allowed else "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    value = error.get("input")
+    if kind not in {"unknown_catalog_entry"} and isinstance(value, str | int | float) and not isinstance(value, bool):
+        return f"{msg} (got {value!r})"
+    return msg
+
+
+def _allowed_keys(path: Path, data: Any) -> list[str]:
+    """Keys the schema accepts at `path`, found by walking the pydantic models along the data."""
+    model: type[BaseModel] | None = Scenario
+    node = data
+    for part in path:
+        if model is None:
+            return []
+        node = node[part] if isinstance(node, dict | list) else None
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(part) or next(
+            (f for f in model.model_fields.values() if f.alias == part), None
+        )
+        model = _model_in(info.annotation, node) if info else None
+    if model is None:
+        return []
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _model_in(annotation: Any, node: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation (through lists, unions, Annotated), chosen by `kind`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    candidates = [m for a in typing.get_args(annotation) if (m := _model_in(a, node)) is not None]
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        kind = node.get("kind") if isinstance(node, dict) else None
+        for m in candidates:
+            field = m.model_fields.get("kind")
+            if field is not None and kind in typing.get_args(field.annotation):
+                return m
+    return candidates[0] if candidates else None
+
+
+def _apply_overrides(located: LocatedData, overrides: typing.Sequence[str]) -> dict[Path, int]:
+    """Apply `a.b.c=value` overrides in order; list items are addressed by `name` or index."""
+    set_lines: dict[Path, int] = {}
+    for number, text in enumerate(overrides, start=1):
+        key, sep, raw = text.partition("=")
+        if not sep or not key.strip():
+            raise _single(f"--set:{number}", "", f"expected FIELD.PATH=VALUE, got {text!r}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        parts = key.strip().split(".")
+        node: Any = located.data
+        path: list[str | int] = []
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, list):
+                index = _list_index(node, part)
+                if index is None:
+                    names = [str(x.get("name")) for x in node if isinstance(x, dict)]
+                    raise _single(f"--set:{number}", ".".join(parts[: i + 1]),
+                                  f"no item named {part!r}; items: {', '.join(names) or 'none'}")
+                path.append(index)
+                if last:
+                    node[index] = value
+                else:
+                    node = node[index]
+            elif isinstance(node, dict):
+                path.append(part)
+                if last:
+                    node[part] = value
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                raise _single(f"--set:{number}", ".".join(parts[:i]), "is not a mapping or a list; cannot go deeper")
+        set_lines[tuple(path)] = number
+    return set_lines
+
+
+def _list_index(items: list[Any], part: str) -> int | None:
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and item.get("name") == part:
+            return index
+    if part.isdigit() and int(part) < len(items):
+        return int(part)
+    return None

@@ -1,0 +1,90 @@
+"""Turn validated scenario sections into the pure objects the models and the engine take (SI dataclasses)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from simulator.network.collectives import Link
+from simulator.network.fabric import Fabric
+from simulator.scenario.schema import ClusterSpec, FatTreeTopology, TrainingWorkload
+from simulator.workload.training_job import TrainingStep
+
+
+class MissingFigure(ValueError):
+    """A figure the simulation needs that neither the catalog nor the scenario gives."""
+
+    def __init__(self, path: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def fabric(cluster: ClusterSpec) -> Fabric:
+    """The network model of a cluster, with bandwidths defaulted from the accelerator."""
+    acc, topo = cluster.accelerator, cluster.topology
+    scale_up = topo.scale_up_bandwidth_bytes_per_s or acc.scale_up_bandwidth_bytes_per_s
+    nic = topo.nic_bandwidth_bytes_per_s or acc.nic_bandwidth_bytes_per_s
+    where = ("cluster", "topology")
+    if scale_up is None:
+        if cluster.gpus_per_node > 1:
+            raise MissingFigure(
+                (*where, "scale_up_bandwidth"),
+                f"{acc.name} has no scale-up bandwidth in the catalog; give one here (e.g. 400 GB/s)",
+            )
+        scale_up = math.inf
+    if nic is None:
+        if cluster.nodes > 1:
+            raise MissingFigure(
+                (*where, "nic_bandwidth"),
+                f"{acc.name} has no NIC bandwidth in the catalog; give one per GPU here (e.g. 400 Gbps)",
+            )
+        nic = math.inf
+    oversubscription = topo.oversubscription if isinstance(topo, FatTreeTopology) else 1.0
+    return Fabric(
+        nodes=cluster.nodes,
+        gpus_per_node=cluster.gpus_per_node,
+        scale_up=Link(scale_up * topo.scale_up_efficiency, topo.scale_up_latency_s),
+        scale_out=Link(nic * topo.scale_out_efficiency, topo.scale_out_latency_s),
+        oversubscription=oversubscription,
+    )
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """A training workload made concrete: the step it repeats and how many steps cover its tokens."""
+
+    step: TrainingStep
+    steps: int
+    notes: tuple[str, ...]  # adjustments the user should know about (batch rounding)
+
+
+def training_plan(workload: TrainingWorkload, cluster: ClusterSpec) -> TrainingPlan:
+    """Batch arithmetic: whole micro-batches per DP replica, and enough steps to reach `tokens`."""
+    lay = workload.parallelism
+    per_microbatch_round = lay.dp * lay.micro_batch_size
+    if workload.global_batch_size is not None:
+        sequences = float(workload.global_batch_size)
+        asked = f"global_batch_size {workload.global_batch_size}"
+    else:
+        tokens = workload.global_batch_tokens or workload.seq_len * per_microbatch_round
+        sequences = tokens / workload.seq_len
+        asked = f"global_batch_tokens {tokens:,.0f}"
+    micro_batches = max(1, round(sequences / per_microbatch_round))
+    step = TrainingStep(
+        model=workload.model,
+        accelerator=cluster.accelerator,
+        precision=workload.precision,
+        layout=lay,
+        seq_len=workload.seq_len,
+        micro_batches=micro_batches,
+        flash_attention=workload.flash_attention,
+    )
+    notes: tuple[str, ...] = ()
+    if step.sequences_per_step != sequences:
+        notes = (
+            f"{workload.name}: {asked} rounded to {step.tokens_per_step:,} tokens "
+            f"({step.sequences_per_step} sequences of {workload.seq_len} = {micro_batches} micro-batches of "
+            f"{lay.micro_batch_size} on each of {lay.dp} data-parallel replicas)",
+        )
+    steps = math.ceil(workload.tokens / step.tokens_per_step)
+    return TrainingPlan(step=step, steps=steps, notes=notes)

@@ -1,0 +1,170 @@
+"""The scenario schema: the one definition of what a scenario file may say.
+
+Every model forbids unknown keys. Quantities take SI numbers or strings with units (simulator/units.py).
+`accelerator:` and `model:` take a catalog name, an inline mapping of the catalog's fields, or a mapping with
+`base: <catalog name>` plus the fields to change. Workloads are a list discriminated by `kind`; later kinds
+(inference) and sections (failures) extend the unions below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
+
+from simulator import catalog
+from simulator.base import Strict
+from simulator.hardware import Accelerator, Precision
+from simulator.units import Bandwidth, Duration, NonNegativeDuration, PositiveBytes, PositiveCount
+from simulator.workload.parallelism import Parallelism
+from simulator.workload.transformer import TransformerModel
+
+MAX_GPUS = 4_000_000  # larger than any cluster built or announced; bigger inputs are typos
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
+
+
+def _catalog_reference(kind: str, lookup: Callable[[str], Any]) -> Callable[[Any], Any]:
+    """Turn a catalog name, or a mapping with `base: name`, into fields for the spec model."""
+
+    def resolve(value: Any) -> Any:
+        try:
+            if isinstance(value, str):
+                return lookup(value)
+            if isinstance(value, dict) and value.get("base") is not None:
+                base = lookup(str(value["base"]))
+                fields = catalog.as_fields(base) | {"name": f"{base.name}+custom", "status": "user"}
+                return fields | value
+        except catalog.UnknownEntry as err:
+            raise PydanticCustomError("unknown_catalog_entry", str(err)) from None
+        if isinstance(value, dict) and "name" not in value:
+            return {"name": f"inline-{kind}"} | value
+        return value
+
+    return resolve
+
+
+AcceleratorRef = Annotated[
+    Accelerator,
+    BeforeValidator(_catalog_reference("accelerator", catalog.accelerator), json_schema_input_type=str | Accelerator),
+]
+ModelRef = Annotated[
+    TransformerModel,
+    BeforeValidator(_catalog_reference("model", catalog.model), json_schema_input_type=str | TransformerModel),
+]
+
+
+class _FabricFields(Strict):
+    """What every topology kind says about links; missing bandwidths come from the accelerator."""
+
+    nic_bandwidth_bytes_per_s: Bandwidth | None = Field(
+        None, alias="nic_bandwidth", gt=0,
+        description="scale-out bandwidth per GPU, one direction (default: the accelerator's nic_bandwidth)",
+    )
+    scale_up_bandwidth_bytes_per_s: Bandwidth | None = Field(
+        None, alias="scale_up_bandwidth", gt=0,
+        description="scale-up (NVLink-class) bandwidth per GPU, one direction (default: the accelerator's)",
+    )
+    scale_up_latency_s: NonNegativeDuration = Field(
+        2e-6, alias="scale_up_latency",
+        description="per-step latency of a collective inside a node (default 2 us: 8-GPU all-reduces of "
+        "2-60 KiB take 22-41 us over 14 ring steps in the Vidur A100/H100 DGX measurements)",
+    )
+    scale_out_latency_s: NonNegativeDuration = Field(
+        10e-6, alias="scale_out_latency",
+        description="per-step latency of a collective across nodes (default 10 us, an assumption)",
+    )
+    scale_up_efficiency: float = Field(
+        0.8, gt=0, le=1,
+        description="fraction of scale-up bandwidth a ring collective achieves (default 0.8: NCCL ring "
+        "bus bandwidth 230/300 GB/s on A100 and 370/450 GB/s on H100, nccl-tests issues 175/212)",
+    )
+    scale_out_efficiency: float = Field(
+        0.95, gt=0, le=1,
+        description="fraction of NIC bandwidth a collective achieves (default 0.95: 192 GB/s bus bandwidth "
+        "on 8x200 Gb/s DGX A100 nodes, NCCL issue 812; 46-48 of 50 GB/s per NDR NIC, nccl-tests 290/309)",
+    )
+
+
+class SingleSwitchTopology(_FabricFields):
+    """All nodes on one non-blocking switch; GPUs of a node share a scale-up domain."""
+
+    kind: Literal["single_switch"]
+
+
+class FatTreeTopology(_FabricFields):
+    """A folded-Clos fabric, one NIC per GPU, with upper tiers oversubscribed by a factor."""
+
+    kind: Literal["fat_tree"]
+    oversubscription: float = Field(
+        1.0, ge=1, le=64, description="downlink / uplink bandwidth ratio at the leaves (1 = non-blocking)"
+    )
+
+
+Topology = Annotated[SingleSwitchTopology | FatTreeTopology, Field(discriminator="kind")]
+
+
+class ClusterSpec(Strict):
+    """Homogeneous GPU nodes and the network between them."""
+
+    accelerator: AcceleratorRef = Field(description="catalog name, inline mapping, or {base: name, ...}")
+    nodes: int = Field(gt=0, le=MAX_GPUS, description="number of nodes (servers)")
+    gpus_per_node: int = Field(gt=0, le=1024, description="accelerators per node (one scale-up domain)")
+    topology: Topology = Field(
+        default_factory=lambda: FatTreeTopology(kind="fat_tree"), description="network between GPUs"
+    )
+
+    @property
+    def gpus(self) -> int:
+        """Accelerators in the cluster."""
+        return self.nodes * self.gpus_per_node
+
+
+class PricingSpec(Strict):
+    """What GPU time and energy cost. Rental rates usually include power: then leave electricity at 0."""
+
+    gpu_hour_usd: float = Field(ge=0, le=1e4, description="price of one GPU for one hour, USD")
+    electricity_usd_per_kwh: float = Field(0.0, ge=0, le=100, description="energy price, USD per kWh")
+    pue: float = Field(1.0, ge=1, le=5, description="power usage effectiveness of the data centre")
+
+
+class TrainingWorkload(Strict):
+    """A pre-training (or fine-tuning) run: a model trained on a number of tokens with a parallel layout."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=100, description="unique name within the scenario")
+    kind: Literal["training"]
+    model: ModelRef = Field(description="catalog name, inline mapping, or {base: name, ...}")
+    tokens: PositiveCount = Field(le=1e17, description="tokens to train on, e.g. 26B or 15.6T")
+    seq_len: int = Field(gt=0, le=1 << 24, description="tokens per training sequence")
+    global_batch_tokens: PositiveCount | None = Field(
+        None, le=1e10, description="tokens per optimizer step, e.g. 1M; rounded to whole micro-batches"
+    )
+    global_batch_size: int | None = Field(
+        None, gt=0, le=1 << 26, description="sequences per optimizer step (instead of global_batch_tokens)"
+    )
+    parallelism: Parallelism = Field(default_factory=Parallelism, description="parallel layout")
+    precision: Precision = Field(Precision.BF16, description="matmul precision: bf16, fp16 or fp8")
+    flash_attention: bool = Field(True, description="fused attention: scores never stored in memory")
+    memory_reserve_bytes: PositiveBytes = Field(
+        2 * 2**30, alias="memory_reserve",
+        description="memory set aside per GPU for the framework, CUDA context and fragmentation",
+    )
+    start_at_s: NonNegativeDuration = Field(0.0, alias="start_at", description="submission time")
+
+
+Workload = TrainingWorkload  # becomes a union discriminated by `kind` when inference arrives
+
+
+class Scenario(Strict):
+    """A cluster, its prices, and the workloads that run on it."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=100, description="scenario name")
+    description: str = Field("", max_length=10_000, description="what the scenario shows")
+    seed: int = Field(0, ge=0, lt=2**63, description="root of the random-number tree")
+    horizon_s: Duration | None = Field(
+        None, alias="horizon", gt=0, description="stop the simulation at this time; unfinished work is reported"
+    )
+    cluster: ClusterSpec
+    pricing: PricingSpec
+    workloads: list[Workload] = Field(min_length=1, max_length=100_000, description="jobs and services")

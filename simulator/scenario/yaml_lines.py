@@ -1,0 +1,75 @@
+"""Read YAML (and JSON, a subset of YAML) into plain data plus the line of every key and list item, so that
+errors can say `FILE:LINE`. Duplicate keys are reported instead of silently keeping the last one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+Path = tuple[str | int, ...]
+
+
+class YamlProblem(ValueError):
+    """A file that is not valid YAML, or holds a duplicate key; carries the line."""
+
+    def __init__(self, line: int, path: Path, message: str) -> None:
+        super().__init__(message)
+        self.line, self.path = line, path
+
+
+@dataclass
+class LocatedData:
+    """Parsed data and the 1-based line of each path in it."""
+
+    data: Any
+    lines: dict[Path, int] = field(default_factory=dict)
+
+    def line_of(self, path: Path) -> int:
+        """Line of the longest prefix of `path` that the file contains (1 for the document itself)."""
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return 1
+
+
+def load_located(text: str) -> LocatedData:
+    """Parse one YAML document, recording where each key and item is."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        located = LocatedData(None)
+        if node is not None:
+            located.data = _build(node, (), located.lines, loader)
+        return located
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise YamlProblem(line, (), f"not valid YAML: {err.problem or err.context}") from None
+    except yaml.YAMLError as err:
+        raise YamlProblem(1, (), f"not valid YAML: {err}") from None
+    finally:
+        loader.dispose()
+
+
+def _build(node: yaml.Node, path: Path, lines: dict[Path, int], loader: yaml.SafeLoader) -> Any:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                raise YamlProblem(key_node.start_mark.line + 1, path, "keys must be plain scalars")
+            if key in result:
+                raise YamlProblem(
+                    key_node.start_mark.line + 1, (*path, key),
+                    f"duplicate key {key!r} (first on line {lines[(*path, key)]})",
+                )
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            result[key] = _build(value_node, (*path, key), lines, loader)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, (*path, i), lines, loader) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)

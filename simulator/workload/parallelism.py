@@ -1,0 +1,47 @@
+"""How a training job is laid out: parallel degrees, micro-batching, optimizer sharding and recompute.
+
+Rank order is Megatron's: tensor-parallel ranks are adjacent GPUs, then pipeline stages, then
+data-parallel replicas, so a TP group sits inside one scale-up domain whenever tp <= GPUs per node.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import Field
+
+from simulator.base import Strict
+
+
+class Recompute(str, Enum):
+    """Activation recomputation (Korthikanti et al. 2022): none, selective (attention core only), full."""
+
+    NONE = "none"
+    SELECTIVE = "selective"
+    FULL = "full"
+
+
+class Parallelism(Strict):
+    """Parallel degrees and the memory/compute trade-offs that go with them."""
+
+    tp: int = Field(1, ge=1, le=1024, description="tensor-parallel degree (Megatron)")
+    pp: int = Field(1, ge=1, le=4096, description="pipeline-parallel stages (1F1B schedule)")
+    dp: int = Field(1, ge=1, le=1 << 22, description="data-parallel replicas")
+    micro_batch_size: int = Field(1, ge=1, le=65536, description="sequences per micro-batch")
+    sequence_parallel: bool = Field(
+        True, description="shard layernorm/dropout activations over the TP group (Korthikanti 2022)"
+    )
+    zero_stage: int = Field(
+        1, ge=0, le=3, description="ZeRO stage: 1 shards optimizer state, 2 also gradients, 3 also weights"
+    )
+    activation_recompute: Recompute = Field(Recompute.SELECTIVE, description="none, selective or full")
+
+    @property
+    def world(self) -> int:
+        """GPUs the layout occupies."""
+        return self.tp * self.pp * self.dp
+
+    @property
+    def model_parallel(self) -> int:
+        """GPUs holding one replica of the model (TP x PP); also the stride between DP peers."""
+        return self.tp * self.pp

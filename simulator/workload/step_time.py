@@ -1,0 +1,128 @@
+"""First-order training step time: GEMM compute at a fitted fraction of peak, memory-bound elementwise
+traffic at HBM bandwidth, tensor-parallel all-reduces on the critical path, the 1F1B pipeline bubble and
+point-to-point sends, and the data-parallel gradient all-reduce overlapped with the last backward pass.
+
+The engine only calls `StepTimeModel.step_time`; issue 4 replaces this model behind the same interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from simulator.network.collectives import point_to_point_s, ring_all_reduce_s
+from simulator.network.fabric import Fabric
+from simulator.workload.memory import GRAD_BYTES, OPTIMIZER_BYTES, WEIGHT_BYTES, activation_bytes_per_token_layer
+from simulator.workload.parallelism import Recompute
+from simulator.workload.training_job import TrainingStep
+from simulator.workload.transformer import forward_flops_per_token
+
+# Each stored activation byte is written in the forward pass, read in the backward pass, and its gradient
+# written and read once: four HBM touches for the elementwise (non-GEMM) operators.
+ELEMENTWISE_TOUCHES = 4.0
+# PyTorch DDP and Megatron bucket gradients (DDP default bucket_cap_mb = 25); only the last bucket's
+# all-reduce cannot overlap the backward pass.
+GRADIENT_BUCKET_BYTES = 25 * 2**20
+
+
+class StepTimeModel(Protocol):
+    """Anything that prices one optimizer step of a training job on a fabric."""
+
+    def step_time(self, step: TrainingStep, fabric: Fabric) -> StepTime:
+        """Duration of one step and its parts."""
+        ...
+
+
+@dataclass(frozen=True)
+class StepTime:
+    """One optimizer step on the critical path, seconds, and the FLOPs it performs across all GPUs."""
+
+    compute_s: float  # GEMMs and elementwise ops of all micro-batches
+    tp_comm_s: float  # tensor-parallel all-reduces, not overlapped
+    pp_bubble_s: float  # 1F1B fill and drain
+    pp_p2p_s: float  # activation / gradient sends between stages
+    dp_comm_s: float  # full gradient all-reduce (or ZeRO reduce-scatter + all-gather)
+    dp_exposed_s: float  # the part of dp_comm_s not hidden behind the backward pass
+    optimizer_s: float  # Adam update, memory-bound
+    model_flops: float  # 3 passes (MFU convention)
+    hardware_flops: float  # including recomputation (HFU convention)
+
+    @property
+    def total_s(self) -> float:
+        """Wall-clock time of the step."""
+        return (
+            self.compute_s + self.tp_comm_s + self.pp_bubble_s + self.pp_p2p_s
+            + self.dp_exposed_s + self.optimizer_s
+        )
+
+
+def recompute_flops_per_token(step: TrainingStep) -> float:
+    """Extra forward FLOPs per token that activation recomputation repeats."""
+    m = step.model
+    mode = step.layout.activation_recompute
+    if mode is Recompute.FULL:
+        return forward_flops_per_token(m, step.seq_len)
+    if mode is Recompute.SELECTIVE and not step.flash_attention:
+        return forward_flops_per_token(m, step.seq_len) - forward_flops_per_token(m, 0)
+    return 0.0
+
+
+@dataclass(frozen=True)
+class FirstOrderStepModel:
+    """The step model of issue 2: roofline-style compute plus alpha-beta communication."""
+
+    def step_time(self, step: TrainingStep, fabric: Fabric) -> StepTime:
+        """Duration of one step and its parts."""
+        lay, acc, m = step.layout, step.accelerator, step.model
+        peak = acc.peak_flops(step.precision)
+        if peak is None:
+            raise ValueError(f"{acc.name} has no {step.precision.value} peak")
+        mb_tokens = step.seq_len * lay.micro_batch_size
+        model_flops_tok = 3.0 * forward_flops_per_token(m, step.seq_len)
+        hw_flops_tok = model_flops_tok + recompute_flops_per_token(step)
+        gemm_s = hw_flops_tok * mb_tokens / (lay.tp * lay.pp) / (peak * acc.matmul_efficiency)
+        sharded, replicated = activation_bytes_per_token_layer(step)
+        per_gpu_act = sharded / lay.tp + replicated / (lay.tp if lay.sequence_parallel else 1)
+        touches = ELEMENTWISE_TOUCHES * (hw_flops_tok / model_flops_tok)
+        layers_per_stage = m.layers / lay.pp
+        elementwise_s = touches * per_gpu_act * mb_tokens * layers_per_stage / acc.hbm_bandwidth_bytes_per_s
+        micro_compute_s = gemm_s + elementwise_s
+
+        tp_link = fabric.group_link(lay.tp, 1)
+        activation_msg = 2.0 * mb_tokens * m.hidden  # bf16 activations of one micro-batch
+        tp_collectives = 4 + (2 if lay.activation_recompute is Recompute.FULL else 0)
+        micro_tp_s = layers_per_stage * tp_collectives * ring_all_reduce_s(activation_msg, lay.tp, tp_link)
+
+        m_count = step.micro_batches
+        bubble_s = (lay.pp - 1) * (micro_compute_s + micro_tp_s)
+        p2p_s = 0.0
+        if lay.pp > 1:
+            pp_link = fabric.group_link(lay.pp, lay.tp)
+            send = activation_msg / (lay.tp if lay.sequence_parallel else 1)
+            p2p_s = 2.0 * m_count * point_to_point_s(send, pp_link)
+
+        grad_bytes = step.params_per_gpu * GRAD_BYTES
+        dp_link = fabric.group_link(lay.dp, lay.model_parallel)
+        dp_s = ring_all_reduce_s(grad_bytes, lay.dp, dp_link)
+        if lay.zero_stage >= 3:  # weights gathered again for the forward and the backward pass
+            dp_s *= 1.5
+        backward_last_s = micro_compute_s * 2.0 / 3.0
+        last_bucket_s = dp_s * min(1.0, GRADIENT_BUCKET_BYTES / grad_bytes) if grad_bytes else 0.0
+        dp_exposed_s = max(dp_s - backward_last_s, last_bucket_s)
+
+        shard = lay.dp if lay.zero_stage >= 1 else 1
+        state_bytes = step.params_per_gpu * (WEIGHT_BYTES + GRAD_BYTES + OPTIMIZER_BYTES) / shard
+        optimizer_s = 2.0 * state_bytes / acc.hbm_bandwidth_bytes_per_s  # read and write once
+
+        tokens = step.tokens_per_step
+        return StepTime(
+            compute_s=m_count * micro_compute_s,
+            tp_comm_s=m_count * micro_tp_s,
+            pp_bubble_s=bubble_s,
+            pp_p2p_s=p2p_s,
+            dp_comm_s=dp_s,
+            dp_exposed_s=dp_exposed_s,
+            optimizer_s=optimizer_s,
+            model_flops=model_flops_tok * tokens,
+            hardware_flops=hw_flops_tok * tokens,
+        )

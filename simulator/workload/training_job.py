@@ -1,0 +1,42 @@
+"""The pure description of one training job's step: model, hardware, precision, layout and batch.
+
+Everything the memory and step-time models need, with derived batch arithmetic in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator.hardware import Accelerator, Precision
+from simulator.workload.parallelism import Parallelism
+from simulator.workload.transformer import TransformerModel, parameter_counts
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    """One optimizer step of a data/tensor/pipeline-parallel transformer training job."""
+
+    model: TransformerModel
+    accelerator: Accelerator
+    precision: Precision
+    layout: Parallelism
+    seq_len: int
+    micro_batches: int  # per data-parallel replica per step (gradient accumulation steps)
+    flash_attention: bool = True  # attention scores never stored in HBM (fused kernel)
+
+    @property
+    def sequences_per_step(self) -> int:
+        """Global batch in sequences."""
+        return self.micro_batches * self.layout.micro_batch_size * self.layout.dp
+
+    @property
+    def tokens_per_step(self) -> int:
+        """Global batch in tokens."""
+        return self.sequences_per_step * self.seq_len
+
+    @property
+    def params_per_gpu(self) -> float:
+        """Parameters one GPU holds before ZeRO sharding: the busiest stage (embedding on the first one)."""
+        counts = parameter_counts(self.model)
+        body = counts.non_embedding / self.layout.pp
+        return (body + counts.embedding) / self.layout.tp
