@@ -6,15 +6,15 @@ YAML keys are short (`hbm_bandwidth: 3.35 TB/s`); Python attributes carry their 
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import Field, model_validator
 
 from simulator.base import Strict
-from simulator.units import Bandwidth, FlopRate, Power, PositiveBandwidth, PositiveBytes, PositiveFlopRate
+from simulator.units import Bandwidth, FlopRate, PositiveBandwidth, PositiveBytes, PositiveFlopRate, Power
 
 
-class Precision(str, Enum):
+class Precision(StrEnum):
     """Number format of the training/inference matmuls."""
 
     BF16 = "bf16"
@@ -22,7 +22,7 @@ class Precision(str, Enum):
     FP8 = "fp8"
 
 
-class SourceStatus(str, Enum):
+class SourceStatus(StrEnum):
     """How far a catalog entry's figures are confirmed."""
 
     VERIFIED = "verified"  # vendor document or two independent sources
@@ -66,7 +66,9 @@ class Accelerator(Strict):
         description="node power at full load per chip divided by TDP (CPUs, NICs, fans); DGX H100: 1.82",
     )
     matmul_efficiency: float = Field(
-        gt=0, le=1, description="fraction of dense peak that large training GEMMs achieve (fitted, see note)"
+        0.70, gt=0, le=1,
+        description="fraction of dense peak that large training GEMMs achieve; default 0.70 is the mean of the "
+        "A100 and H100 values fitted by benchmarks/fit_matmul_efficiency.py",
     )
     status: SourceStatus = Field(SourceStatus.USER, description="how far the figures are confirmed")
     sources: tuple[str, ...] = Field((), description="where each figure comes from")

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
 
-class Dimension(str, Enum):
+class Dimension(StrEnum):
     """What a quantity measures; each has one SI unit inside the simulator."""
 
     COUNT = "count"
@@ -125,30 +124,27 @@ def format_si(value: float, unit: str, binary: bool = False) -> str:
     return f"{value:.3g} {unit}"
 
 
-def _quantity(dimension: Dimension, description: str) -> Callable[[Any], float]:
+def _annotation(dimension: Dimension) -> tuple[BeforeValidator, WithJsonSchema]:
+    """Pydantic metadata for a quantity field: the parser, and a JSON Schema that admits unit strings."""
+
     def validate(value: Any) -> float:
         return parse_quantity(value, dimension)
 
-    validate.__doc__ = description
-    return validate
-
-
-def _annotated(dimension: Dimension) -> Any:
     schema = {
         "anyOf": [{"type": "number"}, {"type": "string"}],
         "description": f"{dimension.value}; a number in {dimension.value} or a string such as "
         f"{_EXAMPLES[dimension]}",
     }
-    return Annotated[float, BeforeValidator(_quantity(dimension, dimension.value)), WithJsonSchema(schema)]
+    return BeforeValidator(validate), WithJsonSchema(schema)
 
 
 # Pydantic field types: each accepts a number in SI or a string with a unit, and stores SI floats.
-Count = _annotated(Dimension.COUNT)
-Bytes = _annotated(Dimension.BYTES)
-Bandwidth = _annotated(Dimension.BANDWIDTH)
-Duration = _annotated(Dimension.DURATION)
-FlopRate = _annotated(Dimension.FLOP_RATE)
-Power = _annotated(Dimension.POWER)
+Count = Annotated[float, *_annotation(Dimension.COUNT)]
+Bytes = Annotated[float, *_annotation(Dimension.BYTES)]
+Bandwidth = Annotated[float, *_annotation(Dimension.BANDWIDTH)]
+Duration = Annotated[float, *_annotation(Dimension.DURATION)]
+FlopRate = Annotated[float, *_annotation(Dimension.FLOP_RATE)]
+Power = Annotated[float, *_annotation(Dimension.POWER)]
 
 PositiveCount = Annotated[Count, Field(gt=0)]
 PositiveBytes = Annotated[Bytes, Field(gt=0)]

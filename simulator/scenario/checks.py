@@ -43,7 +43,7 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
     for index, workload in enumerate(scenario.workloads):
         where: Path = ("workloads", index)
         if workload.name in seen:
-            problems.append(Problem((*where, "name"), f"duplicate workload name {workload.name!r}; names must be unique"))
+            problems.append(Problem((*where, "name"), f"duplicate workload name {workload.name!r}; names must differ"))
         seen[workload.name] = index
         problems += [Problem((*where, *p.path), p.message) for p in _training_problems(workload, scenario)]
     return problems

@@ -99,14 +99,22 @@ def _data_path(loc: tuple[str | int, ...], data: Any) -> Path:
     path: list[str | int] = []
     node = data
     for i, part in enumerate(loc):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
+        found, child = _child(node, part)
+        if found:
+            node = child
         elif i < len(loc) - 1:
             continue
         path.append(part)
     return tuple(path)
+
+
+def _child(node: Any, part: str | int) -> tuple[bool, Any]:
+    """(True, node[part]) where the data has that key or index, else (False, None)."""
+    if isinstance(node, dict) and part in node:
+        return True, node[part]
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return True, node[part]
+    return False, None
 
 
 def _dotted(path: Path, data: Any) -> str:
@@ -148,9 +156,10 @@ def _allowed_keys(path: Path, data: Any) -> list[str]:
     for part in path:
         if model is None:
             return []
-        node = node[part] if isinstance(node, dict | list) else None
         if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and part < len(node) else None
             continue
+        node = node.get(part) if isinstance(node, dict) else None
         info = model.model_fields.get(part) or next(
             (f for f in model.model_fields.values() if f.alias == part), None
         )

@@ -60,8 +60,8 @@ def _build(node: yaml.Node, path: Path, lines: dict[Path, int], loader: yaml.Saf
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str | int | float | bool) and key is not None:
-                raise YamlProblem(key_node.start_mark.line + 1, path, "keys must be plain scalars")
+            if isinstance(key, bool) or not isinstance(key, str | int):
+                raise YamlProblem(key_node.start_mark.line + 1, path, f"key {key!r} must be a plain word")
             if key in result:
                 raise YamlProblem(
                     key_node.start_mark.line + 1, (*path, key),

@@ -6,14 +6,14 @@ data-parallel replicas, so a TP group sits inside one scale-up domain whenever t
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import Field
 
 from simulator.base import Strict
 
 
-class Recompute(str, Enum):
+class Recompute(StrEnum):
     """Activation recomputation (Korthikanti et al. 2022): none, selective (attention core only), full."""
 
     NONE = "none"

@@ -12,7 +12,12 @@ from typing import Protocol
 
 from simulator.network.collectives import point_to_point_s, ring_all_reduce_s
 from simulator.network.fabric import Fabric
-from simulator.workload.memory import GRAD_BYTES, OPTIMIZER_BYTES, WEIGHT_BYTES, activation_bytes_per_token_layer
+from simulator.workload.memory import (
+    GRAD_BYTES,
+    OPTIMIZER_BYTES,
+    WEIGHT_BYTES,
+    activation_bytes_per_token_layer,
+)
 from simulator.workload.parallelism import Recompute
 from simulator.workload.training_job import TrainingStep
 from simulator.workload.transformer import forward_flops_per_token

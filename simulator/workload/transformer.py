@@ -10,7 +10,7 @@ for causality), so MFU is comparable with published figures.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import Field, model_validator
 
@@ -19,21 +19,21 @@ from simulator.hardware import SourceStatus
 from simulator.units import Count
 
 
-class MlpKind(str, Enum):
+class MlpKind(StrEnum):
     """Feed-forward block: two matrices with GELU, or three with SwiGLU (gate, up, down)."""
 
     GELU = "gelu"
     SWIGLU = "swiglu"
 
 
-class NormKind(str, Enum):
+class NormKind(StrEnum):
     """LayerNorm has a weight and a bias per channel; RMSNorm a weight only."""
 
     LAYERNORM = "layernorm"
     RMSNORM = "rmsnorm"
 
 
-class PositionKind(str, Enum):
+class PositionKind(StrEnum):
     """Learned position embeddings add max_seq_len x hidden parameters; RoPE adds none."""
 
     LEARNED = "learned"
