@@ -99,7 +99,7 @@ def _training_report(
     productive_s = job.steps_done * step.total_s
     held_gpu_s = held_s * job.gpus
     idle_gpu_s = held_gpu_s - productive_s * job.gpus
-    it_energy_j = float(np.sum(cluster.productive_energy_j[job.gpu_ids])) + idle_gpu_s * _idle_w(scenario)
+    it_energy_j = job.productive_energy_j + idle_gpu_s * _idle_w(scenario)
     kwh = prices.facility_kwh(it_energy_j)
     cost = prices.cost_usd(held_gpu_s, kwh)
     tokens = job.steps_done * plan.step.tokens_per_step

@@ -124,6 +124,14 @@ def format_si(value: float, unit: str, binary: bool = False) -> str:
     return f"{value:.3g} {unit}"
 
 
+def format_count(value: float) -> str:
+    """Human text for a count the way the field writes them: format_count(2.6e10) -> '26.0B'."""
+    for scale, suffix in [(1e15, "P"), (1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")]:
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
 def _annotation(dimension: Dimension) -> tuple[BeforeValidator, WithJsonSchema]:
     """Pydantic metadata for a quantity field: the parser, and a JSON Schema that admits unit strings."""
 

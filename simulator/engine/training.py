@@ -31,6 +31,7 @@ class TrainingJob:
     started_s: float | None = None
     finished_s: float | None = None
     steps_done: int = 0
+    productive_energy_j: float = 0.0  # wall power x time of its productive spans, all its GPUs, before PUE
     gpu_ids: GpuIds = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     _span_start_s: float | None = None
 
@@ -59,6 +60,7 @@ class TrainingJob:
 
     def _account(self, cluster: Cluster, steps: int) -> None:
         self.steps_done += steps
+        self.productive_energy_j += steps * self.step_s * self.power_w * self.gpus
         cluster.record_productive(self.gpu_ids, steps * self.step_s, self.power_w)
 
     @property

@@ -6,7 +6,7 @@ from rich.console import Group
 from rich.table import Table
 
 from simulator.report.model import Report
-from simulator.units import format_si
+from simulator.units import format_count, format_si
 
 
 def _duration(seconds: float) -> str:
@@ -47,8 +47,8 @@ def report_tables(report: Report) -> Group:
         ("wall clock", [_duration(w.wall_clock_s) for w in report.workloads.values()]),
         ("steps", [f"{w.steps:,} / {w.steps_total:,}" for w in report.workloads.values()]),
         ("step time", [f"{w.step_time_s:.3g} s" for w in report.workloads.values()]),
-        ("tokens", [format_si(w.tokens, "") for w in report.workloads.values()]),
-        ("throughput", [f"{format_si(w.tokens_per_s, '')} tokens/s" for w in report.workloads.values()]),
+        ("tokens", [format_count(w.tokens) for w in report.workloads.values()]),
+        ("throughput", [f"{format_count(w.tokens_per_s)} tokens/s" for w in report.workloads.values()]),
         ("MFU", [f"{w.mfu:.1%}" for w in report.workloads.values()]),
         ("model TFLOP/s per GPU", [f"{w.achieved_tflops_per_gpu:.0f}" for w in report.workloads.values()]),
         ("memory per GPU", [

@@ -141,6 +141,10 @@ def _explain(error: Any, path: Path, data: Any) -> str:
         return f"unknown key {path[-1]!r}; allowed keys: {', '.join(allowed)}" if allowed else "unknown key"
     if kind == "missing":
         return "required key is missing"
+    if kind == "union_tag_not_found":
+        return f"needs a `{error['ctx']['discriminator'].strip(chr(39))}:` key naming its type (see `clustersim schema`)"
+    if kind == "model_attributes_type" and path and path[-1] in {"accelerator", "model"}:
+        return f"expected a catalog name or a mapping of {path[-1]} fields, got {type(error.get('input')).__name__}"
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)
     value = error.get("input")

@@ -1,0 +1,78 @@
+"""Fuzz the scenario loader: any edit of a valid scenario either loads and runs, or fails with located
+ScenarioError lines. Nothing else may escape (no tracebacks for bad input)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simulator.run import simulate
+from simulator.scenario.loader import ScenarioError, load_scenario
+from tests.conftest import ROOT
+
+BASE = yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text(encoding="utf-8"))
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12), st.sampled_from(["200 Gbps", "80 GiB", "30 min", "26B", "1e400", "-5 s", "tp", "fp8"]),
+)
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=6)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _paths(value, (*prefix, index))
+    return found
+
+
+PATHS = _paths(BASE)
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> Any:
+    data = copy.deepcopy(BASE)
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(PATHS))
+        parent = data
+        try:
+            for part in path[:-1]:
+                parent = parent[part]
+            action = draw(st.sampled_from(["replace", "delete", "add"]))
+            if action == "replace":
+                parent[path[-1]] = draw(values)
+            elif action == "delete" and isinstance(parent, dict):
+                parent.pop(path[-1], None)
+            elif isinstance(parent, dict):
+                parent[draw(st.text(min_size=1, max_size=8))] = draw(values)
+        except (KeyError, IndexError, TypeError):
+            continue
+    return data
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=mutated())
+def test_any_edit_loads_or_fails_with_located_errors(tmp_path: Path, data: Any) -> None:
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    try:
+        scenario = load_scenario(path)
+    except ScenarioError as err:
+        assert err.issues
+        for issue in err.issues:
+            assert issue.location.startswith(f"{path}:")
+            assert int(issue.location.rsplit(":", 1)[1]) >= 1
+            assert issue.message and "\n" not in issue.message
+        return
+    report = simulate(scenario)
+    for workload in report.workloads.values():
+        assert workload.steps + workload.steps_remaining == workload.steps_total

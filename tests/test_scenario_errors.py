@@ -1,0 +1,90 @@
+"""Bad scenarios: every one exits 2 with `FILE:LINE: field.path: message` lines and never a traceback."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+
+LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): (?P<field>[\w.\[\]()-]+): (?P<message>.+)$")
+
+# (name, edit of the quickstart text, expected line, expected field, words the message must contain)
+CASES = [
+    ("unknown-key", ("  nodes: 4\n", "  nodes: 4\n  nodez: 3\n"), 7, "cluster.nodez", ["unknown key", "allowed keys"]),
+    ("bad-unit", ("200 Gbps", "200 parsecs"), 10, "cluster.topology.nic_bandwidth", ["unknown unit", "Gbps"]),
+    ("negative-count", ("nodes: 4", "nodes: -1"), 6, "cluster.nodes", ["greater than 0"]),
+    ("zero-tokens", ("tokens: 26B", "tokens: 0"), 20, "workloads.pretrain.tokens", ["greater than 0"]),
+    ("layout-vs-gpus", ("dp: 32", "dp: 64"), 23, "workloads.pretrain.parallelism", ["64 GPUs", "32"]),
+    ("unknown-accelerator", ("a100-80gb-sxm", "a100-80gb"), 5, "cluster.accelerator", ["did you mean", "a100-80gb-sxm"]),
+    ("unknown-model", ("gpt3-1.3b", "gpt3-13"), 19, "workloads.pretrain.model", ["did you mean", "gpt3-13b"]),
+    ("does-not-fit", ("gpt3-1.3b", "gpt3-175b"), 23, "workloads.pretrain.parallelism", ["does not fit", "over by"]),
+    ("absurd-size", ("nodes: 4", "nodes: 400000000000"), 6, "cluster.nodes", ["less than or equal"]),
+    ("unknown-kind", ("kind: training", "kind: trainin"), 18, "workloads.pretrain.kind", ["training"]),
+    ("duplicate-key", ("seq_len: 2048\n", "seq_len: 2048\n    seq_len: 4096\n"), 22, "workloads[0].seq_len", ["duplicate"]),
+    ("not-yaml", ("nodes: 4", "nodes: [4"), 7, "(document)", ["not valid YAML"]),
+    ("fp8-on-a100", ("precision: bf16", "precision: fp8"), 24, "workloads.pretrain.precision", ["fp8"]),
+    ("tp-vs-heads", ("{tp: 1, pp: 1, dp: 32}", "{tp: 3, pp: 1, dp: 8}"), 23, "workloads.pretrain.parallelism.tp",
+     ["divide", "16"]),
+]
+
+
+@pytest.mark.parametrize(("name", "edit", "line", "field", "words"), CASES, ids=[c[0] for c in CASES])
+def test_bad_scenario_gives_located_one_line_error(
+    tmp_path: Path, quickstart_text: str, name: str, edit: tuple[str, str], line: int, field: str, words: list[str]
+) -> None:
+    old, new = edit
+    assert old in quickstart_text
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(quickstart_text.replace(old, new, 1), encoding="utf-8")
+    for command in (["validate", str(path)], ["run", str(path)]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        match = LINE.match(lines[0])
+        assert match, lines[0]
+        assert match["file"] == str(path)
+        assert int(match["line"]) == line
+        assert match["field"] == field
+        for word in words:
+            assert word in match["message"], (word, match["message"])
+
+
+def test_several_problems_are_all_reported(tmp_path: Path, quickstart_text: str) -> None:
+    text = quickstart_text.replace("nodes: 4", "nodes: 0").replace("pue: 1.2", "pue: 0.5")
+    path = tmp_path / "two.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2
+    fields = {LINE.match(x)["field"] for x in result.stderr.strip().splitlines()}  # type: ignore[index]
+    assert fields == {"cluster.nodes", "pricing.pue"}
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "words"),
+    [
+        ("workloads.pretrain.parallelism.tp=3", "workloads.pretrain.parallelism", ["96 GPUs"]),
+        ("workloads.nosuch.tokens=1B", "workloads.nosuch", ["no item named", "pretrain"]),
+        ("cluster.topology.kind=torus", "cluster.topology", ["fat_tree"]),
+        ("cluster.nodes", "(document)", ["FIELD.PATH=VALUE"]),
+    ],
+)
+def test_bad_override_points_at_the_override(override: str, field: str, words: list[str]) -> None:
+    result = CliRunner().invoke(main, ["run", "scenarios/quickstart.yaml", "--set", override])
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert line.startswith("--set:1: ")
+    assert f": {field}: " in line
+    for word in words:
+        assert word in line
+
+
+def test_missing_file_is_a_located_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "absent.yaml")])
+    assert result.exit_code == 2
+    assert "cannot read the file" in result.stderr

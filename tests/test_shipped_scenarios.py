@@ -1,0 +1,64 @@
+"""Every shipped scenario validates, runs, and matches its committed summary in tests/expected/.
+
+When a model change moves the figures on purpose, regenerate with
+`CLUSTERSIM_UPDATE_EXPECTED=1 python -m pytest tests/test_shipped_scenarios.py` and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from simulator.report.model import Report
+from simulator.run import simulate
+from simulator.scenario.loader import load_scenario
+from tests.conftest import ROOT, SCENARIOS
+
+EXPECTED = ROOT / "tests" / "expected"
+WORKLOAD_FIELDS = ("status", "steps", "steps_total", "step_time_s", "tokens", "mfu", "gpu_hours", "cost_usd")
+CLUSTER_FIELDS = ("utilization", "gpu_hours", "energy_kwh", "cost_usd")
+
+
+def summary(report: Report) -> dict[str, object]:
+    """The figures a reader of the scenario cares about."""
+    return {
+        "simulated_s": report.simulated_s,
+        "cluster": {k: getattr(report.cluster, k) for k in CLUSTER_FIELDS},
+        "workloads": {
+            name: {k: getattr(w, k) for k in WORKLOAD_FIELDS} for name, w in report.workloads.items()
+        },
+    }
+
+
+def _approx(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _approx(v) for k, v in value.items()}
+    if isinstance(value, float):
+        return pytest.approx(value, rel=1e-9)
+    return value
+
+
+def test_there_are_shipped_scenarios() -> None:
+    assert len(SCENARIOS) >= 4
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_shipped_scenario_matches_expected(path: Path) -> None:
+    report = simulate(load_scenario(path))
+    got = summary(report)
+    expected_file = EXPECTED / f"{path.stem}.json"
+    if os.environ.get("CLUSTERSIM_UPDATE_EXPECTED"):
+        EXPECTED.mkdir(exist_ok=True)
+        expected_file.write_text(json.dumps(got, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    assert expected_file.exists(), f"no expected summary for {path.name}; see this module's docstring"
+    assert got == _approx(json.loads(expected_file.read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_shipped_scenario_says_what_it_shows(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("#") or "description:" in text
+    assert load_scenario(path).description
