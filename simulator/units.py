@@ -8,6 +8,7 @@ scenario schema and analytical models all use it) and imports nothing from clust
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from enum import StrEnum
 from typing import Annotated, Any
@@ -75,7 +76,11 @@ _EXAMPLES = {
     Dimension.POWER: "700 W, 10.2 kW",
 }
 
-_NUMBER = re.compile(r"^\s*([-+]?(?:\d[\d_,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+# Digits may be grouped by "_" anywhere or by "," in thousands ("1,000,000"); "1,5" is not a number.
+_NUMBER = re.compile(
+    r"^\s*([-+]?(?:\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d(?:_?\d)*\.?(?:\d(?:_?\d)*)?|\.\d+)(?:[eE][-+]?\d+)?)"
+    r"\s*(.*?)\s*$"
+)
 
 
 class QuantityError(ValueError):
@@ -86,8 +91,11 @@ def parse_quantity(value: Any, dimension: Dimension) -> float:
     """Return `value` in SI units of `dimension`; numbers are taken as already in SI."""
     if isinstance(value, bool):
         raise QuantityError(f"expected a {dimension.value} quantity, got a boolean")
-    if isinstance(value, int | float):
-        number = float(value)
+    if isinstance(value, numbers.Real):
+        try:
+            number = float(value)
+        except OverflowError:
+            raise QuantityError(f"a {dimension.value} quantity of {len(str(value))} digits is too large") from None
     elif isinstance(value, str):
         number = _parse_string(value, dimension)
     else:
@@ -125,7 +133,7 @@ def format_si(value: float, unit: str, binary: bool = False) -> str:
 
 
 def format_count(value: float) -> str:
-    """Human text for a count the way the field writes them: format_count(2.6e10) -> '26.0B'."""
+    """Human text for a count the way the field writes them: format_count(2.6e10) -> '26B'."""
     for scale, suffix in [(1e15, "P"), (1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")]:
         if abs(value) >= scale:
             return f"{value / scale:.3g}{suffix}"

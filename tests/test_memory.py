@@ -181,3 +181,12 @@ def test_doubling_micro_batch_doubles_activations(layers: int, h: int, a: int, m
                                           flash=flash))
 
     assert act(2 * b) == pytest.approx(2 * act(b), rel=1e-12)
+
+
+def test_full_recompute_without_sp_keeps_replicated_part_whole() -> None:
+    layers, h, a = GPT_SHAPES[1]
+    s, t = 2048, 8
+    step = make_step(gpt(layers, h, a), tp=t, sequence_parallel=False, activation_recompute=Recompute.FULL)
+    # layer inputs are not sharded without SP (2h each); the rebuilt layer holds (24h + 5as)/t + 10h
+    expected = s * (layers * 2 * h + (24 * h + 5 * a * s) / t + 10 * h)
+    assert activation_bytes(step) - logits_bytes(step) == pytest.approx(expected, rel=1e-12)

@@ -25,7 +25,8 @@ SHARED_THROUGHPUT = Path(__file__).resolve().parents[1].parent / "shared" / "ref
 V, S = 51200, 2048  # Megatron GPT vocabulary and sequence length (Narayanan et al. 2021, Table 1)
 
 # Narayanan et al., "Efficient Large-Scale Language Model Training on GPU Clusters Using Megatron-LM", SC'21
-# (arXiv 2104.04473), Table 1 (also shared/reference/training_throughput.yaml): (published params, a, h, l).
+# (arXiv 2104.04473), Table 1 (also shared/reference/training_throughput.yaml): (published params, heads a,
+# hidden h, layers l).
 MEGATRON_ROWS: list[tuple[float, int, int, int]] = [
     (1.7e9, 24, 2304, 24),
     (7.5e9, 32, 4096, 36),
@@ -36,30 +37,34 @@ MEGATRON_ROWS: list[tuple[float, int, int, int]] = [
 ROW_IDS = [f"megatron-{p / 1e9:g}b" for p, *_ in MEGATRON_ROWS]
 
 
-def narayanan_params(l: int, h: int, vocab: int = V, s: int = S) -> float:  # noqa: E741 - the paper's symbol
-    return 12 * l * h**2 * (1 + 13 / (12 * h) + (vocab + s) / (12 * l * h))
+def narayanan_params(n_layers: int, h: int, vocab: int = V, s: int = S) -> float:
+    return 12 * n_layers * h**2 * (1 + 13 / (12 * h) + (vocab + s) / (12 * n_layers * h))
 
 
-def narayanan_flops(batch: int, l: int, h: int, vocab: int = V, s: int = S) -> float:  # noqa: E741
+def narayanan_flops(batch: int, n_layers: int, h: int, vocab: int = V, s: int = S) -> float:
     """Megatron FLOPs per iteration with full activation recompute (4 passes)."""
-    return 96 * batch * s * l * h**2 * (1 + s / (6 * h) + vocab / (16 * l * h))
+    return 96 * batch * s * n_layers * h**2 * (1 + s / (6 * h) + vocab / (16 * n_layers * h))
 
 
-def gpt(l: int, h: int, a: int, vocab: int = V, s: int = S) -> TransformerModel:  # noqa: E741
-    return TransformerModel(name=f"gpt-{l}x{h}", layers=l, hidden=h, heads=a, vocab=vocab, max_seq_len=s)
+def gpt(n_layers: int, h: int, a: int, vocab: int = V, s: int = S) -> TransformerModel:
+    return TransformerModel(name=f"gpt-{n_layers}x{h}", layers=n_layers, hidden=h, heads=a, vocab=vocab,
+                            max_seq_len=s)
 
 
 # --- Narayanan closed form ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("published", "a", "h", "l"), MEGATRON_ROWS, ids=ROW_IDS)
-def test_closed_form_reproduces_published_counts(published: float, a: int, h: int, l: int) -> None:  # noqa: E741
+@pytest.mark.parametrize(("published", "a", "h", "n_layers"), MEGATRON_ROWS, ids=ROW_IDS)
+def test_closed_form_reproduces_published_counts(published: float, a: int, h: int, n_layers: int) -> None:
     # Table 1 rounds; the worst row is megatron-1.7b (1.652B, -2.8 %), the rest are within 0.5 %.
-    assert narayanan_params(l, h) == pytest.approx(published, rel=0.03)
+    assert narayanan_params(n_layers, h) == pytest.approx(published, rel=0.03)
 
 
 def test_worst_closed_form_row_is_the_smallest_model() -> None:
-    errors = {i: abs(narayanan_params(l, h) / p - 1) for i, (p, _, h, l) in zip(ROW_IDS, MEGATRON_ROWS, strict=True)}
+    errors = {
+        row: abs(narayanan_params(n_layers, h) / p - 1)
+        for row, (p, _, h, n_layers) in zip(ROW_IDS, MEGATRON_ROWS, strict=True)
+    }
     assert max(errors, key=errors.__getitem__) == "megatron-1.7b"
     assert 0.02 < errors["megatron-1.7b"] < 0.03
 
@@ -83,12 +88,12 @@ def test_shared_reference_rows_match_the_in_test_copy_and_the_closed_form() -> N
         assert p == pytest.approx(m["params_b"] * 1e9, rel=0.03), case["id"]
 
 
-@pytest.mark.parametrize(("published", "a", "h", "l"), MEGATRON_ROWS, ids=ROW_IDS)
+@pytest.mark.parametrize(("published", "a", "h", "n_layers"), MEGATRON_ROWS, ids=ROW_IDS)
 def test_parameter_counts_equal_closed_form_plus_final_layernorm(
-    published: float, a: int, h: int, l: int  # noqa: E741
+    published: float, a: int, h: int, n_layers: int
 ) -> None:
-    counts = parameter_counts(gpt(l, h, a))
-    closed = narayanan_params(l, h)
+    counts = parameter_counts(gpt(n_layers, h, a))
+    closed = narayanan_params(n_layers, h)
     assert counts.total == pytest.approx(closed, rel=1e-4)
     assert counts.total - closed == pytest.approx(2 * h, abs=1e-3 * h)  # the final layernorm, weight + bias
     assert counts.active == counts.total
@@ -98,22 +103,22 @@ def test_parameter_counts_equal_closed_form_plus_final_layernorm(
 # --- Megatron FLOPs --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("published", "a", "h", "l"), MEGATRON_ROWS, ids=ROW_IDS)
+@pytest.mark.parametrize(("published", "a", "h", "n_layers"), MEGATRON_ROWS, ids=ROW_IDS)
 @pytest.mark.parametrize("batch", [1, 512])
 def test_forward_flops_match_megatron_iteration_flops(
-    published: float, a: int, h: int, l: int, batch: int  # noqa: E741
+    published: float, a: int, h: int, n_layers: int, batch: int
 ) -> None:
     """Narayanan's F counts 4 passes of the transformer layers (forward, recompute, 2x backward) but only
     3 of the logit layer (the output GEMM is not recomputed). So F = B*s*(4*fwd - 2*V*h) up to bias and
     norm terms, and 4/3 of the 3-pass model FLOPs exceeds F by exactly that logit recompute, 2*B*s*V*h."""
-    m = gpt(l, h, a)
+    m = gpt(n_layers, h, a)
     fwd = forward_flops_per_token(m, S)
-    f = narayanan_flops(batch, l, h)
+    f = narayanan_flops(batch, n_layers, h)
     four_passes = 4 / 3 * 3 * fwd * batch * S
     logit_recompute = 2 * batch * S * V * h
     assert four_passes - logit_recompute == pytest.approx(f, rel=1e-3)
     # the per-token forward is 24lh^2 + 4lsh + 2Vh up to biases and norms
-    assert fwd == pytest.approx(24 * l * h**2 + 4 * l * S * h + 2 * V * h, rel=1e-3)
+    assert fwd == pytest.approx(24 * n_layers * h**2 + 4 * n_layers * S * h + 2 * V * h, rel=1e-3)
     assert training_flops_per_token(m, S) == 3 * fwd
 
 

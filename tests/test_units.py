@@ -250,3 +250,8 @@ def test_json_schema_admits_unit_strings() -> None:
     schema = _Link.model_json_schema()["properties"]["bandwidth"]
     assert {"type": "string"} in schema["anyOf"]
     assert "200 Gbps" in schema["description"]
+
+
+def test_huge_integer_is_a_quantity_error() -> None:
+    with pytest.raises(QuantityError):
+        parse_quantity(10**400, D.COUNT)

@@ -142,9 +142,11 @@ def _explain(error: Any, path: Path, data: Any) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind == "union_tag_not_found":
-        return f"needs a `{error['ctx']['discriminator'].strip(chr(39))}:` key naming its type (see `clustersim schema`)"
+        key = str(error["ctx"]["discriminator"]).strip("'")
+        return f"needs a `{key}:` key naming its type (see `clustersim schema`)"
     if kind == "model_attributes_type" and path and path[-1] in {"accelerator", "model"}:
-        return f"expected a catalog name or a mapping of {path[-1]} fields, got {type(error.get('input')).__name__}"
+        got = type(error.get("input")).__name__
+        return f"expected a catalog name or a mapping of {path[-1]} fields, got {got}"
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)
     value = error.get("input")

@@ -93,7 +93,8 @@ def activation_bytes(step: TrainingStep) -> float:
     in_flight = min(lay.pp, step.micro_batches)
     held = tokens * per_layer * layers_per_stage * in_flight
     if lay.activation_recompute is Recompute.FULL:
-        held += tokens * (sharded / lay.tp + replicated / lay.tp)  # one layer rebuilt during backward
+        rebuilt = sharded / lay.tp + replicated / (lay.tp if lay.sequence_parallel else 1)
+        held += tokens * rebuilt  # one layer's activations rebuilt during its backward pass
     if lay.pp == 1:
         held += tokens * 4.0 * step.model.vocab / lay.tp  # fp32 logits for the loss
     return held

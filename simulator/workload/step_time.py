@@ -7,6 +7,7 @@ The engine only calls `StepTimeModel.step_time`; issue 4 replaces this model beh
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -65,8 +66,8 @@ def recompute_flops_per_token(step: TrainingStep) -> float:
     """Extra forward FLOPs per token that activation recomputation repeats."""
     m = step.model
     mode = step.layout.activation_recompute
-    if mode is Recompute.FULL:
-        return forward_flops_per_token(m, step.seq_len)
+    if mode is Recompute.FULL:  # every transformer layer again; the output layer is not checkpointed
+        return forward_flops_per_token(m, step.seq_len) - 2.0 * m.vocab * m.hidden
     if mode is Recompute.SELECTIVE and not step.flash_attention:
         return forward_flops_per_token(m, step.seq_len) - forward_flops_per_token(m, 0)
     return 0.0
@@ -89,7 +90,7 @@ class FirstOrderStepModel:
         sharded, replicated = activation_bytes_per_token_layer(step)
         per_gpu_act = sharded / lay.tp + replicated / (lay.tp if lay.sequence_parallel else 1)
         touches = ELEMENTWISE_TOUCHES * (hw_flops_tok / model_flops_tok)
-        layers_per_stage = m.layers / lay.pp
+        layers_per_stage = math.ceil(m.layers / lay.pp)  # the pipeline runs at its fullest stage's pace
         elementwise_s = touches * per_gpu_act * mb_tokens * layers_per_stage / acc.hbm_bandwidth_bytes_per_s
         micro_compute_s = gemm_s + elementwise_s
 

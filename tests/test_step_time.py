@@ -1,0 +1,172 @@
+"""simulator/workload/step_time.py: FirstOrderStepModel's parts add up, scale the right way, and its FLOP
+counts follow the MFU/HFU conventions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.catalog import accelerator, model
+from simulator.hardware import Accelerator, Precision
+from simulator.network.collectives import Link
+from simulator.network.fabric import Fabric
+from simulator.workload.parallelism import Parallelism, Recompute
+from simulator.workload.step_time import FirstOrderStepModel, StepTime
+from simulator.workload.training_job import TrainingStep
+from simulator.workload.transformer import forward_flops_per_token
+
+A100 = accelerator("a100-80gb-sxm")
+MODEL = FirstOrderStepModel()
+
+LAYOUTS: list[dict[str, Any]] = [
+    {"tp": 1, "pp": 1, "dp": 8},
+    {"tp": 8, "pp": 1, "dp": 4},
+    {"tp": 4, "pp": 2, "dp": 8, "zero_stage": 2},
+    {"tp": 8, "pp": 4, "dp": 4, "activation_recompute": Recompute.FULL},
+    {"tp": 2, "pp": 8, "dp": 2, "micro_batch_size": 2, "sequence_parallel": False, "zero_stage": 3},
+]
+
+
+def make_step(model_name: str = "megatron-39.1b", acc: Accelerator = A100, micro_batches: int = 16,
+              seq_len: int = 2048, flash: bool = True, **layout: Any) -> TrainingStep:
+    return TrainingStep(
+        model=model(model_name), accelerator=acc, precision=Precision.BF16, layout=Parallelism(**layout),
+        seq_len=seq_len, micro_batches=micro_batches, flash_attention=flash,
+    )
+
+
+def make_fabric(step: TrainingStep, nic_bw: float = 25e9, oversubscription: float = 1.0) -> Fabric:
+    gpus_per_node = 8
+    return Fabric(
+        nodes=max(1, -(-step.layout.world // gpus_per_node)), gpus_per_node=gpus_per_node,
+        scale_up=Link(240e9, 2e-6), scale_out=Link(nic_bw, 6e-6), oversubscription=oversubscription,
+    )
+
+
+def run(step: TrainingStep, **fabric: Any) -> StepTime:
+    return MODEL.step_time(step, make_fabric(step, **fabric))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("flash", [False, True])
+def test_total_is_the_sum_of_its_parts(layout: dict[str, Any], flash: bool) -> None:
+    t = run(make_step(flash=flash, **layout))
+    parts = t.compute_s + t.tp_comm_s + t.pp_bubble_s + t.pp_p2p_s + t.dp_exposed_s + t.optimizer_s
+    assert t.total_s == pytest.approx(parts, rel=1e-12)
+    for name in ("compute_s", "tp_comm_s", "pp_bubble_s", "pp_p2p_s", "dp_comm_s", "dp_exposed_s", "optimizer_s"):
+        assert getattr(t, name) >= 0, name
+    assert t.compute_s > 0 and t.optimizer_s > 0
+    assert t.dp_exposed_s <= t.dp_comm_s  # never more exposed than the collective itself
+    assert (t.tp_comm_s > 0) == (layout["tp"] > 1)
+    assert (t.pp_p2p_s > 0) == (layout["pp"] > 1)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_compute_scales_inversely_with_matmul_efficiency(layout: dict[str, Any]) -> None:
+    step = make_step("megatron-529.6b", **layout)
+
+    def compute(eff: float) -> float:
+        acc = A100.model_copy(update={"matmul_efficiency": eff})
+        return run(make_step("megatron-529.6b", acc=acc, **layout)).compute_s
+
+    # The GEMM part is exactly hardware FLOPs / (GPUs of one replica x peak x efficiency); the elementwise
+    # part does not depend on efficiency, so the difference isolates it.
+    lay = step.layout
+    hw_flops_per_replica = run(step).hardware_flops / lay.dp
+    gemm_at_full_efficiency = hw_flops_per_replica / (lay.tp * lay.pp) / A100.peak_bf16_flops
+    assert compute(0.35) - compute(0.7) == pytest.approx(gemm_at_full_efficiency * (1 / 0.35 - 1 / 0.7), rel=1e-9)
+    # GEMM-dominated (h = 20480): halving the efficiency nearly doubles compute
+    assert 1.85 < compute(0.35) / compute(0.7) <= 2.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    layout=st.sampled_from(LAYOUTS),
+    fast=st.floats(5e9, 200e9),
+    slowdown=st.floats(1.0, 20.0),
+    oversubscription=st.sampled_from([1.0, 2.0]),
+)
+def test_slower_nic_never_makes_a_step_faster(
+    layout: dict[str, Any], fast: float, slowdown: float, oversubscription: float
+) -> None:
+    step = make_step(**layout)
+    quick = run(step, nic_bw=fast, oversubscription=oversubscription)
+    slow = run(step, nic_bw=fast / slowdown, oversubscription=oversubscription)
+    assert slow.total_s >= quick.total_s * (1 - 1e-12)
+    assert slow.dp_comm_s >= quick.dp_comm_s * (1 - 1e-12)
+    assert slow.compute_s == quick.compute_s
+
+
+@pytest.mark.parametrize("layout", [lay for lay in LAYOUTS if lay["tp"] == 8])
+def test_slower_nic_makes_cross_node_gradient_all_reduce_longer(layout: dict[str, Any]) -> None:
+    # tp = 8 fills a node, so the data-parallel ring has one member per node and runs on the NICs
+    step = make_step(**layout)
+    quick, slow = run(step, nic_bw=50e9), run(step, nic_bw=12.5e9)
+    assert slow.dp_comm_s > quick.dp_comm_s
+    assert slow.total_s > quick.total_s
+
+
+@pytest.mark.parametrize("pp", [2, 4, 8])
+@pytest.mark.parametrize("micro_batches", [1, 8, 32])
+def test_pipeline_bubble(pp: int, micro_batches: int) -> None:
+    step = make_step(tp=8, pp=pp, dp=2, micro_batches=micro_batches)
+    t = run(step)
+    slot = (t.compute_s + t.tp_comm_s) / micro_batches  # one micro-batch's forward + backward on a stage
+    assert t.pp_bubble_s == pytest.approx((pp - 1) * slot, rel=1e-12)
+    assert t.pp_bubble_s / (t.compute_s + t.tp_comm_s) == pytest.approx((pp - 1) / micro_batches, rel=1e-12)
+
+
+def test_no_bubble_without_pipeline() -> None:
+    t = run(make_step(tp=8, pp=1, dp=2))
+    assert t.pp_bubble_s == 0.0
+    assert t.pp_p2p_s == 0.0
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("flash", [False, True])
+@pytest.mark.parametrize("name", ["megatron-1.7b", "llama3.1-8b", "mixtral-8x7b"])
+def test_model_flops_are_three_forward_passes(layout: dict[str, Any], flash: bool, name: str) -> None:
+    step = make_step(name, flash=flash, seq_len=4096, **layout)
+    t = run(step)
+    assert t.model_flops == pytest.approx(3 * forward_flops_per_token(step.model, 4096) * step.tokens_per_step,
+                                          rel=1e-12)
+    assert step.tokens_per_step == 16 * step.layout.micro_batch_size * step.layout.dp * 4096
+
+
+@pytest.mark.parametrize("flash", [True, False])
+def test_full_recompute_repeats_the_forward_except_the_output_layer(flash: bool) -> None:
+    # Megatron's F = 96 B s l h^2 (1 + s/6h + V/16lh) recomputes every transformer layer but not the logits.
+    step = make_step(tp=8, pp=2, dp=2, activation_recompute=Recompute.FULL, flash=flash)
+    t = run(step)
+    m = step.model
+    recomputed = (forward_flops_per_token(m, step.seq_len) - 2 * m.vocab * m.hidden) * step.tokens_per_step
+    assert t.hardware_flops == pytest.approx(t.model_flops + recomputed, rel=1e-12)
+    assert 1.3 < t.hardware_flops / t.model_flops < 4 / 3
+
+
+def test_selective_recompute_repeats_only_attention_without_flash() -> None:
+    with_flash = run(make_step(tp=8, dp=2, activation_recompute=Recompute.SELECTIVE, flash=True))
+    assert with_flash.hardware_flops == with_flash.model_flops
+    no_flash = run(make_step(tp=8, dp=2, activation_recompute=Recompute.SELECTIVE, flash=False))
+    m, s = model("megatron-39.1b"), 2048
+    attention = forward_flops_per_token(m, s) - forward_flops_per_token(m, 0)
+    tokens = make_step(tp=8, dp=2).tokens_per_step
+    assert no_flash.hardware_flops - no_flash.model_flops == pytest.approx(attention * tokens, rel=1e-12)
+    none = run(make_step(tp=8, dp=2, activation_recompute=Recompute.NONE, flash=False))
+    assert none.hardware_flops == none.model_flops
+
+
+def test_recompute_costs_time() -> None:
+    times = {mode: run(make_step(tp=8, pp=2, dp=2, activation_recompute=mode, flash=False)).compute_s
+             for mode in Recompute}
+    assert times[Recompute.NONE] < times[Recompute.SELECTIVE] < times[Recompute.FULL]
+
+
+def test_fp8_without_peak_is_an_error() -> None:
+    step = TrainingStep(model=model("megatron-1.7b"), accelerator=A100, precision=Precision.FP8,
+                        layout=Parallelism(dp=8), seq_len=2048, micro_batches=1)
+    with pytest.raises(ValueError, match="fp8"):
+        MODEL.step_time(step, make_fabric(step))
