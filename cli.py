@@ -24,6 +24,11 @@ def _fail(err: ScenarioError) -> None:
     sys.exit(EXIT_BAD_INPUT)
 
 
+def _console() -> Console:
+    """The terminal, or a wide virtual one when output goes to a file or pipe (tables stay whole)."""
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
 def _print_json(data: object) -> None:
     click.echo(json.dumps(data, indent=2))
 
@@ -54,7 +59,7 @@ def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: 
     if as_json:
         click.echo(text)
     else:
-        Console().print(report_tables(report))
+        _console().print(report_tables(report))
 
 
 @main.command()
@@ -91,7 +96,7 @@ def catalog(kind: str, as_json: bool) -> None:
     if as_json:
         _print_json(rows)
     else:
-        Console().print(rows_table(f"built-in {kind}", rows))
+        _console().print(rows_table(f"built-in {kind}", rows))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,27 @@ class SourceStatus(StrEnum):
     USER = "user"  # given inline in a scenario
 
 
+class PriceKind(StrEnum):
+    """How a chip is paid for: rented by the hour under some commitment, or bought."""
+
+    ON_DEMAND = "on_demand"
+    ONE_YEAR = "one_year"
+    THREE_YEAR = "three_year"
+    SPOT = "spot"
+    CONTRACT = "contract"
+    PURCHASE = "purchase"
+
+
+class Price(Strict):
+    """One dated, sourced price: USD per chip-hour for rentals, USD per chip for a purchase."""
+
+    kind: PriceKind = Field(description="on_demand, one_year, three_year, spot, contract or purchase")
+    usd: float = Field(gt=0, le=1e8, description="USD per chip-hour (rentals) or per chip (purchase)")
+    offer: str = Field(min_length=1, description="who offers it, e.g. 'AWS p5 H100'")
+    date: str = Field(pattern=r"^\d{4}(-\d{2})?(\.\.\d{4}(-\d{2})?)?$", description="YYYY-MM or a range")
+    source: str = Field(min_length=1, description="where the price is published")
+
+
 class Accelerator(Strict):
     """One accelerator chip (GPU, TPU, Gaudi, Trainium, ...) as the simulator sees it."""
 
@@ -70,6 +91,7 @@ class Accelerator(Strict):
         description="fraction of dense peak that large training GEMMs achieve; default 0.70 is the mean of the "
         "A100 and H100 values fitted by benchmarks/fit_matmul_efficiency.py",
     )
+    prices: tuple[Price, ...] = Field((), description="dated rental and purchase prices with sources")
     status: SourceStatus = Field(SourceStatus.USER, description="how far the figures are confirmed")
     sources: tuple[str, ...] = Field((), description="where each figure comes from")
     note: str = Field("", description="caveats, derivations and fitting procedure")
@@ -85,6 +107,11 @@ class Accelerator(Strict):
         if precision is Precision.FP8:
             return self.peak_fp8_flops
         return self.peak_bf16_flops
+
+    def latest_price(self, kind: PriceKind) -> Price | None:
+        """The most recently dated price of `kind` (by the end of its date range), if the catalog has one."""
+        offers = [p for p in self.prices if p.kind is kind]
+        return max(offers, key=lambda p: p.date.split("..")[-1]) if offers else None
 
     def power_w(self, busy_fraction: float) -> float:
         """Wall power per chip including its share of the server, between idle and full load."""

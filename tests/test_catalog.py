@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from simulator.catalog import accelerators, models
+from simulator.hardware import PriceKind
 from simulator.workload.transformer import parameter_counts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,3 +121,29 @@ def test_matmul_efficiency_is_the_fit_of_benchmarks_script() -> None:
                   for vs in fit.fractions(path, fit.PEAK_BF16_FLOPS[gpu]).values() for v in vs]
         fitted = round(statistics.median(values), 2)
         assert [acc[n].matmul_efficiency for n in names] == [fitted] * len(names)
+
+
+def test_prices_are_dated_sourced_and_match_the_reference() -> None:
+    """Every price cites a source; H100 and A100 entries carry the dated list prices of costs.yaml."""
+    acc = accelerators()
+    for entry in acc.values():
+        for price in entry.prices:
+            assert price.source.split(":", 1)[0] in {"costs_ref", "epoch_prices"}
+    h100 = {(p.offer, p.kind.value): p.usd for p in acc["h100-sxm"].prices}
+    assert h100[("AWS p5 H100", "on_demand")] == 12.29
+    assert h100[("GCP a3-highgpu H100", "three_year")] == 4.86
+    costs = SHARED / "reference" / "costs.yaml"
+    if not costs.exists():
+        pytest.skip(f"{costs} not found: the shared reference folder is not next to this checkout")
+    listed = {row["offer"]: row for row in yaml.safe_load(costs.read_text())["prices_usd_per_gpu_hour"]}
+    for entry in acc.values():
+        for price in entry.prices:
+            row = listed.get(price.offer)
+            if row is not None and isinstance(row.get(price.kind.value), float):
+                assert row[price.kind.value] == price.usd, (entry.name, price.offer)
+
+
+def test_latest_price_picks_the_newest_offer() -> None:
+    latest = accelerators()["h100-sxm"].latest_price(PriceKind.ON_DEMAND)
+    assert latest is not None and latest.date == "2026-02"
+    assert accelerators()["h800-sxm"].latest_price(PriceKind.ON_DEMAND) is None

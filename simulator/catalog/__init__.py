@@ -37,11 +37,14 @@ def _load(filename: str, section: str, spec: type[SpecT]) -> dict[str, SpecT]:
     entries: dict[str, SpecT] = {}
     for raw in data[section]:
         entry = dict(raw)
-        keys = entry.get("sources", [])
-        missing = [k for k in keys if k not in citations]
+        keys = list(entry.get("sources", []))
+        prices = [dict(p) for p in entry.get("prices", [])]
+        missing = [k for k in [*keys, *(p.get("source") for p in prices)] if k not in citations]
         if missing:
             raise ValueError(f"{filename}: {entry.get('name')}: unknown source keys {missing}")
         entry["sources"] = [f"{k}: {citations[k]}" for k in keys]
+        if prices:
+            entry["prices"] = [p | {"source": f"{p['source']}: {citations[p['source']]}"} for p in prices]
         item = spec.model_validate(entry)
         name = entry["name"]
         if name in entries:

@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from simulator import catalog
+from simulator.hardware import Price, PriceKind
 from simulator.workload.transformer import parameter_counts
 
 
 def _per(value: float | None, scale: float) -> float | None:
     return None if value is None else round(value / scale, 3)
+
+
+def _usd(price: Price | None) -> float | None:
+    return None if price is None else price.usd
 
 
 def accelerator_rows() -> list[dict[str, Any]]:
@@ -21,7 +26,9 @@ def accelerator_rows() -> list[dict[str, Any]]:
             "hbm_gb": _per(a.hbm_bytes, 1e9), "hbm_tb_per_s": _per(a.hbm_bandwidth_bytes_per_s, 1e12),
             "scale_up_gb_per_s": _per(a.scale_up_bandwidth_bytes_per_s, 1e9),
             "nic_gbps": _per(a.nic_bandwidth_bytes_per_s, 0.125e9), "tdp_w": a.tdp_w,
-            "matmul_efficiency": a.matmul_efficiency, "status": a.status.value,
+            "matmul_efficiency": a.matmul_efficiency,
+            "on_demand_usd_per_h": _usd(a.latest_price(PriceKind.ON_DEMAND)),
+            "purchase_usd": _usd(a.latest_price(PriceKind.PURCHASE)), "status": a.status.value,
         }
         for a in catalog.accelerators().values()
     ]
