@@ -118,3 +118,11 @@ def test_costs_add_up() -> None:
     # Jobs pay for the GPU-hours they hold; idle GPUs are the cluster's, so the parts are at most the whole.
     assert sum(w.cost_usd for w in report.workloads.values()) <= c.cost_usd
     assert sum(w.energy_kwh for w in report.workloads.values()) <= c.energy_kwh
+
+
+def test_a_job_submitted_after_the_horizon_is_queued_with_no_time() -> None:
+    scenario = load_scenario("scenarios/shared-cluster-queue.yaml", ["horizon=10 min"])
+    report = simulate(scenario)
+    late = report.workloads["mid-2.7b"]  # submitted at 30 min
+    assert late.status == "queued"
+    assert late.queued_s == 0 and late.wall_clock_s == 0 and late.gpu_hours == 0

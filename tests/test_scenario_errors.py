@@ -90,3 +90,25 @@ def test_missing_file_is_a_located_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["run", str(tmp_path / "absent.yaml")])
     assert result.exit_code == 2
     assert "cannot read the file" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "words"),
+    [
+        (["workloads.pretrain.global_batch_size=512"], "workloads.pretrain", ["not both"]),
+        (["workloads.pretrain.seq_len=4096"], "workloads.pretrain.seq_len", ["2048", "max_seq_len"]),
+        (["cluster.accelerator=tpu-v5e", "cluster.topology.nic_bandwidth=100 Gbps"], "cluster.accelerator",
+         ["tdp", "base: tpu-v5e"]),
+        (["cluster.accelerator=mi325x"], "cluster.topology.scale_up_bandwidth", ["scale-up bandwidth"]),
+        (["cluster.accelerator=gb200", "cluster.topology={kind: fat_tree}"], "cluster.topology.nic_bandwidth",
+         ["NIC bandwidth"]),
+    ],
+)
+def test_cross_field_problems(overrides: list[str], field: str, words: list[str]) -> None:
+    args = ["validate", "scenarios/quickstart.yaml"]
+    for override in overrides:
+        args += ["--set", override]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert any(f": {field}: " in line and all(w in line for w in words) for line in lines), lines

@@ -13,6 +13,7 @@ from simulator.scenario.schema import Scenario, TrainingWorkload
 from simulator.units import format_si
 from simulator.workload.memory import training_memory
 from simulator.workload.parallelism import Recompute
+from simulator.workload.transformer import PositionKind
 
 Path = tuple[str | int, ...]
 
@@ -63,6 +64,11 @@ def _training_problems(w: TrainingWorkload, scenario: Scenario) -> list[Problem]
         found.append(Problem((*par, "tp"), f"tp {lay.tp} must divide the model's {m.heads} attention heads"))
     if lay.pp > m.layers:
         found.append(Problem((*par, "pp"), f"pp {lay.pp} exceeds the model's {m.layers} layers"))
+    if m.position is PositionKind.LEARNED and w.seq_len > m.max_seq_len:
+        found.append(Problem(("seq_len",), (
+            f"{m.name} has learned positions for {m.max_seq_len} tokens; seq_len must be at most that "
+            f"(or give the model a larger max_seq_len)"
+        )))
     if w.precision is Precision.FP8 and cluster.accelerator.peak_fp8_flops is None:
         found.append(Problem(("precision",), f"{cluster.accelerator.name} has no fp8 tensor cores; use bf16"))
     if found:

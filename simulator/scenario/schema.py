@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from simulator import catalog
@@ -151,6 +151,12 @@ class TrainingWorkload(Strict):
         description="memory set aside per GPU for the framework, CUDA context and fragmentation",
     )
     start_at_s: NonNegativeDuration = Field(0.0, alias="start_at", description="submission time")
+
+    @model_validator(mode="after")
+    def _one_batch_size(self) -> TrainingWorkload:
+        if self.global_batch_tokens is not None and self.global_batch_size is not None:
+            raise ValueError("give global_batch_tokens or global_batch_size, not both")
+        return self
 
 
 Workload = TrainingWorkload  # becomes a union discriminated by `kind` when inference arrives
