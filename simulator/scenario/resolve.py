@@ -19,26 +19,29 @@ class MissingFigure(ValueError):
         self.path = path
 
 
+def _bandwidth(given: float | None, default: float | None, needed: bool, key: str, what: str, acc: str) -> float:
+    """A link bandwidth from the topology, else the accelerator; infinite where no such link is used."""
+    value = given or default
+    if value is not None:
+        return value
+    if needed:
+        raise MissingFigure(
+            ("cluster", "topology", key), f"{acc} has no {what} in the catalog; give one per GPU here"
+        )
+    return math.inf
+
+
 def fabric(cluster: ClusterSpec) -> Fabric:
     """The network model of a cluster, with bandwidths defaulted from the accelerator."""
     acc, topo = cluster.accelerator, cluster.topology
-    scale_up = topo.scale_up_bandwidth_bytes_per_s or acc.scale_up_bandwidth_bytes_per_s
-    nic = topo.nic_bandwidth_bytes_per_s or acc.nic_bandwidth_bytes_per_s
-    where = ("cluster", "topology")
-    if scale_up is None:
-        if cluster.gpus_per_node > 1:
-            raise MissingFigure(
-                (*where, "scale_up_bandwidth"),
-                f"{acc.name} has no scale-up bandwidth in the catalog; give one here (e.g. 400 GB/s)",
-            )
-        scale_up = math.inf
-    if nic is None:
-        if cluster.nodes > 1:
-            raise MissingFigure(
-                (*where, "nic_bandwidth"),
-                f"{acc.name} has no NIC bandwidth in the catalog; give one per GPU here (e.g. 400 Gbps)",
-            )
-        nic = math.inf
+    scale_up = _bandwidth(
+        topo.scale_up_bandwidth_bytes_per_s, acc.scale_up_bandwidth_bytes_per_s, cluster.gpus_per_node > 1,
+        "scale_up_bandwidth", "scale-up bandwidth (e.g. 400 GB/s)", acc.name,
+    )
+    nic = _bandwidth(
+        topo.nic_bandwidth_bytes_per_s, acc.nic_bandwidth_bytes_per_s, cluster.nodes > 1,
+        "nic_bandwidth", "NIC bandwidth (e.g. 400 Gbps)", acc.name,
+    )
     oversubscription = topo.oversubscription if isinstance(topo, FatTreeTopology) else 1.0
     return Fabric(
         nodes=cluster.nodes,
