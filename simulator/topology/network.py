@@ -1,0 +1,163 @@
+"""A built network: the networkx graph of switches, chips and links, plus the arrays that routing and
+collective costing run on.
+
+Routing works on directed *channels*: one per direction of a link, or of an ECMP bundle of parallel links
+(all up-links of a leaf, say), whose capacity is the sum of its healthy members. A phase of concurrent
+flows then takes max over channels of (bytes through it / capacity) plus the longest path latency: the
+bottleneck fluid model, with bandwidth shared by every flow that crosses a channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import networkx as nx
+import numpy as np
+from numpy.typing import NDArray
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+
+
+class Partitioned(RuntimeError):
+    """Flows that cannot reach their destination because every path is down."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(f"the job is partitioned: no healthy path through {channel}")
+        self.channel = channel
+
+
+@dataclass(frozen=True)
+class Routes:
+    """Which channels each flow crosses: parallel arrays, one entry per (flow, channel) pair."""
+
+    flow: IntArray
+    channel: IntArray
+    weight: FloatArray  # fraction of the flow's bytes on that channel (ECMP splits < 1)
+
+
+class Router(Protocol):
+    """Maps flows (source GPU, destination GPU) to the channels they cross."""
+
+    def routes(self, src: IntArray, dst: IntArray) -> Routes:
+        """Channels crossed by each flow src[i] -> dst[i] (src != dst)."""
+        ...
+
+
+@dataclass
+class Channels:
+    """Directed channels: growable while a builder adds them, then frozen into arrays."""
+
+    names: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)  # scale_up, nic, leaf, spine, ici, local, global
+    raw: list[float] = field(default_factory=list)  # nominal bytes/s of healthy members
+    efficiency: list[float] = field(default_factory=list)
+    latency: list[float] = field(default_factory=list)
+
+    def add(self, name: str, kind: str, bandwidth: float, efficiency: float, latency_s: float) -> int:
+        """A new channel; returns its index."""
+        self.names.append(name)
+        self.kinds.append(kind)
+        self.raw.append(bandwidth)
+        self.efficiency.append(efficiency)
+        self.latency.append(latency_s)
+        return len(self.names) - 1
+
+    def add_block(self, count: int, name: str, kind: str, bandwidth: float, efficiency: float,
+                  latency_s: float) -> int:
+        """`count` identical channels named name[i]; returns the first index."""
+        first = len(self.names)
+        self.names.extend(f"{name}[{i}]" for i in range(count))
+        self.kinds.extend([kind] * count)
+        self.raw.extend([bandwidth] * count)
+        self.efficiency.extend([efficiency] * count)
+        self.latency.extend([latency_s] * count)
+        return first
+
+
+@dataclass(frozen=True)
+class ScaleUp:
+    """NVSwitch-style domains: GPU g reaches its domain switch on channel up + g and back on down + g."""
+
+    domain_of: IntArray
+    up: int
+    down: int
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Cost of one set of concurrent flows."""
+
+    time_s: float
+    transfer_s: float  # bandwidth part: the busiest channel's bytes / capacity
+    latency_s: float  # longest path latency
+    bottleneck: str  # name of the busiest channel ('' if no bytes moved)
+
+
+class Network:
+    """A cluster's network: graph for structure and failures, channels and a router for costing."""
+
+    def __init__(self, kind: str, graph: nx.Graph, gpus: int, channels: Channels, router: Router,
+                 scale_up: ScaleUp | None, unit_gpus: int, notes: dict[str, object],
+                 in_switch_efficiency: float = 0.0, in_network_reduction: bool = False) -> None:
+        self.kind = kind
+        self.graph = graph
+        self.gpus = gpus
+        self.router = router
+        self.scale_up = scale_up  # NVSwitch domains (None on tori: every chip is its own domain)
+        self.unit_gpus = unit_gpus  # GPUs of one scalable unit / pod / group / cube
+        self.in_switch_efficiency = in_switch_efficiency  # > 0 where domain switches reduce (NVLS)
+        self.in_network_reduction = in_network_reduction  # SHARP across nodes
+        self.notes = notes  # kind-specific facts for `clustersim topology`
+        self.channel_names = channels.names
+        self.channel_kinds = np.array(channels.kinds)
+        self.raw_bandwidth = np.array(channels.raw, dtype=np.float64)
+        self.efficiency = np.array(channels.efficiency, dtype=np.float64)
+        self.latency = np.array(channels.latency, dtype=np.float64)
+        self.capacity = self.raw_bandwidth * self.efficiency
+
+    @property
+    def domain_of(self) -> IntArray:
+        """Scale-up domain of each GPU."""
+        if self.scale_up is None:
+            return np.arange(self.gpus, dtype=np.int64)
+        return self.scale_up.domain_of
+
+    def phase(self, src: IntArray, dst: IntArray, bytes_per_flow: float) -> Phase:
+        """Time for flows src[i] -> dst[i], each of `bytes_per_flow`, all at once."""
+        moving = src != dst
+        src, dst = src[moving], dst[moving]
+        if src.size == 0 or bytes_per_flow <= 0:
+            return Phase(0.0, 0.0, 0.0, "")
+        routes = self.router.routes(src, dst)
+        load = np.bincount(routes.channel, weights=routes.weight * bytes_per_flow, minlength=self.capacity.size)
+        used = load > 0
+        if np.any(used & (self.capacity <= 0)):
+            raise Partitioned(self.channel_names[int(np.flatnonzero(used & (self.capacity <= 0))[0])])
+        seconds = np.zeros_like(load)
+        seconds[used] = load[used] / self.capacity[used]
+        busiest = int(np.argmax(seconds))
+        path_latency = np.bincount(routes.flow, weights=self.latency[routes.channel], minlength=src.size)
+        latency = float(path_latency.max())
+        transfer = float(seconds[busiest])
+        return Phase(transfer + latency, transfer, latency, self.channel_names[busiest])
+
+    def fail_link(self, u: object, v: object) -> None:
+        """Take the graph edge u-v down: its bandwidth leaves the channels (bundles) it belonged to."""
+        self._set_link(u, v, healthy=False)
+
+    def repair_link(self, u: object, v: object) -> None:
+        """Bring the graph edge u-v back."""
+        self._set_link(u, v, healthy=True)
+
+    def _set_link(self, u: object, v: object, healthy: bool) -> None:
+        data = self.graph.edges[u, v]
+        if data.get("healthy", True) == healthy:
+            return
+        data["healthy"] = healthy
+        sign = 1.0 if healthy else -1.0
+        for channel in data["channels"]:
+            self.raw_bandwidth[channel] += sign * data["bandwidth"]
+        self.raw_bandwidth[self.raw_bandwidth < 1e-6] = 0.0
+        self.capacity = self.raw_bandwidth * self.efficiency
