@@ -10,10 +10,12 @@ import click
 from rich.console import Console
 
 from simulator.catalog.listing import accelerator_rows, model_rows
-from simulator.report.render import report_tables, rows_table
-from simulator.run import simulate
+from simulator.compare import compare as compare_runs
+from simulator.report.render import comparison_table, report_tables, rows_table, topology_tables
+from simulator.run import describe_topology, simulate
 from simulator.scenario.loader import ScenarioError, load_scenario
 from simulator.scenario.schema import Scenario
+from simulator.scenario.variants import expand
 
 EXIT_BAD_INPUT = 2
 
@@ -79,6 +81,54 @@ def validate(scenarios: tuple[str, ...], overrides: tuple[str, ...]) -> None:
         click.echo(f"{path}: ok ({len(loaded.workloads)} workload(s), {loaded.cluster.gpus} GPUs)")
     if failed:
         sys.exit(EXIT_BAD_INPUT)
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="FIELD.PATH=VALUE", help="override a field")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of tables")
+def topology(scenario: str, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Describe SCENARIO's network: parts, bisection, diameter, collective bus bandwidths."""
+    try:
+        loaded = load_scenario(scenario, overrides)
+    except ScenarioError as err:
+        _fail(err)
+        return
+    report = describe_topology(loaded)
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        _console().print(topology_tables(report))
+
+
+@main.command()
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="FIELD.PATH=VALUE", help="override in every run")
+@click.option("--vary", "varies", multiple=True, metavar="FIELD.PATH=V1,V2,...",
+              help="one run per value (several --vary: every combination)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+def compare(scenarios: tuple[str, ...], overrides: tuple[str, ...], varies: tuple[str, ...], as_json: bool) -> None:
+    """Run scenarios (and --vary variants) and show them side by side with ratios to the first."""
+    try:
+        variants = expand(varies)
+    except ValueError as err:
+        click.echo(f"--vary: {err}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    runs = []
+    for path in scenarios:
+        for label, extra in variants:
+            try:
+                loaded = load_scenario(path, [*overrides, *extra])
+            except ScenarioError as err:
+                _fail(err)
+                return
+            runs.append((" ".join(x for x in (Path(path).stem if len(scenarios) > 1 else "", label) if x)
+                         or Path(path).stem, loaded))
+    comparison = compare_runs(runs)
+    if as_json:
+        click.echo(comparison.model_dump_json(indent=2))
+    else:
+        _console().print(comparison_table(comparison))
 
 
 @main.command()

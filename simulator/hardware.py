@@ -78,6 +78,9 @@ class Accelerator(Strict):
         None, alias="nic_bandwidth", gt=0,
         description="typical scale-out network bandwidth per chip, one direction, bytes/s (e.g. '400 Gbps')",
     )
+    in_switch_reduction: bool = Field(
+        False, description="scale-up switches reduce in the network (NVLink SHARP / NVLS on NVSwitch gen 3+)"
+    )
     tdp_w: Power | None = Field(None, alias="tdp", gt=0, description="maximum board/module power, W")
     idle_power_fraction: float = Field(
         0.2, gt=0, le=1, description="idle power as a fraction of TDP (default 0.2 is an assumption)"

@@ -12,9 +12,19 @@ from simulator import __version__
 from simulator.cost import Prices
 from simulator.engine.cluster import Cluster
 from simulator.engine.training import TrainingJob
-from simulator.report.model import ClusterReport, MemoryReport, Report, StepBreakdown, TrainingReport
-from simulator.scenario.resolve import TrainingPlan, fabric, training_plan
+from simulator.report.model import (
+    BusBandwidthRow,
+    ClusterReport,
+    MemoryReport,
+    Report,
+    StepBreakdown,
+    TopologyReport,
+    TrainingReport,
+)
+from simulator.scenario.resolve import TrainingPlan, network, training_plan
 from simulator.scenario.schema import Scenario, TrainingWorkload
+from simulator.topology import stats
+from simulator.topology.specs import FatTreeTopology
 from simulator.units import SECONDS_PER_HOUR
 from simulator.workload.memory import training_memory
 from simulator.workload.step_time import FirstOrderStepModel, StepTime, StepTimeModel
@@ -35,7 +45,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
     env = simpy.Environment()
     cluster = Cluster(env, scenario.cluster.nodes, scenario.cluster.gpus_per_node)
     model = step_model or FirstOrderStepModel()
-    net = fabric(scenario.cluster)
+    net = network(scenario.cluster)
     acc = scenario.cluster.accelerator
     runs: list[_Training] = []
     for workload in scenario.workloads:
@@ -125,7 +135,7 @@ def _training_report(
         step_breakdown=StepBreakdown(
             compute_s=step.compute_s, tp_comm_s=step.tp_comm_s, pp_bubble_s=step.pp_bubble_s,
             pp_p2p_s=step.pp_p2p_s, dp_exposed_s=step.dp_exposed_s, optimizer_s=step.optimizer_s,
-            dp_comm_s=step.dp_comm_s,
+            dp_comm_s=step.dp_comm_s, tp_bottleneck=step.tp_bottleneck, dp_bottleneck=step.dp_bottleneck,
         ),
         tokens_per_step=plan.step.tokens_per_step,
         micro_batches=plan.step.micro_batches,
@@ -151,4 +161,24 @@ def _training_report(
         interruptions=0,
         lost_gpu_hours=0.0,
         ettr=min(1.0, productive_s / held_s) if held_s else 0.0,
+    )
+
+
+def describe_topology(scenario: Scenario) -> TopologyReport:
+    """Structure, bisection, diameter and collective bus bandwidths of the scenario's network."""
+    net = network(scenario.cluster)
+    spec = scenario.cluster.topology
+    tiers = [spec.tier_oversubscription(t) for t in range(spec.tiers)] if isinstance(spec, FatTreeTopology) else []
+    return TopologyReport(
+        scenario=scenario.name,
+        kind=net.kind,
+        gpus=net.gpus,
+        parts=stats.part_counts(net),
+        links=stats.link_counts(net),
+        bisection_bandwidth_bytes_per_s=stats.bisection_bandwidth(net),
+        diameter_hops=stats.diameter_hops(net),
+        oversubscription=tiers,
+        unit_gpus=net.unit_gpus,
+        details=net.notes,
+        bus_bandwidth=[BusBandwidthRow.model_validate(row) for row in stats.bus_bandwidth_rows(net)],
     )

@@ -1,139 +1,203 @@
-"""simulator/network/collectives.py (alpha-beta costs, NCCL-tests bus bandwidth) and fabric.py (which link a
-group gets); formulas from shared/notes/models.md section 4 (Thakur, Rabenseifner & Gropp 2005)."""
+"""Collectives on the network graph (simulator/topology/collectives.py): exact alpha-beta on uniform links,
+invariants, sharing, failures, and the measured bus bandwidths of ../shared/reference/collectives.yaml."""
 
 from __future__ import annotations
 
+import csv
+import itertools
+
+import numpy as np
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.network.collectives import (
-    Link,
-    all_reduce_bus_bandwidth,
-    point_to_point_s,
-    ring_all_reduce_s,
-    ring_reduce_scatter_s,
-)
-from simulator.network.fabric import Fabric
+from simulator.topology.collectives import Algorithm, Op, collective_time
+from simulator.topology.fat_tree import build_switched
+from simulator.topology.network import Network, Partitioned
+from simulator.topology.shape import ClusterShape
+from simulator.topology.specs import FatTreeTopology, SingleSwitchTopology
+from tests.conftest import shared_file
 
-LINK = Link(bandwidth_bytes_per_s=100e9, latency_s=5e-6)
-
-
-# --- alpha-beta costs -----------------------------------------------------------------------------------
+GIB = 2.0**30
+A100_NVLINK, H100_NVLINK = 300e9, 450e9
+HDR, NDR = 25e9, 50e9
 
 
-@pytest.mark.parametrize(
-    ("size", "ranks", "expected"),
-    [
-        # 2*7*5us + 2*7/8 * 1 GB / 100 GB/s = 70 us + 17.5 ms
-        (1e9, 8, 70e-6 + 17.5e-3),
-        # 2*1*5us + 2*1/2 * 1 GB / 100 GB/s = 10 us + 10 ms
-        (1e9, 2, 10e-6 + 10e-3),
-        # 2*63*5us + 2*63/64 * 256 MB / 100 GB/s = 630 us + 5.04 ms
-        (256e6, 64, 630e-6 + 5.04e-3),
-        # latency-bound: 4 ranks, 8 bytes
-        (8.0, 4, 6 * 5e-6 + 1.5 * 8 / 100e9),
-    ],
-)
-def test_ring_all_reduce_hand_computed(size: float, ranks: int, expected: float) -> None:
-    assert ring_all_reduce_s(size, ranks, LINK) == pytest.approx(expected, rel=1e-12)
+def switch(nodes: int, gpus_per_node: int = 1, nic: float = HDR, nvlink: float = A100_NVLINK,
+           in_switch: bool = False, **spec: object) -> Network:
+    return build_switched(SingleSwitchTopology(kind="single_switch", **spec),  # type: ignore[arg-type]
+                          ClusterShape(nodes, gpus_per_node, nvlink, nic, in_switch))
 
 
-def test_reduce_scatter_hand_computed() -> None:
-    # 7*5us + 7/8 * 1 GB / 100 GB/s = 35 us + 8.75 ms
-    assert ring_reduce_scatter_s(1e9, 8, LINK) == pytest.approx(35e-6 + 8.75e-3, rel=1e-12)
+def fat_tree(nodes: int, nic: float = NDR, **spec: object) -> Network:
+    return build_switched(FatTreeTopology(kind="fat_tree", **spec),  # type: ignore[arg-type]
+                          ClusterShape(nodes, 8, H100_NVLINK, nic, True))
 
 
-@settings(max_examples=100, deadline=None)
-@given(
-    size=st.floats(1.0, 1e12),
-    ranks=st.integers(2, 4096),
-    bandwidth=st.floats(1e6, 1e13),
-    latency=st.floats(0.0, 1e-3),
-)
-def test_reduce_scatter_is_half_an_all_reduce(size: float, ranks: int, bandwidth: float, latency: float) -> None:
-    link = Link(bandwidth, latency)
-    full = ring_all_reduce_s(size, ranks, link)
-    assert ring_reduce_scatter_s(size, ranks, link) == pytest.approx(full / 2, rel=1e-12)
-    expected = 2 * (ranks - 1) * latency + 2 * (ranks - 1) / ranks * size / bandwidth
-    assert full == pytest.approx(expected, rel=1e-12)
+def group(*gpus: int) -> np.ndarray:
+    return np.array([gpus], dtype=np.int64)
 
 
-@pytest.mark.parametrize("fn", [ring_all_reduce_s, ring_reduce_scatter_s])
-def test_one_rank_or_empty_message_costs_nothing(fn: object) -> None:
-    assert fn(1e9, 1, LINK) == 0.0  # type: ignore[operator]
-    assert fn(0.0, 8, LINK) == 0.0  # type: ignore[operator]
+# --- alpha-beta exactness (models.md section 4) -------------------------------------------------------------
 
 
-def test_point_to_point() -> None:
-    assert point_to_point_s(1e9, LINK) == pytest.approx(5e-6 + 10e-3, rel=1e-12)
-    assert point_to_point_s(0.0, LINK) == 0.0
+@pytest.mark.parametrize("ranks", [2, 3, 8, 33])
+@pytest.mark.parametrize("size", [1.0, 2.0**20, GIB])
+def test_ring_all_reduce_is_alpha_beta_across_one_switch(ranks: int, size: float) -> None:
+    net = switch(ranks)  # one GPU per node: every hop is NIC - switch - NIC
+    alpha, beta = 10e-6, HDR * 0.95
+    t = collective_time(net, Op.ALL_REDUCE, group(*range(ranks)), size, Algorithm.RING).time_s
+    assert t == pytest.approx(2 * (ranks - 1) * alpha + 2 * (ranks - 1) / ranks * size / beta, rel=1e-12)
+    for op in (Op.REDUCE_SCATTER, Op.ALL_GATHER):
+        half = collective_time(net, op, group(*range(ranks)), size, Algorithm.RING).time_s
+        assert half == pytest.approx((ranks - 1) * alpha + (ranks - 1) / ranks * size / beta, rel=1e-12)
 
 
-@settings(max_examples=100, deadline=None)
-@given(size=st.floats(1.0, 1e12), ranks=st.integers(2, 4096), bandwidth=st.floats(1e6, 1e13))
-def test_bus_bandwidth_of_bandwidth_only_all_reduce_is_the_link_bandwidth(
-    size: float, ranks: int, bandwidth: float
-) -> None:
-    # NCCL-tests convention: busbw = (S/t) * 2(p-1)/p recovers the per-rank link bandwidth.
-    t = ring_all_reduce_s(size, ranks, Link(bandwidth, 0.0))
-    assert all_reduce_bus_bandwidth(size, ranks, t) == pytest.approx(bandwidth, rel=1e-12)
+def test_ring_inside_a_node_uses_nvlink_figures() -> None:
+    net = switch(1, gpus_per_node=8)
+    t = collective_time(net, Op.ALL_REDUCE, group(*range(8)), GIB, Algorithm.RING).time_s
+    assert t == pytest.approx(14 * 2e-6 + 14 / 8 * GIB / (A100_NVLINK * 0.8), rel=1e-12)
 
 
-def test_latency_lowers_bus_bandwidth() -> None:
-    t = ring_all_reduce_s(1e6, 8, LINK)
-    assert all_reduce_bus_bandwidth(1e6, 8, t) < LINK.bandwidth_bytes_per_s
+def test_large_ring_bus_bandwidth_is_the_link_bandwidth() -> None:
+    timed = collective_time(switch(16), Op.ALL_REDUCE, group(*range(16)), 64 * GIB, Algorithm.RING)
+    assert timed.bus_bandwidth_bytes_per_s == pytest.approx(HDR * 0.95, rel=1e-4)
 
 
-# --- fabric ---------------------------------------------------------------------------------------------
-
-NVLINK = Link(bandwidth_bytes_per_s=300e9, latency_s=1e-6)
-NIC = Link(bandwidth_bytes_per_s=25e9, latency_s=5e-6)
-
-
-def fabric(oversubscription: float = 1.0, nic: Link = NIC, gpus_per_node: int = 8) -> Fabric:
-    return Fabric(nodes=64, gpus_per_node=gpus_per_node, scale_up=NVLINK, scale_out=nic,
-                  oversubscription=oversubscription)
+def test_one_rank_or_no_bytes_cost_nothing() -> None:
+    net = switch(4)
+    assert collective_time(net, Op.ALL_REDUCE, group(0), GIB).time_s == 0
+    assert collective_time(net, Op.ALL_REDUCE, group(0, 1), 0).time_s == 0
 
 
-@pytest.mark.parametrize(("size", "stride"), [(8, 1), (4, 1), (2, 4), (4, 2), (2, 1)])
-def test_group_inside_a_node_gets_scale_up(size: int, stride: int) -> None:
-    assert fabric(oversubscription=4.0).group_link(size, stride) == NVLINK
+# --- invariants -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("size", "stride"), [(2, 8), (64, 8), (16, 16), (4, 64)])
-@pytest.mark.parametrize("oversubscription", [1.0, 2.0, 3.5])
-def test_one_member_per_node_gets_nic_over_oversubscription(size: int, stride: int, oversubscription: float) -> None:
-    link = fabric(oversubscription).group_link(size, stride)
-    assert link.bandwidth_bytes_per_s == pytest.approx(25e9 / oversubscription, rel=1e-12)
-    assert link.latency_s == NIC.latency_s
+@settings(max_examples=30, deadline=None)
+@given(nic=st.floats(1e9, 1e11), faster=st.floats(1.0, 8.0), ranks=st.integers(2, 32),
+       op=st.sampled_from(list(Op)))
+def test_more_bandwidth_never_slows_a_collective(nic: float, faster: float, ranks: int, op: Op) -> None:
+    members = group(*range(ranks))
+    slow = collective_time(switch(ranks, nic=nic), op, members, 2.0**24).time_s
+    quick = collective_time(switch(ranks, nic=nic * faster), op, members, 2.0**24).time_s
+    assert quick <= slow * (1 + 1e-12)
 
 
-@pytest.mark.parametrize(
-    ("size", "stride", "k"),
-    [(16, 1, 8), (64, 1, 8), (8, 2, 4), (32, 2, 4), (4, 4, 2), (16, 4, 2)],
-)
-@pytest.mark.parametrize("nic_bw", [25e9, 50e9, 100e9])
-@pytest.mark.parametrize("oversubscription", [1.0, 2.0])
-def test_k_members_per_node(size: int, stride: int, k: int, nic_bw: float, oversubscription: float) -> None:
-    link = fabric(oversubscription, Link(nic_bw, 5e-6)).group_link(size, stride)
-    assert link.bandwidth_bytes_per_s == pytest.approx(min(300e9, k * nic_bw / oversubscription), rel=1e-12)
-    assert link.latency_s == 5e-6
+@pytest.mark.parametrize("algorithm", [Algorithm.RING, Algorithm.TREE])
+def test_a_bigger_group_never_speeds_an_all_reduce(algorithm: Algorithm) -> None:
+    net = fat_tree(16)
+    times = [collective_time(net, Op.ALL_REDUCE, group(*range(0, 8 * p, 8)), 2.0**26, algorithm).time_s
+             for p in range(2, 17)]
+    assert all(b >= a * (1 - 1e-12) for a, b in itertools.pairwise(times))
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    size=st.integers(1, 512),
-    stride=st.sampled_from([1, 2, 4, 8, 16, 32]),
-    gpus_per_node=st.sampled_from([1, 2, 4, 8, 16, 72]),
-    over=st.floats(1.0, 16.0),
-    extra=st.floats(0.0, 16.0),
-)
-def test_more_oversubscription_never_increases_bandwidth(
-    size: int, stride: int, gpus_per_node: int, over: float, extra: float
-) -> None:
-    less = fabric(over, gpus_per_node=gpus_per_node).group_link(size, stride)
-    more = fabric(over + extra, gpus_per_node=gpus_per_node).group_link(size, stride)
-    assert more.bandwidth_bytes_per_s <= less.bandwidth_bytes_per_s
-    # and no group ever gets more than its scale-up link
-    assert less.bandwidth_bytes_per_s <= NVLINK.bandwidth_bytes_per_s
+def test_auto_picks_the_fastest_algorithm() -> None:
+    net = fat_tree(8)
+    members = group(*range(64))
+    auto = collective_time(net, Op.ALL_REDUCE, members, 2.0**26)
+    for algorithm in (Algorithm.RING, Algorithm.TREE, Algorithm.HIERARCHICAL):
+        assert auto.time_s <= collective_time(net, Op.ALL_REDUCE, members, 2.0**26, algorithm).time_s
+
+
+def test_tree_beats_ring_on_latency_and_loses_on_bandwidth() -> None:
+    net = switch(16)
+    members = group(*range(16))
+    algorithms = (Algorithm.RING, Algorithm.TREE)
+    small = [collective_time(net, Op.ALL_REDUCE, members, 2.0**10, a).time_s for a in algorithms]
+    large = [collective_time(net, Op.ALL_REDUCE, members, GIB, a).time_s for a in algorithms]
+    assert small[1] < small[0] and large[0] < large[1]
+
+
+# --- sharing, oversubscription, rails, failures ------------------------------------------------------------------
+
+
+def test_oversubscribed_spines_slow_traffic_between_leaves_only() -> None:
+    full, thin = fat_tree(16, radix=64), fat_tree(16, radix=64, oversubscription=4)
+    across = np.arange(128, dtype=np.int64)[None, :]  # 128 GPUs span 4 leaves of 32 (radix 64, 1:1) / 2+ at 4:1
+    t_full = collective_time(full, Op.ALL_TO_ALL, across, GIB).time_s
+    t_thin = collective_time(thin, Op.ALL_TO_ALL, across, GIB).time_s
+    assert t_thin > 2 * t_full
+    one_leaf = group(*range(0, 32, 8))  # 4 GPUs, one per node, under the first leaf in both
+    assert collective_time(thin, Op.ALL_REDUCE, one_leaf, GIB).time_s == pytest.approx(
+        collective_time(full, Op.ALL_REDUCE, one_leaf, GIB).time_s, rel=1e-12)
+
+
+def test_concurrent_groups_share_the_links_they_cross() -> None:
+    net = fat_tree(16, radix=64, oversubscription=4)  # leaves of 51 GPU ports and 13 up-links
+    pairs = np.stack([np.arange(51), np.arange(51, 102)], axis=1)  # 51 groups, each across leaves 0 and 1
+    alone = collective_time(net, Op.ALL_REDUCE, pairs[:1], GIB, Algorithm.RING)
+    together = collective_time(net, Op.ALL_REDUCE, pairs, GIB, Algorithm.RING)
+    assert alone.bottleneck.startswith("nic")
+    assert together.bottleneck.startswith("leaf")
+    assert together.time_s == pytest.approx(alone.time_s * 51 / 13, rel=0.01)
+
+
+def test_rail_optimized_keeps_same_rail_traffic_on_one_leaf() -> None:
+    rail = fat_tree(64, radix=64, rail_optimized=True, oversubscription=4)
+    plain = fat_tree(64, radix=64, oversubscription=4)
+    rails = np.arange(512, dtype=np.int64).reshape(64, 8).T[:, :32]  # 8 rails of one 32-node scalable unit
+    t_rail = collective_time(rail, Op.ALL_TO_ALL, rails, GIB)
+    t_plain = collective_time(plain, Op.ALL_TO_ALL, rails, GIB)
+    assert t_rail.bottleneck.startswith("nic") and t_plain.bottleneck.startswith("leaf")
+    assert t_rail.time_s < t_plain.time_s / 2
+
+
+def test_a_failed_uplink_is_routed_around_and_a_cut_leaf_partitions() -> None:
+    net = fat_tree(16, radix=16)  # leaves of 8 GPU ports and 8 up-links
+    pairs = np.stack([np.arange(8), np.arange(64, 72)], axis=1)  # every GPU of leaf 0 with one of leaf 8
+
+    def cost() -> float:
+        return collective_time(net, Op.ALL_REDUCE, pairs, GIB, Algorithm.RING).time_s
+
+    healthy = cost()
+    uplinks = [(u, v) for u, v, d in net.graph.edges(("leaf", 0), data=True) if d["kind"] == "leaf_spine"]
+    assert len(uplinks) == 8
+    net.fail_link(*uplinks[0])
+    assert cost() == pytest.approx(healthy * 8 / 7, rel=0.01)  # 7 up-links carry what 8 did
+    for edge in uplinks[1:]:
+        net.fail_link(*edge)
+    with pytest.raises(Partitioned):
+        cost()
+    for edge in uplinks:
+        net.repair_link(*edge)
+    assert cost() == pytest.approx(healthy, rel=1e-12)
+
+
+# --- measured bus bandwidth (../shared/reference/collectives.yaml, Vidur DGX measurements) --------------------
+
+
+def _published(case_id: str) -> float:
+    cases = yaml.safe_load(shared_file("reference", "collectives.yaml").read_text())["cases"]
+    return float(next(c["busbw_gbps"] for c in cases if c["id"] == case_id)) * 1e9
+
+
+@pytest.mark.parametrize(("case", "nvlink", "in_switch", "algorithm"), [
+    ("h100-8gpu-allreduce-nvls", H100_NVLINK, True, Algorithm.AUTO),
+    ("h100-8gpu-ring", H100_NVLINK, True, Algorithm.RING),
+    ("a100-8gpu-allreduce", A100_NVLINK, False, Algorithm.AUTO),
+])
+def test_single_node_bus_bandwidth_within_10_percent(case: str, nvlink: float, in_switch: bool,
+                                                     algorithm: Algorithm) -> None:
+    net = switch(1, gpus_per_node=8, nvlink=nvlink, in_switch=in_switch)
+    got = collective_time(net, Op.ALL_REDUCE, group(*range(8)), 8 * GIB, algorithm).bus_bandwidth_bytes_per_s
+    assert got == pytest.approx(_published(case), rel=0.10)
+
+
+def test_multi_node_a100_ring_bus_bandwidth_within_10_percent() -> None:
+    net = build_switched(FatTreeTopology(kind="fat_tree", radix=64),
+                         ClusterShape(32, 8, A100_NVLINK, HDR, False))
+    got = collective_time(net, Op.ALL_REDUCE, group(*range(256)), 8 * GIB).bus_bandwidth_bytes_per_s
+    assert got == pytest.approx(_published("dgx-a100-multinode"), rel=0.10)
+
+
+def test_vidur_h100_eight_gpu_large_messages_within_10_percent() -> None:
+    path = shared_file("data", "vidur-profiles", "network", "h100_dgx", "all_reduce.csv")
+    rows = [r for r in csv.DictReader(path.open()) if r["num_workers"] == "8" and int(r["size"]) >= 2**25]
+    assert rows
+    net = switch(1, gpus_per_node=8, nvlink=H100_NVLINK, in_switch=True)
+    for row in rows:
+        size = float(row["size"])
+        measured = size / (float(row["time_stats.all_reduce.median"]) * 1e-3) * 2 * 7 / 8
+        got = collective_time(net, Op.ALL_REDUCE, group(*range(8)), size, Algorithm.RING).bus_bandwidth_bytes_per_s
+        assert got == pytest.approx(measured, rel=0.10), row["size"]

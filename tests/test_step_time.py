@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 
 from simulator.catalog import accelerator, model
 from simulator.hardware import Accelerator, Precision
-from simulator.network.collectives import Link
-from simulator.network.fabric import Fabric
+from simulator.topology.fat_tree import build_switched
+from simulator.topology.network import Network
+from simulator.topology.shape import ClusterShape
+from simulator.topology.specs import FatTreeTopology
 from simulator.workload.parallelism import Parallelism, Recompute
 from simulator.workload.step_time import FirstOrderStepModel, StepTime
 from simulator.workload.training_job import TrainingStep
@@ -38,12 +40,11 @@ def make_step(model_name: str = "megatron-39.1b", acc: Accelerator = A100, micro
     )
 
 
-def make_fabric(step: TrainingStep, nic_bw: float = 25e9, oversubscription: float = 1.0) -> Fabric:
+def make_fabric(step: TrainingStep, nic_bw: float = 25e9, oversubscription: float = 1.0) -> Network:
     gpus_per_node = 8
-    return Fabric(
-        nodes=max(1, -(-step.layout.world // gpus_per_node)), gpus_per_node=gpus_per_node,
-        scale_up=Link(240e9, 2e-6), scale_out=Link(nic_bw, 6e-6), oversubscription=oversubscription,
-    )
+    shape = ClusterShape(max(1, -(-step.layout.world // gpus_per_node)), gpus_per_node, 300e9, nic_bw, False)
+    spec = FatTreeTopology(kind="fat_tree", radix=128, oversubscription=oversubscription, scale_out_latency="6 us")
+    return build_switched(spec, shape)
 
 
 def run(step: TrainingStep, **fabric: Any) -> StepTime:

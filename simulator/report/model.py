@@ -44,6 +44,8 @@ class StepBreakdown(_Out):
     dp_exposed_s: float = Field(description="part of the data-parallel gradient collective not hidden")
     optimizer_s: float = Field(description="Adam update, memory-bound")
     dp_comm_s: float = Field(description="whole data-parallel gradient collective, hidden or not (not summed)")
+    tp_bottleneck: str = Field(description="busiest network channel of the tensor-parallel all-reduce")
+    dp_bottleneck: str = Field(description="busiest network channel of the data-parallel gradient collective")
 
 
 class MemoryReport(_Out):
@@ -114,3 +116,48 @@ class Report(_Out):
     cluster: ClusterReport
     workloads: dict[str, TrainingReport] = Field(description="per workload, by name")
     notes: list[str] = Field(description="adjustments made to the inputs (batch rounding) and caveats")
+
+
+class BusBandwidthRow(_Out):
+    """One collective at one scope and message size."""
+
+    op: str = Field(description="all_reduce, all_gather or all_to_all")
+    scope: str = Field(description="8 GPUs, one unit (scalable unit / pod / group / cube) or cluster")
+    gpus: int = Field(description="ranks in the collective (GPUs 0..gpus-1)")
+    size_bytes: float = Field(description="per-rank buffer, bytes (NCCL-tests convention)")
+    time_s: float = Field(description="duration, s")
+    bus_bandwidth_gb_per_s: float = Field(description="NCCL-tests bus bandwidth, GB/s (1e9 bytes/s)")
+    algorithm: str = Field(description="the fastest applicable algorithm (ring, tree, hierarchical, in_switch)")
+    bottleneck: str = Field(description="the busiest channel, or the reduction engine")
+
+
+class TopologyReport(_Out):
+    """What `clustersim topology` says about a scenario's network."""
+
+    scenario: str = Field(description="scenario name")
+    kind: str = Field(description="topology kind")
+    gpus: int = Field(description="accelerators")
+    parts: dict[str, int] = Field(description="graph nodes by role: gpu, nvswitch, leaf, spine, core, router, ocs")
+    links: dict[str, int] = Field(description="physical links by kind (scale_up, nic, leaf_spine, ici, ...)")
+    bisection_bandwidth_bytes_per_s: float = Field(
+        description="bytes/s between the two halves of the GPUs when each sends to a partner in the other half"
+    )
+    diameter_hops: int = Field(description="links on the longest shortest GPU-to-GPU path")
+    oversubscription: list[float] = Field(description="per switch tier (leaf, spine); empty for switchless kinds")
+    unit_gpus: int = Field(description="GPUs of one scalable unit, pod, group or cube")
+    details: dict[str, object] = Field(description="kind-specific counts (leaves, pods, groups, cubes, ...)")
+    bus_bandwidth: list[BusBandwidthRow] = Field(description="collective bus bandwidth by op, scope and size")
+
+
+class ComparedRun(_Out):
+    """One column of a comparison."""
+
+    label: str = Field(description="scenario file or variant (its --set/--vary values)")
+    report: Report
+    ratios: dict[str, float] = Field(description="headline figures divided by the first column's")
+
+
+class Comparison(_Out):
+    """Several runs side by side (`clustersim compare`)."""
+
+    runs: list[ComparedRun]

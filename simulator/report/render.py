@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Group
 from rich.table import Table
 
-from simulator.report.model import Report
+from simulator.report.model import Comparison, Report, TopologyReport
 from simulator.units import format_count, format_si
 
 
@@ -76,3 +76,77 @@ def rows_table(title: str, rows: list[dict[str, object]]) -> Table:
     for row in rows:
         table.add_row(*("-" if v is None else str(v) for v in row.values()))
     return table
+
+
+def topology_tables(report: TopologyReport) -> Group:
+    """Structure of the network, then bus bandwidth by operation, scope and size."""
+    head = Table(title=f"topology of {report.scenario}: {report.kind}", show_header=False)
+    head.add_column(style="bold")
+    head.add_column()
+    for label, value in [
+        ("GPUs", f"{report.gpus:,} (unit of {report.unit_gpus:,})"),
+        ("parts", ", ".join(f"{n:,} {role}" for role, n in report.parts.items())),
+        ("links", ", ".join(f"{n:,} {kind}" for kind, n in report.links.items())),
+        ("bisection bandwidth", f"{report.bisection_bandwidth_bytes_per_s / 1e12:,.2f} TB/s"),
+        ("diameter", f"{report.diameter_hops} hops"),
+        ("oversubscription", " / ".join(f"{o:g}:1" for o in report.oversubscription) or "-"),
+        *((key, str(value)) for key, value in report.details.items()),
+    ]:
+        head.add_row(label, value)
+    table = Table(title="bus bandwidth (GB/s, NCCL-tests convention)")
+    for column in ("op", "scope", "GPUs", "size", "time", "bus GB/s", "algorithm", "bottleneck"):
+        table.add_column(column, justify="right" if column in {"GPUs", "time", "bus GB/s"} else "left")
+    for row in report.bus_bandwidth:
+        table.add_row(row.op, row.scope, f"{row.gpus:,}", format_si(row.size_bytes, "B", binary=True),
+                      f"{row.time_s * 1e3:.3g} ms", f"{row.bus_bandwidth_gb_per_s:,.1f}", row.algorithm,
+                      row.bottleneck)
+    return Group(head, table)
+
+
+def comparison_table(comparison: Comparison) -> Table:
+    """Headline figures of each run side by side; after the first, the ratio to it in parentheses."""
+    table = Table(title="comparison (ratio to the first column)")
+    table.add_column("figure", style="bold")
+    for run in comparison.runs:
+        table.add_column(run.label, justify="right")
+    first = comparison.runs[0].report
+    keys = ["simulated_s", "cluster.utilization", "cluster.cost_usd", "cluster.energy_kwh"]
+    for name in first.workloads:
+        keys += [f"workloads.{name}.{k}" for k in ("wall_clock_s", "step_time_s", "tokens_per_s", "mfu", "cost_usd")]
+    for key in keys:
+        cells = []
+        for index, run in enumerate(comparison.runs):
+            value = _figure(run.report, key)
+            ratio = run.ratios.get(key)
+            text = "-" if value is None else _format_figure(key, value)
+            cells.append(text if index == 0 or ratio is None else f"{text} ({ratio:.2f}x)")
+        table.add_row(key, *cells)
+    for name in first.workloads:
+        for key in ("tp_bottleneck", "dp_bottleneck"):
+            table.add_row(f"workloads.{name}.{key}", *(
+                getattr(run.report.workloads[name].step_breakdown, key) if name in run.report.workloads else "-"
+                for run in comparison.runs
+            ))
+    return table
+
+
+def _figure(report: Report, key: str) -> float | None:
+    parts = key.split(".")
+    if parts[0] == "simulated_s":
+        return report.simulated_s
+    if parts[0] == "cluster":
+        return float(getattr(report.cluster, parts[1]))
+    workload = report.workloads.get(parts[1])
+    return None if workload is None else float(getattr(workload, parts[2]))
+
+
+def _format_figure(key: str, value: float) -> str:
+    if key.endswith("_s"):
+        return _duration(value)
+    if key.endswith("usd"):
+        return f"${value:,.0f}"
+    if key.endswith(("utilization", "mfu")):
+        return f"{value:.1%}"
+    if key.endswith("kwh"):
+        return f"{value:,.0f} kWh"
+    return format_count(value)

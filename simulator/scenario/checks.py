@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simulator.hardware import Precision
-from simulator.scenario.resolve import MissingFigure, fabric, training_plan
+from simulator.scenario.resolve import MissingFigure, network, training_plan
 from simulator.scenario.schema import Scenario, TrainingWorkload
+from simulator.topology.shape import TopologyError
 from simulator.units import format_si
 from simulator.workload.memory import training_memory
 from simulator.workload.parallelism import Recompute
@@ -31,9 +32,11 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
     problems: list[Problem] = []
     cluster = scenario.cluster
     try:
-        fabric(cluster)
+        network(cluster)
     except MissingFigure as err:
         problems.append(Problem(err.path, str(err)))
+    except TopologyError as err:
+        problems.append(Problem(("cluster", "topology", err.field), str(err)))
     if cluster.accelerator.tdp_w is None:
         problems.append(Problem(
             ("cluster", "accelerator"),

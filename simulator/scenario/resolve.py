@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from simulator.network.collectives import Link
-from simulator.network.fabric import Fabric
-from simulator.scenario.schema import ClusterSpec, FatTreeTopology, TrainingWorkload
+from simulator.scenario.schema import ClusterSpec, TrainingWorkload
+from simulator.topology.build import build_network
+from simulator.topology.network import Network
+from simulator.topology.shape import ClusterShape
+from simulator.topology.specs import OcsTorusTopology, TorusTopology
 from simulator.workload.training_job import TrainingStep
 
 
@@ -31,25 +33,26 @@ def _bandwidth(given: float | None, default: float | None, needed: bool, key: st
     return math.inf
 
 
-def fabric(cluster: ClusterSpec) -> Fabric:
-    """The network model of a cluster, with bandwidths defaulted from the accelerator."""
+def cluster_shape(cluster: ClusterSpec) -> ClusterShape:
+    """Counts and per-GPU bandwidths of a cluster, defaulted from the accelerator."""
     acc, topo = cluster.accelerator, cluster.topology
+    torus = isinstance(topo, TorusTopology | OcsTorusTopology)
+    link_given = isinstance(topo, TorusTopology | OcsTorusTopology) and topo.link_bandwidth_bytes_per_s is not None
     scale_up = _bandwidth(
-        topo.scale_up_bandwidth_bytes_per_s, acc.scale_up_bandwidth_bytes_per_s, cluster.gpus_per_node > 1,
+        topo.scale_up_bandwidth_bytes_per_s, acc.scale_up_bandwidth_bytes_per_s,
+        (cluster.gpus_per_node > 1 or torus) and not link_given,
         "scale_up_bandwidth", "scale-up bandwidth (e.g. 400 GB/s)", acc.name,
     )
     nic = _bandwidth(
-        topo.nic_bandwidth_bytes_per_s, acc.nic_bandwidth_bytes_per_s, cluster.nodes > 1,
+        topo.nic_bandwidth_bytes_per_s, acc.nic_bandwidth_bytes_per_s, cluster.nodes > 1 and not torus,
         "nic_bandwidth", "NIC bandwidth (e.g. 400 Gbps)", acc.name,
     )
-    oversubscription = topo.oversubscription if isinstance(topo, FatTreeTopology) else 1.0
-    return Fabric(
-        nodes=cluster.nodes,
-        gpus_per_node=cluster.gpus_per_node,
-        scale_up=Link(scale_up * topo.scale_up_efficiency, topo.scale_up_latency_s),
-        scale_out=Link(nic * topo.scale_out_efficiency, topo.scale_out_latency_s),
-        oversubscription=oversubscription,
-    )
+    return ClusterShape(cluster.nodes, cluster.gpus_per_node, scale_up, nic, acc.in_switch_reduction)
+
+
+def network(cluster: ClusterSpec) -> Network:
+    """The cluster's network, built from its topology; MissingFigure or TopologyError when it cannot be."""
+    return build_network(cluster.topology, cluster_shape(cluster))
 
 
 @dataclass(frozen=True)

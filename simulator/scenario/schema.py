@@ -17,7 +17,8 @@ from pydantic_core import PydanticCustomError
 from simulator import catalog
 from simulator.base import Strict
 from simulator.hardware import Accelerator, Precision
-from simulator.units import Bandwidth, Duration, NonNegativeDuration, PositiveBytes, PositiveCount
+from simulator.topology.specs import FatTreeTopology, Topology
+from simulator.units import Duration, NonNegativeDuration, PositiveBytes, PositiveCount
 from simulator.workload.parallelism import Parallelism
 from simulator.workload.transformer import TransformerModel
 
@@ -55,56 +56,6 @@ ModelRef = Annotated[
 ]
 
 
-class _FabricFields(Strict):
-    """What every topology kind says about links; missing bandwidths come from the accelerator."""
-
-    nic_bandwidth_bytes_per_s: Bandwidth | None = Field(
-        None, alias="nic_bandwidth", gt=0,
-        description="scale-out bandwidth per GPU, one direction (default: the accelerator's nic_bandwidth)",
-    )
-    scale_up_bandwidth_bytes_per_s: Bandwidth | None = Field(
-        None, alias="scale_up_bandwidth", gt=0,
-        description="scale-up (NVLink-class) bandwidth per GPU, one direction (default: the accelerator's)",
-    )
-    scale_up_latency_s: NonNegativeDuration = Field(
-        2e-6, alias="scale_up_latency",
-        description="per-step latency of a collective inside a node (default 2 us: 8-GPU all-reduces of "
-        "2-60 KiB take 22-41 us over 14 ring steps in the Vidur A100/H100 DGX measurements)",
-    )
-    scale_out_latency_s: NonNegativeDuration = Field(
-        10e-6, alias="scale_out_latency",
-        description="per-step latency of a collective across nodes (default 10 us, an assumption)",
-    )
-    scale_up_efficiency: float = Field(
-        0.8, gt=0, le=1,
-        description="fraction of scale-up bandwidth a ring collective achieves (default 0.8: NCCL ring "
-        "bus bandwidth 230/300 GB/s on A100 and 370/450 GB/s on H100, nccl-tests issues 175/212)",
-    )
-    scale_out_efficiency: float = Field(
-        0.95, gt=0, le=1,
-        description="fraction of NIC bandwidth a collective achieves (default 0.95: 192 GB/s bus bandwidth "
-        "on 8x200 Gb/s DGX A100 nodes, NCCL issue 812; 46-48 of 50 GB/s per NDR NIC, nccl-tests 290/309)",
-    )
-
-
-class SingleSwitchTopology(_FabricFields):
-    """All nodes on one non-blocking switch; GPUs of a node share a scale-up domain."""
-
-    kind: Literal["single_switch"]
-
-
-class FatTreeTopology(_FabricFields):
-    """A folded-Clos fabric, one NIC per GPU, with upper tiers oversubscribed by a factor."""
-
-    kind: Literal["fat_tree"]
-    oversubscription: float = Field(
-        1.0, ge=1, le=64, description="downlink / uplink bandwidth ratio at the leaves (1 = non-blocking)"
-    )
-
-
-Topology = Annotated[SingleSwitchTopology | FatTreeTopology, Field(discriminator="kind")]
-
-
 class ClusterSpec(Strict):
     """Homogeneous GPU nodes and the network between them."""
 
@@ -112,7 +63,8 @@ class ClusterSpec(Strict):
     nodes: int = Field(gt=0, le=MAX_GPUS, description="number of nodes (servers)")
     gpus_per_node: int = Field(gt=0, le=1024, description="accelerators per node (one scale-up domain)")
     topology: Topology = Field(
-        default_factory=lambda: FatTreeTopology(kind="fat_tree"), description="network between GPUs"
+        default_factory=lambda: FatTreeTopology(kind="fat_tree"),
+        description="network between GPUs: single_switch, fat_tree, torus, ocs_torus or dragonfly",
     )
 
     @property

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from simulator.topology.network import Channels, IntArray, Network, Routes, ScaleUp
+from simulator.topology.network import Channels, IntArray, NetGraph, Network, Routes, ScaleUp
 from simulator.topology.shape import ClusterShape, TopologyError, add_scale_up_domains
 from simulator.topology.specs import FatTreeTopology, SingleSwitchTopology
 
@@ -57,7 +57,7 @@ def _ports(radix: int, oversubscription: float) -> tuple[int, int]:
     return down, radix - down
 
 
-def _connect(graph: nx.Graph, lower: list[tuple[str, int]], upper: list[tuple[str, int]], links_each: int,
+def _connect(graph: NetGraph, lower: list[tuple[str, int]], upper: list[tuple[str, int]], links_each: int,
              bandwidth: float, kind: str, channel_of: list[tuple[int, int]]) -> None:
     """Spread `links_each` up-links of every lower switch round-robin over `upper`; parallel links merge into
     one edge whose bandwidth is their sum."""
@@ -75,7 +75,7 @@ def _connect(graph: nx.Graph, lower: list[tuple[str, int]], upper: list[tuple[st
 def build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: ClusterShape) -> Network:
     """The graph, channels and router of a single switch or a fat tree."""
     gpus, gpn, port = shape.gpus, shape.gpus_per_node, shape.nic_bandwidth_bytes_per_s
-    graph = nx.Graph()
+    graph: NetGraph = nx.Graph()
     channels = Channels()
     scale_up = add_scale_up_domains(graph, channels, gpus, spec.scale_up_domain or gpn,
                                     shape.scale_up_bandwidth_bytes_per_s, spec.scale_up_efficiency,
@@ -125,11 +125,11 @@ def build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: ClusterS
                 f"{gpus:,} GPUs need {leaves} leaves, but a 2-tier fat tree of radix {radix} joins at most "
                 f"{radix} (every spine reaches every leaf); use tiers: 3 or a larger radix"
             ))
-        spines = max(1, math.ceil(leaves * leaf_up_ports / radix))
-        graph.add_nodes_from((("spine", j) for j in range(spines)), role="spine")
-        _connect(graph, leaf_names, [("spine", j) for j in range(spines)], leaf_up_ports, port, "leaf_spine",
+        spine_count = max(1, math.ceil(leaves * leaf_up_ports / radix))
+        graph.add_nodes_from((("spine", j) for j in range(spine_count)), role="spine")
+        _connect(graph, leaf_names, [("spine", j) for j in range(spine_count)], leaf_up_ports, port, "leaf_spine",
                  leaf_channels)
-        notes.update(leaves=leaves, spines=spines)
+        notes.update(leaves=leaves, spines=spine_count)
     else:
         spine_down_ports, spine_up_ports = _ports(radix, spec.tier_oversubscription(1))
         leaves_per_pod = spine_down_ports
@@ -164,7 +164,7 @@ def build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: ClusterS
                    in_network_reduction=spec.sharp)
 
 
-def _nic_edges(graph: nx.Graph, ids: IntArray, leaf_of: IntArray, port: float, up: int, down: int,
+def _nic_edges(graph: NetGraph, ids: IntArray, leaf_of: IntArray, port: float, up: int, down: int,
                role: str) -> None:
     graph.add_edges_from(
         (("gpu", int(g)), (role, int(leaf_of[g])),

@@ -10,7 +10,7 @@ bottleneck fluid model, with bandwidth shared by every flow that crosses a chann
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import networkx as nx
 import numpy as np
@@ -18,6 +18,10 @@ from numpy.typing import NDArray
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
+if TYPE_CHECKING:  # networkx graphs are generic only in the type stubs
+    NetGraph = nx.Graph[Any]  # nodes are tuples such as ("gpu", 3), ("leaf", 0), ("ocs", 1, 5)
+else:
+    NetGraph = nx.Graph
 
 
 class Partitioned(RuntimeError):
@@ -98,7 +102,7 @@ class Phase:
 class Network:
     """A cluster's network: graph for structure and failures, channels and a router for costing."""
 
-    def __init__(self, kind: str, graph: nx.Graph, gpus: int, channels: Channels, router: Router,
+    def __init__(self, kind: str, graph: NetGraph, gpus: int, channels: Channels, router: Router,
                  scale_up: ScaleUp | None, unit_gpus: int, notes: dict[str, object],
                  in_switch_efficiency: float = 0.0, in_network_reduction: bool = False) -> None:
         self.kind = kind
@@ -138,10 +142,15 @@ class Network:
         seconds = np.zeros_like(load)
         seconds[used] = load[used] / self.capacity[used]
         busiest = int(np.argmax(seconds))
-        path_latency = np.bincount(routes.flow, weights=self.latency[routes.channel], minlength=src.size)
+        # ECMP-split flows (weights < 1) count each branch's latency by its share: the mean path latency
+        path_latency = np.bincount(routes.flow, weights=routes.weight * self.latency[routes.channel],
+                                   minlength=src.size)
         latency = float(path_latency.max())
         transfer = float(seconds[busiest])
         return Phase(transfer + latency, transfer, latency, self.channel_names[busiest])
+
+    # Graph edges carry {"bandwidth": per direction, "kind", "count": parallel links merged,
+    # "channels": (channel u->v, channel v->u) for the edge's endpoints in sorted order, "healthy"}.
 
     def fail_link(self, u: object, v: object) -> None:
         """Take the graph edge u-v down: its bandwidth leaves the channels (bundles) it belonged to."""

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 
-from simulator.topology.network import Channels, ScaleUp
+from simulator.topology.network import Channels, NetGraph, ScaleUp
 
 
 class TopologyError(ValueError):
@@ -35,7 +34,7 @@ class ClusterShape:
         return self.nodes * self.gpus_per_node
 
 
-def add_scale_up_domains(graph: nx.Graph, channels: Channels, gpus: int, domain: int, bandwidth: float,
+def add_scale_up_domains(graph: NetGraph, channels: Channels, gpus: int, domain: int, bandwidth: float,
                          efficiency: float, step_latency_s: float) -> ScaleUp:
     """Star every `domain` consecutive GPUs on one logical switch at `bandwidth` per GPU and direction."""
     if gpus % domain:

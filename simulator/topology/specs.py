@@ -148,7 +148,7 @@ class DragonflyTopology(_Switched):
     """Groups of routers, all-to-all inside a group, global links between groups (minimal routing)."""
 
     kind: Literal["dragonfly"]
-    groups: int = Field(gt=1, le=4096, description="router groups")
+    groups: int = Field(gt=1, le=1024, description="router groups")
     routers_per_group: int = Field(gt=0, le=1024, description="routers in each group (full mesh inside)")
     global_links_per_router: int = Field(gt=0, le=1024, description="links from each router to other groups")
     local_bandwidth_bytes_per_s: Bandwidth | None = Field(

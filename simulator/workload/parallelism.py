@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from simulator.base import Strict
 
@@ -35,6 +35,17 @@ class Parallelism(Strict):
         1, ge=0, le=3, description="ZeRO stage: 1 shards optimizer state, 2 also gradients, 3 also weights"
     )
     activation_recompute: Recompute = Field(Recompute.SELECTIVE, description="none, selective or full")
+    placement: tuple[str, str, str] = Field(
+        ("tp", "pp", "dp"),
+        description="rank order, fastest-varying first: consecutive GPUs form groups of the first dimension",
+    )
+
+    @field_validator("placement")
+    @classmethod
+    def _permutation(cls, order: tuple[str, str, str]) -> tuple[str, str, str]:
+        if sorted(order) != ["dp", "pp", "tp"]:
+            raise ValueError("placement must list tp, pp and dp once each, e.g. [tp, pp, dp]")
+        return order
 
     @property
     def world(self) -> int:

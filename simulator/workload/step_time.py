@@ -1,6 +1,7 @@
 """First-order training step time: GEMM compute at a fitted fraction of peak, memory-bound elementwise
 traffic at HBM bandwidth, tensor-parallel all-reduces on the critical path, the 1F1B pipeline bubble and
 point-to-point sends, and the data-parallel gradient all-reduce overlapped with the last backward pass.
+Communication is costed on the cluster's network graph, for every group of the layout at once.
 
 The engine only calls `StepTimeModel.step_time`; issue 4 replaces this model behind the same interface.
 """
@@ -11,8 +12,9 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
-from simulator.network.collectives import point_to_point_s, ring_all_reduce_s
-from simulator.network.fabric import Fabric
+from simulator.topology.collectives import Op, collective_time
+from simulator.topology.network import Network
+from simulator.topology.placement import parallel_groups, stage_boundaries
 from simulator.workload.memory import (
     GRAD_BYTES,
     OPTIMIZER_BYTES,
@@ -32,9 +34,9 @@ GRADIENT_BUCKET_BYTES = 25 * 2**20
 
 
 class StepTimeModel(Protocol):
-    """Anything that prices one optimizer step of a training job on a fabric."""
+    """Anything that prices one optimizer step of a training job on a network."""
 
-    def step_time(self, step: TrainingStep, fabric: Fabric) -> StepTime:
+    def step_time(self, step: TrainingStep, network: Network) -> StepTime:
         """Duration of one step and its parts."""
         ...
 
@@ -52,6 +54,8 @@ class StepTime:
     optimizer_s: float  # Adam update, memory-bound
     model_flops: float  # 3 passes (MFU convention)
     hardware_flops: float  # including recomputation (HFU convention)
+    tp_bottleneck: str = ""  # busiest channel of the tensor-parallel all-reduce
+    dp_bottleneck: str = ""  # busiest channel of the data-parallel gradient collective
 
     @property
     def total_s(self) -> float:
@@ -75,9 +79,9 @@ def recompute_flops_per_token(step: TrainingStep) -> float:
 
 @dataclass(frozen=True)
 class FirstOrderStepModel:
-    """The step model of issue 2: roofline-style compute plus alpha-beta communication."""
+    """Roofline-style compute plus collectives costed on the network (simulator/topology/collectives.py)."""
 
-    def step_time(self, step: TrainingStep, fabric: Fabric) -> StepTime:
+    def step_time(self, step: TrainingStep, network: Network) -> StepTime:
         """Duration of one step and its parts."""
         lay, acc, m = step.layout, step.accelerator, step.model
         peak = acc.peak_flops(step.precision)
@@ -94,22 +98,23 @@ class FirstOrderStepModel:
         elementwise_s = touches * per_gpu_act * mb_tokens * layers_per_stage / acc.hbm_bandwidth_bytes_per_s
         micro_compute_s = gemm_s + elementwise_s
 
-        tp_link = fabric.group_link(lay.tp, 1)
+        groups = parallel_groups({"tp": lay.tp, "pp": lay.pp, "dp": lay.dp}, lay.placement)
         activation_msg = 2.0 * mb_tokens * m.hidden  # bf16 activations of one micro-batch
         tp_collectives = 4 + (2 if lay.activation_recompute is Recompute.FULL else 0)
-        micro_tp_s = layers_per_stage * tp_collectives * ring_all_reduce_s(activation_msg, lay.tp, tp_link)
+        tp_all_reduce = collective_time(network, Op.ALL_REDUCE, groups["tp"], activation_msg)
+        micro_tp_s = layers_per_stage * tp_collectives * tp_all_reduce.time_s
 
         m_count = step.micro_batches
         bubble_s = (lay.pp - 1) * (micro_compute_s + micro_tp_s)
         p2p_s = 0.0
         if lay.pp > 1:
-            pp_link = fabric.group_link(lay.pp, lay.tp)
             send = activation_msg / (lay.tp if lay.sequence_parallel else 1)
-            p2p_s = 2.0 * m_count * point_to_point_s(send, pp_link)
+            senders, receivers = stage_boundaries(groups["pp"])
+            p2p_s = 2.0 * m_count * network.phase(senders, receivers, send).time_s
 
         grad_bytes = step.params_per_gpu * GRAD_BYTES
-        dp_link = fabric.group_link(lay.dp, lay.model_parallel)
-        dp_s = ring_all_reduce_s(grad_bytes, lay.dp, dp_link)
+        dp_all_reduce = collective_time(network, Op.ALL_REDUCE, groups["dp"], grad_bytes)
+        dp_s = dp_all_reduce.time_s
         if lay.zero_stage >= 3:  # weights gathered again for the forward and the backward pass
             dp_s *= 1.5
         backward_last_s = micro_compute_s * 2.0 / 3.0
@@ -131,4 +136,6 @@ class FirstOrderStepModel:
             optimizer_s=optimizer_s,
             model_flops=model_flops_tok * tokens,
             hardware_flops=hw_flops_tok * tokens,
+            tp_bottleneck=tp_all_reduce.bottleneck,
+            dp_bottleneck=dp_all_reduce.bottleneck,
         )

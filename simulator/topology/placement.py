@@ -1,0 +1,40 @@
+"""Placement: which GPU holds which rank of a parallel layout, and the communicator groups that follow.
+
+Ranks are numbered with the first dimension of `order` varying fastest, so with the default order
+(tp, pp, dp) a tensor-parallel group is consecutive GPUs, inside one scale-up domain whenever it fits,
+then pipeline stages, then data-parallel replicas (Megatron's rule that TP stays inside the node).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.topology.network import IntArray
+
+DEFAULT_ORDER = ("tp", "pp", "dp")
+
+
+def parallel_groups(degrees: dict[str, int], order: tuple[str, ...] = DEFAULT_ORDER,
+                    gpus: IntArray | None = None) -> dict[str, IntArray]:
+    """For each dimension, an array (groups x degree) of GPU ids; rows are the communicators of that
+    dimension (every TP group, every DP group, ...), columns their ranks. `gpus` maps rank -> GPU id
+    (default: rank r on GPU r)."""
+    if sorted(order) != sorted(degrees):
+        raise ValueError(f"order {order} must name each of {sorted(degrees)} once")
+    sizes = [degrees[name] for name in order]
+    world = int(np.prod(sizes))
+    ids = np.arange(world, dtype=np.int64) if gpus is None else np.asarray(gpus, dtype=np.int64)
+    if ids.size != world:
+        raise ValueError(f"{ids.size} GPUs given for a layout of {world}")
+    # reshape with the first dimension fastest: C order reversed
+    grid = ids.reshape(sizes[::-1])
+    groups = {}
+    for axis_from_fastest, name in enumerate(order):
+        axis = len(order) - 1 - axis_from_fastest
+        groups[name] = np.moveaxis(grid, axis, -1).reshape(-1, sizes[axis_from_fastest])
+    return groups
+
+
+def stage_boundaries(pp_groups: IntArray) -> tuple[IntArray, IntArray]:
+    """(senders, receivers) of the activation sends between consecutive pipeline stages, all groups."""
+    return pp_groups[:, :-1].ravel(), pp_groups[:, 1:].ravel()
