@@ -280,3 +280,19 @@ def test_ocs_default_slice_stacks_cubes_along_z() -> None:
     assert net.notes["slice"] == (4, 4, 12) and net.gpus == 192
     assert net.phase(np.array([0]), np.array([16 * 6]), 1.0).latency_s == pytest.approx(6 * 2e-6)
     assert net.phase(np.array([0]), np.array([16 * 11]), 1.0).latency_s == pytest.approx(2e-6)  # wraparound
+
+
+def test_an_optical_circuit_fails_once_whichever_half_goes_down() -> None:
+    net = build_ocs_torus(OcsTorusTopology(kind="ocs_torus"), ClusterShape(32, 4, 600e9, 50e9, False))
+    gpu, switch = next((u, v) for u, v, d in net.graph.edges(data=True) if d["kind"] == "ocs")
+    channels = net.graph.edges[gpu, switch]["channels"]
+    before = net.raw_bandwidth[list(channels)].copy()
+    other = next(n for n in net.graph.neighbors(switch)
+                 if n != gpu and net.graph.edges[switch, n].get("link") == net.graph.edges[gpu, switch]["link"])
+    net.fail_link(gpu, switch)
+    net.fail_link(switch, other)
+    assert np.all(net.raw_bandwidth[list(channels)] == 0)
+    net.repair_link(gpu, switch)
+    assert np.all(net.raw_bandwidth[list(channels)] == 0)  # the other half is still down
+    net.repair_link(switch, other)
+    assert np.array_equal(net.raw_bandwidth[list(channels)], before)

@@ -120,6 +120,7 @@ class Network:
         self.efficiency = np.array(channels.efficiency, dtype=np.float64)
         self.latency = np.array(channels.latency, dtype=np.float64)
         self.capacity = self.raw_bandwidth * self.efficiency
+        self._down_edges: dict[object, set[frozenset[object]]] = {}
 
     @property
     def domain_of(self) -> IntArray:
@@ -161,10 +162,21 @@ class Network:
         self._set_link(u, v, healthy=True)
 
     def _set_link(self, u: object, v: object, healthy: bool) -> None:
+        """A logical link (an edge, or the edges sharing one `link` key, such as the two halves of an
+        optical circuit through an OCS) is down while any of its edges is down."""
         data = self.graph.edges[u, v]
         if data.get("healthy", True) == healthy:
             return
         data["healthy"] = healthy
+        key = data.get("link", frozenset((u, v)))
+        down = self._down_edges.setdefault(key, set())
+        was_up = not down
+        if healthy:
+            down.discard(frozenset((u, v)))
+        else:
+            down.add(frozenset((u, v)))
+        if was_up == (not down):
+            return  # the logical link's state did not change
         sign = 1.0 if healthy else -1.0
         for channel in data["channels"]:
             self.raw_bandwidth[channel] += sign * data["bandwidth"]

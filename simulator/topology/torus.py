@@ -77,7 +77,7 @@ class TorusRouter:
             if d == t:
                 sign, hops = t_sign, t_hops
             else:
-                want = tgt[d] - cur[d] - (shift if d == u and u > t else 0)  # the twist still to come
+                want = tgt[d] - cur[d] - (shift if d == u and u < t else 0)  # the twist still to come
                 delta = want % k
                 forward = 2 * delta <= k
                 sign = np.where(forward, 1, -1)
@@ -157,10 +157,14 @@ def _link_bandwidth(spec: TorusTopology | OcsTorusTopology, shape: ClusterShape,
     return shape.scale_up_bandwidth_bytes_per_s / (2 * dimensions)
 
 
-def _add_edge(graph: NetGraph, u: Node, v: Node, bandwidth: float, kind: str, forward: int, backward: int) -> None:
-    """Edge u-v whose channel u->v is `forward`; the channels tuple follows the endpoints in sorted order."""
+def _add_edge(graph: NetGraph, u: Node, v: Node, bandwidth: float, kind: str, forward: int, backward: int,
+              link: object = None) -> None:
+    """Edge u-v whose channel u->v is `forward`; the channels tuple follows the endpoints in sorted order.
+    Edges given the same `link` key are halves of one logical link (a circuit through an OCS)."""
     pair = (int(forward), int(backward)) if u < v else (int(backward), int(forward))
     graph.add_edge(u, v, bandwidth=bandwidth, kind=kind, channels=pair, count=1)
+    if link is not None:
+        graph.edges[u, v]["link"] = link
 
 
 def _twist_note(router: TorusRouter) -> str:
@@ -260,8 +264,9 @@ def build_ocs_torus(spec: OcsTorusTopology, shape: ClusterShape) -> Network:
             continue
         others = [e for e in range(3) if e != dim]
         switch = ("ocs", int(dim), int(local[others[0], a] + cube[others[0]] * local[others[1], a]))
-        _add_edge(graph, ("gpu", int(a)), switch, bandwidth, "ocs", f, r)
-        _add_edge(graph, switch, ("gpu", int(b)), bandwidth, "ocs", f, r)
+        circuit = ("circuit", int(a), int(b))
+        _add_edge(graph, ("gpu", int(a)), switch, bandwidth, "ocs", f, r, circuit)
+        _add_edge(graph, switch, ("gpu", int(b)), bandwidth, "ocs", f, r, circuit)
     _idle_cube_links(graph, channels, cube, range(slice_cubes, cubes), bandwidth, spec.scale_up_efficiency,
                      spec.scale_up_latency_s)
     notes: dict[str, object] = {
