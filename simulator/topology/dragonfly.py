@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from simulator.topology.network import Channels, IntArray, Network, Routes, ScaleUp
+from simulator.topology.network import Channels, IntArray, NetGraph, Network, Routes, ScaleUp
 from simulator.topology.shape import ClusterShape, TopologyError, add_scale_up_domains
 from simulator.topology.specs import DragonflyTopology
 
@@ -162,7 +162,7 @@ def build_dragonfly(spec: DragonflyTopology, shape: ClusterShape) -> Network:
     local_bw = spec.local_bandwidth_bytes_per_s or port
     global_bw = spec.global_bandwidth_bytes_per_s or port
     eff, hop = spec.scale_out_efficiency, spec.switch_latency_s
-    graph = nx.Graph()
+    graph: NetGraph = nx.Graph()
     channels = Channels()
     scale_up = add_scale_up_domains(graph, channels, gpus, spec.scale_up_domain or gpn,
                                     shape.scale_up_bandwidth_bytes_per_s, spec.scale_up_efficiency,
