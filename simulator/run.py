@@ -133,9 +133,11 @@ def _training_report(
         steps_remaining=job.steps_total - job.steps_done,
         step_time_s=step.total_s,
         step_breakdown=StepBreakdown(
-            compute_s=step.compute_s, tp_comm_s=step.tp_comm_s, pp_bubble_s=step.pp_bubble_s,
+            compute_s=step.compute_s, tp_comm_s=step.tp_comm_s, ep_comm_s=step.ep_comm_s,
+            pp_bubble_s=step.pp_bubble_s,
             pp_p2p_s=step.pp_p2p_s, dp_exposed_s=step.dp_exposed_s, optimizer_s=step.optimizer_s,
-            dp_comm_s=step.dp_comm_s, tp_bottleneck=step.tp_bottleneck, dp_bottleneck=step.dp_bottleneck,
+            dp_comm_s=step.dp_comm_s, tp_bottleneck=step.tp_bottleneck, ep_bottleneck=step.ep_bottleneck,
+            dp_bottleneck=step.dp_bottleneck,
         ),
         tokens_per_step=plan.step.tokens_per_step,
         micro_batches=plan.step.micro_batches,
@@ -168,7 +170,9 @@ def describe_topology(scenario: Scenario) -> TopologyReport:
     """Structure, bisection, diameter and collective bus bandwidths of the scenario's network."""
     net = network(scenario.cluster)
     spec = scenario.cluster.topology
-    tiers = [spec.tier_oversubscription(t) for t in range(spec.tiers)] if isinstance(spec, FatTreeTopology) else []
+    tiers = []
+    if isinstance(spec, FatTreeTopology):
+        tiers = [spec.tier_oversubscription(t) for t in range(spec.tiers - 1)]
     return TopologyReport(
         scenario=scenario.name,
         kind=net.kind,

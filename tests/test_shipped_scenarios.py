@@ -45,19 +45,22 @@ def test_there_are_shipped_scenarios() -> None:
     assert len(SCENARIOS) >= 4
 
 
-@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+IDS = [str(p.relative_to(ROOT / "scenarios").with_suffix("")) for p in SCENARIOS]
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=IDS)
 def test_shipped_scenario_matches_expected(path: Path) -> None:
     report = simulate(load_scenario(path))
     got = summary(report)
-    expected_file = EXPECTED / f"{path.stem}.json"
+    expected_file = EXPECTED / path.relative_to(ROOT / "scenarios").with_suffix(".json")
     if os.environ.get("CLUSTERSIM_UPDATE_EXPECTED"):
-        EXPECTED.mkdir(exist_ok=True)
+        expected_file.parent.mkdir(parents=True, exist_ok=True)
         expected_file.write_text(json.dumps(got, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     assert expected_file.exists(), f"no expected summary for {path.name}; see this module's docstring"
     assert got == _approx(json.loads(expected_file.read_text(encoding="utf-8")))
 
 
-@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+@pytest.mark.parametrize("path", SCENARIOS, ids=IDS)
 def test_shipped_scenario_says_what_it_shows(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert text.startswith("#") or "description:" in text

@@ -55,7 +55,7 @@ def run(step: TrainingStep, **fabric: Any) -> StepTime:
 @pytest.mark.parametrize("flash", [False, True])
 def test_total_is_the_sum_of_its_parts(layout: dict[str, Any], flash: bool) -> None:
     t = run(make_step(flash=flash, **layout))
-    parts = t.compute_s + t.tp_comm_s + t.pp_bubble_s + t.pp_p2p_s + t.dp_exposed_s + t.optimizer_s
+    parts = t.compute_s + t.tp_comm_s + t.ep_comm_s + t.pp_bubble_s + t.pp_p2p_s + t.dp_exposed_s + t.optimizer_s
     assert t.total_s == pytest.approx(parts, rel=1e-12)
     for name in ("compute_s", "tp_comm_s", "pp_bubble_s", "pp_p2p_s", "dp_comm_s", "dp_exposed_s", "optimizer_s"):
         assert getattr(t, name) >= 0, name
@@ -171,3 +171,17 @@ def test_fp8_without_peak_is_an_error() -> None:
                         layout=Parallelism(dp=8), seq_len=2048, micro_batches=1)
     with pytest.raises(ValueError, match="fp8"):
         MODEL.step_time(step, make_fabric(step))
+
+
+def test_expert_parallelism_adds_all_to_alls_and_shards_experts() -> None:
+    base = make_step("mixtral-8x7b", tp=2, dp=16)
+    sharded = make_step("mixtral-8x7b", tp=2, dp=16, ep=8)
+    assert run(base).ep_comm_s == 0 and run(sharded).ep_comm_s > 0
+    assert sharded.expert_params_per_gpu == pytest.approx(base.expert_params_per_gpu / 8)
+    assert sharded.dense_params_per_gpu == base.dense_params_per_gpu
+    assert run(sharded).ep_bottleneck
+
+
+def test_dense_models_have_no_expert_traffic() -> None:
+    t = run(make_step(tp=8, dp=4))
+    assert t.ep_comm_s == 0

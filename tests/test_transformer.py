@@ -161,7 +161,7 @@ def test_deepseek_v3() -> None:
 def test_dense_models_active_equals_total(name: str) -> None:
     counts = parameter_counts(model(name))
     assert counts.active == counts.total
-    assert counts.router_and_experts_per_layer == 0
+    assert counts.routed_experts == 0
 
 
 def test_moe_forward_flops_follow_active_not_total_parameters() -> None:

@@ -39,12 +39,14 @@ class StepBreakdown(_Out):
 
     compute_s: float = Field(description="GEMMs and memory-bound operators of all micro-batches")
     tp_comm_s: float = Field(description="tensor-parallel collectives (not overlapped)")
+    ep_comm_s: float = Field(description="expert-parallel all-to-alls, dispatch and combine (not overlapped)")
     pp_bubble_s: float = Field(description="pipeline fill and drain, (pp-1) micro-batch slots")
     pp_p2p_s: float = Field(description="activation and gradient sends between pipeline stages")
     dp_exposed_s: float = Field(description="part of the data-parallel gradient collective not hidden")
     optimizer_s: float = Field(description="Adam update, memory-bound")
     dp_comm_s: float = Field(description="whole data-parallel gradient collective, hidden or not (not summed)")
     tp_bottleneck: str = Field(description="busiest network channel of the tensor-parallel all-reduce")
+    ep_bottleneck: str = Field(description="busiest network channel of the expert-parallel all-to-all")
     dp_bottleneck: str = Field(description="busiest network channel of the data-parallel gradient collective")
 
 

@@ -122,12 +122,19 @@ def comparison_table(comparison: Comparison) -> Table:
             cells.append(text if index == 0 or ratio is None else f"{text} ({ratio:.2f}x)")
         table.add_row(key, *cells)
     for name in first.workloads:
-        for key in ("tp_bottleneck", "dp_bottleneck"):
-            table.add_row(f"workloads.{name}.{key}", *(
-                getattr(run.report.workloads[name].step_breakdown, key) if name in run.report.workloads else "-"
-                for run in comparison.runs
+        for key in ("compute_s", "tp_comm_s", "ep_comm_s", "dp_exposed_s", "tp_bottleneck", "ep_bottleneck",
+                    "dp_bottleneck"):
+            table.add_row(f"workloads.{name}.step.{key}", *(
+                _breakdown(run.report, name, key) for run in comparison.runs
             ))
     return table
+
+
+def _breakdown(report: Report, workload: str, key: str) -> str:
+    if workload not in report.workloads:
+        return "-"
+    value = getattr(report.workloads[workload].step_breakdown, key)
+    return f"{value:.3g} s" if isinstance(value, float) else str(value)
 
 
 def _figure(report: Report, key: str) -> float | None:
@@ -141,6 +148,8 @@ def _figure(report: Report, key: str) -> float | None:
 
 
 def _format_figure(key: str, value: float) -> str:
+    if key.endswith("per_s"):
+        return f"{format_count(value)}/s"
     if key.endswith("_s"):
         return _duration(value)
     if key.endswith("usd"):

@@ -65,6 +65,12 @@ def _training_problems(w: TrainingWorkload, scenario: Scenario) -> list[Problem]
         )))
     if m.heads % lay.tp:
         found.append(Problem((*par, "tp"), f"tp {lay.tp} must divide the model's {m.heads} attention heads"))
+    if lay.ep > 1 and not m.is_moe:
+        found.append(Problem((*par, "ep"), f"ep {lay.ep} needs a mixture-of-experts model; {m.name} is dense"))
+    elif lay.ep > 1 and (m.experts % lay.ep or lay.dp % lay.ep):
+        found.append(Problem((*par, "ep"), (
+            f"ep {lay.ep} must divide both the {m.experts} experts and dp {lay.dp}"
+        )))
     if lay.pp > m.layers:
         found.append(Problem((*par, "pp"), f"pp {lay.pp} exceeds the model's {m.layers} layers"))
     if m.position is PositionKind.LEARNED and w.seq_len > m.max_seq_len:

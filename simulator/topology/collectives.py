@@ -38,6 +38,7 @@ class Algorithm(StrEnum):
     TREE = "tree"
     HIERARCHICAL = "hierarchical"
     IN_SWITCH = "in_switch"
+    PAIRWISE = "pairwise"  # all-to-all: every pair exchanges directly
 
 
 def bus_factor(op: Op, ranks: int) -> float:
@@ -80,7 +81,7 @@ def collective_time(net: Network, op: Op, groups: IntArray, size_bytes: float,
     if ranks <= 1 or size_bytes <= 0:
         return CollectiveTime(op, Algorithm.RING, ranks, size_bytes, 0.0, "")
     if op is Op.ALL_TO_ALL:
-        return _result(op, Algorithm.RING, groups, size_bytes, _all_to_all(net, groups, size_bytes))
+        return _result(op, Algorithm.PAIRWISE, groups, size_bytes, _all_to_all(net, groups, size_bytes))
     if op is Op.BROADCAST:
         phase = _ring_phase(net, groups, size_bytes)
         return _result(op, Algorithm.RING, groups, size_bytes,

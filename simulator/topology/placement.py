@@ -38,3 +38,11 @@ def parallel_groups(degrees: dict[str, int], order: tuple[str, ...] = DEFAULT_OR
 def stage_boundaries(pp_groups: IntArray) -> tuple[IntArray, IntArray]:
     """(senders, receivers) of the activation sends between consecutive pipeline stages, all groups."""
     return pp_groups[:, :-1].ravel(), pp_groups[:, 1:].ravel()
+
+
+def expert_groups(dp_groups: IntArray, ep: int) -> tuple[IntArray, IntArray]:
+    """(expert-parallel groups, expert-data-parallel groups) inside the data-parallel groups: ep consecutive
+    DP ranks share out the experts, and the ranks holding the same experts reduce their gradients."""
+    rows, dp = dp_groups.shape
+    blocks = dp_groups.reshape(rows, dp // ep, ep)
+    return blocks.reshape(-1, ep), blocks.transpose(0, 2, 1).reshape(-1, dp // ep)

@@ -102,14 +102,20 @@ def activation_bytes(step: TrainingStep) -> float:
 
 def training_memory(step: TrainingStep, reserve_bytes: float) -> MemoryBreakdown:
     """Per-GPU memory of the busiest stage; `reserve_bytes` covers the framework, CUDA context and
-    allocator fragmentation."""
+    allocator fragmentation. ZeRO shards dense state over dp and expert state over dp / ep (the replicas
+    of each expert)."""
     lay = step.layout
-    params = step.params_per_gpu
-    shard = float(lay.dp)
+    dense, expert = step.dense_params_per_gpu, step.expert_params_per_gpu
+
+    def sharded(per_param: float, from_stage: int) -> float:
+        if lay.zero_stage < from_stage:
+            return (dense + expert) * per_param
+        return dense * per_param / lay.dp + expert * per_param / (lay.dp // lay.ep)
+
     return MemoryBreakdown(
-        weights_bytes=params * WEIGHT_BYTES / (shard if lay.zero_stage >= 3 else 1.0),
-        gradients_bytes=params * GRAD_BYTES / (shard if lay.zero_stage >= 2 else 1.0),
-        optimizer_bytes=params * OPTIMIZER_BYTES / (shard if lay.zero_stage >= 1 else 1.0),
+        weights_bytes=sharded(WEIGHT_BYTES, 3),
+        gradients_bytes=sharded(GRAD_BYTES, 2),
+        optimizer_bytes=sharded(OPTIMIZER_BYTES, 1),
         activations_bytes=activation_bytes(step),
         reserve_bytes=reserve_bytes,
         capacity_bytes=step.accelerator.hbm_bytes,

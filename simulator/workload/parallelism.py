@@ -27,6 +27,11 @@ class Parallelism(Strict):
     tp: int = Field(1, ge=1, le=1024, description="tensor-parallel degree (Megatron)")
     pp: int = Field(1, ge=1, le=4096, description="pipeline-parallel stages (1F1B schedule)")
     dp: int = Field(1, ge=1, le=1 << 22, description="data-parallel replicas")
+    ep: int = Field(
+        1, ge=1, le=4096,
+        description="expert-parallel degree: routed experts sharded over groups of ep consecutive data-parallel "
+        "ranks (must divide dp and the expert count)",
+    )
     micro_batch_size: int = Field(1, ge=1, le=65536, description="sequences per micro-batch")
     sequence_parallel: bool = Field(
         True, description="shard layernorm/dropout activations over the TP group (Korthikanti 2022)"

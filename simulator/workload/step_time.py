@@ -14,7 +14,7 @@ from typing import Protocol
 
 from simulator.topology.collectives import Op, collective_time
 from simulator.topology.network import Network
-from simulator.topology.placement import parallel_groups, stage_boundaries
+from simulator.topology.placement import expert_groups, parallel_groups, stage_boundaries
 from simulator.workload.memory import (
     GRAD_BYTES,
     OPTIMIZER_BYTES,
@@ -47,6 +47,7 @@ class StepTime:
 
     compute_s: float  # GEMMs and elementwise ops of all micro-batches
     tp_comm_s: float  # tensor-parallel all-reduces, not overlapped
+    ep_comm_s: float  # expert-parallel all-to-alls (dispatch, combine), not overlapped
     pp_bubble_s: float  # 1F1B fill and drain
     pp_p2p_s: float  # activation / gradient sends between stages
     dp_comm_s: float  # full gradient all-reduce (or ZeRO reduce-scatter + all-gather)
@@ -55,13 +56,14 @@ class StepTime:
     model_flops: float  # 3 passes (MFU convention)
     hardware_flops: float  # including recomputation (HFU convention)
     tp_bottleneck: str = ""  # busiest channel of the tensor-parallel all-reduce
+    ep_bottleneck: str = ""  # busiest channel of the expert-parallel all-to-all
     dp_bottleneck: str = ""  # busiest channel of the data-parallel gradient collective
 
     @property
     def total_s(self) -> float:
         """Wall-clock time of the step."""
         return (
-            self.compute_s + self.tp_comm_s + self.pp_bubble_s + self.pp_p2p_s
+            self.compute_s + self.tp_comm_s + self.ep_comm_s + self.pp_bubble_s + self.pp_p2p_s
             + self.dp_exposed_s + self.optimizer_s
         )
 
@@ -103,32 +105,44 @@ class FirstOrderStepModel:
         tp_collectives = 4 + (2 if lay.activation_recompute is Recompute.FULL else 0)
         tp_all_reduce = collective_time(network, Op.ALL_REDUCE, groups["tp"], activation_msg)
         micro_tp_s = layers_per_stage * tp_collectives * tp_all_reduce.time_s
+        ep_groups, expert_dp_groups = expert_groups(groups["dp"], lay.ep)
+        # dispatch and combine, forward and backward: each rank's tokens x top_k hidden vectors (bf16)
+        moe_layers = math.ceil((m.layers - m.dense_layers) / lay.pp) if m.is_moe else 0
+        dispatch = 2.0 * m.hidden * m.top_k * mb_tokens / (lay.tp if lay.sequence_parallel else 1)
+        ep_all_to_all = collective_time(network, Op.ALL_TO_ALL, ep_groups, dispatch)
+        micro_ep_s = moe_layers * 4 * ep_all_to_all.time_s
 
         m_count = step.micro_batches
-        bubble_s = (lay.pp - 1) * (micro_compute_s + micro_tp_s)
+        bubble_s = (lay.pp - 1) * (micro_compute_s + micro_tp_s + micro_ep_s)
         p2p_s = 0.0
         if lay.pp > 1:
             send = activation_msg / (lay.tp if lay.sequence_parallel else 1)
             senders, receivers = stage_boundaries(groups["pp"])
             p2p_s = 2.0 * m_count * network.phase(senders, receivers, send).time_s
 
-        grad_bytes = step.params_per_gpu * GRAD_BYTES
-        dp_all_reduce = collective_time(network, Op.ALL_REDUCE, groups["dp"], grad_bytes)
-        dp_s = dp_all_reduce.time_s
+        # dense gradients are reduced over all replicas, an expert's over the replicas of that expert
+        dp_all_reduce = collective_time(network, Op.ALL_REDUCE, groups["dp"], step.dense_params_per_gpu * GRAD_BYTES)
+        expert_all_reduce = collective_time(
+            network, Op.ALL_REDUCE, expert_dp_groups, step.expert_params_per_gpu * GRAD_BYTES
+        )
+        dp_s = dp_all_reduce.time_s + expert_all_reduce.time_s
         if lay.zero_stage >= 3:  # weights gathered again for the forward and the backward pass
             dp_s *= 1.5
+        grad_bytes = step.params_per_gpu * GRAD_BYTES
         backward_last_s = micro_compute_s * 2.0 / 3.0
         last_bucket_s = dp_s * min(1.0, GRADIENT_BUCKET_BYTES / grad_bytes) if grad_bytes else 0.0
         dp_exposed_s = max(dp_s - backward_last_s, last_bucket_s)
 
-        shard = lay.dp if lay.zero_stage >= 1 else 1
-        state_bytes = step.params_per_gpu * (WEIGHT_BYTES + GRAD_BYTES + OPTIMIZER_BYTES) / shard
+        replicas = (lay.dp, lay.dp // lay.ep) if lay.zero_stage >= 1 else (1, 1)
+        per_param = WEIGHT_BYTES + GRAD_BYTES + OPTIMIZER_BYTES
+        state_bytes = per_param * (step.dense_params_per_gpu / replicas[0] + step.expert_params_per_gpu / replicas[1])
         optimizer_s = 2.0 * state_bytes / acc.hbm_bandwidth_bytes_per_s  # read and write once
 
         tokens = step.tokens_per_step
         return StepTime(
             compute_s=m_count * micro_compute_s,
             tp_comm_s=m_count * micro_tp_s,
+            ep_comm_s=m_count * micro_ep_s,
             pp_bubble_s=bubble_s,
             pp_p2p_s=p2p_s,
             dp_comm_s=dp_s,
@@ -137,5 +151,6 @@ class FirstOrderStepModel:
             model_flops=model_flops_tok * tokens,
             hardware_flops=hw_flops_tok * tokens,
             tp_bottleneck=tp_all_reduce.bottleneck,
+            ep_bottleneck=ep_all_to_all.bottleneck,
             dp_bottleneck=dp_all_reduce.bottleneck,
         )

@@ -35,8 +35,19 @@ class TrainingStep:
         return self.sequences_per_step * self.seq_len
 
     @property
-    def params_per_gpu(self) -> float:
-        """Parameters one GPU holds before ZeRO sharding: the busiest stage (embedding on the first one)."""
+    def expert_params_per_gpu(self) -> float:
+        """Routed-expert parameters one GPU holds: sharded over tensor, pipeline and expert parallelism."""
+        lay = self.layout
+        return parameter_counts(self.model).routed_experts / (lay.pp * lay.tp * lay.ep)
+
+    @property
+    def dense_params_per_gpu(self) -> float:
+        """All other parameters of the busiest stage (the embedding sits on the first one)."""
         counts = parameter_counts(self.model)
-        body = counts.non_embedding / self.layout.pp
+        body = (counts.non_embedding - counts.routed_experts) / self.layout.pp
         return (body + counts.embedding) / self.layout.tp
+
+    @property
+    def params_per_gpu(self) -> float:
+        """Parameters one GPU holds before ZeRO sharding."""
+        return self.dense_params_per_gpu + self.expert_params_per_gpu

@@ -131,7 +131,7 @@ class ParameterCounts:
     embedding: float  # input embedding plus untied output layer plus learned positions
     per_layer_total: float  # mean over layers
     attention_per_layer: float
-    router_and_experts_per_layer: float  # MoE layers only, 0 for dense models
+    routed_experts: float  # weights of all routed experts (what expert parallelism shards), 0 if dense
 
     @property
     def non_embedding(self) -> float:
@@ -194,7 +194,8 @@ def parameter_counts(m: TransformerModel) -> ParameterCounts:
     common = m.dense_layers * dense_layer + moe_layers * (attn + norms) + embedding + final_norm
     total = common + moe_layers * moe_block_total
     active = common + moe_layers * moe_block_active
-    return ParameterCounts(total, active, embedding, (total - embedding) / m.layers, attn, moe_block_total)
+    routed = moe_layers * m.experts * expert
+    return ParameterCounts(total, active, embedding, (total - embedding) / m.layers, attn, routed)
 
 
 def forward_flops_per_token(m: TransformerModel, seq_len: int) -> float:
