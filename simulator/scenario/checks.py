@@ -31,8 +31,9 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
     """Everything wrong with a schema-valid scenario; empty when it can run."""
     problems: list[Problem] = []
     cluster = scenario.cluster
+    usable = cluster.gpus
     try:
-        network(cluster)
+        usable = network(cluster).gpus  # an OCS torus keeps spare and unused cubes out of the slice
     except MissingFigure as err:
         problems.append(Problem(err.path, str(err)))
     except TopologyError as err:
@@ -49,19 +50,20 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
         if workload.name in seen:
             problems.append(Problem((*where, "name"), f"duplicate workload name {workload.name!r}; names must differ"))
         seen[workload.name] = index
-        problems += [Problem((*where, *p.path), p.message) for p in _training_problems(workload, scenario)]
+        problems += [Problem((*where, *p.path), p.message) for p in _training_problems(workload, scenario, usable)]
     return problems
 
 
-def _training_problems(w: TrainingWorkload, scenario: Scenario) -> list[Problem]:
+def _training_problems(w: TrainingWorkload, scenario: Scenario, usable: int) -> list[Problem]:
     cluster, lay, m = scenario.cluster, w.parallelism, w.model
     par: Path = ("parallelism",)
     found: list[Problem] = []
-    if lay.world > cluster.gpus:
+    if lay.world > usable:
+        spare = f", {usable} of them in the OCS slice" if usable < cluster.gpus else ""
         found.append(Problem(par, (
             f"tp x pp x dp = {lay.tp} x {lay.pp} x {lay.dp} = {lay.world} GPUs, but the cluster has "
-            f"{cluster.gpus} ({cluster.nodes} nodes x {cluster.gpus_per_node}); the product must be at most "
-            f"{cluster.gpus}"
+            f"{cluster.gpus} ({cluster.nodes} nodes x {cluster.gpus_per_node}{spare}); the product must be at "
+            f"most {usable}"
         )))
     if m.heads % lay.tp:
         found.append(Problem((*par, "tp"), f"tp {lay.tp} must divide the model's {m.heads} attention heads"))

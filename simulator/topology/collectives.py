@@ -190,7 +190,7 @@ def _hierarchical(net: Network, op: Op, groups: IntArray, size: float) -> tuple[
     if net.in_network_reduction and op is Op.ALL_REDUCE:
         outer_time, outer_name = _in_network(net, rails, size / local)
     else:
-        outer = collective_time(net, inter_op, rails, size / local, Algorithm.RING)
+        outer = collective_time(net, inter_op, rails, size / local)  # one member per domain: ring or tree
         outer_time, outer_name = outer.time_s, outer.bottleneck
     inner_steps = 2 * (local - 1) if op is Op.ALL_REDUCE else local - 1
     inner_time = inner_steps * inner.time_s
