@@ -20,10 +20,18 @@ from simulator.scenario.variants import expand
 EXIT_BAD_INPUT = 2
 
 
-def _fail(err: ScenarioError) -> None:
+def _print_issues(err: ScenarioError) -> None:
     for issue in err.issues:
         click.echo(str(issue), err=True)
-    sys.exit(EXIT_BAD_INPUT)
+
+
+def _load_or_exit(path: str, overrides: tuple[str, ...] | list[str]) -> Scenario:
+    """The validated scenario, or its located problems on stderr and exit code 2."""
+    try:
+        return load_scenario(path, overrides)
+    except ScenarioError as err:
+        _print_issues(err)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 def _console() -> Console:
@@ -49,11 +57,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the JSON report instead of tables")
 def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
     """Simulate SCENARIO and print a summary (or the JSON report)."""
-    try:
-        loaded = load_scenario(scenario, overrides)
-    except ScenarioError as err:
-        _fail(err)
-        return
+    loaded = _load_or_exit(scenario, overrides)
     report = simulate(loaded)
     text = report.model_dump_json(indent=2)
     if output:
@@ -75,8 +79,7 @@ def validate(scenarios: tuple[str, ...], overrides: tuple[str, ...]) -> None:
             loaded = load_scenario(path, overrides)
         except ScenarioError as err:
             failed = True
-            for issue in err.issues:
-                click.echo(str(issue), err=True)
+            _print_issues(err)
             continue
         click.echo(f"{path}: ok ({len(loaded.workloads)} workload(s), {loaded.cluster.gpus} GPUs)")
     if failed:
@@ -89,11 +92,7 @@ def validate(scenarios: tuple[str, ...], overrides: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of tables")
 def topology(scenario: str, overrides: tuple[str, ...], as_json: bool) -> None:
     """Describe SCENARIO's network: parts, bisection, diameter, collective bus bandwidths."""
-    try:
-        loaded = load_scenario(scenario, overrides)
-    except ScenarioError as err:
-        _fail(err)
-        return
+    loaded = _load_or_exit(scenario, overrides)
     report = describe_topology(loaded)
     if as_json:
         click.echo(report.model_dump_json(indent=2))
@@ -117,11 +116,7 @@ def compare(scenarios: tuple[str, ...], overrides: tuple[str, ...], varies: tupl
     runs = []
     for path in scenarios:
         for label, extra in variants:
-            try:
-                loaded = load_scenario(path, [*overrides, *extra])
-            except ScenarioError as err:
-                _fail(err)
-                return
+            loaded = _load_or_exit(path, [*overrides, *extra])
             runs.append((" ".join(x for x in (Path(path).stem if len(scenarios) > 1 else "", label) if x)
                          or Path(path).stem, loaded))
     comparison = compare_runs(runs)

@@ -22,7 +22,7 @@ import networkx as nx
 import numpy as np
 
 from simulator.topology.network import Channels, IntArray, NetGraph, Network, Routes, ScaleUp
-from simulator.topology.shape import ClusterShape, TopologyError, add_scale_up_domains
+from simulator.topology.shape import ClusterShape, TopologyError, add_scale_up_domains, scale_up_or_nic
 from simulator.topology.specs import DragonflyTopology
 
 
@@ -69,13 +69,8 @@ class DragonflyRouter:
 
     def routes(self, src: IntArray, dst: IntArray) -> Routes:
         """Channels crossed by each flow."""
-        flows = np.arange(src.size, dtype=np.int64)
-        same = self.scale_up.domain_of[src] == self.scale_up.domain_of[dst]
-        near, remote = flows[same], flows[~same]
-        parts_flow = [near, near, remote, remote]
-        parts_channel = [self.scale_up.up + src[same], self.scale_up.down + dst[same],
-                         self.nic_up + src[~same], self.nic_down + dst[~same]]
-        rs, rd = self.router_of[src[~same]], self.router_of[dst[~same]]
+        parts_flow, parts_channel, remote = scale_up_or_nic(self.scale_up, self.nic_up, self.nic_down, src, dst)
+        rs, rd = self.router_of[src[remote]], self.router_of[dst[remote]]
         gs, gd = rs // self.routers_per_group, rd // self.routers_per_group
         inside = (gs == gd) & (rs != rd)
         parts_flow.append(remote[inside])

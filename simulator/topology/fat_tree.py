@@ -14,7 +14,7 @@ import networkx as nx
 import numpy as np
 
 from simulator.topology.network import Channels, IntArray, NetGraph, Network, Routes, ScaleUp
-from simulator.topology.shape import ClusterShape, TopologyError, add_scale_up_domains
+from simulator.topology.shape import ClusterShape, TopologyError, add_scale_up_domains, scale_up_or_nic
 from simulator.topology.specs import FatTreeTopology, SingleSwitchTopology
 
 
@@ -34,12 +34,7 @@ class SwitchedRouter:
 
     def routes(self, src: IntArray, dst: IntArray) -> Routes:
         """Channels crossed by each flow."""
-        flows = np.arange(src.size, dtype=np.int64)
-        same = self.scale_up.domain_of[src] == self.scale_up.domain_of[dst]
-        local, remote = flows[same], flows[~same]
-        parts_flow = [local, local, remote, remote]
-        parts_channel = [self.scale_up.up + src[same], self.scale_up.down + dst[same],
-                         self.nic_up + src[~same], self.nic_down + dst[~same]]
+        parts_flow, parts_channel, remote = scale_up_or_nic(self.scale_up, self.nic_up, self.nic_down, src, dst)
         for first_up, first_down, group_of in ((self.leaf_up, self.leaf_down, self.leaf_of),
                                                (self.pod_up, self.pod_down, self.pod_of)):
             if first_up < 0:

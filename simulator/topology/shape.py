@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.topology.network import Channels, NetGraph, ScaleUp
+from simulator.topology.network import Channels, IntArray, NetGraph, ScaleUp
 
 
 class TopologyError(ValueError):
@@ -51,3 +51,16 @@ def add_scale_up_domains(graph: NetGraph, channels: Channels, gpus: int, domain:
             for g in range(gpus)
         )
     return ScaleUp(domain_of, up, down)
+
+
+def scale_up_or_nic(scale_up: ScaleUp, nic_up: int, nic_down: int, src: IntArray,
+                    dst: IntArray) -> tuple[list[IntArray], list[IntArray], IntArray]:
+    """Route parts every switched kind shares: a flow inside one scale-up domain crosses its switch; any
+    other leaves by its source GPU's NIC and arrives by its destination's. Returns (flow parts, channel
+    parts, indices of the flows that left their domain) for the caller to add the hops in between."""
+    flows = np.arange(src.size, dtype=np.int64)
+    same = scale_up.domain_of[src] == scale_up.domain_of[dst]
+    near, remote = flows[same], flows[~same]
+    return ([near, near, remote, remote],
+            [scale_up.up + src[same], scale_up.down + dst[same], nic_up + src[~same], nic_down + dst[~same]],
+            remote)
