@@ -35,7 +35,8 @@ class TorusRouter:
     """Dimension-order routing on a (possibly twisted) torus, vectorised over flows.
 
     Chip c sits at coordinates with the first dimension fastest (c = x + X * (y + Y * z)). Along every
-    dimension but the twisted one, a flow takes the shorter way round (ties: positive). Along the twisted
+    dimension but the twisted one, a flow takes the shorter way round (ties: positive from even coordinates,
+    negative from odd ones, so half-way traffic uses both directions). Along the twisted
     dimension t, crossing the wraparound shifts coordinate u by +h going up and -h going down; of the two ways
     round t, the flow takes the one with fewer t hops plus ring distance still left along u after the shift
     (ties: positive), and the u leg, routed in its own turn, aims for the destination less the shift still to
@@ -79,7 +80,8 @@ class TorusRouter:
             else:
                 want = tgt[d] - cur[d] - (shift if d == u and u < t else 0)  # the twist still to come
                 delta = want % k
-                forward = 2 * delta <= k
+                # ties (exactly half way round) alternate by source coordinate, so both directions share them
+                forward = (2 * delta < k) | ((2 * delta == k) & (cur[d] % 2 == 0))
                 sign = np.where(forward, 1, -1)
                 hops = np.where(forward, delta, k - delta)
             flow = np.repeat(flows, hops)
@@ -196,7 +198,7 @@ def build_torus(spec: TorusTopology, shape: ClusterShape) -> Network:
     # is bigger; otherwise one plane, which always tiles it.
     plane = math.prod(dims[:-1])
     unit = 64 if plane > 64 and chips % 64 == 0 else plane
-    notes: dict[str, object] = {"dims": dims, "twisted": spec.twisted, "links": int(links.a.size)}
+    notes: dict[str, object] = {"dims": dims, "twisted": spec.twisted}
     if spec.twisted:
         notes["twist"] = _twist_note(router)
     return Network("torus", graph, chips, channels, router, scale_up=None, unit_gpus=unit, notes=notes)
