@@ -9,7 +9,7 @@ import networkx as nx
 import numpy as np
 
 from simulator.topology.collectives import Op, collective_time
-from simulator.topology.network import Network
+from simulator.topology.network import NetGraph, Network
 
 SIZES_BYTES = (2**20, 2**26, 2**30)  # 1 MiB, 64 MiB, 1 GiB
 OPS = (Op.ALL_REDUCE, Op.ALL_GATHER, Op.ALL_TO_ALL)
@@ -42,8 +42,19 @@ def bisection_bandwidth(net: Network) -> float:
 
 
 def diameter_hops(net: Network) -> int:
-    """Links on the longest shortest path from GPU 0 to any GPU (the diameter of these symmetric networks)."""
-    lengths = nx.single_source_shortest_path_length(net.graph, ("gpu", 0))
+    """Links on the longest shortest path from GPU 0 to any GPU (the diameter of these symmetric networks).
+    An optical circuit (chip - OCS - chip) counts as one link: an OCS joins pairs, it does not switch packets."""
+    graph = net.graph
+    if any(data.get("link") is not None for _, _, data in graph.edges(data=True)):
+        logical: NetGraph = nx.Graph()
+        for u, v, data in graph.edges(data=True):
+            link = data.get("link")
+            if link is None:
+                logical.add_edge(u, v)
+            else:
+                logical.add_edge(("gpu", link[1]), ("gpu", link[2]))
+        graph = logical
+    lengths = nx.single_source_shortest_path_length(graph, ("gpu", 0))
     return max(hops for node, hops in lengths.items() if node[0] == "gpu")
 
 

@@ -39,7 +39,7 @@ class TorusRouter:
     negative from odd ones, so half-way traffic uses both directions). Along the twisted
     dimension t, crossing the wraparound shifts coordinate u by +h going up and -h going down; of the two ways
     round t, the flow takes the one with fewer t hops plus ring distance still left along u after the shift
-    (ties: positive), and the u leg, routed in its own turn, aims for the destination less the shift still to
+    (ties alternate as above), and the u leg, routed in its own turn, aims for the destination less the shift still to
     come. Only one wraparound crossing ever pays off (k_t >= k_u), so routes are shortest paths.
     """
 
@@ -68,7 +68,9 @@ class TorusRouter:
             shift_up = np.where(cur[t] + up >= kt, half, 0)  # crosses the wraparound going up
             shift_down = np.where(cur[t] - down < 0, -half, 0)
             along_u = tgt[u] - cur[u]
-            go_up = up + _ring(along_u - shift_up, ku) <= down + _ring(along_u - shift_down, ku)
+            cost_up = up + _ring(along_u - shift_up, ku)
+            cost_down = down + _ring(along_u - shift_down, ku)
+            go_up = (cost_up < cost_down) | ((cost_up == cost_down) & (cur[t] % 2 == 0))  # ties alternate
             t_sign = np.where(go_up, 1, -1)
             t_hops = np.where(go_up, up, down)
             shift = np.where(go_up, shift_up, shift_down)
