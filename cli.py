@@ -11,7 +11,14 @@ from rich.console import Console
 
 from simulator.catalog.listing import accelerator_rows, model_rows
 from simulator.compare import compare as compare_runs
-from simulator.report.render import comparison_table, report_tables, rows_table, topology_tables
+from simulator.report.render import (
+    comparison_table,
+    report_tables,
+    reproduction_tables,
+    rows_table,
+    topology_tables,
+)
+from simulator.reproduce import reproduce_training
 from simulator.run import describe_topology, simulate
 from simulator.scenario.loader import ScenarioError, load_scenario
 from simulator.scenario.schema import Scenario
@@ -126,6 +133,22 @@ def compare(scenarios: tuple[str, ...], overrides: tuple[str, ...], varies: tupl
         _console().print(comparison_table(comparison))
 
 
+@main.group()
+def reproduce() -> None:
+    """Compare the models with published measurements."""
+
+
+@reproduce.command("training")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+def reproduce_training_command(as_json: bool) -> None:
+    """Predicted vs published training throughput for every case in the catalog's published runs."""
+    report = reproduce_training()
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        _console().print(reproduction_tables(report))
+
+
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files (for editors)."""
@@ -142,6 +165,41 @@ def catalog(kind: str, as_json: bool) -> None:
         _print_json(rows)
     else:
         _console().print(rows_table(f"built-in {kind}", rows))
+
+
+@main.command()
+@click.option("--compute", metavar="FLOPS", help="training compute budget, FLOPs (e.g. 5.76e23)")
+@click.option("--params", metavar="N", help="parameter count (e.g. 70B, 1T): the compute and tokens it is optimal for")
+@click.option("--budget-usd", metavar="USD", help="dollar budget (e.g. 300M): the compute it rents for --days")
+@click.option("--accelerator", default="h100-sxm", show_default=True, help="catalog accelerator name")
+@click.option("--days", metavar="DAYS",
+              help="training time the GPUs are sized for: '90 d', '12 weeks' or a plain number of days [default: 90]")
+@click.option("--gpus", type=int, help="GPUs to train on (instead of --days): the days are computed")
+@click.option("--mfu", type=float, help="model FLOPs utilization, 0..1 (default: the step model's estimate)")
+@click.option("--gpu-hour-usd", type=float, help="USD per GPU-hour (default: the catalog's latest on-demand price)")
+@click.option("--json", "as_json", is_flag=True, help="print the JSON plan instead of tables")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="write the Chinchilla approach-1 plan here as a ready-to-run training scenario")
+def plan(compute: str | None, params: str | None, budget_usd: str | None, accelerator: str, days: str | None,
+         gpus: int | None, mfu: float | None, gpu_hour_usd: float | None, as_json: bool, output: str | None) -> None:
+    """Compute-optimal parameters and tokens under four scaling laws, with GPUs, days and cost."""
+    from simulator.planner import PlanError, PlanRequest, make_plan, scenario_yaml
+    from simulator.report.render import plan_tables
+
+    request = PlanRequest(compute=compute, params=params, budget_usd=budget_usd, accelerator=accelerator, days=days,
+                          gpus=gpus, mfu=mfu, gpu_hour_usd=gpu_hour_usd)
+    try:
+        report = make_plan(request)
+        scenario_text = scenario_yaml(report) if output else ""
+    except PlanError as err:
+        click.echo(f"plan: {err}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    if output:
+        Path(output).write_text(scenario_text, encoding="utf-8")
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        _console().print(plan_tables(report))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,15 @@ from enum import StrEnum
 from pydantic import Field, model_validator
 
 from simulator.base import Strict
-from simulator.units import Bandwidth, FlopRate, PositiveBandwidth, PositiveBytes, PositiveFlopRate, Power
+from simulator.units import (
+    Bandwidth,
+    FlopRate,
+    NonNegativeDuration,
+    PositiveBandwidth,
+    PositiveBytes,
+    PositiveFlopRate,
+    Power,
+)
 
 
 class Precision(StrEnum):
@@ -90,9 +98,21 @@ class Accelerator(Strict):
         description="node power at full load per chip divided by TDP (CPUs, NICs, fans); DGX H100: 1.82",
     )
     matmul_efficiency: float = Field(
-        0.70, gt=0, le=1,
-        description="fraction of dense peak that large training GEMMs achieve; default 0.70 is the mean of the "
-        "A100 and H100 values fitted by benchmarks/fit_matmul_efficiency.py",
+        0.715, gt=0, le=1,
+        description="fraction of the tensor peak a large GEMM reaches (kernel roofline, fitted by "
+        "benchmarks/fit_kernel_model.py; default: mean of the A100 0.72 and H100 0.71 fits)",
+    )
+    memory_efficiency: float = Field(
+        0.625, gt=0, le=1,
+        description="fraction of HBM bandwidth memory-bound operators reach (fitted likewise; default: mean of "
+        "the A100 0.56 and H100 0.69 fits)",
+    )
+    kernel_overhead_s: NonNegativeDuration = Field(
+        8e-6, alias="kernel_overhead",
+        description="fixed time per kernel launch and tail (fitted likewise: 8 us on A100 and H100)",
+    )
+    sparse_2_4: bool = Field(
+        False, description="tensor cores run 2:4 structured-sparse GEMMs at twice the dense peak",
     )
     prices: tuple[Price, ...] = Field((), description="dated rental and purchase prices with sources")
     status: SourceStatus = Field(SourceStatus.USER, description="how far the figures are confirmed")

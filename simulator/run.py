@@ -27,7 +27,7 @@ from simulator.topology import stats
 from simulator.topology.specs import FatTreeTopology
 from simulator.units import SECONDS_PER_HOUR
 from simulator.workload.memory import training_memory
-from simulator.workload.step_time import FirstOrderStepModel, StepTime, StepTimeModel
+from simulator.workload.step_time import OperatorStepModel, StepTime, StepTimeModel
 from simulator.workload.transformer import parameter_counts
 
 
@@ -44,7 +44,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
     started = time.perf_counter()
     env = simpy.Environment()
     cluster = Cluster(env, scenario.cluster.nodes, scenario.cluster.gpus_per_node)
-    model = step_model or FirstOrderStepModel()
+    model = step_model or OperatorStepModel()
     net = network(scenario.cluster)
     acc = scenario.cluster.accelerator
     runs: list[_Training] = []

@@ -4,7 +4,6 @@ counts, and accelerator figures agree with shared/reference/accelerators.yaml wh
 from __future__ import annotations
 
 import importlib.util
-import statistics
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -105,22 +104,22 @@ def test_accelerator_figures_match_reference(name: str) -> None:
     assert acc.status.value == ref["status"]
 
 
-def test_matmul_efficiency_is_the_fit_of_benchmarks_script() -> None:
-    """The catalog's A100/H100 values are what benchmarks/fit_matmul_efficiency.py fits (2 decimals)."""
+def test_kernel_parameters_are_the_fit_of_the_benchmark_script() -> None:
+    """The catalog's A100/H100 roofline parameters are what benchmarks/fit_kernel_model.py fits."""
     profiles = SHARED / "data" / "vidur-profiles" / "compute"
     if not profiles.is_dir():
         pytest.skip(f"{profiles} not found: the shared data folder is not checked out next to the repo")
-    spec = importlib.util.spec_from_file_location("fit", REPO / "benchmarks" / "fit_matmul_efficiency.py")
+    spec = importlib.util.spec_from_file_location("fit", REPO / "benchmarks" / "fit_kernel_model.py")
     assert spec is not None and spec.loader is not None
     fit = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fit)
     acc = accelerators()
     for gpu, names in {"a100": ("a100-40gb-sxm", "a100-80gb-sxm"),
                        "h100": ("h100-sxm", "h800-sxm", "h200-sxm")}.items():
-        values = [v for path in sorted((profiles / gpu).glob("*/mlp.csv"))
-                  for vs in fit.fractions(path, fit.PEAK_BF16_FLOPS[gpu]).values() for v in vs]
-        fitted = round(statistics.median(values), 2)
-        assert [acc[n].matmul_efficiency for n in names] == [fitted] * len(names)
+        fitted = fit.fit(SHARED, gpu)
+        for name in names:
+            stored = {key: getattr(acc[name], key) for key in fitted}
+            assert stored == pytest.approx(fitted), name
 
 
 def test_prices_are_dated_sourced_and_match_the_reference() -> None:

@@ -1,4 +1,4 @@
-"""simulator/workload/step_time.py: FirstOrderStepModel's parts add up, scale the right way, and its FLOP
+"""simulator/workload/step_time.py: OperatorStepModel's parts add up, scale the right way, and its FLOP
 counts follow the MFU/HFU conventions."""
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from simulator.topology.network import Network
 from simulator.topology.shape import ClusterShape
 from simulator.topology.specs import FatTreeTopology
 from simulator.workload.parallelism import Parallelism, Recompute
-from simulator.workload.step_time import FirstOrderStepModel, StepTime
+from simulator.workload.step_time import OperatorStepModel, StepTime
 from simulator.workload.training_job import TrainingStep
 from simulator.workload.transformer import forward_flops_per_token
 
 A100 = accelerator("a100-80gb-sxm")
-MODEL = FirstOrderStepModel()
+MODEL = OperatorStepModel()
 
 LAYOUTS: list[dict[str, Any]] = [
     {"tp": 1, "pp": 1, "dp": 8},
@@ -66,21 +66,13 @@ def test_total_is_the_sum_of_its_parts(layout: dict[str, Any], flash: bool) -> N
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_compute_scales_inversely_with_matmul_efficiency(layout: dict[str, Any]) -> None:
-    step = make_step("megatron-529.6b", **layout)
-
+def test_compute_scales_with_matmul_efficiency_where_gemms_dominate(layout: dict[str, Any]) -> None:
     def compute(eff: float) -> float:
         acc = A100.model_copy(update={"matmul_efficiency": eff})
         return run(make_step("megatron-529.6b", acc=acc, **layout)).compute_s
 
-    # The GEMM part is exactly hardware FLOPs / (GPUs of one replica x peak x efficiency); the elementwise
-    # part does not depend on efficiency, so the difference isolates it.
-    lay = step.layout
-    hw_flops_per_replica = run(step).hardware_flops / lay.dp
-    gemm_at_full_efficiency = hw_flops_per_replica / (lay.tp * lay.pp) / A100.peak_bf16_flops
-    assert compute(0.35) - compute(0.7) == pytest.approx(gemm_at_full_efficiency * (1 / 0.35 - 1 / 0.7), rel=1e-9)
-    # GEMM-dominated (h = 20480): halving the efficiency nearly doubles compute
-    assert 1.85 < compute(0.35) / compute(0.7) <= 2.0
+    ratio = compute(0.35) / compute(0.7)
+    assert 1.6 < ratio < 2.0  # GEMMs double; memory-bound operators and launch overheads do not
 
 
 @settings(max_examples=40, deadline=None)

@@ -163,3 +163,82 @@ class Comparison(_Out):
     """Several runs side by side (`clustersim compare`)."""
 
     runs: list[ComparedRun]
+
+
+class LawPlanRow(_Out):
+    """One scaling law's compute-optimal plan and what it takes to train it (`clustersim plan`)."""
+
+    title: str = Field(description="law name")
+    rule: str = Field(description="the law as a formula: N = G * (C / c0)^a, D = C / (6 N)")
+    source: str = Field(description="where the law and its constants come from")
+    params: float = Field(description="compute-optimal parameters N")
+    tokens: float = Field(description="compute-optimal training tokens D")
+    flops: float = Field(description="training compute C = 6 N D, FLOPs")
+    gopher_units: float = Field(description="flops / 5.76e23 (Gopher's training budget, Hoffmann et al. 2022)")
+    tokens_per_param: float = Field(description="tokens / params")
+    chinchilla_loss_nats: float = Field(
+        description="Hoffmann et al. 2022's fitted loss E + A/N^alpha + B/D^beta at (params, tokens), nats/token"
+    )
+    mfu: float = Field(description="model FLOPs utilization assumed for the schedule, 0..1")
+    gpus: int = Field(description="GPUs: the fewest that finish within target_days, or the GPUs given/bought")
+    days: float = Field(description="training time on `gpus` at `mfu` of the dense BF16 peak, days")
+    gpu_hours: float = Field(description="flops / (peak_bf16 x mfu) / 3600, GPU-hours")
+    cost_usd: float | None = Field(description="gpu_hours x gpu_hour_usd, USD (null without a price)")
+
+
+class PlanReport(_Out):
+    """Compute-optimal parameters and tokens under several scaling laws, with GPUs, days and cost."""
+
+    given: Literal["compute", "params", "budget"] = Field(description="what the plan starts from")
+    compute_flops: float | None = Field(
+        description="the compute budget, FLOPs: as given, or bought by budget_usd (null when planning from params)"
+    )
+    params_given: float | None = Field(description="the parameter count planned for (null unless given)")
+    budget_usd: float | None = Field(description="the dollar budget (null unless given)")
+    budget_gpus: int | None = Field(description="GPUs the budget rents for target_days (null unless a budget)")
+    accelerator: str = Field(description="accelerator name")
+    peak_bf16_flops_per_s: float = Field(description="its dense BF16 peak, FLOP/s per GPU")
+    gpu_hour_usd: float | None = Field(description="price of one GPU-hour, USD (null when none is known)")
+    price_source: str = Field(description="where gpu_hour_usd comes from")
+    target_days: float | None = Field(description="training time the GPU counts are sized for, days")
+    gpus_given: int | None = Field(description="GPU count given with --gpus (then days are computed)")
+    mfu_source: str = Field(description="where each law's MFU comes from")
+    laws: dict[str, LawPlanRow] = Field(
+        description="per law: chinchilla_approach1, chinchilla_approach3, tokens_per_param_20, kaplan2020"
+    )
+    scenario_law: str = Field(description="the law whose plan `-o` writes as a training scenario")
+    notes: list[str] = Field(description="assumptions and caveats")
+
+
+class ReproducedRun(_Out):
+    """One published training run next to the model's prediction."""
+
+    id: str = Field(description="case id in simulator/catalog/published_training.yaml")
+    source: str = Field(description="where the published figure comes from")
+    gpus: int = Field(description="GPUs of the run")
+    layout: str = Field(description="TP/PP/DP (and recompute) as published")
+    metric: str = Field(description="hardware (counts recomputation, Megatron-LM) or model (MFU convention)")
+    published_tflops_per_gpu: float = Field(description="published TFLOP/s per GPU")
+    predicted_tflops_per_gpu: float = Field(description="the step model's TFLOP/s per GPU in the same convention")
+    error: float = Field(description="predicted / published - 1")
+    memory_per_gpu_bytes: float = Field(description="the memory model's estimate for the busiest stage, bytes")
+    fits: bool = Field(description="whether that estimate fits the GPU (published runs did)")
+    assumed: str = Field(description="setup the source does not state, chosen the same for all its rows")
+
+
+class TimeEstimate(_Out):
+    """A published end-to-end time estimate recomputed from the model's FLOP count."""
+
+    id: str = Field(description="case id")
+    published_days: float = Field(description="the published estimate, days")
+    computed_days: float = Field(description="model hardware FLOPs of the run / (GPUs x forced TFLOP/s), days")
+    error: float = Field(description="computed / published - 1")
+
+
+class ReproductionReport(_Out):
+    """`clustersim reproduce training`: predictions against every published case."""
+
+    runs: list[ReproducedRun]
+    median_abs_error: float = Field(description="median |error| over the runs")
+    max_abs_error: float = Field(description="largest |error| over the runs")
+    time_estimate: TimeEstimate

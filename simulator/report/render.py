@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Group
 from rich.table import Table
 
-from simulator.report.model import Comparison, Report, TopologyReport
+from simulator.report.model import Comparison, PlanReport, Report, ReproductionReport, TopologyReport
 from simulator.units import format_count, format_si
 
 
@@ -159,3 +159,69 @@ def _format_figure(key: str, value: float) -> str:
     if key.endswith("kwh"):
         return f"{value:,.0f} kWh"
     return format_count(value)
+
+
+def reproduction_tables(report: ReproductionReport) -> Group:
+    """Predicted against published throughput, one row per run, then the time estimate."""
+    table = Table(title="training throughput: predicted vs published (TFLOP/s per GPU)")
+    for column in ("case", "GPUs", "layout", "metric", "published", "predicted", "error", "memory/GPU"):
+        table.add_column(column, justify="left" if column in {"case", "layout", "metric"} else "right")
+    for run in report.runs:
+        memory = format_si(run.memory_per_gpu_bytes, "B", binary=True) + ("" if run.fits else " (over)")
+        table.add_row(run.id, f"{run.gpus:,}", run.layout, run.metric, f"{run.published_tflops_per_gpu:.0f}",
+                      f"{run.predicted_tflops_per_gpu:.0f}", f"{run.error:+.1%}", memory)
+    estimate = report.time_estimate
+    lines = [
+        f"median |error| {report.median_abs_error:.1%}, worst {report.max_abs_error:.1%}",
+        f"{estimate.id}: {estimate.computed_days:.1f} days computed vs {estimate.published_days:.0f} published "
+        f"({estimate.error:+.1%})",
+        *dict.fromkeys(f"assumed for {run.source.split(',')[0]}: {run.assumed}" for run in report.runs if run.assumed),
+    ]
+    return Group(table, *lines)
+
+
+def plan_tables(report: PlanReport) -> Group:
+    """The inputs of a scaling-law plan, then one column per law: size, compute, GPUs, days, cost."""
+    head = Table(title="clustersim plan: compute-optimal training", show_header=False)
+    head.add_column(style="bold")
+    head.add_column()
+    given = {
+        "compute": f"{report.compute_flops or 0:.3g} FLOPs",
+        "params": f"{format_count(report.params_given or 0)} parameters",
+        "budget": f"${report.budget_usd or 0:,.0f} ({report.budget_gpus or 0:,} GPUs, "
+                  f"{report.compute_flops or 0:.3g} FLOPs)",
+    }[report.given]
+    price = "-" if report.gpu_hour_usd is None else f"${report.gpu_hour_usd:g}/GPU-hour"
+    for label, value in [
+        ("planned from", given),
+        ("accelerator", f"{report.accelerator} ({report.peak_bf16_flops_per_s / 1e12:,.0f} TFLOP/s dense BF16)"),
+        ("price", f"{price} ({report.price_source})"),
+        ("sized for", f"{report.gpus_given:,} GPUs" if report.gpus_given is not None
+         else f"{report.target_days or 0:g} days"),
+        ("MFU", report.mfu_source),
+    ]:
+        head.add_row(label, value)
+    table = Table(title="per scaling law (C = 6 N D)")
+    table.add_column("", style="bold")
+    rows = list(report.laws.values())
+    for row in rows:
+        table.add_column(row.title, justify="right")
+    figures: list[tuple[str, list[str]]] = [
+        ("parameters N", [format_count(r.params) for r in rows]),
+        ("tokens D", [format_count(r.tokens) for r in rows]),
+        ("tokens per parameter", [f"{r.tokens_per_param:.3g}" for r in rows]),
+        ("compute C", [f"{r.flops:.3g} FLOPs" for r in rows]),
+        ("Gopher units", [f"{r.gopher_units:,.4g}" for r in rows]),
+        ("Chinchilla loss", [f"{r.chinchilla_loss_nats:.3f} nats" for r in rows]),
+        ("MFU", [f"{r.mfu:.1%}" for r in rows]),
+        ("GPUs", [f"{r.gpus:,}" for r in rows]),
+        ("training time", [_duration(r.days * 86400) for r in rows]),
+        ("GPU-hours", [f"{r.gpu_hours:,.0f}" for r in rows]),
+        ("cost", ["-" if r.cost_usd is None else f"${r.cost_usd:,.0f}" for r in rows]),
+    ]
+    for label, values in figures:
+        table.add_row(label, *values)
+    parts: list[Table | str] = [head, table]
+    parts += [f"{r.title}: {r.rule}; {r.source}" for r in rows]
+    parts += [f"note: {n}" for n in report.notes]
+    return Group(*parts)

@@ -84,6 +84,9 @@ def training_plan(workload: TrainingWorkload, cluster: ClusterSpec) -> TrainingP
         seq_len=workload.seq_len,
         micro_batches=micro_batches,
         flash_attention=workload.flash_attention,
+        structured_sparsity=workload.structured_sparsity,
+        pruned_fraction=workload.pruned_fraction,
+        capacity_factor=workload.moe_capacity_factor,
     )
     notes: tuple[str, ...] = ()
     if step.sequences_per_step != sequences:

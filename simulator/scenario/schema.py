@@ -98,6 +98,16 @@ class TrainingWorkload(Strict):
     parallelism: Parallelism = Field(default_factory=Parallelism, description="parallel layout")
     precision: Precision = Field(Precision.BF16, description="matmul precision: bf16, fp16 or fp8")
     flash_attention: bool = Field(True, description="fused attention: scores never stored in memory")
+    structured_sparsity: bool = Field(
+        False, description="2:4 structured-sparse linear layers: twice the dense tensor peak (where the chip has it)"
+    )
+    pruned_fraction: float = Field(
+        0.0, ge=0, le=0.95,
+        description="fraction of linear-layer weights pruned away (structured): their FLOPs and memory shrink by it",
+    )
+    moe_capacity_factor: float = Field(
+        1.0, ge=1, le=16, description="MoE expert slots per routed token (padding above 1 costs compute and traffic)"
+    )
     memory_reserve_bytes: PositiveBytes = Field(
         2 * 2**30, alias="memory_reserve",
         description="memory set aside per GPU for the framework, CUDA context and fragmentation",

@@ -1,7 +1,7 @@
 """Placement: which GPU holds which rank of a parallel layout, and the communicator groups that follow.
 
 Ranks are numbered with the first dimension of `order` varying fastest, so with the default order
-(tp, pp, dp) a tensor-parallel group is consecutive GPUs, inside one scale-up domain whenever it fits,
+(tp, cp, pp, dp) a tensor-parallel group is consecutive GPUs, inside one scale-up domain whenever it fits,
 then pipeline stages, then data-parallel replicas (Megatron's rule that TP stays inside the node).
 """
 
@@ -11,14 +11,14 @@ import numpy as np
 
 from simulator.topology.network import IntArray
 
-DEFAULT_ORDER = ("tp", "pp", "dp")
+DEFAULT_ORDER = ("tp", "cp", "pp", "dp")
 
 
-def parallel_groups(degrees: dict[str, int], order: tuple[str, ...] = DEFAULT_ORDER,
-                    gpus: IntArray | None = None) -> dict[str, IntArray]:
-    """For each dimension, an array (groups x degree) of GPU ids; rows are the communicators of that
-    dimension (every TP group, every DP group, ...), columns their ranks. `gpus` maps rank -> GPU id
-    (default: rank r on GPU r)."""
+def communicators(degrees: dict[str, int], names: tuple[str, ...], order: tuple[str, ...] = DEFAULT_ORDER,
+                  gpus: IntArray | None = None) -> IntArray:
+    """The communicator groups spanning the dimensions `names` (one row per group, ranks in order): e.g.
+    names=("dp",) gives every data-parallel group, ("cp", "dp") the groups that reduce gradients together.
+    Rank r sits on GPU r unless `gpus` maps ranks to GPU ids; the first name of `order` varies fastest."""
     if sorted(order) != sorted(degrees):
         raise ValueError(f"order {order} must name each of {sorted(degrees)} once")
     sizes = [degrees[name] for name in order]
@@ -26,13 +26,16 @@ def parallel_groups(degrees: dict[str, int], order: tuple[str, ...] = DEFAULT_OR
     ids = np.arange(world, dtype=np.int64) if gpus is None else np.asarray(gpus, dtype=np.int64)
     if ids.size != world:
         raise ValueError(f"{ids.size} GPUs given for a layout of {world}")
-    # reshape with the first dimension fastest: C order reversed
-    grid = ids.reshape(sizes[::-1])
-    groups = {}
-    for axis_from_fastest, name in enumerate(order):
-        axis = len(order) - 1 - axis_from_fastest
-        groups[name] = np.moveaxis(grid, axis, -1).reshape(-1, sizes[axis_from_fastest])
-    return groups
+    grid = ids.reshape(sizes[::-1])  # C order: the last axis is the first (fastest) dimension
+    axes = [len(order) - 1 - order.index(name) for name in names]
+    moved = np.moveaxis(grid, axes[::-1], list(range(grid.ndim - len(axes), grid.ndim)))
+    return moved.reshape(-1, int(np.prod([degrees[n] for n in names])))
+
+
+def parallel_groups(degrees: dict[str, int], order: tuple[str, ...] = DEFAULT_ORDER,
+                    gpus: IntArray | None = None) -> dict[str, IntArray]:
+    """For each dimension, its communicator groups (see `communicators`)."""
+    return {name: communicators(degrees, (name,), order, gpus) for name in degrees}
 
 
 def stage_boundaries(pp_groups: IntArray) -> tuple[IntArray, IntArray]:

@@ -81,7 +81,7 @@ def activation_bytes(step: TrainingStep) -> float:
     (min(pp, micro_batches) under 1F1B), after recompute and TP/SP sharding, plus fp32 logits on the last
     stage when there is a single stage."""
     lay = step.layout
-    tokens = step.seq_len * lay.micro_batch_size
+    tokens = step.seq_len * lay.micro_batch_size / lay.cp
     sharded, replicated = activation_bytes_per_token_layer(step)
     if lay.activation_recompute is Recompute.FULL:
         per_layer = 2.0 * step.model.hidden / (lay.tp if lay.sequence_parallel else 1)
@@ -90,7 +90,9 @@ def activation_bytes(step: TrainingStep) -> float:
             sharded -= 5.0 * step.model.heads * step.seq_len
         per_layer = sharded / lay.tp + replicated / (lay.tp if lay.sequence_parallel else 1)
     layers_per_stage = -(-step.model.layers // lay.pp)
-    in_flight = min(lay.pp, step.micro_batches)
+    # 1F1B: the first stage holds pp micro-batches; interleaving adds (pp - 1) / (pp x v) of a stage's worth
+    in_flight = min(lay.pp, step.micro_batches) * (1 + (lay.pp - 1) / (lay.pp * lay.virtual_stages)
+                                                   if lay.virtual_stages > 1 else 1)
     held = tokens * per_layer * layers_per_stage * in_flight
     if lay.activation_recompute is Recompute.FULL:
         rebuilt = sharded / lay.tp + replicated / (lay.tp if lay.sequence_parallel else 1)

@@ -26,6 +26,12 @@ class Parallelism(Strict):
 
     tp: int = Field(1, ge=1, le=1024, description="tensor-parallel degree (Megatron)")
     pp: int = Field(1, ge=1, le=4096, description="pipeline-parallel stages (1F1B schedule)")
+    virtual_stages: int = Field(
+        1, ge=1, le=128,
+        description="model chunks per pipeline stage (interleaved 1F1B, Narayanan 2021): bubble / virtual_stages",
+    )
+    cp: int = Field(1, ge=1, le=1024, description="context-parallel degree: the sequence split over cp GPUs (ring "
+                    "attention)")
     dp: int = Field(1, ge=1, le=1 << 22, description="data-parallel replicas")
     ep: int = Field(
         1, ge=1, le=4096,
@@ -40,24 +46,24 @@ class Parallelism(Strict):
         1, ge=0, le=3, description="ZeRO stage: 1 shards optimizer state, 2 also gradients, 3 also weights"
     )
     activation_recompute: Recompute = Field(Recompute.SELECTIVE, description="none, selective or full")
-    placement: tuple[str, str, str] = Field(
-        ("tp", "pp", "dp"),
+    placement: tuple[str, str, str, str] = Field(
+        ("tp", "cp", "pp", "dp"),
         description="rank order, fastest-varying first: consecutive GPUs form groups of the first dimension",
     )
 
     @field_validator("placement")
     @classmethod
-    def _permutation(cls, order: tuple[str, str, str]) -> tuple[str, str, str]:
-        if sorted(order) != ["dp", "pp", "tp"]:
-            raise ValueError("placement must list tp, pp and dp once each, e.g. [tp, pp, dp]")
+    def _permutation(cls, order: tuple[str, str, str, str]) -> tuple[str, str, str, str]:
+        if sorted(order) != ["cp", "dp", "pp", "tp"]:
+            raise ValueError("placement must list tp, cp, pp and dp once each, e.g. [tp, cp, pp, dp]")
         return order
 
     @property
     def world(self) -> int:
         """GPUs the layout occupies."""
-        return self.tp * self.pp * self.dp
+        return self.tp * self.cp * self.pp * self.dp
 
     @property
-    def model_parallel(self) -> int:
-        """GPUs holding one replica of the model (TP x PP); also the stride between DP peers."""
-        return self.tp * self.pp
+    def degrees(self) -> dict[str, int]:
+        """Each parallel dimension's degree, by name (for placement)."""
+        return {"tp": self.tp, "cp": self.cp, "pp": self.pp, "dp": self.dp}

@@ -1,9 +1,9 @@
-"""First-order training step time: GEMM compute at a fitted fraction of peak, memory-bound elementwise
-traffic at HBM bandwidth, tensor-parallel all-reduces on the critical path, the 1F1B pipeline bubble and
-point-to-point sends, and the data-parallel gradient all-reduce overlapped with the last backward pass.
-Communication is costed on the cluster's network graph, for every group of the layout at once.
-
-The engine only calls `StepTimeModel.step_time`; issue 4 replaces this model behind the same interface.
+"""Training step time from the pieces: every kernel of every layer on a roofline (simulator/workload/
+operators.py, kernels.py), tensor/context/expert-parallel communication on the critical path, the
+(interleaved) 1F1B pipeline bubble and point-to-point sends, the data-parallel gradient collective
+overlapped with the last backward pass except its last bucket, and the optimizer step. Communication is
+costed on the cluster's network graph for every group of the layout at once, so the same job runs slower
+on a worse network. The engine only calls `StepTimeModel.step_time`.
 """
 
 from __future__ import annotations
@@ -12,22 +12,18 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 from simulator.topology.collectives import Op, collective_time
 from simulator.topology.network import Network
-from simulator.topology.placement import expert_groups, parallel_groups, stage_boundaries
-from simulator.workload.memory import (
-    GRAD_BYTES,
-    OPTIMIZER_BYTES,
-    WEIGHT_BYTES,
-    activation_bytes_per_token_layer,
-)
+from simulator.topology.placement import communicators, expert_groups, parallel_groups, stage_boundaries
+from simulator.workload.kernels import Kernel, kernel_time_s
+from simulator.workload.memory import GRAD_BYTES, OPTIMIZER_BYTES, WEIGHT_BYTES
+from simulator.workload.operators import layer_kernels, output_kernels
 from simulator.workload.parallelism import Recompute
 from simulator.workload.training_job import TrainingStep
 from simulator.workload.transformer import forward_flops_per_token
 
-# Each stored activation byte is written in the forward pass, read in the backward pass, and its gradient
-# written and read once: four HBM touches for the elementwise (non-GEMM) operators.
-ELEMENTWISE_TOUCHES = 4.0
 # PyTorch DDP and Megatron bucket gradients (DDP default bucket_cap_mb = 25); only the last bucket's
 # all-reduce cannot overlap the backward pass.
 GRADIENT_BUCKET_BYTES = 25 * 2**20
@@ -47,6 +43,7 @@ class StepTime:
 
     compute_s: float  # GEMMs and elementwise ops of all micro-batches
     tp_comm_s: float  # tensor-parallel all-reduces, not overlapped
+    cp_comm_s: float  # context-parallel K/V ring exchange not hidden behind attention
     ep_comm_s: float  # expert-parallel all-to-alls (dispatch, combine), not overlapped
     pp_bubble_s: float  # 1F1B fill and drain
     pp_p2p_s: float  # activation / gradient sends between stages
@@ -63,7 +60,7 @@ class StepTime:
     def total_s(self) -> float:
         """Wall-clock time of the step."""
         return (
-            self.compute_s + self.tp_comm_s + self.ep_comm_s + self.pp_bubble_s + self.pp_p2p_s
+            self.compute_s + self.tp_comm_s + self.cp_comm_s + self.ep_comm_s + self.pp_bubble_s + self.pp_p2p_s
             + self.dp_exposed_s + self.optimizer_s
         )
 
@@ -80,48 +77,58 @@ def recompute_flops_per_token(step: TrainingStep) -> float:
 
 
 @dataclass(frozen=True)
-class FirstOrderStepModel:
-    """Roofline-style compute plus collectives costed on the network (simulator/topology/collectives.py)."""
+class OperatorStepModel:
+    """Per-operator roofline compute plus collectives costed on the network."""
 
     def step_time(self, step: TrainingStep, network: Network) -> StepTime:
         """Duration of one step and its parts."""
         lay, acc, m = step.layout, step.accelerator, step.model
-        peak = acc.peak_flops(step.precision)
-        if peak is None:
-            raise ValueError(f"{acc.name} has no {step.precision.value} peak")
-        mb_tokens = step.seq_len * lay.micro_batch_size
-        model_flops_tok = 3.0 * forward_flops_per_token(m, step.seq_len)
-        hw_flops_tok = model_flops_tok + recompute_flops_per_token(step)
-        gemm_s = hw_flops_tok * mb_tokens / (lay.tp * lay.pp) / (peak * acc.matmul_efficiency)
-        sharded, replicated = activation_bytes_per_token_layer(step)
-        per_gpu_act = sharded / lay.tp + replicated / (lay.tp if lay.sequence_parallel else 1)
-        touches = ELEMENTWISE_TOUCHES * (hw_flops_tok / model_flops_tok)
-        layers_per_stage = math.ceil(m.layers / lay.pp)  # the pipeline runs at its fullest stage's pace
-        elementwise_s = touches * per_gpu_act * mb_tokens * layers_per_stage / acc.hbm_bandwidth_bytes_per_s
-        micro_compute_s = gemm_s + elementwise_s
 
-        groups = parallel_groups({"tp": lay.tp, "pp": lay.pp, "dp": lay.dp}, lay.placement)
-        activation_msg = 2.0 * mb_tokens * m.hidden  # bf16 activations of one micro-batch
+        def seconds(kernels: tuple[Kernel, ...] | list[Kernel]) -> float:
+            return sum(kernel_time_s(k, acc) for k in kernels)
+
+        layers_per_stage = math.ceil(m.layers / lay.pp)  # the pipeline runs at its fullest stage's pace
+        moe_per_stage = min(layers_per_stage, math.ceil((m.layers - m.dense_layers) / lay.pp)) if m.is_moe else 0
+        stage_layers = [(layer_kernels(step, moe=False), layers_per_stage - moe_per_stage)]
+        if moe_per_stage:
+            stage_layers.append((layer_kernels(step, moe=True), moe_per_stage))
+        layer_s = sum(n * seconds((*k.forward, *k.backward, *k.recompute)) for k, n in stage_layers)
+        attention_s = sum(  # attention-core work, forward and backward, that a CP ring exchange can hide behind
+            n * seconds([x for x in (*k.forward, *k.backward) if "attention" in x.name or "softmax" in x.name])
+            for k, n in stage_layers
+        )
+        micro_compute_s = layer_s + seconds(output_kernels(step))  # the last stage also runs the loss
+
+        groups = parallel_groups(lay.degrees, lay.placement)
+        tokens = step.seq_len * lay.micro_batch_size / lay.cp
+        activation_msg = 2.0 * tokens * m.hidden  # bf16 activations of one micro-batch on one CP rank
         tp_collectives = 4 + (2 if lay.activation_recompute is Recompute.FULL else 0)
         tp_all_reduce = collective_time(network, Op.ALL_REDUCE, groups["tp"], activation_msg)
         micro_tp_s = layers_per_stage * tp_collectives * tp_all_reduce.time_s
+        micro_cp_s = 0.0
+        if lay.cp > 1:  # ring attention: K and V blocks travel round the CP ring, gradients back in backward
+            kv_width = 2.0 * m.kv_heads_ * m.head_dim_ / lay.tp
+            block = 2.0 * tokens * kv_width
+            ring = network.phase(groups["cp"].ravel(), np.roll(groups["cp"], -1, axis=1).ravel(), block)
+            cp_s = layers_per_stage * 3 * (lay.cp - 1) * ring.time_s  # K/V forward; K/V and their gradients back
+            micro_cp_s = max(0.0, cp_s - attention_s)
         ep_groups, expert_dp_groups = expert_groups(groups["dp"], lay.ep)
-        # dispatch and combine, forward and backward: each rank's tokens x top_k hidden vectors (bf16)
-        moe_layers = math.ceil((m.layers - m.dense_layers) / lay.pp) if m.is_moe else 0
-        dispatch = 2.0 * m.hidden * m.top_k * mb_tokens / (lay.tp if lay.sequence_parallel else 1)
+        dispatch = 2.0 * m.hidden * m.top_k * step.capacity_factor * tokens / (lay.tp if lay.sequence_parallel else 1)
         ep_all_to_all = collective_time(network, Op.ALL_TO_ALL, ep_groups, dispatch)
-        micro_ep_s = moe_layers * 4 * ep_all_to_all.time_s
+        micro_ep_s = moe_per_stage * 4 * ep_all_to_all.time_s  # dispatch and combine, forward and backward
 
         m_count = step.micro_batches
-        bubble_s = (lay.pp - 1) * (micro_compute_s + micro_tp_s + micro_ep_s)
+        slot_s = micro_compute_s + micro_tp_s + micro_cp_s + micro_ep_s
+        bubble_s = (lay.pp - 1) / lay.virtual_stages * slot_s
         p2p_s = 0.0
         if lay.pp > 1:
             send = activation_msg / (lay.tp if lay.sequence_parallel else 1)
             senders, receivers = stage_boundaries(groups["pp"])
-            p2p_s = 2.0 * m_count * network.phase(senders, receivers, send).time_s
+            p2p_s = 2.0 * m_count * lay.virtual_stages * network.phase(senders, receivers, send).time_s
 
-        # dense gradients are reduced over all replicas, an expert's over the replicas of that expert
-        dp_all_reduce = collective_time(network, Op.ALL_REDUCE, groups["dp"], step.dense_params_per_gpu * GRAD_BYTES)
+        # dense gradients are reduced over all replicas (and CP ranks), an expert's over its own replicas
+        grad_groups = communicators(lay.degrees, ("cp", "dp"), lay.placement)
+        dp_all_reduce = collective_time(network, Op.ALL_REDUCE, grad_groups, step.dense_params_per_gpu * GRAD_BYTES)
         expert_all_reduce = collective_time(
             network, Op.ALL_REDUCE, expert_dp_groups, step.expert_params_per_gpu * GRAD_BYTES
         )
@@ -133,23 +140,26 @@ class FirstOrderStepModel:
         last_bucket_s = dp_s * min(1.0, GRADIENT_BUCKET_BYTES / grad_bytes) if grad_bytes else 0.0
         dp_exposed_s = max(dp_s - backward_last_s, last_bucket_s)
 
-        replicas = (lay.dp, lay.dp // lay.ep) if lay.zero_stage >= 1 else (1, 1)
+        replicas = (lay.dp * lay.cp, lay.dp // lay.ep) if lay.zero_stage >= 1 else (1, 1)
         per_param = WEIGHT_BYTES + GRAD_BYTES + OPTIMIZER_BYTES
         state_bytes = per_param * (step.dense_params_per_gpu / replicas[0] + step.expert_params_per_gpu / replicas[1])
-        optimizer_s = 2.0 * state_bytes / acc.hbm_bandwidth_bytes_per_s  # read and write once
+        optimizer_s = 2.0 * state_bytes / (acc.hbm_bandwidth_bytes_per_s * acc.memory_efficiency)
 
-        tokens = step.tokens_per_step
+        model_flops_tok = 3.0 * forward_flops_per_token(m, step.seq_len)
+        hw_flops_tok = model_flops_tok + recompute_flops_per_token(step)
+        tokens_per_step = step.tokens_per_step
         return StepTime(
             compute_s=m_count * micro_compute_s,
             tp_comm_s=m_count * micro_tp_s,
+            cp_comm_s=m_count * micro_cp_s,
             ep_comm_s=m_count * micro_ep_s,
             pp_bubble_s=bubble_s,
             pp_p2p_s=p2p_s,
             dp_comm_s=dp_s,
             dp_exposed_s=dp_exposed_s,
             optimizer_s=optimizer_s,
-            model_flops=model_flops_tok * tokens,
-            hardware_flops=hw_flops_tok * tokens,
+            model_flops=model_flops_tok * tokens_per_step,
+            hardware_flops=hw_flops_tok * tokens_per_step,
             tp_bottleneck=tp_all_reduce.bottleneck,
             ep_bottleneck=ep_all_to_all.bottleneck,
             dp_bottleneck=dp_all_reduce.bottleneck,

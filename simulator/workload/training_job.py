@@ -23,6 +23,9 @@ class TrainingStep:
     seq_len: int
     micro_batches: int  # per data-parallel replica per step (gradient accumulation steps)
     flash_attention: bool = True  # attention scores never stored in HBM (fused kernel)
+    structured_sparsity: bool = False  # 2:4 sparse linear layers at twice the dense tensor peak
+    pruned_fraction: float = 0.0  # fraction of linear-layer weights removed (memory and FLOPs shrink)
+    capacity_factor: float = 1.0  # MoE expert slots per routed token (1 = dropless, balanced)
 
     @property
     def sequences_per_step(self) -> int:
@@ -38,13 +41,14 @@ class TrainingStep:
     def expert_params_per_gpu(self) -> float:
         """Routed-expert parameters one GPU holds: sharded over tensor, pipeline and expert parallelism."""
         lay = self.layout
-        return parameter_counts(self.model).routed_experts / (lay.pp * lay.tp * lay.ep)
+        keep = 1.0 - self.pruned_fraction
+        return parameter_counts(self.model).routed_experts * keep / (lay.pp * lay.tp * lay.ep)
 
     @property
     def dense_params_per_gpu(self) -> float:
         """All other parameters of the busiest stage (the embedding sits on the first one)."""
         counts = parameter_counts(self.model)
-        body = (counts.non_embedding - counts.routed_experts) / self.layout.pp
+        body = (counts.non_embedding - counts.routed_experts) * (1.0 - self.pruned_fraction) / self.layout.pp
         return (body + counts.embedding) / self.layout.tp
 
     @property

@@ -1,0 +1,113 @@
+"""Fit the kernel roofline (simulator/workload/kernels.py) to measured operator times: per GPU generation,
+`matmul_efficiency` and `kernel_overhead` on the GEMMs, then `memory_efficiency` on the memory-bound
+operators with that overhead. Prints the fit and its errors; the catalog stores the values.
+
+Data: Vidur's per-operator times (Agrawal et al., MLSys 2024; github.com/microsoft/vidur data/profiling
+@7d47513, MIT) in ../shared/data/vidur-profiles/compute/{a100,h100}/<model>/mlp.csv (milliseconds), one row
+per (num_tokens, tensor-parallel degree) for Llama-2 7B and 70B layers on one GPU. GEMMs (K, N per rank):
+    attn_pre_proj  K = n_embd, N = (n_head + 2 n_kv_head) head_dim / tp
+    attn_post_proj K = n_head head_dim / tp, N = n_embd
+    mlp_up_proj    K = n_embd, N = 2 n_expanded_embd / tp (gated)
+    mlp_down_proj  K = n_expanded_embd / tp, N = n_embd
+Memory-bound operators (bytes moved, bf16): input/post-attention RMSNorm 4 T h, SiLU-and-multiply
+6 T f / tp, residual add 6 T h, RoPE 4 T (n_head + n_kv_head) head_dim / tp.
+The fit minimises the RMS log error over rows with num_tokens >= 1024 (training-sized), on a grid.
+
+Usage: python benchmarks/fit_kernel_model.py [SHARED_DIR]   (default: ../shared next to the repo)
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from simulator import catalog  # noqa: E402
+from simulator.workload.kernels import Kernel, elementwise, gemm, kernel_time_s  # noqa: E402
+
+GPUS = {"a100": "a100-80gb-sxm", "h100": "h100-sxm"}
+MODELS = ("Llama-2-7b-hf", "Llama-2-70b-hf")
+MIN_TOKENS = 1024
+
+
+def measured(shared: Path, gpu: str) -> Iterator[tuple[str, int, Kernel, float]]:
+    """(operator, tokens, kernel, measured seconds) for every operator of every row."""
+    peak = catalog.accelerator(GPUS[gpu]).peak_bf16_flops
+    for model in MODELS:
+        with (shared / "data" / "vidur-profiles" / "compute" / gpu / model / "mlp.csv").open() as f:
+            for row in csv.DictReader(f):
+                t, tp = int(row["num_tokens"]), int(row["num_tensor_parallel_workers"])
+                h, a, kv = int(row["n_embd"]), int(row["n_head"]), int(row["n_kv_head"])
+                ffn, d = int(row["n_expanded_embd"]), int(row["n_embd"]) // int(row["n_head"])
+                kernels = {
+                    "attn_pre_proj": gemm("qkv", t, (a + 2 * kv) * d / tp, h, peak),
+                    "attn_post_proj": gemm("out", t, h, a * d / tp, peak),
+                    "mlp_up_proj": gemm("up", t, 2 * ffn / tp, h, peak),
+                    "mlp_down_proj": gemm("down", t, h, ffn / tp, peak),
+                    "input_layernorm": elementwise("norm", 4 * t * h),
+                    "post_attention_layernorm": elementwise("norm", 4 * t * h),
+                    "mlp_act": elementwise("act", 6 * t * ffn / tp),
+                    "add": elementwise("add", 6 * t * h),
+                    "attn_rope": elementwise("rope", 4 * t * (a + kv) * d / tp),
+                }
+                for op, kernel in kernels.items():
+                    yield op, t, kernel, float(row[f"time_stats.{op}.median"]) * 1e-3
+
+
+def _log_errors(points: list[tuple[str, int, Kernel, float]], bandwidth: float, matmul: float, memory: float,
+                overhead: float) -> np.ndarray:
+    """log(predicted / measured) for every point: kernel_time_s, vectorised for the grid search."""
+    flops = np.array([k.flops for _, _, k, _ in points])
+    moved = np.array([k.bytes for _, _, k, _ in points])
+    peak = np.array([k.peak_flops for _, _, k, _ in points])
+    seconds = np.array([t for *_, t in points])
+    predicted = np.maximum(flops / (peak * matmul), moved / (bandwidth * memory)) + overhead
+    return np.log(predicted / seconds)
+
+
+def fit(shared: Path, gpu: str) -> dict[str, float]:
+    """Fitted parameters for one GPU generation, and their errors printed."""
+    acc = catalog.accelerator(GPUS[gpu])
+    bandwidth = acc.hbm_bandwidth_bytes_per_s
+    points = [p for p in measured(shared, gpu) if p[1] >= MIN_TOKENS]
+    gemms = [p for p in points if p[2].flops > 0]
+    memory = [p for p in points if p[2].flops == 0]
+    grid = [(e, t0) for e in np.arange(0.50, 0.95, 0.01) for t0 in np.arange(0.0, 20.5e-6, 0.5e-6)]
+    matmul, overhead = min(grid, key=lambda g: float(np.mean(_log_errors(gemms, bandwidth, g[0], 1.0, g[1]) ** 2)))
+    mem = min(np.arange(0.30, 1.0, 0.01),
+              key=lambda e: float(np.mean(_log_errors(memory, bandwidth, 1.0, e, overhead) ** 2)))
+    fitted = {"matmul_efficiency": round(float(matmul), 2), "memory_efficiency": round(float(mem), 2),
+              "kernel_overhead_s": round(float(overhead), 7)}
+    check = acc.model_copy(update=fitted)
+    rel = np.exp(_log_errors(points, bandwidth, *fitted.values())) - 1
+    assert np.allclose(rel + 1, [kernel_time_s(k, check) / t for _, _, k, t in points])  # same as the simulator
+    gemm_rel, memory_rel = rel[[p[2].flops > 0 for p in points]], rel[[p[2].flops == 0 for p in points]]
+    for label, subset in (("GEMMs", gemm_rel), ("memory-bound", memory_rel)):
+        print(f"  {gpu} {label:<13} rows {subset.size:>5}  median |error| {np.median(np.abs(subset)):6.1%}  "
+              f"p90 {np.quantile(np.abs(subset), 0.9):6.1%}  bias {np.median(subset):+6.1%}")
+    by_op: dict[str, list[float]] = {}
+    for p, e in zip(points, rel, strict=True):
+        by_op.setdefault(p[0], []).append(float(e))
+    print("    median error by operator: " + ", ".join(f"{op} {statistics.median(v):+.0%}" for op, v in by_op.items()))
+    return fitted
+
+
+def main() -> int:
+    shared = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared"
+    if not (shared / "data" / "vidur-profiles" / "compute").is_dir():
+        print(f"{shared}/data/vidur-profiles/compute not found: pass the shared folder", file=sys.stderr)
+        return 1
+    for gpu in GPUS:
+        print(f"{gpu}: {fit(shared, gpu)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
