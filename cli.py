@@ -11,8 +11,10 @@ from rich.console import Console
 
 from simulator.catalog.listing import accelerator_rows, model_rows
 from simulator.compare import compare as compare_runs
+from simulator.layouts import plan_layouts
 from simulator.report.render import (
     comparison_table,
+    layout_table,
     report_tables,
     reproduction_tables,
     rows_table,
@@ -131,6 +133,27 @@ def compare(scenarios: tuple[str, ...], overrides: tuple[str, ...], varies: tupl
         click.echo(comparison.model_dump_json(indent=2))
     else:
         _console().print(comparison_table(comparison))
+
+
+@main.command("plan-layout")
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--workload", "workload_name", help="training workload to lay out (default: the first)")
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1, 1000), help="layouts to show")
+@click.option("--set", "overrides", multiple=True, metavar="FIELD.PATH=VALUE", help="override a field")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+def plan_layout(scenario: str, workload_name: str | None, top: int, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Rank the parallel layouts of SCENARIO's training workload that fit, fastest first."""
+    loaded = _load_or_exit(scenario, overrides)
+    names = [w.name for w in loaded.workloads]
+    if workload_name is not None and workload_name not in names:
+        click.echo(f"{scenario}: --workload: no training workload named {workload_name!r}; names: "
+                   f"{', '.join(names)}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    report = plan_layouts(loaded, workload_name, top)
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        _console().print(layout_table(report))
 
 
 @main.group()

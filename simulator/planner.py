@@ -324,10 +324,21 @@ def llama_style_model(params: float) -> TransformerModel:
     return _llama(f"chinchilla-{format_count(total)}", hidden, layers)
 
 
+def fat_tree(gpus: int) -> dict[str, Any]:
+    """A non-blocking fat tree of 64-port switches (Quantum-2 NDR) that holds `gpus`: 2 tiers up to 2,048 GPUs
+    (64 leaves of 32), 3 tiers up to 65,536 (64 pods of 32 leaves); beyond that 3 tiers of the smallest even
+    radix r with r^3 / 4 >= gpus (a larger switch than any listed in the catalog)."""
+    if gpus <= 64 * 64 // 2:
+        return {"kind": "fat_tree", "tiers": 2, "radix": 64, "oversubscription": 1}
+    radix = 64
+    while radix**3 // 4 < gpus:
+        radix += 2
+    return {"kind": "fat_tree", "tiers": 3, "radix": radix, "oversubscription": 1}
+
+
 def _cluster(acc: Accelerator, nodes: int) -> ClusterSpec:
-    return ClusterSpec.model_validate(
-        {"accelerator": acc, "nodes": nodes, "gpus_per_node": GPUS_PER_NODE, "topology": {"kind": "fat_tree"}}
-    )
+    return ClusterSpec.model_validate({"accelerator": acc, "nodes": nodes, "gpus_per_node": GPUS_PER_NODE,
+                                       "topology": fat_tree(nodes * GPUS_PER_NODE)})
 
 
 def _workload(model: TransformerModel, tokens: float, parallelism: dict[str, Any]) -> dict[str, Any]:
@@ -381,7 +392,7 @@ def plan_scenario(report: PlanReport) -> dict[str, Any]:
         ),
         "seed": 0,
         "cluster": {"accelerator": acc.name, "nodes": nodes, "gpus_per_node": GPUS_PER_NODE,
-                    "topology": {"kind": "fat_tree", "oversubscription": 1}},
+                    "topology": fat_tree(nodes * GPUS_PER_NODE)},
         "pricing": {"gpu_hour_usd": report.gpu_hour_usd, "electricity_usd_per_kwh": 0, "pue": 1.0},
         "workloads": [_workload(model, row.tokens, layout)],
     }

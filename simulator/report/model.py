@@ -242,3 +242,39 @@ class ReproductionReport(_Out):
     median_abs_error: float = Field(description="median |error| over the runs")
     max_abs_error: float = Field(description="largest |error| over the runs")
     time_estimate: TimeEstimate
+
+
+class LayoutRow(_Out):
+    """One ranked layout."""
+
+    rank: int = Field(description="1 = fastest")
+    tp: int = Field(description="tensor-parallel degree")
+    cp: int = Field(description="context-parallel degree")
+    pp: int = Field(description="pipeline stages")
+    virtual_stages: int = Field(description="interleaved chunks per stage")
+    dp: int = Field(description="data-parallel replicas")
+    ep: int = Field(description="expert-parallel degree")
+    micro_batch_size: int = Field(description="sequences per micro-batch")
+    activation_recompute: str = Field(description="none, selective or full")
+    zero_stage: int = Field(description="ZeRO stage")
+    step_time_s: float = Field(description="predicted optimizer step, s")
+    tokens_per_s: float = Field(description="training throughput, tokens/s")
+    mfu: float = Field(description="model FLOPs utilization, 0..1")
+    tflops_per_gpu: float = Field(description="model TFLOP/s per GPU")
+    memory_per_gpu_bytes: float = Field(description="memory of the busiest stage, bytes")
+    days: float = Field(description="days to train the workload's tokens at this throughput")
+    cost_usd: float = Field(description="GPU rental for those days at the scenario's price")
+
+
+class LayoutReport(_Out):
+    """`clustersim plan-layout`: the fastest layouts that fit."""
+
+    scenario: str = Field(description="scenario name")
+    workload: str = Field(description="training workload searched")
+    model: str = Field(description="model name")
+    gpus: int = Field(description="GPUs the layouts use")
+    enumerated: int = Field(description="layouts enumerated")
+    fitting: int = Field(description="layouts that fit in memory")
+    evaluated: int = Field(description="layouts priced with the full step model (after a compute-only pass)")
+    wall_s: float = Field(description="real time the search took, s")
+    layouts: list[LayoutRow]
