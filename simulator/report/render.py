@@ -5,7 +5,14 @@ from __future__ import annotations
 from rich.console import Group
 from rich.table import Table
 
-from simulator.report.model import Comparison, PlanReport, Report, ReproductionReport, TopologyReport
+from simulator.report.model import (
+    Comparison,
+    LayoutReport,
+    PlanReport,
+    Report,
+    ReproductionReport,
+    TopologyReport,
+)
 from simulator.units import format_count, format_si
 
 
