@@ -159,7 +159,11 @@ class _Mfu:
         if self.given is not None:
             return self.given
         assert self.estimator is not None
-        mfu = float(self.estimator(params, acc, gpus))
+        try:
+            mfu = float(self.estimator(params, acc, gpus))
+        except ValueError as err:
+            raise PlanError(f"MFU estimate for {format_count(params)} parameters on {gpus:,} GPUs: {err}; "
+                            f"give --mfu") from None
         if not 0 < mfu <= 1:
             raise PlanError(f"the MFU estimate for {format_count(params)} parameters on {gpus} GPUs is {mfu:g}")
         return mfu

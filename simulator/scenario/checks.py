@@ -60,8 +60,10 @@ def _training_problems(w: TrainingWorkload, scenario: Scenario, usable: int) -> 
     found: list[Problem] = []
     if lay.world > usable:
         spare = f", {usable} of them in the OCS slice" if usable < cluster.gpus else ""
+        names = [n for n in ("tp", "cp", "pp", "dp") if n != "cp" or lay.cp > 1]
+        product = " x ".join(names) + " = " + " x ".join(str(lay.degrees[n]) for n in names)
         found.append(Problem(par, (
-            f"tp x pp x dp = {lay.tp} x {lay.pp} x {lay.dp} = {lay.world} GPUs, but the cluster has "
+            f"{product} = {lay.world} GPUs, but the cluster has "
             f"{cluster.gpus} ({cluster.nodes} nodes x {cluster.gpus_per_node}{spare}); the product must be at "
             f"most {usable}"
         )))
@@ -73,6 +75,17 @@ def _training_problems(w: TrainingWorkload, scenario: Scenario, usable: int) -> 
         found.append(Problem((*par, "ep"), (
             f"ep {lay.ep} must divide both the {m.experts} experts and dp {lay.dp}"
         )))
+    if w.seq_len % lay.cp:
+        found.append(Problem((*par, "cp"), f"cp {lay.cp} must divide seq_len {w.seq_len}"))
+    if lay.virtual_stages > 1 and (lay.pp == 1 or m.layers % (lay.pp * lay.virtual_stages)):
+        found.append(Problem((*par, "virtual_stages"), (
+            f"interleaving needs pp > 1 and layers ({m.layers}) divisible by pp x virtual_stages "
+            f"({lay.pp} x {lay.virtual_stages})"
+        )))
+    if w.structured_sparsity and not cluster.accelerator.sparse_2_4:
+        found.append(Problem(("structured_sparsity",), f"{cluster.accelerator.name} has no 2:4 sparse tensor cores"))
+    if w.moe_capacity_factor != 1.0 and not m.is_moe:
+        found.append(Problem(("moe_capacity_factor",), f"{m.name} is dense: capacity factors apply to MoE models"))
     if lay.pp > m.layers:
         found.append(Problem((*par, "pp"), f"pp {lay.pp} exceeds the model's {m.layers} layers"))
     if m.position is PositionKind.LEARNED and w.seq_len > m.max_seq_len:
@@ -86,24 +99,29 @@ def _training_problems(w: TrainingWorkload, scenario: Scenario, usable: int) -> 
         return found
     memory = training_memory(training_plan(w, cluster).step, w.memory_reserve_bytes)
     if memory.headroom_bytes < 0:
-        terms = ", ".join(f"{k} {format_si(v, 'B', binary=True)}" for k, v in memory.terms().items())
+        terms = memory.terms()
+        largest = next(iter(terms))
+        listed = ", ".join(f"{k} {format_si(v, 'B', binary=True)}" for k, v in terms.items())
         found.append(Problem(par, (
             f"{m.name} does not fit: needs {format_si(memory.total_bytes, 'B', binary=True)} per GPU, "
             f"{cluster.accelerator.name} has {format_si(memory.capacity_bytes, 'B', binary=True)} "
-            f"(over by {format_si(-memory.headroom_bytes, 'B', binary=True)}; {terms}); "
-            f"{_memory_advice(w)}"
+            f"(over by {format_si(-memory.headroom_bytes, 'B', binary=True)}); the largest term is {largest} "
+            f"({listed}); {_memory_advice(w, largest)}"
         )))
     return found
 
 
-def _memory_advice(w: TrainingWorkload) -> str:
+def _memory_advice(w: TrainingWorkload, largest: str) -> str:
     lay = w.parallelism
     ideas = []
-    if lay.zero_stage < 3 and lay.dp > 1:
-        ideas.append(f"zero_stage: {lay.zero_stage + 1}")
-    if lay.activation_recompute is not Recompute.FULL:
-        ideas.append("activation_recompute: full")
-    if lay.micro_batch_size > 1:
-        ideas.append("a smaller micro_batch_size")
-    ideas.append("a larger tp or pp")
+    if largest in {"optimizer", "gradients", "weights"} or lay.activation_recompute is Recompute.FULL:
+        if lay.zero_stage < 3 and lay.dp > 1:
+            ideas.append(f"zero_stage: {lay.zero_stage + 1}")
+        ideas.append("a larger tp or pp")
+    else:
+        if lay.activation_recompute is not Recompute.FULL:
+            ideas.append("activation_recompute: full")
+        if lay.micro_batch_size > 1:
+            ideas.append("a smaller micro_batch_size")
+        ideas.append("a larger tp, cp or pp")
     return "try " + ", ".join(ideas)

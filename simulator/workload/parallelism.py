@@ -39,6 +39,10 @@ class Parallelism(Strict):
         "ranks (must divide dp and the expert count)",
     )
     micro_batch_size: int = Field(1, ge=1, le=65536, description="sequences per micro-batch")
+    overlap_expert_comm: bool = Field(
+        False, description="hide expert all-to-alls behind another micro-batch's compute (DeepSeek's DualPipe); "
+        "only what exceeds that compute stays on the critical path",
+    )
     sequence_parallel: bool = Field(
         True, description="shard layernorm/dropout activations over the TP group (Korthikanti 2022)"
     )

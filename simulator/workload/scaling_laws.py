@@ -109,11 +109,11 @@ class ScalingLaw:
 
     def params_for_compute(self, flops: float) -> float:
         """Compute-optimal parameters for a budget of `flops`."""
-        return self.coefficient * (flops / self.compute_unit_flops) ** self.exponent
+        return self.coefficient * math.pow(flops / self.compute_unit_flops, self.exponent)
 
     def compute_for_params(self, params: float) -> float:
         """The budget, FLOPs, for which `params` is compute-optimal."""
-        return self.compute_unit_flops * (params / self.coefficient) ** (1.0 / self.exponent)
+        return self.compute_unit_flops * math.pow(params / self.coefficient, 1.0 / self.exponent)
 
     def for_compute(self, flops: float) -> Allocation:
         """Optimal N and D for `flops`."""
@@ -193,7 +193,8 @@ def all_laws() -> tuple[ScalingLaw, ...]:
 
 def chinchilla_loss(params: float, tokens: float) -> float:
     """Hoffmann et al. 2022's fitted loss L(N, D) = E + A/N^alpha + B/D^beta, nats per token."""
-    return CHINCHILLA_E + CHINCHILLA_A / params**CHINCHILLA_ALPHA + CHINCHILLA_B / tokens**CHINCHILLA_BETA
+    return (CHINCHILLA_E + CHINCHILLA_A / math.pow(params, CHINCHILLA_ALPHA)
+            + CHINCHILLA_B / math.pow(tokens, CHINCHILLA_BETA))
 
 
 @dataclass(frozen=True)

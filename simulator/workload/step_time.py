@@ -116,6 +116,8 @@ class OperatorStepModel:
         dispatch = 2.0 * m.hidden * m.top_k * step.capacity_factor * tokens / (lay.tp if lay.sequence_parallel else 1)
         ep_all_to_all = collective_time(network, Op.ALL_TO_ALL, ep_groups, dispatch)
         micro_ep_s = moe_per_stage * 4 * ep_all_to_all.time_s  # dispatch and combine, forward and backward
+        if lay.overlap_expert_comm:
+            micro_ep_s = max(0.0, micro_ep_s - micro_compute_s)
 
         m_count = step.micro_batches
         slot_s = micro_compute_s + micro_tp_s + micro_cp_s + micro_ep_s

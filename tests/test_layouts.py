@@ -1,0 +1,96 @@
+"""Layout search and the training features around it: plan-layout, interleaving, context parallelism,
+pruning, memory errors that name the overflowing term."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from simulator.catalog import accelerator, model
+from simulator.hardware import Precision
+from simulator.layouts import estimate_mfu, llama_like
+from simulator.topology.build import build_network
+from simulator.topology.shape import ClusterShape
+from simulator.topology.specs import FatTreeTopology
+from simulator.workload.memory import training_memory
+from simulator.workload.parallelism import Parallelism
+from simulator.workload.step_time import OperatorStepModel
+from simulator.workload.training_job import TrainingStep
+from simulator.workload.transformer import parameter_counts
+
+H100 = accelerator("h100-sxm")
+
+
+def test_plan_layout_for_llama_405b_on_8192_h100() -> None:
+    result = CliRunner().invoke(main, ["plan-layout", "scenarios/published/llama3-405b-h100.yaml", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    rows = report["layouts"]
+    assert report["gpus"] == 8192 and len(rows) == 10 and report["fitting"] < report["enumerated"]
+    times = [r["step_time_s"] for r in rows]
+    assert times == sorted(times)
+    for r in rows:
+        assert r["tp"] * r["cp"] * r["pp"] * r["dp"] == 8192
+        assert r["memory_per_gpu_bytes"] <= H100.hbm_bytes
+        assert 0 < r["mfu"] < H100.matmul_efficiency
+
+
+def test_plan_layout_rejects_an_unknown_workload() -> None:
+    result = CliRunner().invoke(main, ["plan-layout", "scenarios/quickstart.yaml", "--workload", "nope"])
+    assert result.exit_code == 2 and "pretrain" in result.stderr
+
+
+def test_a_405b_model_on_one_gpu_per_replica_names_the_overflowing_term() -> None:
+    result = CliRunner().invoke(main, ["validate", "scenarios/quickstart.yaml", "--set",
+                                       "workloads.pretrain.model=llama3.1-405b"])
+    assert result.exit_code == 2
+    assert "does not fit" in result.stderr and "the largest term is weights" in result.stderr
+
+
+def _step(**layout: object) -> TrainingStep:
+    return TrainingStep(model("llama3.1-70b"), H100, Precision.BF16, Parallelism(**layout),  # type: ignore[arg-type]
+                        8192, 16)
+
+
+def _network() -> object:
+    return build_network(FatTreeTopology(kind="fat_tree", radix=128), ClusterShape(64, 8, 450e9, 50e9, True))
+
+
+def test_interleaving_shrinks_the_bubble_by_the_number_of_chunks() -> None:
+    net = _network()
+    plain = OperatorStepModel().step_time(_step(tp=8, pp=8, dp=8), net)  # type: ignore[arg-type]
+    interleaved = OperatorStepModel().step_time(_step(tp=8, pp=8, dp=8, virtual_stages=2), net)  # type: ignore[arg-type]
+    assert interleaved.pp_bubble_s == pytest.approx(plain.pp_bubble_s / 2, rel=1e-9)
+    assert interleaved.pp_p2p_s == pytest.approx(plain.pp_p2p_s * 2, rel=1e-9)
+
+
+def test_context_parallelism_splits_activations_and_adds_ring_traffic() -> None:
+    one, two = _step(tp=8, pp=2, dp=32), _step(tp=8, cp=2, pp=2, dp=16)
+    assert training_memory(two, 0).activations_bytes < 0.6 * training_memory(one, 0).activations_bytes
+    slow = build_network(FatTreeTopology(kind="fat_tree", radix=128), ClusterShape(64, 8, 450e9, 1e9, True))
+    fast = build_network(FatTreeTopology(kind="fat_tree", radix=128), ClusterShape(64, 8, 450e9, 100e9, True))
+    model_ = OperatorStepModel()
+    assert model_.step_time(two, slow).cp_comm_s > 0  # CP peers sit on different nodes (tp fills a node)
+    assert model_.step_time(two, fast).cp_comm_s == 0  # hidden behind the attention compute
+    assert model_.step_time(one, slow).cp_comm_s == 0
+
+
+def test_pruning_shrinks_weights_and_compute() -> None:
+    dense, pruned = _step(tp=8, pp=4, dp=16), replace(_step(tp=8, pp=4, dp=16), pruned_fraction=0.5)
+    assert pruned.params_per_gpu < 0.6 * dense.params_per_gpu
+    net = _network()
+    assert OperatorStepModel().step_time(pruned, net).compute_s < OperatorStepModel().step_time(dense, net).compute_s  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("params", [1e9, 8e9, 70e9, 405e9, 1e12])
+def test_llama_like_shapes_hit_the_parameter_count(params: float) -> None:
+    assert parameter_counts(llama_like(params)).total == pytest.approx(params, rel=0.05)
+
+
+def test_estimated_mfu_is_a_plausible_fraction() -> None:
+    mfu = estimate_mfu(8e9, H100, 256)
+    assert 0.25 < mfu < H100.matmul_efficiency
