@@ -119,8 +119,7 @@ def _memory_advice(w: TrainingWorkload, largest: str) -> str:
             ideas.append(f"zero_stage: {lay.zero_stage + 1}")
         ideas.append("a larger tp or pp")
     else:
-        if lay.activation_recompute is not Recompute.FULL:
-            ideas.append("activation_recompute: full")
+        ideas.append("activation_recompute: full")
         if lay.micro_batch_size > 1:
             ideas.append("a smaller micro_batch_size")
         ideas.append("a larger tp, cp or pp")
