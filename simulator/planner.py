@@ -202,7 +202,6 @@ def make_plan(request: PlanRequest) -> PlanReport:
         raise PlanError("give exactly one of --compute, --params or --budget-usd")
     acc = _accelerator(request.accelerator)
     price, price_source = _price(acc, request.gpu_hour_usd)
-    mfu = _Mfu(request.mfu)
     if request.gpus is not None and not 0 < request.gpus <= 10**9:
         raise PlanError(f"--gpus must be positive and at most 1e9, got {request.gpus}")
     if request.gpus is not None and request.days is not None:
@@ -234,6 +233,8 @@ def make_plan(request: PlanRequest) -> PlanReport:
         if budget_gpus < 1:
             raise PlanError(f"${budget:,.0f} rents less than one {acc.name} for {days:g} days at ${price:g}/h")
         gpus = budget_gpus
+    mfu = _Mfu(request.mfu)
+    if budget is not None and budget_gpus is not None:
         compute = _budget_compute(budget_gpus, days, acc, mfu, chinchilla_approach1())
         notes.append(f"${budget:,.0f} rents {budget_gpus:,} x {acc.name} for {days:g} days at ${price:g}/GPU-hour "
                      f"(rounded down to whole GPUs); their compute at the approach-1 model's MFU is "
