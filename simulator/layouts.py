@@ -8,6 +8,7 @@ model with collectives on the network graph.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, replace
@@ -24,9 +25,9 @@ from simulator.workload.kernels import kernel_time_s
 from simulator.workload.memory import training_memory
 from simulator.workload.operators import layer_kernels, output_kernels
 from simulator.workload.parallelism import Parallelism, Recompute
+from simulator.workload.shapes import llama_style_model
 from simulator.workload.step_time import OperatorStepModel, StepTime
 from simulator.workload.training_job import TrainingStep
-from simulator.workload.transformer import TransformerModel, parameter_counts
 
 FULL_EVALUATIONS = 48  # candidates priced with the network after the compute-only pass
 POWERS_OF_TWO = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -106,33 +107,28 @@ def search_layouts(base: TrainingStep, network: Network, gpus: int, reserve_byte
     return ranked[:top], len(candidates), len(fitting)
 
 
-def llama_like(params: float) -> TransformerModel:
-    """A Llama-3-style dense model of about `params` parameters: width from layers = width / 128 (the Llama-3
-    8B/70B/405B aspect), a multiple of 1,024; heads of 128; 8 KV heads; SwiGLU of 3.5 x width; then the
-    layer count that brings the exact parameter count closest to `params`."""
-    hidden = max(1024, 1024 * round((params * 128 / 12.6) ** (1 / 3) / 1024))
-    shape = {"name": f"llama-like-{params / 1e9:.3g}b", "hidden": hidden, "heads": hidden // 128, "kv_heads": 8,
-             "ffn_hidden": 256 * round(3.5 * hidden / 256), "vocab": 128256, "mlp": "swiglu", "norm": "rmsnorm",
-             "bias": False, "position": "rope", "tied_embeddings": False, "max_seq_len": 8192}
-    one = parameter_counts(TransformerModel.model_validate({**shape, "layers": 1}))
-    per_layer = one.total - one.embedding
-    layers = max(1, round((params - one.embedding) / per_layer))
-    return TransformerModel.model_validate({**shape, "layers": layers})
+MFU_ESTIMATE_MAX_NODES = 2048  # beyond 16,384 GPUs more data parallelism barely changes the best MFU
 
 
 def estimate_mfu(model_params: float, accelerator: Accelerator, gpus: int) -> float:
-    """MFU of the best layout for a Llama-style model of `model_params` on `gpus` GPUs in 8-GPU nodes on a
-    rail-optimized fat tree (8,192-token sequences, 2,048-sequence batches): what the step model predicts
-    for a sensible layout, used by the scaling-law planner."""
-    nodes = max(1, gpus // 8)
+    """MFU of the best layout for a Llama-style model of `model_params` on about `gpus` GPUs (the nearest
+    power of two, at most 16,384) in 8-GPU nodes on a rail-optimized fat tree, 8,192-token sequences in
+    batches of at least 2,048: what the step model predicts for a sensible layout (scaling-law planner).
+    Parameters are rounded to two significant figures so that iterating planners hit the cache."""
+    nodes = min(MFU_ESTIMATE_MAX_NODES, max(1, 2 ** round(math.log2(max(gpus, 8) / 8))))
+    return _best_mfu(float(f"{model_params:.2g}"), accelerator, nodes)
+
+
+@functools.cache
+def _best_mfu(model_params: float, accelerator: Accelerator, nodes: int) -> float:
     nic = accelerator.nic_bandwidth_bytes_per_s or 50e9
     shape = ClusterShape(nodes, 8, accelerator.scale_up_bandwidth_bytes_per_s or 450e9, nic,
                          accelerator.in_switch_reduction)
     tiers = 2 if nodes * 8 <= 2048 else 3
     network = build_network(FatTreeTopology(kind="fat_tree", tiers=tiers, radix=64 if tiers == 3 else 128,
                                             rail_optimized=True), shape)
-    base = TrainingStep(llama_like(model_params), accelerator, Precision.BF16, Parallelism(), 8192, 1)
-    base = replace(base, micro_batches=2048)  # sequences per step before the layout splits them
+    base = TrainingStep(llama_style_model(model_params), accelerator, Precision.BF16, Parallelism(), 8192,
+                        max(2048, nodes * 8))  # sequences per step (micro_batches x dp x mbs = this, dp = 1 here)
     ranked, _, _ = search_layouts(base, network, nodes * 8, 2 * 2**30, top=1)
     if not ranked:
         raise ValueError(f"no layout of a {model_params / 1e9:.3g}B model fits {nodes * 8} {accelerator.name}")

@@ -34,7 +34,8 @@ from simulator.workload.scaling_laws import (
     days_for_gpus,
     gpus_for_days,
 )
-from simulator.workload.transformer import MlpKind, NormKind, PositionKind, TransformerModel, parameter_counts
+from simulator.workload.shapes import llama_style_model
+from simulator.workload.transformer import TransformerModel, parameter_counts
 
 DEFAULT_ACCELERATOR = "h100-sxm"
 DEFAULT_DAYS = 90.0
@@ -48,14 +49,7 @@ MAX_DAYS = 36525.0  # a century
 # 8 key/value heads, SwiGLU with ffn_hidden = 3.5 x hidden (14,336 for 4,096), vocabulary 128,256, RoPE,
 # RMSNorm, no biases, untied embeddings, 8,192-token context. hidden/layers = 128 is the 8B's aspect ratio
 # (4096/32; the 405B has 16384/126 = 130).
-HEAD_DIM = 128
-KV_HEADS = 8
-FFN_RATIO = 3.5
-VOCAB = 128_256
 SEQ_LEN = 8192
-ASPECT_RATIO = 128.0
-HIDDEN_STEP = HEAD_DIM * KV_HEADS  # heads = hidden/128 must be a multiple of kv_heads (and of tp = 8)
-PARAMS_TOLERANCE = 0.05
 GPUS_PER_NODE = 8
 TP = 8
 SMALL_BATCH_TOKENS = 4 * 2**20  # Llama 3's first global batch (4M tokens); 16M from 100B parameters
@@ -290,45 +284,6 @@ def _notes(request: PlanRequest, rows: dict[str, LawPlanRow]) -> list[str]:
 # --- the approach-1 plan as a training scenario --------------------------------------------------------------
 
 
-def _llama(name: str, hidden: int, layers: int) -> TransformerModel:
-    return TransformerModel(
-        name=name, family="llama3-style", layers=layers, hidden=hidden, heads=hidden // HEAD_DIM, kv_heads=KV_HEADS,
-        ffn_hidden=round(FFN_RATIO * hidden / 256) * 256, vocab=VOCAB, mlp=MlpKind.SWIGLU, norm=NormKind.RMSNORM,
-        bias=False, position=PositionKind.ROPE, tied_embeddings=False, max_seq_len=SEQ_LEN,
-    )
-
-
-def llama_style_model(params: float) -> TransformerModel:
-    """A Llama-3-style dense model whose exact parameter count is within 5 % of `params`.
-
-    For each hidden size that is a multiple of 1,024 (so heads = hidden/128 is a multiple of the 8 KV heads
-    and of TP 8), the layer count that comes closest to `params`; of those within 5 %, the one whose
-    hidden/layers is closest (in log) to 128.
-    """
-    best: tuple[float, int, int] | None = None
-    for hidden in range(HIDDEN_STEP, 1 << 18, HIDDEN_STEP):
-        one = parameter_counts(_llama("probe", hidden, 1)).total
-        per_layer = parameter_counts(_llama("probe", hidden, 2)).total - one
-        base = one - per_layer
-        if base >= params * (1 + PARAMS_TOLERANCE):
-            break
-        layers = min(4096, max(1, round((params - base) / per_layer)))
-        error = abs(base + layers * per_layer - params) / params
-        if error <= PARAMS_TOLERANCE:
-            score = abs(math.log(hidden / layers / ASPECT_RATIO))
-            if best is None or score < best[0]:
-                best = (score, hidden, layers)
-    if best is None:
-        raise PlanError(
-            f"{format_count(params)} parameters is too small for a Llama-3-style model with a {VOCAB:,}-token "
-            f"vocabulary (its embeddings alone are {format_count(2 * VOCAB * HIDDEN_STEP)} at hidden "
-            f"{HIDDEN_STEP}); plan a larger model to write a scenario"
-        )
-    _, hidden, layers = best
-    total = parameter_counts(_llama("probe", hidden, layers)).total
-    return _llama(f"chinchilla-{format_count(total)}", hidden, layers)
-
-
 def fat_tree(gpus: int) -> dict[str, Any]:
     """A non-blocking fat tree of 64-port switches (Quantum-2 NDR) that holds `gpus`: 2 tiers up to 2,048 GPUs
     (64 leaves of 32), 3 tiers up to 65,536 (64 pods of 32 leaves); beyond that 3 tiers of the smallest even
@@ -349,7 +304,8 @@ def _cluster(acc: Accelerator, nodes: int) -> ClusterSpec:
 def _workload(model: TransformerModel, tokens: float, parallelism: dict[str, Any]) -> dict[str, Any]:
     lay = Parallelism.model_validate(parallelism)
     target = LARGE_BATCH_TOKENS if parameter_counts(model).total >= LARGE_MODEL_PARAMS else SMALL_BATCH_TOKENS
-    micro_batches = max(1, round(target / (SEQ_LEN * lay.dp * lay.micro_batch_size)))
+    # at least 4 micro-batches per pipeline stage keeps the 1F1B bubble under a fifth of the step
+    micro_batches = max(4 * lay.pp, round(target / (SEQ_LEN * lay.dp * lay.micro_batch_size)))
     return {
         "name": "pretrain", "kind": "training",
         "model": model.model_dump(mode="json", by_alias=True, include={
@@ -384,7 +340,10 @@ def plan_scenario(report: PlanReport) -> dict[str, Any]:
         raise PlanError(f"a scenario needs a price: {report.price_source}")
     row = report.laws[report.scenario_law]
     acc = _accelerator(report.accelerator)
-    model = llama_style_model(row.params)
+    try:
+        model = llama_style_model(row.params)
+    except ValueError as err:
+        raise PlanError(str(err)) from None
     layout = _fitting_layout(model, row.tokens, acc, row.gpus)
     nodes = layout["pp"] * layout["dp"]
     total = parameter_counts(model).total
@@ -421,7 +380,8 @@ def scenario_yaml(report: PlanReport) -> str:
         f"{row.mfu:.3g}",
         f"and {row.days:.3g} days. Rental {report.gpu_hour_usd:g} USD/GPU-hour ({report.price_source});"
         " power is in the rental.",
-        "A starting point: tune the batch and layout with --set.",
+        "A starting point: the MFU came from the best layout on a power-of-two GPU count; this simple layout",
+        "usually runs slower: `clustersim plan-layout` on this file ranks faster ones.",
     ]
     text = yaml.safe_dump(scenario, sort_keys=False, default_flow_style=False, width=120)
     return "".join(f"# {line}\n" for line in header) + text

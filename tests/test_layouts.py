@@ -12,12 +12,13 @@ from click.testing import CliRunner
 from cli import main
 from simulator.catalog import accelerator, model
 from simulator.hardware import Precision
-from simulator.layouts import estimate_mfu, llama_like
+from simulator.layouts import estimate_mfu
 from simulator.topology.build import build_network
 from simulator.topology.shape import ClusterShape
 from simulator.topology.specs import FatTreeTopology
 from simulator.workload.memory import training_memory
 from simulator.workload.parallelism import Parallelism
+from simulator.workload.shapes import llama_style_model
 from simulator.workload.step_time import OperatorStepModel
 from simulator.workload.training_job import TrainingStep
 from simulator.workload.transformer import parameter_counts
@@ -87,8 +88,8 @@ def test_pruning_shrinks_weights_and_compute() -> None:
 
 
 @pytest.mark.parametrize("params", [1e9, 8e9, 70e9, 405e9, 1e12])
-def test_llama_like_shapes_hit_the_parameter_count(params: float) -> None:
-    assert parameter_counts(llama_like(params)).total == pytest.approx(params, rel=0.05)
+def test_llama_style_shapes_hit_the_parameter_count(params: float) -> None:
+    assert parameter_counts(llama_style_model(params)).total == pytest.approx(params, rel=0.05)
 
 
 def test_estimated_mfu_is_a_plausible_fraction() -> None:

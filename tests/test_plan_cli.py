@@ -16,9 +16,10 @@ from click.testing import CliRunner, Result
 from cli import main
 from simulator import catalog
 from simulator.hardware import Accelerator, PriceKind
-from simulator.planner import PlanError, PlanRequest, llama_style_model, make_plan
+from simulator.planner import PlanError, PlanRequest, make_plan
 from simulator.run import simulate
 from simulator.scenario.loader import load_scenario
+from simulator.workload.shapes import llama_style_model
 from simulator.workload.transformer import parameter_counts
 
 LAWS = ("chinchilla_approach1", "chinchilla_approach3", "tokens_per_param_20", "kaplan2020")
