@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -11,10 +12,12 @@ import simpy
 from simulator import __version__
 from simulator.cost import Prices
 from simulator.engine.cluster import Cluster
-from simulator.engine.training import TrainingJob
+from simulator.engine.failures import failure_process
+from simulator.engine.training import RecoveryPlan, TrainingJob
 from simulator.report.model import (
     BusBandwidthRow,
     ClusterReport,
+    LossReport,
     MemoryReport,
     Report,
     StepBreakdown,
@@ -25,6 +28,7 @@ from simulator.scenario.resolve import TrainingPlan, network, training_plan
 from simulator.scenario.schema import Scenario, TrainingWorkload
 from simulator.topology import stats
 from simulator.topology.specs import FatTreeTopology
+from simulator.reliability import CheckpointPolicy, Scope, daly_interval_s, young_interval_s
 from simulator.units import SECONDS_PER_HOUR
 from simulator.workload.memory import training_memory
 from simulator.workload.step_time import OperatorStepModel, StepTime, StepTimeModel
@@ -40,13 +44,20 @@ class _Training:
 
 
 def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Report:
-    """Run `scenario` to completion (or to its horizon) and report."""
+    """Run `scenario` until every workload finishes (or to its horizon) and report."""
     started = time.perf_counter()
     env = simpy.Environment()
     cluster = Cluster(env, scenario.cluster.nodes, scenario.cluster.gpus_per_node)
     model = step_model or OperatorStepModel()
     net = network(scenario.cluster)
     acc = scenario.cluster.accelerator
+    # One generator tree: a child stream per failure component, so adding a workload never shifts them.
+    failures = scenario.failures
+    components = failures.components if failures else []
+    for component, seed in zip(components, np.random.SeedSequence(scenario.seed).spawn(len(components)),
+                               strict=True):
+        assert failures is not None
+        env.process(failure_process(env, cluster, component, failures, np.random.default_rng(seed)))
     runs: list[_Training] = []
     for workload in scenario.workloads:
         plan = training_plan(workload, scenario.cluster)
@@ -55,12 +66,15 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
         job = TrainingJob(
             name=workload.name, gpus=workload.parallelism.world, steps_total=plan.steps,
             step_s=step.total_s, power_w=acc.power_w(busy), submitted_s=workload.start_at_s,
+            recovery=recovery_plan(workload, scenario, step.total_s),
         )
-        env.process(job.run(env, cluster))
+        job.start(env, cluster)
         runs.append(_Training(workload, plan, step, job))
-    env.run(until=scenario.horizon_s)
+    finished = env.all_of([r.job.process for r in runs])
+    env.run(until=finished if scenario.horizon_s is None else env.any_of([finished, env.timeout(scenario.horizon_s)]))
     for run in runs:
         run.job.settle(env.now, cluster)
+        cluster.productive_gpu_s += run.job.productive_s * run.job.gpus
     prices = Prices(
         scenario.pricing.gpu_hour_usd, scenario.pricing.electricity_usd_per_kwh, scenario.pricing.pue
     )
@@ -76,24 +90,55 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
     )
 
 
+def recovery_plan(workload: TrainingWorkload, scenario: Scenario, step_s: float) -> RecoveryPlan:
+    """Checkpoint interval (in whole steps) and recovery times of a training job; Young and Daly use the
+    job's mean time to failure from the failure model's rates over the nodes it runs on."""
+    ckpt, recovery = workload.checkpoint, workload.recovery
+    interval_s = 0.0
+    if ckpt.policy is CheckpointPolicy.FIXED:
+        interval_s = ckpt.interval_s
+    elif ckpt.policy in (CheckpointPolicy.YOUNG, CheckpointPolicy.DALY):
+        mttf = job_mttf_s(workload, scenario)
+        rule = young_interval_s if ckpt.policy is CheckpointPolicy.YOUNG else daly_interval_s
+        interval_s = rule(ckpt.stall_s, mttf) if math.isfinite(mttf) else 0.0
+    steps = max(1, round(interval_s / step_s)) if interval_s > 0 else 0
+    return RecoveryPlan(steps, ckpt.stall_s, max(ckpt.write_s, ckpt.stall_s), ckpt.restore_s, recovery.detection_s,
+                        recovery.restart_s, recovery.spare_nodes)
+
+
+def job_mttf_s(workload: TrainingWorkload, scenario: Scenario) -> float:
+    """Mean time between failures that stop the job: 1 / (sum over components of units it spans / MTBF)."""
+    if scenario.failures is None:
+        return math.inf
+    nodes = math.ceil(workload.parallelism.world / scenario.cluster.gpus_per_node)
+    rate = 0.0
+    for c in scenario.failures.components:
+        units = {Scope.GPU: workload.parallelism.world, Scope.NODE: nodes,
+                 Scope.LEAF: math.ceil(nodes / scenario.failures.nodes_per_leaf),
+                 Scope.RACK: math.ceil(nodes / scenario.failures.nodes_per_rack)}[c.scope]
+        offenders = 1 - c.repeat_offender_fraction + c.repeat_offender_fraction * c.repeat_offender_factor
+        rate += units * offenders / c.unit_mtbf_s
+    return 1.0 / rate if rate else math.inf
+
+
 def _idle_w(scenario: Scenario) -> float:
     return scenario.cluster.accelerator.power_w(0.0)
 
 
 def _cluster_report(cluster: Cluster, now: float, scenario: Scenario, prices: Prices) -> ClusterReport:
     available = cluster.gpus * now
-    idle_s = float(np.sum(now - cluster.productive_s))
-    it_energy_j = float(np.sum(cluster.productive_energy_j)) + idle_s * _idle_w(scenario)
+    it_energy_j = cluster.busy_energy_j + (available - cluster.busy_gpu_s) * _idle_w(scenario)
     kwh = prices.facility_kwh(it_energy_j)
     return ClusterReport(
         gpus=cluster.gpus,
-        utilization=float(np.sum(cluster.productive_s)) / available if available else 0.0,
+        utilization=cluster.productive_gpu_s / available if available else 0.0,
         allocation=float(np.sum(cluster.allocated_seconds())) / available if available else 0.0,
         gpu_hours=available / SECONDS_PER_HOUR,
         energy_kwh=kwh,
         rental_usd=prices.cost_usd(available, 0.0),
         energy_usd=prices.cost_usd(0.0, kwh),
         cost_usd=prices.cost_usd(available, kwh),
+        node_failures=cluster.node_failures,
     )
 
 
@@ -106,13 +151,18 @@ def _training_report(
     memory = training_memory(plan.step, w.memory_reserve_bytes)
     end = job.finished_s if job.finished_s is not None else now
     held_s = (end - job.started_s) if job.started_s is not None else 0.0
-    productive_s = job.steps_done * step.total_s
-    held_gpu_s = held_s * job.gpus
-    idle_gpu_s = held_gpu_s - productive_s * job.gpus
-    it_energy_j = job.productive_energy_j + idle_gpu_s * _idle_w(scenario)
+    productive_s = job.productive_s
+    held_gpu_s = held_s * job.held_gpus
+    idle_gpu_s = held_gpu_s - job.busy_s * job.gpus
+    it_energy_j = job.busy_s * job.gpus * job.power_w + idle_gpu_s * _idle_w(scenario)
     kwh = prices.facility_kwh(it_energy_j)
     cost = prices.cost_usd(held_gpu_s, kwh)
     tokens = job.steps_done * plan.step.tokens_per_step
+    lost = job.losses
+
+    def gpu_h(seconds: float) -> float:
+        return seconds * job.gpus / SECONDS_PER_HOUR
+
     per_gpu_model = step.model_flops / step.total_s / job.gpus
     per_gpu_hardware = step.hardware_flops / step.total_s / job.gpus
     return TrainingReport(
@@ -160,8 +210,16 @@ def _training_report(
         energy_kwh=kwh,
         cost_usd=cost,
         cost_per_million_tokens_usd=cost / tokens * 1e6 if tokens else 0.0,
-        interruptions=0,
-        lost_gpu_hours=0.0,
+        interruptions=job.interruptions,
+        interruptions_by_cause=dict(sorted(job.causes.items())),
+        checkpoints=job.checkpoints,
+        checkpoint_interval_s=job.recovery.interval_steps * step.total_s or None,
+        lost_gpu_hours=gpu_h(lost.redone_s + lost.detection_s + lost.waiting_s + lost.restart_s + lost.restore_s),
+        losses=LossReport(
+            redone_work_gpu_hours=gpu_h(lost.redone_s), detection_gpu_hours=gpu_h(lost.detection_s),
+            waiting_gpu_hours=gpu_h(lost.waiting_s), restart_gpu_hours=gpu_h(lost.restart_s),
+            restore_gpu_hours=gpu_h(lost.restore_s), checkpoint_gpu_hours=gpu_h(lost.checkpoint_s),
+        ),
         ettr=min(1.0, productive_s / held_s) if held_s else 0.0,
     )
 

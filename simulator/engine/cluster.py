@@ -1,18 +1,21 @@
-"""The GPU pool: gang allocation in submission order, and per-GPU time accounting in numpy arrays.
+"""The GPU pool: gang allocation in submission order over healthy nodes, node failures and repairs, and
+time accounting (numpy per GPU for allocation, scalars for busy and productive time).
 
-Processes ask for n GPUs and get them all at once (or wait); they report back how each span of time was
-spent. Nothing here knows what a GPU computes.
+Processes ask for n GPUs and get them all at once (or wait); failure processes take nodes down and bring
+them back; whoever holds a failed node is told. Nothing here knows what a GPU computes.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 import simpy
 from numpy.typing import NDArray
 
 GpuIds = NDArray[np.int64]
+FailureListener = Callable[[int, str], None]
 
 
 class Cluster:
@@ -20,17 +23,23 @@ class Cluster:
 
     def __init__(self, env: simpy.Environment, nodes: int, gpus_per_node: int) -> None:
         self.env = env
+        self.nodes = nodes
         self.gpus_per_node = gpus_per_node
         self.gpus = nodes * gpus_per_node
         self.free = np.ones(self.gpus, dtype=bool)
-        self.productive_s = np.zeros(self.gpus)  # useful training time
-        self.productive_energy_j = np.zeros(self.gpus)  # chip + server share, before PUE
+        self.up = np.ones(nodes, dtype=bool)
         self.allocated_s = np.zeros(self.gpus)
         self._allocated_at = np.full(self.gpus, np.nan)
         self._waiting: deque[tuple[int, simpy.Event]] = deque()
+        self._holders: dict[int, FailureListener] = {}  # node -> whoever holds it
+        self._repaired: dict[int, simpy.Event] = {}
+        self.busy_gpu_s = 0.0  # GPU-seconds spent computing steps (kept or later lost)
+        self.busy_energy_j = 0.0  # wall energy of that computing, before PUE
+        self.productive_gpu_s = 0.0  # GPU-seconds of steps that count
+        self.node_failures = 0
 
     def request(self, count: int) -> simpy.Event:
-        """An event that succeeds with the ids of `count` GPUs once they are all free."""
+        """An event that succeeds with the ids of `count` GPUs on healthy nodes once they are all free."""
         if not 0 < count <= self.gpus:
             raise ValueError(f"cannot allocate {count} of {self.gpus} GPUs")
         event = self.env.event()
@@ -38,27 +47,61 @@ class Cluster:
         self._grant()
         return event
 
+    def hold(self, ids: GpuIds, listener: FailureListener) -> None:
+        """Tell `listener(node, cause)` when a node under `ids` fails."""
+        for node in np.unique(ids // self.gpus_per_node):
+            self._holders[int(node)] = listener
+
     def release(self, ids: GpuIds) -> None:
         """Return GPUs to the pool and account their allocated time."""
         self.allocated_s[ids] += self.env.now - self._allocated_at[ids]
         self._allocated_at[ids] = np.nan
         self.free[ids] = True
+        for node in np.unique(ids // self.gpus_per_node):
+            self._holders.pop(int(node), None)
         self._grant()
 
-    def record_productive(self, ids: GpuIds, seconds: float, power_w: float) -> None:
-        """Add a span of useful work at `power_w` per GPU (wall power before PUE)."""
-        self.productive_s[ids] += seconds
-        self.productive_energy_j[ids] += seconds * power_w
+    def fail_node(self, node: int, repair_s: float, cause: str) -> None:
+        """Node `node` goes down for `repair_s`; its holder (if any) is told."""
+        self.node_failures += 1
+        if self.up[node]:
+            self.up[node] = False
+            self.env.process(self._repair(node, repair_s))
+        listener = self._holders.get(node)
+        if listener is not None:
+            listener(node, cause)
+
+    def repaired(self, node: int) -> simpy.Event:
+        """An event that fires when `node` is healthy (at once if it is)."""
+        if self.up[node]:
+            event = self.env.event()
+            event.succeed()
+            return event
+        return self._repaired.setdefault(node, self.env.event())
+
+    def record_busy(self, gpus: int, seconds: float, power_w: float) -> None:
+        """`gpus` GPUs computed for `seconds` at `power_w` each (wall power, before PUE)."""
+        self.busy_gpu_s += gpus * seconds
+        self.busy_energy_j += gpus * seconds * power_w
 
     def allocated_seconds(self) -> NDArray[np.float64]:
         """Allocated time per GPU so far, counting allocations still held."""
         held = np.where(np.isnan(self._allocated_at), 0.0, self.env.now - self._allocated_at)
         return self.allocated_s + held
 
+    def _repair(self, node: int, repair_s: float) -> simpy.events.ProcessGenerator:
+        yield self.env.timeout(repair_s)
+        self.up[node] = True
+        event = self._repaired.pop(node, None)
+        if event is not None:
+            event.succeed()
+        self._grant()
+
     def _grant(self) -> None:
         while self._waiting:
             count, event = self._waiting[0]
-            free_ids = np.flatnonzero(self.free)
+            usable = self.free & np.repeat(self.up, self.gpus_per_node)
+            free_ids = np.flatnonzero(usable)
             if free_ids.size < count:
                 return  # head of the queue waits; later requests wait behind it
             ids = self._place(free_ids, count)
@@ -70,6 +113,6 @@ class Cluster:
     def _place(self, free_ids: GpuIds, count: int) -> GpuIds:
         """Fill the emptiest-possible set of nodes: whole free nodes first, in index order."""
         node_of = free_ids // self.gpus_per_node
-        free_per_node = np.bincount(node_of, minlength=self.gpus // self.gpus_per_node)
+        free_per_node = np.bincount(node_of, minlength=self.nodes)
         order = np.argsort(-free_per_node[node_of], kind="stable")
         return np.sort(free_ids[order[:count]])

@@ -1,13 +1,15 @@
-"""A training job as one SimPy process: wait for its GPUs, then advance by whole spans of identical steps.
+"""A training job as one SimPy process: wait for its GPUs, then advance by whole spans of identical steps
+between checkpoints, and recover from failures (detection, spare swap or repair wait, restart, restore).
 
-Without failures or checkpoints a job is one span from start to finish; later issues split spans at
-checkpoint and failure events. Progress inside an unfinished span (when the simulation stops at its
-horizon) is computed from elapsed time, so no step goes unaccounted.
+A span is one SimPy timeout however many steps it holds; a failure interrupts it, the steps since the last
+durable checkpoint are lost and redone. Every step and every second is accounted for: steps done and
+remaining, lost work, detection, restart, waiting, restore and checkpoint stalls.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Literal, cast
@@ -16,6 +18,34 @@ import numpy as np
 import simpy
 
 from simulator.engine.cluster import Cluster, GpuIds
+
+
+@dataclass(frozen=True)
+class RecoveryPlan:
+    """How the job checkpoints and recovers (seconds; steps for the interval)."""
+
+    interval_steps: int  # steps between checkpoints (0: never)
+    stall_s: float  # training paused per checkpoint
+    write_s: float  # until a checkpoint is durable (>= stall_s; longer when asynchronous)
+    restore_s: float
+    detection_s: float
+    restart_s: float
+    spare_nodes: int
+
+
+NO_FAILURES = RecoveryPlan(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
+
+
+@dataclass
+class Losses:
+    """Seconds (wall clock of the whole job) lost to each kind of overhead."""
+
+    redone_s: float = 0.0  # computed steps thrown away by failures
+    detection_s: float = 0.0
+    waiting_s: float = 0.0  # for a repair when no spare was left
+    restart_s: float = 0.0
+    restore_s: float = 0.0
+    checkpoint_s: float = 0.0  # checkpoint stalls
 
 
 @dataclass
@@ -28,40 +58,167 @@ class TrainingJob:
     step_s: float
     power_w: float  # wall power per GPU while stepping (chip + server share), before PUE
     submitted_s: float
+    recovery: RecoveryPlan = NO_FAILURES
     started_s: float | None = None
     finished_s: float | None = None
     steps_done: int = 0
-    productive_energy_j: float = 0.0  # wall power x time of its productive spans, all its GPUs, before PUE
+    busy_s: float = 0.0  # wall-clock time spent computing steps, kept or later lost
+    checkpoints: int = 0
+    interruptions: int = 0
+    causes: Counter[str] = field(default_factory=Counter)
+    losses: Losses = field(default_factory=Losses)
     gpu_ids: GpuIds = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    _span_start_s: float | None = None
+    _process: simpy.Process | None = None
+    _env: simpy.Environment | None = None
+    _last_failure_s: float = -1.0
+    _phase: str = "queued"  # queued, computing, checkpointing, recovering, done
+    _phase_start_s: float = 0.0
+    _span_from: int = 0  # steps done when the current computing span began
+    _durable: int = 0  # steps saved in the last durable checkpoint
+    _pending: tuple[float, int] | None = None  # (time it becomes durable, steps) of an async checkpoint
+    _active_nodes: list[int] = field(default_factory=list)
+    _spares: list[int] = field(default_factory=list)
+    _failed: list[int] = field(default_factory=list)
 
-    def run(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, None]:
-        """The SimPy process: submit, allocate, train in spans, release."""
+    def start(self, env: simpy.Environment, cluster: Cluster) -> None:
+        """Create the job's SimPy process."""
+        self._env = env
+        self._process = env.process(self._run(env, cluster))
+
+    def _run(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, None]:
         yield env.timeout(self.submitted_s)
-        ids = cast(GpuIds, (yield cluster.request(self.gpus)))
+        gpn = cluster.gpus_per_node
+        ids = cast(GpuIds, (yield cluster.request(self.gpus + self.recovery.spare_nodes * gpn)))
         self.gpu_ids = ids
+        nodes = sorted({int(n) for n in ids // gpn})
+        self._spares = nodes[len(nodes) - self.recovery.spare_nodes:] if self.recovery.spare_nodes else []
+        self._active_nodes = [n for n in nodes if n not in self._spares]
+        cluster.hold(ids, self._on_failure)
         self.started_s = env.now
         while self.steps_done < self.steps_total:
-            span_steps = self.steps_total - self.steps_done
-            self._span_start_s = env.now
-            yield env.timeout(span_steps * self.step_s)
-            self._span_start_s = None
-            self._account(cluster, span_steps)
+            try:
+                if self._failed:
+                    yield from self._recover(env, cluster)
+                yield from self._compute_span(env, cluster)
+            except simpy.Interrupt:
+                self._interrupted(env, cluster)
+        self._phase = "done"
         self.finished_s = env.now
         cluster.release(ids)
 
+    def _compute_span(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, None]:
+        interval = self.recovery.interval_steps
+        target = self.steps_total
+        if interval:
+            target = min(target, (self.steps_done // interval + 1) * interval)
+        self._begin("computing", env)
+        self._span_from = self.steps_done
+        yield env.timeout((target - self.steps_done) * self.step_s)
+        self._credit(cluster, target - self.steps_done)
+        if interval and target < self.steps_total:
+            self._begin("checkpointing", env)
+            yield env.timeout(self.recovery.stall_s)
+            self.losses.checkpoint_s += self.recovery.stall_s
+            self.checkpoints += 1
+            self._settle_pending(env)
+            self._pending = (env.now + self.recovery.write_s - self.recovery.stall_s, self.steps_done)
+
+    def _recover(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, None]:
+        self._begin("detecting", env)
+        yield env.timeout(self.recovery.detection_s)
+        self.losses.detection_s += self.recovery.detection_s
+        while self._failed:
+            node = self._failed[0]
+            healthy = [n for n in self._spares if cluster.up[n]]
+            if healthy:  # swap in a hot spare; the failed node becomes a spare once repaired
+                self._spares.remove(healthy[0])
+                self._active_nodes[self._active_nodes.index(node)] = healthy[0]
+                self._spares.append(node)
+            else:
+                self._begin("waiting", env)
+                yield cluster.repaired(node)
+                self.losses.waiting_s += env.now - self._phase_start_s
+            self._failed.pop(0)
+        self._begin("restarting", env)
+        yield env.timeout(self.recovery.restart_s + self.recovery.restore_s)
+        self.losses.restart_s += self.recovery.restart_s
+        self.losses.restore_s += self.recovery.restore_s
+
+    def _on_failure(self, node: int, cause: str) -> None:
+        """Called by the cluster when one of the job's nodes fails."""
+        if node in self._spares or self._phase == "done" or self._env is None:
+            return  # an idle spare: it is simply unavailable until repaired
+        if node not in self._failed:
+            self._failed.append(node)
+        if self._last_failure_s == self._env.now:
+            return  # the same event (a rack, a leaf switch) took several nodes: one interruption
+        self._last_failure_s = self._env.now
+        self.interruptions += 1
+        self.causes[cause] += 1
+        if self._process is not None and self._phase != "queued":
+            self._process.interrupt(cause)
+
+    def _interrupted(self, env: simpy.Environment, cluster: Cluster) -> None:
+        """Account for the interrupted phase and roll back to the last durable checkpoint."""
+        spent = env.now - self._phase_start_s
+        if self._phase == "computing":
+            done_in_span = min(math.floor(spent / self.step_s), self.steps_total - self.steps_done)
+            cluster.record_busy(self.gpus, spent, self.power_w)
+            self.busy_s += spent
+            self.steps_done += done_in_span
+            self.losses.redone_s += spent - done_in_span * self.step_s
+        elif self._phase == "checkpointing":
+            self.losses.checkpoint_s += spent
+        elif self._phase == "detecting":
+            self.losses.detection_s += spent
+        elif self._phase == "waiting":
+            self.losses.waiting_s += spent
+        elif self._phase == "restarting":
+            self.losses.restart_s += spent
+        self._settle_pending(env)
+        lost = self.steps_done - self._durable
+        self.losses.redone_s += lost * self.step_s
+        self.steps_done = self._durable
+        self._phase = "recovering"
+
+    def _settle_pending(self, env: simpy.Environment) -> None:
+        if self._pending is not None and self._pending[0] <= env.now:
+            self._durable = self._pending[1]
+            self._pending = None
+
+    def _credit(self, cluster: Cluster, steps: int) -> None:
+        self.steps_done += steps
+        self.busy_s += steps * self.step_s
+        cluster.record_busy(self.gpus, steps * self.step_s, self.power_w)
+
+    def _begin(self, phase: str, env: simpy.Environment) -> None:
+        self._phase = phase
+        self._phase_start_s = env.now
+
     def settle(self, now: float, cluster: Cluster) -> None:
         """At the end of the simulation, credit the whole steps of a span still in progress."""
-        if self._span_start_s is None:
+        if self._phase != "computing":
             return
-        done = min(math.floor((now - self._span_start_s) / self.step_s), self.steps_total - self.steps_done)
-        self._account(cluster, done)
-        self._span_start_s = None
+        spent = now - self._phase_start_s
+        done = min(math.floor(spent / self.step_s), self.steps_total - self.steps_done)
+        self._credit(cluster, done)
+        self._phase = "done"
 
-    def _account(self, cluster: Cluster, steps: int) -> None:
-        self.steps_done += steps
-        self.productive_energy_j += steps * self.step_s * self.power_w * self.gpus
-        cluster.record_productive(self.gpu_ids, steps * self.step_s, self.power_w)
+    @property
+    def process(self) -> simpy.Process:
+        """The job's SimPy process (after `start`)."""
+        assert self._process is not None
+        return self._process
+
+    @property
+    def held_gpus(self) -> int:
+        """GPUs the job holds once allocated: its layout plus hot spares."""
+        return max(self.gpu_ids.size, self.gpus)
+
+    @property
+    def productive_s(self) -> float:
+        """Wall-clock time of the steps that count."""
+        return self.steps_done * self.step_s
 
     @property
     def status(self) -> Literal["completed", "running", "queued"]:

@@ -32,6 +32,7 @@ class ClusterReport(_Out):
     rental_usd: float = Field(description="gpu_hours x pricing.gpu_hour_usd")
     energy_usd: float = Field(description="energy_kwh x pricing.electricity_usd_per_kwh")
     cost_usd: float = Field(description="rental_usd + energy_usd")
+    node_failures: int = Field(description="node outages the failure model caused (anywhere in the cluster)")
 
 
 class StepBreakdown(_Out):
@@ -60,6 +61,17 @@ class MemoryReport(_Out):
     reserve_bytes: float = Field(description="framework / CUDA context / fragmentation reserve")
     total_bytes: float = Field(description="sum of the above")
     capacity_bytes: float = Field(description="accelerator memory")
+
+
+class LossReport(_Out):
+    """Where a training job's failure and checkpoint overheads went, GPU-hours of its layout's GPUs."""
+
+    redone_work_gpu_hours: float = Field(description="computed steps thrown away by failures")
+    detection_gpu_hours: float = Field(description="failures not yet noticed")
+    waiting_gpu_hours: float = Field(description="waiting for a repair with no healthy spare")
+    restart_gpu_hours: float = Field(description="rescheduling and re-initialising")
+    restore_gpu_hours: float = Field(description="loading the last checkpoint")
+    checkpoint_gpu_hours: float = Field(description="checkpoint stalls (not counted in lost_gpu_hours)")
 
 
 class TrainingReport(_Out):
@@ -102,8 +114,14 @@ class TrainingReport(_Out):
     energy_kwh: float = Field(description="facility energy of its GPUs while held (server overhead, PUE), kWh")
     cost_usd: float = Field(description="gpu_hours x gpu_hour_usd + energy_kwh x electricity_usd_per_kwh")
     cost_per_million_tokens_usd: float = Field(description="cost_usd / tokens x 1e6 (0 when no tokens)")
-    interruptions: int = Field(description="failures or preemptions that stopped the job")
-    lost_gpu_hours: float = Field(description="GPU-hours of redone work, detection, restart and waiting")
+    interruptions: int = Field(description="failures that stopped the job (one per event, however many nodes)")
+    interruptions_by_cause: dict[str, int] = Field(description="interruptions by failure cause")
+    checkpoints: int = Field(description="checkpoints written")
+    checkpoint_interval_s: float | None = Field(description="time between checkpoints (whole steps), s; null: none")
+    lost_gpu_hours: float = Field(
+        description="GPU-hours of redone work, detection, waiting for repairs, restart and restore"
+    )
+    losses: LossReport
     ettr: float = Field(description="effective training time ratio: productive time / time since start, 0..1")
 
 
@@ -278,3 +296,66 @@ class LayoutReport(_Out):
     evaluated: int = Field(description="layouts priced with the full step model (after a compute-only pass)")
     wall_s: float = Field(description="real time the search took, s")
     layouts: list[LayoutRow]
+
+
+class FigureStats(_Out):
+    """One numeric figure of the report over the replicates where it is a number."""
+
+    n: int = Field(description="replicates in which the figure is a number (null elsewhere: such as finished_s "
+                   "of a job that did not finish in some of them)")
+    mean: float = Field(description="arithmetic mean")
+    std: float = Field(description="sample standard deviation (divisor n - 1; 0 when n = 1)")
+    ci95_low: float = Field(description="mean - 1.96 std / sqrt(n): normal approximation of the 95 % confidence "
+                            "interval of the mean")
+    ci95_high: float = Field(description="mean + 1.96 std / sqrt(n)")
+    min: float = Field(description="smallest value")
+    max: float = Field(description="largest value")
+
+
+class ModeStats(_Out):
+    """A non-numeric figure (status, bottleneck, note) over the replicates: its most common value."""
+
+    mode: str | bool = Field(description="most common value (ties: the one seen first, in replicate order)")
+    count: int = Field(description="replicates with that value")
+    distinct: int = Field(description="distinct values seen")
+
+
+class ReplicatesReport(_Out):
+    """`clustersim run S --replicates N`: every numeric figure of the report over N independent seeds."""
+
+    scenario: str = Field(description="scenario name")
+    seed: int = Field(description="the scenario's root seed the replicate seeds are derived from")
+    clustersim_version: str = Field(description="version that produced the report")
+    replicates: int = Field(description="independent runs")
+    seeds: list[int] = Field(
+        description="seed of replicate i: numpy.random.SeedSequence(seed).spawn(replicates)[i].generate_state(1)[0]"
+    )
+    method: str = Field(description="how seeds, figures and intervals are computed, in words")
+    workloads: list[str] = Field(description="workload names, in scenario order")
+    figures: dict[str, FigureStats] = Field(
+        description="every int/float leaf of the report JSON except wall_s and seed, by dotted path (list items "
+        "by index), e.g. workloads.pretrain.ettr"
+    )
+    modes: dict[str, ModeStats] = Field(
+        description="every string or boolean leaf (except scenario and clustersim_version), by dotted path: its "
+        "most common value"
+    )
+    wall_s: float = Field(
+        description="sum of the replicates' own wall_s, s (real time, summed over workers; the only "
+        "non-deterministic field)"
+    )
+
+
+class SweepFigure(_Out):
+    """A headline figure at one grid point."""
+
+    mean: float = Field(description="mean over the replicates")
+    ci95: float = Field(description="half-width of the 95 % confidence interval, 1.96 std / sqrt(n)")
+
+
+class SweepRow(_Out):
+    """One grid point of `clustersim sweep`."""
+
+    grid: dict[str, str] = Field(description="grid key -> value as given on the command line")
+    replicates: int = Field(description="replicates run at this point")
+    figures: dict[str, SweepFigure] = Field(description="headline figures by dotted path")

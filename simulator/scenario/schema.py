@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 from simulator import catalog
 from simulator.base import Strict
 from simulator.hardware import Accelerator, Precision
+from simulator.reliability import Checkpoint, CheckpointPolicy, FailureModel, Recovery
 from simulator.topology.specs import FatTreeTopology, Topology
 from simulator.units import Duration, NonNegativeDuration, PositiveBytes, PositiveCount
 from simulator.workload.parallelism import Parallelism
@@ -113,6 +114,10 @@ class TrainingWorkload(Strict):
         description="memory set aside per GPU for the framework, CUDA context and fragmentation",
     )
     start_at_s: NonNegativeDuration = Field(0.0, alias="start_at", description="submission time")
+    checkpoint: Checkpoint = Field(
+        default_factory=lambda: Checkpoint(policy=CheckpointPolicy.NONE), description="checkpoint policy (default none)"
+    )
+    recovery: Recovery = Field(default_factory=Recovery, description="what happens when a failure stops the job")
 
     @model_validator(mode="after")
     def _one_batch_size(self) -> TrainingWorkload:
@@ -136,3 +141,4 @@ class Scenario(Strict):
     cluster: ClusterSpec
     pricing: PricingSpec
     workloads: list[Workload] = Field(min_length=1, max_length=100_000, description="jobs and services")
+    failures: FailureModel | None = Field(None, description="component failure processes (default: none)")

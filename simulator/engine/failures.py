@@ -1,0 +1,47 @@
+"""Failure processes: one SimPy process per component class, keeping every unit's next failure time in a
+numpy array (a renewal process per unit: uptime drawn from the component's distribution, then a repair),
+so a 16,000-GPU cluster costs one event per failure, not one process per GPU."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import numpy as np
+import simpy
+
+from simulator.engine.cluster import Cluster
+from simulator.reliability import Component, FailureModel, Scope
+
+
+def unit_nodes(component: Component, model: FailureModel, nodes: int, gpus_per_node: int) -> list[np.ndarray]:
+    """For each failing unit of `component`, the nodes it takes down."""
+    ids = np.arange(nodes)
+    if component.scope is Scope.GPU:
+        return [np.array([g // gpus_per_node]) for g in range(nodes * gpus_per_node)]
+    if component.scope is Scope.NODE:
+        return [ids[i:i + 1] for i in range(nodes)]
+    size = model.nodes_per_leaf if component.scope is Scope.LEAF else model.nodes_per_rack
+    return [ids[i:i + size] for i in range(0, nodes, size)]
+
+
+def failure_process(env: simpy.Environment, cluster: Cluster, component: Component, model: FailureModel,
+                    rng: np.random.Generator) -> Generator[simpy.Event, object, None]:
+    """Fail units of `component` for ever: the earliest next failure fires, its nodes go down for a repair
+    time, and the unit's next failure is drawn from after the repair."""
+    victims = unit_nodes(component, model, cluster.nodes, cluster.gpus_per_node)
+    units = len(victims)
+    mean = np.full(units, component.unit_mtbf_s)
+    offenders = rng.random(units) < component.repeat_offender_fraction
+    mean[offenders] /= component.repeat_offender_factor
+    next_failure = component.sample_uptime(rng, mean)
+    labels = list(component.causes) or [component.name]
+    weights = np.array(list(component.causes.values()) or [1.0])
+    weights = weights / weights.sum()
+    while True:
+        unit = int(np.argmin(next_failure))
+        yield env.timeout(float(next_failure[unit]) - env.now)
+        repair = float(component.repair.sample(rng))
+        cause = labels[int(rng.choice(len(labels), p=weights))] if len(labels) > 1 else labels[0]
+        for node in victims[unit]:
+            cluster.fail_node(int(node), repair, cause)
+        next_failure[unit] = env.now + repair + float(component.sample_uptime(rng, mean[unit:unit + 1])[0])

@@ -1,0 +1,174 @@
+"""Failure and recovery inputs, and the closed forms the simulation is checked against.
+
+Specs: which components fail (per GPU, per node, per leaf switch, per rack), how often (MTBF or failures
+per 1,000 node-days), with which time-between-failures distribution (exponential; Weibull with shape < 1
+is what HPC data shows), how long repairs take (lognormal), which share is "repeat offenders", and what
+a training job does about it (detection, restart, spares, checkpoints). Formulas: Young 1974, Daly 2006,
+and Meta's expected ETTR (Kokolis et al., HPCA 2025), as in ../shared/reference/reliability.yaml.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from simulator.base import Strict
+from simulator.units import Duration, NonNegativeDuration
+
+Generator = np.random.Generator
+
+
+class Scope(StrEnum):
+    """What one failing unit is, and so what it takes down."""
+
+    GPU = "gpu"  # one GPU: its node's job stops (a synchronous job cannot lose one rank)
+    NODE = "node"  # a host: the node
+    LEAF = "leaf"  # a leaf switch: every node under it (nodes_per_leaf)
+    RACK = "rack"  # a rack or power domain: its nodes (nodes_per_rack)
+
+
+class Distribution(StrEnum):
+    """Time between failures of one unit."""
+
+    EXPONENTIAL = "exponential"
+    WEIBULL = "weibull"
+
+
+class Repair(Strict):
+    """Repair time of a failed unit: lognormal with this median and log-space sigma (LANL: ~1 h, 1.1-1.2)."""
+
+    median_s: NonNegativeDuration = Field(3600.0, alias="median", description="median repair time")
+    sigma: float = Field(1.1, ge=0, le=5, description="log-space standard deviation (0 = always the median)")
+
+    def sample(self, rng: Generator, size: int | None = None) -> float | np.ndarray:
+        """Repair durations, seconds."""
+        if self.sigma == 0:
+            return self.median_s if size is None else np.full(size, self.median_s)
+        return self.median_s * np.exp(rng.normal(0.0, self.sigma, size))
+
+
+class Component(Strict):
+    """A class of failing units: its rate, distribution, repair, blast radius and causes."""
+
+    name: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$", description="label in reports")
+    scope: Scope = Field(Scope.NODE, description="gpu, node, leaf or rack: the unit that fails")
+    mtbf_s: Duration | None = Field(
+        None, alias="mtbf", gt=0, description="mean time between failures of ONE unit (e.g. 50000 h)"
+    )
+    failures_per_1000_node_days: float | None = Field(
+        None, gt=0, le=1e6, description="instead of mtbf: failures per 1,000 node-days (Meta RSC-1: 6.5)"
+    )
+    distribution: Distribution = Field(Distribution.EXPONENTIAL, description="exponential or weibull")
+    weibull_shape: float = Field(1.0, gt=0, le=20, description="Weibull shape k (< 1: decreasing hazard)")
+    repair: Repair = Field(default_factory=Repair, description="time until the unit is healthy again")
+    repeat_offender_fraction: float = Field(
+        0.0, ge=0, le=1, description="share of units that fail more often (lemon nodes, Kokolis et al.)"
+    )
+    repeat_offender_factor: float = Field(1.0, ge=1, le=1000, description="how many times more often they fail")
+    causes: dict[str, float] = Field(
+        default_factory=dict, description="labels with relative weights, e.g. Llama 3 Table 5's counts"
+    )
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> Component:
+        if (self.mtbf_s is None) == (self.failures_per_1000_node_days is None):
+            raise ValueError("give exactly one of mtbf and failures_per_1000_node_days")
+        if self.failures_per_1000_node_days is not None and self.scope is not Scope.NODE:
+            raise ValueError("failures_per_1000_node_days applies to scope: node; give mtbf for other scopes")
+        if self.distribution is Distribution.EXPONENTIAL and self.weibull_shape != 1.0:
+            raise ValueError("weibull_shape needs distribution: weibull")
+        if any(w <= 0 for w in self.causes.values()):
+            raise ValueError("cause weights must be positive")
+        return self
+
+    @property
+    def unit_mtbf_s(self) -> float:
+        """Mean time between failures of one unit, seconds."""
+        if self.mtbf_s is not None:
+            return self.mtbf_s
+        assert self.failures_per_1000_node_days is not None
+        return 1000.0 * 86400.0 / self.failures_per_1000_node_days
+
+    def sample_uptime(self, rng: Generator, mean_s: np.ndarray) -> np.ndarray:
+        """Times to the next failure of units whose mean time between failures is `mean_s`."""
+        if self.distribution is Distribution.EXPONENTIAL:
+            return rng.exponential(mean_s)
+        scale = mean_s / math.gamma(1.0 + 1.0 / self.weibull_shape)
+        return scale * rng.weibull(self.weibull_shape, mean_s.shape)
+
+
+class FailureModel(Strict):
+    """The scenario's `failures:` section."""
+
+    components: list[Component] = Field(min_length=1, max_length=100, description="failing component classes")
+    nodes_per_leaf: int = Field(16, gt=0, le=4096, description="nodes under one leaf switch (scope: leaf)")
+    nodes_per_rack: int = Field(4, gt=0, le=4096, description="nodes per rack or power domain (scope: rack)")
+
+    @model_validator(mode="after")
+    def _unique(self) -> FailureModel:
+        names = [c.name for c in self.components]
+        if len(names) != len(set(names)):
+            raise ValueError(f"component names must be unique, got {names}")
+        return self
+
+
+class CheckpointPolicy(StrEnum):
+    """How the checkpoint interval is chosen."""
+
+    NONE = "none"
+    FIXED = "fixed"
+    YOUNG = "young"
+    DALY = "daly"
+
+
+class Checkpoint(Strict):
+    """A training job's checkpoints."""
+
+    policy: CheckpointPolicy = Field(CheckpointPolicy.FIXED, description="none, fixed, young or daly")
+    interval_s: Duration = Field(3600.0, alias="interval", gt=0, description="between checkpoints (fixed)")
+    write_s: NonNegativeDuration = Field(60.0, alias="write", description="time to write one checkpoint")
+    mode: Literal["sync", "async"] = Field("sync", description="sync stalls for the write; async only briefly")
+    async_stall_s: NonNegativeDuration = Field(
+        5.0, alias="async_stall", description="stall of an async checkpoint (copy to host memory)"
+    )
+    restore_s: NonNegativeDuration = Field(300.0, alias="restore", description="time to load a checkpoint")
+
+    @property
+    def stall_s(self) -> float:
+        """Training time lost per checkpoint."""
+        return self.write_s if self.mode == "sync" else self.async_stall_s
+
+
+class Recovery(Strict):
+    """What a training job does when a failure stops it."""
+
+    detection_s: NonNegativeDuration = Field(
+        600.0, alias="detection", description="time to notice (NCCL timeouts can take 30 min; health checks ~30 s)"
+    )
+    restart_s: NonNegativeDuration = Field(900.0, alias="restart", description="reschedule and re-initialise")
+    spare_nodes: int = Field(
+        0, ge=0, le=1_000_000, description="idle healthy nodes the job may swap in; without one it waits for repair"
+    )
+
+
+def young_interval_s(write_s: float, mttf_s: float) -> float:
+    """Young 1974: sqrt(2 delta M)."""
+    return math.sqrt(2.0 * write_s * mttf_s)
+
+
+def daly_interval_s(write_s: float, mttf_s: float) -> float:
+    """Daly 2006's higher-order optimum; M itself when the write takes at least 2M."""
+    if write_s >= 2.0 * mttf_s:
+        return mttf_s
+    ratio = write_s / (2.0 * mttf_s)
+    return math.sqrt(2.0 * write_s * mttf_s) * (1 + math.sqrt(ratio) / 3 + ratio / 9) - write_s
+
+
+def meta_expected_ettr(nodes: int, rate_per_node_s: float, restart_s: float, interval_s: float,
+                       write_s: float) -> float:
+    """Kokolis et al.: E[ETTR] ~ (1 - N r (u0 + dt/2)) / (1 + w/dt)."""
+    return (1.0 - nodes * rate_per_node_s * (restart_s + interval_s / 2.0)) / (1.0 + write_s / interval_s)
