@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -64,9 +66,31 @@ def main() -> None:
 @click.option("--set", "overrides", multiple=True, metavar="FIELD.PATH=VALUE",
               help="override a scenario field, e.g. workloads.pretrain.parallelism.tp=2 (repeatable)")
 @click.option("--json", "as_json", is_flag=True, help="print the JSON report instead of tables")
-def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
-    """Simulate SCENARIO and print a summary (or the JSON report)."""
+@click.option("--replicates", type=click.IntRange(1, 1_000_000), metavar="N",
+              help="run N independent seeds and report mean, std and 95%% CI of every figure")
+@click.option("--workers", type=click.IntRange(1, 4096), metavar="N",
+              help="processes for --replicates [default: all cores; 1: in this process]")
+def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: bool, replicates: int | None,
+        workers: int | None) -> None:
+    """Simulate SCENARIO and print a summary (or the JSON report).
+
+    With --replicates N: replicate i uses seed SeedSequence(seed).spawn(N)[i].generate_state(1)[0]; -o and
+    --json give the ReplicatesReport (every numeric figure: mean, std, ci95_low/high, min, max)."""
     loaded = _load_or_exit(scenario, overrides)
+    if replicates is not None:
+        from simulator.montecarlo import run_replicates
+        from simulator.report.render import replicates_table
+
+        with _progress_bar() as advance:
+            many = run_replicates(loaded, replicates, workers, advance(f"{replicates:,} replicates", replicates))
+        text = many.model_dump_json(indent=2)
+        if output:
+            Path(output).write_text(text + "\n", encoding="utf-8")
+        if as_json:
+            click.echo(text)
+        else:
+            _console().print(replicates_table(many))
+        return
     report = simulate(loaded)
     text = report.model_dump_json(indent=2)
     if output:
@@ -223,6 +247,66 @@ def plan(compute: str | None, params: str | None, budget_usd: str | None, accele
         click.echo(report.model_dump_json(indent=2))
     else:
         _console().print(plan_tables(report))
+
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+    """A rich progress bar on stderr (drawn only on a terminal); yields `task(label, total) -> advance(k)`."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+
+        def task(label: str, total: int) -> Callable[[int], None]:
+            task_id = bar.add_task(label, total=total)
+            return lambda k: bar.advance(task_id, k)
+
+        yield task
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--grid", "grid", multiple=True, required=True, metavar="FIELD.PATH=V1,V2,...",
+              help="values to sweep (several --grid: every combination)")
+@click.option("--set", "overrides", multiple=True, metavar="FIELD.PATH=VALUE", help="override in every point")
+@click.option("--replicates", default=1, show_default=True, type=click.IntRange(1, 1_000_000), metavar="N",
+              help="independent seeds per point")
+@click.option("--workers", type=click.IntRange(1, 4096), metavar="N",
+              help="processes shared by all points [default: all cores; 1: in this process]")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="results file: CSV, or a JSON list if it ends in .json, JSON lines if .jsonl; "
+                   "points already in it are skipped (resume)")
+@click.option("--json", "as_json", is_flag=True, help="print the rows as a JSON list (instead of CSV without -o)")
+def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], replicates: int, workers: int | None,
+          output: str | None, as_json: bool) -> None:
+    """Run SCENARIO at every combination of --grid values, each with --replicates seeds; one row per point
+    (grid values, replicates, mean and 95%% CI half-width of the headline figures)."""
+    from simulator.sweep import InvalidPoints, SweepError, csv_text, json_text, prepare, run_sweep
+
+    try:
+        plan = prepare(scenario, grid, overrides, output)
+    except SweepError as err:
+        click.echo(f"sweep: {err}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except InvalidPoints as err:
+        for point, problem in err.failures:
+            click.echo(f"sweep: grid point {point.label} is invalid (nothing was run):", err=True)
+            _print_issues(problem)
+        sys.exit(EXIT_BAD_INPUT)
+    todo = plan.todo
+    skipped = len(plan.points) - len(todo)
+    if output:
+        click.echo(f"sweep: {len(plan.points)} points; {skipped} already in {output}, skipped; running {len(todo)} "
+                   f"x {replicates:,} replicates", err=True)
+    with _progress_bar() as task:
+        rows = run_sweep(plan, replicates, workers, task(f"{len(todo)} points", len(todo) * replicates))
+    if as_json:
+        click.echo(json_text(rows))
+    elif not output:
+        click.echo(csv_text(rows, plan.header), nl=False)
+    else:
+        click.echo(f"sweep: wrote {len(todo)} rows to {output}", err=True)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,7 @@ def aggregate(reports: Sequence[ReportData], seeds: Sequence[int], root_seed: in
                 numbers.setdefault(path, []).append(float(value))
             elif isinstance(value, str | bool) and path not in {"scenario", "clustersim_version"}:
                 labels.setdefault(path, []).append(value)
+    workloads = list(dict.fromkeys(name for r in reports for name in r.get("workloads", {})))
     return ReplicatesReport(
         scenario=str(reports[0].get("scenario", "")),
         seed=root_seed,
@@ -122,7 +123,8 @@ def aggregate(reports: Sequence[ReportData], seeds: Sequence[int], root_seed: in
         replicates=len(reports),
         seeds=list(seeds),
         method=METHOD,
-        workloads=list(dict.fromkeys(name for r in reports for name in r.get("workloads", {}))),
+        workloads=workloads,
+        headline=headline_paths(workloads),
         figures={path: summarize(values) for path, values in numbers.items()},
         modes={path: _mode(values) for path, values in labels.items()},
         wall_s=sum(float(r.get("wall_s", 0.0)) for r in reports),

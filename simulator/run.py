@@ -14,6 +14,7 @@ from simulator.cost import Prices
 from simulator.engine.cluster import Cluster
 from simulator.engine.failures import failure_process
 from simulator.engine.training import RecoveryPlan, TrainingJob
+from simulator.reliability import CheckpointPolicy, Scope, daly_interval_s, young_interval_s
 from simulator.report.model import (
     BusBandwidthRow,
     ClusterReport,
@@ -28,7 +29,6 @@ from simulator.scenario.resolve import TrainingPlan, network, training_plan
 from simulator.scenario.schema import Scenario, TrainingWorkload
 from simulator.topology import stats
 from simulator.topology.specs import FatTreeTopology
-from simulator.reliability import CheckpointPolicy, Scope, daly_interval_s, young_interval_s
 from simulator.units import SECONDS_PER_HOUR
 from simulator.workload.memory import training_memory
 from simulator.workload.step_time import OperatorStepModel, StepTime, StepTimeModel

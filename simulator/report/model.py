@@ -332,6 +332,7 @@ class ReplicatesReport(_Out):
     )
     method: str = Field(description="how seeds, figures and intervals are computed, in words")
     workloads: list[str] = Field(description="workload names, in scenario order")
+    headline: list[str] = Field(description="paths of the figures the terminal table and sweep rows show")
     figures: dict[str, FigureStats] = Field(
         description="every int/float leaf of the report JSON except wall_s and seed, by dotted path (list items "
         "by index), e.g. workloads.pretrain.ettr"

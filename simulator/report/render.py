@@ -249,3 +249,47 @@ def layout_table(report: LayoutReport) -> Group:
     summary = (f"{report.enumerated:,} layouts enumerated, {report.fitting:,} fit in memory, {report.evaluated} "
                f"priced on the network; {report.wall_s:.1f} s")
     return Group(table, summary)
+
+
+# `run --replicates` (simulator/montecarlo.py). Imported here, not above, to keep this section self-contained.
+from simulator.report.model import ReplicatesReport  # noqa: E402
+
+
+def _replicate_value(path: str, value: float) -> str:
+    """A headline figure of `run --replicates` in its unit (a CI half-width formats the same way)."""
+    if path.endswith(("utilization", "ettr")):
+        return f"{value:.2%}"
+    if path.endswith("usd"):
+        return f"${value:,.2f}"
+    if path.endswith("_s"):
+        return _duration(value)
+    if path.endswith("gpu_hours"):
+        return f"{value:,.1f}"
+    return f"{value:,.3g}"
+
+
+def replicates_table(report: ReplicatesReport) -> Group:
+    """Headline figures of `run --replicates`: mean +- 95 % CI half-width, std, min and max."""
+    table = Table(title=f"clustersim: {report.scenario}, {report.replicates:,} replicates "
+                        f"(seeds from SeedSequence({report.seed}))")
+    for column in ("figure", "mean", "± 95% CI", "std", "min", "max"):
+        table.add_column(column, justify="left" if column == "figure" else "right", style="bold" * (column == "figure"))
+    for path in report.headline:
+        stats = report.figures.get(path)
+        if stats is None:
+            table.add_row(path, "-", "", "", "", "")
+            continue
+        half = (stats.ci95_high - stats.ci95_low) / 2
+        table.add_row(path, _replicate_value(path, stats.mean), f"± {_replicate_value(path, half)}",
+                      _replicate_value(path, stats.std), _replicate_value(path, stats.min),
+                      _replicate_value(path, stats.max))
+    lines = [
+        "95% CI: normal approximation, mean ± 1.96 std / sqrt(n); std is the sample standard deviation (n - 1). "
+        f"All {len(report.figures):,} numeric figures are in the JSON (-o / --json).",
+    ]
+    for name in report.workloads:
+        status = report.modes.get(f"workloads.{name}.status")
+        if status is not None:
+            lines.append(f"workloads.{name}.status: {status.mode} in {status.count:,} of {report.replicates:,}")
+    lines.append(f"simulation wall time: {report.wall_s:.3f} s (summed over replicates)")
+    return Group(table, *lines)

@@ -1,0 +1,148 @@
+"""Failures and checkpoints against closed forms (models.md section 6, ../shared/reference/reliability.yaml):
+job MTTF = 1 / (N r), Meta's expected ETTR, Young's interval, determinism, and bad failure specs.
+Tolerances come from the replicate counts (Poisson and sample standard errors), not guesses."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from cli import main
+from simulator.reliability import daly_interval_s, meta_expected_ettr, young_interval_s
+from simulator.run import simulate
+from simulator.scenario.loader import validate_located
+from simulator.scenario.schema import Scenario
+from simulator.scenario.yaml_lines import LocatedData
+
+STEP_S = 1.3959  # quickstart's step time, seconds (the workload below)
+
+
+def scenario(seed: int = 1, horizon: str = "30 d", mtbf_h: float = 2000.0, nodes: int = 4,
+             checkpoint: dict[str, Any] | None = None, recovery: dict[str, Any] | None = None,
+             repair: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Scenario:
+    data: dict[str, Any] = {
+        "name": "failures", "seed": seed, "horizon": horizon,
+        "cluster": {"accelerator": "a100-80gb-sxm", "nodes": nodes, "gpus_per_node": 8},
+        "pricing": {"gpu_hour_usd": 1.0},
+        "failures": {"components": [{"name": "node", "scope": "node", "mtbf": f"{mtbf_h} h",
+                                     "repair": repair or {"median": 0, "sigma": 0}, **(extra or {})}]},
+        "workloads": [{
+            "name": "job", "kind": "training", "model": "gpt3-1.3b", "tokens": "100T", "seq_len": 2048,
+            "global_batch_tokens": "1M", "parallelism": {"dp": nodes * 8},
+            "checkpoint": checkpoint or {"policy": "none"},
+            "recovery": recovery or {"detection": 0, "restart": 0},
+        }],
+    }
+    return validate_located(LocatedData(data), "test")
+
+
+def test_interruptions_arrive_at_rate_n_over_mtbf() -> None:
+    """Exponential node failures, instant repair and recovery: interruptions ~ Poisson(N T / MTBF)."""
+    counts = [simulate(scenario(seed=s, mtbf_h=100.0, horizon="100 d")).workloads["job"].interruptions
+              for s in range(4)]
+    expected = 4 * 100 * 24 / 100.0  # N nodes x T / MTBF = 96 per replicate
+    mean, se = np.mean(counts), math.sqrt(expected / len(counts))
+    assert abs(mean - expected) < 4 * se
+
+
+def test_ettr_matches_metas_formula_where_its_assumptions_hold() -> None:
+    """Small N r (u0 + dt/2): the first-order formula holds; compare the replicate mean within 4 standard errors
+    plus the formula's own second-order term."""
+    mtbf_h, interval_s, write_s, u0 = 400.0, 1800.0, 60.0, 600.0
+    runs = [simulate(scenario(seed=s, mtbf_h=mtbf_h, horizon="60 d",
+                              checkpoint={"policy": "fixed", "interval": f"{interval_s} s", "write": f"{write_s} s"},
+                              recovery={"detection": f"{u0 / 2} s", "restart": f"{u0 / 2} s"}))
+            for s in range(6)]
+    ettr = np.array([r.workloads["job"].ettr for r in runs])
+    rate = 1.0 / (mtbf_h * 3600)
+    interval = round(interval_s / STEP_S) * STEP_S  # whole steps
+    expected = meta_expected_ettr(4, rate, u0 + 300.0, interval, write_s)  # + 300 s default restore
+    x = 4 * rate * (u0 + 300 + interval / 2)
+    assert abs(ettr.mean() - expected) < 4 * ettr.std(ddof=1) / math.sqrt(len(ettr)) + x**2
+    assert 0.9 < ettr.mean() < 0.99
+
+
+def test_youngs_interval_beats_much_shorter_and_much_longer_ones() -> None:
+    mtbf_h, write_s = 50.0, 120.0
+    young = young_interval_s(write_s, mtbf_h * 3600 / 4)
+
+    def ettr(interval_s: float) -> float:
+        return float(np.mean([simulate(scenario(
+            seed=s, mtbf_h=mtbf_h, horizon="40 d",
+            checkpoint={"policy": "fixed", "interval": f"{interval_s} s", "write": f"{write_s} s"},
+            recovery={"detection": "60 s", "restart": "60 s"})).workloads["job"].ettr for s in range(4)]))
+
+    best = ettr(young)
+    assert best > ettr(young / 6) and best > ettr(young * 6)
+    policy = simulate(scenario(mtbf_h=mtbf_h, checkpoint={"policy": "young", "write": f"{write_s} s"}))
+    assert policy.workloads["job"].checkpoint_interval_s == pytest.approx(young, abs=STEP_S)
+
+
+def test_young_and_daly_formulas() -> None:
+    assert young_interval_s(60, 3600) == pytest.approx(math.sqrt(2 * 60 * 3600))
+    m, d = 3600.0, 60.0
+    expected = math.sqrt(2 * d * m) * (1 + math.sqrt(d / (2 * m)) / 3 + d / (2 * m) / 9) - d
+    assert daly_interval_s(d, m) == pytest.approx(expected)
+    assert daly_interval_s(3 * m, m) == m
+
+
+def test_same_seed_same_failures_and_different_seeds_differ() -> None:
+    one, two = simulate(scenario(seed=7)), simulate(scenario(seed=7))
+    assert one.model_dump(exclude={"wall_s"}) == two.model_dump(exclude={"wall_s"})
+    assert simulate(scenario(seed=8)).workloads["job"].interruptions != one.workloads["job"].interruptions
+
+
+def test_every_second_is_accounted_for() -> None:
+    report = simulate(scenario(mtbf_h=200.0, checkpoint={"policy": "fixed", "interval": "1 h", "write": "30 s"},
+                               recovery={"detection": "5 min", "restart": "5 min"},
+                               repair={"median": "2 h", "sigma": 1.0}))
+    job = report.workloads["job"]
+    losses = job.losses
+    wall_gpu_h = job.wall_clock_s * job.gpus / 3600
+    productive_gpu_h = job.steps * job.step_time_s * job.gpus / 3600
+    parts = (productive_gpu_h + losses.redone_work_gpu_hours + losses.detection_gpu_hours + losses.waiting_gpu_hours
+             + losses.restart_gpu_hours + losses.restore_gpu_hours + losses.checkpoint_gpu_hours)
+    assert parts == pytest.approx(wall_gpu_h, rel=1e-3)  # the remainder is a partial step at the horizon
+    assert losses.waiting_gpu_hours > 0  # no spares: every failure waits for its repair
+    assert job.interruptions == sum(job.interruptions_by_cause.values())
+
+
+def test_hot_spares_remove_repair_waits() -> None:
+    spare = scenario(nodes=4, mtbf_h=200.0, repair={"median": "2 h", "sigma": 1.0},
+                     recovery={"detection": "5 min", "restart": "5 min", "spare_nodes": 2})
+    data = spare.model_dump(by_alias=True)
+    data["cluster"]["nodes"] = 6  # room for the spares
+    report = simulate(Scenario.model_validate(data))
+    assert report.workloads["job"].losses.waiting_gpu_hours < 1.0
+    job = report.workloads["job"]
+    assert job.gpu_hours == pytest.approx(job.wall_clock_s * 48 / 3600, rel=1e-9)  # the 2 spare nodes are paid for
+
+
+@pytest.mark.parametrize(("edit", "field", "words"), [
+    ({"mtbf": "-5 h"}, "failures.components.node.mtbf", ["greater than 0"]),
+    ({"distribution": "weibull", "weibull_shape": 0}, "failures.components.node.weibull_shape", ["greater than 0"]),
+    ({"scope": "datacenter"}, "failures.components.node.scope", ["node", "rack"]),
+    ({"causes": {"gpu": -1}}, "failures.components.node", ["positive"]),
+    ({"failures_per_1000_node_days": 6.5}, "failures.components.node", ["exactly one"]),
+])
+def test_bad_failure_specs_are_located_input_errors(tmp_path: Any, edit: dict[str, Any], field: str,
+                                                    words: list[str]) -> None:
+    component = yaml.safe_dump({"name": "node", "scope": "node", "mtbf": "2000 h", **edit},
+                               default_flow_style=True).strip()
+    text = (f"name: bad\ncluster: {{accelerator: a100-80gb-sxm, nodes: 4, gpus_per_node: 8}}\n"
+            f"pricing: {{gpu_hour_usd: 1}}\nfailures:\n  components:\n    - {component}\n"
+            f"workloads:\n  - {{name: job, kind: training, model: gpt3-1.3b, tokens: 1B, seq_len: 2048, "
+            f"parallelism: {{dp: 32}}}}\n")
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2
+    line = result.stderr.strip().splitlines()[0]
+    assert line.startswith(f"{path}:6: {field}: "), line
+    for word in words:
+        assert word in line
