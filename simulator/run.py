@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -26,8 +27,9 @@ from simulator.report.model import (
     TrainingReport,
 )
 from simulator.scenario.resolve import TrainingPlan, network, training_plan
-from simulator.scenario.schema import Scenario, TrainingWorkload
+from simulator.scenario.schema import ClusterSpec, Scenario, TrainingWorkload
 from simulator.topology import stats
+from simulator.topology.network import Network
 from simulator.topology.specs import FatTreeTopology
 from simulator.units import SECONDS_PER_HOUR
 from simulator.workload.memory import training_memory
@@ -48,8 +50,6 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
     started = time.perf_counter()
     env = simpy.Environment()
     cluster = Cluster(env, scenario.cluster.nodes, scenario.cluster.gpus_per_node)
-    model = step_model or OperatorStepModel()
-    net = network(scenario.cluster)
     acc = scenario.cluster.accelerator
     # One generator tree: a child stream per failure component, so adding a workload never shifts them.
     failures = scenario.failures
@@ -60,8 +60,8 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
         env.process(failure_process(env, cluster, component, failures, np.random.default_rng(seed)))
     runs: list[_Training] = []
     for workload in scenario.workloads:
-        plan = training_plan(workload, scenario.cluster)
-        step = model.step_time(plan.step, net)
+        plan, step = (_priced(workload, scenario.cluster) if step_model is None
+                      else _priced_with(step_model, workload, scenario.cluster))
         busy = (step.compute_s / step.total_s) if step.total_s else 0.0
         job = TrainingJob(
             name=workload.name, gpus=workload.parallelism.world, steps_total=plan.steps,
@@ -88,6 +88,23 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
         workloads={r.workload.name: _training_report(r, cluster, env.now, scenario, prices) for r in runs},
         notes=[note for r in runs for note in r.plan.notes],
     )
+
+
+def _priced_with(model: StepTimeModel, workload: TrainingWorkload, cluster: ClusterSpec) -> tuple[TrainingPlan, StepTime]:
+    plan = training_plan(workload, cluster)
+    return plan, model.step_time(plan.step, _network(cluster))
+
+
+@functools.lru_cache(maxsize=256)
+def _priced(workload: TrainingWorkload, cluster: ClusterSpec) -> tuple[TrainingPlan, StepTime]:
+    """Batch plan and step time of a workload: pure functions of the (immutable) specs, so replicates and
+    sweeps that only change seeds or failure settings reuse them."""
+    return _priced_with(OperatorStepModel(), workload, cluster)
+
+
+@functools.lru_cache(maxsize=16)
+def _network(cluster: ClusterSpec) -> Network:
+    return network(cluster)
 
 
 def recovery_plan(workload: TrainingWorkload, scenario: Scenario, step_s: float) -> RecoveryPlan:
