@@ -249,7 +249,6 @@ def plan(compute: str | None, params: str | None, budget_usd: str | None, accele
         _console().print(plan_tables(report))
 
 
-
 @contextmanager
 def _progress_bar() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
     """A rich progress bar on stderr (drawn only on a terminal); yields `task(label, total) -> advance(k)`."""

@@ -2,15 +2,17 @@
 
 Seeds. Replicate i of N runs the scenario with its `seed` replaced by
 `numpy.random.SeedSequence(scenario.seed).spawn(N)[i].generate_state(1)[0]` (a 32-bit integer): children of
-one SeedSequence are independent streams, and the same root seed and N give the same seeds on every machine.
+one SeedSequence are independent streams, and the same root seed and N give the same seeds on every machine
+(child i does not depend on N: the seeds of N = 10 are the first ten of N = 100).
 
 Figures. Every report is dumped to JSON and walked: each int or float leaf (booleans excepted) is a figure
 keyed by its dotted path (`workloads.pretrain.ettr`, list items by index: `notes.0`), except leaves named
 `wall_s` (real time) and `seed` (differs by construction). For each figure: mean, sample standard deviation
 (divisor n - 1, 0 for one replicate), min, max, and the 95 % confidence interval of the mean by the normal
 approximation, mean +- 1.96 sd / sqrt(n). A leaf that is null in some replicates (such as `finished_s` of a
-job that did not finish) is summarised over the replicates where it is a number (`n` says how many); one
-that is null in all of them is left out. String and boolean leaves (`status`, bottlenecks, notes) are
+job that did not finish) or missing from some (a cause in `interruptions_by_cause` that never happened) is
+summarised over the replicates where it is a number (`n` says how many); one that is never a number is left
+out. String and boolean leaves (`status`, bottlenecks, notes) are
 reported as their most common value (`modes`).
 
 Running. `run_batches` runs several (scenario, N) batches -- one for `run --replicates`, one per grid point

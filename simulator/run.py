@@ -90,7 +90,8 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
     )
 
 
-def _priced_with(model: StepTimeModel, workload: TrainingWorkload, cluster: ClusterSpec) -> tuple[TrainingPlan, StepTime]:
+def _priced_with(model: StepTimeModel, workload: TrainingWorkload,
+                 cluster: ClusterSpec) -> tuple[TrainingPlan, StepTime]:
     plan = training_plan(workload, cluster)
     return plan, model.step_time(plan.step, _network(cluster))
 
@@ -136,6 +137,12 @@ def job_mttf_s(workload: TrainingWorkload, scenario: Scenario) -> float:
         offenders = 1 - c.repeat_offender_fraction + c.repeat_offender_fraction * c.repeat_offender_factor
         rate += units * offenders / c.unit_mtbf_s
     return 1.0 / rate if rate else math.inf
+
+
+def _causes(scenario: Scenario) -> list[str]:
+    """Every cause label the failure model can produce (so replicates average zeros too)."""
+    components = scenario.failures.components if scenario.failures else []
+    return sorted({cause for c in components for cause in (c.causes or {c.name: 1.0})})
 
 
 def _idle_w(scenario: Scenario) -> float:
@@ -228,7 +235,7 @@ def _training_report(
         cost_usd=cost,
         cost_per_million_tokens_usd=cost / tokens * 1e6 if tokens else 0.0,
         interruptions=job.interruptions,
-        interruptions_by_cause=dict(sorted(job.causes.items())),
+        interruptions_by_cause={cause: job.causes.get(cause, 0) for cause in _causes(scenario)},
         checkpoints=job.checkpoints,
         checkpoint_interval_s=job.recovery.interval_steps * step.total_s or None,
         lost_gpu_hours=gpu_h(lost.redone_s + lost.detection_s + lost.waiting_s + lost.restart_s + lost.restore_s),

@@ -4,7 +4,8 @@ Monte Carlo replicates (simulator/montecarlo.py), one row of headline figures pe
 A grid point is a list of `--set`-style overrides (`FIELD.PATH=VALUE`) applied after the sweep's plain
 `--set` overrides, through load_scenario; so an error in the i-th override of a point is reported as
 `--set:i: field: message`, counting the plain `--set` options first. Every point is validated before
-anything runs.
+anything runs. Every point draws its replicate seeds from the scenario's one `seed` (montecarlo.py), so
+points are compared under common random numbers: replicate i of every point starts from the same seed.
 
 Output (`-o`), chosen by the file's suffix:
 - `.json`: a JSON list of rows (SweepRow: grid values, replicates, {mean, ci95} per headline figure),

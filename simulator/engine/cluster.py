@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 GpuIds = NDArray[np.int64]
 FailureListener = Callable[[int, str], None]
+FAILURE_LOG_LIMIT = 1_000_000  # records kept per run; counts stay exact beyond it
 
 
 class Cluster:
@@ -37,6 +38,7 @@ class Cluster:
         self.busy_energy_j = 0.0  # wall energy of that computing, before PUE
         self.productive_gpu_s = 0.0  # GPU-seconds of steps that count
         self.node_failures = 0
+        self.failure_log: list[tuple[float, int, float, str]] = []  # (time, node, repair s, cause), bounded
 
     def request(self, count: int) -> simpy.Event:
         """An event that succeeds with the ids of `count` GPUs on healthy nodes once they are all free."""
@@ -64,6 +66,8 @@ class Cluster:
     def fail_node(self, node: int, repair_s: float, cause: str) -> None:
         """Node `node` goes down for `repair_s`; its holder (if any) is told."""
         self.node_failures += 1
+        if len(self.failure_log) < FAILURE_LOG_LIMIT:
+            self.failure_log.append((self.env.now, node, repair_s, cause))
         if self.up[node]:
             self.up[node] = False
             self.env.process(self._repair(node, repair_s))

@@ -33,7 +33,7 @@ def failure_process(env: simpy.Environment, cluster: Cluster, component: Compone
     mean = np.full(units, component.unit_mtbf_s)
     offenders = rng.random(units) < component.repeat_offender_fraction
     mean[offenders] /= component.repeat_offender_factor
-    next_failure = component.sample_uptime(rng, mean)
+    next_failure = _steady_state_start(component, rng, mean)
     labels = list(component.causes) or [component.name]
     weights = np.array(list(component.causes.values()) or [1.0])
     weights = weights / weights.sum()
@@ -45,3 +45,17 @@ def failure_process(env: simpy.Environment, cluster: Cluster, component: Compone
         for node in victims[unit]:
             cluster.fail_node(int(node), repair, cause)
         next_failure[unit] = env.now + repair + float(component.sample_uptime(rng, mean[unit:unit + 1])[0])
+
+
+WARM_UP_MEANS = 10.0  # renewal processes run this many mean lifetimes before time 0
+
+
+def _steady_state_start(component: Component, rng: np.random.Generator, mean: np.ndarray) -> np.ndarray:
+    """First failure times of units already in service (not all new at time 0): renew every unit from
+    -WARM_UP_MEANS x mean until it passes 0. With Weibull shape < 1 new units fail early, so starting them
+    fresh would overstate the failure rate of a finite run."""
+    clock = -WARM_UP_MEANS * mean
+    while np.any(clock <= 0):
+        pending = clock <= 0
+        clock[pending] += component.sample_uptime(rng, mean[pending])
+    return clock
