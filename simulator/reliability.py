@@ -36,6 +36,14 @@ class Distribution(StrEnum):
 
     EXPONENTIAL = "exponential"
     WEIBULL = "weibull"
+    PERIODIC = "periodic"  # planned maintenance: exactly every mtbf, units at random phases (rolling)
+
+
+class Effect(StrEnum):
+    """What a failure does to a job on the unit."""
+
+    CRASH = "crash"  # the job stops and recovers from its last checkpoint
+    SLOWDOWN = "slowdown"  # fail-slow: the job runs slower until the straggler is detected and evicted
 
 
 class Repair(Strict):
@@ -65,6 +73,14 @@ class Component(Strict):
     distribution: Distribution = Field(Distribution.EXPONENTIAL, description="exponential or weibull")
     weibull_shape: float = Field(1.0, gt=0, le=20, description="Weibull shape k (< 1: decreasing hazard)")
     repair: Repair = Field(default_factory=Repair, description="time until the unit is healthy again")
+    effect: Effect = Field(Effect.CRASH, description="crash, or slowdown (fail-slow stragglers)")
+    slowdown: float = Field(
+        0.5, gt=0, le=100, description="slowdown: steps take (1 + slowdown) times longer while it lasts"
+    )
+    straggler_detection_s: NonNegativeDuration = Field(
+        1800.0, alias="straggler_detection",
+        description="slowdown: time until the straggler is found and evicted (the job then restarts without it)",
+    )
     repeat_offender_fraction: float = Field(
         0.0, ge=0, le=1, description="share of units that fail more often (lemon nodes, Kokolis et al.)"
     )
@@ -79,7 +95,7 @@ class Component(Strict):
             raise ValueError("give exactly one of mtbf and failures_per_1000_node_days")
         if self.failures_per_1000_node_days is not None and self.scope is not Scope.NODE:
             raise ValueError("failures_per_1000_node_days applies to scope: node; give mtbf for other scopes")
-        if self.distribution is Distribution.EXPONENTIAL and self.weibull_shape != 1.0:
+        if self.distribution is not Distribution.WEIBULL and self.weibull_shape != 1.0:
             raise ValueError("weibull_shape needs distribution: weibull")
         if any(w <= 0 for w in self.causes.values()):
             raise ValueError("cause weights must be positive")
@@ -97,6 +113,8 @@ class Component(Strict):
         """Times to the next failure of units whose mean time between failures is `mean_s`."""
         if self.distribution is Distribution.EXPONENTIAL:
             return rng.exponential(mean_s)
+        if self.distribution is Distribution.PERIODIC:
+            return np.array(mean_s, dtype=np.float64, copy=True)
         scale = mean_s / math.gamma(1.0 + 1.0 / self.weibull_shape)
         return scale * rng.weibull(self.weibull_shape, mean_s.shape)
 

@@ -15,7 +15,7 @@ from simulator.cost import Prices
 from simulator.engine.cluster import Cluster
 from simulator.engine.failures import failure_process
 from simulator.engine.training import RecoveryPlan, TrainingJob
-from simulator.reliability import CheckpointPolicy, Scope, daly_interval_s, young_interval_s
+from simulator.reliability import CheckpointPolicy, Effect, Scope, daly_interval_s, young_interval_s
 from simulator.report.model import (
     BusBandwidthRow,
     ClusterReport,
@@ -142,7 +142,10 @@ def job_mttf_s(workload: TrainingWorkload, scenario: Scenario) -> float:
 def _causes(scenario: Scenario) -> list[str]:
     """Every cause label the failure model can produce (so replicates average zeros too)."""
     components = scenario.failures.components if scenario.failures else []
-    return sorted({cause for c in components for cause in (c.causes or {c.name: 1.0})})
+    causes = {cause for c in components for cause in (c.causes or {c.name: 1.0})}
+    stragglers = {f"straggler:{cause}" for c in components if c.effect is Effect.SLOWDOWN
+                  for cause in (c.causes or {c.name: 1.0})}
+    return sorted(causes - {c for c in causes if any(s.endswith(":" + c) for s in stragglers)} | stragglers)
 
 
 def _idle_w(scenario: Scenario) -> float:
@@ -243,6 +246,7 @@ def _training_report(
             redone_work_gpu_hours=gpu_h(lost.redone_s), detection_gpu_hours=gpu_h(lost.detection_s),
             waiting_gpu_hours=gpu_h(lost.waiting_s), restart_gpu_hours=gpu_h(lost.restart_s),
             restore_gpu_hours=gpu_h(lost.restore_s), checkpoint_gpu_hours=gpu_h(lost.checkpoint_s),
+            slowdown_gpu_hours=gpu_h(lost.slowdown_s),
         ),
         ettr=min(1.0, productive_s / held_s) if held_s else 0.0,
     )

@@ -146,3 +146,24 @@ def test_bad_failure_specs_are_located_input_errors(tmp_path: Any, edit: dict[st
     assert line.startswith(f"{path}:6: {field}: "), line
     for word in words:
         assert word in line
+
+
+def test_planned_maintenance_is_periodic_and_rolling() -> None:
+    report = simulate(scenario(horizon="10 d", extra={"distribution": "periodic", "mtbf": "2 d"},
+                               repair={"median": "1 h", "sigma": 0}, recovery={"detection": 0, "restart": "5 min"}))
+    job = report.workloads["job"]
+    assert job.interruptions == 4 * 10 // 2  # every node every 2 days, at its own phase
+    assert job.losses.waiting_gpu_hours == pytest.approx(job.interruptions * 1 * 32, rel=0.01)
+
+
+def test_fail_slow_stragglers_slow_the_job_until_evicted() -> None:
+    slow = scenario(mtbf_h=100.0, horizon="20 d",
+                    extra={"effect": "slowdown", "slowdown": 1.0, "straggler_detection": "30 min",
+                           "mtbf": "100 h"},
+                    checkpoint={"policy": "fixed", "interval": "1 h", "write": "10 s"})
+    job = simulate(slow).workloads["job"]
+    assert job.losses.slowdown_gpu_hours > 0
+    assert set(job.interruptions_by_cause) == {"straggler:node"}
+    # each straggler costs up to its detection time at half speed, then an eviction
+    assert job.losses.slowdown_gpu_hours <= job.interruptions * 0.5 * 32 * 1.01
+    assert job.interruptions > 0 and job.ettr < 1

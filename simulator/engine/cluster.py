@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 GpuIds = NDArray[np.int64]
 FailureListener = Callable[[int, str], None]
+SlowdownListener = Callable[[int, float, float, float, str], None]
 FAILURE_LOG_LIMIT = 1_000_000  # records kept per run; counts stay exact beyond it
 
 
@@ -32,7 +33,7 @@ class Cluster:
         self.allocated_s = np.zeros(self.gpus)
         self._allocated_at = np.full(self.gpus, np.nan)
         self._waiting: deque[tuple[int, simpy.Event]] = deque()
-        self._holders: dict[int, FailureListener] = {}  # node -> whoever holds it
+        self._holders: dict[int, tuple[FailureListener, SlowdownListener | None]] = {}  # node -> holder
         self._repaired: dict[int, simpy.Event] = {}
         self.busy_gpu_s = 0.0  # GPU-seconds spent computing steps (kept or later lost)
         self.busy_energy_j = 0.0  # wall energy of that computing, before PUE
@@ -49,10 +50,11 @@ class Cluster:
         self._grant()
         return event
 
-    def hold(self, ids: GpuIds, listener: FailureListener) -> None:
-        """Tell `listener(node, cause)` when a node under `ids` fails."""
+    def hold(self, ids: GpuIds, on_failure: FailureListener, on_slowdown: SlowdownListener | None = None) -> None:
+        """Tell `on_failure(node, cause)` when a node under `ids` fails, and `on_slowdown(node, factor,
+        detection_s, repair_s, cause)` when one turns slow."""
         for node in np.unique(ids // self.gpus_per_node):
-            self._holders[int(node)] = listener
+            self._holders[int(node)] = (on_failure, on_slowdown)
 
     def release(self, ids: GpuIds) -> None:
         """Return GPUs to the pool and account their allocated time."""
@@ -71,9 +73,15 @@ class Cluster:
         if self.up[node]:
             self.up[node] = False
             self.env.process(self._repair(node, repair_s))
-        listener = self._holders.get(node)
-        if listener is not None:
-            listener(node, cause)
+        holder = self._holders.get(node)
+        if holder is not None:
+            holder[0](node, cause)
+
+    def slow_node(self, node: int, factor: float, detection_s: float, repair_s: float, cause: str) -> None:
+        """Node `node` runs `factor` times slower until its holder evicts it (idle nodes: no effect)."""
+        holder = self._holders.get(node)
+        if holder is not None and holder[1] is not None:
+            holder[1](node, factor, detection_s, repair_s, cause)
 
     def repaired(self, node: int) -> simpy.Event:
         """An event that fires when `node` is healthy (at once if it is)."""

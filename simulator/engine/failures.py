@@ -10,7 +10,7 @@ import numpy as np
 import simpy
 
 from simulator.engine.cluster import Cluster
-from simulator.reliability import Component, FailureModel, Scope
+from simulator.reliability import Component, Distribution, Effect, FailureModel, Scope
 
 
 def unit_nodes(component: Component, model: FailureModel, nodes: int, gpus_per_node: int) -> list[np.ndarray]:
@@ -43,7 +43,10 @@ def failure_process(env: simpy.Environment, cluster: Cluster, component: Compone
         repair = float(component.repair.sample(rng))
         cause = labels[int(rng.choice(len(labels), p=weights))] if len(labels) > 1 else labels[0]
         for node in victims[unit]:
-            cluster.fail_node(int(node), repair, cause)
+            if component.effect is Effect.SLOWDOWN:
+                cluster.slow_node(int(node), 1.0 + component.slowdown, component.straggler_detection_s, repair, cause)
+            else:
+                cluster.fail_node(int(node), repair, cause)
         next_failure[unit] = env.now + repair + float(component.sample_uptime(rng, mean[unit:unit + 1])[0])
 
 
@@ -54,6 +57,8 @@ def _steady_state_start(component: Component, rng: np.random.Generator, mean: np
     """First failure times of units already in service (not all new at time 0): renew every unit from
     -WARM_UP_MEANS x mean until it passes 0. With Weibull shape < 1 new units fail early, so starting them
     fresh would overstate the failure rate of a finite run."""
+    if component.distribution is Distribution.PERIODIC:
+        return np.asarray(rng.uniform(0.0, 1.0, mean.shape) * mean)  # rolling maintenance: units at own phases
     clock = -WARM_UP_MEANS * mean
     while np.any(clock <= 0):
         pending = clock <= 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
@@ -18,6 +18,13 @@ import numpy as np
 import simpy
 
 from simulator.engine.cluster import Cluster, GpuIds
+
+
+@dataclass(frozen=True)
+class Slowdown:
+    """Interrupt cause: a node of the job turned slow (the job keeps its progress)."""
+
+    node: int
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class Losses:
     restart_s: float = 0.0
     restore_s: float = 0.0
     checkpoint_s: float = 0.0  # checkpoint stalls
+    slowdown_s: float = 0.0  # extra step time while a straggler slowed the job
 
 
 @dataclass
@@ -70,6 +78,7 @@ class TrainingJob:
     gpu_ids: GpuIds = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     _process: simpy.Process | None = None
     _env: simpy.Environment | None = None
+    _cluster_fail: Callable[[int, float, str], None] = field(default=lambda node, repair, cause: None)
     _last_failure_s: float = -1.0
     _phase: str = "queued"  # queued, computing, checkpointing, recovering, done
     _phase_start_s: float = 0.0
@@ -79,10 +88,13 @@ class TrainingJob:
     _active_nodes: list[int] = field(default_factory=list)
     _spares: list[int] = field(default_factory=list)
     _failed: list[int] = field(default_factory=list)
+    _slow: dict[int, float] = field(default_factory=dict)  # straggling node -> step-time factor
+    _span_step_s: float = 0.0  # step time of the current computing span
 
     def start(self, env: simpy.Environment, cluster: Cluster) -> None:
         """Create the job's SimPy process."""
         self._env = env
+        self._cluster_fail = cluster.fail_node
         self._process = env.process(self._run(env, cluster))
 
     def _run(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, None]:
@@ -93,15 +105,18 @@ class TrainingJob:
         nodes = sorted({int(n) for n in ids // gpn})
         self._spares = nodes[len(nodes) - self.recovery.spare_nodes:] if self.recovery.spare_nodes else []
         self._active_nodes = [n for n in nodes if n not in self._spares]
-        cluster.hold(ids, self._on_failure)
+        cluster.hold(ids, self._on_failure, self._on_slowdown)
         self.started_s = env.now
         while self.steps_done < self.steps_total:
             try:
                 if self._failed:
                     yield from self._recover(env, cluster)
                 yield from self._compute_span(env, cluster)
-            except simpy.Interrupt:
-                self._interrupted(env, cluster)
+            except simpy.Interrupt as interrupt:
+                if isinstance(interrupt.cause, Slowdown):
+                    self._slowed(env, cluster)
+                else:
+                    self._interrupted(env, cluster)
         self._phase = "done"
         self.finished_s = env.now
         cluster.release(ids)
@@ -113,7 +128,8 @@ class TrainingJob:
             target = min(target, (self.steps_done // interval + 1) * interval)
         self._begin("computing", env)
         self._span_from = self.steps_done
-        yield env.timeout((target - self.steps_done) * self.step_s)
+        self._span_step_s = self.step_s * max(self._slow.values(), default=1.0)
+        yield env.timeout((target - self.steps_done) * self._span_step_s)
         self._credit(cluster, target - self.steps_done)
         if interval and target < self.steps_total:
             self._begin("checkpointing", env)
@@ -130,6 +146,7 @@ class TrainingJob:
         while self._failed:
             node = self._failed[0]
             healthy = [n for n in self._spares if cluster.up[n]]
+            self._slow.pop(node, None)
             if healthy:  # swap in a hot spare; the failed node becomes a spare once repaired
                 self._spares.remove(healthy[0])
                 self._active_nodes[self._active_nodes.index(node)] = healthy[0]
@@ -162,11 +179,12 @@ class TrainingJob:
         """Account for the interrupted phase and roll back to the last durable checkpoint."""
         spent = env.now - self._phase_start_s
         if self._phase == "computing":
-            done_in_span = min(math.floor(spent / self.step_s), self.steps_total - self.steps_done)
+            done_in_span = self._steps_in(spent)
             cluster.record_busy(self.gpus, spent, self.power_w)
             self.busy_s += spent
             self.steps_done += done_in_span
-            self.losses.redone_s += spent - done_in_span * self.step_s
+            self.losses.slowdown_s += done_in_span * (self._span_step_s - self.step_s)
+            self.losses.redone_s += spent - done_in_span * self._span_step_s
         elif self._phase == "checkpointing":
             self.losses.checkpoint_s += spent
         elif self._phase == "detecting":
@@ -186,10 +204,41 @@ class TrainingJob:
             self._durable = self._pending[1]
             self._pending = None
 
+    def _steps_in(self, spent: float) -> int:
+        return min(math.floor(spent / self._span_step_s), self.steps_total - self.steps_done)
+
     def _credit(self, cluster: Cluster, steps: int) -> None:
         self.steps_done += steps
-        self.busy_s += steps * self.step_s
-        cluster.record_busy(self.gpus, steps * self.step_s, self.power_w)
+        self.busy_s += steps * self._span_step_s
+        self.losses.slowdown_s += steps * (self._span_step_s - self.step_s)
+        cluster.record_busy(self.gpus, steps * self._span_step_s, self.power_w)
+
+    def _on_slowdown(self, node: int, factor: float, detection_s: float, repair_s: float, cause: str) -> None:
+        """Called by the cluster when one of the job's nodes turns slow: the job runs at the straggler's pace
+        until it is detected, then evicts it like a failed node (restart from the last checkpoint)."""
+        if node not in self._active_nodes or self._phase == "done" or self._env is None:
+            return
+        self._slow[node] = max(factor, self._slow.get(node, 1.0))
+        if self._phase == "computing" and self._process is not None:
+            self._process.interrupt(Slowdown(node))
+        self._env.process(self._evict(self._env, node, detection_s, repair_s, cause))
+
+    def _evict(self, env: simpy.Environment, node: int, detection_s: float, repair_s: float,
+               cause: str) -> Generator[simpy.Event, object, None]:
+        yield env.timeout(detection_s)
+        if node in self._slow and node in self._active_nodes and self._phase != "done":
+            self._cluster_fail(node, repair_s, f"straggler:{cause}")
+
+    def _slowed(self, env: simpy.Environment, cluster: Cluster) -> None:
+        """A computing span was cut short by a slowdown: keep its whole steps, continue at the new pace."""
+        spent = env.now - self._phase_start_s
+        done = self._steps_in(spent)
+        self._credit(cluster, done)
+        leftover = spent - done * self._span_step_s  # a partial step, redone at the new pace
+        cluster.record_busy(self.gpus, leftover, self.power_w)
+        self.busy_s += leftover
+        self.losses.redone_s += leftover
+        self._phase = "recovering"
 
     def _begin(self, phase: str, env: simpy.Environment) -> None:
         self._phase = phase
@@ -200,8 +249,7 @@ class TrainingJob:
         if self._phase != "computing":
             return
         spent = now - self._phase_start_s
-        done = min(math.floor(spent / self.step_s), self.steps_total - self.steps_done)
-        self._credit(cluster, done)
+        self._credit(cluster, self._steps_in(spent))
         self._phase = "done"
 
     @property

@@ -72,6 +72,8 @@ class LossReport(_Out):
     restart_gpu_hours: float = Field(description="rescheduling and re-initialising")
     restore_gpu_hours: float = Field(description="loading the last checkpoint")
     checkpoint_gpu_hours: float = Field(description="checkpoint stalls (not counted in lost_gpu_hours)")
+    slowdown_gpu_hours: float = Field(description="extra step time while fail-slow stragglers ran (not counted in "
+                                      "lost_gpu_hours)")
 
 
 class TrainingReport(_Out):
