@@ -13,7 +13,8 @@ import simpy
 from simulator import __version__
 from simulator.cost import Prices
 from simulator.engine.cluster import Cluster
-from simulator.engine.failures import failure_process
+from simulator.engine.failures import failure_process, network_links
+from simulator.engine.links import LinkState
 from simulator.engine.training import RecoveryPlan, TrainingJob
 from simulator.reliability import CheckpointPolicy, Effect, Scope, daly_interval_s, young_interval_s
 from simulator.report.model import (
@@ -34,6 +35,7 @@ from simulator.topology.specs import FatTreeTopology
 from simulator.units import SECONDS_PER_HOUR
 from simulator.workload.memory import training_memory
 from simulator.workload.step_time import OperatorStepModel, StepTime, StepTimeModel
+from simulator.workload.training_job import TrainingStep
 from simulator.workload.transformer import parameter_counts
 
 
@@ -54,10 +56,14 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
     # One generator tree: a child stream per failure component, so adding a workload never shifts them.
     failures = scenario.failures
     components = failures.components if failures else []
+    links = None
+    if any(c.scope is Scope.LINK for c in components):
+        base_network = _network(scenario.cluster)
+        links = LinkState(env, base_network, network_links(base_network))
     for component, seed in zip(components, np.random.SeedSequence(scenario.seed).spawn(len(components)),
                                strict=True):
         assert failures is not None
-        env.process(failure_process(env, cluster, component, failures, np.random.default_rng(seed)))
+        env.process(failure_process(env, cluster, component, failures, np.random.default_rng(seed), links))
     runs: list[_Training] = []
     for workload in scenario.workloads:
         plan, step = (_priced(workload, scenario.cluster) if step_model is None
@@ -69,6 +75,9 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
             recovery=recovery_plan(workload, scenario, step.total_s),
         )
         job.start(env, cluster)
+        if links is not None:
+            pricing = step_model or OperatorStepModel()
+            links.watch(job, functools.partial(_step_seconds, pricing, plan.step), step.total_s)
         runs.append(_Training(workload, plan, step, job))
     finished = env.all_of([r.job.process for r in runs])
     env.run(until=finished if scenario.horizon_s is None else env.any_of([finished, env.timeout(scenario.horizon_s)]))
@@ -84,7 +93,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
         clustersim_version=__version__,
         simulated_s=env.now,
         wall_s=time.perf_counter() - started,
-        cluster=_cluster_report(cluster, env.now, scenario, prices),
+        cluster=_cluster_report(cluster, env.now, scenario, prices, links.link_failures if links else 0),
         workloads={r.workload.name: _training_report(r, cluster, env.now, scenario, prices) for r in runs},
         notes=[note for r in runs for note in r.plan.notes],
     )
@@ -142,17 +151,28 @@ def job_mttf_s(workload: TrainingWorkload, scenario: Scenario) -> float:
 def _causes(scenario: Scenario) -> list[str]:
     """Every cause label the failure model can produce (so replicates average zeros too)."""
     components = scenario.failures.components if scenario.failures else []
-    causes = {cause for c in components for cause in (c.causes or {c.name: 1.0})}
-    stragglers = {f"straggler:{cause}" for c in components if c.effect is Effect.SLOWDOWN
-                  for cause in (c.causes or {c.name: 1.0})}
-    return sorted(causes - {c for c in causes if any(s.endswith(":" + c) for s in stragglers)} | stragglers)
+    labels: set[str] = set()
+    for c in components:
+        for cause in c.causes or {c.name: 1.0}:
+            if c.scope is Scope.LINK:
+                labels.add(f"partitioned:{cause}")
+            elif c.effect is Effect.SLOWDOWN:
+                labels.add(f"straggler:{cause}")
+            else:
+                labels.add(cause)
+    return sorted(labels)
 
 
 def _idle_w(scenario: Scenario) -> float:
     return scenario.cluster.accelerator.power_w(0.0)
 
 
-def _cluster_report(cluster: Cluster, now: float, scenario: Scenario, prices: Prices) -> ClusterReport:
+def _step_seconds(model: StepTimeModel, step: TrainingStep, net: Network) -> float:
+    return model.step_time(step, net).total_s
+
+
+def _cluster_report(cluster: Cluster, now: float, scenario: Scenario, prices: Prices,
+                    link_failures: int) -> ClusterReport:
     available = cluster.gpus * now
     it_energy_j = cluster.busy_energy_j + (available - cluster.busy_gpu_s) * _idle_w(scenario)
     kwh = prices.facility_kwh(it_energy_j)
@@ -166,6 +186,7 @@ def _cluster_report(cluster: Cluster, now: float, scenario: Scenario, prices: Pr
         energy_usd=prices.cost_usd(0.0, kwh),
         cost_usd=prices.cost_usd(available, kwh),
         node_failures=cluster.node_failures,
+        link_failures=link_failures,
     )
 
 

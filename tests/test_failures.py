@@ -167,3 +167,33 @@ def test_fail_slow_stragglers_slow_the_job_until_evicted() -> None:
     # each straggler costs up to its detection time at half speed, then an eviction
     assert job.losses.slowdown_gpu_hours <= job.interruptions * 0.5 * 32 * 1.01
     assert job.interruptions > 0 and job.ettr < 1
+
+
+def _with_links(mtbf: str, topology: dict[str, Any], repair: str = "6 h") -> Scenario:
+    base = scenario(nodes=16, horizon="20 d", checkpoint={"policy": "fixed", "interval": "1 h", "write": "10 s"})
+    data = base.model_dump(by_alias=True, mode="json")
+    data["cluster"]["topology"] = topology
+    data["failures"] = {"components": [{"name": "cable", "scope": "link", "mtbf": mtbf,
+                                        "repair": {"median": repair, "sigma": 0}}]}
+    return Scenario.model_validate(data)
+
+
+def test_spine_link_failures_slow_a_job_without_stopping_it() -> None:
+    tree = {"kind": "fat_tree", "radix": 16, "oversubscription": 4}  # few up-links: each one matters
+    healthy = simulate(scenario(nodes=16, horizon="20 d", checkpoint={"policy": "fixed", "interval": "1 h",
+                                                                      "write": "10 s"}))
+    degraded = simulate(_with_links("500 h", tree))
+    assert degraded.cluster.link_failures > 0
+    job, base = degraded.workloads["job"], healthy.workloads["job"]
+    assert job.interruptions == 0  # ECMP routes around a failed up-link
+    assert job.steps < base.steps  # but the job runs slower meanwhile
+    assert job.losses.slowdown_gpu_hours > 0
+
+
+def test_a_torus_link_failure_partitions_the_job_until_repaired() -> None:
+    torus = {"kind": "torus", "dims": [4, 4, 8]}
+    report = simulate(_with_links("2000 h", torus))
+    job = report.workloads["job"]
+    assert report.cluster.link_failures > 0
+    assert job.interruptions == job.interruptions_by_cause["partitioned:cable"] > 0
+    assert job.losses.waiting_gpu_hours > 0  # stopped until the link came back

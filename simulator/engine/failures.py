@@ -10,6 +10,8 @@ import numpy as np
 import simpy
 
 from simulator.engine.cluster import Cluster
+from simulator.engine.links import LinkState
+from simulator.topology.network import Network
 from simulator.reliability import Component, Distribution, Effect, FailureModel, Scope
 
 
@@ -24,12 +26,29 @@ def unit_nodes(component: Component, model: FailureModel, nodes: int, gpus_per_n
     return [ids[i:i + size] for i in range(0, nodes, size)]
 
 
+LINK_KINDS = frozenset({"leaf_spine", "spine_core", "local", "global", "ici", "ocs"})
+
+
+def network_links(network: Network) -> list[tuple[object, object]]:
+    """The links a `scope: link` component fails: every switch-to-switch or chip-to-chip edge."""
+    return [(u, v) for u, v, data in network.graph.edges(data=True) if data["kind"] in LINK_KINDS]
+
+
 def failure_process(env: simpy.Environment, cluster: Cluster, component: Component, model: FailureModel,
-                    rng: np.random.Generator) -> Generator[simpy.Event, object, None]:
-    """Fail units of `component` for ever: the earliest next failure fires, its nodes go down for a repair
-    time, and the unit's next failure is drawn from after the repair."""
-    victims = unit_nodes(component, model, cluster.nodes, cluster.gpus_per_node)
-    units = len(victims)
+                    rng: np.random.Generator,
+                    links: LinkState | None = None) -> Generator[simpy.Event, object, None]:
+    """Fail units of `component` for ever: the earliest next failure fires, its nodes (or link) go down for a
+    repair time, and the unit's next failure is drawn from after the repair."""
+    if component.scope is Scope.LINK:
+        assert links is not None
+        victims: list[np.ndarray] = []
+        edges = links.candidates
+        units = len(edges)
+    else:
+        victims = unit_nodes(component, model, cluster.nodes, cluster.gpus_per_node)
+        units = len(victims)
+    if units == 0:
+        return
     mean = np.full(units, component.unit_mtbf_s)
     offenders = rng.random(units) < component.repeat_offender_fraction
     mean[offenders] /= component.repeat_offender_factor
@@ -42,7 +61,10 @@ def failure_process(env: simpy.Environment, cluster: Cluster, component: Compone
         yield env.timeout(float(next_failure[unit]) - env.now)
         repair = float(component.repair.sample(rng))
         cause = labels[int(rng.choice(len(labels), p=weights))] if len(labels) > 1 else labels[0]
-        for node in victims[unit]:
+        if component.scope is Scope.LINK:
+            assert links is not None
+            links.fail(edges[unit], repair, cause)
+        for node in victims[unit] if victims else ():
             if component.effect is Effect.SLOWDOWN:
                 cluster.slow_node(int(node), 1.0 + component.slowdown, component.straggler_detection_s, repair, cause)
             else:

@@ -88,7 +88,8 @@ class TrainingJob:
     _active_nodes: list[int] = field(default_factory=list)
     _spares: list[int] = field(default_factory=list)
     _failed: list[int] = field(default_factory=list)
-    _slow: dict[int, float] = field(default_factory=dict)  # straggling node -> step-time factor
+    _slow: dict[object, float] = field(default_factory=dict)  # straggling node (or "network") -> factor
+    _blocked: list[simpy.Event] = field(default_factory=list)  # repairs that must happen before a restart
     _span_step_s: float = 0.0  # step time of the current computing span
 
     def start(self, env: simpy.Environment, cluster: Cluster) -> None:
@@ -109,7 +110,7 @@ class TrainingJob:
         self.started_s = env.now
         while self.steps_done < self.steps_total:
             try:
-                if self._failed:
+                if self._failed or self._blocked:
                     yield from self._recover(env, cluster)
                 yield from self._compute_span(env, cluster)
             except simpy.Interrupt as interrupt:
@@ -156,6 +157,11 @@ class TrainingJob:
                 yield cluster.repaired(node)
                 self.losses.waiting_s += env.now - self._phase_start_s
             self._failed.pop(0)
+        while self._blocked:
+            self._begin("waiting", env)
+            yield self._blocked[0]
+            self.losses.waiting_s += env.now - self._phase_start_s
+            self._blocked.pop(0)
         self._begin("restarting", env)
         yield env.timeout(self.recovery.restart_s + self.recovery.restore_s)
         self.losses.restart_s += self.recovery.restart_s
@@ -212,6 +218,28 @@ class TrainingJob:
         self.busy_s += steps * self._span_step_s
         self.losses.slowdown_s += steps * (self._span_step_s - self.step_s)
         cluster.record_busy(self.gpus, steps * self._span_step_s, self.power_w)
+
+    def set_pace(self, key: object, factor: float) -> None:
+        """Steps take `factor` times their base time for reason `key` (e.g. a degraded network); 1 clears it.
+        A computing span is cut at its whole steps and continues at the new pace."""
+        if factor <= 1.0 + 1e-12:
+            changed = self._slow.pop(key, None) is not None
+        else:
+            changed = self._slow.get(key) != factor
+            self._slow[key] = factor
+        if changed and self._phase == "computing" and self._process is not None:
+            self._process.interrupt(Slowdown(-1))
+
+    def partition(self, reconnected: simpy.Event, cause: str) -> None:
+        """The network no longer joins the job's GPUs: it stops now and restarts once `reconnected` fires."""
+        if self._phase == "done" or self._env is None:
+            return
+        self._blocked.append(reconnected)
+        self.interruptions += 1
+        self.causes[cause] += 1
+        self._last_failure_s = self._env.now
+        if self._process is not None and self._phase != "queued":
+            self._process.interrupt(cause)
 
     def _on_slowdown(self, node: int, factor: float, detection_s: float, repair_s: float, cause: str) -> None:
         """Called by the cluster when one of the job's nodes turns slow: the job runs at the straggler's pace

@@ -33,6 +33,7 @@ class ClusterReport(_Out):
     energy_usd: float = Field(description="energy_kwh x pricing.electricity_usd_per_kwh")
     cost_usd: float = Field(description="rental_usd + energy_usd")
     node_failures: int = Field(description="node outages the failure model caused (anywhere in the cluster)")
+    link_failures: int = Field(description="network links the failure model took down (bandwidth lost meanwhile)")
 
 
 class StepBreakdown(_Out):

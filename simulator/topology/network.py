@@ -9,6 +9,8 @@ bottleneck fluid model, with bandwidth shared by every flow that crosses a chann
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -151,7 +153,7 @@ class Network:
         return Phase(transfer + latency, transfer, latency, self.channel_names[busiest])
 
     # Graph edges carry {"bandwidth": per direction, "kind", "count": parallel links merged,
-    # "channels": (channel u->v, channel v->u) for the edge's endpoints in sorted order, "healthy"}.
+    # "channels": (channel u->v, channel v->u) for the edge's endpoints in sorted order, optional "link"}.
 
     def fail_link(self, u: object, v: object) -> None:
         """Take the graph edge u-v down: its bandwidth leaves the channels (bundles) it belonged to."""
@@ -163,18 +165,19 @@ class Network:
 
     def _set_link(self, u: object, v: object, healthy: bool) -> None:
         """A logical link (an edge, or the edges sharing one `link` key, such as the two halves of an
-        optical circuit through an OCS) is down while any of its edges is down."""
+        optical circuit through an OCS) is down while any of its edges is down. Link state lives in this
+        Network, not in the (shared) graph, so `degraded` copies are independent."""
         data = self.graph.edges[u, v]
-        if data.get("healthy", True) == healthy:
-            return
-        data["healthy"] = healthy
-        key = data.get("link", frozenset((u, v)))
+        edge = frozenset((u, v))
+        key = data.get("link", edge)
         down = self._down_edges.setdefault(key, set())
+        if (edge not in down) == healthy:
+            return
         was_up = not down
         if healthy:
-            down.discard(frozenset((u, v)))
+            down.discard(edge)
         else:
-            down.add(frozenset((u, v)))
+            down.add(edge)
         if was_up == (not down):
             return  # the logical link's state did not change
         sign = 1.0 if healthy else -1.0
@@ -182,3 +185,18 @@ class Network:
             self.raw_bandwidth[channel] += sign * data["bandwidth"]
         self.raw_bandwidth[self.raw_bandwidth < 1e-6] = 0.0
         self.capacity = self.raw_bandwidth * self.efficiency
+
+    def is_down(self, u: object, v: object) -> bool:
+        """Whether the graph edge u-v is down here."""
+        data = self.graph.edges[u, v]
+        return frozenset((u, v)) in self._down_edges.get(data.get("link", frozenset((u, v))), set())
+
+    def degraded(self, failed: Iterable[tuple[object, object]]) -> Network:
+        """A copy sharing the graph and router, with its own link state and the `failed` edges down."""
+        twin = copy.copy(self)
+        twin.raw_bandwidth = self.raw_bandwidth.copy()
+        twin.capacity = self.capacity.copy()
+        twin._down_edges = {key: set(edges) for key, edges in self._down_edges.items()}
+        for u, v in failed:
+            twin.fail_link(u, v)
+        return twin

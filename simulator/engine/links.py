@@ -1,0 +1,60 @@
+"""Network link state during a run: failed links lower bundle bandwidth, so every running training job is
+re-priced on the degraded network; a job the failures partition stops until a repair reconnects it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+
+import simpy
+
+from simulator.engine.training import TrainingJob
+from simulator.topology.network import Network, Partitioned
+
+Pricer = Callable[[Network], float]  # step time of a job on a network (raises Partitioned)
+
+
+class LinkState:
+    """Which links are down, and the jobs that care."""
+
+    def __init__(self, env: simpy.Environment, network: Network, candidates: list[tuple[object, object]]) -> None:
+        self.env = env
+        self.network = network
+        self.candidates = candidates
+        self.failed: list[tuple[object, object]] = []
+        self.link_failures = 0
+        self._jobs: list[tuple[TrainingJob, Pricer, float]] = []
+        self._blocked: dict[int, simpy.Event] = {}
+
+    def watch(self, job: TrainingJob, pricer: Pricer, base_step_s: float) -> None:
+        """Re-price `job` whenever links fail or come back."""
+        self._jobs.append((job, pricer, base_step_s))
+
+    def fail(self, edge: tuple[object, object], repair_s: float, cause: str) -> None:
+        """Take `edge` down for `repair_s`."""
+        self.link_failures += 1
+        self.failed.append(edge)
+        self.env.process(self._repair(edge, repair_s, cause))
+        self._reprice(cause)
+
+    def _repair(self, edge: tuple[object, object], repair_s: float,
+                cause: str) -> Generator[simpy.Event, object, None]:
+        yield self.env.timeout(repair_s)
+        self.failed.remove(edge)
+        self._reprice(cause)
+
+    def _reprice(self, cause: str) -> None:
+        degraded = self.network.degraded(self.failed)
+        for index, (job, pricer, base) in enumerate(self._jobs):
+            if job.finished_s is not None or job.started_s is None:
+                continue
+            try:
+                factor = pricer(degraded) / base
+            except Partitioned:
+                if index not in self._blocked:
+                    self._blocked[index] = self.env.event()
+                    job.partition(self._blocked[index], f"partitioned:{cause}")
+                continue
+            blocked = self._blocked.pop(index, None)
+            if blocked is not None:
+                blocked.succeed()
+            job.set_pace("network", factor)
