@@ -11,8 +11,8 @@ import simpy
 
 from simulator.engine.cluster import Cluster
 from simulator.engine.links import LinkState
-from simulator.topology.network import Network
 from simulator.reliability import Component, Distribution, Effect, FailureModel, Scope
+from simulator.topology.network import Network
 
 
 def unit_nodes(component: Component, model: FailureModel, nodes: int, gpus_per_node: int) -> list[np.ndarray]:
