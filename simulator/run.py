@@ -31,7 +31,7 @@ from simulator.scenario.resolve import TrainingPlan, network, training_plan
 from simulator.scenario.schema import ClusterSpec, Scenario, TrainingWorkload
 from simulator.topology import stats
 from simulator.topology.network import Network
-from simulator.topology.specs import FatTreeTopology
+from simulator.topology.specs import FatTreeTopology, OcsTorusTopology
 from simulator.units import SECONDS_PER_HOUR
 from simulator.workload.memory import training_memory
 from simulator.workload.step_time import OperatorStepModel, StepTime, StepTimeModel
@@ -129,8 +129,13 @@ def recovery_plan(workload: TrainingWorkload, scenario: Scenario, step_s: float)
         rule = young_interval_s if ckpt.policy is CheckpointPolicy.YOUNG else daly_interval_s
         interval_s = rule(ckpt.stall_s, mttf) if math.isfinite(mttf) else 0.0
     steps = max(1, round(interval_s / step_s)) if interval_s > 0 else 0
+    spares, swap, delay = recovery.spare_nodes, 1, 0.0
+    topology = scenario.cluster.topology
+    if isinstance(topology, OcsTorusTopology):  # spare cubes, swapped in by the OCS after its reconfiguration
+        swap = max(1, math.prod(topology.cube) // scenario.cluster.gpus_per_node)
+        spares, delay = topology.spare_cubes * swap, topology.reconfiguration_delay_s
     return RecoveryPlan(steps, ckpt.stall_s, max(ckpt.write_s, ckpt.stall_s), ckpt.restore_s, recovery.detection_s,
-                        recovery.restart_s, recovery.spare_nodes)
+                        recovery.restart_s, spares, swap, delay)
 
 
 def job_mttf_s(workload: TrainingWorkload, scenario: Scenario) -> float:

@@ -197,3 +197,23 @@ def test_a_torus_link_failure_partitions_the_job_until_repaired() -> None:
     assert report.cluster.link_failures > 0
     assert job.interruptions == job.interruptions_by_cause["partitioned:cable"] > 0
     assert job.losses.waiting_gpu_hours > 0  # stopped until the link came back
+
+
+def _ocs(spare_cubes: int) -> Scenario:
+    base = scenario(nodes=16 + 8 * spare_cubes, mtbf_h=300.0, horizon="20 d",
+                    checkpoint={"policy": "fixed", "interval": "1 h", "write": "10 s"},
+                    recovery={"detection": "1 min", "restart": "2 min"}, repair={"median": "4 h", "sigma": 0})
+    data = base.model_dump(by_alias=True, mode="json")
+    data["cluster"]["topology"] = {"kind": "ocs_torus", "cube": [4, 4, 4], "slice": [4, 4, 8],
+                                   "spare_cubes": spare_cubes, "reconfiguration_delay": "10 s"}
+    data["workloads"][0]["parallelism"] = {"dp": 128}
+    return Scenario.model_validate(data)
+
+
+def test_an_ocs_torus_swaps_in_a_spare_cube_instead_of_waiting() -> None:
+    with_spare, without = simulate(_ocs(1)).workloads["job"], simulate(_ocs(0)).workloads["job"]
+    assert without.losses.waiting_gpu_hours > 0
+    assert with_spare.interruptions > 0
+    # with one spare cube, a job only waits when the spare is itself down (4 h repairs, 24 nodes at 300 h MTBF)
+    assert with_spare.losses.waiting_gpu_hours < 0.7 * without.losses.waiting_gpu_hours
+    assert with_spare.ettr > without.ettr

@@ -38,6 +38,8 @@ class RecoveryPlan:
     detection_s: float
     restart_s: float
     spare_nodes: int
+    swap_nodes: int = 1  # nodes swapped together (an OCS cube), aligned groups of the allocation
+    swap_delay_s: float = 0.0  # to bring a spare in (OCS reconfiguration)
 
 
 NO_FAILURES = RecoveryPlan(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
@@ -146,13 +148,20 @@ class TrainingJob:
         self.losses.detection_s += self.recovery.detection_s
         while self._failed:
             node = self._failed[0]
-            healthy = [n for n in self._spares if cluster.up[n]]
             self._slow.pop(node, None)
-            if healthy:  # swap in a hot spare; the failed node becomes a spare once repaired
-                self._spares.remove(healthy[0])
-                self._active_nodes[self._active_nodes.index(node)] = healthy[0]
-                self._spares.append(node)
-            else:
+            spare = self._healthy_spare_group(cluster)
+            if node in self._active_nodes and spare:
+                # swap the failed node's group (a node, or an OCS cube) for a healthy spare group; the failed
+                # group becomes a spare again once repaired
+                group = self._group_of(node)
+                for old, new in zip(group, spare, strict=True):
+                    self._active_nodes[self._active_nodes.index(old)] = new
+                    self._spares[self._spares.index(new)] = old
+                if self.recovery.swap_delay_s:
+                    self._begin("restarting", env)
+                    yield env.timeout(self.recovery.swap_delay_s)
+                    self.losses.restart_s += self.recovery.swap_delay_s
+            elif node in self._active_nodes:
                 self._begin("waiting", env)
                 yield cluster.repaired(node)
                 self.losses.waiting_s += env.now - self._phase_start_s
@@ -166,6 +175,21 @@ class TrainingJob:
         yield env.timeout(self.recovery.restart_s + self.recovery.restore_s)
         self.losses.restart_s += self.recovery.restart_s
         self.losses.restore_s += self.recovery.restore_s
+
+    def _group_of(self, node: int) -> list[int]:
+        """The active nodes swapped together with `node` (its aligned group of `swap_nodes`)."""
+        size = self.recovery.swap_nodes
+        first = node - node % size
+        return [n for n in self._active_nodes if first <= n < first + size]
+
+    def _healthy_spare_group(self, cluster: Cluster) -> list[int]:
+        """A whole spare group whose nodes are all up, or [] if none."""
+        size = self.recovery.swap_nodes
+        for start in range(0, len(self._spares), size):
+            group = self._spares[start:start + size]
+            if len(group) == size and all(cluster.up[n] for n in group):
+                return group
+        return []
 
     def _on_failure(self, node: int, cause: str) -> None:
         """Called by the cluster when one of the job's nodes fails."""
