@@ -90,6 +90,7 @@ class TrainingJob:
     _active_nodes: list[int] = field(default_factory=list)
     _spares: list[int] = field(default_factory=list)
     _failed: list[int] = field(default_factory=list)
+    _position: dict[int, int] = field(default_factory=dict)  # active node -> its index in _active_nodes
     _slow: dict[object, float] = field(default_factory=dict)  # straggling node (or "network") -> factor
     _blocked: list[simpy.Event] = field(default_factory=list)  # repairs that must happen before a restart
     _span_step_s: float = 0.0  # step time of the current computing span
@@ -108,6 +109,7 @@ class TrainingJob:
         nodes = sorted({int(n) for n in ids // gpn})
         self._spares = nodes[len(nodes) - self.recovery.spare_nodes:] if self.recovery.spare_nodes else []
         self._active_nodes = [n for n in nodes if n not in self._spares]
+        self._position = {n: i for i, n in enumerate(self._active_nodes)}
         cluster.hold(ids, self._on_failure, self._on_slowdown)
         self.started_s = env.now
         while self.steps_done < self.steps_total:
@@ -150,18 +152,20 @@ class TrainingJob:
             node = self._failed[0]
             self._slow.pop(node, None)
             spare = self._healthy_spare_group(cluster)
-            if node in self._active_nodes and spare:
+            if node in self._position and spare:
                 # swap the failed node's group (a node, or an OCS cube) for a healthy spare group; the failed
                 # group becomes a spare again once repaired
                 group = self._group_of(node)
                 for old, new in zip(group, spare, strict=True):
-                    self._active_nodes[self._active_nodes.index(old)] = new
+                    at = self._position.pop(old)
+                    self._active_nodes[at] = new
+                    self._position[new] = at
                     self._spares[self._spares.index(new)] = old
                 if self.recovery.swap_delay_s:
                     self._begin("restarting", env)
                     yield env.timeout(self.recovery.swap_delay_s)
                     self.losses.restart_s += self.recovery.swap_delay_s
-            elif node in self._active_nodes:
+            elif node in self._position:
                 self._begin("waiting", env)
                 yield cluster.repaired(node)
                 self.losses.waiting_s += env.now - self._phase_start_s
@@ -180,7 +184,7 @@ class TrainingJob:
         """The active nodes swapped together with `node` (its aligned group of `swap_nodes`)."""
         size = self.recovery.swap_nodes
         first = node - node % size
-        return [n for n in self._active_nodes if first <= n < first + size]
+        return [n for n in range(first, first + size) if n in self._position]
 
     def _healthy_spare_group(self, cluster: Cluster) -> list[int]:
         """A whole spare group whose nodes are all up, or [] if none."""
@@ -268,7 +272,7 @@ class TrainingJob:
     def _on_slowdown(self, node: int, factor: float, detection_s: float, repair_s: float, cause: str) -> None:
         """Called by the cluster when one of the job's nodes turns slow: the job runs at the straggler's pace
         until it is detected, then evicts it like a failed node (restart from the last checkpoint)."""
-        if node not in self._active_nodes or self._phase == "done" or self._env is None:
+        if node not in self._position or self._phase == "done" or self._env is None:
             return
         self._slow[node] = max(factor, self._slow.get(node, 1.0))
         if self._phase == "computing" and self._process is not None:
@@ -278,7 +282,7 @@ class TrainingJob:
     def _evict(self, env: simpy.Environment, node: int, detection_s: float, repair_s: float,
                cause: str) -> Generator[simpy.Event, object, None]:
         yield env.timeout(detection_s)
-        if node in self._slow and node in self._active_nodes and self._phase != "done":
+        if node in self._slow and node in self._position and self._phase != "done":
             self._cluster_fail(node, repair_s, f"straggler:{cause}")
 
     def _slowed(self, env: simpy.Environment, cluster: Cluster) -> None:
