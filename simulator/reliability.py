@@ -174,6 +174,11 @@ class Recovery(Strict):
     spare_nodes: int = Field(
         0, ge=0, le=1_000_000, description="idle healthy nodes the job may swap in; without one it waits for repair"
     )
+    on_no_spare: Literal["wait", "shrink"] = Field(
+        "wait",
+        description="without a healthy spare: wait for the repair, or shrink data parallelism (drop the failed "
+        "node's replica, keep the global batch: steps take dp/(dp - dropped) longer) until the node is back",
+    )
 
 
 def young_interval_s(write_s: float, mttf_s: float) -> float:

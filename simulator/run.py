@@ -134,8 +134,11 @@ def recovery_plan(workload: TrainingWorkload, scenario: Scenario, step_s: float)
     if isinstance(topology, OcsTorusTopology):  # spare cubes, swapped in by the OCS after its reconfiguration
         swap = max(1, math.prod(topology.cube) // scenario.cluster.gpus_per_node)
         spares, delay = topology.spare_cubes * swap, topology.reconfiguration_delay_s
+    lay = workload.parallelism
+    shrink = lay.dp if recovery.on_no_spare == "shrink" else 0
+    per_node = max(1, scenario.cluster.gpus_per_node // (lay.tp * lay.cp * lay.pp))
     return RecoveryPlan(steps, ckpt.stall_s, max(ckpt.write_s, ckpt.stall_s), ckpt.restore_s, recovery.detection_s,
-                        recovery.restart_s, spares, swap, delay)
+                        recovery.restart_s, spares, swap, delay, shrink, per_node)
 
 
 def job_mttf_s(workload: TrainingWorkload, scenario: Scenario) -> float:

@@ -217,3 +217,16 @@ def test_an_ocs_torus_swaps_in_a_spare_cube_instead_of_waiting() -> None:
     # with one spare cube, a job only waits when the spare is itself down (4 h repairs, 24 nodes at 300 h MTBF)
     assert with_spare.losses.waiting_gpu_hours < 0.7 * without.losses.waiting_gpu_hours
     assert with_spare.ettr > without.ettr
+
+
+def test_shrinking_data_parallelism_replaces_repair_waits_with_slower_steps() -> None:
+    def run(policy: str) -> Any:
+        return simulate(scenario(mtbf_h=200.0, horizon="20 d", repair={"median": "6 h", "sigma": 0},
+                                 checkpoint={"policy": "fixed", "interval": "1 h", "write": "10 s"},
+                                 recovery={"detection": "1 min", "restart": "2 min", "on_no_spare": policy},
+                                 )).workloads["job"]
+
+    wait, shrink = run("wait"), run("shrink")
+    assert wait.losses.waiting_gpu_hours > 0 and wait.losses.slowdown_gpu_hours == 0
+    assert shrink.losses.waiting_gpu_hours == 0 and shrink.losses.slowdown_gpu_hours > 0
+    assert shrink.ettr > wait.ettr  # 31 of 32 replicas keep going while a node is repaired

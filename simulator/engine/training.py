@@ -40,6 +40,8 @@ class RecoveryPlan:
     spare_nodes: int
     swap_nodes: int = 1  # nodes swapped together (an OCS cube), aligned groups of the allocation
     swap_delay_s: float = 0.0  # to bring a spare in (OCS reconfiguration)
+    shrink_dp: int = 0  # data-parallel replicas of the job if it may shrink instead of waiting (0: it waits)
+    replicas_per_node: int = 1  # replicas a node failure takes out (8 at TP1 on 8-GPU nodes, 1 if one spans nodes)
 
 
 NO_FAILURES = RecoveryPlan(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
@@ -91,6 +93,7 @@ class TrainingJob:
     _spares: list[int] = field(default_factory=list)
     _failed: list[int] = field(default_factory=list)
     _position: dict[int, int] = field(default_factory=dict)  # active node -> its index in _active_nodes
+    _dropped: int = 0  # data-parallel replicas dropped while their failed node is repaired
     _slow: dict[object, float] = field(default_factory=dict)  # straggling node (or "network") -> factor
     _blocked: list[simpy.Event] = field(default_factory=list)  # repairs that must happen before a restart
     _span_step_s: float = 0.0  # step time of the current computing span
@@ -133,7 +136,7 @@ class TrainingJob:
             target = min(target, (self.steps_done // interval + 1) * interval)
         self._begin("computing", env)
         self._span_from = self.steps_done
-        self._span_step_s = self.step_s * max(self._slow.values(), default=1.0)
+        self._span_step_s = self.step_s * self._pace()
         yield env.timeout((target - self.steps_done) * self._span_step_s)
         self._credit(cluster, target - self.steps_done)
         if interval and target < self.steps_total:
@@ -165,6 +168,11 @@ class TrainingJob:
                     self._begin("restarting", env)
                     yield env.timeout(self.recovery.swap_delay_s)
                     self.losses.restart_s += self.recovery.swap_delay_s
+            elif node in self._position and self._dropped + self.recovery.replicas_per_node < self.recovery.shrink_dp:
+                # drop the failed node's replicas: the rest carry the global batch until the node is back
+                self._dropped += self.recovery.replicas_per_node
+                self.set_pace("shrink", self.recovery.shrink_dp / (self.recovery.shrink_dp - self._dropped))
+                env.process(self._regrow(cluster.repaired(node)))
             elif node in self._position:
                 self._begin("waiting", env)
                 yield cluster.repaired(node)
@@ -179,6 +187,13 @@ class TrainingJob:
         yield env.timeout(self.recovery.restart_s + self.recovery.restore_s)
         self.losses.restart_s += self.recovery.restart_s
         self.losses.restore_s += self.recovery.restore_s
+
+    def _regrow(self, repaired: simpy.Event) -> Generator[simpy.Event, object, None]:
+        """Take a dropped replica back when its node is repaired."""
+        yield repaired
+        if self._dropped and self._phase != "done":
+            self._dropped -= self.recovery.replicas_per_node
+            self.set_pace("shrink", self.recovery.shrink_dp / (self.recovery.shrink_dp - self._dropped))
 
     def _group_of(self, node: int) -> list[int]:
         """The active nodes swapped together with `node` (its aligned group of `swap_nodes`)."""
@@ -246,6 +261,12 @@ class TrainingJob:
         self.busy_s += steps * self._span_step_s
         self.losses.slowdown_s += steps * (self._span_step_s - self.step_s)
         cluster.record_busy(self.gpus, steps * self._span_step_s, self.power_w)
+
+    def _pace(self) -> float:
+        """Step-time factor: the slowest straggler node times every job-wide factor (network, shrink)."""
+        nodes = [f for k, f in self._slow.items() if isinstance(k, int)]
+        others = [f for k, f in self._slow.items() if not isinstance(k, int)]
+        return max(nodes, default=1.0) * math.prod(others)
 
     def set_pace(self, key: object, factor: float) -> None:
         """Steps take `factor` times their base time for reason `key` (e.g. a degraded network); 1 clears it.
