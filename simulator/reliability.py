@@ -30,6 +30,7 @@ class Scope(StrEnum):
     LEAF = "leaf"  # a leaf switch: every node under it (nodes_per_leaf)
     RACK = "rack"  # a rack or power domain: its nodes (nodes_per_rack)
     LINK = "link"  # one switch-to-switch (or chip-to-chip) link: bandwidth drops; jobs slow down or partition
+    STORAGE = "storage"  # the shared checkpoint store: no checkpoint becomes durable and none can be restored
 
 
 class Distribution(StrEnum):
@@ -96,8 +97,8 @@ class Component(Strict):
             raise ValueError("give exactly one of mtbf and failures_per_1000_node_days")
         if self.failures_per_1000_node_days is not None and self.scope is not Scope.NODE:
             raise ValueError("failures_per_1000_node_days applies to scope: node; give mtbf for other scopes")
-        if self.scope is Scope.LINK and self.effect is not Effect.CRASH:
-            raise ValueError("links degrade bandwidth; effect does not apply to scope: link")
+        if self.scope in (Scope.LINK, Scope.STORAGE) and self.effect is not Effect.CRASH:
+            raise ValueError("effect applies to gpu, node, leaf and rack scopes, not to links or storage")
         if self.distribution is not Distribution.WEIBULL and self.weibull_shape != 1.0:
             raise ValueError("weibull_shape needs distribution: weibull")
         if any(w <= 0 for w in self.causes.values()):

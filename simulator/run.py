@@ -148,6 +148,8 @@ def job_mttf_s(workload: TrainingWorkload, scenario: Scenario) -> float:
     nodes = math.ceil(workload.parallelism.world / scenario.cluster.gpus_per_node)
     rate = 0.0
     for c in scenario.failures.components:
+        if c.scope in (Scope.LINK, Scope.STORAGE):
+            continue  # they slow jobs or block checkpoints; they do not stop them
         units = {Scope.GPU: workload.parallelism.world, Scope.NODE: nodes,
                  Scope.LEAF: math.ceil(nodes / scenario.failures.nodes_per_leaf),
                  Scope.RACK: math.ceil(nodes / scenario.failures.nodes_per_rack)}[c.scope]
@@ -162,6 +164,8 @@ def _causes(scenario: Scenario) -> list[str]:
     labels: set[str] = set()
     for c in components:
         for cause in c.causes or {c.name: 1.0}:
+            if c.scope is Scope.STORAGE:
+                continue
             if c.scope is Scope.LINK:
                 labels.add(f"partitioned:{cause}")
             elif c.effect is Effect.SLOWDOWN:
@@ -195,6 +199,7 @@ def _cluster_report(cluster: Cluster, now: float, scenario: Scenario, prices: Pr
         cost_usd=prices.cost_usd(available, kwh),
         node_failures=cluster.node_failures,
         link_failures=link_failures,
+        storage_failures=cluster.storage_failures,
     )
 
 
@@ -269,6 +274,7 @@ def _training_report(
         interruptions=job.interruptions,
         interruptions_by_cause={cause: job.causes.get(cause, 0) for cause in _causes(scenario)},
         checkpoints=job.checkpoints,
+        checkpoints_skipped=job.checkpoints_skipped,
         checkpoint_interval_s=job.recovery.interval_steps * step.total_s or None,
         lost_gpu_hours=gpu_h(lost.redone_s + lost.detection_s + lost.waiting_s + lost.restart_s + lost.restore_s),
         losses=LossReport(

@@ -230,3 +230,16 @@ def test_shrinking_data_parallelism_replaces_repair_waits_with_slower_steps() ->
     assert wait.losses.waiting_gpu_hours > 0 and wait.losses.slowdown_gpu_hours == 0
     assert shrink.losses.waiting_gpu_hours == 0 and shrink.losses.slowdown_gpu_hours > 0
     assert shrink.ettr > wait.ettr  # 31 of 32 replicas keep going while a node is repaired
+
+
+def test_a_checkpoint_store_outage_skips_checkpoints() -> None:
+    base = scenario(mtbf_h=100.0, horizon="20 d", checkpoint={"policy": "fixed", "interval": "1 h", "write": "10 s"})
+    data = base.model_dump(by_alias=True, mode="json")
+    data["failures"]["components"].append({"name": "store", "scope": "storage", "mtbf": "50 h",
+                                           "repair": {"median": "5 h", "sigma": 0}})
+    report = simulate(Scenario.model_validate(data))
+    job = report.workloads["job"]
+    assert report.cluster.storage_failures > 0
+    assert job.checkpoints_skipped > 0
+    assert job.checkpoints + job.checkpoints_skipped >= 20 * 24 * 0.8  # one due every hour of progress
+    assert "store" not in job.interruptions_by_cause  # an outage does not stop the job by itself

@@ -39,6 +39,9 @@ class Cluster:
         self.busy_energy_j = 0.0  # wall energy of that computing, before PUE
         self.productive_gpu_s = 0.0  # GPU-seconds of steps that count
         self.node_failures = 0
+        self.storage_failures = 0
+        self.storage_up = True
+        self._storage_back: simpy.Event | None = None
         self.failure_log: list[tuple[float, int, float, str]] = []  # (time, node, repair s, cause), bounded
 
     def request(self, count: int) -> simpy.Event:
@@ -82,6 +85,30 @@ class Cluster:
         holder = self._holders.get(node)
         if holder is not None and holder[1] is not None:
             holder[1](node, factor, detection_s, repair_s, cause)
+
+    def fail_storage(self, repair_s: float) -> None:
+        """The shared checkpoint store is down for `repair_s`."""
+        self.storage_failures += 1
+        if self.storage_up:
+            self.storage_up = False
+            self.env.process(self._repair_storage(repair_s))
+
+    def storage_repaired(self) -> simpy.Event:
+        """An event that fires when the checkpoint store is up (at once if it is)."""
+        if self.storage_up:
+            event = self.env.event()
+            event.succeed()
+            return event
+        if self._storage_back is None:
+            self._storage_back = self.env.event()
+        return self._storage_back
+
+    def _repair_storage(self, repair_s: float) -> simpy.events.ProcessGenerator:
+        yield self.env.timeout(repair_s)
+        self.storage_up = True
+        if self._storage_back is not None:
+            self._storage_back.succeed()
+            self._storage_back = None
 
     def repaired(self, node: int) -> simpy.Event:
         """An event that fires when `node` is healthy (at once if it is)."""

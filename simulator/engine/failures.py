@@ -39,11 +39,13 @@ def failure_process(env: simpy.Environment, cluster: Cluster, component: Compone
                     links: LinkState | None = None) -> Generator[simpy.Event, object, None]:
     """Fail units of `component` for ever: the earliest next failure fires, its nodes (or link) go down for a
     repair time, and the unit's next failure is drawn from after the repair."""
+    victims: list[np.ndarray] = []
     if component.scope is Scope.LINK:
         assert links is not None
-        victims: list[np.ndarray] = []
         edges = links.candidates
         units = len(edges)
+    elif component.scope is Scope.STORAGE:
+        units = 1
     else:
         victims = unit_nodes(component, model, cluster.nodes, cluster.gpus_per_node)
         units = len(victims)
@@ -64,6 +66,8 @@ def failure_process(env: simpy.Environment, cluster: Cluster, component: Compone
         if component.scope is Scope.LINK:
             assert links is not None
             links.fail(edges[unit], repair, cause)
+        elif component.scope is Scope.STORAGE:
+            cluster.fail_storage(repair)
         for node in victims[unit] if victims else ():
             if component.effect is Effect.SLOWDOWN:
                 cluster.slow_node(int(node), 1.0 + component.slowdown, component.straggler_detection_s, repair, cause)

@@ -76,6 +76,7 @@ class TrainingJob:
     steps_done: int = 0
     busy_s: float = 0.0  # wall-clock time spent computing steps, kept or later lost
     checkpoints: int = 0
+    checkpoints_skipped: int = 0  # while the checkpoint store was down
     interruptions: int = 0
     causes: Counter[str] = field(default_factory=Counter)
     losses: Losses = field(default_factory=Losses)
@@ -139,7 +140,9 @@ class TrainingJob:
         self._span_step_s = self.step_s * self._pace()
         yield env.timeout((target - self.steps_done) * self._span_step_s)
         self._credit(cluster, target - self.steps_done)
-        if interval and target < self.steps_total:
+        if interval and target < self.steps_total and not cluster.storage_up:
+            self.checkpoints_skipped += 1  # nowhere to write it: the next failure loses more
+        elif interval and target < self.steps_total:
             self._begin("checkpointing", env)
             yield env.timeout(self.recovery.stall_s)
             self.losses.checkpoint_s += self.recovery.stall_s
@@ -183,6 +186,10 @@ class TrainingJob:
             yield self._blocked[0]
             self.losses.waiting_s += env.now - self._phase_start_s
             self._blocked.pop(0)
+        if not cluster.storage_up and self._durable:
+            self._begin("waiting", env)  # the checkpoint to restore is on the store that is down
+            yield cluster.storage_repaired()
+            self.losses.waiting_s += env.now - self._phase_start_s
         self._begin("restarting", env)
         yield env.timeout(self.recovery.restart_s + self.recovery.restore_s)
         self.losses.restart_s += self.recovery.restart_s

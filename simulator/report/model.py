@@ -34,6 +34,7 @@ class ClusterReport(_Out):
     cost_usd: float = Field(description="rental_usd + energy_usd")
     node_failures: int = Field(description="node outages the failure model caused (anywhere in the cluster)")
     link_failures: int = Field(description="network links the failure model took down (bandwidth lost meanwhile)")
+    storage_failures: int = Field(description="outages of the shared checkpoint store")
 
 
 class StepBreakdown(_Out):
@@ -120,6 +121,7 @@ class TrainingReport(_Out):
     interruptions: int = Field(description="failures that stopped the job (one per event, however many nodes)")
     interruptions_by_cause: dict[str, int] = Field(description="interruptions by failure cause")
     checkpoints: int = Field(description="checkpoints written")
+    checkpoints_skipped: int = Field(description="checkpoints due while the checkpoint store was down")
     checkpoint_interval_s: float | None = Field(description="time between checkpoints (whole steps), s; null: none")
     lost_gpu_hours: float = Field(
         description="GPU-hours of redone work, detection, waiting for repairs, restart and restore"
