@@ -7,9 +7,11 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
-from rich.console import Console
+from pydantic import BaseModel
+from rich.console import Console, RenderableType
 
 from simulator.catalog.listing import accelerator_rows, model_rows
 from simulator.compare import compare as compare_runs
@@ -50,6 +52,22 @@ def _console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=200)
 
 
+def _write_and_emit(report: BaseModel, output: str | None, as_json: bool,
+                    render: Callable[[Any], RenderableType]) -> None:
+    """Write `report` as JSON to `output` (if given), then print it."""
+    if output:
+        Path(output).write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    _emit(report, as_json, render)
+
+
+def _emit(report: BaseModel, as_json: bool, render: Callable[[Any], RenderableType]) -> None:
+    """Print `report` as JSON, or rendered for people."""
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        _console().print(render(report))
+
+
 def _print_json(data: object) -> None:
     click.echo(json.dumps(data, indent=2))
 
@@ -83,22 +101,9 @@ def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: 
 
         with _progress_bar() as advance:
             many = run_replicates(loaded, replicates, workers, advance(f"{replicates:,} replicates", replicates))
-        text = many.model_dump_json(indent=2)
-        if output:
-            Path(output).write_text(text + "\n", encoding="utf-8")
-        if as_json:
-            click.echo(text)
-        else:
-            _console().print(replicates_table(many))
+        _write_and_emit(many, output, as_json, replicates_table)
         return
-    report = simulate(loaded)
-    text = report.model_dump_json(indent=2)
-    if output:
-        Path(output).write_text(text + "\n", encoding="utf-8")
-    if as_json:
-        click.echo(text)
-    else:
-        _console().print(report_tables(report))
+    _write_and_emit(simulate(loaded), output, as_json, report_tables)
 
 
 @main.command()
@@ -127,10 +132,7 @@ def topology(scenario: str, overrides: tuple[str, ...], as_json: bool) -> None:
     """Describe SCENARIO's network: parts, bisection, diameter, collective bus bandwidths."""
     loaded = _load_or_exit(scenario, overrides)
     report = describe_topology(loaded)
-    if as_json:
-        click.echo(report.model_dump_json(indent=2))
-    else:
-        _console().print(topology_tables(report))
+    _emit(report, as_json, topology_tables)
 
 
 @main.command()
@@ -153,10 +155,7 @@ def compare(scenarios: tuple[str, ...], overrides: tuple[str, ...], varies: tupl
             runs.append((" ".join(x for x in (Path(path).stem if len(scenarios) > 1 else "", label) if x)
                          or Path(path).stem, loaded))
     comparison = compare_runs(runs)
-    if as_json:
-        click.echo(comparison.model_dump_json(indent=2))
-    else:
-        _console().print(comparison_table(comparison))
+    _emit(comparison, as_json, comparison_table)
 
 
 @main.command("plan-layout")
@@ -174,10 +173,7 @@ def plan_layout(scenario: str, workload_name: str | None, top: int, overrides: t
                    f"{', '.join(names)}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     report = plan_layouts(loaded, workload_name, top)
-    if as_json:
-        click.echo(report.model_dump_json(indent=2))
-    else:
-        _console().print(layout_table(report))
+    _emit(report, as_json, layout_table)
 
 
 @main.group()
@@ -190,10 +186,7 @@ def reproduce() -> None:
 def reproduce_training_command(as_json: bool) -> None:
     """Predicted vs published training throughput for every case in the catalog's published runs."""
     report = reproduce_training()
-    if as_json:
-        click.echo(report.model_dump_json(indent=2))
-    else:
-        _console().print(reproduction_tables(report))
+    _emit(report, as_json, reproduction_tables)
 
 
 @main.command()
@@ -243,10 +236,7 @@ def plan(compute: str | None, params: str | None, budget_usd: str | None, accele
         sys.exit(EXIT_BAD_INPUT)
     if output:
         Path(output).write_text(scenario_text, encoding="utf-8")
-    if as_json:
-        click.echo(report.model_dump_json(indent=2))
-    else:
-        _console().print(plan_tables(report))
+    _emit(report, as_json, plan_tables)
 
 
 @contextmanager
