@@ -154,18 +154,21 @@ def _figure(report: Report, key: str) -> float | None:
     return None if workload is None else float(getattr(workload, parts[2]))
 
 
-def _format_figure(key: str, value: float) -> str:
+def _format_figure(key: str, value: float, precise: bool = False) -> str:
+    """A headline figure in its unit, from the ending of its dotted name (more digits when `precise`)."""
     if key.endswith("per_s"):
         return f"{format_count(value)}/s"
     if key.endswith("_s"):
         return _duration(value)
     if key.endswith("usd"):
-        return f"${value:,.0f}"
-    if key.endswith(("utilization", "mfu")):
-        return f"{value:.1%}"
+        return f"${value:,.2f}" if precise else f"${value:,.0f}"
+    if key.endswith(("utilization", "mfu", "ettr")):
+        return f"{value:.2%}" if precise else f"{value:.1%}"
     if key.endswith("kwh"):
         return f"{value:,.0f} kWh"
-    return format_count(value)
+    if key.endswith("gpu_hours"):
+        return f"{value:,.1f}"
+    return f"{value:,.3g}" if precise else format_count(value)
 
 
 def reproduction_tables(report: ReproductionReport) -> Group:
@@ -255,19 +258,6 @@ def layout_table(report: LayoutReport) -> Group:
 from simulator.report.model import ReplicatesReport  # noqa: E402
 
 
-def _replicate_value(path: str, value: float) -> str:
-    """A headline figure of `run --replicates` in its unit (a CI half-width formats the same way)."""
-    if path.endswith(("utilization", "ettr")):
-        return f"{value:.2%}"
-    if path.endswith("usd"):
-        return f"${value:,.2f}"
-    if path.endswith("_s"):
-        return _duration(value)
-    if path.endswith("gpu_hours"):
-        return f"{value:,.1f}"
-    return f"{value:,.3g}"
-
-
 def replicates_table(report: ReplicatesReport) -> Group:
     """Headline figures of `run --replicates`: mean +- 95 % CI half-width, std, min and max."""
     table = Table(title=f"clustersim: {report.scenario}, {report.replicates:,} replicates "
@@ -280,9 +270,9 @@ def replicates_table(report: ReplicatesReport) -> Group:
             table.add_row(path, "-", "", "", "", "")
             continue
         half = (stats.ci95_high - stats.ci95_low) / 2
-        table.add_row(path, _replicate_value(path, stats.mean), f"± {_replicate_value(path, half)}",
-                      _replicate_value(path, stats.std), _replicate_value(path, stats.min),
-                      _replicate_value(path, stats.max))
+        table.add_row(path, _format_figure(path, stats.mean, True), f"± {_format_figure(path, half, True)}",
+                      _format_figure(path, stats.std, True), _format_figure(path, stats.min, True),
+                      _format_figure(path, stats.max, True))
     lines = [
         "95% CI: normal approximation, mean ± 1.96 std / sqrt(n); std is the sample standard deviation (n - 1). "
         f"All {len(report.figures):,} numeric figures are in the JSON (-o / --json).",
