@@ -127,8 +127,16 @@ class FailureModel(Strict):
     """The scenario's `failures:` section."""
 
     components: list[Component] = Field(min_length=1, max_length=100, description="failing component classes")
-    nodes_per_leaf: int = Field(16, gt=0, le=4096, description="nodes under one leaf switch (scope: leaf)")
+    nodes_per_leaf: int | None = Field(
+        None, gt=0, le=4096,
+        description="nodes a leaf-switch failure takes down (scope: leaf); default from the topology: a rail-"
+        "optimized fat tree's scalable unit (every node loses a rail), else the nodes wired to one leaf",
+    )
     nodes_per_rack: int = Field(4, gt=0, le=4096, description="nodes per rack or power domain (scope: rack)")
+
+    def leaf_nodes(self, topology_default: int) -> int:
+        """Nodes per leaf-switch failure: as given, else the topology's."""
+        return self.nodes_per_leaf or topology_default
 
     @model_validator(mode="after")
     def _unique(self) -> FailureModel:

@@ -13,7 +13,7 @@ import simpy
 from simulator import __version__
 from simulator.cost import Prices
 from simulator.engine.cluster import Cluster
-from simulator.engine.failures import failure_process, network_links
+from simulator.engine.failures import failure_process, leaf_units, network_links
 from simulator.engine.links import LinkState
 from simulator.engine.training import RecoveryPlan, TrainingJob
 from simulator.reliability import CheckpointPolicy, Effect, Scope, daly_interval_s, young_interval_s
@@ -30,6 +30,7 @@ from simulator.report.model import (
 from simulator.scenario.resolve import TrainingPlan, network, training_plan
 from simulator.scenario.schema import ClusterSpec, Scenario, TrainingWorkload
 from simulator.topology import stats
+from simulator.topology.fat_tree import switch_ports
 from simulator.topology.network import Network
 from simulator.topology.specs import FatTreeTopology, OcsTorusTopology
 from simulator.units import SECONDS_PER_HOUR
@@ -63,7 +64,8 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
     for component, seed in zip(components, np.random.SeedSequence(scenario.seed).spawn(len(components)),
                                strict=True):
         assert failures is not None
-        env.process(failure_process(env, cluster, component, failures, np.random.default_rng(seed), links))
+        env.process(failure_process(env, cluster, component, failures, np.random.default_rng(seed), links,
+                                    topology_leaves(scenario.cluster)))
     runs: list[_Training] = []
     for workload in scenario.workloads:
         plan, step = (_priced(workload, scenario.cluster) if step_model is None
@@ -141,6 +143,19 @@ def recovery_plan(workload: TrainingWorkload, scenario: Scenario, step_s: float)
                         recovery.restart_s, spares, swap, delay, shrink, per_node)
 
 
+def topology_leaves(cluster: ClusterSpec) -> tuple[int, int]:
+    """(nodes that lose their network when one leaf switch fails, leaves serving those same nodes): a rail-
+    optimized fat tree's scalable unit with one leaf per rail (each node loses a rail, which stops a
+    synchronous job), a plain fat tree's nodes per leaf, or one node and its own port elsewhere."""
+    topology = cluster.topology
+    if isinstance(topology, FatTreeTopology):
+        if topology.rail_optimized:
+            return min(cluster.nodes, topology.nodes_per_su), cluster.gpus_per_node
+        down, _ = switch_ports(topology.radix, topology.tier_oversubscription(0))
+        return max(1, down // cluster.gpus_per_node), 1
+    return 1, 1
+
+
 def job_mttf_s(workload: TrainingWorkload, scenario: Scenario) -> float:
     """Mean time between failures that stop the job: 1 / (sum over components of units it spans / MTBF)."""
     if scenario.failures is None:
@@ -151,7 +166,7 @@ def job_mttf_s(workload: TrainingWorkload, scenario: Scenario) -> float:
         if c.scope in (Scope.LINK, Scope.STORAGE):
             continue  # they slow jobs or block checkpoints; they do not stop them
         units = {Scope.GPU: workload.parallelism.world, Scope.NODE: nodes,
-                 Scope.LEAF: math.ceil(nodes / scenario.failures.nodes_per_leaf),
+                 Scope.LEAF: leaf_units(nodes, scenario.failures, topology_leaves(scenario.cluster)),
                  Scope.RACK: math.ceil(nodes / scenario.failures.nodes_per_rack)}[c.scope]
         offenders = 1 - c.repeat_offender_fraction + c.repeat_offender_fraction * c.repeat_offender_factor
         rate += units * offenders / c.unit_mtbf_s

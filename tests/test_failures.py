@@ -243,3 +243,21 @@ def test_a_checkpoint_store_outage_skips_checkpoints() -> None:
     assert job.checkpoints_skipped > 0
     assert job.checkpoints + job.checkpoints_skipped >= 20 * 24 * 0.8  # one due every hour of progress
     assert "store" not in job.interruptions_by_cause  # an outage does not stop the job by itself
+
+
+def test_a_rail_leaf_failure_takes_down_its_scalable_unit() -> None:
+    from simulator.engine.failures import unit_nodes
+    from simulator.run import topology_leaves
+
+    base = scenario(nodes=16, horizon="10 d")
+    data = base.model_dump(by_alias=True, mode="json")
+    data["cluster"]["topology"] = {"kind": "fat_tree", "radix": 64, "rail_optimized": True, "nodes_per_su": 8}
+    data["failures"]["components"][0].update({"scope": "leaf", "mtbf": "100 h"})
+    rail = Scenario.model_validate(data)
+    assert topology_leaves(rail.cluster) == (8, 8)  # 8 nodes per unit, one leaf per rail
+    assert rail.failures is not None
+    units = unit_nodes(rail.failures.components[0], rail.failures, 16, 8, topology_leaves(rail.cluster))
+    assert len(units) == 16 and all(u.size == 8 for u in units)
+    report = simulate(rail)
+    # 16 nodes in 2 units of 8 rail leaves each: 16 leaves, every failure takes 8 nodes but is one interruption
+    assert report.cluster.node_failures == 8 * report.workloads["job"].interruptions

@@ -15,15 +15,26 @@ from simulator.reliability import Component, Distribution, Effect, FailureModel,
 from simulator.topology.network import Network
 
 
-def unit_nodes(component: Component, model: FailureModel, nodes: int, gpus_per_node: int) -> list[np.ndarray]:
-    """For each failing unit of `component`, the nodes it takes down."""
+def leaf_units(nodes: int, model: FailureModel, leaves: tuple[int, int]) -> int:
+    """Leaf switches over `nodes` consecutive nodes, given the topology's (nodes per leaf, leaves per group)."""
+    size = model.leaf_nodes(leaves[0])
+    return -(-nodes // size) * (leaves[1] if model.nodes_per_leaf is None else 1)
+
+
+def unit_nodes(component: Component, model: FailureModel, nodes: int, gpus_per_node: int,
+               leaves: tuple[int, int] = (16, 1)) -> list[np.ndarray]:
+    """For each failing unit of `component`, the nodes it takes down (`leaves`: the topology's nodes per
+    leaf failure and leaves per such group, e.g. one per rail of a scalable unit)."""
     ids = np.arange(nodes)
     if component.scope is Scope.GPU:
         return [np.array([g // gpus_per_node]) for g in range(nodes * gpus_per_node)]
     if component.scope is Scope.NODE:
         return [ids[i:i + 1] for i in range(nodes)]
-    size = model.nodes_per_leaf if component.scope is Scope.LEAF else model.nodes_per_rack
-    return [ids[i:i + size] for i in range(0, nodes, size)]
+    if component.scope is Scope.RACK:
+        return [ids[i:i + model.nodes_per_rack] for i in range(0, nodes, model.nodes_per_rack)]
+    size = model.leaf_nodes(leaves[0])
+    repeat = leaves[1] if model.nodes_per_leaf is None else 1
+    return [ids[i:i + size] for i in range(0, nodes, size) for _ in range(repeat)]
 
 
 LINK_KINDS = frozenset({"leaf_spine", "spine_core", "local", "global", "ici", "ocs"})
@@ -35,8 +46,8 @@ def network_links(network: Network) -> list[tuple[object, object]]:
 
 
 def failure_process(env: simpy.Environment, cluster: Cluster, component: Component, model: FailureModel,
-                    rng: np.random.Generator,
-                    links: LinkState | None = None) -> Generator[simpy.Event, object, None]:
+                    rng: np.random.Generator, links: LinkState | None = None,
+                    leaves: tuple[int, int] = (16, 1)) -> Generator[simpy.Event, object, None]:
     """Fail units of `component` for ever: the earliest next failure fires, its nodes (or link) go down for a
     repair time, and the unit's next failure is drawn from after the repair."""
     victims: list[np.ndarray] = []
@@ -47,7 +58,7 @@ def failure_process(env: simpy.Environment, cluster: Cluster, component: Compone
     elif component.scope is Scope.STORAGE:
         units = 1
     else:
-        victims = unit_nodes(component, model, cluster.nodes, cluster.gpus_per_node)
+        victims = unit_nodes(component, model, cluster.nodes, cluster.gpus_per_node, leaves)
         units = len(victims)
     if units == 0:
         return

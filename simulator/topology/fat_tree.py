@@ -46,7 +46,7 @@ class SwitchedRouter:
         return Routes(flow, np.concatenate(parts_channel), np.ones(flow.size))
 
 
-def _ports(radix: int, oversubscription: float) -> tuple[int, int]:
+def switch_ports(radix: int, oversubscription: float) -> tuple[int, int]:
     """(down, up) ports of a switch splitting `radix` ports at down/up = oversubscription."""
     down = int(radix * oversubscription / (1 + oversubscription))
     return down, radix - down
@@ -91,7 +91,7 @@ def build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: ClusterS
                        in_switch_efficiency=spec.in_switch_efficiency if in_switch else 0.0)
 
     radix = spec.radix
-    leaf_down_ports, leaf_up_ports = _ports(radix, spec.tier_oversubscription(0))
+    leaf_down_ports, leaf_up_ports = switch_ports(radix, spec.tier_oversubscription(0))
     if spec.rail_optimized:
         if spec.nodes_per_su > leaf_down_ports:
             raise TopologyError("nodes_per_su", (
@@ -126,7 +126,7 @@ def build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: ClusterS
                  leaf_channels)
         notes.update(leaves=leaves, spines=spine_count)
     else:
-        spine_down_ports, spine_up_ports = _ports(radix, spec.tier_oversubscription(1))
+        spine_down_ports, spine_up_ports = switch_ports(radix, spec.tier_oversubscription(1))
         leaves_per_pod = spine_down_ports
         pods = math.ceil(leaves / leaves_per_pod)
         if pods > radix:
