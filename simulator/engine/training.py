@@ -233,27 +233,29 @@ class TrainingJob:
 
     def _interrupted(self, env: simpy.Environment, cluster: Cluster) -> None:
         """Account for the interrupted phase and roll back to the last durable checkpoint."""
-        spent = env.now - self._phase_start_s
         if self._phase == "computing":
+            spent = env.now - self._phase_start_s
             done_in_span = self._steps_in(spent)
             cluster.record_busy(self.gpus, spent, self.power_w)
             self.busy_s += spent
             self.steps_done += done_in_span
             self.losses.slowdown_s += done_in_span * (self._span_step_s - self.step_s)
             self.losses.redone_s += spent - done_in_span * self._span_step_s
-        elif self._phase == "checkpointing":
-            self.losses.checkpoint_s += spent
-        elif self._phase == "detecting":
-            self.losses.detection_s += spent
-        elif self._phase == "waiting":
-            self.losses.waiting_s += spent
-        elif self._phase == "restarting":
-            self.losses.restart_s += spent
+        else:
+            self._account_phase(env.now)
         self._settle_pending(env)
         lost = self.steps_done - self._durable
         self.losses.redone_s += lost * self.step_s
         self.steps_done = self._durable
         self._phase = "recovering"
+
+    def _account_phase(self, now: float) -> None:
+        """Book the time spent so far in a non-computing phase to its loss."""
+        spent = now - self._phase_start_s
+        bucket = {"checkpointing": "checkpoint_s", "detecting": "detection_s", "waiting": "waiting_s",
+                  "restarting": "restart_s"}.get(self._phase)
+        if bucket is not None:
+            setattr(self.losses, bucket, getattr(self.losses, bucket) + spent)
 
     def _settle_pending(self, env: simpy.Environment) -> None:
         if self._pending is not None and self._pending[0] <= env.now:
@@ -329,11 +331,12 @@ class TrainingJob:
         self._phase_start_s = env.now
 
     def settle(self, now: float, cluster: Cluster) -> None:
-        """At the end of the simulation, credit the whole steps of a span still in progress."""
-        if self._phase != "computing":
-            return
-        spent = now - self._phase_start_s
-        self._credit(cluster, self._steps_in(spent))
+        """At the end of the simulation, credit the whole steps of a span still in progress, or book the time
+        of the phase under way (detection, a wait, a restart, a checkpoint) to its loss."""
+        if self._phase == "computing":
+            self._credit(cluster, self._steps_in(now - self._phase_start_s))
+        elif self._phase not in ("done", "queued"):
+            self._account_phase(now)
         self._phase = "done"
 
     @property
