@@ -31,11 +31,6 @@ def fit_weibull(samples: FloatArray) -> tuple[float, float]:
     return k, scale
 
 
-def weibull_mean(shape: float, scale: float) -> float:
-    """Mean of a Weibull distribution."""
-    return scale * math.gamma(1.0 + 1.0 / shape)
-
-
 def fit_lognormal(samples: FloatArray) -> tuple[float, float]:
     """(median, sigma) of a lognormal fitted to positive `samples` (moments of the logarithms)."""
     logs = np.log(np.asarray(samples, dtype=np.float64)[np.asarray(samples) > 0])

@@ -87,7 +87,6 @@ class TrainingJob:
     _last_failure_s: float = -1.0
     _phase: str = "queued"  # queued, computing, checkpointing, recovering, done
     _phase_start_s: float = 0.0
-    _span_from: int = 0  # steps done when the current computing span began
     _durable: int = 0  # steps saved in the last durable checkpoint
     _pending: tuple[float, int] | None = None  # (time it becomes durable, steps) of an async checkpoint
     _active_nodes: list[int] = field(default_factory=list)
@@ -136,7 +135,6 @@ class TrainingJob:
         if interval:
             target = min(target, (self.steps_done // interval + 1) * interval)
         self._begin("computing", env)
-        self._span_from = self.steps_done
         self._span_step_s = self.step_s * self._pace()
         yield env.timeout((target - self.steps_done) * self._span_step_s)
         self._credit(cluster, target - self.steps_done)
