@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from simulator.report.model import ComparedRun, Comparison, Report
+from simulator.report.model import HEADLINE_WORKLOAD_FIGURES, ComparedRun, Comparison, Report
 from simulator.run import simulate
 from simulator.scenario.schema import Scenario
 
-WORKLOAD_FIGURES = ("wall_clock_s", "step_time_s", "tokens_per_s", "mfu", "cost_usd")
 CLUSTER_FIGURES = ("utilization", "cost_usd", "energy_kwh")
 
 
@@ -15,7 +14,7 @@ def headline(report: Report) -> dict[str, float]:
     figures = {"simulated_s": report.simulated_s}
     figures |= {f"cluster.{k}": float(getattr(report.cluster, k)) for k in CLUSTER_FIGURES}
     for name, workload in report.workloads.items():
-        figures |= {f"workloads.{name}.{k}": float(getattr(workload, k)) for k in WORKLOAD_FIGURES}
+        figures |= {f"workloads.{name}.{k}": float(getattr(workload, k)) for k in HEADLINE_WORKLOAD_FIGURES}
     return figures
 
 

@@ -10,6 +10,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The per-workload figures comparisons and sweeps put side by side (dotted under workloads.<name>.).
+HEADLINE_WORKLOAD_FIGURES = ("wall_clock_s", "step_time_s", "tokens_per_s", "mfu", "ettr", "steps", "cost_usd")
+
 
 class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -6,9 +6,11 @@ from rich.console import Group
 from rich.table import Table
 
 from simulator.report.model import (
+    HEADLINE_WORKLOAD_FIGURES,
     Comparison,
     LayoutReport,
     PlanReport,
+    ReplicatesReport,
     Report,
     ReproductionReport,
     TopologyReport,
@@ -119,7 +121,7 @@ def comparison_table(comparison: Comparison) -> Table:
     first = comparison.runs[0].report
     keys = ["simulated_s", "cluster.utilization", "cluster.cost_usd", "cluster.energy_kwh"]
     for name in first.workloads:
-        keys += [f"workloads.{name}.{k}" for k in ("wall_clock_s", "step_time_s", "tokens_per_s", "mfu", "cost_usd")]
+        keys += [f"workloads.{name}.{k}" for k in HEADLINE_WORKLOAD_FIGURES]
     for key in keys:
         cells = []
         for index, run in enumerate(comparison.runs):
@@ -255,7 +257,6 @@ def layout_table(report: LayoutReport) -> Group:
 
 
 # `run --replicates` (simulator/montecarlo.py). Imported here, not above, to keep this section self-contained.
-from simulator.report.model import ReplicatesReport  # noqa: E402
 
 
 def replicates_table(report: ReplicatesReport) -> Group:
