@@ -22,9 +22,10 @@ from simulator.report.render import (
     report_tables,
     reproduction_tables,
     rows_table,
+    serving_reproduction_table,
     topology_tables,
 )
-from simulator.reproduce import reproduce_training
+from simulator.reproduce import reproduce_serving, reproduce_training
 from simulator.run import describe_topology, simulate
 from simulator.scenario.loader import ScenarioError, load_scenario
 from simulator.scenario.schema import Scenario
@@ -187,6 +188,13 @@ def reproduce_training_command(as_json: bool) -> None:
     """Predicted vs published training throughput for every case in the catalog's published runs."""
     report = reproduce_training()
     _emit(report, as_json, reproduction_tables)
+
+
+@reproduce.command("serving")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+def reproduce_serving_command(as_json: bool) -> None:
+    """Predicted vs published offline serving throughput (output tokens/s)."""
+    _emit(reproduce_serving(), as_json, serving_reproduction_table)
 
 
 @main.command()

@@ -15,18 +15,26 @@ import yaml
 
 from simulator import catalog
 from simulator.hardware import Precision
-from simulator.report.model import ReproducedRun, ReproductionReport, TimeEstimate
+from simulator.report.model import (
+    ReproducedRun,
+    ReproductionReport,
+    ServingReproductionReport,
+    ServingRun,
+    TimeEstimate,
+)
 from simulator.topology.build import build_network
 from simulator.topology.shape import ClusterShape
-from simulator.topology.specs import FatTreeTopology
+from simulator.topology.specs import FatTreeTopology, SingleSwitchTopology
 from simulator.units import Dimension, parse_quantity
 from simulator.workload.memory import training_memory
 from simulator.workload.parallelism import Parallelism, Recompute
+from simulator.workload.serving_time import ServingConfig, offline_throughput
 from simulator.workload.step_time import OperatorStepModel, recompute_flops_per_token
 from simulator.workload.training_job import TrainingStep
 from simulator.workload.transformer import forward_flops_per_token
 
 PUBLISHED = catalog.CATALOG_DIR / "published_training.yaml"
+PUBLISHED_SERVING = catalog.CATALOG_DIR / "published_serving.yaml"
 GPUS_PER_NODE = 8
 RESERVE_BYTES = 2 * 2**30
 
@@ -84,3 +92,32 @@ def reproduce_training(path: Path = PUBLISHED) -> ReproductionReport:
     errors = [abs(run.error) for run in runs]
     return ReproductionReport(runs=runs, median_abs_error=statistics.median(errors), max_abs_error=max(errors),
                               time_estimate=time_estimate(data["time_estimate"]))
+
+
+def reproduce_serving(path: Path = PUBLISHED_SERVING) -> ServingReproductionReport:
+    """Every published offline-throughput case, predicted by the serving iteration model."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    setup = data["setup"]
+    runs = []
+    for case in data["cases"]:
+        acc = catalog.accelerator(case["accelerator"])
+        cfg = ServingConfig(
+            model=catalog.model(case["model"]), accelerator=acc, precision=Precision(case["precision"]),
+            kv_bytes=float(setup["kv_bytes"]), tp=case["tp"], kv_memory_fraction=setup["kv_memory_fraction"],
+            workspace_bytes=parse_quantity(setup["workspace"], Dimension.BYTES), max_batch=setup["max_batch"],
+            max_num_tokens=setup["max_num_tokens"], overhead_s=parse_quantity(setup["overhead"], Dimension.DURATION),
+        )
+        shape = ClusterShape(1, max(1, case["tp"]), acc.scale_up_bandwidth_bytes_per_s or 0.0, 50e9,
+                             acc.in_switch_reduction)
+        network = build_network(SingleSwitchTopology(kind="single_switch"), shape)
+        steady = offline_throughput(cfg, network, case["isl"], case["osl"])
+        predicted = steady.output_tokens_per_s
+        runs.append(ServingRun(
+            id=case["id"], input_tokens=case["isl"], output_tokens=case["osl"],
+            published_tokens_per_s=case["output_tokens_per_s"], predicted_tokens_per_s=predicted,
+            error=predicted / case["output_tokens_per_s"] - 1, concurrency=steady.concurrency,
+            limited_by=steady.limited_by, iteration_s=steady.iteration.total_s,
+        ))
+    errors = [abs(r.error) for r in runs]
+    return ServingReproductionReport(runs=runs, median_abs_error=statistics.median(errors), max_abs_error=max(errors),
+                                     assumptions={k: str(v) for k, v in setup.items()})

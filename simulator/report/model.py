@@ -368,3 +368,26 @@ class SweepRow(_Out):
     grid: dict[str, str] = Field(description="grid key -> value as given on the command line")
     replicates: int = Field(description="replicates run at this point")
     figures: dict[str, SweepFigure] = Field(description="headline figures by dotted path")
+
+
+class ServingRun(_Out):
+    """One published offline serving measurement next to the model's prediction."""
+
+    id: str = Field(description="case id in simulator/catalog/published_serving.yaml")
+    input_tokens: int = Field(description="prompt length")
+    output_tokens: int = Field(description="generated length")
+    published_tokens_per_s: float = Field(description="published output tokens/s")
+    predicted_tokens_per_s: float = Field(description="predicted output tokens/s")
+    error: float = Field(description="predicted / published - 1")
+    concurrency: int = Field(description="sequences resident in the predicted steady state")
+    limited_by: str = Field(description="what capped the concurrency: kv cache, max batch or token budget")
+    iteration_s: float = Field(description="predicted iteration time, s")
+
+
+class ServingReproductionReport(_Out):
+    """`clustersim reproduce serving`: offline throughput against published measurements."""
+
+    runs: list[ServingRun]
+    median_abs_error: float = Field(description="median |error|")
+    max_abs_error: float = Field(description="largest |error|")
+    assumptions: dict[str, str] = Field(description="setup the source does not state")

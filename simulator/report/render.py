@@ -13,6 +13,7 @@ from simulator.report.model import (
     ReplicatesReport,
     Report,
     ReproductionReport,
+    ServingReproductionReport,
     TopologyReport,
 )
 from simulator.units import format_count, format_si
@@ -284,3 +285,17 @@ def replicates_table(report: ReplicatesReport) -> Group:
             lines.append(f"workloads.{name}.status: {status.mode} in {status.count:,} of {report.replicates:,}")
     lines.append(f"simulation wall time: {report.wall_s:.3f} s (summed over replicates)")
     return Group(table, *lines)
+
+
+def serving_reproduction_table(report: ServingReproductionReport) -> Group:
+    """Predicted against published offline serving throughput."""
+    table = Table(title="offline serving throughput: predicted vs published (output tokens/s)")
+    for column in ("case", "in", "out", "published", "predicted", "error", "sequences", "limited by", "iteration"):
+        table.add_column(column, justify="left" if column in {"case", "limited by"} else "right")
+    for run in report.runs:
+        table.add_row(run.id, str(run.input_tokens), str(run.output_tokens), f"{run.published_tokens_per_s:,.0f}",
+                      f"{run.predicted_tokens_per_s:,.0f}", f"{run.error:+.1%}", f"{run.concurrency:,}",
+                      run.limited_by, f"{run.iteration_s * 1e3:.1f} ms")
+    notes = [f"median |error| {report.median_abs_error:.1%}, worst {report.max_abs_error:.1%}",
+             "assumed: " + ", ".join(f"{k} {v}" for k, v in report.assumptions.items())]
+    return Group(table, *notes)
