@@ -21,9 +21,12 @@ TopologySpec = SingleSwitchTopology | FatTreeTopology | TorusTopology | OcsTorus
 def build_network(spec: TopologySpec, shape: ClusterShape) -> Network:
     """The network of `spec` for a cluster of `shape`; TopologyError names a bad field."""
     if isinstance(spec, SingleSwitchTopology | FatTreeTopology):
-        return build_switched(spec, shape)
-    if isinstance(spec, TorusTopology):
-        return build_torus(spec, shape)
-    if isinstance(spec, OcsTorusTopology):
-        return build_ocs_torus(spec, shape)
-    return build_dragonfly(spec, shape)
+        network = build_switched(spec, shape)
+    elif isinstance(spec, TorusTopology):
+        network = build_torus(spec, shape)
+    elif isinstance(spec, OcsTorusTopology):
+        network = build_ocs_torus(spec, shape)
+    else:
+        network = build_dragonfly(spec, shape)
+    network.collective_overhead_s = spec.collective_overhead_s
+    return network

@@ -10,7 +10,7 @@ follows the NCCL-tests convention.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
@@ -80,6 +80,12 @@ def collective_time(net: Network, op: Op, groups: IntArray, size_bytes: float,
     ranks = groups.shape[1]
     if ranks <= 1 or size_bytes <= 0:
         return CollectiveTime(op, Algorithm.RING, ranks, size_bytes, 0.0, "")
+    timed = _collective(net, op, groups, size_bytes, algorithm)
+    return replace(timed, time_s=timed.time_s + net.collective_overhead_s)
+
+
+def _collective(net: Network, op: Op, groups: IntArray, size_bytes: float, algorithm: Algorithm) -> CollectiveTime:
+    ranks = groups.shape[1]
     if op is Op.ALL_TO_ALL:
         return _result(op, Algorithm.PAIRWISE, groups, size_bytes, _all_to_all(net, groups, size_bytes))
     if op is Op.BROADCAST:
@@ -190,7 +196,7 @@ def _hierarchical(net: Network, op: Op, groups: IntArray, size: float) -> tuple[
     if net.in_network_reduction and op is Op.ALL_REDUCE:
         outer_time, outer_name = _in_network(net, rails, size / local)
     else:
-        outer = collective_time(net, inter_op, rails, size / local)  # one member per domain: ring or tree
+        outer = _collective(net, inter_op, rails, size / local, Algorithm.AUTO)  # one per domain: ring or tree
         outer_time, outer_name = outer.time_s, outer.bottleneck
     inner_steps = 2 * (local - 1) if op is Op.ALL_REDUCE else local - 1
     inner_time = inner_steps * inner.time_s
