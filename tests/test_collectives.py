@@ -201,3 +201,22 @@ def test_vidur_h100_eight_gpu_large_messages_within_10_percent() -> None:
         measured = size / (float(row["time_stats.all_reduce.median"]) * 1e-3) * 2 * 7 / 8
         got = collective_time(net, Op.ALL_REDUCE, group(*range(8)), size, Algorithm.RING).bus_bandwidth_bytes_per_s
         assert got == pytest.approx(measured, rel=0.10), row["size"]
+
+
+def test_vidur_h100_all_reduce_times_at_every_size_within_15_percent_median() -> None:
+    """With the per-call overhead: every 2-8 GPU all-reduce Vidur measured on one H100 node, 2 KiB-64 MiB."""
+    from simulator.topology.build import build_network
+
+    path = shared_file("data", "vidur-profiles", "network", "h100_dgx", "all_reduce.csv")
+    errors = []
+    nets: dict[int, Network] = {}
+    for row in csv.DictReader(path.open()):
+        ranks = int(row["num_workers"])
+        if row["devices_per_node"] != row["num_workers"]:
+            continue
+        net = nets.setdefault(ranks, build_network(SingleSwitchTopology(kind="single_switch"),
+                                                   ClusterShape(1, ranks, H100_NVLINK, NDR, True)))
+        predicted = collective_time(net, Op.ALL_REDUCE, group(*range(ranks)), float(row["size"])).time_s
+        errors.append(abs(predicted / (float(row["time_stats.all_reduce.median"]) * 1e-3) - 1))
+    assert len(errors) > 2000
+    assert float(np.median(errors)) <= 0.15
