@@ -8,6 +8,8 @@ from dataclasses import replace
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cli import main
 from simulator.catalog import accelerator, model
@@ -16,7 +18,13 @@ from simulator.reproduce import PUBLISHED_SERVING, reproduce_serving
 from simulator.topology.build import build_network
 from simulator.topology.shape import ClusterShape
 from simulator.topology.specs import SingleSwitchTopology
-from simulator.workload.serving_time import ServingConfig, iteration_time, offline_throughput
+from simulator.workload.serving_time import (
+    ServingConfig,
+    decode_span_s,
+    decode_steps_within,
+    iteration_time,
+    offline_throughput,
+)
 from tests.conftest import shared_file
 
 H100 = accelerator("h100-sxm")
@@ -87,3 +95,39 @@ def test_extract_matches_the_shared_reference() -> None:
     published = {c["id"]: c["output_tokens_per_s"] for c in shared}
     for case in yaml.safe_load(PUBLISHED_SERVING.read_text())["cases"]:
         assert case["output_tokens_per_s"] == published[case["id"]]
+
+
+def brute_span_s(cfg: ServingConfig, decodes: int, context: float, steps: int) -> float:
+    return sum(iteration_time(cfg, NET, decodes, context + i, 0, 0).total_s for i in range(steps))
+
+
+@pytest.mark.parametrize(("name", "tp", "decodes", "context", "steps"),
+                         [("llama3.1-8b", 1, 64, 500.0, 300), ("llama3.1-70b", 4, 7, 3.5, 257),
+                          ("mixtral-8x7b", 2, 128, 2000.0, 1)])
+def test_decode_span_equals_the_iteration_by_iteration_sum(name: str, tp: int, decodes: int, context: float,
+                                                            steps: int) -> None:
+    cfg = config(name, tp)
+    assert decode_span_s(cfg, NET, decodes, context, steps) == pytest.approx(
+        brute_span_s(cfg, decodes, context, steps), rel=1e-9)
+    assert decode_span_s(cfg, NET, decodes, context, 0) == 0.0
+
+
+def test_decode_span_is_exact_across_the_compute_memory_kink() -> None:
+    # decode attention's FLOPs per byte rise from 2.9 (context 10) towards 4 (long contexts); a chip whose
+    # ridge point is 3 FLOP/byte (at a context of about 12) turns it from memory-bound to compute-bound inside the span
+    ridge = 3.0 * H100.hbm_bandwidth_bytes_per_s * H100.memory_efficiency / H100.matmul_efficiency
+    slow = H100.model_copy(update={"peak_bf16_flops": ridge})
+    cfg = replace(config(), accelerator=slow)
+    times = [iteration_time(cfg, NET, 16, c, 0, 0).total_s for c in (10.0, 11.0, 2000.0, 2001.0)]
+    assert times[3] - times[2] > 1.2 * (times[1] - times[0])  # slope 4/3 of the memory-bound one
+    assert decode_span_s(cfg, NET, 16, 10.0, 2000) == pytest.approx(brute_span_s(cfg, 16, 10.0, 2000), rel=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 256), st.floats(1.0, 8000.0), st.floats(0.0, 5.0))
+def test_decode_steps_within_is_the_last_iteration_before_the_budget(decodes: int, context: float,
+                                                                     budget_s: float) -> None:
+    cfg = config()
+    steps = decode_steps_within(cfg, NET, decodes, context, budget_s)
+    assert decode_span_s(cfg, NET, decodes, context, steps) <= budget_s
+    assert decode_span_s(cfg, NET, decodes, context, steps + 1) > budget_s

@@ -171,3 +171,48 @@ def offline_throughput(cfg: ServingConfig, network: Network, input_tokens: int,
     prefill = decodes * input_tokens / output_tokens
     timed = iteration_time(cfg, network, decodes, input_tokens + output_tokens / 2, prefill, input_tokens)
     return OfflineThroughput(decodes, decodes, prefill, timed, limited_by)
+
+
+def decode_span_s(cfg: ServingConfig, network: Network, decodes: int, context: float, steps: int) -> float:
+    """Seconds of `steps` consecutive decode-only iterations of `decodes` sequences whose mean context
+    starts at `context` and grows by one token per iteration, summed in closed form.
+
+    Only decode attention depends on the context, and its roofline time, max(compute, memory), is piecewise
+    linear in it with one kink; so the span is an arithmetic series on each piece. A piece is confirmed
+    linear by its midpoint and halved otherwise: O(log steps) evaluations instead of `steps`.
+    """
+    def at(i: int) -> float:
+        return iteration_time(cfg, network, decodes, context + i, 0.0, 0.0).total_s
+
+    def span(first: int, last: int, t_first: float, t_last: float) -> float:
+        count = last - first + 1
+        if count <= 2:
+            return t_first + (t_last if count == 2 else 0.0)
+        mid = (first + last) // 2
+        t_mid = at(mid)
+        linear = t_first + (t_last - t_first) * (mid - first) / (last - first)
+        if math.isclose(t_mid, linear, rel_tol=1e-12, abs_tol=1e-15):
+            return count * (t_first + t_last) / 2.0
+        return span(first, mid, t_first, t_mid) + span(mid + 1, last, at(mid + 1), t_last)
+
+    if steps <= 0:
+        return 0.0
+    return span(0, steps - 1, at(0), at(steps - 1))
+
+
+def decode_steps_within(cfg: ServingConfig, network: Network, decodes: int, context: float,
+                        budget_s: float) -> int:
+    """How many whole decode iterations (as in `decode_span_s`) finish within `budget_s`: lets a replica
+    jump to the last iteration before the next arrival instead of stepping through each one."""
+    if budget_s <= 0.0:
+        return 0
+    low, high = 0, 1
+    while decode_span_s(cfg, network, decodes, context, high) <= budget_s:
+        low, high = high, 2 * high
+    while high - low > 1:
+        mid = (low + high) // 2
+        if decode_span_s(cfg, network, decodes, context, mid) <= budget_s:
+            low = mid
+        else:
+            high = mid
+    return low
