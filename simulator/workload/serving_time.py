@@ -216,3 +216,25 @@ def decode_steps_within(cfg: ServingConfig, network: Network, decodes: int, cont
         else:
             high = mid
     return low
+
+
+@dataclass(frozen=True)
+class ReplicaIterations:
+    """The iteration model of one replica on its network, in the form the serving engine asks for."""
+
+    cfg: ServingConfig
+    network: Network
+
+    def iteration_s(self, decodes: int, decode_context: float, prefill_tokens: int,
+                    prefill_context: float) -> float:
+        """One iteration, seconds."""
+        return iteration_time(self.cfg, self.network, decodes, decode_context, prefill_tokens,
+                              prefill_context).total_s
+
+    def decode_span_s(self, decodes: int, context: float, steps: int) -> float:
+        """Decode-only iterations summed in closed form."""
+        return decode_span_s(self.cfg, self.network, decodes, context, steps)
+
+    def decode_steps_within(self, decodes: int, context: float, budget_s: float) -> int:
+        """Whole decode-only iterations within a time budget."""
+        return decode_steps_within(self.cfg, self.network, decodes, context, budget_s)

@@ -1,0 +1,232 @@
+"""Serving replicas as SimPy processes: requests arrive, a router picks a replica, and each replica runs
+iteration-level continuous batching (Orca, vLLM) with chunked prefill under a token budget (Sarathi-Serve)
+and paged KV-cache admission with preemption by recompute (vLLM).
+
+Event economy: an iteration with prefill work is one timeout; a run of decode-only iterations up to the
+next finish or KV-block shortage is one timeout summed in closed form, cut short by an arrival at the end
+of the iteration then running. Every request ends completed, failed (it can never fit), queued or running.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+import numpy as np
+import simpy
+
+
+class IterationModel(Protocol):
+    """How long iterations take (simulator/workload/serving_time.py answers this for real chips)."""
+
+    def iteration_s(self, decodes: int, decode_context: float, prefill_tokens: int,
+                    prefill_context: float) -> float:
+        """One iteration: `decodes` sequences (mean context) and a prefill chunk (prompt length)."""
+
+    def decode_span_s(self, decodes: int, context: float, steps: int) -> float:
+        """`steps` decode-only iterations, the mean context growing one token each."""
+
+    def decode_steps_within(self, decodes: int, context: float, budget_s: float) -> int:
+        """Whole decode-only iterations that finish within `budget_s`."""
+
+
+@dataclass(frozen=True)
+class ReplicaLimits:
+    """Scheduler limits of one replica: running sequences, tokens per iteration, KV-cache blocks."""
+
+    max_batch: int
+    max_num_tokens: int
+    kv_blocks: int
+    block_tokens: int
+
+
+class RouterPolicy(Enum):
+    """How the router picks a replica for an arriving request."""
+
+    ROUND_ROBIN = "round_robin"
+    LEAST_OUTSTANDING = "least_outstanding"
+    POWER_OF_TWO = "power_of_two"
+
+
+@dataclass
+class _Sequence:
+    index: int
+    input_tokens: int
+    output_tokens: int
+    prefill_target: int  # tokens to prefill: the prompt, plus what was generated before a preemption
+    prefilled: int = 0
+    generated: int = 0
+
+    @property
+    def decoding(self) -> bool:
+        return self.prefilled >= self.prefill_target
+
+    def blocks(self, block_tokens: int, extra: int = 0) -> int:
+        cached = max(self.prefill_target, self.input_tokens + self.generated + extra)
+        return -(-cached // block_tokens)
+
+
+@dataclass
+class ServingOutcome:
+    """Per-request times (NaN where not reached) and per-replica totals of one simulation."""
+
+    arrival_s: np.ndarray
+    first_token_s: np.ndarray
+    finish_s: np.ndarray
+    failed: np.ndarray  # bool: could never fit in a replica's KV cache
+    replica: np.ndarray  # int: where it was routed (-1: not arrived)
+    preemptions: int
+    busy_s: np.ndarray  # per replica, seconds spent in iterations
+    queued_at_end: int
+    running_at_end: int
+
+
+@dataclass
+class _Replica:
+    env: simpy.Environment
+    model: IterationModel
+    limits: ReplicaLimits
+    outcome: ServingOutcome
+    number: int
+    waiting: deque[_Sequence] = field(default_factory=deque)
+    running: list[_Sequence] = field(default_factory=list)
+    wake: simpy.Event | None = None
+
+    @property
+    def outstanding(self) -> int:
+        return len(self.waiting) + len(self.running)
+
+    def submit(self, seq: _Sequence) -> None:
+        self.waiting.append(seq)
+        if self.wake is not None and not self.wake.triggered:
+            self.wake.succeed()
+
+    def _blocks_used(self, extra: int = 0) -> int:
+        return sum(s.blocks(self.limits.block_tokens, extra if s.decoding else 0) for s in self.running)
+
+    def _admit(self) -> None:
+        limits = self.limits
+        while self.waiting and len(self.running) < limits.max_batch:
+            seq = self.waiting[0]
+            need = seq.blocks(limits.block_tokens)
+            if -(-(seq.input_tokens + seq.output_tokens) // limits.block_tokens) > limits.kv_blocks:
+                self.waiting.popleft()
+                self.outcome.failed[seq.index] = True
+                continue
+            if self._blocks_used(1) + need > limits.kv_blocks:
+                return
+            self.running.append(self.waiting.popleft())
+
+    def _make_room(self) -> None:
+        """Preempt the latest admitted sequences until every decode can grow by one token."""
+        while len(self.running) > 1 and self._blocks_used(1) > self.limits.kv_blocks:
+            victim = self.running.pop()
+            victim.prefill_target, victim.prefilled = victim.input_tokens + victim.generated, 0
+            self.waiting.appendleft(victim)
+            self.outcome.preemptions += 1
+
+    def _emit(self, seqs: Sequence[_Sequence], tokens: int) -> None:
+        now = self.env.now
+        for seq in seqs:
+            if seq.generated == 0:
+                self.outcome.first_token_s[seq.index] = now
+            seq.generated += tokens
+            if seq.generated >= seq.output_tokens:
+                self.outcome.finish_s[seq.index] = now
+        self.running = [s for s in self.running if s.generated < s.output_tokens]
+
+    def _decode_steps_left(self, decoding: Sequence[_Sequence]) -> int:
+        """Decode iterations until the first sequence finishes or the KV cache runs out of blocks."""
+        steps = min(s.output_tokens - s.generated for s in decoding)
+        block = self.limits.block_tokens
+        cached = np.array([s.input_tokens + s.generated for s in decoding], dtype=np.int64)
+        low, high = 1, steps
+        while low < high:  # the largest step count whose blocks fit
+            mid = (low + high + 1) // 2
+            if int(np.sum(-(-(cached + mid) // block))) <= self.limits.kv_blocks:
+                low = mid
+            else:
+                high = mid - 1
+        return low
+
+    def run(self) -> Generator[simpy.Event, object, None]:
+        env, model = self.env, self.model
+        while True:
+            self._admit()
+            if not self.running:
+                self.wake = env.event()
+                yield self.wake
+                continue
+            self._make_room()
+            decoding = [s for s in self.running if s.decoding]
+            prefilling = [s for s in self.running if not s.decoding]
+            context = float(np.mean([s.input_tokens + s.generated for s in decoding])) if decoding else 0.0
+            start = env.now
+            if prefilling:
+                budget = max(1, self.limits.max_num_tokens - len(decoding))
+                chunks: list[tuple[_Sequence, int]] = []
+                for seq in prefilling:
+                    take = min(budget, seq.prefill_target - seq.prefilled)
+                    if take <= 0:
+                        break
+                    chunks.append((seq, take))
+                    budget -= take
+                tokens = sum(take for _, take in chunks)
+                # a chunk at positions [p, p + take) attends to 2p + take tokens on average, causally
+                prompt = sum((2 * seq.prefilled + take) * take for seq, take in chunks) / tokens
+                yield env.timeout(model.iteration_s(len(decoding), context, tokens, prompt))
+                for seq, take in chunks:
+                    seq.prefilled += take
+                self._emit(decoding + [seq for seq, _ in chunks if seq.decoding], 1)
+            else:
+                steps = self._decode_steps_left(decoding)
+                span_s = model.decode_span_s(len(decoding), context, steps)
+                self.wake = env.event()
+                yield env.timeout(span_s) | self.wake
+                if env.now < start + span_s:  # an arrival: stop after the iteration in flight
+                    steps = min(steps, model.decode_steps_within(len(decoding), context, env.now - start) + 1)
+                    yield env.timeout(max(0.0, start + model.decode_span_s(len(decoding), context, steps)
+                                          - env.now))
+                self._emit(decoding, steps)
+            self.outcome.busy_s[self.number] += env.now - start
+
+
+def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int, arrival_s: np.ndarray,
+                     input_tokens: np.ndarray, output_tokens: np.ndarray, policy: RouterPolicy,
+                     rng: np.random.Generator, horizon_s: float | None = None) -> ServingOutcome:
+    """Serve the requests (sorted arrival times) on identical replicas until all finish or the horizon."""
+    count = len(arrival_s)
+    nan = np.full(count, math.nan)
+    outcome = ServingOutcome(np.asarray(arrival_s, dtype=float), nan.copy(), nan.copy(),
+                             np.zeros(count, dtype=bool), np.full(count, -1, dtype=np.int64), 0,
+                             np.zeros(replicas), 0, 0)
+    env = simpy.Environment()
+    pool = [_Replica(env, model, limits, outcome, n) for n in range(replicas)]
+    for replica in pool:
+        env.process(replica.run())
+
+    def pick(i: int) -> _Replica:
+        if policy is RouterPolicy.ROUND_ROBIN:
+            return pool[i % replicas]
+        if policy is RouterPolicy.POWER_OF_TWO and replicas > 1:
+            a, b = rng.choice(replicas, size=2, replace=False)
+            return min(pool[int(a)], pool[int(b)], key=lambda r: r.outstanding)
+        return min(pool, key=lambda r: r.outstanding)
+
+    def arrivals() -> Generator[simpy.Event, object, None]:
+        for i in range(count):
+            yield env.timeout(max(0.0, float(arrival_s[i]) - env.now))
+            replica = pick(i)
+            outcome.replica[i] = replica.number
+            replica.submit(_Sequence(i, int(input_tokens[i]), max(1, int(output_tokens[i])),
+                                     int(input_tokens[i])))
+
+    env.process(arrivals())
+    env.run(until=horizon_s)
+    outcome.queued_at_end = sum(len(r.waiting) for r in pool)
+    outcome.running_at_end = sum(len(r.running) for r in pool)
+    return outcome

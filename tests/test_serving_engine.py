@@ -1,0 +1,133 @@
+"""The serving engine (simulator/engine/serving.py): continuous batching, chunked prefill, paged KV
+admission and preemption, decode spans cut by arrivals, routers, and request accounting."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.catalog import accelerator, model
+from simulator.engine.serving import ReplicaLimits, RouterPolicy, ServingOutcome, simulate_serving
+from simulator.hardware import Precision
+from simulator.topology.build import build_network
+from simulator.topology.shape import ClusterShape
+from simulator.topology.specs import SingleSwitchTopology
+from simulator.workload.arrivals import poisson_arrivals_s
+from simulator.workload.serving_time import ReplicaIterations, ServingConfig, iteration_time
+
+TICK_S = 0.01
+
+
+class FixedIterations:
+    """Every iteration takes TICK_S, whatever it holds: latencies become iteration counts."""
+
+    def iteration_s(self, decodes: int, decode_context: float, prefill_tokens: int,
+                    prefill_context: float) -> float:
+        return TICK_S
+
+    def decode_span_s(self, decodes: int, context: float, steps: int) -> float:
+        return steps * TICK_S
+
+    def decode_steps_within(self, decodes: int, context: float, budget_s: float) -> int:
+        return math.floor(budget_s / TICK_S + 1e-9)
+
+
+LIMITS = ReplicaLimits(max_batch=64, max_num_tokens=512, kv_blocks=10_000, block_tokens=16)
+
+
+def serve(arrival_s: list[float], inputs: list[int], outputs: list[int], limits: ReplicaLimits = LIMITS,
+          replicas: int = 1, policy: RouterPolicy = RouterPolicy.ROUND_ROBIN,
+          horizon_s: float | None = None) -> ServingOutcome:
+    return simulate_serving(FixedIterations(), limits, replicas, np.array(arrival_s), np.array(inputs),
+                            np.array(outputs), policy, np.random.default_rng(0), horizon_s)
+
+
+def test_one_request_prefills_in_budget_sized_chunks_then_decodes() -> None:
+    out = serve([0.0], [1000], [10])
+    assert out.first_token_s[0] == pytest.approx(2 * TICK_S)  # 512 + 488 prompt tokens
+    assert out.finish_s[0] == pytest.approx(11 * TICK_S)  # the first token, then 9 decode iterations
+    assert out.busy_s[0] == pytest.approx(11 * TICK_S)
+
+
+def test_an_arrival_cuts_a_decode_span_at_the_iteration_in_flight() -> None:
+    out = serve([0.0, 0.255], [10, 10], [100, 5])
+    # the decode run of the first request is cut at 0.26, the end of the iteration running at 0.255
+    assert out.first_token_s[1] == pytest.approx(0.27)  # one prefill iteration (with the other's decode)
+    assert out.finish_s[1] == pytest.approx(0.31)
+    assert out.finish_s[0] == pytest.approx(1.0)  # 100 iterations: no iteration was lost or added
+
+
+def test_kv_shortage_preempts_by_recompute_and_everything_still_finishes() -> None:
+    small = ReplicaLimits(max_batch=8, max_num_tokens=512, kv_blocks=40, block_tokens=16)
+    out = serve([0.0, 0.0, 0.0], [200, 200, 200], [200, 200, 200], small)
+    assert out.preemptions > 0
+    assert np.all(np.isfinite(out.finish_s))
+    too_long = serve([0.0], [600], [100], small)  # 44 blocks can never fit in 40
+    assert too_long.failed[0] and math.isnan(too_long.finish_s[0])
+
+
+def test_the_batch_limit_queues_requests() -> None:
+    out = serve([0.0] * 3, [10] * 3, [50] * 3, ReplicaLimits(2, 512, 10_000, 16))
+    assert out.first_token_s[2] == pytest.approx(51 * TICK_S)  # admitted when the first two finish
+
+
+@pytest.mark.parametrize("policy", list(RouterPolicy))
+def test_routers_spread_a_burst(policy: RouterPolicy) -> None:
+    out = serve([0.0] * 8, [10] * 8, [5] * 8, replicas=4, policy=policy)
+    counts = np.bincount(out.replica, minlength=4)
+    assert counts.sum() == 8
+    if policy is not RouterPolicy.POWER_OF_TWO:
+        assert list(counts) == [2, 2, 2, 2]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 60), st.floats(0.5, 200.0), st.integers(1, 3), st.integers(20, 200),
+       st.sampled_from(list(RouterPolicy)), st.integers(0, 2**32 - 1),
+       st.one_of(st.none(), st.floats(0.01, 5.0)))
+def test_no_request_is_lost_and_none_beats_the_no_queue_bound(count: int, rate: float, replicas: int,
+                                                              blocks: int, policy: RouterPolicy,
+                                                              seed: int, horizon: float | None) -> None:
+    rng = np.random.default_rng(seed)
+    arrival = poisson_arrivals_s(rate, count, rng)
+    inputs, outputs = rng.integers(1, 1500, count), rng.integers(1, 300, count)
+    limits = ReplicaLimits(8, 512, blocks, 16)
+    out = simulate_serving(FixedIterations(), limits, replicas, arrival, inputs, outputs, policy, rng, horizon)
+    arrived = int(np.sum(out.replica >= 0))
+    completed = int(np.sum(np.isfinite(out.finish_s)))
+    assert completed + int(out.failed.sum()) + out.queued_at_end + out.running_at_end == arrived
+    if horizon is None:
+        assert arrived == count and out.queued_at_end == out.running_at_end == 0
+    done = np.isfinite(out.finish_s)
+    ttft_floor = np.ceil(inputs / limits.max_num_tokens) * TICK_S
+    started = np.isfinite(out.first_token_s)
+    assert np.all(out.first_token_s[started] - arrival[started] >= ttft_floor[started] - 1e-9)
+    assert np.all(out.finish_s[done] - arrival[done] >= ttft_floor[done] + (outputs[done] - 1) * TICK_S - 1e-9)
+
+
+def test_more_replicas_never_raise_median_ttft_at_a_fixed_load() -> None:
+    rng = np.random.default_rng(3)
+    arrival = poisson_arrivals_s(20.0, 400, rng)
+    inputs, outputs = rng.integers(100, 2000, 400), rng.integers(10, 200, 400)
+    medians = []
+    for replicas in (2, 4, 8):
+        out = simulate_serving(FixedIterations(), LIMITS, replicas, arrival, inputs, outputs,
+                               RouterPolicy.LEAST_OUTSTANDING, rng)
+        medians.append(float(np.median(out.first_token_s - arrival)))
+    assert medians == sorted(medians, reverse=True)
+
+
+def test_real_iteration_model_drives_the_replica() -> None:
+    h100 = accelerator("h100-sxm")
+    cfg = ServingConfig(model("llama3.1-8b"), h100, Precision.FP8, 1.0, 1, 0.9, 2 * 2**30, 256, 8192, 0.0)
+    net = build_network(SingleSwitchTopology(kind="single_switch"), ClusterShape(1, 8, 450e9, 50e9, True))
+    iterations = ReplicaIterations(cfg, net)
+    out = simulate_serving(iterations, ReplicaLimits(256, 8192, cfg.kv_capacity_tokens // 16, 16), 1,
+                           np.array([0.0]), np.array([2000]), np.array([100]), RouterPolicy.ROUND_ROBIN,
+                           np.random.default_rng(0))
+    ttft = iteration_time(cfg, net, 0, 0.0, 2000, 2000).total_s
+    assert out.first_token_s[0] == pytest.approx(ttft)
+    assert out.finish_s[0] == pytest.approx(ttft + iterations.decode_span_s(1, 2001.0, 99))
