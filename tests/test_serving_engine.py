@@ -32,8 +32,8 @@ class FixedIterations:
     def decode_span_s(self, decodes: int, context: float, steps: int) -> float:
         return steps * TICK_S
 
-    def decode_steps_within(self, decodes: int, context: float, budget_s: float) -> int:
-        return math.floor(budget_s / TICK_S + 1e-9)
+    def decode_steps_within(self, decodes: int, context: float, limit: int, budget_s: float) -> int:
+        return min(limit, math.floor(budget_s / TICK_S + 1e-9))
 
 
 LIMITS = ReplicaLimits(max_batch=64, max_num_tokens=512, kv_blocks=10_000, block_tokens=16)

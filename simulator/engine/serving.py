@@ -30,8 +30,8 @@ class IterationModel(Protocol):
     def decode_span_s(self, decodes: int, context: float, steps: int) -> float:
         """`steps` decode-only iterations, the mean context growing one token each."""
 
-    def decode_steps_within(self, decodes: int, context: float, budget_s: float) -> int:
-        """Whole decode-only iterations that finish within `budget_s`."""
+    def decode_steps_within(self, decodes: int, context: float, limit: int, budget_s: float) -> int:
+        """Whole decode-only iterations (at most `limit`) that finish within `budget_s`."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,7 @@ class _Replica:
 
     def _admit(self) -> None:
         limits = self.limits
+        used: int | None = None  # blocks held, counted once the first admission is tried
         while self.waiting and len(self.running) < limits.max_batch:
             seq = self.waiting[0]
             need = seq.blocks(limits.block_tokens)
@@ -117,14 +118,19 @@ class _Replica:
                 self.waiting.popleft()
                 self.outcome.failed[seq.index] = True
                 continue
-            if self._blocks_used(1) + need > limits.kv_blocks:
+            if used is None:
+                used = self._blocks_used(1)
+            if used + need > limits.kv_blocks:
                 return
+            used += need
             self.running.append(self.waiting.popleft())
 
     def _make_room(self) -> None:
         """Preempt the latest admitted sequences until every decode can grow by one token."""
-        while len(self.running) > 1 and self._blocks_used(1) > self.limits.kv_blocks:
+        used = self._blocks_used(1)
+        while len(self.running) > 1 and used > self.limits.kv_blocks:
             victim = self.running.pop()
+            used -= victim.blocks(self.limits.block_tokens, 1 if victim.decoding else 0)
             victim.prefill_target, victim.prefilled = victim.input_tokens + victim.generated, 0
             self.waiting.appendleft(victim)
             self.outcome.preemptions += 1
@@ -164,7 +170,7 @@ class _Replica:
             self._make_room()
             decoding = [s for s in self.running if s.decoding]
             prefilling = [s for s in self.running if not s.decoding]
-            context = float(np.mean([s.input_tokens + s.generated for s in decoding])) if decoding else 0.0
+            context = sum(s.input_tokens + s.generated for s in decoding) / len(decoding) if decoding else 0.0
             start = env.now
             if prefilling:
                 budget = max(1, self.limits.max_num_tokens - len(decoding))
@@ -188,7 +194,8 @@ class _Replica:
                 self.wake = env.event()
                 yield env.timeout(span_s) | self.wake
                 if env.now < start + span_s:  # an arrival: stop after the iteration in flight
-                    steps = min(steps, model.decode_steps_within(len(decoding), context, env.now - start) + 1)
+                    steps = min(steps, model.decode_steps_within(len(decoding), context, steps,
+                                                                 env.now - start) + 1)
                     yield env.timeout(max(0.0, start + model.decode_span_s(len(decoding), context, steps)
                                           - env.now))
                 self._emit(decoding, steps)

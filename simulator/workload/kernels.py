@@ -29,11 +29,15 @@ class Kernel:
         return Kernel(self.name, self.flops * factor, self.bytes * factor, self.peak_flops, self.launches)
 
 
+def roofline_s(kernel: Kernel, accelerator: Accelerator) -> tuple[float, float]:
+    """(compute, memory) seconds of `kernel` on `accelerator` at the fitted efficiencies."""
+    compute = kernel.flops / (kernel.peak_flops * accelerator.matmul_efficiency) if kernel.flops > 0 else 0.0
+    return compute, kernel.bytes / (accelerator.hbm_bandwidth_bytes_per_s * accelerator.memory_efficiency)
+
+
 def kernel_time_s(kernel: Kernel, accelerator: Accelerator) -> float:
     """Seconds for `kernel` on `accelerator`: max(compute, memory) plus launch overhead."""
-    compute = kernel.flops / (kernel.peak_flops * accelerator.matmul_efficiency) if kernel.flops > 0 else 0.0
-    memory = kernel.bytes / (accelerator.hbm_bandwidth_bytes_per_s * accelerator.memory_efficiency)
-    return max(compute, memory) + kernel.launches * accelerator.kernel_overhead_s
+    return max(roofline_s(kernel, accelerator)) + kernel.launches * accelerator.kernel_overhead_s
 
 
 def gemm(name: str, m: float, n: float, k: float, peak_flops: float, element_bytes: float = 2.0,

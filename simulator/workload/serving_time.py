@@ -9,15 +9,16 @@ Kernels use the same fitted roofline as training (simulator/workload/kernels.py)
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from simulator.hardware import Accelerator, Precision
 from simulator.topology.collectives import Op, collective_time
 from simulator.topology.network import Network
-from simulator.workload.kernels import Kernel, elementwise, gemm, kernel_time_s
+from simulator.workload.kernels import Kernel, elementwise, gemm, kernel_time_s, roofline_s
 from simulator.workload.transformer import MlpKind, PositionKind, TransformerModel, parameter_counts
 
 WEIGHT_BYTES = {Precision.BF16: 2.0, Precision.FP16: 2.0, Precision.FP8: 1.0}
@@ -68,19 +69,16 @@ def _peaks(cfg: ServingConfig) -> tuple[float, float]:
     return linear, dense
 
 
-def iteration_kernels(cfg: ServingConfig, decodes: int, decode_context: float, prefill_tokens: float,
-                      prefill_context: float) -> list[Kernel]:
-    """Kernels of one iteration on one GPU: `decodes` sequences one token each (mean context
-    `decode_context`) and `prefill_tokens` prompt tokens whose prompts are `prefill_context` long."""
+def token_kernels(cfg: ServingConfig, tokens: float) -> list[Kernel]:
+    """Kernels of one layer on one GPU whose cost depends only on the tokens in the iteration (decodes plus
+    prefill): projections, MLP or experts, norms, activation, rotary embedding."""
     m, tp = cfg.model, cfg.tp
-    linear, dense = _peaks(cfg)
+    linear, _ = _peaks(cfg)
     element = WEIGHT_BYTES[cfg.precision]
-    tokens = decodes + prefill_tokens
     h = m.hidden
     q_width = m.heads * m.head_dim_ / tp
     kv_width = max(1.0, m.kv_heads_ / tp) * m.head_dim_
-    counts = parameter_counts(m)
-    attention_weights = counts.attention_per_layer / h  # projection columns per model width
+    attention_weights = parameter_counts(m).attention_per_layer / h  # projection columns per model width
     layer: list[Kernel] = [
         gemm("qkv", tokens, (attention_weights - m.heads * m.head_dim_) / tp, h, linear, element),
         gemm("attention out", tokens, h, q_width, linear, element),
@@ -98,22 +96,34 @@ def iteration_kernels(cfg: ServingConfig, decodes: int, decode_context: float, p
         f = m.ffn_hidden_ / tp
         layer += [gemm("mlp up", tokens, gated * f, h, linear, element),
                   gemm("mlp down", tokens, h, f, linear, element)]
-    layer += [
-        # decode attention reads every running sequence's cache; prefill attention is a causal fused kernel
-        Kernel("decode attention", 4.0 * decodes * decode_context * q_width,
-               decodes * decode_context * 2.0 * kv_width * cfg.kv_bytes + 4.0 * decodes * q_width, dense),
-        elementwise("norms and residuals", 2 * 10.0 * tokens * h),
-        elementwise("activation", (6.0 if gated == 2 else 4.0) * tokens * f),
-    ]
-    if prefill_tokens:
-        layer.append(Kernel("prefill attention", 2.0 * prefill_tokens * prefill_context * q_width,
-                            2.0 * prefill_tokens * (q_width + 2 * kv_width) * 2, dense))
+    layer += [elementwise("norms and residuals", 2 * 10.0 * tokens * h),
+              elementwise("activation", (6.0 if gated == 2 else 4.0) * tokens * f)]
     if m.position is PositionKind.ROPE:
         layer.append(elementwise("rope", 4.0 * tokens * (q_width + kv_width)))
-    kernels = layer * m.layers
-    # logits only for the sequences that emit a token: every decode and each prompt's last chunk
-    kernels.append(gemm("logits", decodes + (1 if prefill_tokens else 0), m.vocab / tp, h, dense))
+    return layer
+
+
+def attention_kernels(cfg: ServingConfig, decodes: int, decode_context: float, prefill_tokens: float,
+                      prefill_context: float) -> list[Kernel]:
+    """Attention kernels of one layer on one GPU: decode attention reads every running sequence's cache
+    (mean context `decode_context`); prefill attention is a causal fused kernel over prompts
+    `prefill_context` long."""
+    m, tp = cfg.model, cfg.tp
+    _, dense = _peaks(cfg)
+    q_width = m.heads * m.head_dim_ / tp
+    kv_width = max(1.0, m.kv_heads_ / tp) * m.head_dim_
+    kernels = [Kernel("decode attention", 4.0 * decodes * decode_context * q_width,
+                      decodes * decode_context * 2.0 * kv_width * cfg.kv_bytes + 4.0 * decodes * q_width, dense)]
+    if prefill_tokens:
+        kernels.append(Kernel("prefill attention", 2.0 * prefill_tokens * prefill_context * q_width,
+                              2.0 * prefill_tokens * (q_width + 2 * kv_width) * 2, dense))
     return kernels
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _token_layer_s(cfg: ServingConfig, tokens: float) -> float:
+    """Seconds of one layer's token kernels; cached because a replica repeats the same token counts."""
+    return sum(kernel_time_s(k, cfg.accelerator) for k in token_kernels(cfg, tokens))
 
 
 @dataclass(frozen=True)
@@ -133,8 +143,12 @@ class IterationTime:
 def iteration_time(cfg: ServingConfig, network: Network, decodes: int, decode_context: float,
                    prefill_tokens: float, prefill_context: float) -> IterationTime:
     """Duration of one iteration; TP all-reduces (2 per layer) are costed on the replica's first GPUs."""
-    compute = sum(kernel_time_s(k, cfg.accelerator)
-                  for k in iteration_kernels(cfg, decodes, decode_context, prefill_tokens, prefill_context))
+    acc, m = cfg.accelerator, cfg.model
+    attention = attention_kernels(cfg, decodes, decode_context, prefill_tokens, prefill_context)
+    # logits only for the sequences that emit a token: every decode and each prompt's last chunk
+    logits = gemm("logits", decodes + (1 if prefill_tokens else 0), m.vocab / cfg.tp, m.hidden, _peaks(cfg)[1])
+    layer_s = _token_layer_s(cfg, decodes + prefill_tokens) + sum(kernel_time_s(k, acc) for k in attention)
+    compute = m.layers * layer_s + kernel_time_s(logits, acc)
     comm = 0.0
     if cfg.tp > 1:
         group = np.arange(cfg.tp, dtype=np.int64)[None, :]
@@ -173,57 +187,92 @@ def offline_throughput(cfg: ServingConfig, network: Network, input_tokens: int,
     return OfflineThroughput(decodes, decodes, prefill, timed, limited_by)
 
 
+@dataclass(frozen=True)
+class DecodeLine:
+    """Iteration time of decode-only iterations of a fixed batch as a function of its mean context c:
+    t(c) = max(a_compute + b_compute c, a_memory + b_memory c), exactly, because only decode attention depends on the
+    context and its roofline time, max(compute, memory), is the larger of two lines. So a run of iterations
+    whose context grows one token each is an arithmetic series on each side of the kink."""
+
+    a_compute: float
+    b_compute: float
+    a_memory: float
+    b_memory: float
+
+    def _split(self, context: float, steps: int) -> list[tuple[int, int, float, float]]:
+        """Index ranges [start, end) of iterations 0..steps-1 with the (intercept, slope) that rules each."""
+        lines = sorted([(self.b_compute, self.a_compute), (self.b_memory, self.a_memory)])
+        (b_flat, a_flat), (b_steep, a_steep) = lines
+        if b_steep == b_flat:
+            a = max(a_flat, a_steep)
+            return [(0, steps, a, b_flat)]
+        kink = (a_flat - a_steep) / (b_steep - b_flat)  # the flatter line rules below it
+        cut = min(steps, max(0, math.ceil(kink - context)))
+        return [(0, cut, a_flat, b_flat), (cut, steps, a_steep, b_steep)]
+
+    def span_s(self, context: float, steps: int) -> float:
+        """Seconds of iterations 0..steps-1, iteration i at context `context` + i."""
+        return sum(_series_s(a, b, context + start, end - start)
+                   for start, end, a, b in self._split(context, steps))
+
+    def steps_within(self, context: float, limit: int, budget_s: float) -> int:
+        """Whole iterations from 0 (at most `limit`) that finish within `budget_s`."""
+        done = 0
+        for start, end, a, b in self._split(context, limit):
+            count, first = end - start, context + start
+            if _series_s(a, b, first, count) <= budget_s:
+                budget_s -= _series_s(a, b, first, count)
+                done += count
+                continue
+            t0 = a + b * first  # the root of b/2 k^2 + (t0 - b/2) k - budget = 0
+            half = t0 - b / 2.0
+            k = int((-half + math.sqrt(half * half + 2.0 * b * budget_s)) / b) if b > 0 else int(budget_s / t0)
+            k = max(0, min(k, count))
+            while k > 0 and _series_s(a, b, first, k) > budget_s:
+                k -= 1
+            while k < count and _series_s(a, b, first, k + 1) <= budget_s:
+                k += 1
+            return done + k
+        return done
+
+
+def _series_s(a: float, b: float, first_context: float, count: int) -> float:
+    """Sum of a + b c over c = first_context, first_context + 1, ... (count terms)."""
+    return count * (a + b * (first_context + (count - 1) / 2.0)) if count > 0 else 0.0
+
+
+def decode_line(cfg: ServingConfig, network: Network, decodes: int) -> DecodeLine:
+    """The two lines of `DecodeLine` for `decodes` running sequences: the iteration at context 0 less its
+    decode attention, plus every layer's decode attention, whose FLOPs and bytes are affine in the context,
+    on each side of its roofline."""
+    acc, layers = cfg.accelerator, cfg.model.layers
+    at_0, at_1 = (attention_kernels(cfg, decodes, c, 0.0, 0.0)[0] for c in (0.0, 1.0))
+    (compute_0, memory_0), (compute_1, memory_1) = roofline_s(at_0, acc), roofline_s(at_1, acc)
+    base = iteration_time(cfg, network, decodes, 0.0, 0.0, 0.0).total_s - layers * max(compute_0, memory_0)
+    return DecodeLine(base + layers * compute_0, layers * (compute_1 - compute_0),
+                      base + layers * memory_0, layers * (memory_1 - memory_0))
+
+
 def decode_span_s(cfg: ServingConfig, network: Network, decodes: int, context: float, steps: int) -> float:
-    """Seconds of `steps` consecutive decode-only iterations of `decodes` sequences whose mean context
-    starts at `context` and grows by one token per iteration, summed in closed form.
-
-    Only decode attention depends on the context, and its roofline time, max(compute, memory), is piecewise
-    linear in it with one kink; so the span is an arithmetic series on each piece. A piece is confirmed
-    linear by its midpoint and halved otherwise: O(log steps) evaluations instead of `steps`.
-    """
-    def at(i: int) -> float:
-        return iteration_time(cfg, network, decodes, context + i, 0.0, 0.0).total_s
-
-    def span(first: int, last: int, t_first: float, t_last: float) -> float:
-        count = last - first + 1
-        if count <= 2:
-            return t_first + (t_last if count == 2 else 0.0)
-        mid = (first + last) // 2
-        t_mid = at(mid)
-        linear = t_first + (t_last - t_first) * (mid - first) / (last - first)
-        if math.isclose(t_mid, linear, rel_tol=1e-12, abs_tol=1e-15):
-            return count * (t_first + t_last) / 2.0
-        return span(first, mid, t_first, t_mid) + span(mid + 1, last, at(mid + 1), t_last)
-
-    if steps <= 0:
-        return 0.0
-    return span(0, steps - 1, at(0), at(steps - 1))
+    """Seconds of `steps` consecutive decode-only iterations (see `DecodeLine`), in closed form."""
+    return decode_line(cfg, network, decodes).span_s(context, steps)
 
 
-def decode_steps_within(cfg: ServingConfig, network: Network, decodes: int, context: float,
+def decode_steps_within(cfg: ServingConfig, network: Network, decodes: int, context: float, limit: int,
                         budget_s: float) -> int:
-    """How many whole decode iterations (as in `decode_span_s`) finish within `budget_s`: lets a replica
-    jump to the last iteration before the next arrival instead of stepping through each one."""
-    if budget_s <= 0.0:
-        return 0
-    low, high = 0, 1
-    while decode_span_s(cfg, network, decodes, context, high) <= budget_s:
-        low, high = high, 2 * high
-    while high - low > 1:
-        mid = (low + high) // 2
-        if decode_span_s(cfg, network, decodes, context, mid) <= budget_s:
-            low = mid
-        else:
-            high = mid
-    return low
+    """How many whole decode iterations (at most `limit`) finish within `budget_s`: lets a replica stop at
+    the iteration in flight when a request arrives instead of stepping through each one."""
+    return decode_line(cfg, network, decodes).steps_within(context, limit, budget_s)
 
 
 @dataclass(frozen=True)
 class ReplicaIterations:
-    """The iteration model of one replica on its network, in the form the serving engine asks for."""
+    """The iteration model of one replica on its network, in the form the serving engine asks for; the
+    decode lines of each batch size are computed once."""
 
     cfg: ServingConfig
     network: Network
+    _lines: dict[int, DecodeLine] = field(default_factory=dict, compare=False, repr=False)
 
     def iteration_s(self, decodes: int, decode_context: float, prefill_tokens: int,
                     prefill_context: float) -> float:
@@ -231,10 +280,15 @@ class ReplicaIterations:
         return iteration_time(self.cfg, self.network, decodes, decode_context, prefill_tokens,
                               prefill_context).total_s
 
+    def _line(self, decodes: int) -> DecodeLine:
+        if decodes not in self._lines:
+            self._lines[decodes] = decode_line(self.cfg, self.network, decodes)
+        return self._lines[decodes]
+
     def decode_span_s(self, decodes: int, context: float, steps: int) -> float:
         """Decode-only iterations summed in closed form."""
-        return decode_span_s(self.cfg, self.network, decodes, context, steps)
+        return self._line(decodes).span_s(context, steps)
 
-    def decode_steps_within(self, decodes: int, context: float, budget_s: float) -> int:
-        """Whole decode-only iterations within a time budget."""
-        return decode_steps_within(self.cfg, self.network, decodes, context, budget_s)
+    def decode_steps_within(self, decodes: int, context: float, limit: int, budget_s: float) -> int:
+        """Whole decode-only iterations (at most `limit`) within a time budget."""
+        return self._line(decodes).steps_within(context, limit, budget_s)

@@ -1,0 +1,56 @@
+"""Speed of the serving engine (issue 6 target: the Azure conv trace's lengths, Poisson arrivals at 4 req/s,
+Llama-2-7B on one H100 at TP1 with chunked prefill of 512 tokens, 10,000 requests in <= 0.7 s; Vidur
+needs about 72 s). Prints figures; needs ../shared for the trace."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from simulator.catalog import accelerator, model  # noqa: E402
+from simulator.engine.serving import ReplicaLimits, RouterPolicy, simulate_serving  # noqa: E402
+from simulator.hardware import Precision  # noqa: E402
+from simulator.topology.build import build_network  # noqa: E402
+from simulator.topology.shape import ClusterShape  # noqa: E402
+from simulator.topology.specs import SingleSwitchTopology  # noqa: E402
+from simulator.workload.arrivals import load_trace, poisson_arrivals_s  # noqa: E402
+from simulator.workload.serving_time import ReplicaIterations, ServingConfig  # noqa: E402
+
+TRACE = ROOT.parent / "shared" / "traces" / "azure_llm_2023" / "AzureLLMInferenceTrace_conv.csv"
+REQUESTS = 10_000
+BLOCK_TOKENS = 16
+
+
+def main() -> None:
+    if not TRACE.exists():
+        sys.exit(f"{TRACE} is absent: the benchmark replays its lengths")
+    trace = load_trace(TRACE)
+    rng = np.random.default_rng(0)
+    rows = np.arange(REQUESTS) % len(trace.input_tokens)
+    inputs, outputs = trace.input_tokens[rows], trace.output_tokens[rows]
+    arrival_s = poisson_arrivals_s(4.0, REQUESTS, rng)
+    cfg = ServingConfig(model("llama2-7b"), accelerator("h100-sxm"), Precision.BF16, 2.0, 1, 0.9, 2 * 2**30,
+                        256, 512, 0.0)
+    net = build_network(SingleSwitchTopology(kind="single_switch"), ClusterShape(1, 8, 450e9, 50e9, True))
+    limits = ReplicaLimits(cfg.max_batch, cfg.max_num_tokens, cfg.kv_capacity_tokens // BLOCK_TOKENS,
+                           BLOCK_TOKENS)
+    start = time.perf_counter()
+    out = simulate_serving(ReplicaIterations(cfg, net), limits, 1, arrival_s, inputs, outputs,
+                           RouterPolicy.ROUND_ROBIN, rng)
+    wall_s = time.perf_counter() - start
+    ttft = out.first_token_s - arrival_s
+    print(f"{REQUESTS:,} requests, llama2-7b on one H100, Poisson 4 req/s, conv-trace lengths, chunk 512")
+    print(f"wall {wall_s:.2f} s ({wall_s / REQUESTS * 1e3:.3f} ms per request; target 0.7 s, Vidur ~72 s)")
+    print(f"simulated {np.nanmax(out.finish_s):,.0f} s, completed {np.isfinite(out.finish_s).sum():,}, "
+          f"preemptions {out.preemptions}, TTFT p50 {np.nanmedian(ttft) * 1e3:.0f} ms "
+          f"p99 {np.nanpercentile(ttft, 99) * 1e3:.0f} ms, busy {out.busy_s[0] / np.nanmax(out.finish_s):.0%}")
+
+
+if __name__ == "__main__":
+    main()
