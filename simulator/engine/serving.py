@@ -125,8 +125,9 @@ class _Replica:
             used += need
             self.running.append(self.waiting.popleft())
 
-    def _make_room(self) -> None:
-        """Preempt the latest admitted sequences until every decode can grow by one token."""
+    def _make_room(self) -> int:
+        """Preempt the latest admitted sequences until every decode can grow by one token; the blocks
+        that iteration will hold."""
         used = self._blocks_used(1)
         while len(self.running) > 1 and used > self.limits.kv_blocks:
             victim = self.running.pop()
@@ -134,6 +135,7 @@ class _Replica:
             victim.prefill_target, victim.prefilled = victim.input_tokens + victim.generated, 0
             self.waiting.appendleft(victim)
             self.outcome.preemptions += 1
+        return used
 
     def _emit(self, seqs: Sequence[_Sequence], tokens: int) -> None:
         now = self.env.now
@@ -145,10 +147,13 @@ class _Replica:
                 self.outcome.finish_s[seq.index] = now
         self.running = [s for s in self.running if s.generated < s.output_tokens]
 
-    def _decode_steps_left(self, decoding: Sequence[_Sequence]) -> int:
-        """Decode iterations until the first sequence finishes or the KV cache runs out of blocks."""
+    def _decode_steps_left(self, decoding: Sequence[_Sequence], next_blocks: int) -> int:
+        """Decode iterations until the first sequence finishes or the KV cache runs out of blocks
+        (`next_blocks` held during the first; a sequence gains at most one block per `block_tokens`)."""
         steps = min(s.output_tokens - s.generated for s in decoding)
         block = self.limits.block_tokens
+        if next_blocks + len(decoding) * -(-(steps - 1) // block) <= self.limits.kv_blocks:
+            return steps
         cached = np.array([s.input_tokens + s.generated for s in decoding], dtype=np.int64)
         low, high = 1, steps
         while low < high:  # the largest step count whose blocks fit
@@ -167,7 +172,7 @@ class _Replica:
                 self.wake = env.event()
                 yield self.wake
                 continue
-            self._make_room()
+            next_blocks = self._make_room()
             decoding = [s for s in self.running if s.decoding]
             prefilling = [s for s in self.running if not s.decoding]
             context = sum(s.input_tokens + s.generated for s in decoding) / len(decoding) if decoding else 0.0
@@ -189,7 +194,7 @@ class _Replica:
                     seq.prefilled += take
                 self._emit(decoding + [seq for seq, _ in chunks if seq.decoding], 1)
             else:
-                steps = self._decode_steps_left(decoding)
+                steps = self._decode_steps_left(decoding, next_blocks)
                 span_s = model.decode_span_s(len(decoding), context, steps)
                 self.wake = env.event()
                 yield env.timeout(span_s) | self.wake

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -38,6 +38,14 @@ class ServingConfig:
     max_batch: int  # running sequences per iteration
     max_num_tokens: int  # tokens per iteration (decodes + prefill chunk), Sarathi-style budget
     overhead_s: float  # scheduler and launch time per iteration
+
+    @functools.cached_property
+    def _hash(self) -> int:
+        return hash(tuple(getattr(self, f.name) for f in fields(self)))
+
+    def __hash__(self) -> int:
+        """Hashed once: the iteration caches look a replica's config up every iteration."""
+        return self._hash
 
     @property
     def weight_bytes_per_gpu(self) -> float:
