@@ -106,7 +106,11 @@ class _Replica:
             self.wake.succeed()
 
     def _blocks_used(self, extra: int = 0) -> int:
-        return sum(s.blocks(self.limits.block_tokens, extra if s.decoding else 0) for s in self.running)
+        """Blocks the running sequences hold once each decode has `extra` more tokens (inlined: it runs
+        every iteration over the whole batch)."""
+        block = self.limits.block_tokens
+        return sum(-(-max(s.prefill_target, s.input_tokens + s.generated
+                          + (extra if s.prefilled >= s.prefill_target else 0)) // block) for s in self.running)
 
     def _admit(self) -> None:
         limits = self.limits
