@@ -121,6 +121,9 @@ def test_decode_span_is_exact_across_the_compute_memory_kink() -> None:
     times = [iteration_time(cfg, NET, 16, c, 0, 0).total_s for c in (10.0, 11.0, 2000.0, 2001.0)]
     assert times[3] - times[2] > 1.2 * (times[1] - times[0])  # slope 4/3 of the memory-bound one
     assert decode_span_s(cfg, NET, 16, 10.0, 2000) == pytest.approx(brute_span_s(cfg, 16, 10.0, 2000), rel=1e-9)
+    for steps in (1, 2, 3, 50, 1999):  # the deadline inversion on both sides of the kink
+        budget_s = brute_span_s(cfg, 16, 10.0, steps) * (1 + 1e-9)
+        assert decode_steps_within(cfg, NET, 16, 10.0, 2000, budget_s) == steps
 
 
 @settings(max_examples=25, deadline=None)
