@@ -4,20 +4,23 @@ admission and preemption, decode spans cut by arrivals, routers, and request acc
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.catalog import accelerator, model
 from simulator.engine.serving import ReplicaLimits, RouterPolicy, ServingOutcome, simulate_serving
 from simulator.hardware import Precision
+from simulator.reproduce import PUBLISHED_SERVING
 from simulator.topology.build import build_network
 from simulator.topology.shape import ClusterShape
 from simulator.topology.specs import SingleSwitchTopology
 from simulator.workload.arrivals import poisson_arrivals_s
-from simulator.workload.serving_time import ReplicaIterations, ServingConfig, iteration_time
+from simulator.workload.serving_time import ReplicaIterations, ServingConfig, iteration_time, offline_throughput
 
 TICK_S = 0.01
 
@@ -68,6 +71,13 @@ def test_kv_shortage_preempts_by_recompute_and_everything_still_finishes() -> No
     assert np.all(np.isfinite(out.finish_s))
     too_long = serve([0.0], [600], [100], small)  # 44 blocks can never fit in 40
     assert too_long.failed[0] and math.isnan(too_long.finish_s[0])
+
+
+def test_reserving_the_output_at_admission_never_preempts() -> None:
+    reserving = ReplicaLimits(max_batch=8, max_num_tokens=512, kv_blocks=40, block_tokens=16, reserve_output=True)
+    out = serve([0.0, 0.0, 0.0], [200, 200, 200], [200, 200, 200], reserving)
+    assert out.preemptions == 0 and np.all(np.isfinite(out.finish_s))
+    assert out.first_token_s[1] == pytest.approx(out.finish_s[0] + TICK_S)  # 25 blocks each: one at a time
 
 
 def test_the_batch_limit_queues_requests() -> None:
@@ -131,3 +141,23 @@ def test_real_iteration_model_drives_the_replica() -> None:
     ttft = iteration_time(cfg, net, 0, 0.0, 2000, 2000).total_s
     assert out.first_token_s[0] == pytest.approx(ttft)
     assert out.finish_s[0] == pytest.approx(ttft + iterations.decode_span_s(1, 2001.0, 99))
+
+
+@pytest.mark.parametrize("case", yaml.safe_load(PUBLISHED_SERVING.read_text(encoding="utf-8"))["cases"],
+                         ids=lambda case: case["id"])
+def test_an_offline_burst_approaches_the_steady_state_throughput(case: dict[str, Any]) -> None:
+    """The engine fed 1,500 identical requests at once (TensorRT-LLM's no-evict admission) against the
+    closed-form steady state behind `clustersim reproduce serving`: only the ramp-up and the drain differ."""
+    h100 = accelerator(case["accelerator"])
+    cfg = ServingConfig(model(case["model"]), h100, Precision(case["precision"]), 1.0, 1, 0.9, 2 * 2**30, 2048,
+                        8192, 0.0)
+    net = build_network(SingleSwitchTopology(kind="single_switch"), ClusterShape(1, 1, 450e9, 50e9, True))
+    n = 1500
+    limits = ReplicaLimits(cfg.max_batch, cfg.max_num_tokens, cfg.kv_capacity_tokens // 32, 32, True)
+    out = simulate_serving(ReplicaIterations(cfg, net), limits, 1, np.zeros(n), np.full(n, case["isl"]),
+                           np.full(n, case["osl"]), RouterPolicy.ROUND_ROBIN, np.random.default_rng(0))
+    burst = n * case["osl"] / np.nanmax(out.finish_s)
+    steady = offline_throughput(cfg, net, case["isl"], case["osl"]).output_tokens_per_s
+    assert out.preemptions == 0
+    assert burst == pytest.approx(steady, rel=0.08)
+    assert burst < steady * 1.01  # a finite burst never beats the steady state by more than rounding

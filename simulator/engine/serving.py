@@ -42,6 +42,9 @@ class ReplicaLimits:
     max_num_tokens: int
     kv_blocks: int
     block_tokens: int
+    # reserve a request's whole output at admission, so nothing is ever preempted (TensorRT-LLM's default
+    # "guaranteed no evict"); otherwise blocks are taken as tokens are generated and a shortage preempts (vLLM)
+    reserve_output: bool = False
 
 
 class RouterPolicy(Enum):
@@ -58,6 +61,7 @@ class _Sequence:
     input_tokens: int
     output_tokens: int
     prefill_target: int  # tokens to prefill: the prompt, plus what was generated before a preemption
+    reserved: int  # tokens whose blocks are held from admission on (the whole request, or none)
     prefilled: int = 0
     generated: int = 0
 
@@ -66,7 +70,7 @@ class _Sequence:
         return self.prefilled >= self.prefill_target
 
     def blocks(self, block_tokens: int, extra: int = 0) -> int:
-        cached = max(self.prefill_target, self.input_tokens + self.generated + extra)
+        cached = max(self.prefill_target, self.input_tokens + self.generated + extra, self.reserved)
         return -(-cached // block_tokens)
 
 
@@ -109,7 +113,7 @@ class _Replica:
         """Blocks the running sequences hold once each decode has `extra` more tokens (inlined: it runs
         every iteration over the whole batch)."""
         block = self.limits.block_tokens
-        return sum(-(-max(s.prefill_target, s.input_tokens + s.generated
+        return sum(-(-max(s.prefill_target, s.reserved, s.input_tokens + s.generated
                           + (extra if s.prefilled >= s.prefill_target else 0)) // block) for s in self.running)
 
     def _admit(self) -> None:
@@ -238,8 +242,8 @@ def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int
             yield env.timeout(max(0.0, float(arrival_s[i]) - env.now))
             replica = pick(i)
             outcome.replica[i] = replica.number
-            replica.submit(_Sequence(i, int(input_tokens[i]), max(1, int(output_tokens[i])),
-                                     int(input_tokens[i])))
+            prompt, output = int(input_tokens[i]), max(1, int(output_tokens[i]))
+            replica.submit(_Sequence(i, prompt, output, prompt, prompt + output if limits.reserve_output else 0))
 
     env.process(arrivals())
     env.run(until=horizon_s)
