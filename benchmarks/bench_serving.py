@@ -16,7 +16,8 @@ sys.path.insert(0, str(ROOT))
 
 from simulator.catalog import accelerator, model  # noqa: E402
 from simulator.engine.serving import ReplicaLimits, RouterPolicy, simulate_serving  # noqa: E402
-from simulator.hardware import Precision  # noqa: E402
+from simulator.engine.serving_summary import summarize_serving  # noqa: E402
+from simulator.hardware import Precision, PriceKind  # noqa: E402
 from simulator.topology.build import build_network  # noqa: E402
 from simulator.topology.shape import ClusterShape  # noqa: E402
 from simulator.topology.specs import SingleSwitchTopology  # noqa: E402
@@ -45,13 +46,20 @@ def main() -> None:
     out = simulate_serving(ReplicaIterations(cfg, net), limits, replicas, arrival_s, inputs, outputs,
                            RouterPolicy.LEAST_OUTSTANDING, rng)
     wall_s = time.perf_counter() - start
-    ttft = out.first_token_s - arrival_s
+    price = cfg.accelerator.latest_price(PriceKind.ON_DEMAND)
+    usd_per_gpu_hour = price.usd if price else 0.0
+    summary = summarize_serving(out, inputs, outputs, limits, 1, usd_per_gpu_hour, slo_ttft_s=1.0, slo_tpot_s=0.05)
     print(f"{requests:,} requests, llama2-7b on {replicas} H100 replica(s), Poisson {4 * replicas} req/s, "
           "conv-trace lengths, chunk 512")
     print(f"wall {wall_s:.2f} s ({wall_s / requests * 1e3:.3f} ms per request; target 0.7 s, Vidur ~72 s)")
-    print(f"simulated {np.nanmax(out.finish_s):,.0f} s, completed {np.isfinite(out.finish_s).sum():,}, "
-          f"preemptions {out.preemptions}, TTFT p50 {np.nanmedian(ttft) * 1e3:.0f} ms "
-          f"p99 {np.nanpercentile(ttft, 99) * 1e3:.0f} ms, busy {out.busy_s.mean() / np.nanmax(out.finish_s):.0%}")
+    print(f"simulated {out.end_s:,.0f} s: completed {summary.completed:,} of "
+          f"{summary.arrived:,}, preemptions {summary.preemptions}")
+    print(f"TTFT p50 {summary.ttft.p50_s * 1e3:.0f} ms p99 {summary.ttft.p99_s * 1e3:.0f} ms; TPOT p50 "
+          f"{summary.tpot.p50_s * 1e3:.1f} ms p99 {summary.tpot.p99_s * 1e3:.1f} ms; SLO (1 s, 50 ms) "
+          f"{summary.slo_attainment:.1%}")
+    print(f"busy {summary.busy_fraction:.0%}, KV cache {summary.kv_cache_utilization:.0%}, "
+          f"{summary.output_tokens_per_s:,.0f} output tokens/s, ${summary.usd_per_million_output_tokens:.2f} per "
+          f"million output tokens at ${usd_per_gpu_hour:.2f}/GPU-h")
 
 
 if __name__ == "__main__":

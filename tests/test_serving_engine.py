@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from simulator.catalog import accelerator, model
 from simulator.engine.serving import ReplicaLimits, RouterPolicy, ServingOutcome, simulate_serving
+from simulator.engine.serving_summary import summarize_serving
 from simulator.hardware import Precision
 from simulator.reproduce import PUBLISHED_SERVING
 from simulator.topology.build import build_network
@@ -161,3 +162,41 @@ def test_an_offline_burst_approaches_the_steady_state_throughput(case: dict[str,
     assert out.preemptions == 0
     assert burst == pytest.approx(steady, rel=0.08)
     assert burst < steady * 1.01  # a finite burst never beats the steady state by more than rounding
+
+
+def test_summary_accounts_for_every_request_and_prices_the_tokens() -> None:
+    limits = ReplicaLimits(max_batch=2, max_num_tokens=512, kv_blocks=100, block_tokens=16)
+    arrival, inputs, outputs = [0.0, 0.0, 0.0, 0.0], np.array([100, 100, 100, 2000]), np.array([11, 11, 11, 5])
+    out = serve(arrival, list(inputs), list(outputs), limits, horizon_s=0.15)
+    summary = summarize_serving(out, inputs, outputs, limits, 4, 2.0, slo_ttft_s=0.05, slo_tpot_s=0.02)
+    # two run (0.01 prefill + 10 decodes: done at 0.11), the third starts at 0.11, the fourth can never fit
+    assert (summary.arrived, summary.completed, summary.failed) == (4, 2, 1)
+    assert summary.running_at_end + summary.queued_at_end == 1
+    assert summary.ttft.p50_s == pytest.approx(TICK_S)
+    assert summary.tpot.mean_s == pytest.approx(TICK_S)
+    assert summary.e2e.mean_s == pytest.approx(0.11)
+    assert summary.slo_attainment == pytest.approx(2 / 4)
+    assert summary.output_tokens_per_s == pytest.approx(22 / 0.15)
+    assert summary.gpu_hours == pytest.approx(4 * 0.15 / 3600)
+    assert summary.usd_per_million_output_tokens == pytest.approx(summary.cost_usd / 22 * 1e6)
+    assert 0 < summary.kv_cache_utilization < 1 and summary.busy_fraction == pytest.approx(1.0)
+
+
+def test_summary_of_the_conv_trace_benchmark_case_is_plausible() -> None:
+    rng = np.random.default_rng(1)
+    count = 300
+    arrival = poisson_arrivals_s(4.0, count, rng)
+    inputs, outputs = rng.integers(200, 2000, count), rng.integers(20, 400, count)
+    h100 = accelerator("h100-sxm")
+    cfg = ServingConfig(model("llama2-7b"), h100, Precision.BF16, 2.0, 1, 0.9, 2 * 2**30, 256, 512, 0.0)
+    net = build_network(SingleSwitchTopology(kind="single_switch"), ClusterShape(1, 1, 450e9, 50e9, True))
+    limits = ReplicaLimits(256, 512, cfg.kv_capacity_tokens // 16, 16)
+    out = simulate_serving(ReplicaIterations(cfg, net), limits, 1, arrival, inputs, outputs,
+                           RouterPolicy.ROUND_ROBIN, rng)
+    summary = summarize_serving(out, inputs, outputs, limits, 1, 2.5, slo_ttft_s=1.0, slo_tpot_s=0.05)
+    assert summary.completed == count
+    # a 7B model decodes a small batch in about the time it takes to read 13.5 GB at ~2.3 TB/s: 5-10 ms
+    assert 0.004 < summary.tpot.p50_s < 0.012
+    assert summary.ttft.p50_s < summary.ttft.p99_s < 1.0
+    assert summary.slo_attainment == pytest.approx(1.0)
+    assert summary.output_tokens_per_s == pytest.approx(outputs.sum() / out.end_s)

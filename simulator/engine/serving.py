@@ -85,8 +85,10 @@ class ServingOutcome:
     replica: np.ndarray  # int: where it was routed (-1: not arrived)
     preemptions: int
     busy_s: np.ndarray  # per replica, seconds spent in iterations
+    kv_block_s: np.ndarray  # per replica, KV-cache blocks held integrated over time (block-seconds)
     queued_at_end: int
     running_at_end: int
+    end_s: float  # simulated time when the run stopped
 
 
 @dataclass
@@ -99,6 +101,7 @@ class _Replica:
     waiting: deque[_Sequence] = field(default_factory=deque)
     running: list[_Sequence] = field(default_factory=list)
     wake: simpy.Event | None = None
+    iteration_start_s: float | None = None  # while an iteration (or decode run) is in flight
 
     @property
     def outstanding(self) -> int:
@@ -184,7 +187,7 @@ class _Replica:
             decoding = [s for s in self.running if s.decoding]
             prefilling = [s for s in self.running if not s.decoding]
             context = sum(s.input_tokens + s.generated for s in decoding) / len(decoding) if decoding else 0.0
-            start = env.now
+            start = self.iteration_start_s = env.now
             if prefilling:
                 budget = max(1, self.limits.max_num_tokens - len(decoding))
                 chunks: list[tuple[_Sequence, int]] = []
@@ -200,6 +203,7 @@ class _Replica:
                 yield env.timeout(model.iteration_s(len(decoding), context, tokens, prompt))
                 for seq, take in chunks:
                     seq.prefilled += take
+                held = float(next_blocks)
                 self._emit(decoding + [seq for seq, _ in chunks if seq.decoding], 1)
             else:
                 steps = self._decode_steps_left(decoding, next_blocks)
@@ -211,8 +215,11 @@ class _Replica:
                                                                  env.now - start) + 1)
                     yield env.timeout(max(0.0, start + model.decode_span_s(len(decoding), context, steps)
                                           - env.now))
+                held = (next_blocks + self._blocks_used(steps)) / 2.0  # blocks grow about linearly in a run
                 self._emit(decoding, steps)
             self.outcome.busy_s[self.number] += env.now - start
+            self.iteration_start_s = None
+            self.outcome.kv_block_s[self.number] += held * (env.now - start)
 
 
 def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int, arrival_s: np.ndarray,
@@ -223,7 +230,7 @@ def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int
     nan = np.full(count, math.nan)
     outcome = ServingOutcome(np.asarray(arrival_s, dtype=float), nan.copy(), nan.copy(),
                              np.zeros(count, dtype=bool), np.full(count, -1, dtype=np.int64), 0,
-                             np.zeros(replicas), 0, 0)
+                             np.zeros(replicas), np.zeros(replicas), 0, 0, 0.0)
     env = simpy.Environment()
     pool = [_Replica(env, model, limits, outcome, n) for n in range(replicas)]
     for replica in pool:
@@ -239,7 +246,8 @@ def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int
 
     def arrivals() -> Generator[simpy.Event, object, None]:
         for i in range(count):
-            yield env.timeout(max(0.0, float(arrival_s[i]) - env.now))
+            if arrival_s[i] > env.now:  # simultaneous arrivals are all queued before a replica wakes
+                yield env.timeout(float(arrival_s[i]) - env.now)
             replica = pick(i)
             outcome.replica[i] = replica.number
             prompt, output = int(input_tokens[i]), max(1, int(output_tokens[i]))
@@ -249,4 +257,8 @@ def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int
     env.run(until=horizon_s)
     outcome.queued_at_end = sum(len(r.waiting) for r in pool)
     outcome.running_at_end = sum(len(r.running) for r in pool)
+    outcome.end_s = float(env.now)
+    for replica in pool:  # iterations cut by the horizon are busy time too
+        if replica.iteration_start_s is not None:
+            outcome.busy_s[replica.number] += env.now - replica.iteration_start_s
     return outcome
