@@ -215,7 +215,8 @@ class _Replica:
                                                                  env.now - start) + 1)
                     yield env.timeout(max(0.0, start + model.decode_span_s(len(decoding), context, steps)
                                           - env.now))
-                held = (next_blocks + self._blocks_used(steps)) / 2.0  # blocks grow about linearly in a run
+                # each sequence gains a block every block_tokens iterations: on average over the run
+                held = next_blocks + len(decoding) * (steps - 1) / (2.0 * self.limits.block_tokens)
                 self._emit(decoding, steps)
             self.outcome.busy_s[self.number] += env.now - start
             self.iteration_start_s = None
