@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import statistics
 from dataclasses import replace
 
 import pytest
@@ -18,12 +20,14 @@ from simulator.reproduce import PUBLISHED_SERVING, reproduce_serving
 from simulator.topology.build import build_network
 from simulator.topology.shape import ClusterShape
 from simulator.topology.specs import SingleSwitchTopology
+from simulator.workload.kernels import kernel_time_s
 from simulator.workload.serving_time import (
     ServingConfig,
     decode_span_s,
     decode_steps_within,
     iteration_time,
     offline_throughput,
+    token_kernels,
 )
 from tests.conftest import shared_file
 
@@ -134,3 +138,28 @@ def test_decode_steps_within_is_the_last_iteration_before_the_budget(decodes: in
     steps = decode_steps_within(cfg, NET, decodes, context, 100_000, budget_s)
     assert decode_span_s(cfg, NET, decodes, context, steps) <= budget_s * (1 + 1e-12)
     assert steps == 100_000 or decode_span_s(cfg, NET, decodes, context, steps + 1) > budget_s * (1 - 1e-12)
+
+
+VIDUR_GEMMS = {"qkv": "attn_pre_proj", "attention out": "attn_post_proj", "mlp up": "mlp_up_proj",
+               "mlp down": "mlp_down_proj"}
+
+
+@pytest.mark.parametrize(("gpu", "chip"), [("a100", "a100-80gb-sxm"), ("h100", "h100-sxm")])
+def test_iteration_gemms_match_vidur_measurements_within_15_percent_median(gpu: str, chip: str) -> None:
+    """Issue 6: the iteration model's GEMMs against Vidur's measured times for Llama-2 7B and 70B layers at
+    every token count (1 to 16k) and TP degree. Measured: A100 6.3 %, H100 8.6 % median; the decode-sized
+    rows (<= 512 tokens) alone are 17 % / 16 %."""
+    acc = accelerator(chip)
+    errors = []
+    for folder, name in (("Llama-2-7b-hf", "llama2-7b"), ("Llama-2-70b-hf", "llama2-70b")):
+        path = shared_file("data", "vidur-profiles", "compute", gpu, folder, "mlp.csv")
+        with path.open(encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                tp = int(row["num_tensor_parallel_workers"])
+                cfg = ServingConfig(model(name), acc, Precision.BF16, 2.0, tp, 0.9, 0.0, 256, 8192, 0.0)
+                for kernel in token_kernels(cfg, int(row["num_tokens"])):
+                    if kernel.name in VIDUR_GEMMS:
+                        measured_s = float(row[f"time_stats.{VIDUR_GEMMS[kernel.name]}.median"]) * 1e-3
+                        errors.append(abs(kernel_time_s(kernel, acc) / measured_s - 1))
+    assert len(errors) > 8000
+    assert statistics.median(errors) < 0.15
