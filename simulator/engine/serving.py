@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -86,8 +86,9 @@ class ServingOutcome:
     preemptions: int
     busy_s: np.ndarray  # per replica, seconds spent in iterations
     kv_block_s: np.ndarray  # per replica, KV-cache blocks held integrated over time (block-seconds)
+    kv_capacity_blocks: np.ndarray  # per replica
     queued_at_end: int
-    running_at_end: int
+    running_at_end: int  # in a batch, or moving its KV cache from a prefill to a decode replica
     end_s: float  # simulated time when the run stopped
 
 
@@ -101,6 +102,7 @@ class _Replica:
     waiting: deque[_Sequence] = field(default_factory=deque)
     running: list[_Sequence] = field(default_factory=list)
     wake: simpy.Event | None = None
+    handoff: Callable[[_Sequence], None] | None = None  # a prefill replica passes prefilled requests on
     iteration_start_s: float | None = None  # while an iteration (or decode run) is in flight
 
     @property
@@ -156,7 +158,13 @@ class _Replica:
             seq.generated += tokens
             if seq.generated >= seq.output_tokens:
                 self.outcome.finish_s[seq.index] = now
-        self.running = [s for s in self.running if s.generated < s.output_tokens]
+        handoff = self.handoff
+        if handoff is not None:
+            for seq in seqs:
+                if seq.generated < seq.output_tokens:
+                    handoff(seq)
+        self.running = [s for s in self.running
+                        if s.generated < s.output_tokens and (handoff is None or not s.decoding)]
 
     def _decode_steps_left(self, decoding: Sequence[_Sequence], next_blocks: int) -> int:
         """Decode iterations until the first sequence finishes or the KV cache runs out of blocks
@@ -223,27 +231,65 @@ class _Replica:
             self.outcome.kv_block_s[self.number] += held * (env.now - start)
 
 
-def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int, arrival_s: np.ndarray,
-                     input_tokens: np.ndarray, output_tokens: np.ndarray, policy: RouterPolicy,
-                     rng: np.random.Generator, horizon_s: float | None = None) -> ServingOutcome:
-    """Serve the requests (sorted arrival times) on identical replicas until all finish or the horizon."""
-    count = len(arrival_s)
-    nan = np.full(count, math.nan)
-    outcome = ServingOutcome(np.asarray(arrival_s, dtype=float), nan.copy(), nan.copy(),
-                             np.zeros(count, dtype=bool), np.full(count, -1, dtype=np.int64), 0,
-                             np.zeros(replicas), np.zeros(replicas), 0, 0, 0.0)
-    env = simpy.Environment()
-    pool = [_Replica(env, model, limits, outcome, n) for n in range(replicas)]
-    for replica in pool:
-        env.process(replica.run())
+@dataclass(frozen=True)
+class DecodePool:
+    """Prefill/decode disaggregation (Splitwise, DistServe): replicas that only decode, fed by the main
+    pool, which then only prefills; each request's KV cache moves between them over the network."""
 
+    model: IterationModel
+    limits: ReplicaLimits
+    replicas: int
+    transfer_s_per_token: float  # KV bytes per token over the link between the pools
+
+
+def _router(pool: Sequence[_Replica], policy: RouterPolicy, rng: np.random.Generator) -> Callable[[int], _Replica]:
+    """A function from the request's index to the replica it is sent to."""
     def pick(i: int) -> _Replica:
         if policy is RouterPolicy.ROUND_ROBIN:
-            return pool[i % replicas]
-        if policy is RouterPolicy.POWER_OF_TWO and replicas > 1:
-            a, b = rng.choice(replicas, size=2, replace=False)
+            return pool[i % len(pool)]
+        if policy is RouterPolicy.POWER_OF_TWO and len(pool) > 1:
+            a, b = rng.choice(len(pool), size=2, replace=False)
             return min(pool[int(a)], pool[int(b)], key=lambda r: r.outstanding)
         return min(pool, key=lambda r: r.outstanding)
+    return pick
+
+
+def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int, arrival_s: np.ndarray,
+                     input_tokens: np.ndarray, output_tokens: np.ndarray, policy: RouterPolicy,
+                     rng: np.random.Generator, horizon_s: float | None = None,
+                     decode: DecodePool | None = None) -> ServingOutcome:
+    """Serve the requests (sorted arrival times) on identical replicas until all finish or the horizon;
+    with a decode pool, the first `replicas` only prefill (replica numbers continue into the decode pool)."""
+    count = len(arrival_s)
+    total = replicas + (decode.replicas if decode else 0)
+    nan = np.full(count, math.nan)
+    capacity = np.array([limits.kv_blocks] * replicas + ([decode.limits.kv_blocks] * decode.replicas if decode else []))
+    outcome = ServingOutcome(np.asarray(arrival_s, dtype=float), nan.copy(), nan.copy(),
+                             np.zeros(count, dtype=bool), np.full(count, -1, dtype=np.int64), 0,
+                             np.zeros(total), np.zeros(total), capacity, 0, 0, 0.0)
+    env = simpy.Environment()
+    pool = [_Replica(env, model, limits, outcome, n) for n in range(replicas)]
+    decoders = [_Replica(env, decode.model, decode.limits, outcome, replicas + n)
+                for n in range(decode.replicas)] if decode else []
+    for replica in pool + decoders:
+        env.process(replica.run())
+    pick = _router(pool, policy, rng)
+    moving: set[int] = set()
+    if decode is not None:
+        pick_decoder = _router(decoders, policy, rng)
+
+        def transfer(seq: _Sequence) -> Generator[simpy.Event, object, None]:
+            moving.add(seq.index)
+            yield env.timeout((seq.input_tokens + seq.generated) * decode.transfer_s_per_token)
+            moving.discard(seq.index)
+            seq.reserved = seq.input_tokens + seq.output_tokens if decode.limits.reserve_output else 0
+            pick_decoder(seq.index).submit(seq)
+
+        def hand_off(seq: _Sequence) -> None:
+            env.process(transfer(seq))
+
+        for replica in pool:
+            replica.handoff = hand_off
 
     def arrivals() -> Generator[simpy.Event, object, None]:
         for i in range(count):
@@ -256,10 +302,11 @@ def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int
 
     env.process(arrivals())
     env.run(until=horizon_s)
-    outcome.queued_at_end = sum(len(r.waiting) for r in pool)
-    outcome.running_at_end = sum(len(r.running) for r in pool)
+    everyone = pool + decoders
+    outcome.queued_at_end = sum(len(r.waiting) for r in everyone)
+    outcome.running_at_end = sum(len(r.running) for r in everyone) + len(moving)
     outcome.end_s = float(env.now)
-    for replica in pool:  # iterations cut by the horizon are busy time too
+    for replica in everyone:  # iterations cut by the horizon are busy time too
         if replica.iteration_start_s is not None:
             outcome.busy_s[replica.number] += env.now - replica.iteration_start_s
     return outcome

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.engine.serving import ReplicaLimits, ServingOutcome
+from simulator.engine.serving import ServingOutcome
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,8 @@ class ServingSummary:
 
 
 def summarize_serving(outcome: ServingOutcome, input_tokens: np.ndarray, output_tokens: np.ndarray,
-                      limits: ReplicaLimits, gpus_per_replica: int, usd_per_gpu_hour: float,
-                      slo_ttft_s: float, slo_tpot_s: float) -> ServingSummary:
-    """Summarize a run; the cost is every replica's GPUs held for the whole simulated time."""
+                      gpus: int, usd_per_gpu_hour: float, slo_ttft_s: float, slo_tpot_s: float) -> ServingSummary:
+    """Summarize a run; the cost is all `gpus` of every replica held for the whole simulated time."""
     arrived = outcome.replica >= 0
     done = np.isfinite(outcome.finish_s)
     ttft = outcome.first_token_s - outcome.arrival_s
@@ -70,7 +69,7 @@ def summarize_serving(outcome: ServingOutcome, input_tokens: np.ndarray, output_
     met = done & (ttft <= slo_ttft_s) & ((output_tokens <= 1) | (tpot <= slo_tpot_s))
     duration_s = outcome.end_s
     replicas = len(outcome.busy_s)
-    gpu_hours = replicas * gpus_per_replica * duration_s / 3600.0
+    gpu_hours = gpus * duration_s / 3600.0
     cost = gpu_hours * usd_per_gpu_hour
     out_tokens, in_tokens = float(output_tokens[done].sum()), float(input_tokens[done].sum())
 
@@ -87,7 +86,7 @@ def summarize_serving(outcome: ServingOutcome, input_tokens: np.ndarray, output_
         e2e=latency_stats(e2e), output_tokens_per_s=per_s(out_tokens), input_tokens_per_s=per_s(in_tokens),
         slo_attainment=float(met.sum() / arrived.sum()) if arrived.any() else np.nan,
         busy_fraction=float(outcome.busy_s.sum() / (replicas * duration_s)) if duration_s > 0 else 0.0,
-        kv_cache_utilization=(float(outcome.kv_block_s.sum() / (replicas * limits.kv_blocks * duration_s))
+        kv_cache_utilization=(float(outcome.kv_block_s.sum() / (outcome.kv_capacity_blocks.sum() * duration_s))
                               if duration_s > 0 else 0.0),
         gpu_hours=gpu_hours, cost_usd=cost, usd_per_million_output_tokens=per_million(out_tokens),
         usd_per_million_tokens=per_million(out_tokens + in_tokens),
