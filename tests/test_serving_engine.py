@@ -185,17 +185,21 @@ def test_summary_accounts_for_every_request_and_prices_the_tokens() -> None:
     assert 0 < summary.kv_cache_utilization < 1 and summary.busy_fraction == pytest.approx(1.0)
 
 
+def h100_replica(name: str, max_num_tokens: int) -> tuple[ServingConfig, ReplicaIterations, ReplicaLimits]:
+    """A bf16 TP1 replica of `name` on one H100 with 16-token KV blocks."""
+    cfg = ServingConfig(model(name), accelerator("h100-sxm"), Precision.BF16, 2.0, 1, 0.9, 2 * 2**30, 256,
+                        max_num_tokens, 0.0)
+    net = build_network(SingleSwitchTopology(kind="single_switch"), ClusterShape(1, 1, 450e9, 50e9, True))
+    return cfg, ReplicaIterations(cfg, net), ReplicaLimits(256, max_num_tokens, cfg.kv_capacity_tokens // 16, 16)
+
+
 def test_summary_of_the_conv_trace_benchmark_case_is_plausible() -> None:
     rng = np.random.default_rng(1)
     count = 300
     arrival = poisson_arrivals_s(4.0, count, rng)
     inputs, outputs = rng.integers(200, 2000, count), rng.integers(20, 400, count)
-    h100 = accelerator("h100-sxm")
-    cfg = ServingConfig(model("llama2-7b"), h100, Precision.BF16, 2.0, 1, 0.9, 2 * 2**30, 256, 512, 0.0)
-    net = build_network(SingleSwitchTopology(kind="single_switch"), ClusterShape(1, 1, 450e9, 50e9, True))
-    limits = ReplicaLimits(256, 512, cfg.kv_capacity_tokens // 16, 16)
-    out = simulate_serving(ReplicaIterations(cfg, net), limits, 1, arrival, inputs, outputs,
-                           RouterPolicy.ROUND_ROBIN, rng)
+    _, iterations, limits = h100_replica("llama2-7b", 512)
+    out = simulate_serving(iterations, limits, 1, arrival, inputs, outputs, RouterPolicy.ROUND_ROBIN, rng)
     summary = summarize_serving(out, inputs, outputs, 1, 2.5, slo_ttft_s=1.0, slo_tpot_s=0.05)
     assert summary.completed == count
     # a 7B model decodes a small batch in about the time it takes to read 13.5 GB at ~2.3 TB/s: 5-10 ms
@@ -223,11 +227,7 @@ def test_disaggregation_keeps_long_prefills_out_of_the_decode_iterations() -> No
     count = 400
     arrival = poisson_arrivals_s(3.0, count, rng)
     inputs, outputs = rng.integers(4000, 8000, count), rng.integers(50, 150, count)
-    h100 = accelerator("h100-sxm")
-    cfg = ServingConfig(model("llama3.1-8b"), h100, Precision.BF16, 2.0, 1, 0.9, 2 * 2**30, 256, 8192, 0.0)
-    net = build_network(SingleSwitchTopology(kind="single_switch"), ClusterShape(1, 1, 450e9, 50e9, True))
-    iterations = ReplicaIterations(cfg, net)
-    limits = ReplicaLimits(256, 8192, cfg.kv_capacity_tokens // 16, 16)
+    cfg, iterations, limits = h100_replica("llama3.1-8b", 8192)
     together = simulate_serving(iterations, limits, 2, arrival, inputs, outputs, RouterPolicy.LEAST_OUTSTANDING,
                                 rng)
     decode = DecodePool(iterations, limits, 1, cfg.kv_bytes_per_token / 50e9)
