@@ -57,6 +57,8 @@ class RouterPolicy(Enum):
 
 @dataclass
 class _Sequence:
+    """One request's progress on its replica: prompt tokens prefilled, output tokens generated."""
+
     index: int
     input_tokens: int
     output_tokens: int
@@ -94,6 +96,8 @@ class ServingOutcome:
 
 @dataclass
 class _Replica:
+    """One replica's scheduler: a waiting queue, the running batch, and the SimPy process that iterates."""
+
     env: simpy.Environment
     model: IterationModel
     limits: ReplicaLimits
