@@ -13,7 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.catalog import accelerator, model
-from simulator.engine.serving import DecodePool, ReplicaLimits, RouterPolicy, ServingOutcome, simulate_serving
+from simulator.engine.serving import (
+    DecodePool,
+    FailurePolicy,
+    Outage,
+    ReplicaLimits,
+    RouterPolicy,
+    ServingOutcome,
+    simulate_serving,
+)
 from simulator.engine.serving_summary import summarize_serving
 from simulator.hardware import Precision
 from simulator.reproduce import PUBLISHED_SERVING
@@ -98,19 +106,24 @@ def test_routers_spread_a_burst(policy: RouterPolicy) -> None:
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 60), st.floats(0.5, 200.0), st.integers(1, 3), st.integers(20, 200),
        st.sampled_from(list(RouterPolicy)), st.integers(0, 2**32 - 1),
-       st.one_of(st.none(), st.floats(0.01, 5.0)), st.integers(0, 2), st.booleans())
+       st.one_of(st.none(), st.floats(0.01, 5.0)), st.integers(0, 2), st.booleans(),
+       st.lists(st.tuples(st.floats(0.0, 3.0), st.integers(0, 4), st.floats(0.001, 2.0)), max_size=4),
+       st.sampled_from(list(FailurePolicy)))
 def test_no_request_is_lost_and_none_beats_the_no_queue_bound(count: int, rate: float, replicas: int,
                                                               blocks: int, policy: RouterPolicy,
                                                               seed: int, horizon: float | None,
-                                                              decoders: int, reserve: bool) -> None:
+                                                              decoders: int, reserve: bool,
+                                                              crashes: list[tuple[float, int, float]],
+                                                              on_failure: FailurePolicy) -> None:
     rng = np.random.default_rng(seed)
     arrival = poisson_arrivals_s(rate, count, rng)
     inputs, outputs = rng.integers(1, 1500, count), rng.integers(1, 300, count)
     limits = ReplicaLimits(8, 512, blocks, 16, reserve)
     decode = DecodePool(FixedIterations(), limits, decoders, 1e-5) if decoders else None
+    outages = [Outage(start, replica % (replicas + decoders), duration) for start, replica, duration in crashes]
     out = simulate_serving(FixedIterations(), limits, replicas, arrival, inputs, outputs, policy, rng, horizon,
-                           decode)
-    arrived = int(np.sum(out.replica >= 0))
+                           decode, outages, on_failure)
+    arrived = int(out.arrived.sum())
     completed = int(np.sum(np.isfinite(out.finish_s)))
     assert completed + int(out.failed.sum()) + out.queued_at_end + out.running_at_end == arrived
     if horizon is None:
@@ -236,3 +249,24 @@ def test_disaggregation_keeps_long_prefills_out_of_the_decode_iterations() -> No
     tpot = {name: summarize_serving(o, inputs, outputs, 2, 2.0, 1.0, 0.05).tpot.p90_s
             for name, o in (("together", together), ("apart", apart))}
     assert tpot["apart"] < 0.8 * tpot["together"]  # measured: 10.6 ms against 14.7 ms
+
+
+def test_a_failed_replica_s_requests_are_retried_after_recomputing_what_was_sent() -> None:
+    out = simulate_serving(FixedIterations(), LIMITS, 1, np.array([0.0]), np.array([100]), np.array([100]),
+                           RouterPolicy.ROUND_ROBIN, np.random.default_rng(0), None, None, [Outage(0.5, 0, 1.0)])
+    # the decode run from 0.01 is lost at 0.5; back at 1.5, one iteration prefills the prompt and the first
+    # token, emitting the second, then 98 decode iterations
+    assert out.retried == 1 and out.first_token_s[0] == pytest.approx(TICK_S)
+    assert out.finish_s[0] == pytest.approx(1.5 + TICK_S + 98 * TICK_S)
+    assert out.busy_s[0] == pytest.approx(0.5 + 99 * TICK_S)
+
+
+def test_failure_policy_fail_reports_the_lost_requests_and_others_move_on() -> None:
+    outages = [Outage(0.05, 0, 10.0)]
+    out = simulate_serving(FixedIterations(), LIMITS, 2, np.array([0.0, 0.0, 0.1]), np.array([10, 10, 10]),
+                           np.array([50, 50, 50]), RouterPolicy.ROUND_ROBIN, np.random.default_rng(0), None, None,
+                           outages, FailurePolicy.FAIL)
+    assert list(out.failed) == [True, False, False]
+    assert out.replica[2] == 1  # the router skips the replica that is down
+    summary = summarize_serving(out, np.array([10, 10, 10]), np.array([50, 50, 50]), 2, 2.0, 1.0, 0.05)
+    assert (summary.completed, summary.failed, summary.retried) == (2, 1, 0)

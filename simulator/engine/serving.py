@@ -83,9 +83,11 @@ class ServingOutcome:
     arrival_s: np.ndarray
     first_token_s: np.ndarray
     finish_s: np.ndarray
-    failed: np.ndarray  # bool: could never fit in a replica's KV cache
-    replica: np.ndarray  # int: where it was routed (-1: not arrived)
+    arrived: np.ndarray  # bool: arrived before the run stopped
+    failed: np.ndarray  # bool: could never fit in a replica's KV cache, or lost to a failure (fail policy)
+    replica: np.ndarray  # int: where it was first routed (-1: not arrived, or no replica was up)
     preemptions: int
+    retried: int  # requests restarted on another replica after a failure (each time)
     busy_s: np.ndarray  # per replica, seconds spent in iterations
     kv_block_s: np.ndarray  # per replica, KV-cache blocks held integrated over time (block-seconds)
     kv_capacity_blocks: np.ndarray  # per replica
@@ -108,6 +110,8 @@ class _Replica:
     wake: simpy.Event | None = None
     handoff: Callable[[_Sequence], None] | None = None  # a prefill replica passes prefilled requests on
     iteration_start_s: float | None = None  # while an iteration (or decode run) is in flight
+    down: bool = False
+    process: simpy.Process | None = None
 
     @property
     def outstanding(self) -> int:
@@ -187,7 +191,26 @@ class _Replica:
                 high = mid - 1
         return low
 
-    def run(self) -> Generator[simpy.Event, object, None]:
+    def run(self, evict: Callable[[list[_Sequence]], None],
+            repaired: Callable[[], None]) -> Generator[simpy.Event, object, None]:
+        """Iterate until the simulation ends; a failure (an interrupt whose cause is the outage in seconds)
+        hands every request on the replica to `evict`, and the replica is down until the repair."""
+        while True:
+            try:
+                yield from self._iterate()
+            except simpy.Interrupt as crash:
+                start = self.iteration_start_s
+                if start is not None:
+                    self.outcome.busy_s[self.number] += self.env.now - start
+                    self.iteration_start_s = None
+                lost = self.running + list(self.waiting)
+                self.running, self.waiting, self.down = [], deque(), True
+                evict(lost)
+                yield self.env.timeout(float(crash.cause))  # type: ignore[arg-type]
+                self.down = False
+                repaired()
+
+    def _iterate(self) -> Generator[simpy.Event, object, None]:
         env, model = self.env, self.model
         while True:
             self._admit()
@@ -246,69 +269,136 @@ class DecodePool:
     transfer_s_per_token: float  # KV bytes per token over the link between the pools
 
 
-def _router(pool: Sequence[_Replica], policy: RouterPolicy, rng: np.random.Generator) -> Callable[[int], _Replica]:
-    """A function from the request's index to the replica it is sent to."""
-    def pick(i: int) -> _Replica:
-        if policy is RouterPolicy.ROUND_ROBIN:
-            return pool[i % len(pool)]
-        if policy is RouterPolicy.POWER_OF_TWO and len(pool) > 1:
-            a, b = rng.choice(len(pool), size=2, replace=False)
-            return min(pool[int(a)], pool[int(b)], key=lambda r: r.outstanding)
-        return min(pool, key=lambda r: r.outstanding)
-    return pick
+@dataclass(frozen=True)
+class Outage:
+    """A replica down from `start_s` for `duration_s` (a crash of any of its GPUs and the repair)."""
+
+    start_s: float
+    replica: int
+    duration_s: float
+
+
+class FailurePolicy(Enum):
+    """What happens to the requests on a replica that fails."""
+
+    RETRY = "retry"  # restart elsewhere, recomputing the prompt and the tokens already sent
+    FAIL = "fail"  # report them failed
+
+
+@dataclass
+class _Deployment:
+    """The replicas of one service, its routers, and the requests waiting for a replica to come up."""
+
+    env: simpy.Environment
+    pool: list[_Replica]
+    decoders: list[_Replica]
+    policy: RouterPolicy
+    rng: np.random.Generator
+    outcome: ServingOutcome
+    decode: DecodePool | None
+    on_failure: FailurePolicy
+    stranded: deque[_Sequence] = field(default_factory=deque)  # no replica of its pool was up
+    moving: set[int] = field(default_factory=set)  # KV caches between the pools
+
+    def pick(self, replicas: Sequence[_Replica], i: int) -> _Replica | None:
+        """The replica request `i` goes to, among those up (None if none is)."""
+        up = [r for r in replicas if not r.down]
+        if not up:
+            return None
+        if self.policy is RouterPolicy.ROUND_ROBIN:
+            return up[i % len(up)]
+        if self.policy is RouterPolicy.POWER_OF_TWO and len(up) > 1:
+            a, b = self.rng.choice(len(up), size=2, replace=False)
+            return min(up[int(a)], up[int(b)], key=lambda r: r.outstanding)
+        return min(up, key=lambda r: r.outstanding)
+
+    def route(self, seq: _Sequence) -> None:
+        """Send a request to its pool: the decode pool once prefilled (with a decode pool), else the main."""
+        to_decoders = self.decode is not None and seq.decoding and seq.generated > 0
+        replica = self.pick(self.decoders if to_decoders else self.pool, seq.index)
+        if replica is None:
+            self.stranded.append(seq)
+            return
+        if self.outcome.replica[seq.index] < 0:
+            self.outcome.replica[seq.index] = replica.number
+        replica.submit(seq)
+
+    def hand_off(self, seq: _Sequence) -> None:
+        self.env.process(self._transfer(seq))
+
+    def _transfer(self, seq: _Sequence) -> Generator[simpy.Event, object, None]:
+        assert self.decode is not None
+        self.moving.add(seq.index)
+        yield self.env.timeout((seq.input_tokens + seq.generated) * self.decode.transfer_s_per_token)
+        self.moving.discard(seq.index)
+        seq.reserved = seq.input_tokens + seq.output_tokens if self.decode.limits.reserve_output else 0
+        self.route(seq)
+
+    def evict(self, lost: list[_Sequence]) -> None:
+        """Requests on a failed replica: restarted from their prompt and sent tokens, or failed."""
+        for seq in lost:
+            if self.on_failure is FailurePolicy.FAIL:
+                self.outcome.failed[seq.index] = True
+                continue
+            self.outcome.retried += 1
+            seq.prefill_target, seq.prefilled = seq.input_tokens + seq.generated, 0
+            self.route(seq)
+
+    def repaired(self) -> None:
+        """A replica is back: the stranded requests try again."""
+        waiting, self.stranded = self.stranded, deque()
+        for seq in waiting:
+            self.route(seq)
+
+    def outages(self, outages: Sequence[Outage]) -> Generator[simpy.Event, object, None]:
+        everyone = self.pool + self.decoders
+        for outage in sorted(outages, key=lambda o: o.start_s):
+            if outage.start_s > self.env.now:
+                yield self.env.timeout(outage.start_s - self.env.now)
+            replica = everyone[outage.replica]
+            if not replica.down and replica.process is not None:  # overlapping outages merge into the first
+                replica.down = True  # at once: the interrupt reaches the replica later in this instant
+                replica.process.interrupt(outage.duration_s)
 
 
 def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int, arrival_s: np.ndarray,
                      input_tokens: np.ndarray, output_tokens: np.ndarray, policy: RouterPolicy,
                      rng: np.random.Generator, horizon_s: float | None = None,
-                     decode: DecodePool | None = None) -> ServingOutcome:
+                     decode: DecodePool | None = None, outages: Sequence[Outage] = (),
+                     on_failure: FailurePolicy = FailurePolicy.RETRY) -> ServingOutcome:
     """Serve the requests (sorted arrival times) on identical replicas until all finish or the horizon;
-    with a decode pool, the first `replicas` only prefill (replica numbers continue into the decode pool)."""
+    with a decode pool, the first `replicas` only prefill (replica numbers continue into the decode pool).
+    Outages take replicas down; their requests are retried elsewhere or failed, by `on_failure`."""
     count = len(arrival_s)
-    total = replicas + (decode.replicas if decode else 0)
     nan = np.full(count, math.nan)
-    capacity = np.array([limits.kv_blocks] * replicas + ([decode.limits.kv_blocks] * decode.replicas if decode else []))
-    outcome = ServingOutcome(np.asarray(arrival_s, dtype=float), nan.copy(), nan.copy(),
-                             np.zeros(count, dtype=bool), np.full(count, -1, dtype=np.int64), 0,
-                             np.zeros(total), np.zeros(total), capacity, 0, 0, 0.0)
+    sizes = [limits.kv_blocks] * replicas + ([decode.limits.kv_blocks] * decode.replicas if decode else [])
+    outcome = ServingOutcome(np.asarray(arrival_s, dtype=float), nan.copy(), nan.copy(), np.zeros(count, dtype=bool),
+                             np.zeros(count, dtype=bool), np.full(count, -1, dtype=np.int64), 0, 0,
+                             np.zeros(len(sizes)), np.zeros(len(sizes)), np.array(sizes), 0, 0, 0.0)
     env = simpy.Environment()
     pool = [_Replica(env, model, limits, outcome, n) for n in range(replicas)]
     decoders = [_Replica(env, decode.model, decode.limits, outcome, replicas + n)
                 for n in range(decode.replicas)] if decode else []
+    service = _Deployment(env, pool, decoders, policy, rng, outcome, decode, on_failure)
     for replica in pool + decoders:
-        env.process(replica.run())
-    pick = _router(pool, policy, rng)
-    moving: set[int] = set()
-    if decode is not None:
-        pick_decoder = _router(decoders, policy, rng)
-
-        def transfer(seq: _Sequence) -> Generator[simpy.Event, object, None]:
-            moving.add(seq.index)
-            yield env.timeout((seq.input_tokens + seq.generated) * decode.transfer_s_per_token)
-            moving.discard(seq.index)
-            seq.reserved = seq.input_tokens + seq.output_tokens if decode.limits.reserve_output else 0
-            pick_decoder(seq.index).submit(seq)
-
-        def hand_off(seq: _Sequence) -> None:
-            env.process(transfer(seq))
-
-        for replica in pool:
-            replica.handoff = hand_off
+        replica.process = env.process(replica.run(service.evict, service.repaired))
+        if decode is not None and replica.number < replicas:
+            replica.handoff = service.hand_off
 
     def arrivals() -> Generator[simpy.Event, object, None]:
         for i in range(count):
             if arrival_s[i] > env.now:  # simultaneous arrivals are all queued before a replica wakes
                 yield env.timeout(float(arrival_s[i]) - env.now)
-            replica = pick(i)
-            outcome.replica[i] = replica.number
+            outcome.arrived[i] = True
             prompt, output = int(input_tokens[i]), max(1, int(output_tokens[i]))
-            replica.submit(_Sequence(i, prompt, output, prompt, prompt + output if limits.reserve_output else 0))
+            service.route(_Sequence(i, prompt, output, prompt, prompt + output if limits.reserve_output else 0))
 
     env.process(arrivals())
+    env.process(service.outages(outages))
     env.run(until=horizon_s)
     everyone = pool + decoders
-    outcome.queued_at_end = sum(len(r.waiting) for r in everyone)
-    outcome.running_at_end = sum(len(r.running) for r in everyone) + len(moving)
+    outcome.queued_at_end = sum(len(r.waiting) for r in everyone) + len(service.stranded)
+    outcome.running_at_end = sum(len(r.running) for r in everyone) + len(service.moving)
     outcome.end_s = float(env.now)
     for replica in everyone:  # iterations cut by the horizon are busy time too
         if replica.iteration_start_s is not None:

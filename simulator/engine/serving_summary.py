@@ -38,7 +38,8 @@ class ServingSummary:
 
     arrived: int
     completed: int
-    failed: int  # could never fit in a replica's KV cache
+    failed: int  # could never fit in a replica's KV cache, or lost to a failure under the fail policy
+    retried: int  # restarts on another replica after a failure
     queued_at_end: int
     running_at_end: int
     preemptions: int
@@ -59,7 +60,7 @@ class ServingSummary:
 def summarize_serving(outcome: ServingOutcome, input_tokens: np.ndarray, output_tokens: np.ndarray,
                       gpus: int, usd_per_gpu_hour: float, slo_ttft_s: float, slo_tpot_s: float) -> ServingSummary:
     """Summarize a run; the cost is all `gpus` of every replica held for the whole simulated time."""
-    arrived = outcome.replica >= 0
+    arrived = outcome.arrived
     done = np.isfinite(outcome.finish_s)
     ttft = outcome.first_token_s - outcome.arrival_s
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -81,7 +82,7 @@ def summarize_serving(outcome: ServingOutcome, input_tokens: np.ndarray, output_
 
     return ServingSummary(
         arrived=int(arrived.sum()), completed=int(done.sum()), failed=int(outcome.failed.sum()),
-        queued_at_end=outcome.queued_at_end, running_at_end=outcome.running_at_end,
+        retried=outcome.retried, queued_at_end=outcome.queued_at_end, running_at_end=outcome.running_at_end,
         preemptions=outcome.preemptions, ttft=latency_stats(ttft), tpot=latency_stats(tpot),
         e2e=latency_stats(e2e), output_tokens_per_s=per_s(out_tokens), input_tokens_per_s=per_s(in_tokens),
         slo_attainment=float(met.sum() / arrived.sum()) if arrived.any() else np.nan,
