@@ -48,7 +48,7 @@ def main() -> None:
     wall_s = time.perf_counter() - start
     price = cfg.accelerator.latest_price(PriceKind.ON_DEMAND)
     usd_per_gpu_hour = price.usd if price else 0.0
-    summary = summarize_serving(out, inputs, outputs, replicas, usd_per_gpu_hour, slo_ttft_s=1.0, slo_tpot_s=0.05)
+    summary = summarize_serving(out, inputs, outputs, 1, usd_per_gpu_hour, slo_ttft_s=1.0, slo_tpot_s=0.05)
     print(f"{requests:,} requests, llama2-7b on {replicas} H100 replica(s), Poisson {4 * replicas} req/s, "
           "conv-trace lengths, chunk 512")
     print(f"wall {wall_s:.2f} s ({wall_s / requests * 1e3:.3f} ms per request; target 0.7 s, Vidur ~72 s)")

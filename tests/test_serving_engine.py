@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from simulator.catalog import accelerator, model
 from simulator.engine.serving import (
+    Autoscaler,
     DecodePool,
     FailurePolicy,
     Outage,
@@ -108,21 +109,23 @@ def test_routers_spread_a_burst(policy: RouterPolicy) -> None:
        st.sampled_from(list(RouterPolicy)), st.integers(0, 2**32 - 1),
        st.one_of(st.none(), st.floats(0.01, 5.0)), st.integers(0, 2), st.booleans(),
        st.lists(st.tuples(st.floats(0.0, 3.0), st.integers(0, 4), st.floats(0.001, 2.0)), max_size=4),
-       st.sampled_from(list(FailurePolicy)))
+       st.sampled_from(list(FailurePolicy)), st.booleans())
 def test_no_request_is_lost_and_none_beats_the_no_queue_bound(count: int, rate: float, replicas: int,
                                                               blocks: int, policy: RouterPolicy,
                                                               seed: int, horizon: float | None,
                                                               decoders: int, reserve: bool,
                                                               crashes: list[tuple[float, int, float]],
-                                                              on_failure: FailurePolicy) -> None:
+                                                              on_failure: FailurePolicy, scale: bool) -> None:
     rng = np.random.default_rng(seed)
     arrival = poisson_arrivals_s(rate, count, rng)
     inputs, outputs = rng.integers(1, 1500, count), rng.integers(1, 300, count)
     limits = ReplicaLimits(8, 512, blocks, 16, reserve)
     decode = DecodePool(FixedIterations(), limits, decoders, 1e-5) if decoders else None
-    outages = [Outage(start, replica % (replicas + decoders), duration) for start, replica, duration in crashes]
+    autoscaler = Autoscaler(1, replicas + 2, 0.05, 2.0, 0.5, 0.1) if scale else None
+    total = replicas + (2 if scale else 0) + decoders
+    outages = [Outage(start, replica % total, duration) for start, replica, duration in crashes]
     out = simulate_serving(FixedIterations(), limits, replicas, arrival, inputs, outputs, policy, rng, horizon,
-                           decode, outages, on_failure)
+                           decode, outages, on_failure, autoscaler)
     arrived = int(out.arrived.sum())
     completed = int(np.sum(np.isfinite(out.finish_s)))
     assert completed + int(out.failed.sum()) + out.queued_at_end + out.running_at_end == arrived
@@ -246,7 +249,7 @@ def test_disaggregation_keeps_long_prefills_out_of_the_decode_iterations() -> No
     decode = DecodePool(iterations, limits, 1, cfg.kv_bytes_per_token / 50e9)
     apart = simulate_serving(iterations, limits, 1, arrival, inputs, outputs, RouterPolicy.LEAST_OUTSTANDING, rng,
                              None, decode)
-    tpot = {name: summarize_serving(o, inputs, outputs, 2, 2.0, 1.0, 0.05).tpot.p90_s
+    tpot = {name: summarize_serving(o, inputs, outputs, 1, 2.0, 1.0, 0.05).tpot.p90_s
             for name, o in (("together", together), ("apart", apart))}
     assert tpot["apart"] < 0.8 * tpot["together"]  # measured: 10.6 ms against 14.7 ms
 
@@ -268,5 +271,24 @@ def test_failure_policy_fail_reports_the_lost_requests_and_others_move_on() -> N
                            outages, FailurePolicy.FAIL)
     assert list(out.failed) == [True, False, False]
     assert out.replica[2] == 1  # the router skips the replica that is down
-    summary = summarize_serving(out, np.array([10, 10, 10]), np.array([50, 50, 50]), 2, 2.0, 1.0, 0.05)
+    summary = summarize_serving(out, np.array([10, 10, 10]), np.array([50, 50, 50]), 1, 2.0, 1.0, 0.05)
     assert (summary.completed, summary.failed, summary.retried) == (2, 1, 0)
+
+
+def test_the_autoscaler_adds_replicas_under_a_burst_and_removes_them_after() -> None:
+    limits = ReplicaLimits(max_batch=4, max_num_tokens=512, kv_blocks=10_000, block_tokens=16)
+    burst = (np.zeros(40), np.full(40, 10), np.full(40, 100))
+    scaler = Autoscaler(min_replicas=1, max_replicas=3, interval_s=1.0, scale_up_at=4.0, scale_down_at=0.5,
+                        cold_start_s=2.0)
+    fixed = simulate_serving(FixedIterations(), limits, 1, *burst, RouterPolicy.LEAST_OUTSTANDING,
+                             np.random.default_rng(0))
+    scaled = simulate_serving(FixedIterations(), limits, 1, *burst, RouterPolicy.LEAST_OUTSTANDING,
+                              np.random.default_rng(0), autoscaler=scaler)
+    assert np.nanmax(fixed.finish_s) == pytest.approx(10 * (1 + 99) * TICK_S)  # 10 waves of 4, one at a time
+    # replicas start at 1 s and 2 s and take over queued requests from 3 s and 4 s: the burst ends sooner
+    assert np.nanmax(scaled.finish_s) < 0.75 * np.nanmax(fixed.finish_s)
+    assert set(np.unique(scaled.replica)) == {0}  # everything arrived while one replica was up
+    assert scaled.busy_s[1] > 0 and scaled.busy_s[2] > 0
+    # the added replicas are paid from their start; one is switched off, idle, before the end
+    assert 0 < scaled.active_s[1] < scaled.end_s - 1.0 and 0 < scaled.active_s[2] <= scaled.end_s - 2.0
+    assert scaled.active_s[0] == pytest.approx(scaled.end_s)

@@ -91,6 +91,7 @@ class ServingOutcome:
     busy_s: np.ndarray  # per replica, seconds spent in iterations
     kv_block_s: np.ndarray  # per replica, KV-cache blocks held integrated over time (block-seconds)
     kv_capacity_blocks: np.ndarray  # per replica
+    active_s: np.ndarray  # per replica, seconds provisioned (paid for): all run long without autoscaling
     queued_at_end: int
     running_at_end: int  # in a batch, or moving its KV cache from a prefill to a decode replica
     end_s: float  # simulated time when the run stopped
@@ -110,8 +111,9 @@ class _Replica:
     wake: simpy.Event | None = None
     handoff: Callable[[_Sequence], None] | None = None  # a prefill replica passes prefilled requests on
     iteration_start_s: float | None = None  # while an iteration (or decode run) is in flight
-    down: bool = False
+    down: bool = False  # takes no requests: failed, starting, or switched off
     process: simpy.Process | None = None
+    provisioned_since_s: float | None = 0.0  # None while switched off by the autoscaler
 
     @property
     def outstanding(self) -> int:
@@ -270,6 +272,20 @@ class DecodePool:
 
 
 @dataclass(frozen=True)
+class Autoscaler:
+    """Replicas of the main pool added or removed on load: every `interval_s`, outstanding requests per
+    replica taking requests above `scale_up_at` start one more (after `cold_start_s`, paid from the start);
+    below `scale_down_at` an idle one is switched off."""
+
+    min_replicas: int
+    max_replicas: int
+    interval_s: float
+    scale_up_at: float
+    scale_down_at: float
+    cold_start_s: float
+
+
+@dataclass(frozen=True)
 class Outage:
     """A replica down from `start_s` for `duration_s` (a crash of any of its GPUs and the repair)."""
 
@@ -345,10 +361,49 @@ class _Deployment:
             self.route(seq)
 
     def repaired(self) -> None:
-        """A replica is back: the stranded requests try again."""
-        waiting, self.stranded = self.stranded, deque()
-        for seq in waiting:
+        """A replica is back (or new): stranded requests, and those still waiting in other replicas' queues,
+        are routed again in arrival order, as from one queue in front of the replicas."""
+        waiting, self.stranded = list(self.stranded), deque()
+        for replica in self.pool + self.decoders:
+            if not replica.down:
+                waiting += replica.waiting
+                replica.waiting = deque()
+        for seq in sorted(waiting, key=lambda seq: seq.index):
             self.route(seq)
+
+    def finished(self) -> bool:
+        """Every request has arrived and none is left anywhere."""
+        return (bool(self.outcome.arrived.all()) and not self.stranded and not self.moving
+                and all(r.outstanding == 0 for r in self.pool + self.decoders))
+
+    def _switch(self, replica: _Replica, on: bool) -> None:
+        now = self.env.now
+        if on:
+            replica.provisioned_since_s = now
+        elif replica.provisioned_since_s is not None:
+            self.outcome.active_s[replica.number] += now - replica.provisioned_since_s
+            replica.provisioned_since_s, replica.down = None, True
+
+    def _start(self, replica: _Replica, cold_start_s: float) -> Generator[simpy.Event, object, None]:
+        self._switch(replica, True)
+        yield self.env.timeout(cold_start_s)
+        replica.down = False
+        self.repaired()
+
+    def autoscale(self, scaler: Autoscaler) -> Generator[simpy.Event, object, None]:
+        """Watch the load until all work is done, starting and stopping main-pool replicas."""
+        while not self.finished():
+            yield self.env.timeout(scaler.interval_s)
+            serving = [r for r in self.pool if not r.down]
+            provisioned = [r for r in self.pool if r.provisioned_since_s is not None]
+            load = (sum(r.outstanding for r in serving) + len(self.stranded)) / max(1, len(serving))
+            if load > scaler.scale_up_at and len(provisioned) < scaler.max_replicas:
+                self.env.process(self._start(next(r for r in self.pool if r.provisioned_since_s is None),
+                                             scaler.cold_start_s))
+            elif load < scaler.scale_down_at and len(provisioned) > scaler.min_replicas:
+                idle = [r for r in serving if r.outstanding == 0]
+                if idle:
+                    self._switch(idle[-1], False)
 
     def outages(self, outages: Sequence[Outage]) -> Generator[simpy.Event, object, None]:
         everyone = self.pool + self.decoders
@@ -365,24 +420,30 @@ def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int
                      input_tokens: np.ndarray, output_tokens: np.ndarray, policy: RouterPolicy,
                      rng: np.random.Generator, horizon_s: float | None = None,
                      decode: DecodePool | None = None, outages: Sequence[Outage] = (),
-                     on_failure: FailurePolicy = FailurePolicy.RETRY) -> ServingOutcome:
+                     on_failure: FailurePolicy = FailurePolicy.RETRY,
+                     autoscaler: Autoscaler | None = None) -> ServingOutcome:
     """Serve the requests (sorted arrival times) on identical replicas until all finish or the horizon;
     with a decode pool, the first `replicas` only prefill (replica numbers continue into the decode pool).
-    Outages take replicas down; their requests are retried elsewhere or failed, by `on_failure`."""
+    Outages take replicas down; their requests are retried elsewhere or failed, by `on_failure`. With an
+    autoscaler, `replicas` start and the main pool, numbered first, may grow to the autoscaler's maximum."""
     count = len(arrival_s)
     nan = np.full(count, math.nan)
-    sizes = [limits.kv_blocks] * replicas + ([decode.limits.kv_blocks] * decode.replicas if decode else [])
+    main = max(replicas, autoscaler.max_replicas) if autoscaler else replicas
+    sizes = [limits.kv_blocks] * main + ([decode.limits.kv_blocks] * decode.replicas if decode else [])
     outcome = ServingOutcome(np.asarray(arrival_s, dtype=float), nan.copy(), nan.copy(), np.zeros(count, dtype=bool),
                              np.zeros(count, dtype=bool), np.full(count, -1, dtype=np.int64), 0, 0,
-                             np.zeros(len(sizes)), np.zeros(len(sizes)), np.array(sizes), 0, 0, 0.0)
+                             np.zeros(len(sizes)), np.zeros(len(sizes)), np.array(sizes), np.zeros(len(sizes)),
+                             0, 0, 0.0)
     env = simpy.Environment()
-    pool = [_Replica(env, model, limits, outcome, n) for n in range(replicas)]
-    decoders = [_Replica(env, decode.model, decode.limits, outcome, replicas + n)
+    pool = [_Replica(env, model, limits, outcome, n) for n in range(main)]
+    for spare in pool[replicas:]:  # switched off until the autoscaler starts them
+        spare.down, spare.provisioned_since_s = True, None
+    decoders = [_Replica(env, decode.model, decode.limits, outcome, main + n)
                 for n in range(decode.replicas)] if decode else []
     service = _Deployment(env, pool, decoders, policy, rng, outcome, decode, on_failure)
     for replica in pool + decoders:
         replica.process = env.process(replica.run(service.evict, service.repaired))
-        if decode is not None and replica.number < replicas:
+        if decode is not None and replica.number < main:
             replica.handoff = service.hand_off
 
     def arrivals() -> Generator[simpy.Event, object, None]:
@@ -395,6 +456,8 @@ def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int
 
     env.process(arrivals())
     env.process(service.outages(outages))
+    if autoscaler is not None:
+        env.process(service.autoscale(autoscaler))
     env.run(until=horizon_s)
     everyone = pool + decoders
     outcome.queued_at_end = sum(len(r.waiting) for r in everyone) + len(service.stranded)
@@ -403,4 +466,6 @@ def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int
     for replica in everyone:  # iterations cut by the horizon are busy time too
         if replica.iteration_start_s is not None:
             outcome.busy_s[replica.number] += env.now - replica.iteration_start_s
+        if replica.provisioned_since_s is not None:
+            outcome.active_s[replica.number] += env.now - replica.provisioned_since_s
     return outcome

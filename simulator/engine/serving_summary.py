@@ -58,8 +58,9 @@ class ServingSummary:
 
 
 def summarize_serving(outcome: ServingOutcome, input_tokens: np.ndarray, output_tokens: np.ndarray,
-                      gpus: int, usd_per_gpu_hour: float, slo_ttft_s: float, slo_tpot_s: float) -> ServingSummary:
-    """Summarize a run; the cost is all `gpus` of every replica held for the whole simulated time."""
+                      gpus_per_replica: int, usd_per_gpu_hour: float, slo_ttft_s: float,
+                      slo_tpot_s: float) -> ServingSummary:
+    """Summarize a run; the cost is every replica's GPUs for as long as the replica was provisioned."""
     arrived = outcome.arrived
     done = np.isfinite(outcome.finish_s)
     ttft = outcome.first_token_s - outcome.arrival_s
@@ -69,8 +70,8 @@ def summarize_serving(outcome: ServingOutcome, input_tokens: np.ndarray, output_
     e2e = np.where(done, outcome.finish_s - outcome.arrival_s, np.nan)
     met = done & (ttft <= slo_ttft_s) & ((output_tokens <= 1) | (tpot <= slo_tpot_s))
     duration_s = outcome.end_s
-    replicas = len(outcome.busy_s)
-    gpu_hours = gpus * duration_s / 3600.0
+    active_s = float(outcome.active_s.sum())
+    gpu_hours = gpus_per_replica * active_s / 3600.0
     cost = gpu_hours * usd_per_gpu_hour
     out_tokens, in_tokens = float(output_tokens[done].sum()), float(input_tokens[done].sum())
 
@@ -86,9 +87,9 @@ def summarize_serving(outcome: ServingOutcome, input_tokens: np.ndarray, output_
         preemptions=outcome.preemptions, ttft=latency_stats(ttft), tpot=latency_stats(tpot),
         e2e=latency_stats(e2e), output_tokens_per_s=per_s(out_tokens), input_tokens_per_s=per_s(in_tokens),
         slo_attainment=float(met.sum() / arrived.sum()) if arrived.any() else np.nan,
-        busy_fraction=float(outcome.busy_s.sum() / (replicas * duration_s)) if duration_s > 0 else 0.0,
-        kv_cache_utilization=(float(outcome.kv_block_s.sum() / (outcome.kv_capacity_blocks.sum() * duration_s))
-                              if duration_s > 0 else 0.0),
+        busy_fraction=float(outcome.busy_s.sum() / active_s) if active_s > 0 else 0.0,
+        kv_cache_utilization=(float(outcome.kv_block_s.sum() / np.sum(outcome.kv_capacity_blocks * outcome.active_s))
+                              if active_s > 0 else 0.0),
         gpu_hours=gpu_hours, cost_usd=cost, usd_per_million_output_tokens=per_million(out_tokens),
         usd_per_million_tokens=per_million(out_tokens + in_tokens),
     )
