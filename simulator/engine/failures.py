@@ -65,7 +65,7 @@ def failure_process(env: simpy.Environment, cluster: Cluster, component: Compone
     mean = np.full(units, component.unit_mtbf_s)
     offenders = rng.random(units) < component.repeat_offender_fraction
     mean[offenders] /= component.repeat_offender_factor
-    next_failure = _steady_state_start(component, rng, mean)
+    next_failure = steady_state_start(component, rng, mean)
     labels = list(component.causes) or [component.name]
     weights = np.array(list(component.causes.values()) or [1.0])
     weights = weights / weights.sum()
@@ -90,7 +90,7 @@ def failure_process(env: simpy.Environment, cluster: Cluster, component: Compone
 WARM_UP_MEANS = 10.0  # renewal processes run this many mean lifetimes before time 0
 
 
-def _steady_state_start(component: Component, rng: np.random.Generator, mean: np.ndarray) -> np.ndarray:
+def steady_state_start(component: Component, rng: np.random.Generator, mean: np.ndarray) -> np.ndarray:
     """First failure times of units already in service (not all new at time 0): renew every unit from
     -WARM_UP_MEANS x mean until it passes 0. With Weibull shape < 1 new units fail early, so starting them
     fresh would overstate the failure rate of a finite run."""
