@@ -221,9 +221,16 @@ class _Replica:
                 yield self.wake
                 continue
             next_blocks = self._make_room()
-            decoding = [s for s in self.running if s.decoding]
-            prefilling = [s for s in self.running if not s.decoding]
-            context = sum(s.input_tokens + s.generated for s in decoding) / len(decoding) if decoding else 0.0
+            decoding: list[_Sequence] = []
+            prefilling: list[_Sequence] = []
+            cached = 0
+            for seq in self.running:  # one pass: this runs every iteration over the whole batch
+                if seq.prefilled >= seq.prefill_target:
+                    decoding.append(seq)
+                    cached += seq.input_tokens + seq.generated
+                else:
+                    prefilling.append(seq)
+            context = cached / len(decoding) if decoding else 0.0
             start = self.iteration_start_s = env.now
             if prefilling:
                 budget = max(1, self.limits.max_num_tokens - len(decoding))
