@@ -45,6 +45,9 @@ class ReplicaLimits:
     # reserve a request's whole output at admission, so nothing is ever preempted (TensorRT-LLM's default
     # "guaranteed no evict"); otherwise blocks are taken as tokens are generated and a shortage preempts (vLLM)
     reserve_output: bool = False
+    # preemption by swap instead of recompute: a victim's KV cache goes to host memory and back, at this many
+    # seconds per cached token each way (KV bytes per token over the host link); 0 means recompute
+    swap_s_per_token: float = 0.0
 
 
 class RouterPolicy(Enum):
@@ -66,6 +69,7 @@ class _Sequence:
     reserved: int  # tokens whose blocks are held from admission on (the whole request, or none)
     prefilled: int = 0
     generated: int = 0
+    swapped: bool = False  # its KV cache is in host memory
 
     @property
     def decoding(self) -> bool:
@@ -112,6 +116,7 @@ class _Replica:
     handoff: Callable[[_Sequence], None] | None = None  # a prefill replica passes prefilled requests on
     iteration_start_s: float | None = None  # while an iteration (or decode run) is in flight
     down: bool = False  # takes no requests: failed, starting, or switched off
+    swap_s: float = 0.0  # KV swapping owed, paid by the next iteration (the copies are not overlapped)
     process: simpy.Process | None = None
     provisioned_since_s: float | None = 0.0  # None while switched off by the autoscaler
 
@@ -146,6 +151,9 @@ class _Replica:
             if used + need > limits.kv_blocks:
                 return
             used += need
+            if seq.swapped:
+                seq.swapped = False
+                self.swap_s += (seq.input_tokens + seq.generated) * limits.swap_s_per_token
             self.running.append(self.waiting.popleft())
 
     def _make_room(self) -> int:
@@ -155,7 +163,11 @@ class _Replica:
         while len(self.running) > 1 and used > self.limits.kv_blocks:
             victim = self.running.pop()
             used -= victim.blocks(self.limits.block_tokens, 1 if victim.decoding else 0)
-            victim.prefill_target, victim.prefilled = victim.input_tokens + victim.generated, 0
+            if self.limits.swap_s_per_token > 0.0 and victim.decoding:  # out now, back in on readmission
+                victim.swapped = True
+                self.swap_s += (victim.input_tokens + victim.generated) * self.limits.swap_s_per_token
+            else:
+                victim.prefill_target, victim.prefilled = victim.input_tokens + victim.generated, 0
             self.waiting.appendleft(victim)
             self.outcome.preemptions += 1
         return used
@@ -244,20 +256,25 @@ class _Replica:
                 tokens = sum(take for _, take in chunks)
                 # a chunk at positions [p, p + take) attends to 2p + take tokens on average, causally
                 prompt = sum((2 * seq.prefilled + take) * take for seq, take in chunks) / tokens
-                yield env.timeout(model.iteration_s(len(decoding), context, tokens, prompt))
+                swap_s, self.swap_s = self.swap_s, 0.0
+                yield env.timeout(swap_s + model.iteration_s(len(decoding), context, tokens, prompt))
                 for seq, take in chunks:
                     seq.prefilled += take
                 held = float(next_blocks)
                 self._emit(decoding + [seq for seq, _ in chunks if seq.decoding], 1)
             else:
+                if self.swap_s > 0.0:  # KV copies owed from preemption or readmission come first
+                    swap_s, self.swap_s = self.swap_s, 0.0
+                    yield env.timeout(swap_s)
                 steps = self._decode_steps_left(decoding, next_blocks)
                 span_s = model.decode_span_s(len(decoding), context, steps)
+                span_start = env.now
                 self.wake = env.event()
                 yield env.timeout(span_s) | self.wake
-                if env.now < start + span_s:  # an arrival: stop after the iteration in flight
+                if env.now < span_start + span_s:  # an arrival: stop after the iteration in flight
                     steps = min(steps, model.decode_steps_within(len(decoding), context, steps,
-                                                                 env.now - start) + 1)
-                    yield env.timeout(max(0.0, start + model.decode_span_s(len(decoding), context, steps)
+                                                                 env.now - span_start) + 1)
+                    yield env.timeout(max(0.0, span_start + model.decode_span_s(len(decoding), context, steps)
                                           - env.now))
                 # each sequence gains a block every block_tokens iterations: on average over the run
                 held = next_blocks + len(decoding) * (steps - 1) / (2.0 * self.limits.block_tokens)
@@ -337,6 +354,9 @@ class _Deployment:
 
     def route(self, seq: _Sequence) -> None:
         """Send a request to its pool: the decode pool once prefilled (with a decode pool), else the main."""
+        if seq.swapped:  # its KV cache stays in the old replica's host memory: recompute instead
+            seq.swapped = False
+            seq.prefill_target, seq.prefilled = seq.input_tokens + seq.generated, 0
         to_decoders = self.decode is not None and seq.decoding and seq.generated > 0
         replica = self.pick(self.decoders if to_decoders else self.pool, seq.index)
         if replica is None:
