@@ -168,8 +168,8 @@ def compare(scenarios: tuple[str, ...], overrides: tuple[str, ...], varies: tupl
 def plan_layout(scenario: str, workload_name: str | None, top: int, overrides: tuple[str, ...], as_json: bool) -> None:
     """Rank the parallel layouts of SCENARIO's training workload that fit, fastest first."""
     loaded = _load_or_exit(scenario, overrides)
-    names = [w.name for w in loaded.workloads]
-    if workload_name is not None and workload_name not in names:
+    names = [w.name for w in loaded.workloads if w.kind == "training"]
+    if not names or (workload_name is not None and workload_name not in names):
         click.echo(f"{scenario}: --workload: no training workload named {workload_name!r}; names: "
                    f"{', '.join(names)}", err=True)
         sys.exit(EXIT_BAD_INPUT)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulator.report.model import HEADLINE_WORKLOAD_FIGURES, ComparedRun, Comparison, Report
+from simulator.report.model import ComparedRun, Comparison, Report, dotted_value, headline_figures
 from simulator.run import simulate
 from simulator.scenario.schema import Scenario
 
@@ -14,7 +14,10 @@ def headline(report: Report) -> dict[str, float]:
     figures = {"simulated_s": report.simulated_s}
     figures |= {f"cluster.{k}": float(getattr(report.cluster, k)) for k in CLUSTER_FIGURES}
     for name, workload in report.workloads.items():
-        figures |= {f"workloads.{name}.{k}": float(getattr(workload, k)) for k in HEADLINE_WORKLOAD_FIGURES}
+        for key in headline_figures(workload):
+            value = dotted_value(workload, key)
+            if isinstance(value, int | float):
+                figures[f"workloads.{name}.{key}"] = float(value)
     return figures
 
 

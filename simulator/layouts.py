@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from simulator.hardware import Accelerator, Precision
 from simulator.report.model import LayoutReport, LayoutRow
 from simulator.scenario import resolve
-from simulator.scenario.schema import Scenario
+from simulator.scenario.schema import Scenario, TrainingWorkload
 from simulator.topology.build import build_network
 from simulator.topology.network import Network
 from simulator.topology.shape import ClusterShape
@@ -138,8 +138,8 @@ def _best_mfu(model_params: float, accelerator: Accelerator, nodes: int) -> floa
 def plan_layouts(scenario: Scenario, workload_name: str | None, top: int = 10) -> LayoutReport:
     """The fastest `top` layouts of a scenario's training workload over all of its cluster's GPUs."""
     started = time.perf_counter()
-    workloads = {w.name: w for w in scenario.workloads}
-    workload = workloads[workload_name] if workload_name else scenario.workloads[0]
+    workloads = {w.name: w for w in scenario.workloads if isinstance(w, TrainingWorkload)}
+    workload = workloads[workload_name] if workload_name else next(iter(workloads.values()))
     network = resolve.network(scenario.cluster)
     base = resolve.training_plan(workload, scenario.cluster).step
     ranked, enumerated, fitting = search_layouts(base, network, network.gpus, workload.memory_reserve_bytes, top)

@@ -42,6 +42,7 @@ Z95 = 1.96
 EXCLUDED_LEAVES = frozenset({"wall_s", "seed"})
 CLUSTER_HEADLINE = ("utilization", "cost_usd")
 WORKLOAD_HEADLINE = ("wall_clock_s", "ettr", "interruptions", "lost_gpu_hours", "cost_usd")
+SERVING_HEADLINE = ("ttft_s.p99", "tpot_s.p99", "slo_attainment", "requests.failed", "cost_usd")
 METHOD = (
     "replicate i of N uses seed numpy.random.SeedSequence(seed).spawn(N)[i].generate_state(1)[0]; figures are "
     "every int/float leaf of the report JSON except wall_s and seed, summarised over the replicates where they "
@@ -58,10 +59,11 @@ def replicate_seeds(root: int, n: int) -> list[int]:
     return [int(child.generate_state(1)[0]) for child in np.random.SeedSequence(root).spawn(n)]
 
 
-def headline_paths(workloads: Sequence[str]) -> list[str]:
-    """The figures the terminal table and sweep rows show, by dotted path."""
+def headline_paths(workloads: Mapping[str, str]) -> list[str]:
+    """The figures the terminal table and sweep rows show, by dotted path, for workloads given as name -> kind."""
     paths = ["simulated_s", *(f"cluster.{k}" for k in CLUSTER_HEADLINE)]
-    return paths + [f"workloads.{name}.{k}" for name in workloads for k in WORKLOAD_HEADLINE]
+    return paths + [f"workloads.{name}.{k}" for name, kind in workloads.items()
+                    for k in (SERVING_HEADLINE if kind == "inference" else WORKLOAD_HEADLINE)]
 
 
 def leaves(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -117,7 +119,7 @@ def aggregate(reports: Sequence[ReportData], seeds: Sequence[int], root_seed: in
                 numbers.setdefault(path, []).append(float(value))
             elif isinstance(value, str | bool) and path not in {"scenario", "clustersim_version"}:
                 labels.setdefault(path, []).append(value)
-    workloads = list(dict.fromkeys(name for r in reports for name in r.get("workloads", {})))
+    workloads = {name: str(w.get("kind")) for r in reports for name, w in r.get("workloads", {}).items()}
     return ReplicatesReport(
         scenario=str(reports[0].get("scenario", "")),
         seed=root_seed,
@@ -125,7 +127,7 @@ def aggregate(reports: Sequence[ReportData], seeds: Sequence[int], root_seed: in
         replicates=len(reports),
         seeds=list(seeds),
         method=METHOD,
-        workloads=workloads,
+        workloads=list(workloads),
         headline=headline_paths(workloads),
         figures={path: summarize(values) for path, values in numbers.items()},
         modes={path: _mode(values) for path, values in labels.items()},

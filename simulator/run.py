@@ -20,6 +20,7 @@ from simulator.reliability import CheckpointPolicy, Effect, Scope, daly_interval
 from simulator.report.model import (
     BusBandwidthRow,
     ClusterReport,
+    InferenceReport,
     LossReport,
     MemoryReport,
     Report,
@@ -29,6 +30,7 @@ from simulator.report.model import (
 )
 from simulator.scenario.resolve import TrainingPlan, network, training_plan
 from simulator.scenario.schema import ClusterSpec, Scenario, TrainingWorkload
+from simulator.serve import Service, deploy, inference_report, settle
 from simulator.topology import stats
 from simulator.topology.fat_tree import switch_ports
 from simulator.topology.network import Network
@@ -67,7 +69,13 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
         env.process(failure_process(env, cluster, component, failures, np.random.default_rng(seed), links,
                                     topology_leaves(scenario.cluster)))
     runs: list[_Training] = []
-    for workload in scenario.workloads:
+    services: list[Service] = []
+    for index, workload in enumerate(scenario.workloads):
+        if not isinstance(workload, TrainingWorkload):
+            # its own stream, keyed apart from the failure components' so neither shifts the other
+            rng = np.random.default_rng(np.random.SeedSequence(scenario.seed, spawn_key=(1, index)))
+            services.append(deploy(env, cluster, workload, scenario.cluster, rng))
+            continue
         plan, step = (_priced(workload, scenario.cluster) if step_model is None
                       else _priced_with(step_model, workload, scenario.cluster))
         busy = (step.compute_s / step.total_s) if step.total_s else 0.0
@@ -81,7 +89,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
             pricing = step_model or OperatorStepModel()
             links.watch(job, functools.partial(_step_seconds, pricing, plan.step), step.total_s)
         runs.append(_Training(workload, plan, step, job))
-    finished = env.all_of([r.job.process for r in runs])
+    finished = env.all_of([r.job.process for r in runs] + [s.process for s in services if s.process is not None])
     env.run(until=finished if scenario.horizon_s is None else env.any_of([finished, env.timeout(scenario.horizon_s)]))
     for run in runs:
         run.job.settle(env.now, cluster)
@@ -89,6 +97,12 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
     prices = Prices(
         scenario.pricing.gpu_hour_usd, scenario.pricing.electricity_usd_per_kwh, scenario.pricing.pue
     )
+    busy_w = acc.power_w(1.0) if services else 0.0
+    outcomes = [settle(service, cluster, busy_w) for service in services]
+    reports: dict[str, TrainingReport | InferenceReport] = {
+        r.workload.name: _training_report(r, cluster, env.now, scenario, prices) for r in runs}
+    reports |= {s.workload.name: inference_report(s, outcome, scenario.cluster, prices, _idle_w(scenario), busy_w)
+                for s, outcome in zip(services, outcomes, strict=True)}
     return Report(
         scenario=scenario.name,
         seed=scenario.seed,
@@ -96,7 +110,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
         simulated_s=env.now,
         wall_s=time.perf_counter() - started,
         cluster=_cluster_report(cluster, env.now, scenario, prices, links.link_failures if links else 0),
-        workloads={r.workload.name: _training_report(r, cluster, env.now, scenario, prices) for r in runs},
+        workloads={w.name: reports[w.name] for w in scenario.workloads},
         notes=[note for r in runs for note in r.plan.notes],
     )
 

@@ -27,7 +27,7 @@ import io
 import itertools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,13 +118,13 @@ def load_points(path: str | Path, sets: Sequence[str], points: Sequence[GridPoin
     return scenarios
 
 
-def columns(keys: Sequence[str], workloads: Sequence[str]) -> list[str]:
+def columns(keys: Sequence[str], workloads: Mapping[str, str]) -> list[str]:
     """CSV header: grid keys, replicates, then mean and CI half-width of each headline figure."""
     figures = [f"{path}.{stat}" for path in headline_paths(workloads) for stat in ("mean", "ci95")]
     return [*keys, "replicates", *figures]
 
 
-def make_row(point: GridPoint, report: ReplicatesReport, workloads: Sequence[str]) -> SweepRow:
+def make_row(point: GridPoint, report: ReplicatesReport, workloads: Mapping[str, str]) -> SweepRow:
     """A point's row: its grid values and the headline figures of its replicates."""
     figures = {}
     for path in headline_paths(workloads):
@@ -245,7 +245,7 @@ class Sweep:
     axes: list[GridAxis]
     points: list[GridPoint]
     scenarios: list[Scenario]
-    workloads: list[str]
+    workloads: Mapping[str, str]  # name -> kind
     header: list[str]
     output: Path | None
     in_file: list[SweepRow]
@@ -268,7 +268,7 @@ def prepare(path: str | Path, grid: Sequence[str], sets: Sequence[str], output: 
     axes = parse_grid(grid)
     points = grid_points(axes)
     scenarios = load_points(path, sets, points)
-    workloads = list(dict.fromkeys(w.name for s in scenarios for w in s.workloads))
+    workloads = {w.name: w.kind for s in scenarios for w in s.workloads}
     keys = [axis.key for axis in axes]
     header = columns(keys, workloads)
     target = Path(output) if output else None

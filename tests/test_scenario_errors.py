@@ -72,7 +72,7 @@ def test_several_problems_are_all_reported(tmp_path: Path, quickstart_text: str)
     [
         ("workloads.pretrain.parallelism.tp=3", "workloads.pretrain.parallelism", ["96 GPUs"]),
         ("workloads.nosuch.tokens=1B", "workloads.nosuch", ["no item named", "pretrain"]),
-        ("cluster.topology.kind=hypercube", "cluster.topology", ["fat_tree", "dragonfly"]),
+        ("cluster.topology.kind=hypercube", "cluster.topology.kind", ["fat_tree", "dragonfly"]),
         ("cluster.nodes", "(document)", ["FIELD.PATH=VALUE"]),
     ],
 )

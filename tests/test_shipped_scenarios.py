@@ -18,7 +18,11 @@ from simulator.scenario.loader import load_scenario
 from tests.conftest import ROOT, SCENARIOS
 
 EXPECTED = ROOT / "tests" / "expected"
-WORKLOAD_FIELDS = ("status", "steps", "steps_total", "step_time_s", "tokens", "mfu", "gpu_hours", "cost_usd")
+WORKLOAD_FIELDS = {
+    "training": ("status", "steps", "steps_total", "step_time_s", "tokens", "mfu", "gpu_hours", "cost_usd"),
+    "inference": ("status", "requests", "ttft_s", "tpot_s", "e2e_s", "slo_attainment", "throughput_tokens_per_s",
+                  "kv_cache_utilization", "gpu_hours", "cost_usd"),
+}
 CLUSTER_FIELDS = ("utilization", "gpu_hours", "energy_kwh", "cost_usd")
 
 
@@ -28,7 +32,7 @@ def summary(report: Report) -> dict[str, object]:
         "simulated_s": report.simulated_s,
         "cluster": {k: getattr(report.cluster, k) for k in CLUSTER_FIELDS},
         "workloads": {
-            name: {k: getattr(w, k) for k in WORKLOAD_FIELDS} for name, w in report.workloads.items()
+            name: w.model_dump(include=set(WORKLOAD_FIELDS[w.kind])) for name, w in report.workloads.items()
         },
     }
 

@@ -33,7 +33,8 @@ class Cluster:
         self.allocated_s = np.zeros(self.gpus)
         self._allocated_at = np.full(self.gpus, np.nan)
         self._waiting: deque[tuple[int, simpy.Event]] = deque()
-        self._holders: dict[int, tuple[FailureListener, SlowdownListener | None]] = {}  # node -> holder
+        # node -> allocation (its lowest GPU id) -> listeners: workloads may share a node
+        self._holders: dict[int, dict[int, tuple[FailureListener, SlowdownListener | None]]] = {}
         self._repaired: dict[int, simpy.Event] = {}
         self.busy_gpu_s = 0.0  # GPU-seconds spent computing steps (kept or later lost)
         self.busy_energy_j = 0.0  # wall energy of that computing, before PUE
@@ -56,35 +57,39 @@ class Cluster:
     def hold(self, ids: GpuIds, on_failure: FailureListener, on_slowdown: SlowdownListener | None = None) -> None:
         """Tell `on_failure(node, cause)` when a node under `ids` fails, and `on_slowdown(node, factor,
         detection_s, repair_s, cause)` when one turns slow."""
+        key = int(ids.min())
         for node in np.unique(ids // self.gpus_per_node):
-            self._holders[int(node)] = (on_failure, on_slowdown)
+            self._holders.setdefault(int(node), {})[key] = (on_failure, on_slowdown)
 
     def release(self, ids: GpuIds) -> None:
         """Return GPUs to the pool and account their allocated time."""
         self.allocated_s[ids] += self.env.now - self._allocated_at[ids]
         self._allocated_at[ids] = np.nan
         self.free[ids] = True
+        key = int(ids.min())
         for node in np.unique(ids // self.gpus_per_node):
-            self._holders.pop(int(node), None)
+            holders = self._holders.get(int(node), {})
+            holders.pop(key, None)
+            if not holders:
+                self._holders.pop(int(node), None)
         self._grant()
 
     def fail_node(self, node: int, repair_s: float, cause: str) -> None:
-        """Node `node` goes down for `repair_s`; its holder (if any) is told."""
+        """Node `node` goes down for `repair_s`; its holders (if any) are told."""
         self.node_failures += 1
         if len(self.failure_log) < FAILURE_LOG_LIMIT:
             self.failure_log.append((self.env.now, node, repair_s, cause))
         if self.up[node]:
             self.up[node] = False
             self.env.process(self._repair(node, repair_s))
-        holder = self._holders.get(node)
-        if holder is not None:
-            holder[0](node, cause)
+        for on_failure, _ in list(self._holders.get(node, {}).values()):
+            on_failure(node, cause)
 
     def slow_node(self, node: int, factor: float, detection_s: float, repair_s: float, cause: str) -> None:
         """Node `node` runs `factor` times slower until its holder evicts it (idle nodes: no effect)."""
-        holder = self._holders.get(node)
-        if holder is not None and holder[1] is not None:
-            holder[1](node, factor, detection_s, repair_s, cause)
+        for _, on_slowdown in list(self._holders.get(node, {}).values()):
+            if on_slowdown is not None:
+                on_slowdown(node, factor, detection_s, repair_s, cause)
 
     def fail_storage(self, repair_s: float) -> None:
         """The shared checkpoint store is down for `repair_s`."""

@@ -99,6 +99,7 @@ class ServingOutcome:
     queued_at_end: int
     running_at_end: int  # in a batch, or moving its KV cache from a prefill to a decode replica
     end_s: float  # simulated time when the run stopped
+    outages: int = 0  # replica failures (overlapping ones merged)
 
 
 @dataclass
@@ -115,10 +116,13 @@ class _Replica:
     wake: simpy.Event | None = None
     handoff: Callable[[_Sequence], None] | None = None  # a prefill replica passes prefilled requests on
     iteration_start_s: float | None = None  # while an iteration (or decode run) is in flight
-    down: bool = False  # takes no requests: failed, starting, or switched off
+    down: bool = True  # takes no requests: not yet placed, failed, starting, or switched off
+    failing: bool = False  # down after a failure, until its repairs
+    blockers: list[simpy.Event] = field(default_factory=list)  # further repairs it waits for when up again
+    settled: Callable[[int], None] = lambda count: None  # told of requests completed or failed here
     swap_s: float = 0.0  # KV swapping owed, paid by the next iteration (the copies are not overlapped)
     process: simpy.Process | None = None
-    provisioned_since_s: float | None = 0.0  # None while switched off by the autoscaler
+    provisioned_since_s: float | None = None  # when it was started (paid from then); None while off
 
     @property
     def outstanding(self) -> int:
@@ -145,6 +149,7 @@ class _Replica:
             if -(-(seq.input_tokens + seq.output_tokens) // limits.block_tokens) > limits.kv_blocks:
                 self.waiting.popleft()
                 self.outcome.failed[seq.index] = True
+                self.settled(1)
                 continue
             if used is None:
                 used = self._blocks_used(1)
@@ -174,12 +179,16 @@ class _Replica:
 
     def _emit(self, seqs: Sequence[_Sequence], tokens: int) -> None:
         now = self.env.now
+        finished = 0
         for seq in seqs:
             if seq.generated == 0:
                 self.outcome.first_token_s[seq.index] = now
             seq.generated += tokens
             if seq.generated >= seq.output_tokens:
                 self.outcome.finish_s[seq.index] = now
+                finished += 1
+        if finished:
+            self.settled(finished)
         handoff = self.handoff
         if handoff is not None:
             for seq in seqs:
@@ -207,8 +216,9 @@ class _Replica:
 
     def run(self, evict: Callable[[list[_Sequence]], None],
             repaired: Callable[[], None]) -> Generator[simpy.Event, object, None]:
-        """Iterate until the simulation ends; a failure (an interrupt whose cause is the outage in seconds)
-        hands every request on the replica to `evict`, and the replica is down until the repair."""
+        """Iterate until the simulation ends; a failure (an interrupt whose cause is the outage in seconds, or
+        the event of the repair) hands every request on the replica to `evict`, and the replica is down until
+        the repair and any other repair it learns of meanwhile (`blockers`)."""
         while True:
             try:
                 yield from self._iterate()
@@ -218,10 +228,13 @@ class _Replica:
                     self.outcome.busy_s[self.number] += self.env.now - start
                     self.iteration_start_s = None
                 lost = self.running + list(self.waiting)
-                self.running, self.waiting, self.down = [], deque(), True
+                self.running, self.waiting, self.down, self.failing = [], deque(), True, True
                 evict(lost)
-                yield self.env.timeout(float(crash.cause))  # type: ignore[arg-type]
-                self.down = False
+                cause = crash.cause
+                yield cause if isinstance(cause, simpy.Event) else self.env.timeout(float(cause))  # type: ignore[arg-type]
+                while self.blockers:
+                    yield self.blockers.pop()
+                self.down = self.failing = False
                 repaired()
 
     def _iterate(self) -> Generator[simpy.Event, object, None]:
@@ -326,8 +339,9 @@ class FailurePolicy(Enum):
 
 
 @dataclass
-class _Deployment:
-    """The replicas of one service, its routers, and the requests waiting for a replica to come up."""
+class Deployment:
+    """The replicas of one service, its routers, and the requests waiting for a replica to come up; built by
+    `deploy_serving` on an environment that may hold other processes (training jobs, failures)."""
 
     env: simpy.Environment
     pool: list[_Replica]
@@ -337,8 +351,50 @@ class _Deployment:
     outcome: ServingOutcome
     decode: DecodePool | None
     on_failure: FailurePolicy
+    initial: int  # main-pool replicas brought up first
+    autoscaler: Autoscaler | None = None  # watches the load once the replicas are up
     stranded: deque[_Sequence] = field(default_factory=deque)  # no replica of its pool was up
     moving: set[int] = field(default_factory=set)  # KV caches between the pools
+    unsettled: int = 0  # requests not yet completed or failed
+    done: simpy.Event | None = None  # fires when every request is completed or failed
+
+    def settle(self, count: int) -> None:
+        """`count` requests completed or failed."""
+        self.unsettled -= count
+        if self.unsettled == 0 and self.done is not None and not self.done.triggered:
+            self.done.succeed()
+
+    def bring_up(self) -> None:
+        """Start the first replicas and the decode pool (once their GPUs are granted)."""
+        for replica in self.pool[:self.initial] + self.decoders:
+            replica.down, replica.provisioned_since_s = False, self.env.now
+        self.repaired()
+        if self.autoscaler is not None:
+            self.env.process(self.autoscale(self.autoscaler))
+
+    def crash(self, number: int, until: simpy.Event | float) -> None:
+        """Replica `number` fails until `until` (the repair, or seconds); a replica already failed waits for
+        this repair too; one that is off or starting is not affected."""
+        replica = (self.pool + self.decoders)[number]
+        if replica.failing and isinstance(until, simpy.Event):
+            replica.blockers.append(until)
+        elif not replica.down and replica.process is not None:
+            replica.down = True  # at once: the interrupt reaches the replica later in this instant
+            replica.process.interrupt(until)
+            self.outcome.outages += 1
+
+    def close(self) -> ServingOutcome:
+        """The outcome at the current time: what is still queued or running, and time accounts closed."""
+        env, outcome, everyone = self.env, self.outcome, self.pool + self.decoders
+        outcome.queued_at_end = sum(len(r.waiting) for r in everyone) + len(self.stranded)
+        outcome.running_at_end = sum(len(r.running) for r in everyone) + len(self.moving)
+        outcome.end_s = float(env.now)
+        for replica in everyone:  # iterations cut by the horizon are busy time too
+            if replica.iteration_start_s is not None:
+                outcome.busy_s[replica.number] += env.now - replica.iteration_start_s
+            if replica.provisioned_since_s is not None:
+                outcome.active_s[replica.number] += env.now - replica.provisioned_since_s
+        return outcome
 
     def pick(self, replicas: Sequence[_Replica], i: int) -> _Replica | None:
         """The replica request `i` goes to, among those up (None if none is)."""
@@ -382,6 +438,7 @@ class _Deployment:
         for seq in lost:
             if self.on_failure is FailurePolicy.FAIL:
                 self.outcome.failed[seq.index] = True
+                self.settle(1)
                 continue
             self.outcome.retried += 1
             seq.prefill_target, seq.prefilled = seq.input_tokens + seq.generated, 0
@@ -398,10 +455,6 @@ class _Deployment:
         for seq in sorted(waiting, key=lambda seq: seq.index):
             self.route(seq)
 
-    def finished(self) -> bool:
-        """Every request has arrived and none is left anywhere."""
-        return (bool(self.outcome.arrived.all()) and not self.stranded and not self.moving
-                and all(r.outstanding == 0 for r in self.pool + self.decoders))
 
     def _switch(self, replica: _Replica, on: bool) -> None:
         now = self.env.now
@@ -419,7 +472,7 @@ class _Deployment:
 
     def autoscale(self, scaler: Autoscaler) -> Generator[simpy.Event, object, None]:
         """Watch the load until all work is done, starting and stopping main-pool replicas."""
-        while not self.finished():
+        while self.unsettled:
             yield self.env.timeout(scaler.interval_s)
             serving = [r for r in self.pool if not r.down]
             provisioned = [r for r in self.pool if r.provisioned_since_s is not None]
@@ -433,26 +486,22 @@ class _Deployment:
                     self._switch(idle[-1], False)
 
     def outages(self, outages: Sequence[Outage]) -> Generator[simpy.Event, object, None]:
-        everyone = self.pool + self.decoders
+        """Take replicas down as listed (an outage overlapping an earlier one merges into it)."""
         for outage in sorted(outages, key=lambda o: o.start_s):
             if outage.start_s > self.env.now:
                 yield self.env.timeout(outage.start_s - self.env.now)
-            replica = everyone[outage.replica]
-            if not replica.down and replica.process is not None:  # overlapping outages merge into the first
-                replica.down = True  # at once: the interrupt reaches the replica later in this instant
-                replica.process.interrupt(outage.duration_s)
+            self.crash(outage.replica, outage.duration_s)
 
 
-def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int, arrival_s: np.ndarray,
-                     input_tokens: np.ndarray, output_tokens: np.ndarray, policy: RouterPolicy,
-                     rng: np.random.Generator, horizon_s: float | None = None,
-                     decode: DecodePool | None = None, outages: Sequence[Outage] = (),
-                     on_failure: FailurePolicy = FailurePolicy.RETRY,
-                     autoscaler: Autoscaler | None = None) -> ServingOutcome:
-    """Serve the requests (sorted arrival times) on identical replicas until all finish or the horizon;
-    with a decode pool, the first `replicas` only prefill (replica numbers continue into the decode pool).
-    Outages take replicas down; their requests are retried elsewhere or failed, by `on_failure`. With an
-    autoscaler, `replicas` start and the main pool, numbered first, may grow to the autoscaler's maximum."""
+def deploy_serving(env: simpy.Environment, model: IterationModel, limits: ReplicaLimits, replicas: int,
+                   arrival_s: np.ndarray, input_tokens: np.ndarray, output_tokens: np.ndarray,
+                   policy: RouterPolicy, rng: np.random.Generator, decode: DecodePool | None = None,
+                   on_failure: FailurePolicy = FailurePolicy.RETRY,
+                   autoscaler: Autoscaler | None = None) -> Deployment:
+    """Processes that serve the requests (sorted absolute arrival times) on identical replicas, all down until
+    `bring_up()`; with a decode pool, the first `replicas` only prefill (replica numbers continue into the
+    decode pool). With an autoscaler, the main pool, numbered first, may grow to the autoscaler's maximum.
+    Requests arriving while no replica is up wait for one."""
     count = len(arrival_s)
     nan = np.full(count, math.nan)
     main = max(replicas, autoscaler.max_replicas) if autoscaler else replicas
@@ -461,14 +510,15 @@ def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int
                              np.zeros(count, dtype=bool), np.full(count, -1, dtype=np.int64), 0, 0,
                              np.zeros(len(sizes)), np.zeros(len(sizes)), np.array(sizes), np.zeros(len(sizes)),
                              0, 0, 0.0)
-    env = simpy.Environment()
     pool = [_Replica(env, model, limits, outcome, n) for n in range(main)]
-    for spare in pool[replicas:]:  # switched off until the autoscaler starts them
-        spare.down, spare.provisioned_since_s = True, None
     decoders = [_Replica(env, decode.model, decode.limits, outcome, main + n)
                 for n in range(decode.replicas)] if decode else []
-    service = _Deployment(env, pool, decoders, policy, rng, outcome, decode, on_failure)
+    service = Deployment(env, pool, decoders, policy, rng, outcome, decode, on_failure, replicas, autoscaler,
+                         unsettled=count, done=env.event())
+    if count == 0:
+        service.done.succeed()  # type: ignore[union-attr]
     for replica in pool + decoders:
+        replica.settled = service.settle
         replica.process = env.process(replica.run(service.evict, service.repaired))
         if decode is not None and replica.number < main:
             replica.handoff = service.hand_off
@@ -482,17 +532,23 @@ def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int
             service.route(_Sequence(i, prompt, output, prompt, prompt + output if limits.reserve_output else 0))
 
     env.process(arrivals())
+    return service
+
+
+def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int, arrival_s: np.ndarray,
+                     input_tokens: np.ndarray, output_tokens: np.ndarray, policy: RouterPolicy,
+                     rng: np.random.Generator, horizon_s: float | None = None,
+                     decode: DecodePool | None = None, outages: Sequence[Outage] = (),
+                     on_failure: FailurePolicy = FailurePolicy.RETRY,
+                     autoscaler: Autoscaler | None = None) -> ServingOutcome:
+    """Serve the requests on their own (see `deploy_serving`), replicas up from time 0, until all are
+    completed or failed or the horizon passes. Outages take replicas down; their requests are retried
+    elsewhere or failed, by `on_failure`."""
+    env = simpy.Environment()
+    service = deploy_serving(env, model, limits, replicas, arrival_s, input_tokens, output_tokens, policy, rng,
+                             decode, on_failure, autoscaler)
+    service.bring_up()
     env.process(service.outages(outages))
-    if autoscaler is not None:
-        env.process(service.autoscale(autoscaler))
-    env.run(until=horizon_s)
-    everyone = pool + decoders
-    outcome.queued_at_end = sum(len(r.waiting) for r in everyone) + len(service.stranded)
-    outcome.running_at_end = sum(len(r.running) for r in everyone) + len(service.moving)
-    outcome.end_s = float(env.now)
-    for replica in everyone:  # iterations cut by the horizon are busy time too
-        if replica.iteration_start_s is not None:
-            outcome.busy_s[replica.number] += env.now - replica.iteration_start_s
-        if replica.provisioned_since_s is not None:
-            outcome.active_s[replica.number] += env.now - replica.provisioned_since_s
-    return outcome
+    assert service.done is not None
+    env.run(until=service.done if horizon_s is None else env.any_of([service.done, env.timeout(horizon_s)]))
+    return service.close()

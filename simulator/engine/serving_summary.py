@@ -58,9 +58,10 @@ class ServingSummary:
 
 
 def summarize_serving(outcome: ServingOutcome, input_tokens: np.ndarray, output_tokens: np.ndarray,
-                      gpus_per_replica: int, usd_per_gpu_hour: float, slo_ttft_s: float,
-                      slo_tpot_s: float) -> ServingSummary:
-    """Summarize a run; the cost is every replica's GPUs for as long as the replica was provisioned."""
+                      gpus_per_replica: int | np.ndarray, usd_per_gpu_hour: float, slo_ttft_s: float,
+                      slo_tpot_s: float, start_s: float = 0.0, energy_usd: float = 0.0) -> ServingSummary:
+    """Summarize a run; the cost is every replica's GPUs (a count, or one per replica) for as long as the
+    replica was provisioned, plus `energy_usd`; rates are over the time from `start_s` to the end."""
     arrived = outcome.arrived
     done = np.isfinite(outcome.finish_s)
     ttft = outcome.first_token_s - outcome.arrival_s
@@ -69,10 +70,10 @@ def summarize_serving(outcome: ServingOutcome, input_tokens: np.ndarray, output_
                         np.nan)
     e2e = np.where(done, outcome.finish_s - outcome.arrival_s, np.nan)
     met = done & (ttft <= slo_ttft_s) & ((output_tokens <= 1) | (tpot <= slo_tpot_s))
-    duration_s = outcome.end_s
+    duration_s = outcome.end_s - start_s
     active_s = float(outcome.active_s.sum())
-    gpu_hours = gpus_per_replica * active_s / 3600.0
-    cost = gpu_hours * usd_per_gpu_hour
+    gpu_hours = float(np.sum(gpus_per_replica * outcome.active_s)) / 3600.0
+    cost = gpu_hours * usd_per_gpu_hour + energy_usd
     out_tokens, in_tokens = float(output_tokens[done].sum()), float(input_tokens[done].sum())
 
     def per_s(tokens: float) -> float:

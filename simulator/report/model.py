@@ -6,12 +6,16 @@ descriptions (`python -m simulator.report.fields`) and a test keeps it in step.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# The per-workload figures comparisons and sweeps put side by side (dotted under workloads.<name>.).
+# The per-workload figures comparisons and sweeps put side by side (dotted under workloads.<name>.), by kind.
 HEADLINE_WORKLOAD_FIGURES = ("wall_clock_s", "step_time_s", "tokens_per_s", "mfu", "ettr", "steps", "cost_usd")
+HEADLINE_SERVING_FIGURES = (
+    "ttft_s.p50", "ttft_s.p99", "tpot_s.p50", "tpot_s.p99", "e2e_s.p50", "slo_attainment",
+    "throughput_tokens_per_s", "requests.completed", "cost_usd", "usd_per_million_output_tokens",
+)
 
 
 class _Out(BaseModel):
@@ -23,8 +27,8 @@ class ClusterReport(_Out):
 
     gpus: int = Field(description="accelerators in the cluster")
     utilization: float = Field(
-        description="GPU-seconds of productive work (training steps that count) / GPU-seconds available "
-        "over the simulated span, 0..1"
+        description="GPU-seconds of productive work (training steps that count, serving iterations) / "
+        "GPU-seconds available over the simulated span, 0..1"
     )
     allocation: float = Field(description="GPU-seconds allocated to any workload / GPU-seconds available, 0..1")
     gpu_hours: float = Field(description="GPU-hours available over the simulated span (gpus x simulated_s / 3600)")
@@ -133,6 +137,112 @@ class TrainingReport(_Out):
     ettr: float = Field(description="effective training time ratio: productive time / time since start, 0..1")
 
 
+class RequestCounts(_Out):
+    """Where every request of an inference workload ended: arrived = completed + failed + queued_at_end +
+    in_flight_at_end, and total = arrived + not_arrived."""
+
+    total: int = Field(description="requests in the workload's load (generated or replayed)")
+    arrived: int = Field(description="arrived before the simulation stopped")
+    completed: int = Field(description="all output tokens generated")
+    failed: int = Field(description="could never fit in a replica's KV cache, or lost to a failure under "
+                        "on_failure: fail")
+    retried: int = Field(description="restarts on another replica after a failure (a request may count twice)")
+    queued_at_end: int = Field(description="waiting for a replica (or for one to come up) when the simulation stopped")
+    in_flight_at_end: int = Field(description="in a running batch, or moving its KV cache between pools, at the end")
+    not_arrived: int = Field(description="due after the simulation stopped (at the horizon)")
+    preemptions: int = Field(description="times a running request lost its KV blocks to make room (recomputed or "
+                             "swapped)")
+
+
+class LatencyReport(_Out):
+    """One latency over the requests that reached the point measured, seconds (null when none did)."""
+
+    mean: float | None = Field(description="arithmetic mean, s")
+    p50: float | None = Field(description="median, s")
+    p90: float | None = Field(description="90th percentile, s")
+    p99: float | None = Field(description="99th percentile, s")
+
+
+class SloReport(_Out):
+    """The service-level objective the workload is judged against."""
+
+    ttft_s: float = Field(description="time to first token, s")
+    tpot_s: float = Field(description="time per output token after the first, s")
+
+
+class InferenceReport(_Out):
+    """One inference (serving) workload."""
+
+    kind: Literal["inference"] = Field(description="workload kind")
+    status: Literal["completed", "running", "queued"] = Field(
+        description="completed = every request completed or failed; running = requests left at the horizon; "
+        "queued = never got its GPUs"
+    )
+    model: str = Field(description="model name")
+    accelerator: str = Field(description="accelerator name")
+    gpus: int = Field(description="GPUs reserved: every replica the autoscaler may start, and the decode pool")
+    replicas: int = Field(description="main-pool replicas at the start (prefill pool when disaggregated)")
+    max_replicas: int = Field(description="main-pool replicas the autoscaler may reach (= replicas without it)")
+    decode_replicas: int = Field(description="decode-pool replicas (0 without disaggregation)")
+    tp: int = Field(description="tensor-parallel GPUs per main-pool replica")
+    weights_per_gpu_bytes: float = Field(description="weights each GPU of a main-pool replica holds, bytes")
+    kv_capacity_tokens: int = Field(description="tokens the KV cache of one main-pool replica holds")
+    started_s: float | None = Field(description="simulated time the service got its GPUs, s (null if queued)")
+    finished_s: float | None = Field(description="when its last request completed or failed, s (null if not)")
+    requests: RequestCounts
+    ttft_s: LatencyReport = Field(description="time to first token: arrival to the first output token")
+    tpot_s: LatencyReport = Field(
+        description="time per output token: (last - first token time) / (output tokens - 1), per completed request "
+        "with two or more"
+    )
+    e2e_s: LatencyReport = Field(description="end-to-end latency: arrival to the last token, completed requests")
+    throughput_tokens_per_s: float = Field(
+        description="output tokens of completed requests / time from the service's start to the end, tokens/s"
+    )
+    input_tokens_per_s: float = Field(description="prompt tokens of completed requests over the same time, tokens/s")
+    requests_per_s: float = Field(description="completed requests over the same time, requests/s")
+    slo: SloReport
+    slo_attainment: float | None = Field(
+        description="fraction of arrived requests completed within both the TTFT and the TPOT objective (null: "
+        "none arrived)"
+    )
+    replica_busy_fraction: float = Field(
+        description="time replicas spent running iterations / time provisioned, 0..1"
+    )
+    kv_cache_utilization: float = Field(
+        description="KV-cache blocks held, time-averaged over provisioned replicas, 0..1"
+    )
+    replica_failures: int = Field(description="replica outages caused by failures of their nodes")
+    gpu_hours: float = Field(description="GPU-hours of provisioned replicas (autoscaled ones from their start)")
+    energy_kwh: float = Field(
+        description="facility energy of those GPUs: full power while iterating, idle power otherwise (server "
+        "overhead, PUE), kWh"
+    )
+    cost_usd: float = Field(description="gpu_hours x gpu_hour_usd + energy_kwh x electricity_usd_per_kwh")
+    usd_per_million_output_tokens: float | None = Field(
+        description="cost_usd / output tokens of completed requests x 1e6 (null: none completed)"
+    )
+    usd_per_million_tokens: float | None = Field(
+        description="cost_usd / (input + output tokens of completed requests) x 1e6 (null: none completed)"
+    )
+
+
+WorkloadReport = Annotated[TrainingReport | InferenceReport, Field(discriminator="kind")]
+
+
+def headline_figures(workload: TrainingReport | InferenceReport) -> tuple[str, ...]:
+    """The dotted figures of a workload that comparisons put side by side."""
+    return HEADLINE_SERVING_FIGURES if workload.kind == "inference" else HEADLINE_WORKLOAD_FIGURES
+
+
+def dotted_value(model: BaseModel, path: str) -> object:
+    """The value at a dotted path under `model`, e.g. dotted_value(workload, "ttft_s.p50")."""
+    value: object = model
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
 class Report(_Out):
     """Everything a run produced. Same scenario and seed give the same report except `wall_s`."""
 
@@ -142,7 +252,7 @@ class Report(_Out):
     simulated_s: float = Field(description="simulated time from 0 to the last event (or the horizon), s")
     wall_s: float = Field(description="real time the simulation took, s (the only non-deterministic field)")
     cluster: ClusterReport
-    workloads: dict[str, TrainingReport] = Field(description="per workload, by name")
+    workloads: dict[str, WorkloadReport] = Field(description="per workload, by name (training or inference)")
     notes: list[str] = Field(description="adjustments made to the inputs (batch rounding) and caveats")
 
 

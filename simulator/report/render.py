@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from rich.console import Group
 from rich.table import Table
 
 from simulator.report.model import (
-    HEADLINE_WORKLOAD_FIGURES,
     Comparison,
+    InferenceReport,
+    LatencyReport,
     LayoutReport,
     PlanReport,
     ReplicatesReport,
@@ -15,6 +19,9 @@ from simulator.report.model import (
     ReproductionReport,
     ServingReproductionReport,
     TopologyReport,
+    TrainingReport,
+    dotted_value,
+    headline_figures,
 )
 from simulator.units import format_count, format_si
 
@@ -46,34 +53,92 @@ def report_tables(report: Report) -> Group:
         ("simulation wall time", f"{report.wall_s:.3f} s"),
     ]:
         head.add_row(label, value)
-    jobs = Table(title="training workloads")
-    jobs.add_column("", style="bold")
-    for name in report.workloads:
-        jobs.add_column(name, justify="right")
-    rows: list[tuple[str, list[str]]] = [
-        ("status", [w.status for w in report.workloads.values()]),
-        ("model", [w.model for w in report.workloads.values()]),
-        ("GPUs", [f"{w.gpus:,} x {w.accelerator}" for w in report.workloads.values()]),
-        ("wall clock", [_duration(w.wall_clock_s) for w in report.workloads.values()]),
-        ("steps", [f"{w.steps:,} / {w.steps_total:,}" for w in report.workloads.values()]),
-        ("step time", [f"{w.step_time_s:.3g} s" for w in report.workloads.values()]),
-        ("tokens", [format_count(w.tokens) for w in report.workloads.values()]),
-        ("throughput", [f"{format_count(w.tokens_per_s)} tokens/s" for w in report.workloads.values()]),
-        ("MFU", [f"{w.mfu:.1%}" for w in report.workloads.values()]),
-        ("model TFLOP/s per GPU", [f"{w.achieved_tflops_per_gpu:.0f}" for w in report.workloads.values()]),
-        ("memory per GPU", [
-            f"{format_si(w.memory_per_gpu_bytes, 'B', binary=True)} of "
-            f"{format_si(w.memory.capacity_bytes, 'B', binary=True)}" for w in report.workloads.values()
-        ]),
-        ("GPU-hours", [f"{w.gpu_hours:,.1f}" for w in report.workloads.values()]),
-        ("energy", [f"{w.energy_kwh:,.1f} kWh" for w in report.workloads.values()]),
-        ("cost", [f"${w.cost_usd:,.2f}" for w in report.workloads.values()]),
-    ]
-    for label, values in rows:
-        jobs.add_row(label, *values)
-    parts: list[Table | str] = [head, jobs]
+    parts: list[Table | str] = [head]
+    training = {n: w for n, w in report.workloads.items() if isinstance(w, TrainingReport)}
+    serving = {n: w for n, w in report.workloads.items() if isinstance(w, InferenceReport)}
+    if training:
+        parts.append(_columns_table("training workloads", training, _training_rows))
+    if serving:
+        parts.append(_columns_table("inference workloads", serving, _serving_rows))
     parts += [f"note: {n}" for n in report.notes]
     return Group(*parts)
+
+
+W = TypeVar("W", TrainingReport, InferenceReport)
+
+
+def _columns_table(title: str, workloads: dict[str, W], rows: Callable[[W], list[tuple[str, str]]]) -> Table:
+    """One column per workload, one row per figure."""
+    table = Table(title=title)
+    table.add_column("", style="bold")
+    for name in workloads:
+        table.add_column(name, justify="right")
+    columns = [rows(w) for w in workloads.values()]
+    for index, (label, _) in enumerate(columns[0]):
+        table.add_row(label, *(column[index][1] for column in columns))
+    return table
+
+
+def _training_rows(w: TrainingReport) -> list[tuple[str, str]]:
+    return [
+        ("status", w.status),
+        ("model", w.model),
+        ("GPUs", f"{w.gpus:,} x {w.accelerator}"),
+        ("wall clock", _duration(w.wall_clock_s)),
+        ("steps", f"{w.steps:,} / {w.steps_total:,}"),
+        ("step time", f"{w.step_time_s:.3g} s"),
+        ("tokens", format_count(w.tokens)),
+        ("throughput", f"{format_count(w.tokens_per_s)} tokens/s"),
+        ("MFU", f"{w.mfu:.1%}"),
+        ("model TFLOP/s per GPU", f"{w.achieved_tflops_per_gpu:.0f}"),
+        ("memory per GPU", f"{format_si(w.memory_per_gpu_bytes, 'B', binary=True)} of "
+                           f"{format_si(w.memory.capacity_bytes, 'B', binary=True)}"),
+        ("GPU-hours", f"{w.gpu_hours:,.1f}"),
+        ("energy", f"{w.energy_kwh:,.1f} kWh"),
+        ("cost", f"${w.cost_usd:,.2f}"),
+    ]
+
+
+def _ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else _duration(seconds)
+
+
+def _latency(stats: LatencyReport) -> str:
+    return f"{_ms(stats.p50)} / {_ms(stats.p90)} / {_ms(stats.p99)}"
+
+
+def _usd(value: float | None) -> str:
+    return "-" if value is None else f"${value:,.2f}"
+
+
+def _serving_rows(w: InferenceReport) -> list[tuple[str, str]]:
+    r = w.requests
+    pools = f"{w.replicas} x TP{w.tp}" + (f" (max {w.max_replicas})" if w.max_replicas != w.replicas else "")
+    if w.decode_replicas:
+        pools += f" prefill + {w.decode_replicas} decode"
+    slo = "-" if w.slo_attainment is None else f"{w.slo_attainment:.1%}"
+    return [
+        ("status", w.status),
+        ("model", w.model),
+        ("replicas", f"{pools} = {w.gpus:,} x {w.accelerator}"),
+        ("requests", f"{r.completed:,} completed of {r.total:,}"),
+        ("failed / queued / in flight", f"{r.failed:,} / {r.queued_at_end:,} / {r.in_flight_at_end:,}"),
+        ("retried / preempted", f"{r.retried:,} / {r.preemptions:,}"),
+        ("TTFT p50 / p90 / p99", _latency(w.ttft_s)),
+        ("TPOT p50 / p90 / p99", _latency(w.tpot_s)),
+        ("end-to-end p50 / p90 / p99", _latency(w.e2e_s)),
+        (f"SLO (TTFT {_ms(w.slo.ttft_s)}, TPOT {_ms(w.slo.tpot_s)})", slo),
+        ("throughput", f"{format_count(w.throughput_tokens_per_s)} output, "
+                       f"{format_count(w.input_tokens_per_s)} input tokens/s"),
+        ("replica busy / KV cache used", f"{w.replica_busy_fraction:.1%} / {w.kv_cache_utilization:.1%}"),
+        ("replica failures", f"{w.replica_failures:,}"),
+        ("GPU-hours", f"{w.gpu_hours:,.1f}"),
+        ("cost", f"${w.cost_usd:,.2f}"),
+        ("per million output / all tokens", f"{_usd(w.usd_per_million_output_tokens)} / "
+                                            f"{_usd(w.usd_per_million_tokens)}"),
+    ]
 
 
 def rows_table(title: str, rows: list[dict[str, object]]) -> Table:
@@ -121,8 +186,8 @@ def comparison_table(comparison: Comparison) -> Table:
         table.add_column(run.label, justify="right")
     first = comparison.runs[0].report
     keys = ["simulated_s", "cluster.utilization", "cluster.cost_usd", "cluster.energy_kwh"]
-    for name in first.workloads:
-        keys += [f"workloads.{name}.{k}" for k in HEADLINE_WORKLOAD_FIGURES]
+    for name, workload in first.workloads.items():
+        keys += [f"workloads.{name}.{k}" for k in headline_figures(workload)]
     for key in keys:
         cells = []
         for index, run in enumerate(comparison.runs):
@@ -131,7 +196,7 @@ def comparison_table(comparison: Comparison) -> Table:
             text = "-" if value is None else _format_figure(key, value)
             cells.append(text if index == 0 or ratio is None else f"{text} ({ratio:.2f}x)")
         table.add_row(key, *cells)
-    for name in first.workloads:
+    for name in (n for n, w in first.workloads.items() if isinstance(w, TrainingReport)):
         for key in ("compute_s", "tp_comm_s", "ep_comm_s", "dp_exposed_s", "tp_bottleneck", "ep_bottleneck",
                     "dp_bottleneck"):
             table.add_row(f"workloads.{name}.step.{key}", *(
@@ -141,9 +206,10 @@ def comparison_table(comparison: Comparison) -> Table:
 
 
 def _breakdown(report: Report, workload: str, key: str) -> str:
-    if workload not in report.workloads:
+    job = report.workloads.get(workload)
+    if not isinstance(job, TrainingReport):
         return "-"
-    value = getattr(report.workloads[workload].step_breakdown, key)
+    value = getattr(job.step_breakdown, key)
     return f"{value:.3g} s" if isinstance(value, float) else str(value)
 
 
@@ -154,13 +220,25 @@ def _figure(report: Report, key: str) -> float | None:
     if parts[0] == "cluster":
         return float(getattr(report.cluster, parts[1]))
     workload = report.workloads.get(parts[1])
-    return None if workload is None else float(getattr(workload, parts[2]))
+    if workload is None:
+        return None
+    try:
+        value = dotted_value(workload, ".".join(parts[2:]))
+    except AttributeError:  # a figure of another kind of workload under the same name
+        return None
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _format_figure(key: str, value: float, precise: bool = False) -> str:
     """A headline figure in its unit, from the ending of its dotted name (more digits when `precise`)."""
     if key.endswith("per_s"):
         return f"{format_count(value)}/s"
+    if key.split(".")[-1] in {"mean", "p50", "p90", "p99"}:
+        return _ms(value)
+    if "usd_per_million" in key:
+        return f"${value:,.3f}" if precise else f"${value:,.2f}"
+    if key.endswith("attainment"):
+        return f"{value:.2%}" if precise else f"{value:.1%}"
     if key.endswith("_s"):
         return _duration(value)
     if key.endswith("usd"):

@@ -8,10 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simulator.hardware import Precision
-from simulator.scenario.resolve import MissingFigure, network, training_plan
+from simulator.scenario.inference import EmpiricalLength, InferenceWorkload, TraceArrivals
+from simulator.scenario.resolve import KV_BYTES, MissingFigure, network, serving_config, training_plan
 from simulator.scenario.schema import Scenario, TrainingWorkload
 from simulator.topology.shape import TopologyError
 from simulator.units import format_si
+from simulator.workload.arrivals import TraceError, check_columns
 from simulator.workload.memory import training_memory
 from simulator.workload.parallelism import Recompute
 from simulator.workload.transformer import PositionKind
@@ -50,7 +52,9 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
         if workload.name in seen:
             problems.append(Problem((*where, "name"), f"duplicate workload name {workload.name!r}; names must differ"))
         seen[workload.name] = index
-        problems += [Problem((*where, *p.path), p.message) for p in _training_problems(workload, scenario, usable)]
+        found = (_training_problems(workload, scenario, usable) if isinstance(workload, TrainingWorkload)
+                 else _inference_problems(workload, scenario, usable))
+        problems += [Problem((*where, *p.path), p.message) for p in found]
     return problems
 
 
@@ -124,3 +128,61 @@ def _memory_advice(w: TrainingWorkload, largest: str) -> str:
             ideas.append("a smaller micro_batch_size")
         ideas.append("a larger tp, cp or pp")
     return "try " + ", ".join(ideas)
+
+
+def _inference_problems(w: InferenceWorkload, scenario: Scenario, usable: int) -> list[Problem]:
+    cluster, m, acc = scenario.cluster, w.model, scenario.cluster.accelerator
+    found: list[Problem] = []
+    if w.gpus > usable:
+        found.append(Problem((), (
+            f"the service needs {w.gpus} GPUs (its replicas, autoscaling maximum and decode pool), but the "
+            f"cluster has {usable}"
+        )))
+    tps: list[tuple[Path, int]] = [(("tp",), w.tp)]
+    if w.disaggregation is not None:
+        tps.append((("disaggregation", "decode_tp"), w.decode_tp))
+    for where, tp in tps:
+        if m.heads % tp:
+            found.append(Problem(where, f"tp {tp} must divide the model's {m.heads} attention heads"))
+    for where, precision in ((("precision",), w.precision), (("kv_cache_precision",), w.kv_cache_precision)):
+        if precision is Precision.FP8 and acc.peak_fp8_flops is None:
+            found.append(Problem(where, f"{acc.name} has no fp8 support; use bf16"))
+    if w.weight_bits is not None and w.weight_bits > 8 * KV_BYTES[w.precision]:
+        found.append(Problem(("weight_bits",), (
+            f"weights stored in {w.weight_bits} bits are wider than {w.precision.value}; weight_bits may only narrow "
+            f"them (e.g. 4 for int4)"
+        )))
+    found += _file_problems(w)
+    if found:
+        return found
+    for where, decode in ((("tp",), False), (("disaggregation", "decode_tp"), True)):
+        if decode and w.disaggregation is None:
+            continue
+        cfg = serving_config(w, cluster, decode)
+        if cfg.kv_capacity_tokens < w.kv_block_tokens:
+            found.append(Problem(where, (
+                f"{m.name} does not fit for serving: weights {format_si(cfg.weight_bytes_per_gpu, 'B', binary=True)} "
+                f"per GPU at tp {cfg.tp} plus workspace {format_si(w.workspace_bytes, 'B', binary=True)} leave no "
+                f"room for a KV-cache block in {acc.name}'s {format_si(acc.hbm_bytes, 'B', binary=True)}; try a "
+                f"larger tp, fp8 or int4 weights (precision, weight_bits), or a smaller workspace"
+            )))
+    return found
+
+
+def _file_problems(w: InferenceWorkload) -> list[Problem]:
+    """Trace and length files that cannot be read or lack a column."""
+    files: list[tuple[Path, str, list[str]]] = []
+    if isinstance(w.arrivals, TraceArrivals):
+        a = w.arrivals
+        files.append((("arrivals", "path"), a.path, [a.time_column, a.input_column, a.output_column]))
+    for key in ("input_tokens", "output_tokens"):
+        length = getattr(w, key)
+        if isinstance(length, EmpiricalLength):
+            files.append(((key, "path"), length.path, [length.column]))
+    found = []
+    for where, path, columns in files:
+        try:
+            check_columns(path, columns)
+        except TraceError as err:
+            found.append(Problem(where, str(err)))
+    return found

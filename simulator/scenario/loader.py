@@ -60,7 +60,8 @@ def load_scenario(path: str | FilePath, overrides: typing.Sequence[str] = ()) ->
 
 
 def validate_located(located: LocatedData, name: str, set_lines: dict[Path, int] | None = None) -> Scenario:
-    """Validate parsed data; problems point into `name` (or at the override that set the value)."""
+    """Validate parsed data; problems point into `name` (or at the override that set the value). Relative
+    file paths inside (traces) are taken from the folder of `name`."""
     set_lines = set_lines or {}
 
     def where(path: Path) -> str:
@@ -71,11 +72,13 @@ def validate_located(located: LocatedData, name: str, set_lines: dict[Path, int]
         return f"{name}:{located.line_of(path)}"
 
     try:
-        scenario = Scenario.model_validate(located.data)
+        scenario = Scenario.model_validate(located.data, context={"base_dir": str(FilePath(name).parent)})
     except ValidationError as err:
         issues = []
         for e in err.errors(include_url=False):
             path = _data_path(e["loc"], located.data)
+            if e["type"] == "union_tag_invalid":  # point at the `kind:` line, not the item's first line
+                path = (*path, str(e["ctx"]["discriminator"]).strip("'"))
             message = _explain(e, path, located.data)
             issues.append(ScenarioIssue(where(path), _dotted(path, located.data), message))
         raise ScenarioError(_unique(issues)) from None
@@ -102,8 +105,8 @@ def _data_path(loc: tuple[str | int, ...], data: Any) -> Path:
         found, child = _child(node, part)
         if found:
             node = child
-        elif i < len(loc) - 1:
-            continue
+        elif i < len(loc) - 1 or (isinstance(node, dict) and node.get("kind") == part):
+            continue  # a label, such as the tag a discriminated union adds after the item
         path.append(part)
     return tuple(path)
 

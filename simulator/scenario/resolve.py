@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
+from simulator.hardware import Precision
+from simulator.scenario.inference import (
+    DiurnalArrivals,
+    EmpiricalLength,
+    FixedLength,
+    GammaArrivals,
+    InferenceWorkload,
+    Length,
+    LognormalLength,
+    PoissonArrivals,
+    TraceArrivals,
+    UniformLength,
+)
 from simulator.scenario.schema import ClusterSpec, TrainingWorkload
 from simulator.topology.build import build_network
 from simulator.topology.network import Network
 from simulator.topology.shape import ClusterShape
 from simulator.topology.specs import OcsTorusTopology, TorusTopology
+from simulator.workload import arrivals as arr
+from simulator.workload.serving_time import ServingConfig
 from simulator.workload.training_job import TrainingStep
 
 
@@ -97,3 +115,78 @@ def training_plan(workload: TrainingWorkload, cluster: ClusterSpec) -> TrainingP
         )
     steps = math.ceil(workload.tokens / step.tokens_per_step)
     return TrainingPlan(step=step, steps=steps, notes=notes)
+
+
+KV_BYTES = {Precision.BF16: 2.0, Precision.FP16: 2.0, Precision.FP8: 1.0}
+
+
+def serving_config(w: InferenceWorkload, cluster: ClusterSpec, decode: bool = False) -> ServingConfig:
+    """One replica of an inference workload (a decode-pool replica with `decode`) as the iteration model
+    takes it."""
+    d = w.disaggregation
+    return ServingConfig(
+        model=w.model, accelerator=cluster.accelerator, precision=w.precision,
+        kv_bytes=KV_BYTES[w.kv_cache_precision], tp=w.decode_tp if decode else w.tp,
+        kv_memory_fraction=w.kv_memory_fraction, workspace_bytes=w.workspace_bytes,
+        max_batch=(d.decode_max_batch or w.max_batch) if decode and d else w.max_batch,
+        max_num_tokens=w.max_num_tokens, overhead_s=w.iteration_overhead_s,
+        stored_weight_bytes=w.weight_bits / 8 if w.weight_bits else None,
+    )
+
+
+@dataclass(frozen=True)
+class RequestLoad:
+    """The requests of an inference workload: absolute arrival times (sorted) and token counts."""
+
+    arrival_s: np.ndarray
+    input_tokens: np.ndarray
+    output_tokens: np.ndarray
+
+
+@functools.lru_cache(maxsize=32)
+def read_trace(spec: TraceArrivals) -> arr.Trace:
+    """The trace a workload replays (read once per process; TraceError when it cannot be)."""
+    return arr.load_trace(spec.path, time_column=spec.time_column, input_column=spec.input_column,
+                          output_column=spec.output_column, time_scale=spec.time_scale, limit=spec.requests)
+
+
+@functools.lru_cache(maxsize=32)
+def read_column(spec: EmpiricalLength) -> np.ndarray:
+    """Token counts of one column of a CSV file (TraceError when it cannot be read)."""
+    return np.asarray(arr.load_column(spec.path, spec.column))
+
+
+def request_load(w: InferenceWorkload, rng: np.random.Generator) -> RequestLoad:
+    """Draw (or replay) the workload's requests: arrivals first, then input lengths, then output lengths,
+    all from `rng`, so a seed fixes them."""
+    spec = w.arrivals
+    trace = read_trace(spec) if isinstance(spec, TraceArrivals) else None
+    if trace is not None:
+        arrival_s = trace.arrival_s
+    elif isinstance(spec, PoissonArrivals):
+        arrival_s = arr.poisson_arrivals_s(spec.rate_per_s, spec.requests, rng)
+    elif isinstance(spec, GammaArrivals):
+        arrival_s = arr.gamma_arrivals_s(spec.rate_per_s, spec.cv, spec.requests, rng)
+    else:
+        assert isinstance(spec, DiurnalArrivals)
+        arrival_s = arr.diurnal_arrivals_s(spec.rates_per_s, spec.period_s, spec.requests, rng)
+    count = len(arrival_s)
+
+    def lengths(length: Length | None, from_trace: np.ndarray | None) -> np.ndarray:
+        if isinstance(length, FixedLength):
+            return arr.fixed_lengths(length.tokens, count)
+        if isinstance(length, UniformLength):
+            return arr.uniform_lengths(length.low, length.high, count, rng)
+        if isinstance(length, LognormalLength):
+            return arr.lognormal_lengths(length.median, length.sigma, count, rng, minimum=length.min,
+                                         maximum=length.max)
+        if isinstance(length, EmpiricalLength):
+            return arr.empirical_lengths(read_column(length), count, rng)
+        assert from_trace is not None  # the schema allows the trace's own lengths only with trace arrivals
+        return np.asarray(np.maximum(from_trace, 1), dtype=np.int64)
+
+    return RequestLoad(
+        arrival_s=w.start_at_s + arrival_s,
+        input_tokens=lengths(w.input_tokens, trace.input_tokens if trace else None),
+        output_tokens=lengths(w.output_tokens, trace.output_tokens if trace else None),
+    )

@@ -8,53 +8,20 @@ Every model forbids unknown keys. Quantities take SI numbers or strings with uni
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field, model_validator
 
-from simulator import catalog
 from simulator.base import Strict
-from simulator.hardware import Accelerator, Precision
+from simulator.hardware import Precision
 from simulator.reliability import Checkpoint, CheckpointPolicy, FailureModel, Recovery
+from simulator.scenario.inference import InferenceWorkload
+from simulator.scenario.refs import NAME_PATTERN, AcceleratorRef, ModelRef
 from simulator.topology.specs import FatTreeTopology, Topology
 from simulator.units import Duration, NonNegativeDuration, PositiveBytes, PositiveCount
 from simulator.workload.parallelism import Parallelism
-from simulator.workload.transformer import TransformerModel
 
 MAX_GPUS = 4_000_000  # larger than any cluster built or announced; bigger inputs are typos
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
-
-
-def _catalog_reference(kind: str, lookup: Callable[[str], Any]) -> Callable[[Any], Any]:
-    """Turn a catalog name, or a mapping with `base: name`, into fields for the spec model."""
-
-    def resolve(value: Any) -> Any:
-        try:
-            if isinstance(value, str):
-                return lookup(value)
-            if isinstance(value, dict) and value.get("base") is not None:
-                base = lookup(str(value["base"]))
-                fields = catalog.as_fields(base) | {"name": f"{base.name}+custom", "status": "user"}
-                return fields | value
-        except catalog.UnknownEntry as err:
-            raise PydanticCustomError("unknown_catalog_entry", str(err)) from None
-        if isinstance(value, dict) and "name" not in value:
-            return {"name": f"inline-{kind}"} | value
-        return value
-
-    return resolve
-
-
-AcceleratorRef = Annotated[
-    Accelerator,
-    BeforeValidator(_catalog_reference("accelerator", catalog.accelerator), json_schema_input_type=str | Accelerator),
-]
-ModelRef = Annotated[
-    TransformerModel,
-    BeforeValidator(_catalog_reference("model", catalog.model), json_schema_input_type=str | TransformerModel),
-]
 
 
 class ClusterSpec(Strict):
@@ -126,7 +93,7 @@ class TrainingWorkload(Strict):
         return self
 
 
-Workload = TrainingWorkload  # becomes a union discriminated by `kind` when inference arrives
+Workload = Annotated[TrainingWorkload | InferenceWorkload, Field(discriminator="kind")]
 
 
 class Scenario(Strict):

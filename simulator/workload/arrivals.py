@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -135,14 +136,7 @@ def load_trace(
     output_tokens: list[int] = []
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
-        header = [name.strip() for name in next(reader, [])]
-        if not header:
-            raise TraceError(f"{path}: empty file, expected a header row")
-        columns = []
-        for name in (time_column, input_column, output_column):
-            if name not in header:
-                raise TraceError(f"{path}: no column {name!r}; the columns are {header}")
-            columns.append(header.index(name))
+        header, columns = _header(path, reader, (time_column, input_column, output_column))
         for row in reader:
             if not row:
                 continue
@@ -179,6 +173,49 @@ def load_trace(
         input_tokens=np.asarray(input_tokens, dtype=np.int64)[order],
         output_tokens=np.asarray(output_tokens, dtype=np.int64)[order],
     )
+
+
+def _header(path: Path, reader: Any, names: Sequence[str]) -> tuple[list[str], list[int]]:
+    """The header row and the positions of `names` in it; TraceError if it lacks one."""
+    header = [name.strip() for name in next(reader, [])]
+    if not header:
+        raise TraceError(f"{path}: empty file, expected a header row")
+    for name in names:
+        if name not in header:
+            raise TraceError(f"{path}: no column {name!r}; the columns are {', '.join(header)}")
+    return header, [header.index(name) for name in names]
+
+
+def check_columns(path: str | Path, names: Sequence[str]) -> None:
+    """Raise TraceError unless `path` is a readable CSV whose header has every column in `names`."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            _header(path, csv.reader(handle), names)
+    except (OSError, UnicodeDecodeError) as error:
+        raise TraceError(f"cannot read {path}: {error}") from None
+
+
+def load_column(path: str | Path, column: str) -> NDArray[np.int64]:
+    """The token counts (integers >= 1) in one column of a CSV file with a header row."""
+    path = Path(path)
+    values: list[int] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        _, (index,) = _header(path, reader, (column,))
+        for row in reader:
+            if not row:
+                continue
+            try:
+                value = int(row[index])
+            except (ValueError, IndexError):
+                raise TraceError(f"{path}, line {reader.line_num}, column {column!r}: not a token count") from None
+            if value < 1:
+                raise TraceError(f"{path}, line {reader.line_num}, column {column!r}: {value} is not >= 1")
+            values.append(value)
+    if not values:
+        raise TraceError(f"{path}: no data rows after the header")
+    return np.asarray(values, dtype=np.int64)
 
 
 def _check_length(name: str, value: int) -> None:

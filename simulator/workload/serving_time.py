@@ -38,6 +38,7 @@ class ServingConfig:
     max_batch: int  # running sequences per iteration
     max_num_tokens: int  # tokens per iteration (decodes + prefill chunk), Sarathi-style budget
     overhead_s: float  # scheduler and launch time per iteration
+    stored_weight_bytes: float | None = None  # per weight when stored narrower than `precision` (int4: 0.5)
 
     @functools.cached_property
     def _hash(self) -> int:
@@ -48,9 +49,14 @@ class ServingConfig:
         return self._hash
 
     @property
+    def weight_element_bytes(self) -> float:
+        """Bytes per stored weight: the precision's width, or narrower for weight-only quantization."""
+        return self.stored_weight_bytes or WEIGHT_BYTES[self.precision]
+
+    @property
     def weight_bytes_per_gpu(self) -> float:
         """Every weight the replica holds (MoE: all experts), split over tensor parallelism."""
-        return parameter_counts(self.model).total * WEIGHT_BYTES[self.precision] / self.tp
+        return parameter_counts(self.model).total * self.weight_element_bytes / self.tp
 
     @property
     def kv_bytes_per_token(self) -> float:
@@ -82,7 +88,7 @@ def token_kernels(cfg: ServingConfig, tokens: float) -> list[Kernel]:
     prefill): projections, MLP or experts, norms, activation, rotary embedding."""
     m, tp = cfg.model, cfg.tp
     linear, _ = _peaks(cfg)
-    element = WEIGHT_BYTES[cfg.precision]
+    element = cfg.weight_element_bytes
     h = m.hidden
     q_width = m.heads * m.head_dim_ / tp
     kv_width = max(1.0, m.kv_heads_ / tp) * m.head_dim_

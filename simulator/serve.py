@@ -1,0 +1,177 @@
+"""Inference workloads inside a scenario run: each service asks the cluster for its GPUs (after training jobs
+submitted before it, in order), places its replicas on them, serves its requests as SimPy processes in the
+run's environment, loses replicas to the failures of their nodes, and is reported in the JSON contract."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from simulator.cost import Prices
+from simulator.engine.cluster import Cluster, GpuIds
+from simulator.engine.serving import (
+    Autoscaler,
+    DecodePool,
+    Deployment,
+    FailurePolicy,
+    ReplicaLimits,
+    RouterPolicy,
+    ServingOutcome,
+    deploy_serving,
+)
+from simulator.engine.serving_summary import LatencyStats, summarize_serving
+from simulator.report.model import InferenceReport, LatencyReport, RequestCounts, SloReport
+from simulator.scenario.inference import InferenceWorkload
+from simulator.scenario.resolve import RequestLoad, cluster_shape, network, request_load, serving_config
+from simulator.scenario.schema import ClusterSpec
+from simulator.topology.network import Network
+from simulator.units import SECONDS_PER_HOUR
+from simulator.workload.serving_time import ReplicaIterations, ServingConfig
+
+
+@dataclass
+class Service:
+    """One inference workload in a run: its requests, its deployment, and where its GPUs are."""
+
+    workload: InferenceWorkload
+    load: RequestLoad
+    deployment: Deployment
+    replica_gpus: np.ndarray  # GPUs of each replica, by replica number
+    started_s: float | None = None
+    finished_s: float | None = None
+    process: simpy.Process | None = None
+
+
+@functools.lru_cache(maxsize=64)
+def _iterations(cfg: ServingConfig, net: Network) -> ReplicaIterations:
+    """Shared by replicas and replicates: its caches of decode lines fill once."""
+    return ReplicaIterations(cfg, net)
+
+
+def _limits(w: InferenceWorkload, cfg: ServingConfig) -> ReplicaLimits:
+    swap = cfg.kv_bytes_per_token / w.swap_bandwidth_bytes_per_s if w.preemption == "swap" else 0.0
+    return ReplicaLimits(cfg.max_batch, cfg.max_num_tokens, cfg.kv_capacity_tokens // w.kv_block_tokens,
+                         w.kv_block_tokens, w.reserve_output, swap)
+
+
+def _kv_transfer_s_per_token(w: InferenceWorkload, cluster: ClusterSpec, prefill: ServingConfig) -> float:
+    """Seconds to move one token's KV cache from a prefill to a decode replica: every prefill rank's shard
+    goes out over its own link, received by as many decode ranks as there are."""
+    d = w.disaggregation
+    assert d is not None
+    shape = cluster_shape(cluster)
+    per_gpu = d.kv_transfer_bandwidth_bytes_per_s or (
+        shape.nic_bandwidth_bytes_per_s if math.isfinite(shape.nic_bandwidth_bytes_per_s)
+        else shape.scale_up_bandwidth_bytes_per_s)
+    return prefill.kv_bytes_per_token * prefill.tp / (min(prefill.tp, w.decode_tp) * per_gpu)
+
+
+def deploy(env: simpy.Environment, cluster: Cluster, w: InferenceWorkload, spec: ClusterSpec,
+           rng: np.random.Generator) -> Service:
+    """Build the service's processes; it takes its GPUs from `cluster` at `start_at` and frees them when
+    every request is completed or failed."""
+    net = network(spec)
+    cfg = serving_config(w, spec)
+    decode = None
+    if w.disaggregation is not None:
+        decoder = serving_config(w, spec, decode=True)
+        decode = DecodePool(_iterations(decoder, net), _limits(w, decoder), w.disaggregation.decode_replicas,
+                            _kv_transfer_s_per_token(w, spec, cfg))
+    scaler = w.autoscaling
+    autoscaler = Autoscaler(scaler.min_replicas, scaler.max_replicas, scaler.interval_s, scaler.scale_up_at,
+                            scaler.scale_down_at, scaler.cold_start_s) if scaler else None
+    load = request_load(w, rng)
+    deployment = deploy_serving(env, _iterations(cfg, net), _limits(w, cfg), w.replicas, load.arrival_s,
+                                load.input_tokens, load.output_tokens, RouterPolicy(w.router), rng, decode,
+                                FailurePolicy(w.on_failure), autoscaler)
+    replica_gpus = np.array([w.tp] * w.pool_replicas + [w.decode_tp] * (decode.replicas if decode else 0))
+    service = Service(w, load, deployment, replica_gpus)
+    service.process = env.process(_serve(env, cluster, service))
+    return service
+
+
+def _serve(env: simpy.Environment, cluster: Cluster, service: Service) -> Generator[simpy.Event, object, None]:
+    w, deployment = service.workload, service.deployment
+    if w.start_at_s > 0:
+        yield env.timeout(w.start_at_s)
+    ids: GpuIds = (yield cluster.request(w.gpus))  # type: ignore[assignment]
+    edges = np.concatenate(([0], np.cumsum(service.replica_gpus)))
+    on_node: dict[int, list[int]] = {}
+    for replica in range(len(service.replica_gpus)):
+        for node in np.unique(ids[edges[replica]:edges[replica + 1]] // cluster.gpus_per_node):
+            on_node.setdefault(int(node), []).append(replica)
+
+    def failed(node: int, cause: str) -> None:
+        for replica in on_node.get(node, []):
+            deployment.crash(replica, cluster.repaired(node))
+
+    cluster.hold(ids, failed)
+    service.started_s = env.now
+    deployment.bring_up()
+    assert deployment.done is not None
+    yield deployment.done
+    service.finished_s = env.now
+    cluster.release(ids)
+
+
+def settle(service: Service, cluster: Cluster, busy_w: float) -> ServingOutcome:
+    """Close the service's accounts at the end of the run and credit its work to the cluster."""
+    outcome = service.deployment.close()
+    busy_gpu_s = float(np.sum(outcome.busy_s * service.replica_gpus))
+    cluster.record_busy(1, busy_gpu_s, busy_w)
+    cluster.productive_gpu_s += busy_gpu_s
+    return outcome
+
+
+def _latency(stats: LatencyStats) -> LatencyReport:
+    def value(x: float) -> float | None:
+        return x if math.isfinite(x) else None
+
+    return LatencyReport(mean=value(stats.mean_s), p50=value(stats.p50_s), p90=value(stats.p90_s),
+                         p99=value(stats.p99_s))
+
+
+def inference_report(service: Service, outcome: ServingOutcome, spec: ClusterSpec, prices: Prices,
+                     idle_w: float, busy_w: float) -> InferenceReport:
+    """The workload's figures: request accounting, latency percentiles, throughput, SLO, KV use and cost."""
+    w, load = service.workload, service.load
+    gpus = service.replica_gpus
+    busy_gpu_s = float(np.sum(outcome.busy_s * gpus))
+    active_gpu_s = float(np.sum(outcome.active_s * gpus))
+    kwh = prices.facility_kwh(busy_gpu_s * busy_w + (active_gpu_s - busy_gpu_s) * idle_w)
+    start = service.started_s if service.started_s is not None else w.start_at_s
+    summary = summarize_serving(outcome, load.input_tokens, load.output_tokens, gpus, prices.gpu_hour_usd,
+                                w.slo.ttft_s, w.slo.tpot_s, start_s=start,
+                                energy_usd=prices.cost_usd(0.0, kwh))
+    cfg = serving_config(w, spec)
+    status = "queued" if service.started_s is None else "completed" if service.finished_s is not None else "running"
+
+    def optional(x: float) -> float | None:
+        return x if math.isfinite(x) else None
+
+    duration_s = outcome.end_s - start
+    return InferenceReport(
+        kind="inference", status=status, model=w.model.name, accelerator=spec.accelerator.name, gpus=w.gpus,
+        replicas=w.replicas, max_replicas=w.pool_replicas,
+        decode_replicas=w.disaggregation.decode_replicas if w.disaggregation else 0, tp=w.tp,
+        weights_per_gpu_bytes=cfg.weight_bytes_per_gpu, kv_capacity_tokens=cfg.kv_capacity_tokens,
+        started_s=service.started_s, finished_s=service.finished_s,
+        requests=RequestCounts(
+            total=len(load.arrival_s), arrived=summary.arrived, completed=summary.completed, failed=summary.failed,
+            retried=summary.retried, queued_at_end=summary.queued_at_end, in_flight_at_end=summary.running_at_end,
+            not_arrived=len(load.arrival_s) - summary.arrived, preemptions=summary.preemptions,
+        ),
+        ttft_s=_latency(summary.ttft), tpot_s=_latency(summary.tpot), e2e_s=_latency(summary.e2e),
+        throughput_tokens_per_s=summary.output_tokens_per_s, input_tokens_per_s=summary.input_tokens_per_s,
+        requests_per_s=summary.completed / duration_s if duration_s > 0 else 0.0,
+        slo=SloReport(ttft_s=w.slo.ttft_s, tpot_s=w.slo.tpot_s), slo_attainment=optional(summary.slo_attainment),
+        replica_busy_fraction=summary.busy_fraction, kv_cache_utilization=summary.kv_cache_utilization,
+        replica_failures=outcome.outages, gpu_hours=active_gpu_s / SECONDS_PER_HOUR, energy_kwh=kwh,
+        cost_usd=summary.cost_usd, usd_per_million_output_tokens=optional(summary.usd_per_million_output_tokens),
+        usd_per_million_tokens=optional(summary.usd_per_million_tokens),
+    )
