@@ -97,8 +97,7 @@ def deploy(env: simpy.Environment, cluster: Cluster, w: InferenceWorkload, spec:
 
 def _serve(env: simpy.Environment, cluster: Cluster, service: Service) -> Generator[simpy.Event, object, None]:
     w, deployment = service.workload, service.deployment
-    if w.start_at_s > 0:
-        yield env.timeout(w.start_at_s)
+    yield env.timeout(w.start_at_s)  # even at 0: workloads submitted at one time ask for GPUs in scenario order
     ids: GpuIds = (yield cluster.request(w.gpus))  # type: ignore[assignment]
     edges = np.concatenate(([0], np.cumsum(service.replica_gpus)))
     on_node: dict[int, list[int]] = {}

@@ -155,16 +155,23 @@ def test_no_request_is_lost_and_none_beats_the_no_queue_bound(count: int, rate: 
     assert np.all(out.finish_s[done] - arrival[done] >= ttft_floor[done] + (outputs[done] - 1) * TICK_S - 1e-9)
 
 
-def test_more_replicas_never_raise_median_ttft_at_a_fixed_load() -> None:
-    rng = np.random.default_rng(3)
-    arrival = poisson_arrivals_s(20.0, 400, rng)
-    inputs, outputs = rng.integers(100, 2000, 400), rng.integers(10, 200, 400)
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.floats(2.0, 40.0), st.integers(1, 6), st.sampled_from(list(RouterPolicy)))
+def test_more_replicas_never_raise_median_ttft_at_a_fixed_load(seed: int, rate: float, replicas: int,
+                                                               policy: RouterPolicy) -> None:
+    # stable regime: even the smaller deployment keeps up (a replica prefills 512 tokens per 10 ms tick,
+    # so ~1,000 prompt tokens cost 2 ticks; 40 req/s is a quarter of one replica's prefill capacity)
+    rng = np.random.default_rng(seed)
+    arrival = poisson_arrivals_s(rate, 300, rng)
+    inputs, outputs = rng.integers(100, 2000, 300), rng.integers(10, 200, 300)
     medians = []
-    for replicas in (2, 4, 8):
-        out = simulate_serving(FixedIterations(), LIMITS, replicas, arrival, inputs, outputs,
-                               RouterPolicy.LEAST_OUTSTANDING, rng)
+    for count in (replicas, replicas + 1):
+        out = simulate_serving(FixedIterations(), LIMITS, count, arrival, inputs, outputs, policy,
+                               np.random.default_rng(seed))
         medians.append(float(np.median(out.first_token_s - arrival)))
-    assert medians == sorted(medians, reverse=True)
+    # up to one iteration: where an arrival lands in the iteration in flight (the phase of a replica's
+    # ticks) shifts single TTFTs by up to a tick either way, whatever the replica count
+    assert medians[1] <= medians[0] + TICK_S + 1e-9
 
 
 def test_real_iteration_model_drives_the_replica() -> None:

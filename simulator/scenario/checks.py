@@ -152,9 +152,8 @@ def _inference_problems(w: InferenceWorkload, scenario: Scenario, usable: int) -
             f"weights stored in {w.weight_bits} bits are wider than {w.precision.value}; weight_bits may only narrow "
             f"them (e.g. 4 for int4)"
         )))
-    found += _file_problems(w)
     if found:
-        return found
+        return found + _file_problems(w)
     for where, decode in ((("tp",), False), (("disaggregation", "decode_tp"), True)):
         if decode and w.disaggregation is None:
             continue
@@ -166,7 +165,7 @@ def _inference_problems(w: InferenceWorkload, scenario: Scenario, usable: int) -
                 f"room for a KV-cache block in {acc.name}'s {format_si(acc.hbm_bytes, 'B', binary=True)}; try a "
                 f"larger tp, fp8 or int4 weights (precision, weight_bits), or a smaller workspace"
             )))
-    return found
+    return found + _file_problems(w)
 
 
 def _file_problems(w: InferenceWorkload) -> list[Problem]:
