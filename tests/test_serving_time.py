@@ -22,6 +22,7 @@ from simulator.topology.shape import ClusterShape
 from simulator.topology.specs import SingleSwitchTopology
 from simulator.workload.kernels import kernel_time_s
 from simulator.workload.serving_time import (
+    ReplicaIterations,
     ServingConfig,
     decode_span_s,
     decode_steps_within,
@@ -114,6 +115,22 @@ def test_decode_span_equals_the_iteration_by_iteration_sum(name: str, tp: int, d
     assert decode_span_s(cfg, NET, decodes, context, steps) == pytest.approx(
         brute_span_s(cfg, decodes, context, steps), rel=1e-9)
     assert decode_span_s(cfg, NET, decodes, context, 0) == 0.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([("llama3.1-8b", 1), ("llama3.1-70b", 4), ("mixtral-8x7b", 2), ("deepseek-v3", 8)]),
+       st.integers(0, 300), st.floats(0.0, 8000.0), st.integers(0, 600), st.floats(0.0, 8000.0),
+       st.sampled_from([Precision.BF16, Precision.FP8]))
+def test_the_replica_s_cached_iteration_equals_the_full_model(shape: tuple[str, int], decodes: int, context: float,
+                                                              prefill: int, prompt: float,
+                                                              precision: Precision) -> None:
+    cfg = config(*shape, precision=precision)
+    if decodes + prefill == 0:
+        return
+    fast = ReplicaIterations(cfg, NET)
+    for _ in range(2):  # the first call fills the caches, the second reads them
+        assert fast.iteration_s(decodes, context, prefill, prompt if prefill else 0.0) == pytest.approx(
+            iteration_time(cfg, NET, decodes, context, prefill, prompt if prefill else 0.0).total_s, rel=1e-12)
 
 
 def test_decode_span_is_exact_across_the_compute_memory_kink() -> None:

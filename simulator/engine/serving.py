@@ -56,6 +56,7 @@ class RouterPolicy(Enum):
     ROUND_ROBIN = "round_robin"
     LEAST_OUTSTANDING = "least_outstanding"
     POWER_OF_TWO = "power_of_two"
+    KV_AWARE = "kv_aware"  # fewest tokens cached or about to be: balances memory, not request counts
 
 
 @dataclass
@@ -128,6 +129,12 @@ class _Replica:
     def outstanding(self) -> int:
         return len(self.waiting) + len(self.running)
 
+    @property
+    def kv_tokens(self) -> int:
+        """Tokens the replica's requests cache now or will on admission (prompt and output so far)."""
+        return sum(s.input_tokens + s.generated for s in self.running) + sum(
+            s.input_tokens + s.generated for s in self.waiting)
+
     def submit(self, seq: _Sequence) -> None:
         self.waiting.append(seq)
         if self.wake is not None and not self.wake.triggered:
@@ -161,10 +168,27 @@ class _Replica:
                 self.swap_s += (seq.input_tokens + seq.generated) * limits.swap_s_per_token
             self.running.append(self.waiting.popleft())
 
-    def _make_room(self) -> int:
-        """Preempt the latest admitted sequences until every decode can grow by one token; the blocks
-        that iteration will hold."""
-        used = self._blocks_used(1)
+    def _split_batch(self) -> tuple[list[_Sequence], list[_Sequence], int, int]:
+        """(decoding, prefilling, tokens cached by the decodes, blocks held once each decode has one more
+        token), in one pass over the batch: this runs every iteration."""
+        decoding: list[_Sequence] = []
+        prefilling: list[_Sequence] = []
+        cached = used = 0
+        block = self.limits.block_tokens
+        for seq in self.running:
+            tokens = seq.input_tokens + seq.generated
+            if seq.prefilled >= seq.prefill_target:
+                decoding.append(seq)
+                cached += tokens
+                tokens += 1
+            else:
+                prefilling.append(seq)
+            used -= max(seq.prefill_target, seq.reserved, tokens) // -block
+        return decoding, prefilling, cached, used
+
+    def _make_room(self, used: int) -> None:
+        """Preempt the latest admitted sequences until every decode can grow by one token (`used`: the
+        blocks that needs now)."""
         while len(self.running) > 1 and used > self.limits.kv_blocks:
             victim = self.running.pop()
             used -= victim.blocks(self.limits.block_tokens, 1 if victim.decoding else 0)
@@ -175,7 +199,6 @@ class _Replica:
                 victim.prefill_target, victim.prefilled = victim.input_tokens + victim.generated, 0
             self.waiting.appendleft(victim)
             self.outcome.preemptions += 1
-        return used
 
     def _emit(self, seqs: Sequence[_Sequence], tokens: int) -> None:
         now = self.env.now
@@ -245,16 +268,10 @@ class _Replica:
                 self.wake = env.event()
                 yield self.wake
                 continue
-            next_blocks = self._make_room()
-            decoding: list[_Sequence] = []
-            prefilling: list[_Sequence] = []
-            cached = 0
-            for seq in self.running:  # one pass: this runs every iteration over the whole batch
-                if seq.prefilled >= seq.prefill_target:
-                    decoding.append(seq)
-                    cached += seq.input_tokens + seq.generated
-                else:
-                    prefilling.append(seq)
+            decoding, prefilling, cached, next_blocks = self._split_batch()
+            if next_blocks > self.limits.kv_blocks and len(self.running) > 1:
+                self._make_room(next_blocks)
+                decoding, prefilling, cached, next_blocks = self._split_batch()
             context = cached / len(decoding) if decoding else 0.0
             start = self.iteration_start_s = env.now
             if prefilling:
@@ -397,16 +414,25 @@ class Deployment:
         return outcome
 
     def pick(self, replicas: Sequence[_Replica], i: int) -> _Replica | None:
-        """The replica request `i` goes to, among those up (None if none is)."""
+        """The replica request `i` goes to, among those up (None if none is); ties go to the lowest number."""
+        policy = self.policy
+        if policy is RouterPolicy.LEAST_OUTSTANDING:  # the common case, in one pass
+            best, fewest = None, math.inf
+            for replica in replicas:
+                if not replica.down and len(replica.waiting) + len(replica.running) < fewest:
+                    best, fewest = replica, len(replica.waiting) + len(replica.running)
+            return best
         up = [r for r in replicas if not r.down]
         if not up:
             return None
-        if self.policy is RouterPolicy.ROUND_ROBIN:
+        if policy is RouterPolicy.ROUND_ROBIN:
             return up[i % len(up)]
-        if self.policy is RouterPolicy.POWER_OF_TWO and len(up) > 1:
+        if policy is RouterPolicy.KV_AWARE:
+            return min(up, key=lambda r: r.kv_tokens)
+        if len(up) > 1:
             a, b = self.rng.choice(len(up), size=2, replace=False)
             return min(up[int(a)], up[int(b)], key=lambda r: r.outstanding)
-        return min(up, key=lambda r: r.outstanding)
+        return up[0]
 
     def route(self, seq: _Sequence) -> None:
         """Send a request to its pool: the decode pool once prefilled (with a decode pool), else the main."""

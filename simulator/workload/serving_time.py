@@ -282,17 +282,55 @@ def decode_steps_within(cfg: ServingConfig, network: Network, decodes: int, cont
 @dataclass(frozen=True)
 class ReplicaIterations:
     """The iteration model of one replica on its network, in the form the serving engine asks for; the
-    decode lines of each batch size are computed once."""
+    decode lines of each batch size are computed once, and an iteration is `iteration_time` with the parts
+    that depend only on token counts cached and the attention rooflines inlined (tested equal)."""
 
     cfg: ServingConfig
     network: Network
     _lines: dict[int, DecodeLine] = field(default_factory=dict, compare=False, repr=False)
+    _by_tokens: dict[int, float] = field(default_factory=dict, compare=False, repr=False)
+    _logits: dict[int, float] = field(default_factory=dict, compare=False, repr=False)
+
+    @functools.cached_property
+    def _attention(self) -> tuple[float, float, float, float, float, float]:
+        """(s per FLOP, s per byte, launch overhead, query width, KV width, KV bytes) of attention kernels."""
+        cfg, acc = self.cfg, self.cfg.accelerator
+        m = cfg.model
+        return (1.0 / (_peaks(cfg)[1] * acc.matmul_efficiency),
+                1.0 / (acc.hbm_bandwidth_bytes_per_s * acc.memory_efficiency), acc.kernel_overhead_s,
+                m.heads * m.head_dim_ / cfg.tp, max(1.0, m.kv_heads_ / cfg.tp) * m.head_dim_, cfg.kv_bytes)
 
     def iteration_s(self, decodes: int, decode_context: float, prefill_tokens: int,
                     prefill_context: float) -> float:
         """One iteration, seconds."""
-        return iteration_time(self.cfg, self.network, decodes, decode_context, prefill_tokens,
-                              prefill_context).total_s
+        tokens = decodes + prefill_tokens
+        fixed = self._by_tokens.get(tokens)
+        if fixed is None:  # everything but attention and logits: token kernels, TP all-reduces, overhead
+            timed = iteration_time(self.cfg, self.network, 0, 0.0, tokens, 0.0)
+            attention = attention_kernels(self.cfg, 0, 0.0, tokens, 0.0)
+            logits = gemm("logits", 1, self.cfg.model.vocab / self.cfg.tp, self.cfg.model.hidden,
+                          _peaks(self.cfg)[1])
+            acc = self.cfg.accelerator
+            fixed = timed.total_s - self.cfg.model.layers * sum(kernel_time_s(k, acc) for k in attention) \
+                - kernel_time_s(logits, acc)
+            self._by_tokens[tokens] = fixed
+        rows = decodes + (1 if prefill_tokens else 0)
+        logits_s = self._logits.get(rows)
+        if logits_s is None:
+            cfg = self.cfg
+            logits_s = kernel_time_s(gemm("logits", rows, cfg.model.vocab / cfg.tp, cfg.model.hidden,
+                                          _peaks(cfg)[1]), cfg.accelerator)
+            self._logits[rows] = logits_s
+        per_flop, per_byte, launch, q_width, kv_width, kv_bytes = self._attention
+        flops = 4.0 * decodes * decode_context * q_width
+        layer_s = max(flops * per_flop if flops > 0 else 0.0,
+                      (decodes * decode_context * 2.0 * kv_width * kv_bytes + 4.0 * decodes * q_width) * per_byte)
+        layer_s += launch
+        if prefill_tokens:
+            flops = 2.0 * prefill_tokens * prefill_context * q_width
+            layer_s += max(flops * per_flop if flops > 0 else 0.0,
+                           2.0 * prefill_tokens * (q_width + 2 * kv_width) * 2 * per_byte) + launch
+        return fixed + self.cfg.model.layers * layer_s + logits_s
 
     def _line(self, decodes: int) -> DecodeLine:
         if decodes not in self._lines:
