@@ -1,7 +1,8 @@
 """Speed of the serving engine (issue 6 target: the Azure conv trace's lengths, Poisson arrivals at 4 req/s,
 Llama-2-7B on one H100 at TP1 with chunked prefill of 512 tokens, 10,000 requests in <= 0.7 s; Vidur
-needs about 72 s; and 1,000,000 requests on 64 replicas in <= 60 s). Prints figures; needs ../shared for the
-trace. Usage: bench_serving.py [REQUESTS REPLICAS], default 10000 1 (the load scales with the replicas)."""
+needs about 72 s; and 1,000,000 requests on 64 replicas in <= 60 s). Prints figures; replays the lengths of
+the conv trace shipped in scenarios/traces. Usage: bench_serving.py [REQUESTS REPLICAS], default 10000 1
+(the load scales with the replicas)."""
 
 from __future__ import annotations
 
@@ -24,14 +25,12 @@ from simulator.topology.specs import SingleSwitchTopology  # noqa: E402
 from simulator.workload.arrivals import load_trace, poisson_arrivals_s  # noqa: E402
 from simulator.workload.serving_time import ReplicaIterations, ServingConfig  # noqa: E402
 
-TRACE = ROOT.parent / "shared" / "traces" / "azure_llm_2023" / "AzureLLMInferenceTrace_conv.csv"
+TRACE = ROOT / "scenarios" / "traces" / "azure_llm_2023_conv.csv"
 BLOCK_TOKENS = 16
 
 
 def main() -> None:
     requests, replicas = (int(a) for a in sys.argv[1:3]) if len(sys.argv) > 2 else (10_000, 1)
-    if not TRACE.exists():
-        sys.exit(f"{TRACE} is absent: the benchmark replays its lengths")
     trace = load_trace(TRACE)
     rng = np.random.default_rng(0)
     rows = np.arange(requests) % len(trace.input_tokens)

@@ -193,3 +193,22 @@ def test_json_report_of_an_inference_workload_round_trips(tmp_path: Path) -> Non
     report = simulate(load_scenario(write(tmp_path)))
     again = Report.model_validate(json.loads(report.model_dump_json()))
     assert again == report
+
+
+def test_two_services_with_their_own_models_slos_and_routers_share_the_cluster(tmp_path: Path) -> None:
+    data = yaml.safe_load(BASE)
+    data["workloads"][0].update({"replicas": 2, "tp": 2})
+    data["workloads"].append({
+        "name": "code", "kind": "inference", "model": "llama2-7b", "replicas": 4, "tp": 1, "router": "kv_aware",
+        "kv_cache_precision": "fp8", "precision": "fp8", "slo": {"ttft": "2 s", "tpot": "100 ms"},
+        "arrivals": {"kind": "poisson", "rate": 8, "requests": 300, },
+        "input_tokens": {"kind": "uniform", "low": 100, "high": 3000}, "output_tokens": 50,
+    })
+    report = simulate(load_scenario(write(tmp_path, yaml.safe_dump(data, sort_keys=False))))
+    chat, code = serving(report, "chat"), serving(report, "code")
+    assert (chat.gpus, code.gpus) == (4, 4) and report.cluster.gpus == 16
+    assert chat.requests.completed == 400 and code.requests.completed == 300
+    assert (chat.slo.ttft_s, code.slo.ttft_s) == (0.5, 2.0)
+    # Llama-2-7B keeps all 32 KV heads (no grouped-query attention): even in fp8 on one GPU its cache holds
+    # fewer tokens than Llama-3.1-8B's 8 KV heads in bf16 split over two
+    assert code.kv_capacity_tokens < chat.kv_capacity_tokens

@@ -127,10 +127,10 @@ def test_state_bytes_per_parameter_and_zero_sharding(tp: int, pp: int, dp: int, 
     assert mem.optimizer_bytes == pytest.approx(12 * params / (dp if zero >= 1 else 1), rel=1e-12)
     assert mem.activations_bytes == activation_bytes(step)
     assert mem.reserve_bytes == 3e9
-    assert mem.capacity_bytes == 80e9
+    assert mem.capacity_bytes == 80 * 2**30  # the A100 80GB: 81920 MiB
     parts = mem.weights_bytes + mem.gradients_bytes + mem.optimizer_bytes + mem.activations_bytes + 3e9
     assert mem.total_bytes == pytest.approx(parts, rel=1e-12)
-    assert mem.headroom_bytes == pytest.approx(80e9 - mem.total_bytes, rel=1e-12)
+    assert mem.headroom_bytes == pytest.approx(80 * 2**30 - mem.total_bytes, rel=1e-12)
     assert set(mem.terms()) == {"weights", "gradients", "optimizer", "activations", "reserve"}
     assert list(mem.terms().values()) == sorted(mem.terms().values(), reverse=True)
 

@@ -9,6 +9,7 @@ of the iteration then running. Every request ends completed, failed (it can neve
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
@@ -57,6 +58,12 @@ class RouterPolicy(Enum):
     LEAST_OUTSTANDING = "least_outstanding"
     POWER_OF_TWO = "power_of_two"
     KV_AWARE = "kv_aware"  # fewest tokens cached or about to be: balances memory, not request counts
+
+
+def _wake_up(wake: simpy.Event, _: simpy.Event) -> None:
+    """Timeout callback: end a wait unless an arrival already has."""
+    if not wake.triggered:
+        wake.succeed()
 
 
 @dataclass
@@ -217,8 +224,9 @@ class _Replica:
             for seq in seqs:
                 if seq.generated < seq.output_tokens:
                     handoff(seq)
-        self.running = [s for s in self.running
-                        if s.generated < s.output_tokens and (handoff is None or not s.decoding)]
+        if finished or handoff is not None:
+            self.running = [s for s in self.running
+                            if s.generated < s.output_tokens and (handoff is None or not s.decoding)]
 
     def _decode_steps_left(self, decoding: Sequence[_Sequence], next_blocks: int) -> int:
         """Decode iterations until the first sequence finishes or the KV cache runs out of blocks
@@ -299,8 +307,10 @@ class _Replica:
                 steps = self._decode_steps_left(decoding, next_blocks)
                 span_s = model.decode_span_s(len(decoding), context, steps)
                 span_start = env.now
-                self.wake = env.event()
-                yield env.timeout(span_s) | self.wake
+                wake = self.wake = env.event()
+                # the span's end also wakes the replica (cheaper than waiting on either of two events)
+                env.timeout(span_s).callbacks.append(functools.partial(_wake_up, wake))
+                yield wake
                 if env.now < span_start + span_s:  # an arrival: stop after the iteration in flight
                     steps = min(steps, model.decode_steps_within(len(decoding), context, steps,
                                                                  env.now - span_start) + 1)

@@ -235,8 +235,9 @@ class InferenceWorkload(Strict):
         description="per GPU to host memory for swapping (default 32 GB/s: half of PCIe 5.0 x16's 64 GB/s, an "
         "assumption for pinned copies next to inference traffic)",
     )
-    router: Literal["round_robin", "least_outstanding", "power_of_two"] = Field(
-        "least_outstanding", description="how a request picks a replica",
+    router: Literal["round_robin", "least_outstanding", "power_of_two", "kv_aware"] = Field(
+        "least_outstanding", description="how a request picks a replica: in turn, fewest requests, the less "
+        "loaded of two drawn at random, or fewest tokens cached and queued (balances memory, not counts)",
     )
     disaggregation: DisaggregationSpec | None = Field(None, description="separate prefill and decode pools")
     autoscaling: AutoscalingSpec | None = Field(None, description="replicas started and stopped on load")
