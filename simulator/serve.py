@@ -27,7 +27,14 @@ from simulator.engine.serving import (
 from simulator.engine.serving_summary import LatencyStats, summarize_serving
 from simulator.report.model import InferenceReport, LatencyReport, RequestCounts, SloReport
 from simulator.scenario.inference import InferenceWorkload
-from simulator.scenario.resolve import RequestLoad, cluster_shape, network, request_load, serving_config
+from simulator.scenario.resolve import (
+    RequestLoad,
+    cluster_shape,
+    network,
+    prefix_slots,
+    request_load,
+    serving_config,
+)
 from simulator.scenario.schema import ClusterSpec
 from simulator.topology.network import Network
 from simulator.units import SECONDS_PER_HOUR
@@ -53,10 +60,10 @@ def _iterations(cfg: ServingConfig, net: Network) -> ReplicaIterations:
     return ReplicaIterations(cfg, net)
 
 
-def _limits(w: InferenceWorkload, cfg: ServingConfig) -> ReplicaLimits:
+def _limits(w: InferenceWorkload, cfg: ServingConfig, cache_prefixes: bool = True) -> ReplicaLimits:
     swap = cfg.kv_bytes_per_token / w.swap_bandwidth_bytes_per_s if w.preemption == "swap" else 0.0
-    return ReplicaLimits(cfg.max_batch, cfg.max_num_tokens, cfg.kv_capacity_tokens // w.kv_block_tokens,
-                         w.kv_block_tokens, w.reserve_output, swap)
+    slots, blocks = prefix_slots(w, cfg) if cache_prefixes else (0, cfg.kv_capacity_tokens // w.kv_block_tokens)
+    return ReplicaLimits(cfg.max_batch, cfg.max_num_tokens, blocks, w.kv_block_tokens, w.reserve_output, swap, slots)
 
 
 def _kv_transfer_s_per_token(w: InferenceWorkload, cluster: ClusterSpec, prefill: ServingConfig) -> float:
@@ -80,7 +87,7 @@ def deploy(env: simpy.Environment, cluster: Cluster, w: InferenceWorkload, spec:
     decode = None
     if w.disaggregation is not None:
         decoder = serving_config(w, spec, decode=True)
-        decode = DecodePool(_iterations(decoder, net), _limits(w, decoder), w.disaggregation.decode_replicas,
+        decode = DecodePool(_iterations(decoder, net), _limits(w, decoder, False), w.disaggregation.decode_replicas,
                             _kv_transfer_s_per_token(w, spec, cfg))
     scaler = w.autoscaling
     autoscaler = Autoscaler(scaler.min_replicas, scaler.max_replicas, scaler.interval_s, scaler.scale_up_at,
@@ -88,7 +95,8 @@ def deploy(env: simpy.Environment, cluster: Cluster, w: InferenceWorkload, spec:
     load = request_load(w, rng)
     deployment = deploy_serving(env, _iterations(cfg, net), _limits(w, cfg), w.replicas, load.arrival_s,
                                 load.input_tokens, load.output_tokens, RouterPolicy(w.router), rng, decode,
-                                FailurePolicy(w.on_failure), autoscaler)
+                                FailurePolicy(w.on_failure), autoscaler, load.prefix_group,
+                                w.prefix_caching.prefix_tokens if w.prefix_caching else 0)
     replica_gpus = np.array([w.tp] * w.pool_replicas + [w.decode_tp] * (decode.replicas if decode else 0))
     service = Service(w, load, deployment, replica_gpus)
     service.process = env.process(_serve(env, cluster, service))
@@ -170,7 +178,9 @@ def inference_report(service: Service, outcome: ServingOutcome, spec: ClusterSpe
         requests_per_s=summary.completed / duration_s if duration_s > 0 else 0.0,
         slo=SloReport(ttft_s=w.slo.ttft_s, tpot_s=w.slo.tpot_s), slo_attainment=optional(summary.slo_attainment),
         replica_busy_fraction=summary.busy_fraction, kv_cache_utilization=summary.kv_cache_utilization,
-        replica_failures=outcome.outages, gpu_hours=active_gpu_s / SECONDS_PER_HOUR, energy_kwh=kwh,
+        replica_failures=outcome.outages,
+        prefix_cache_hit_rate=outcome.prefix_hits / outcome.prefix_lookups if outcome.prefix_lookups else None,
+        gpu_hours=active_gpu_s / SECONDS_PER_HOUR, energy_kwh=kwh,
         cost_usd=summary.cost_usd, usd_per_million_output_tokens=optional(summary.usd_per_million_output_tokens),
         usd_per_million_tokens=optional(summary.usd_per_million_tokens),
     )

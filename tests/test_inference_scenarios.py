@@ -170,6 +170,8 @@ def test_autoscaling_and_disaggregation_from_the_scenario(tmp_path: Path) -> Non
     ({"replicas": 9, "tp": 2}, "workloads.chat", ["needs 18 GPUs", "has 16"]),
     ({"precision": "fp8", "weight_bits": 16}, "workloads.chat.weight_bits", ["only narrow"]),
     ({"router": "random"}, "workloads.chat.router", ["round_robin"]),
+    ({"prefix_caching": {"prefix_tokens": 500_000, "groups": 4, "cache_fraction": 0.01}},
+     "workloads.chat.prefix_caching.cache_fraction", ["cannot hold one prefix"]),
 ])
 def test_bad_inference_specs_exit_2_with_file_line_and_field(tmp_path: Path, edit: dict[str, object], field: str,
                                                              words: list[str]) -> None:
@@ -212,3 +214,17 @@ def test_two_services_with_their_own_models_slos_and_routers_share_the_cluster(t
     # Llama-2-7B keeps all 32 KV heads (no grouped-query attention): even in fp8 on one GPU its cache holds
     # fewer tokens than Llama-3.1-8B's 8 KV heads in bf16 split over two
     assert code.kv_capacity_tokens < chat.kv_capacity_tokens
+
+
+def test_prefix_caching_skips_shared_prompt_tokens_and_the_prefix_aware_router_finds_them(tmp_path: Path) -> None:
+    load = {"arrivals": {"kind": "poisson", "rate": 30, "requests": 600}, "input_tokens": 3000, "output_tokens": 20}
+    plain = serving(simulate(load_scenario(changed(tmp_path, load))))
+    caching = {"prefix_tokens": 2500, "groups": 8, "zipf_exponent": 1.0, "cache_fraction": 0.2}
+    cached = serving(simulate(load_scenario(changed(tmp_path, load | {"prefix_caching": caching}))))
+    routed = serving(simulate(load_scenario(changed(tmp_path, load | {"prefix_caching": caching,
+                                                                      "router": "prefix_aware"}))))
+    assert plain.prefix_cache_hit_rate is None
+    assert cached.prefix_cache_hit_rate is not None and routed.prefix_cache_hit_rate is not None
+    assert 0 < cached.prefix_cache_hit_rate < routed.prefix_cache_hit_rate <= 1
+    assert routed.ttft_s.mean < cached.ttft_s.mean < plain.ttft_s.mean  # type: ignore[operator]
+    assert routed.requests.completed == cached.requests.completed == 600

@@ -126,30 +126,35 @@ def test_routers_spread_a_burst(policy: RouterPolicy) -> None:
        st.sampled_from(list(RouterPolicy)), st.integers(0, 2**32 - 1),
        st.one_of(st.none(), st.floats(0.01, 5.0)), st.integers(0, 2), st.booleans(),
        st.lists(st.tuples(st.floats(0.0, 3.0), st.integers(0, 4), st.floats(0.001, 2.0)), max_size=4),
-       st.sampled_from(list(FailurePolicy)), st.booleans())
+       st.sampled_from(list(FailurePolicy)), st.booleans(), st.integers(0, 3))
 def test_no_request_is_lost_and_none_beats_the_no_queue_bound(count: int, rate: float, replicas: int,
                                                               blocks: int, policy: RouterPolicy,
                                                               seed: int, horizon: float | None,
                                                               decoders: int, reserve: bool,
                                                               crashes: list[tuple[float, int, float]],
-                                                              on_failure: FailurePolicy, scale: bool) -> None:
+                                                              on_failure: FailurePolicy, scale: bool,
+                                                              slots: int) -> None:
     rng = np.random.default_rng(seed)
     arrival = poisson_arrivals_s(rate, count, rng)
     inputs, outputs = rng.integers(1, 1500, count), rng.integers(1, 300, count)
-    limits = ReplicaLimits(8, 512, blocks, 16, reserve, swap_s_per_token=1e-5 if seed % 2 else 0.0)
+    limits = ReplicaLimits(8, 512, blocks, 16, reserve, swap_s_per_token=1e-5 if seed % 2 else 0.0,
+                           prefix_slots=slots)
+    groups = rng.integers(-1, 3, count) if slots else None  # -1: no shared prefix
     decode = DecodePool(FixedIterations(), limits, decoders, 1e-5) if decoders else None
     autoscaler = Autoscaler(1, replicas + 2, 0.05, 2.0, 0.5, 0.1) if scale else None
     total = replicas + (2 if scale else 0) + decoders
     outages = [Outage(start, replica % total, duration) for start, replica, duration in crashes]
     out = simulate_serving(FixedIterations(), limits, replicas, arrival, inputs, outputs, policy, rng, horizon,
-                           decode, outages, on_failure, autoscaler)
+                           decode, outages, on_failure, autoscaler, groups, 200)
     arrived = int(out.arrived.sum())
+    assert out.prefix_hits <= out.prefix_lookups
     completed = int(np.sum(np.isfinite(out.finish_s)))
     assert completed + int(out.failed.sum()) + out.queued_at_end + out.running_at_end == arrived
     if horizon is None:
         assert arrived == count and out.queued_at_end == out.running_at_end == 0
     done = np.isfinite(out.finish_s)
-    ttft_floor = np.ceil(inputs / limits.max_num_tokens) * TICK_S
+    cached = np.minimum(200, inputs - 1) * (groups >= 0) if groups is not None else 0  # at best, a prefix hit
+    ttft_floor = np.ceil((inputs - cached) / limits.max_num_tokens) * TICK_S
     started = np.isfinite(out.first_token_s)
     assert np.all(out.first_token_s[started] - arrival[started] >= ttft_floor[started] - 1e-9)
     assert np.all(out.finish_s[done] - arrival[done] >= ttft_floor[done] + (outputs[done] - 1) * TICK_S - 1e-9)
@@ -317,3 +322,38 @@ def test_the_autoscaler_adds_replicas_under_a_burst_and_removes_them_after() -> 
     # the added replicas are paid from their start; one is switched off, idle, before the end
     assert 0 < scaled.active_s[1] < scaled.end_s - 1.0 and 0 < scaled.active_s[2] <= scaled.end_s - 2.0
     assert scaled.active_s[0] == pytest.approx(scaled.end_s)
+
+
+def test_a_cached_prefix_is_not_computed_again_and_holds_no_blocks_of_its_own() -> None:
+    limits = ReplicaLimits(max_batch=8, max_num_tokens=512, kv_blocks=1_000, block_tokens=16, prefix_slots=1)
+    arrival, inputs, outputs = np.array([0.0, 1.0]), np.array([1000, 1000]), np.array([10, 10])
+    out = simulate_serving(FixedIterations(), limits, 1, arrival, inputs, outputs, RouterPolicy.ROUND_ROBIN,
+                           np.random.default_rng(0), prefix_group=np.array([7, 7]), prefix_tokens=900)
+    ttft = out.first_token_s - arrival
+    assert ttft[0] == pytest.approx(2 * TICK_S)  # 1,000 prompt tokens in two chunks of 512
+    assert ttft[1] == pytest.approx(1 * TICK_S)  # 900 cached: 100 computed in one iteration
+    assert (out.prefix_lookups, out.prefix_hits) == (2, 1)
+    alone = simulate_serving(FixedIterations(), limits, 1, arrival, inputs, outputs, RouterPolicy.ROUND_ROBIN,
+                             np.random.default_rng(0))
+    assert out.kv_block_s[0] < alone.kv_block_s[0]  # the hit's own blocks exclude the shared 900 tokens
+
+
+def test_the_prefix_cache_forgets_the_least_recently_used_prefix() -> None:
+    limits = ReplicaLimits(max_batch=8, max_num_tokens=512, kv_blocks=1_000, block_tokens=16, prefix_slots=1)
+    arrival = np.array([0.0, 1.0, 2.0, 3.0])
+    out = simulate_serving(FixedIterations(), limits, 1, arrival, np.full(4, 600), np.full(4, 5),
+                           RouterPolicy.ROUND_ROBIN, np.random.default_rng(0),
+                           prefix_group=np.array([1, 2, 1, 1]), prefix_tokens=500)
+    assert (out.prefix_lookups, out.prefix_hits) == (4, 1)  # 2 pushed 1 out; only the last 1 finds it
+
+
+def test_the_prefix_aware_router_follows_the_cache_within_its_balance_rule() -> None:
+    limits = ReplicaLimits(max_batch=8, max_num_tokens=512, kv_blocks=1_000, block_tokens=16, prefix_slots=4)
+    arrival = np.array([0.0, 0.001, 1.0, 1.5, 2.0])  # the second arrives while the first replica is busy
+    groups = np.array([3, 4, 3, 3, 4])
+    out = simulate_serving(FixedIterations(), limits, 4, arrival, np.full(5, 800), np.full(5, 5),
+                           RouterPolicy.PREFIX_AWARE, np.random.default_rng(0), prefix_group=groups,
+                           prefix_tokens=700)
+    assert out.replica[2] == out.replica[3] == out.replica[0]  # back to the replica holding prefix 3
+    assert out.replica[4] == out.replica[1] != out.replica[0]
+    assert out.prefix_hits == 3

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -49,6 +49,8 @@ class ReplicaLimits:
     # preemption by swap instead of recompute: a victim's KV cache goes to host memory and back, at this many
     # seconds per cached token each way (KV bytes per token over the host link); 0 means recompute
     swap_s_per_token: float = 0.0
+    # shared prompt prefixes a replica keeps cached (LRU), in blocks set aside from kv_blocks; 0: no caching
+    prefix_slots: int = 0
 
 
 class RouterPolicy(Enum):
@@ -58,6 +60,7 @@ class RouterPolicy(Enum):
     LEAST_OUTSTANDING = "least_outstanding"
     POWER_OF_TWO = "power_of_two"
     KV_AWARE = "kv_aware"  # fewest tokens cached or about to be: balances memory, not request counts
+    PREFIX_AWARE = "prefix_aware"  # a replica holding the request's prefix unless far busier than the least busy
 
 
 def _wake_up(wake: simpy.Event, _: simpy.Event) -> None:
@@ -78,6 +81,9 @@ class _Sequence:
     prefilled: int = 0
     generated: int = 0
     swapped: bool = False  # its KV cache is in host memory
+    prefix: int = -1  # the shared-prefix group of its prompt (-1: none)
+    prefix_tokens: int = 0  # tokens of that prefix at the start of its prompt
+    shared: int = 0  # prompt tokens read from the replica's prefix cache: not computed, not in its own blocks
 
     @property
     def decoding(self) -> bool:
@@ -85,7 +91,11 @@ class _Sequence:
 
     def blocks(self, block_tokens: int, extra: int = 0) -> int:
         cached = max(self.prefill_target, self.input_tokens + self.generated + extra, self.reserved)
-        return -(-cached // block_tokens)
+        return -((self.shared - cached) // block_tokens)
+
+    def restart(self) -> None:
+        """Lose the KV cache: prefill the prompt and the tokens already sent again."""
+        self.prefill_target, self.prefilled, self.shared = self.input_tokens + self.generated, 0, 0
 
 
 @dataclass
@@ -108,6 +118,8 @@ class ServingOutcome:
     running_at_end: int  # in a batch, or moving its KV cache from a prefill to a decode replica
     end_s: float  # simulated time when the run stopped
     outages: int = 0  # replica failures (overlapping ones merged)
+    prefix_lookups: int = 0  # admissions of a request with a shared prefix, where replicas cache prefixes
+    prefix_hits: int = 0  # of those, the replica held the prefix
 
 
 @dataclass
@@ -129,6 +141,7 @@ class _Replica:
     blockers: list[simpy.Event] = field(default_factory=list)  # further repairs it waits for when up again
     settled: Callable[[int], None] = lambda count: None  # told of requests completed or failed here
     swap_s: float = 0.0  # KV swapping owed, paid by the next iteration (the copies are not overlapped)
+    prefixes: OrderedDict[int, None] = field(default_factory=OrderedDict)  # cached prefix groups, oldest first
     process: simpy.Process | None = None
     provisioned_since_s: float | None = None  # when it was started (paid from then); None while off
 
@@ -151,14 +164,19 @@ class _Replica:
         """Blocks the running sequences hold once each decode has `extra` more tokens (inlined: it runs
         every iteration over the whole batch)."""
         block = self.limits.block_tokens
-        return sum(-(-max(s.prefill_target, s.reserved, s.input_tokens + s.generated
-                          + (extra if s.prefilled >= s.prefill_target else 0)) // block) for s in self.running)
+        return sum(-((s.shared - max(s.prefill_target, s.reserved, s.input_tokens + s.generated
+                                     + (extra if s.prefilled >= s.prefill_target else 0))) // block)
+                   for s in self.running)
 
     def _admit(self) -> None:
         limits = self.limits
         used: int | None = None  # blocks held, counted once the first admission is tried
         while self.waiting and len(self.running) < limits.max_batch:
             seq = self.waiting[0]
+            hit = (limits.prefix_slots > 0 and seq.prefix >= 0 and seq.prefilled == 0 and not seq.swapped
+                   and seq.prefix in self.prefixes)
+            if hit:  # computed already: skip it (but the prompt's last token, whose logits are needed)
+                seq.shared = min(seq.prefix_tokens, seq.prefill_target - 1)
             need = seq.blocks(limits.block_tokens)
             if -(-(seq.input_tokens + seq.output_tokens) // limits.block_tokens) > limits.kv_blocks:
                 self.waiting.popleft()
@@ -168,12 +186,27 @@ class _Replica:
             if used is None:
                 used = self._blocks_used(1)
             if used + need > limits.kv_blocks:
+                seq.shared = 0
                 return
             used += need
+            if limits.prefix_slots > 0 and seq.prefix >= 0 and seq.prefilled == 0 and not seq.swapped:
+                self.outcome.prefix_lookups += 1
+                if hit:
+                    self.outcome.prefix_hits += 1
+                    seq.prefilled = seq.shared
+                    self.prefixes.move_to_end(seq.prefix)
             if seq.swapped:
                 seq.swapped = False
                 self.swap_s += (seq.input_tokens + seq.generated) * limits.swap_s_per_token
             self.running.append(self.waiting.popleft())
+
+    def _remember(self, prefix: int) -> None:
+        """A prompt with this prefix was computed here: cache the prefix, forgetting the least recently used.
+        (Requests already running on a forgotten prefix keep reading it: its blocks are taken to outlive them.)"""
+        self.prefixes[prefix] = None
+        self.prefixes.move_to_end(prefix)
+        while len(self.prefixes) > self.limits.prefix_slots:
+            self.prefixes.popitem(last=False)
 
     def _split_batch(self) -> tuple[list[_Sequence], list[_Sequence], int, int]:
         """(decoding, prefilling, tokens cached by the decodes, blocks held once each decode has one more
@@ -190,7 +223,7 @@ class _Replica:
                 tokens += 1
             else:
                 prefilling.append(seq)
-            used -= max(seq.prefill_target, seq.reserved, tokens) // -block
+            used -= (max(seq.prefill_target, seq.reserved, tokens) - seq.shared) // -block
         return decoding, prefilling, cached, used
 
     def _make_room(self, used: int) -> None:
@@ -203,7 +236,7 @@ class _Replica:
                 victim.swapped = True
                 self.swap_s += (victim.input_tokens + victim.generated) * self.limits.swap_s_per_token
             else:
-                victim.prefill_target, victim.prefilled = victim.input_tokens + victim.generated, 0
+                victim.restart()
             self.waiting.appendleft(victim)
             self.outcome.preemptions += 1
 
@@ -235,7 +268,7 @@ class _Replica:
         block = self.limits.block_tokens
         if next_blocks + len(decoding) * -(-(steps - 1) // block) <= self.limits.kv_blocks:
             return steps
-        cached = np.array([s.input_tokens + s.generated for s in decoding], dtype=np.int64)
+        cached = np.array([s.input_tokens + s.generated - s.shared for s in decoding], dtype=np.int64)
         low, high = 1, steps
         while low < high:  # the largest step count whose blocks fit
             mid = (low + high + 1) // 2
@@ -298,6 +331,8 @@ class _Replica:
                 yield env.timeout(swap_s + model.iteration_s(len(decoding), context, tokens, prompt))
                 for seq, take in chunks:
                     seq.prefilled += take
+                    if seq.prefix >= 0 and self.limits.prefix_slots > 0 and seq.decoding:
+                        self._remember(seq.prefix)
                 held = float(next_blocks)
                 self._emit(decoding + [seq for seq, _ in chunks if seq.decoding], 1)
             else:
@@ -384,6 +419,11 @@ class Deployment:
     moving: set[int] = field(default_factory=set)  # KV caches between the pools
     unsettled: int = 0  # requests not yet completed or failed
     done: simpy.Event | None = None  # fires when every request is completed or failed
+    prefix_group: np.ndarray | None = None  # per request: its shared-prefix group (-1: none)
+
+    def prefix_of(self, i: int) -> int:
+        """The shared-prefix group of request `i` (-1: none)."""
+        return -1 if self.prefix_group is None else int(self.prefix_group[i])
 
     def settle(self, count: int) -> None:
         """`count` requests completed or failed."""
@@ -439,6 +479,15 @@ class Deployment:
             return up[i % len(up)]
         if policy is RouterPolicy.KV_AWARE:
             return min(up, key=lambda r: r.kv_tokens)
+        if policy is RouterPolicy.PREFIX_AWARE:
+            least = min(up, key=lambda r: r.outstanding)
+            prefix = self.prefix_of(i)
+            holders = [r for r in up if prefix in r.prefixes] if prefix >= 0 else []
+            if holders:  # balance rule (as SGLang's cache-aware router): not above 2x the least busy + 1
+                holder = min(holders, key=lambda r: r.outstanding)
+                if holder.outstanding <= 2 * least.outstanding + 1:
+                    return holder
+            return least
         if len(up) > 1:
             a, b = self.rng.choice(len(up), size=2, replace=False)
             return min(up[int(a)], up[int(b)], key=lambda r: r.outstanding)
@@ -448,7 +497,7 @@ class Deployment:
         """Send a request to its pool: the decode pool once prefilled (with a decode pool), else the main."""
         if seq.swapped:  # its KV cache stays in the old replica's host memory: recompute instead
             seq.swapped = False
-            seq.prefill_target, seq.prefilled = seq.input_tokens + seq.generated, 0
+            seq.restart()
         to_decoders = self.decode is not None and seq.decoding and seq.generated > 0
         replica = self.pick(self.decoders if to_decoders else self.pool, seq.index)
         if replica is None:
@@ -477,7 +526,7 @@ class Deployment:
                 self.settle(1)
                 continue
             self.outcome.retried += 1
-            seq.prefill_target, seq.prefilled = seq.input_tokens + seq.generated, 0
+            seq.restart()
             self.route(seq)
 
     def repaired(self) -> None:
@@ -533,11 +582,13 @@ def deploy_serving(env: simpy.Environment, model: IterationModel, limits: Replic
                    arrival_s: np.ndarray, input_tokens: np.ndarray, output_tokens: np.ndarray,
                    policy: RouterPolicy, rng: np.random.Generator, decode: DecodePool | None = None,
                    on_failure: FailurePolicy = FailurePolicy.RETRY,
-                   autoscaler: Autoscaler | None = None) -> Deployment:
+                   autoscaler: Autoscaler | None = None, prefix_group: np.ndarray | None = None,
+                   prefix_tokens: int = 0) -> Deployment:
     """Processes that serve the requests (sorted absolute arrival times) on identical replicas, all down until
     `bring_up()`; with a decode pool, the first `replicas` only prefill (replica numbers continue into the
     decode pool). With an autoscaler, the main pool, numbered first, may grow to the autoscaler's maximum.
-    Requests arriving while no replica is up wait for one."""
+    Requests arriving while no replica is up wait for one. With `prefix_group` (per request, -1 for none),
+    the first `prefix_tokens` of a request's prompt are shared with its group (cached by `limits.prefix_slots`)."""
     count = len(arrival_s)
     nan = np.full(count, math.nan)
     main = max(replicas, autoscaler.max_replicas) if autoscaler else replicas
@@ -550,7 +601,7 @@ def deploy_serving(env: simpy.Environment, model: IterationModel, limits: Replic
     decoders = [_Replica(env, decode.model, decode.limits, outcome, main + n)
                 for n in range(decode.replicas)] if decode else []
     service = Deployment(env, pool, decoders, policy, rng, outcome, decode, on_failure, replicas, autoscaler,
-                         unsettled=count, done=env.event())
+                         unsettled=count, done=env.event(), prefix_group=prefix_group)
     if count == 0:
         service.done.succeed()  # type: ignore[union-attr]
     for replica in pool + decoders:
@@ -565,7 +616,8 @@ def deploy_serving(env: simpy.Environment, model: IterationModel, limits: Replic
                 yield env.timeout(float(arrival_s[i]) - env.now)
             outcome.arrived[i] = True
             prompt, output = int(input_tokens[i]), max(1, int(output_tokens[i]))
-            service.route(_Sequence(i, prompt, output, prompt, prompt + output if limits.reserve_output else 0))
+            service.route(_Sequence(i, prompt, output, prompt, prompt + output if limits.reserve_output else 0,
+                                    prefix=service.prefix_of(i), prefix_tokens=min(prefix_tokens, prompt)))
 
     env.process(arrivals())
     return service
@@ -576,13 +628,14 @@ def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int
                      rng: np.random.Generator, horizon_s: float | None = None,
                      decode: DecodePool | None = None, outages: Sequence[Outage] = (),
                      on_failure: FailurePolicy = FailurePolicy.RETRY,
-                     autoscaler: Autoscaler | None = None) -> ServingOutcome:
+                     autoscaler: Autoscaler | None = None, prefix_group: np.ndarray | None = None,
+                     prefix_tokens: int = 0) -> ServingOutcome:
     """Serve the requests on their own (see `deploy_serving`), replicas up from time 0, until all are
     completed or failed or the horizon passes. Outages take replicas down; their requests are retried
     elsewhere or failed, by `on_failure`."""
     env = simpy.Environment()
     service = deploy_serving(env, model, limits, replicas, arrival_s, input_tokens, output_tokens, policy, rng,
-                             decode, on_failure, autoscaler)
+                             decode, on_failure, autoscaler, prefix_group, prefix_tokens)
     service.bring_up()
     env.process(service.outages(outages))
     assert service.done is not None

@@ -213,6 +213,10 @@ class InferenceReport(_Out):
         description="KV-cache blocks held, time-averaged over provisioned replicas, 0..1"
     )
     replica_failures: int = Field(description="replica outages caused by failures of their nodes")
+    prefix_cache_hit_rate: float | None = Field(
+        description="admissions that found the request's prefix cached on its replica / admissions of requests "
+        "with a prefix (null without prefix caching)"
+    )
     gpu_hours: float = Field(description="GPU-hours of provisioned replicas (autoscaled ones from their start)")
     energy_kwh: float = Field(
         description="facility energy of those GPUs: full power while iterating, idle power otherwise (server "

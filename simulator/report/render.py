@@ -134,6 +134,7 @@ def _serving_rows(w: InferenceReport) -> list[tuple[str, str]]:
                        f"{format_count(w.input_tokens_per_s)} input tokens/s"),
         ("replica busy / KV cache used", f"{w.replica_busy_fraction:.1%} / {w.kv_cache_utilization:.1%}"),
         ("replica failures", f"{w.replica_failures:,}"),
+        ("prefix cache hits", "-" if w.prefix_cache_hit_rate is None else f"{w.prefix_cache_hit_rate:.1%}"),
         ("GPU-hours", f"{w.gpu_hours:,.1f}"),
         ("cost", f"${w.cost_usd:,.2f}"),
         ("per million output / all tokens", f"{_usd(w.usd_per_million_output_tokens)} / "

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from simulator.hardware import Precision
 from simulator.scenario.inference import EmpiricalLength, InferenceWorkload, TraceArrivals
-from simulator.scenario.resolve import KV_BYTES, MissingFigure, network, serving_config, training_plan
+from simulator.scenario.resolve import KV_BYTES, MissingFigure, network, prefix_slots, serving_config, training_plan
 from simulator.scenario.schema import Scenario, TrainingWorkload
 from simulator.topology.shape import TopologyError
 from simulator.units import format_si
@@ -158,6 +158,12 @@ def _inference_problems(w: InferenceWorkload, scenario: Scenario, usable: int) -
         if decode and w.disaggregation is None:
             continue
         cfg = serving_config(w, cluster, decode)
+        if not decode and w.prefix_caching is not None and cfg.kv_capacity_tokens >= w.kv_block_tokens \
+                and prefix_slots(w, cfg)[0] == 0:
+            found.append(Problem(("prefix_caching", "cache_fraction"), (
+                f"{w.prefix_caching.cache_fraction:g} of a replica's {cfg.kv_capacity_tokens:,} KV-cache tokens "
+                f"cannot hold one prefix of {w.prefix_caching.prefix_tokens:,} tokens; raise cache_fraction"
+            )))
         if cfg.kv_capacity_tokens < w.kv_block_tokens:
             found.append(Problem(where, (
                 f"{m.name} does not fit for serving: weights {format_si(cfg.weight_bytes_per_gpu, 'B', binary=True)} "

@@ -141,6 +141,23 @@ Length = Annotated[
 ]
 
 
+class PrefixCachingSpec(Strict):
+    """Requests that share the start of their prompt (a system prompt, a conversation so far) and replicas that
+    keep the shared part cached (vLLM automatic prefix caching, SGLang RadixAttention): a request whose prefix
+    its replica holds computes only the rest of its prompt, and the prefix's KV blocks are not its own."""
+
+    prefix_tokens: int = Field(gt=0, le=10_000_000, description="shared tokens at the start of each prompt "
+                               "(capped at the prompt length)")
+    groups: int = Field(gt=0, le=10_000_000, description="distinct shared prefixes; each request has one")
+    zipf_exponent: float = Field(
+        0.0, ge=0, le=5, description="popularity of the prefixes: group k drawn with weight 1/k^s (0: uniform)"
+    )
+    cache_fraction: float = Field(
+        0.1, gt=0, lt=1, description="of a replica's KV-cache blocks kept for cached prefixes (least recently "
+        "used ones are forgotten)",
+    )
+
+
 class SloSpec(Strict):
     """The latency a request must meet to count as served well."""
 
@@ -235,10 +252,12 @@ class InferenceWorkload(Strict):
         description="per GPU to host memory for swapping (default 32 GB/s: half of PCIe 5.0 x16's 64 GB/s, an "
         "assumption for pinned copies next to inference traffic)",
     )
-    router: Literal["round_robin", "least_outstanding", "power_of_two", "kv_aware"] = Field(
+    router: Literal["round_robin", "least_outstanding", "power_of_two", "kv_aware", "prefix_aware"] = Field(
         "least_outstanding", description="how a request picks a replica: in turn, fewest requests, the less "
-        "loaded of two drawn at random, or fewest tokens cached and queued (balances memory, not counts)",
+        "loaded of two drawn at random, fewest tokens cached and queued (balances memory, not counts), or a "
+        "replica caching its prefix unless it has more than twice the least busy one's requests plus one",
     )
+    prefix_caching: PrefixCachingSpec | None = Field(None, description="shared prompt prefixes, cached per replica")
     disaggregation: DisaggregationSpec | None = Field(None, description="separate prefill and decode pools")
     autoscaling: AutoscalingSpec | None = Field(None, description="replicas started and stopped on load")
     on_failure: Literal["retry", "fail"] = Field(

@@ -141,6 +141,7 @@ class RequestLoad:
     arrival_s: np.ndarray
     input_tokens: np.ndarray
     output_tokens: np.ndarray
+    prefix_group: np.ndarray | None  # per request, with prefix caching
 
 
 @functools.lru_cache(maxsize=32)
@@ -185,8 +186,22 @@ def request_load(w: InferenceWorkload, rng: np.random.Generator) -> RequestLoad:
         assert from_trace is not None  # the schema allows the trace's own lengths only with trace arrivals
         return np.asarray(np.maximum(from_trace, 1), dtype=np.int64)
 
-    return RequestLoad(
-        arrival_s=w.start_at_s + arrival_s,
-        input_tokens=lengths(w.input_tokens, trace.input_tokens if trace else None),
-        output_tokens=lengths(w.output_tokens, trace.output_tokens if trace else None),
-    )
+    input_tokens = lengths(w.input_tokens, trace.input_tokens if trace else None)
+    output_tokens = lengths(w.output_tokens, trace.output_tokens if trace else None)
+    groups = None
+    if w.prefix_caching is not None:
+        p = w.prefix_caching
+        weights = np.arange(1, p.groups + 1, dtype=np.float64) ** -p.zipf_exponent
+        groups = rng.choice(p.groups, size=count, p=weights / weights.sum())
+    return RequestLoad(w.start_at_s + arrival_s, input_tokens, output_tokens, groups)
+
+
+def prefix_slots(w: InferenceWorkload, cfg: ServingConfig) -> tuple[int, int]:
+    """(prefixes a replica caches, KV blocks left for requests) under the workload's prefix caching."""
+    blocks = cfg.kv_capacity_tokens // w.kv_block_tokens
+    p = w.prefix_caching
+    if p is None:
+        return 0, blocks
+    per_prefix = -(-p.prefix_tokens // w.kv_block_tokens)
+    slots = int(p.cache_fraction * blocks) // per_prefix
+    return slots, blocks - slots * per_prefix
