@@ -75,7 +75,8 @@ def _kv_transfer_s_per_token(w: InferenceWorkload, cluster: ClusterSpec, prefill
     per_gpu = d.kv_transfer_bandwidth_bytes_per_s or (
         shape.nic_bandwidth_bytes_per_s if math.isfinite(shape.nic_bandwidth_bytes_per_s)
         else shape.scale_up_bandwidth_bytes_per_s)
-    return prefill.kv_bytes_per_token * prefill.tp / (min(prefill.tp, w.decode_tp) * per_gpu)
+    return prefill.kv_bytes_per_token * prefill.tp * prefill.pp / (
+        min(prefill.tp * prefill.pp, w.decode_tp * w.decode_pp) * per_gpu)
 
 
 def deploy(env: simpy.Environment, cluster: Cluster, w: InferenceWorkload, spec: ClusterSpec,
@@ -97,7 +98,8 @@ def deploy(env: simpy.Environment, cluster: Cluster, w: InferenceWorkload, spec:
                                 load.input_tokens, load.output_tokens, RouterPolicy(w.router), rng, decode,
                                 FailurePolicy(w.on_failure), autoscaler, load.prefix_group,
                                 w.prefix_caching.prefix_tokens if w.prefix_caching else 0)
-    replica_gpus = np.array([w.tp] * w.pool_replicas + [w.decode_tp] * (decode.replicas if decode else 0))
+    replica_gpus = np.array([w.tp * w.pp] * w.pool_replicas
+                            + [w.decode_tp * w.decode_pp] * (decode.replicas if decode else 0))
     service = Service(w, load, deployment, replica_gpus)
     service.process = env.process(_serve(env, cluster, service))
     return service
@@ -165,7 +167,7 @@ def inference_report(service: Service, outcome: ServingOutcome, spec: ClusterSpe
     return InferenceReport(
         kind="inference", status=status, model=w.model.name, accelerator=spec.accelerator.name, gpus=w.gpus,
         replicas=w.replicas, max_replicas=w.pool_replicas,
-        decode_replicas=w.disaggregation.decode_replicas if w.disaggregation else 0, tp=w.tp,
+        decode_replicas=w.disaggregation.decode_replicas if w.disaggregation else 0, tp=w.tp, pp=w.pp,
         weights_per_gpu_bytes=cfg.weight_bytes_per_gpu, kv_capacity_tokens=cfg.kv_capacity_tokens,
         started_s=service.started_s, finished_s=service.finished_s,
         requests=RequestCounts(

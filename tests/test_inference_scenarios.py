@@ -161,7 +161,8 @@ def test_autoscaling_and_disaggregation_from_the_scenario(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(("edit", "field", "words"), [
     ({"tp": 3}, "workloads.chat.tp", ["tp 3 must divide", "32 attention heads"]),
-    ({"model": "llama3.1-405b"}, "workloads.chat.tp", ["does not fit", "larger tp"]),
+    ({"model": "llama3.1-405b"}, "workloads.chat.tp", ["does not fit", "larger tp or pp"]),
+    ({"model": "gpt3-125m", "pp": 13, "tp": 1, "replicas": 1}, "workloads.chat.pp", ["exceeds the model's 12 layers"]),
     ({"arrivals": {"kind": "trace", "path": "trace.csv", "output_column": "Generated"}},
      "workloads.chat.arrivals.path", ["no column 'Generated'", "GeneratedTokens"]),
     ({"arrivals": {"kind": "trace", "path": "missing.csv"}}, "workloads.chat.arrivals.path", ["cannot read"]),
@@ -228,3 +229,13 @@ def test_prefix_caching_skips_shared_prompt_tokens_and_the_prefix_aware_router_f
     assert 0 < cached.prefix_cache_hit_rate < routed.prefix_cache_hit_rate <= 1
     assert routed.ttft_s.mean < cached.ttft_s.mean < plain.ttft_s.mean  # type: ignore[operator]
     assert routed.requests.completed == cached.requests.completed == 600
+
+
+def test_a_model_too_big_for_one_node_serves_with_pipeline_stages(tmp_path: Path) -> None:
+    path = changed(tmp_path, {"model": "llama3.1-405b", "replicas": 1, "tp": 8, "pp": 2,
+                              "arrivals": {"kind": "poisson", "rate": 0.5, "requests": 30},
+                              "input_tokens": 1000, "output_tokens": 100})
+    w = serving(simulate(load_scenario(path)))
+    assert (w.gpus, w.pp) == (16, 2) and w.requests.completed == 30
+    assert w.weights_per_gpu_bytes == pytest.approx(405.8e9 * 2 / 16, rel=0.01)
+    assert w.tpot_s.p50 is not None and 0.02 < w.tpot_s.p50 < 0.2

@@ -34,6 +34,7 @@ from tests.conftest import shared_file
 
 H100 = accelerator("h100-sxm")
 NET = build_network(SingleSwitchTopology(kind="single_switch"), ClusterShape(1, 8, 450e9, 50e9, True))
+FOUR_NODES = build_network(SingleSwitchTopology(kind="single_switch"), ClusterShape(4, 8, 450e9, 50e9, True))
 
 
 def config(name: str = "llama3.1-8b", tp: int = 1, precision: Precision = Precision.BF16) -> ServingConfig:
@@ -120,17 +121,18 @@ def test_decode_span_equals_the_iteration_by_iteration_sum(name: str, tp: int, d
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from([("llama3.1-8b", 1), ("llama3.1-70b", 4), ("mixtral-8x7b", 2), ("deepseek-v3", 8)]),
        st.integers(0, 300), st.floats(0.0, 8000.0), st.integers(0, 600), st.floats(0.0, 8000.0),
-       st.sampled_from([Precision.BF16, Precision.FP8]))
+       st.sampled_from([Precision.BF16, Precision.FP8]), st.sampled_from([1, 2, 4]))
 def test_the_replica_s_cached_iteration_equals_the_full_model(shape: tuple[str, int], decodes: int, context: float,
                                                               prefill: int, prompt: float,
-                                                              precision: Precision) -> None:
-    cfg = config(*shape, precision=precision)
+                                                              precision: Precision, pp: int) -> None:
+    cfg = replace(config(*shape, precision=precision), pp=pp)
     if decodes + prefill == 0:
         return
-    fast = ReplicaIterations(cfg, NET)
+    fast = ReplicaIterations(cfg, FOUR_NODES)
     for _ in range(2):  # the first call fills the caches, the second reads them
         assert fast.iteration_s(decodes, context, prefill, prompt if prefill else 0.0) == pytest.approx(
-            iteration_time(cfg, NET, decodes, context, prefill, prompt if prefill else 0.0).total_s, rel=1e-12)
+            iteration_time(cfg, FOUR_NODES, decodes, context, prefill, prompt if prefill else 0.0).total_s,
+            rel=1e-12)
 
 
 def test_decode_span_is_exact_across_the_compute_memory_kink() -> None:
@@ -180,3 +182,19 @@ def test_iteration_gemms_match_vidur_measurements_within_15_percent_median(gpu: 
                         errors.append(abs(kernel_time_s(kernel, acc) / measured_s - 1))
     assert len(errors) > 8000
     assert statistics.median(errors) < 0.15
+
+
+def test_pipeline_stages_split_memory_and_overlap_micro_batches() -> None:
+    flat, piped = config("llama3.1-70b", 4), replace(config("llama3.1-70b", 4), pp=2)
+    assert piped.weight_bytes_per_gpu == pytest.approx(flat.weight_bytes_per_gpu / 2)
+    assert piped.kv_bytes_per_token == pytest.approx(flat.kv_bytes_per_token / 2)  # 40 of 80 layers per GPU
+    # one sequence cannot be split: the pipeline only adds the send between stages
+    alone = iteration_time(piped, NET, 1, 1000.0, 0, 0.0)
+    assert alone.pp_comm_s > 0
+    assert alone.total_s == pytest.approx(iteration_time(flat, NET, 1, 1000.0, 0, 0.0).total_s + alone.pp_comm_s)
+    # a compute-bound prefill of many sequences runs as two micro-batches in flight: about half the time
+    busy = iteration_time(piped, NET, 63, 1000.0, 4096, 2048.0)
+    full = iteration_time(flat, NET, 63, 1000.0, 4096, 2048.0)
+    assert 0.45 < busy.compute_s / full.compute_s < 0.6
+    assert decode_span_s(piped, NET, 64, 500.0, 200) == pytest.approx(
+        sum(iteration_time(piped, NET, 64, 500.0 + i, 0, 0.0).total_s for i in range(200)), rel=1e-9)

@@ -115,7 +115,8 @@ def _usd(value: float | None) -> str:
 
 def _serving_rows(w: InferenceReport) -> list[tuple[str, str]]:
     r = w.requests
-    pools = f"{w.replicas} x TP{w.tp}" + (f" (max {w.max_replicas})" if w.max_replicas != w.replicas else "")
+    pools = f"{w.replicas} x TP{w.tp}" + (f" PP{w.pp}" if w.pp > 1 else "") + (
+        f" (max {w.max_replicas})" if w.max_replicas != w.replicas else "")
     if w.decode_replicas:
         pools += f" prefill + {w.decode_replicas} decode"
     slo = "-" if w.slo_attainment is None else f"{w.slo_attainment:.1%}"

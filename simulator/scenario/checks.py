@@ -139,11 +139,16 @@ def _inference_problems(w: InferenceWorkload, scenario: Scenario, usable: int) -
             f"cluster has {usable}"
         )))
     tps: list[tuple[Path, int]] = [(("tp",), w.tp)]
+    pps: list[tuple[Path, int]] = [(("pp",), w.pp)]
     if w.disaggregation is not None:
         tps.append((("disaggregation", "decode_tp"), w.decode_tp))
+        pps.append((("disaggregation", "decode_pp"), w.decode_pp))
     for where, tp in tps:
         if m.heads % tp:
             found.append(Problem(where, f"tp {tp} must divide the model's {m.heads} attention heads"))
+    for where, pp in pps:
+        if pp > m.layers:
+            found.append(Problem(where, f"pp {pp} exceeds the model's {m.layers} layers"))
     for where, precision in ((("precision",), w.precision), (("kv_cache_precision",), w.kv_cache_precision)):
         if precision is Precision.FP8 and acc.peak_fp8_flops is None:
             found.append(Problem(where, f"{acc.name} has no fp8 support; use bf16"))
@@ -167,9 +172,10 @@ def _inference_problems(w: InferenceWorkload, scenario: Scenario, usable: int) -
         if cfg.kv_capacity_tokens < w.kv_block_tokens:
             found.append(Problem(where, (
                 f"{m.name} does not fit for serving: weights {format_si(cfg.weight_bytes_per_gpu, 'B', binary=True)} "
-                f"per GPU at tp {cfg.tp} plus workspace {format_si(w.workspace_bytes, 'B', binary=True)} leave no "
+                f"per GPU at tp {cfg.tp}, pp {cfg.pp} plus workspace "
+                f"{format_si(w.workspace_bytes, 'B', binary=True)} leave no "
                 f"room for a KV-cache block in {acc.name}'s {format_si(acc.hbm_bytes, 'B', binary=True)}; try a "
-                f"larger tp, fp8 or int4 weights (precision, weight_bits), or a smaller workspace"
+                f"larger tp or pp, fp8 or int4 weights (precision, weight_bits), or a smaller workspace"
             )))
     return found + _file_problems(w)
 

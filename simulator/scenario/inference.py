@@ -173,6 +173,7 @@ class DisaggregationSpec(Strict):
     decode_tp: int | None = Field(
         None, gt=0, le=1024, description="tensor parallelism of a decode replica (default: tp)"
     )
+    decode_pp: int | None = Field(None, gt=0, le=256, description="pipeline stages of a decode replica (default: pp)")
     decode_max_batch: int | None = Field(
         None, gt=0, le=1 << 20, description="running sequences per decode iteration (default: max_batch)"
     )
@@ -215,7 +216,10 @@ class InferenceWorkload(Strict):
     replicas: int = Field(
         gt=0, le=100_000, description="replicas serving from the start (prefill pool when disaggregated)"
     )
-    tp: int = Field(1, gt=0, le=1024, description="tensor-parallel GPUs per replica")
+    tp: int = Field(1, gt=0, le=1024, description="tensor-parallel GPUs per pipeline stage of a replica")
+    pp: int = Field(
+        1, gt=0, le=256, description="pipeline stages per replica (the batch runs as up to pp micro-batches in flight)"
+    )
     precision: Precision = Field(Precision.BF16, description="linear-layer weights and GEMMs: bf16, fp16 or fp8")
     weight_bits: Literal[4, 8, 16] | None = Field(
         None, description="stored weight width when narrower than `precision` (4 = weight-only int4, AWQ/GPTQ: "
@@ -303,7 +307,14 @@ class InferenceWorkload(Strict):
         return d.decode_tp or self.tp if d else self.tp
 
     @property
+    def decode_pp(self) -> int:
+        """Pipeline stages of a decode replica."""
+        d = self.disaggregation
+        return d.decode_pp or self.pp if d else self.pp
+
+    @property
     def gpus(self) -> int:
         """GPUs the service reserves: every replica the autoscaler may start, and the decode pool."""
         d = self.disaggregation
-        return self.pool_replicas * self.tp + (d.decode_replicas * self.decode_tp if d else 0)
+        decoders = d.decode_replicas * self.decode_tp * self.decode_pp if d else 0
+        return self.pool_replicas * self.tp * self.pp + decoders

@@ -4,6 +4,11 @@ GEMMs (weights read once per iteration), attention over each sequence's KV cache
 and two tensor-parallel all-reduces per layer; plus a fixed scheduler overhead. Also the KV-cache capacity
 of a replica and its steady-state offline throughput (`clustersim reproduce serving`).
 
+Pipeline parallelism (pp stages of tp GPUs): the batch is split into m = min(pp, sequences) micro-batches
+in flight (vLLM's virtual engines; the prefill chunk counts as one sequence), every stage busy with one of
+them; an iteration of the whole batch then takes one micro-batch's pass through all layers, plus the
+activation sends between stages.
+
 Kernels use the same fitted roofline as training (simulator/workload/kernels.py).
 """
 
@@ -39,6 +44,7 @@ class ServingConfig:
     max_num_tokens: int  # tokens per iteration (decodes + prefill chunk), Sarathi-style budget
     overhead_s: float  # scheduler and launch time per iteration
     stored_weight_bytes: float | None = None  # per weight when stored narrower than `precision` (int4: 0.5)
+    pp: int = 1  # pipeline stages of tp GPUs each
 
     @functools.cached_property
     def _hash(self) -> int:
@@ -55,18 +61,23 @@ class ServingConfig:
 
     @property
     def weight_bytes_per_gpu(self) -> float:
-        """Every weight the replica holds (MoE: all experts), split over tensor parallelism."""
-        return parameter_counts(self.model).total * self.weight_element_bytes / self.tp
+        """Every weight the replica holds (MoE: all experts), split over tensor and pipeline parallelism."""
+        return parameter_counts(self.model).total * self.weight_element_bytes / (self.tp * self.pp)
+
+    @property
+    def stage_layers(self) -> int:
+        """Layers of the busiest pipeline stage."""
+        return -(-self.model.layers // self.pp)
 
     @property
     def kv_bytes_per_token(self) -> float:
-        """KV-cache bytes one token occupies on one GPU (K and V of every layer; heads split over TP)."""
+        """KV-cache bytes one token occupies on one GPU (K and V of its stage's layers; heads split over TP)."""
         m = self.model
         mla = m.latent_attention
         if mla is not None:  # the compressed latent and the rotary key, replicated on every TP rank
-            return m.layers * (mla.kv_lora_rank + mla.qk_rope_head_dim) * self.kv_bytes
+            return self.stage_layers * (mla.kv_lora_rank + mla.qk_rope_head_dim) * self.kv_bytes
         heads_per_gpu = max(1.0, m.kv_heads_ / self.tp)
-        return 2.0 * m.layers * heads_per_gpu * m.head_dim_ * self.kv_bytes
+        return 2.0 * self.stage_layers * heads_per_gpu * m.head_dim_ * self.kv_bytes
 
     @property
     def kv_capacity_tokens(self) -> int:
@@ -117,7 +128,7 @@ def token_kernels(cfg: ServingConfig, tokens: float) -> list[Kernel]:
     return layer
 
 
-def attention_kernels(cfg: ServingConfig, decodes: int, decode_context: float, prefill_tokens: float,
+def attention_kernels(cfg: ServingConfig, decodes: float, decode_context: float, prefill_tokens: float,
                       prefill_context: float) -> list[Kernel]:
     """Attention kernels of one layer on one GPU: decode attention reads every running sequence's cache
     (mean context `decode_context`); prefill attention is a causal fused kernel over prompts
@@ -147,28 +158,42 @@ class IterationTime:
     compute_s: float
     tp_comm_s: float
     overhead_s: float
+    pp_comm_s: float = 0.0  # activation sends between pipeline stages
 
     @property
     def total_s(self) -> float:
         """Wall-clock time of the iteration."""
-        return self.compute_s + self.tp_comm_s + self.overhead_s
+        return self.compute_s + self.tp_comm_s + self.overhead_s + self.pp_comm_s
+
+
+def micro_batches(cfg: ServingConfig, decodes: int, prefill_tokens: float) -> int:
+    """Micro-batches an iteration is split into over the pipeline: min(pp, sequences), a prefill chunk
+    counting as one sequence."""
+    return max(1, min(cfg.pp, decodes + (1 if prefill_tokens else 0)))
 
 
 def iteration_time(cfg: ServingConfig, network: Network, decodes: int, decode_context: float,
                    prefill_tokens: float, prefill_context: float) -> IterationTime:
-    """Duration of one iteration; TP all-reduces (2 per layer) are costed on the replica's first GPUs."""
+    """Duration of one iteration; TP all-reduces (2 per layer) are costed on the replica's first GPUs, sends
+    between pipeline stages from the first stage's GPUs to the second's."""
     acc, m = cfg.accelerator, cfg.model
-    attention = attention_kernels(cfg, decodes, decode_context, prefill_tokens, prefill_context)
+    split = micro_batches(cfg, decodes, prefill_tokens)
+    d, p = decodes / split, prefill_tokens / split  # one micro-batch
+    attention = attention_kernels(cfg, d, decode_context, p, prefill_context)
     # logits only for the sequences that emit a token: every decode and each prompt's last chunk
-    logits = gemm("logits", decodes + (1 if prefill_tokens else 0), m.vocab / cfg.tp, m.hidden, _peaks(cfg)[1])
-    layer_s = _token_layer_s(cfg, decodes + prefill_tokens) + sum(kernel_time_s(k, acc) for k in attention)
+    logits = gemm("logits", (decodes + (1 if prefill_tokens else 0)) / split, m.vocab / cfg.tp, m.hidden,
+                  _peaks(cfg)[1])
+    layer_s = _token_layer_s(cfg, d + p) + sum(kernel_time_s(k, acc) for k in attention)
     compute = m.layers * layer_s + kernel_time_s(logits, acc)
-    comm = 0.0
+    comm = sends = 0.0
     if cfg.tp > 1:
         group = np.arange(cfg.tp, dtype=np.int64)[None, :]
-        message = 2.0 * (decodes + prefill_tokens) * cfg.model.hidden
+        message = 2.0 * (d + p) * cfg.model.hidden
         comm = 2 * cfg.model.layers * collective_time(network, Op.ALL_REDUCE, group, message).time_s
-    return IterationTime(compute, comm, cfg.overhead_s)
+    if cfg.pp > 1:  # each TP rank passes its share of the micro-batch's hidden states to the next stage
+        ranks = np.arange(cfg.tp, dtype=np.int64)
+        sends = (cfg.pp - 1) * network.phase(ranks, ranks + cfg.tp, 2.0 * (d + p) * m.hidden / cfg.tp).time_s
+    return IterationTime(compute, comm, cfg.overhead_s, sends)
 
 
 @dataclass(frozen=True)
@@ -260,7 +285,8 @@ def decode_line(cfg: ServingConfig, network: Network, decodes: int) -> DecodeLin
     decode attention, plus every layer's decode attention, whose FLOPs and bytes are affine in the context,
     on each side of its roofline."""
     acc, layers = cfg.accelerator, cfg.model.layers
-    at_0, at_1 = (attention_kernels(cfg, decodes, c, 0.0, 0.0)[0] for c in (0.0, 1.0))
+    micro = decodes / micro_batches(cfg, decodes, 0)
+    at_0, at_1 = (attention_kernels(cfg, micro, c, 0.0, 0.0)[0] for c in (0.0, 1.0))
     (compute_0, memory_0), (compute_1, memory_1) = roofline_s(at_0, acc), roofline_s(at_1, acc)
     base = iteration_time(cfg, network, decodes, 0.0, 0.0, 0.0).total_s - layers * max(compute_0, memory_0)
     return DecodeLine(base + layers * compute_0, layers * (compute_1 - compute_0),
@@ -288,8 +314,8 @@ class ReplicaIterations:
     cfg: ServingConfig
     network: Network
     _lines: dict[int, DecodeLine] = field(default_factory=dict, compare=False, repr=False)
-    _by_tokens: dict[int, float] = field(default_factory=dict, compare=False, repr=False)
-    _logits: dict[int, float] = field(default_factory=dict, compare=False, repr=False)
+    _by_tokens: dict[float, float] = field(default_factory=dict, compare=False, repr=False)
+    _logits: dict[float, float] = field(default_factory=dict, compare=False, repr=False)
 
     @functools.cached_property
     def _attention(self) -> tuple[float, float, float, float, float, float]:
@@ -303,9 +329,10 @@ class ReplicaIterations:
     def iteration_s(self, decodes: int, decode_context: float, prefill_tokens: int,
                     prefill_context: float) -> float:
         """One iteration, seconds."""
-        tokens = decodes + prefill_tokens
+        split = micro_batches(self.cfg, decodes, prefill_tokens)
+        tokens = (decodes + prefill_tokens) / split if split > 1 else decodes + prefill_tokens  # a micro-batch
         fixed = self._by_tokens.get(tokens)
-        if fixed is None:  # everything but attention and logits: token kernels, TP all-reduces, overhead
+        if fixed is None:  # everything but attention and logits: token kernels, communication, overhead
             timed = iteration_time(self.cfg, self.network, 0, 0.0, tokens, 0.0)
             attention = attention_kernels(self.cfg, 0, 0.0, tokens, 0.0)
             logits = gemm("logits", 1, self.cfg.model.vocab / self.cfg.tp, self.cfg.model.hidden,
@@ -314,7 +341,7 @@ class ReplicaIterations:
             fixed = timed.total_s - self.cfg.model.layers * sum(kernel_time_s(k, acc) for k in attention) \
                 - kernel_time_s(logits, acc)
             self._by_tokens[tokens] = fixed
-        rows = decodes + (1 if prefill_tokens else 0)
+        rows = (decodes + (1 if prefill_tokens else 0)) / split
         logits_s = self._logits.get(rows)
         if logits_s is None:
             cfg = self.cfg
@@ -322,14 +349,15 @@ class ReplicaIterations:
                                           _peaks(cfg)[1]), cfg.accelerator)
             self._logits[rows] = logits_s
         per_flop, per_byte, launch, q_width, kv_width, kv_bytes = self._attention
-        flops = 4.0 * decodes * decode_context * q_width
+        d, p = decodes / split, prefill_tokens / split  # one micro-batch
+        flops = 4.0 * d * decode_context * q_width
         layer_s = max(flops * per_flop if flops > 0 else 0.0,
-                      (decodes * decode_context * 2.0 * kv_width * kv_bytes + 4.0 * decodes * q_width) * per_byte)
+                      (d * decode_context * 2.0 * kv_width * kv_bytes + 4.0 * d * q_width) * per_byte)
         layer_s += launch
-        if prefill_tokens:
-            flops = 2.0 * prefill_tokens * prefill_context * q_width
+        if p:
+            flops = 2.0 * p * prefill_context * q_width
             layer_s += max(flops * per_flop if flops > 0 else 0.0,
-                           2.0 * prefill_tokens * (q_width + 2 * kv_width) * 2 * per_byte) + launch
+                           2.0 * p * (q_width + 2 * kv_width) * 2 * per_byte) + launch
         return fixed + self.cfg.model.layers * layer_s + logits_s
 
     def _line(self, decodes: int) -> DecodeLine:
