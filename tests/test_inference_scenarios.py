@@ -171,6 +171,7 @@ def test_autoscaling_and_disaggregation_from_the_scenario(tmp_path: Path) -> Non
     ({"replicas": 9, "tp": 2}, "workloads.chat", ["needs 18 GPUs", "has 16"]),
     ({"precision": "fp8", "weight_bits": 16}, "workloads.chat.weight_bits", ["only narrow"]),
     ({"router": "random"}, "workloads.chat.router", ["round_robin"]),
+    ({"expert_parallel": True}, "workloads.chat.expert_parallel", ["dense", "MoE"]),
     ({"prefix_caching": {"prefix_tokens": 500_000, "groups": 4, "cache_fraction": 0.01}},
      "workloads.chat.prefix_caching.cache_fraction", ["cannot hold one prefix"]),
 ])

@@ -176,7 +176,7 @@ def test_iteration_gemms_match_vidur_measurements_within_15_percent_median(gpu: 
             for row in csv.DictReader(f):
                 tp = int(row["num_tensor_parallel_workers"])
                 cfg = ServingConfig(model(name), acc, Precision.BF16, 2.0, tp, 0.9, 0.0, 256, 8192, 0.0)
-                for kernel in token_kernels(cfg, int(row["num_tokens"])):
+                for kernel, _ in token_kernels(cfg, int(row["num_tokens"])):
                     if kernel.name in VIDUR_GEMMS:
                         measured_s = float(row[f"time_stats.{VIDUR_GEMMS[kernel.name]}.median"]) * 1e-3
                         errors.append(abs(kernel_time_s(kernel, acc) / measured_s - 1))
@@ -198,3 +198,29 @@ def test_pipeline_stages_split_memory_and_overlap_micro_batches() -> None:
     assert 0.45 < busy.compute_s / full.compute_s < 0.6
     assert decode_span_s(piped, NET, 64, 500.0, 200) == pytest.approx(
         sum(iteration_time(piped, NET, 64, 500.0 + i, 0, 0.0).total_s for i in range(200)), rel=1e-9)
+
+
+def test_expert_parallelism_moves_whole_experts_and_pays_all_to_alls() -> None:
+    sliced = config("mixtral-8x7b", 8)
+    spread = replace(sliced, expert_parallel=True)
+
+    def expert_work(cfg: ServingConfig, tokens: float) -> tuple[float, float]:
+        (kernel, _), = [(k, w) for k, w in token_kernels(cfg, tokens) if k.name == "experts"]
+        return kernel.flops, kernel.bytes
+
+    for tokens in (8.0, 4096.0):
+        (flops_sliced, bytes_sliced), (flops_spread, bytes_spread) = (expert_work(c, tokens) for c in (sliced, spread))
+        assert flops_spread == pytest.approx(flops_sliced)  # the same work per GPU, in whole experts
+    # 8 decodes touch 8 of 8 sliced experts on every GPU but at most 2 whole ones: less weight read per GPU
+    assert expert_work(spread, 8.0)[1] < expert_work(sliced, 8.0)[1]
+    # the MLP all-reduce becomes dispatch + combine all-to-alls and an all-gather
+    assert iteration_time(spread, NET, 8, 500.0, 0, 0.0).tp_comm_s != iteration_time(sliced, NET, 8, 500.0, 0,
+                                                                                    0.0).tp_comm_s
+
+
+def test_moe_layers_count_shared_experts_and_leading_dense_layers() -> None:
+    cfg = config("deepseek-v3", 8)
+    shares = {k.name: share for k, share in token_kernels(cfg, 64.0)}
+    assert shares["experts"] == pytest.approx(58 / 61)  # 3 leading dense layers of 61
+    assert shares["mlp up"] == pytest.approx(3 / 61)
+    assert "shared experts up" in shares

@@ -146,6 +146,13 @@ def _inference_problems(w: InferenceWorkload, scenario: Scenario, usable: int) -
     for where, tp in tps:
         if m.heads % tp:
             found.append(Problem(where, f"tp {tp} must divide the model's {m.heads} attention heads"))
+    if w.expert_parallel and not m.is_moe:
+        found.append(Problem(("expert_parallel",), f"{m.name} is dense: expert parallelism needs an MoE model"))
+    elif w.expert_parallel and any(m.experts % tp for _, tp in tps):
+        found.append(Problem(("expert_parallel",), (
+            f"expert parallelism spreads the {m.experts} experts over tp GPUs: tp "
+            f"({', '.join(str(tp) for _, tp in tps)}) must divide them"
+        )))
     for where, pp in pps:
         if pp > m.layers:
             found.append(Problem(where, f"pp {pp} exceeds the model's {m.layers} layers"))

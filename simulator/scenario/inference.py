@@ -220,6 +220,10 @@ class InferenceWorkload(Strict):
     pp: int = Field(
         1, gt=0, le=256, description="pipeline stages per replica (the batch runs as up to pp micro-batches in flight)"
     )
+    expert_parallel: bool = Field(
+        False, description="MoE models: whole experts spread over the tp GPUs, tokens dispatched and combined by "
+        "all-to-alls (otherwise every expert is sliced over TP)",
+    )
     precision: Precision = Field(Precision.BF16, description="linear-layer weights and GEMMs: bf16, fp16 or fp8")
     weight_bits: Literal[4, 8, 16] | None = Field(
         None, description="stored weight width when narrower than `precision` (4 = weight-only int4, AWQ/GPTQ: "

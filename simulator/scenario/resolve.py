@@ -131,6 +131,7 @@ def serving_config(w: InferenceWorkload, cluster: ClusterSpec, decode: bool = Fa
         max_batch=(d.decode_max_batch or w.max_batch) if decode and d else w.max_batch,
         max_num_tokens=w.max_num_tokens, overhead_s=w.iteration_overhead_s,
         stored_weight_bytes=w.weight_bits / 8 if w.weight_bits else None, pp=w.decode_pp if decode else w.pp,
+        expert_parallel=w.expert_parallel,
     )
 
 

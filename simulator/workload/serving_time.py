@@ -45,6 +45,7 @@ class ServingConfig:
     overhead_s: float  # scheduler and launch time per iteration
     stored_weight_bytes: float | None = None  # per weight when stored narrower than `precision` (int4: 0.5)
     pp: int = 1  # pipeline stages of tp GPUs each
+    expert_parallel: bool = False  # MoE: whole experts spread over the tp GPUs (all-to-all), not sliced
 
     @functools.cached_property
     def _hash(self) -> int:
@@ -94,9 +95,10 @@ def _peaks(cfg: ServingConfig) -> tuple[float, float]:
     return linear, dense
 
 
-def token_kernels(cfg: ServingConfig, tokens: float) -> list[Kernel]:
-    """Kernels of one layer on one GPU whose cost depends only on the tokens in the iteration (decodes plus
-    prefill): projections, MLP or experts, norms, activation, rotary embedding."""
+def token_kernels(cfg: ServingConfig, tokens: float) -> list[tuple[Kernel, float]]:
+    """Kernels of an average layer on one GPU whose cost depends only on the tokens in the iteration (decodes
+    plus prefill): projections, MLP or routed and shared experts, norms, activation, rotary embedding; each
+    with the fraction of layers that run it (an MoE model's leading dense layers have an MLP instead)."""
     m, tp = cfg.model, cfg.tp
     linear, _ = _peaks(cfg)
     element = cfg.weight_element_bytes
@@ -104,27 +106,38 @@ def token_kernels(cfg: ServingConfig, tokens: float) -> list[Kernel]:
     q_width = m.heads * m.head_dim_ / tp
     kv_width = max(1.0, m.kv_heads_ / tp) * m.head_dim_
     attention_weights = parameter_counts(m).attention_per_layer / h  # projection columns per model width
-    layer: list[Kernel] = [
-        gemm("qkv", tokens, (attention_weights - m.heads * m.head_dim_) / tp, h, linear, element),
-        gemm("attention out", tokens, h, q_width, linear, element),
+    layer: list[tuple[Kernel, float]] = [
+        (gemm("qkv", tokens, (attention_weights - m.heads * m.head_dim_) / tp, h, linear, element), 1.0),
+        (gemm("attention out", tokens, h, q_width, linear, element), 1.0),
     ]
     gated = 2 if m.mlp is MlpKind.SWIGLU else 1
-    if m.is_moe:  # every token visits top_k experts; the experts a batch touches are read once
-        f = m.expert_ffn_hidden_ / tp
-        routed = tokens * m.top_k
-        touched = min(m.experts, routed)
-        layer += [gemm("router", tokens, m.experts, h, linear, element),
-                  Kernel("experts", 2.0 * routed * h * f * (gated + 1),
-                         element * touched * h * f * (gated + 1) + 4.0 * routed * (h + f), linear,
-                         launches=int(min(m.experts, touched)))]
-    else:
+    moe = (m.layers - m.dense_layers) / m.layers if m.is_moe else 0.0
+    if moe:  # every token visits top_k experts; the experts a batch touches are read once
+        f = float(m.expert_ffn_hidden_)
+        routed, experts = tokens * m.top_k, float(m.experts)
+        if cfg.expert_parallel:  # this GPU's whole experts get their share of the routed tokens
+            routed, experts = routed / tp, experts / tp
+        else:  # a 1/tp slice of every expert sees every routed token
+            f /= tp
+        touched = min(experts, routed)
+        layer += [(gemm("router", tokens, m.experts, h, linear, element), moe),
+                  (Kernel("experts", 2.0 * routed * h * f * (gated + 1),
+                          element * touched * h * f * (gated + 1) + 4.0 * routed * (h + f), linear,
+                          launches=max(1, int(touched))), moe),
+                  (elementwise("expert activation", (6.0 if gated == 2 else 4.0) * routed * f), moe)]
+        if m.shared_experts:  # always active, sliced over TP
+            shared = m.shared_experts * m.expert_ffn_hidden_ / tp
+            layer += [(gemm("shared experts up", tokens, gated * shared, h, linear, element), moe),
+                      (gemm("shared experts down", tokens, h, shared, linear, element), moe),
+                      (elementwise("shared activation", (6.0 if gated == 2 else 4.0) * tokens * shared), moe)]
+    if moe < 1.0:
         f = m.ffn_hidden_ / tp
-        layer += [gemm("mlp up", tokens, gated * f, h, linear, element),
-                  gemm("mlp down", tokens, h, f, linear, element)]
-    layer += [elementwise("norms and residuals", 2 * 10.0 * tokens * h),
-              elementwise("activation", (6.0 if gated == 2 else 4.0) * tokens * f)]
+        layer += [(gemm("mlp up", tokens, gated * f, h, linear, element), 1.0 - moe),
+                  (gemm("mlp down", tokens, h, f, linear, element), 1.0 - moe),
+                  (elementwise("activation", (6.0 if gated == 2 else 4.0) * tokens * f), 1.0 - moe)]
+    layer.append((elementwise("norms and residuals", 2 * 10.0 * tokens * h), 1.0))
     if m.position is PositionKind.ROPE:
-        layer.append(elementwise("rope", 4.0 * tokens * (q_width + kv_width)))
+        layer.append((elementwise("rope", 4.0 * tokens * (q_width + kv_width)), 1.0))
     return layer
 
 
@@ -148,7 +161,7 @@ def attention_kernels(cfg: ServingConfig, decodes: float, decode_context: float,
 @functools.lru_cache(maxsize=1 << 16)
 def _token_layer_s(cfg: ServingConfig, tokens: float) -> float:
     """Seconds of one layer's token kernels; cached because a replica repeats the same token counts."""
-    return sum(kernel_time_s(k, cfg.accelerator) for k in token_kernels(cfg, tokens))
+    return sum(share * kernel_time_s(k, cfg.accelerator) for k, share in token_kernels(cfg, tokens))
 
 
 @dataclass(frozen=True)
@@ -188,8 +201,14 @@ def iteration_time(cfg: ServingConfig, network: Network, decodes: int, decode_co
     comm = sends = 0.0
     if cfg.tp > 1:
         group = np.arange(cfg.tp, dtype=np.int64)[None, :]
-        message = 2.0 * (d + p) * cfg.model.hidden
-        comm = 2 * cfg.model.layers * collective_time(network, Op.ALL_REDUCE, group, message).time_s
+        message = 2.0 * (d + p) * m.hidden
+        reduce_s = collective_time(network, Op.ALL_REDUCE, group, message).time_s
+        comm = 2 * m.layers * reduce_s
+        if cfg.expert_parallel and m.is_moe:  # MoE layers: dispatch and combine all-to-alls and an all-gather
+            moe_layers = m.layers - m.dense_layers  # replace the MLP's all-reduce
+            dispatch = collective_time(network, Op.ALL_TO_ALL, group, message / cfg.tp * m.top_k).time_s
+            gather = collective_time(network, Op.ALL_GATHER, group, message).time_s
+            comm += moe_layers * (2 * dispatch + gather - reduce_s)
     if cfg.pp > 1:  # each TP rank passes its share of the micro-batch's hidden states to the next stage
         ranks = np.arange(cfg.tp, dtype=np.int64)
         sends = (cfg.pp - 1) * network.phase(ranks, ranks + cfg.tp, 2.0 * (d + p) * m.hidden / cfg.tp).time_s
