@@ -92,7 +92,7 @@ def deploy(env: simpy.Environment, cluster: Cluster, w: InferenceWorkload, spec:
                             _kv_transfer_s_per_token(w, spec, cfg))
     scaler = w.autoscaling
     autoscaler = Autoscaler(scaler.min_replicas, scaler.max_replicas, scaler.interval_s, scaler.scale_up_at,
-                            scaler.scale_down_at, scaler.cold_start_s) if scaler else None
+                            scaler.scale_down_at, scaler.cold_start_s, scaler.metric == "busy") if scaler else None
     load = request_load(w, rng)
     deployment = deploy_serving(env, _iterations(cfg, net), _limits(w, cfg), w.replicas, load.arrival_s,
                                 load.input_tokens, load.output_tokens, RouterPolicy(w.router), rng, decode,

@@ -357,3 +357,14 @@ def test_the_prefix_aware_router_follows_the_cache_within_its_balance_rule() -> 
     assert out.replica[2] == out.replica[3] == out.replica[0]  # back to the replica holding prefix 3
     assert out.replica[4] == out.replica[1] != out.replica[0]
     assert out.prefix_hits == 3
+
+
+def test_the_autoscaler_can_follow_busy_time_instead_of_queue_length() -> None:
+    limits = ReplicaLimits(max_batch=4, max_num_tokens=512, kv_blocks=10_000, block_tokens=16)
+    burst = (np.append(np.zeros(40), 30.0), np.full(41, 10), np.full(41, 100))
+    scaler = Autoscaler(min_replicas=1, max_replicas=3, interval_s=1.0, scale_up_at=0.9, scale_down_at=0.1,
+                        cold_start_s=2.0, on_busy=True)
+    scaled = simulate_serving(FixedIterations(), limits, 1, *burst, RouterPolicy.LEAST_OUTSTANDING,
+                              np.random.default_rng(0), autoscaler=scaler)
+    assert scaled.busy_s[1] > 0 and scaled.busy_s[2] > 0  # the first replica ran flat out: two more started
+    assert scaled.active_s[1] < scaled.end_s - 1.0  # and were switched off, idle, before the straggler

@@ -372,8 +372,9 @@ class DecodePool:
 
 @dataclass(frozen=True)
 class Autoscaler:
-    """Replicas of the main pool added or removed on load: every `interval_s`, outstanding requests per
-    replica taking requests above `scale_up_at` start one more (after `cold_start_s`, paid from the start);
+    """Replicas of the main pool added or removed on load: every `interval_s`, the load of the replicas
+    taking requests (outstanding requests per replica, or with `on_busy` the fraction of the last interval
+    they spent iterating) above `scale_up_at` starts one more (after `cold_start_s`, paid from the start);
     below `scale_down_at` an idle one is switched off."""
 
     min_replicas: int
@@ -382,6 +383,7 @@ class Autoscaler:
     scale_up_at: float
     scale_down_at: float
     cold_start_s: float
+    on_busy: bool = False
 
 
 @dataclass(frozen=True)
@@ -557,11 +559,17 @@ class Deployment:
 
     def autoscale(self, scaler: Autoscaler) -> Generator[simpy.Event, object, None]:
         """Watch the load until all work is done, starting and stopping main-pool replicas."""
+        busy_before = self.outcome.busy_s.copy()
         while self.unsettled:
             yield self.env.timeout(scaler.interval_s)
             serving = [r for r in self.pool if not r.down]
             provisioned = [r for r in self.pool if r.provisioned_since_s is not None]
-            load = (sum(r.outstanding for r in serving) + len(self.stranded)) / max(1, len(serving))
+            if scaler.on_busy:  # iterations finished in the interval (one in flight counts when it ends)
+                busy = sum(self.outcome.busy_s[r.number] - busy_before[r.number] for r in serving)
+                load = float(busy) / (scaler.interval_s * max(1, len(serving))) if serving else math.inf
+                busy_before = self.outcome.busy_s.copy()
+            else:
+                load = (sum(r.outstanding for r in serving) + len(self.stranded)) / max(1, len(serving))
             if load > scaler.scale_up_at and len(provisioned) < scaler.max_replicas:
                 self.env.process(self._start(next(r for r in self.pool if r.provisioned_since_s is None),
                                              scaler.cold_start_s))

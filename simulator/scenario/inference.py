@@ -189,11 +189,15 @@ class AutoscalingSpec(Strict):
     `scale_up_at` start one more (serving after the cold start, paid from its start); below `scale_down_at` an
     idle one is switched off. The service reserves GPUs for max_replicas; it pays only for those started."""
 
+    metric: Literal["outstanding", "busy"] = Field(
+        "outstanding", description="load: outstanding requests per serving replica, or the fraction of the last "
+        "interval they spent iterating (0..1)",
+    )
     min_replicas: int = Field(1, gt=0, le=100_000, description="never fewer replicas")
     max_replicas: int = Field(gt=0, le=100_000, description="never more replicas")
     interval_s: Duration = Field(30.0, alias="interval", gt=0, description="how often the load is checked")
-    scale_up_at: float = Field(8.0, gt=0, le=1e6, description="outstanding requests per replica that add one")
-    scale_down_at: float = Field(1.0, ge=0, le=1e6, description="outstanding requests per replica that remove one")
+    scale_up_at: float = Field(8.0, gt=0, le=1e6, description="load above which a replica is added")
+    scale_down_at: float = Field(1.0, ge=0, le=1e6, description="load below which an idle replica is removed")
     cold_start_s: NonNegativeDuration = Field(
         120.0, alias="cold_start", description="from start to serving: boot, weights load, CUDA graphs"
     )
@@ -204,6 +208,9 @@ class AutoscalingSpec(Strict):
             raise ValueError(f"max_replicas ({self.max_replicas}) must be >= min_replicas ({self.min_replicas})")
         if self.scale_down_at >= self.scale_up_at:
             raise ValueError(f"scale_down_at ({self.scale_down_at}) must be below scale_up_at ({self.scale_up_at})")
+        if self.metric == "busy" and self.scale_up_at > 1:
+            raise ValueError(f"with metric busy the thresholds are fractions of time: scale_up_at ({self.scale_up_at}) "
+                             "must be at most 1")
         return self
 
 
