@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from simulator.hardware import Accelerator, Precision
 from simulator.report.model import LayoutReport, LayoutRow
 from simulator.scenario import resolve
+from simulator.scenario.resolve import gpu_hour_rate
 from simulator.scenario.schema import Scenario, TrainingWorkload
 from simulator.topology.build import build_network
 from simulator.topology.network import Network
@@ -143,6 +144,7 @@ def plan_layouts(scenario: Scenario, workload_name: str | None, top: int = 10) -
     network = resolve.network(scenario.cluster)
     base = resolve.training_plan(workload, scenario.cluster).step
     ranked, enumerated, fitting = search_layouts(base, network, network.gpus, workload.memory_reserve_bytes, top)
+    rate = gpu_hour_rate(scenario.pricing, scenario.cluster.accelerator)[0]
     rows = []
     for rank, r in enumerate(ranked, start=1):
         lay = r.step.layout
@@ -153,7 +155,7 @@ def plan_layouts(scenario: Scenario, workload_name: str | None, top: int = 10) -
             zero_stage=lay.zero_stage, step_time_s=r.time.total_s, tokens_per_s=r.tokens_per_s, mfu=r.mfu,
             tflops_per_gpu=r.time.model_flops / r.time.total_s / lay.world / 1e12,
             memory_per_gpu_bytes=r.memory_bytes, days=seconds / 86400,
-            cost_usd=seconds / 3600 * lay.world * scenario.pricing.gpu_hour_usd,
+            cost_usd=seconds / 3600 * lay.world * rate,
         ))
     return LayoutReport(scenario=scenario.name, workload=workload.name, model=workload.model.name,
                         gpus=network.gpus, enumerated=enumerated, fitting=fitting,

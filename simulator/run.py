@@ -11,7 +11,7 @@ import numpy as np
 import simpy
 
 from simulator import __version__
-from simulator.cost import Prices
+from simulator.economy import Economy, breakdown, economy_of
 from simulator.engine.cluster import Cluster
 from simulator.engine.failures import failure_process, leaf_units, network_links
 from simulator.engine.links import LinkState
@@ -55,7 +55,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
     started = time.perf_counter()
     env = simpy.Environment()
     cluster = Cluster(env, scenario.cluster.nodes, scenario.cluster.gpus_per_node)
-    acc = scenario.cluster.accelerator
+    economy = economy_of(scenario)
     # One generator tree: a child stream per failure component, so adding a workload never shifts them.
     failures = scenario.failures
     components = failures.components if failures else []
@@ -78,10 +78,10 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
             continue
         plan, step = (_priced(workload, scenario.cluster) if step_model is None
                       else _priced_with(step_model, workload, scenario.cluster))
-        busy = (step.compute_s / step.total_s) if step.total_s else 0.0
         job = TrainingJob(
             name=workload.name, gpus=workload.parallelism.world, steps_total=plan.steps,
-            step_s=step.total_s, power_w=acc.power_w(busy), submitted_s=workload.start_at_s,
+            step_s=step.total_s, power_w=economy.power.step_w(step.compute_s, step.total_s),
+            submitted_s=workload.start_at_s,
             recovery=recovery_plan(workload, scenario, step.total_s),
         )
         job.start(env, cluster)
@@ -94,14 +94,10 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
     for run in runs:
         run.job.settle(env.now, cluster)
         cluster.productive_gpu_s += run.job.productive_s * run.job.gpus
-    prices = Prices(
-        scenario.pricing.gpu_hour_usd, scenario.pricing.electricity_usd_per_kwh, scenario.pricing.pue
-    )
-    busy_w = acc.power_w(1.0) if services else 0.0
-    outcomes = [settle(service, cluster, busy_w) for service in services]
+    outcomes = [settle(service, cluster, economy.power.computing_w) for service in services]
     reports: dict[str, TrainingReport | InferenceReport] = {
-        r.workload.name: _training_report(r, cluster, env.now, scenario, prices) for r in runs}
-    reports |= {s.workload.name: inference_report(s, outcome, scenario.cluster, prices, _idle_w(scenario), busy_w)
+        r.workload.name: _training_report(r, env.now, scenario, economy) for r in runs}
+    reports |= {s.workload.name: inference_report(s, outcome, scenario.cluster, economy)
                 for s, outcome in zip(services, outcomes, strict=True)}
     return Report(
         scenario=scenario.name,
@@ -109,7 +105,8 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
         clustersim_version=__version__,
         simulated_s=env.now,
         wall_s=time.perf_counter() - started,
-        cluster=_cluster_report(cluster, env.now, scenario, prices, links.link_failures if links else 0),
+        cluster=_cluster_report(cluster, env.now, economy, [r.job for r in runs],
+                                links.link_failures if links else 0),
         workloads={w.name: reports[w.name] for w in scenario.workloads},
         notes=[note for r in runs for note in r.plan.notes],
     )
@@ -204,37 +201,51 @@ def _causes(scenario: Scenario) -> list[str]:
     return sorted(labels)
 
 
-def _idle_w(scenario: Scenario) -> float:
-    return scenario.cluster.accelerator.power_w(0.0)
-
-
 def _step_seconds(model: StepTimeModel, step: TrainingStep, net: Network) -> float:
     return model.step_time(step, net).total_s
 
 
-def _cluster_report(cluster: Cluster, now: float, scenario: Scenario, prices: Prices,
+def _lost_s(job: TrainingJob) -> float:
+    """Wall-clock seconds a job lost to failures (redone work, detection, waiting, restart, restore)."""
+    lost = job.losses
+    return lost.redone_s + lost.detection_s + lost.waiting_s + lost.restart_s + lost.restore_s
+
+
+def _cluster_report(cluster: Cluster, now: float, economy: Economy, jobs: list[TrainingJob],
                     link_failures: int) -> ClusterReport:
+    prices, power = economy.prices, economy.power
     available = cluster.gpus * now
-    it_energy_j = cluster.busy_energy_j + (available - cluster.busy_gpu_s) * _idle_w(scenario)
-    kwh = prices.facility_kwh(it_energy_j)
+    down = min(cluster.down_gpu_seconds(), available - cluster.busy_gpu_s)
+    idle = available - cluster.busy_gpu_s - down
+    gpu_kwh = prices.facility_kwh(cluster.busy_energy_j + idle * power.idle_w + down * power.down_w)
+    network_kwh = prices.facility_kwh(economy.network_w * now)
+    kwh = gpu_kwh + network_kwh
     return ClusterReport(
         gpus=cluster.gpus,
         utilization=cluster.productive_gpu_s / available if available else 0.0,
         allocation=float(np.sum(cluster.allocated_seconds())) / available if available else 0.0,
         gpu_hours=available / SECONDS_PER_HOUR,
         energy_kwh=kwh,
+        gpu_hour_usd=prices.gpu_hour_usd,
+        price_source=economy.price_source,
+        down_gpu_hours=down / SECONDS_PER_HOUR,
+        gpu_energy_kwh=gpu_kwh,
+        network_power_w=economy.network_w,
+        network_energy_kwh=network_kwh,
+        carbon_tco2e=prices.tco2e(kwh),
         rental_usd=prices.cost_usd(available, 0.0),
         energy_usd=prices.cost_usd(0.0, kwh),
         cost_usd=prices.cost_usd(available, kwh),
+        cost_breakdown=breakdown(economy, available, cluster.productive_gpu_s,
+                                 sum(job.losses.checkpoint_s * job.gpus for job in jobs),
+                                 sum(_lost_s(job) * job.gpus for job in jobs), kwh),
         node_failures=cluster.node_failures,
         link_failures=link_failures,
         storage_failures=cluster.storage_failures,
     )
 
 
-def _training_report(
-    run: _Training, cluster: Cluster, now: float, scenario: Scenario, prices: Prices
-) -> TrainingReport:
+def _training_report(run: _Training, now: float, scenario: Scenario, economy: Economy) -> TrainingReport:
     job, step, plan, w = run.job, run.step, run.plan, run.workload
     peak = scenario.cluster.accelerator.peak_flops(w.precision) or 0.0
     counts = parameter_counts(w.model)
@@ -244,7 +255,8 @@ def _training_report(
     productive_s = job.productive_s
     held_gpu_s = held_s * job.held_gpus
     idle_gpu_s = held_gpu_s - job.busy_s * job.gpus
-    it_energy_j = job.busy_s * job.gpus * job.power_w + idle_gpu_s * _idle_w(scenario)
+    prices = economy.prices
+    it_energy_j = job.busy_s * job.gpus * job.power_w + idle_gpu_s * economy.power.idle_w
     kwh = prices.facility_kwh(it_energy_j)
     cost = prices.cost_usd(held_gpu_s, kwh)
     tokens = job.steps_done * plan.step.tokens_per_step
@@ -298,14 +310,17 @@ def _training_report(
         ),
         gpu_hours=held_gpu_s / SECONDS_PER_HOUR,
         energy_kwh=kwh,
+        carbon_tco2e=prices.tco2e(kwh),
         cost_usd=cost,
+        cost_breakdown=breakdown(economy, held_gpu_s, productive_s * job.gpus, lost.checkpoint_s * job.gpus,
+                                 _lost_s(job) * job.gpus, kwh),
         cost_per_million_tokens_usd=cost / tokens * 1e6 if tokens else 0.0,
         interruptions=job.interruptions,
         interruptions_by_cause={cause: job.causes.get(cause, 0) for cause in _causes(scenario)},
         checkpoints=job.checkpoints,
         checkpoints_skipped=job.checkpoints_skipped,
         checkpoint_interval_s=job.recovery.interval_steps * step.total_s or None,
-        lost_gpu_hours=gpu_h(lost.redone_s + lost.detection_s + lost.waiting_s + lost.restart_s + lost.restore_s),
+        lost_gpu_hours=gpu_h(_lost_s(job)),
         losses=LossReport(
             redone_work_gpu_hours=gpu_h(lost.redone_s), detection_gpu_hours=gpu_h(lost.detection_s),
             waiting_gpu_hours=gpu_h(lost.waiting_s), restart_gpu_hours=gpu_h(lost.restart_s),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from simulator.cost import Prices
+from simulator.economy import Economy, breakdown
 from simulator.engine.cluster import Cluster, GpuIds
 from simulator.engine.serving import (
     Autoscaler,
@@ -145,14 +145,14 @@ def _latency(stats: LatencyStats) -> LatencyReport:
                          p99=value(stats.p99_s))
 
 
-def inference_report(service: Service, outcome: ServingOutcome, spec: ClusterSpec, prices: Prices,
-                     idle_w: float, busy_w: float) -> InferenceReport:
+def inference_report(service: Service, outcome: ServingOutcome, spec: ClusterSpec,
+                     economy: Economy) -> InferenceReport:
     """The workload's figures: request accounting, latency percentiles, throughput, SLO, KV use and cost."""
-    w, load = service.workload, service.load
+    w, load, prices, power = service.workload, service.load, economy.prices, economy.power
     gpus = service.replica_gpus
     busy_gpu_s = float(np.sum(outcome.busy_s * gpus))
     active_gpu_s = float(np.sum(outcome.active_s * gpus))
-    kwh = prices.facility_kwh(busy_gpu_s * busy_w + (active_gpu_s - busy_gpu_s) * idle_w)
+    kwh = prices.facility_kwh(busy_gpu_s * power.computing_w + (active_gpu_s - busy_gpu_s) * power.idle_w)
     start = service.started_s if service.started_s is not None else w.start_at_s
     summary = summarize_serving(outcome, load.input_tokens, load.output_tokens, gpus, prices.gpu_hour_usd,
                                 w.slo.ttft_s, w.slo.tpot_s, start_s=start,
@@ -180,7 +180,8 @@ def inference_report(service: Service, outcome: ServingOutcome, spec: ClusterSpe
         requests_per_s=summary.completed / duration_s if duration_s > 0 else 0.0,
         slo=SloReport(ttft_s=w.slo.ttft_s, tpot_s=w.slo.tpot_s), slo_attainment=optional(summary.slo_attainment),
         replica_busy_fraction=summary.busy_fraction, kv_cache_utilization=summary.kv_cache_utilization,
-        replica_failures=outcome.outages,
+        replica_failures=outcome.outages, carbon_tco2e=prices.tco2e(kwh),
+        cost_breakdown=breakdown(economy, active_gpu_s, busy_gpu_s, 0.0, 0.0, kwh),
         prefix_cache_hit_rate=outcome.prefix_hits / outcome.prefix_lookups if outcome.prefix_lookups else None,
         gpu_hours=active_gpu_s / SECONDS_PER_HOUR, energy_kwh=kwh,
         cost_usd=summary.cost_usd, usd_per_million_output_tokens=optional(summary.usd_per_million_output_tokens),

@@ -51,6 +51,7 @@ TOLERANCE = 0.03  # published counts are rounded (e.g. "1.3B"); 3% covers the ro
 def test_catalog_holds_the_expected_entries() -> None:
     assert set(accelerators()) == set(REFERENCE_IDS) | NOT_IN_REFERENCE
     expected_models = {
+        "bloom-176b",
         "gpt3-125m", "gpt3-350m", "gpt3-760m", "gpt3-1.3b", "gpt3-2.7b", "gpt3-6.7b", "gpt3-13b", "gpt3-175b",
         "llama2-7b", "llama2-70b", "llama3.1-8b", "llama3.1-70b", "llama3.1-405b", "mixtral-8x7b",
         "deepseek-v3",

@@ -40,6 +40,8 @@ class Cluster:
         self.busy_energy_j = 0.0  # wall energy of that computing, before PUE
         self.productive_gpu_s = 0.0  # GPU-seconds of steps that count
         self.node_failures = 0
+        self._down_since: dict[int, float] = {}  # failed node -> when it went down
+        self._down_node_s = 0.0  # node-seconds down, repairs finished
         self.storage_failures = 0
         self.storage_up = True
         self._storage_back: simpy.Event | None = None
@@ -81,6 +83,7 @@ class Cluster:
             self.failure_log.append((self.env.now, node, repair_s, cause))
         if self.up[node]:
             self.up[node] = False
+            self._down_since[node] = self.env.now
             self.env.process(self._repair(node, repair_s))
         for on_failure, _ in list(self._holders.get(node, {}).values()):
             on_failure(node, cause)
@@ -128,6 +131,11 @@ class Cluster:
         self.busy_gpu_s += gpus * seconds
         self.busy_energy_j += gpus * seconds * power_w
 
+    def down_gpu_seconds(self) -> float:
+        """GPU-seconds on failed nodes so far, counting repairs still under way."""
+        ongoing = sum(self.env.now - since for since in self._down_since.values())
+        return (self._down_node_s + ongoing) * self.gpus_per_node
+
     def allocated_seconds(self) -> NDArray[np.float64]:
         """Allocated time per GPU so far, counting allocations still held."""
         held = np.where(np.isnan(self._allocated_at), 0.0, self.env.now - self._allocated_at)
@@ -136,6 +144,7 @@ class Cluster:
     def _repair(self, node: int, repair_s: float) -> simpy.events.ProcessGenerator:
         yield self.env.timeout(repair_s)
         self.up[node] = True
+        self._down_node_s += self.env.now - self._down_since.pop(node)
         event = self._repaired.pop(node, None)
         if event is not None:
             event.succeed()

@@ -22,6 +22,18 @@ class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class CostBreakdown(_Out):
+    """Where the money went, USD: GPU time (rented or amortized) by what it was used for, plus electricity."""
+
+    useful_usd: float = Field(description="GPU time of work that counts: training steps kept, serving iterations")
+    checkpoint_usd: float = Field(description="GPU time stalled writing checkpoints")
+    failure_usd: float = Field(description="GPU time lost to failures: redone steps, detection, waiting for "
+                               "repairs, restart and restore")
+    idle_usd: float = Field(description="the rest of the GPU time paid for: unallocated, queued, idle replicas, "
+                            "straggler slowdown, nodes under repair")
+    energy_usd: float = Field(description="electricity at the meter (0 when the GPU-hour price includes power)")
+
+
 class ClusterReport(_Out):
     """The whole cluster over the simulated span."""
 
@@ -36,9 +48,17 @@ class ClusterReport(_Out):
         description="facility energy of all GPUs (busy at their workload's power, otherwise idle), with "
         "server overhead and PUE, kWh"
     )
-    rental_usd: float = Field(description="gpu_hours x pricing.gpu_hour_usd")
+    gpu_hour_usd: float = Field(description="price of one GPU-hour: rental, or amortized ownership (see price_source)")
+    price_source: str = Field(description="where gpu_hour_usd comes from")
+    down_gpu_hours: float = Field(description="GPU-hours on failed nodes under repair")
+    gpu_energy_kwh: float = Field(description="facility energy of the GPUs and their servers (PUE included), kWh")
+    network_power_w: float = Field(description="scale-out switches and optical transceivers, W (before PUE)")
+    network_energy_kwh: float = Field(description="facility energy of the network over the span, kWh")
+    carbon_tco2e: float = Field(description="energy_kwh x pricing.carbon_kg_per_kwh / 1000, tonnes CO2e")
+    rental_usd: float = Field(description="gpu_hours x gpu_hour_usd (rental, or amortized capital when owned)")
     energy_usd: float = Field(description="energy_kwh x pricing.electricity_usd_per_kwh")
     cost_usd: float = Field(description="rental_usd + energy_usd")
+    cost_breakdown: CostBreakdown
     node_failures: int = Field(description="node outages the failure model caused (anywhere in the cluster)")
     link_failures: int = Field(description="network links the failure model took down (bandwidth lost meanwhile)")
     storage_failures: int = Field(description="outages of the shared checkpoint store")
@@ -123,7 +143,9 @@ class TrainingReport(_Out):
     memory: MemoryReport
     gpu_hours: float = Field(description="GPU-hours the job held its GPUs")
     energy_kwh: float = Field(description="facility energy of its GPUs while held (server overhead, PUE), kWh")
+    carbon_tco2e: float = Field(description="energy_kwh at the grid's carbon intensity, tonnes CO2e")
     cost_usd: float = Field(description="gpu_hours x gpu_hour_usd + energy_kwh x electricity_usd_per_kwh")
+    cost_breakdown: CostBreakdown
     cost_per_million_tokens_usd: float = Field(description="cost_usd / tokens x 1e6 (0 when no tokens)")
     interruptions: int = Field(description="failures that stopped the job (one per event, however many nodes)")
     interruptions_by_cause: dict[str, int] = Field(description="interruptions by failure cause")
@@ -223,7 +245,9 @@ class InferenceReport(_Out):
         description="facility energy of those GPUs: full power while iterating, idle power otherwise (server "
         "overhead, PUE), kWh"
     )
+    carbon_tco2e: float = Field(description="energy_kwh at the grid's carbon intensity, tonnes CO2e")
     cost_usd: float = Field(description="gpu_hours x gpu_hour_usd + energy_kwh x electricity_usd_per_kwh")
+    cost_breakdown: CostBreakdown
     usd_per_million_output_tokens: float | None = Field(
         description="cost_usd / output tokens of completed requests x 1e6 (null: none completed)"
     )

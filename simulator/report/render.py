@@ -10,6 +10,7 @@ from rich.table import Table
 
 from simulator.report.model import (
     Comparison,
+    CostBreakdown,
     InferenceReport,
     LatencyReport,
     LayoutReport,
@@ -48,8 +49,11 @@ def report_tables(report: Report) -> Group:
         ("utilization (productive)", f"{c.utilization:.1%}"),
         ("allocation", f"{c.allocation:.1%}"),
         ("GPU-hours", f"{c.gpu_hours:,.1f}"),
-        ("energy", f"{c.energy_kwh:,.1f} kWh"),
-        ("cost", f"${c.cost_usd:,.2f} (rental ${c.rental_usd:,.2f} + energy ${c.energy_usd:,.2f})"),
+        ("energy", f"{c.energy_kwh:,.1f} kWh (GPUs and servers {c.gpu_energy_kwh:,.1f}, network "
+                   f"{c.network_energy_kwh:,.1f}), {c.carbon_tco2e:,.2f} tCO2e"),
+        ("price", f"${c.gpu_hour_usd:,.2f} per GPU-hour ({c.price_source})"),
+        ("cost", f"${c.cost_usd:,.2f} (GPU time ${c.rental_usd:,.2f} + energy ${c.energy_usd:,.2f})"),
+        ("cost by use", _breakdown_text(c.cost_breakdown)),
         ("simulation wall time", f"{report.wall_s:.3f} s"),
     ]:
         head.add_row(label, value)
@@ -65,6 +69,11 @@ def report_tables(report: Report) -> Group:
 
 
 W = TypeVar("W", TrainingReport, InferenceReport)
+
+
+def _breakdown_text(b: CostBreakdown) -> str:
+    return (f"useful ${b.useful_usd:,.0f}, checkpoints ${b.checkpoint_usd:,.0f}, failures ${b.failure_usd:,.0f}, "
+            f"idle ${b.idle_usd:,.0f}, energy ${b.energy_usd:,.0f}")
 
 
 def _columns_table(title: str, workloads: dict[str, W], rows: Callable[[W], list[tuple[str, str]]]) -> Table:

@@ -9,7 +9,15 @@ from dataclasses import dataclass
 
 from simulator.hardware import Precision
 from simulator.scenario.inference import EmpiricalLength, InferenceWorkload, TraceArrivals
-from simulator.scenario.resolve import KV_BYTES, MissingFigure, network, prefix_slots, serving_config, training_plan
+from simulator.scenario.resolve import (
+    KV_BYTES,
+    MissingFigure,
+    gpu_hour_rate,
+    network,
+    prefix_slots,
+    serving_config,
+    training_plan,
+)
 from simulator.scenario.schema import Scenario, TrainingWorkload
 from simulator.topology.shape import TopologyError
 from simulator.units import format_si
@@ -46,6 +54,10 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
             f"{cluster.accelerator.name} has no published power (tdp) in the catalog, so energy cannot be "
             f"computed; write accelerator: {{base: {cluster.accelerator.name}, tdp: <watts>}}",
         ))
+    try:
+        gpu_hour_rate(scenario.pricing, cluster.accelerator)
+    except MissingFigure as err:
+        problems.append(Problem(err.path, str(err)))
     seen: dict[str, int] = {}
     for index, workload in enumerate(scenario.workloads):
         where: Path = ("workloads", index)

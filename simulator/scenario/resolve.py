@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.hardware import Precision
+from simulator.cost import PowerModel, Prices, network_power_w, owned_gpu_hour_usd
+from simulator.hardware import Accelerator, Precision, PriceKind
 from simulator.scenario.inference import (
     DiurnalArrivals,
     EmpiricalLength,
@@ -21,7 +22,7 @@ from simulator.scenario.inference import (
     TraceArrivals,
     UniformLength,
 )
-from simulator.scenario.schema import ClusterSpec, TrainingWorkload
+from simulator.scenario.schema import ClusterSpec, PricingSpec, TrainingWorkload
 from simulator.topology.build import build_network
 from simulator.topology.network import Network
 from simulator.topology.shape import ClusterShape
@@ -206,3 +207,63 @@ def prefix_slots(w: InferenceWorkload, cfg: ServingConfig) -> tuple[int, int]:
     per_prefix = -(-p.prefix_tokens // w.kv_block_tokens)
     slots = int(p.cache_fraction * blocks) // per_prefix
     return slots, blocks - slots * per_prefix
+
+
+def gpu_hour_rate(pricing: PricingSpec, acc: Accelerator) -> tuple[float, str]:
+    """(USD per GPU-hour, where it comes from): as given, the catalog's latest rental price of a kind, or the
+    amortized ownership cost; MissingFigure when the catalog has no such price."""
+    if pricing.gpu_hour_usd is not None:
+        return pricing.gpu_hour_usd, "pricing.gpu_hour_usd"
+    if pricing.rental is not None:
+        price = acc.latest_price(PriceKind(pricing.rental))
+        if price is None:
+            kinds = sorted({p.kind.value for p in acc.prices if p.kind is not PriceKind.PURCHASE})
+            raise MissingFigure(("pricing", "rental"), (
+                f"the catalog has no {pricing.rental} price for {acc.name} (it has: {', '.join(kinds) or 'none'}); "
+                f"give gpu_hour_usd"
+            ))
+        return price.usd, f"{price.offer}, {price.kind.value}, {price.date} ({price.source})"
+    own = pricing.ownership
+    assert own is not None  # the schema requires one of the three
+    purchase = own.purchase_usd
+    source = "pricing.ownership.purchase_usd"
+    if purchase is None:
+        price = acc.latest_price(PriceKind.PURCHASE)
+        if price is None:
+            raise MissingFigure(("pricing", "ownership"), (
+                f"the catalog has no purchase price for {acc.name}; give ownership.purchase_usd"
+            ))
+        purchase, source = price.usd, f"{price.offer}, {price.date} ({price.source})"
+    rate = owned_gpu_hour_usd(purchase, own.server_overhead, own.network_fraction, own.amortization, own.years)
+    life = "32.2 %/yr" if own.amortization.value == "epoch" else f"{own.years:g} years"
+    return rate, (f"owned: ${purchase:,.0f} per GPU ({source}) x {own.server_overhead:g} server / "
+                  f"(1 - {own.network_fraction:g} network), written off at {life}")
+
+
+def prices(pricing: PricingSpec, acc: Accelerator) -> Prices:
+    """The price of a GPU-hour and of energy, and the grid's carbon intensity."""
+    return Prices(gpu_hour_rate(pricing, acc)[0], pricing.electricity_usd_per_kwh, pricing.pue,
+                  pricing.carbon_kg_per_kwh)
+
+
+def power_model(pricing: PricingSpec, acc: Accelerator) -> PowerModel:
+    """Wall power per GPU in each state."""
+    p = pricing.power
+    return PowerModel.of(acc, p.communicating_load, p.down_w_per_gpu, p.average_w_per_gpu)
+
+
+SWITCH_ROLES = frozenset({"leaf", "spine", "core", "router", "ocs"})
+OPTICAL_LINKS = frozenset({"nic", "leaf_spine", "spine_core", "global", "ocs"})
+
+
+def network_power(cluster: ClusterSpec, pricing: PricingSpec) -> float:
+    """Watts of the scale-out network: every switch (scale-up switches are in the server overhead) and two
+    transceivers per 400 Gb/s of every NIC, switch-to-switch and optically switched link."""
+    net = network(cluster)
+    switches = sum(1 for _, data in net.graph.nodes(data=True) if data.get("role") in SWITCH_ROLES)
+    links: list[float] = []
+    for _, _, data in net.graph.edges(data=True):
+        if data["kind"] in OPTICAL_LINKS:
+            count = int(data.get("count", 1))
+            links += [data["bandwidth"] * 8 / 1e9 / count] * count
+    return network_power_w(switches, links, pricing.power.switch_w, pricing.power.transceiver_w)

@@ -13,14 +13,16 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from simulator.base import Strict
+from simulator.cost import Amortization
 from simulator.hardware import Precision
 from simulator.reliability import Checkpoint, CheckpointPolicy, FailureModel, Recovery
 from simulator.scenario.inference import InferenceWorkload
 from simulator.scenario.refs import NAME_PATTERN, AcceleratorRef, ModelRef
 from simulator.topology.specs import FatTreeTopology, Topology
-from simulator.units import Duration, NonNegativeDuration, PositiveBytes, PositiveCount
+from simulator.units import Duration, NonNegativeDuration, PositiveBytes, PositiveCount, Power
 from simulator.workload.parallelism import Parallelism
 
+RentalKind = Literal["on_demand", "one_year", "three_year", "spot", "contract"]
 MAX_GPUS = 4_000_000  # larger than any cluster built or announced; bigger inputs are typos
 
 
@@ -41,12 +43,77 @@ class ClusterSpec(Strict):
         return self.nodes * self.gpus_per_node
 
 
-class PricingSpec(Strict):
-    """What GPU time and energy cost. Rental rates usually include power: then leave electricity at 0."""
+class OwnershipSpec(Strict):
+    """GPUs bought and written off: the hourly capital cost of a GPU, its server share and the network."""
 
-    gpu_hour_usd: float = Field(ge=0, le=1e4, description="price of one GPU for one hour, USD")
+    purchase_usd: float | None = Field(
+        None, gt=0, le=1e7, description="price of one GPU (default: the catalog's latest purchase price)"
+    )
+    amortization: Amortization = Field(
+        Amortization.STRAIGHT_LINE, description="straight_line over `years`, or epoch: 32.2 % of the price per "
+        "year (Cottier et al. 2024)",
+    )
+    years: float = Field(4.0, gt=0, le=20, description="service life for straight-line amortization")
+    server_overhead: float = Field(
+        1.64, ge=1, le=5, description="cost of the server per GPU (CPUs, memory, chassis, NICs) as a multiple of "
+        "the GPU price, the GPU included (Epoch AI: 1.64; 1.66 for A100)",
+    )
+    network_fraction: float = Field(
+        0.19, ge=0, lt=1, description="the interconnect's share of the cluster's capital cost (Epoch AI: 19 %)"
+    )
+
+
+class PowerSpec(Strict):
+    """What each GPU and the network draw. Chip power runs from idle to TDP by what the GPU is doing, times the
+    accelerator's server overhead (DGX H100: 1.82); PUE applies on top."""
+
+    average_w_per_gpu: Power | None = Field(
+        None, alias="average_w", gt=0, le=1e5,
+        description="a measured average wall power per GPU (server share included) for every state but down; "
+        "replaces the state model",
+    )
+    communicating_load: float = Field(
+        0.3, ge=0, le=1, description="chip load while a step's exposed communication runs, between idle (0) and "
+        "TDP (1); 0.3 is an assumption (communication kernels keep part of the chip busy)",
+    )
+    down_w_per_gpu: Power = Field(
+        0.0, alias="down_w", ge=0, le=1e5, description="power per GPU of a failed node under repair (assumed off)"
+    )
+    switch_w: Power = Field(
+        750.0, ge=0, le=1e5, description="one network switch without its optics (assumed: a 64-port 400G switch "
+        "such as a Quantum-2 QM9700 with passive cables draws several hundred watts)",
+    )
+    transceiver_w: Power = Field(
+        9.0, ge=0, le=1e3, description="one 400 Gb/s optical transceiver (NVIDIA: 9 W for a 400G OSFP/QSFP112 "
+        "module, docs.nvidia.com/networking 800gmms4x00nst), two per 400 Gb/s of every switch link",
+    )
+
+
+class PricingSpec(Strict):
+    """What GPU time and energy cost. Give one of gpu_hour_usd, rental or ownership. Rental rates usually
+    include power: then leave electricity at 0."""
+
+    gpu_hour_usd: float | None = Field(None, ge=0, le=1e4, description="price of one GPU for one hour, USD")
+    rental: RentalKind | None = Field(
+        None, description="the catalog's latest dated rental price of this kind for the accelerator: on_demand, "
+        "one_year, three_year, spot or contract",
+    )
+    ownership: OwnershipSpec | None = Field(None, description="bought GPUs, amortized (then pay electricity too)")
     electricity_usd_per_kwh: float = Field(0.0, ge=0, le=100, description="energy price, USD per kWh")
     pue: float = Field(1.0, ge=1, le=5, description="power usage effectiveness of the data centre")
+    carbon_kg_per_kwh: float = Field(
+        0.0, ge=0, le=2, description="grid carbon intensity, kg CO2e per kWh (e.g. 0.429 for Patterson et al.'s "
+        "GPT-3 estimate)",
+    )
+    power: PowerSpec = Field(default_factory=PowerSpec, description="power of GPUs by state and of the network")
+
+    @model_validator(mode="after")
+    def _one_price(self) -> PricingSpec:
+        given = [k for k in ("gpu_hour_usd", "rental", "ownership") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of gpu_hour_usd, rental or ownership "
+                             f"(got {', '.join(given) or 'none'})")
+        return self
 
 
 class TrainingWorkload(Strict):
