@@ -247,6 +247,37 @@ def plan(compute: str | None, params: str | None, budget_usd: str | None, accele
     _emit(report, as_json, plan_tables)
 
 
+@main.command("plan-lifetime")
+@click.option("--compute", required=True, metavar="FLOPS",
+              help="the quality target as a compute-optimal training budget, FLOPs (e.g. 5.76e23)")
+@click.option("--tokens-per-day", required=True, metavar="N",
+              help="serving demand: prompt + generated tokens per day (e.g. 1e11)")
+@click.option("--years", default=2.0, show_default=True, type=click.FloatRange(0.001, 100), help="serving lifetime")
+@click.option("--accelerator", default="h100-sxm", show_default=True, help="catalog accelerator name")
+@click.option("--mfu", type=float, help="training MFU, 0..1 (default: the step model's estimate)")
+@click.option("--gpu-hour-usd", type=float, help="USD per GPU-hour (default: the catalog's latest on-demand price)")
+@click.option("--input-tokens", default=1000, show_default=True, type=int, help="prompt tokens of a request")
+@click.option("--output-tokens", default=250, show_default=True, type=int, help="generated tokens of a request")
+@click.option("--json", "as_json", is_flag=True, help="print the JSON report instead of tables")
+def plan_lifetime(compute: str, tokens_per_day: str, years: float, accelerator: str, mfu: float | None,
+                  gpu_hour_usd: float | None, input_tokens: int, output_tokens: int, as_json: bool) -> None:
+    """The model size that costs least to train once and serve for its lifetime at a quality target."""
+    from simulator.lifetime import LifetimeRequest
+    from simulator.lifetime import plan_lifetime as make_lifetime_plan
+    from simulator.planner import PlanError
+    from simulator.report.render import lifetime_tables
+
+    request = LifetimeRequest(compute=compute, tokens_per_day=tokens_per_day, days=years * 365.25,
+                              accelerator=accelerator, gpu_hour_usd=gpu_hour_usd, mfu=mfu,
+                              input_tokens=input_tokens, output_tokens=output_tokens)
+    try:
+        report = make_lifetime_plan(request)
+    except PlanError as err:
+        click.echo(f"plan-lifetime: {err}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    _emit(report, as_json, lifetime_tables)
+
+
 @contextmanager
 def _progress_bar() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
     """A rich progress bar on stderr (drawn only on a terminal); yields `task(label, total) -> advance(k)`."""

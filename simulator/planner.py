@@ -77,7 +77,8 @@ class PlanRequest:
     gpu_hour_usd: float | None = None
 
 
-def _count(text: str, what: str, upper: float) -> float:
+def parse_count(text: str, what: str, upper: float) -> float:
+    """A positive count such as '5.76e23' or '70B', at most `upper`; PlanError naming `what` otherwise."""
     try:
         value = parse_quantity(text, Dimension.COUNT)
     except QuantityError as err:
@@ -101,14 +102,16 @@ def parse_days(text: str) -> float:
     return days
 
 
-def _accelerator(name: str) -> Accelerator:
+def catalog_accelerator(name: str) -> Accelerator:
+    """The catalog entry, or PlanError listing the names."""
     try:
         return catalog.accelerator(name)
     except catalog.UnknownEntry as err:
         raise PlanError(str(err)) from None
 
 
-def _price(acc: Accelerator, given: float | None) -> tuple[float | None, str]:
+def on_demand_price(acc: Accelerator, given: float | None) -> tuple[float | None, str]:
+    """(USD per GPU-hour, source): the one given, or the catalog's latest on-demand price (None if none)."""
     if given is not None:
         if not 0 < given <= 1e4:
             raise PlanError(f"--gpu-hour-usd must be positive and at most 10000, got {given:g}")
@@ -131,7 +134,7 @@ def _mfu_estimator() -> MfuEstimator | None:
     return cast(MfuEstimator, estimator) if callable(estimator) else None
 
 
-class _Mfu:
+class MfuSource:
     """The MFU for a model size on some GPUs: the one given, or the step model's estimate."""
 
     def __init__(self, given: float | None) -> None:
@@ -163,7 +166,7 @@ class _Mfu:
         return mfu
 
 
-def _mfu_for_days(flops: float, params: float, acc: Accelerator, days: float, mfu: _Mfu) -> float:
+def _mfu_for_days(flops: float, params: float, acc: Accelerator, days: float, mfu: MfuSource) -> float:
     """The MFU on the GPUs that finish within `days`: an estimated MFU depends on the GPU count, which depends
     on the MFU, so iterate from MFU_START until the GPU count stops changing (at most 8 rounds)."""
     value = mfu.given or MFU_START
@@ -177,7 +180,7 @@ def _mfu_for_days(flops: float, params: float, acc: Accelerator, days: float, mf
     return value
 
 
-def _budget_compute(budget_gpus: int, days: float, acc: Accelerator, mfu: _Mfu, law: ScalingLaw) -> float:
+def _budget_compute(budget_gpus: int, days: float, acc: Accelerator, mfu: MfuSource, law: ScalingLaw) -> float:
     """FLOPs `budget_gpus` deliver in `days`; an estimated MFU is the one of `law`'s model for that compute."""
     seconds = days * 86400.0
     value = mfu.given or MFU_START
@@ -194,8 +197,8 @@ def make_plan(request: PlanRequest) -> PlanReport:
     """Every law's compute-optimal plan for the request; PlanError for input that cannot be planned."""
     if sum(value is not None for value in (request.compute, request.params, request.budget_usd)) != 1:
         raise PlanError("give exactly one of --compute, --params or --budget-usd")
-    acc = _accelerator(request.accelerator)
-    price, price_source = _price(acc, request.gpu_hour_usd)
+    acc = catalog_accelerator(request.accelerator)
+    price, price_source = on_demand_price(acc, request.gpu_hour_usd)
     if request.gpus is not None and not 0 < request.gpus <= 10**9:
         raise PlanError(f"--gpus must be positive and at most 1e9, got {request.gpus}")
     if request.gpus is not None and request.days is not None:
@@ -210,14 +213,14 @@ def make_plan(request: PlanRequest) -> PlanReport:
     given: Literal["compute", "params", "budget"]
     if request.compute is not None:
         given = "compute"
-        compute = _count(request.compute, "--compute", MAX_COMPUTE_FLOPS)
+        compute = parse_count(request.compute, "--compute", MAX_COMPUTE_FLOPS)
     elif request.params is not None:
         given = "params"
-        params_given = _count(request.params, "--params", MAX_PARAMS)
+        params_given = parse_count(request.params, "--params", MAX_PARAMS)
     else:
         given = "budget"
         assert request.budget_usd is not None
-        budget = _count(request.budget_usd, "--budget-usd", MAX_BUDGET_USD)
+        budget = parse_count(request.budget_usd, "--budget-usd", MAX_BUDGET_USD)
         if gpus is not None:
             raise PlanError("--budget-usd decides the GPUs (budget / (days x 24 x price)); leave out --gpus")
         if price is None:
@@ -227,7 +230,7 @@ def make_plan(request: PlanRequest) -> PlanReport:
         if budget_gpus < 1:
             raise PlanError(f"${budget:,.0f} rents less than one {acc.name} for {days:g} days at ${price:g}/h")
         gpus = budget_gpus
-    mfu = _Mfu(request.mfu)
+    mfu = MfuSource(request.mfu)
     if budget is not None and budget_gpus is not None:
         compute = _budget_compute(budget_gpus, days, acc, mfu, chinchilla_approach1())
         notes.append(f"${budget:,.0f} rents {budget_gpus:,} x {acc.name} for {days:g} days at ${price:g}/GPU-hour "
@@ -251,7 +254,7 @@ def make_plan(request: PlanRequest) -> PlanReport:
     )
 
 
-def _row(law: ScalingLaw, plan: Allocation, acc: Accelerator, price: float | None, mfu: _Mfu,
+def _row(law: ScalingLaw, plan: Allocation, acc: Accelerator, price: float | None, mfu: MfuSource,
          days: float | None, gpus: int | None) -> LawPlanRow:
     if gpus is not None:
         used = mfu(plan.params, acc, gpus)
@@ -339,7 +342,7 @@ def plan_scenario(report: PlanReport) -> dict[str, Any]:
     if report.gpu_hour_usd is None:
         raise PlanError(f"a scenario needs a price: {report.price_source}")
     row = report.laws[report.scenario_law]
-    acc = _accelerator(report.accelerator)
+    acc = catalog_accelerator(report.accelerator)
     try:
         model = llama_style_model(row.params)
     except ValueError as err:

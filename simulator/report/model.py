@@ -530,3 +530,44 @@ class ServingReproductionReport(_Out):
     median_abs_error: float = Field(description="median |error|")
     max_abs_error: float = Field(description="largest |error|")
     assumptions: dict[str, str] = Field(description="setup the source does not state")
+
+
+class LifetimeRow(_Out):
+    """One model size at the target quality: training once, serving for the lifetime."""
+
+    params: float = Field(description="parameters N")
+    tokens: float = Field(description="training tokens D at which N reaches the target loss")
+    tokens_per_param: float = Field(description="D / N (Chinchilla-optimal is about 20)")
+    training_flops: float = Field(description="6 N D, FLOPs")
+    training_gpu_hours: float = Field(description="training_flops / (peak x MFU) / 3600")
+    training_usd: float = Field(description="training_gpu_hours x gpu_hour_usd")
+    serving_tp: int = Field(description="tensor parallelism of a serving replica")
+    serving_pp: int = Field(description="pipeline stages of a serving replica")
+    serving_tokens_per_s_per_gpu: float = Field(description="prompt + generated tokens per second per GPU at the "
+                                                "offline maximum throughput")
+    usd_per_million_tokens: float = Field(description="serving cost per million tokens (prompt + generated), USD")
+    serving_usd: float = Field(description="tokens_per_day x days x usd_per_million_tokens / 1e6")
+    total_usd: float = Field(description="training_usd + serving_usd")
+
+
+class LifetimeReport(_Out):
+    """`clustersim plan-lifetime`: the model size that minimises training plus lifetime serving cost."""
+
+    compute_flops: float = Field(description="the quality target as a compute-optimal training budget, FLOPs")
+    target_loss_nats: float = Field(description="Chinchilla's fitted loss of that budget's optimal model")
+    chinchilla_params: float = Field(description="the compute-optimal size (Chinchilla approach 3)")
+    chinchilla_tokens: float = Field(description="its training tokens")
+    tokens_per_day: float = Field(description="serving demand, prompt + generated tokens per day")
+    days: float = Field(description="serving lifetime, days")
+    serving_tokens: float = Field(description="tokens_per_day x days")
+    input_tokens: int = Field(description="prompt tokens of a typical request")
+    output_tokens: int = Field(description="generated tokens of a typical request")
+    accelerator: str = Field(description="accelerator for training and serving")
+    gpu_hour_usd: float = Field(description="price of a GPU-hour")
+    price_source: str = Field(description="where the price comes from")
+    mfu: float = Field(description="training model FLOPs utilization")
+    mfu_source: str = Field(description="where the MFU comes from")
+    rows: list[LifetimeRow] = Field(description="candidate sizes, smallest first")
+    optimal_index: int = Field(description="row with the least total cost")
+    chinchilla_index: int = Field(description="row nearest the compute-optimal size")
+    notes: list[str] = Field(description="assumptions")

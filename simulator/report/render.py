@@ -14,6 +14,7 @@ from simulator.report.model import (
     InferenceReport,
     LatencyReport,
     LayoutReport,
+    LifetimeReport,
     PlanReport,
     ReplicatesReport,
     Report,
@@ -388,3 +389,34 @@ def serving_reproduction_table(report: ServingReproductionReport) -> Group:
     notes = [f"median |error| {report.median_abs_error:.1%}, worst {report.max_abs_error:.1%}",
              "assumed: " + ", ".join(f"{k} {v}" for k, v in report.assumptions.items())]
     return Group(table, *notes)
+
+
+def lifetime_tables(report: LifetimeReport) -> Group:
+    """Training plus lifetime serving cost by model size, the cheapest and the compute-optimal marked."""
+    table = Table(title=(f"train once, serve {format_count(report.tokens_per_day)} tokens/day for "
+                         f"{report.days / 365.25:g} years, at the quality of {report.compute_flops:.3g} FLOPs "
+                         f"(loss {report.target_loss_nats:.3f} nats/token)"))
+    for column in ("", "params", "tokens", "tokens/param", "training", "serving layout", "$/M tokens", "serving",
+                   "total"):
+        table.add_column(column, justify="left" if column in {"", "serving layout"} else "right")
+    for index, row in enumerate(report.rows):
+        mark = " ".join(m for m, i in (("cheapest", report.optimal_index),
+                                       ("compute-optimal", report.chinchilla_index)) if i == index)
+        table.add_row(mark, format_count(row.params), format_count(row.tokens), f"{row.tokens_per_param:,.0f}",
+                      f"${row.training_usd / 1e6:,.2f}M", f"TP{row.serving_tp}" + (
+                          f" PP{row.serving_pp}" if row.serving_pp > 1 else ""),
+                      f"${row.usd_per_million_tokens:.3f}", f"${row.serving_usd / 1e6:,.2f}M",
+                      f"${row.total_usd / 1e6:,.2f}M")
+    best, chin = report.rows[report.optimal_index], report.rows[report.chinchilla_index]
+    lines = [
+        f"cheapest: {format_count(best.params)} parameters on {format_count(best.tokens)} tokens "
+        f"({best.tokens_per_param:,.0f} per parameter): ${best.total_usd / 1e6:,.2f}M = "
+        f"${best.training_usd / 1e6:,.2f}M training + ${best.serving_usd / 1e6:,.2f}M serving",
+        f"compute-optimal (Chinchilla approach 3): {format_count(report.chinchilla_params)} on "
+        f"{format_count(report.chinchilla_tokens)} tokens: ${chin.total_usd / 1e6:,.2f}M "
+        f"({chin.total_usd / best.total_usd:.2f}x the cheapest)",
+        f"{report.accelerator} at ${report.gpu_hour_usd:g}/GPU-hour ({report.price_source}); training MFU "
+        f"{report.mfu:.1%} ({report.mfu_source})",
+        *report.notes,
+    ]
+    return Group(table, *lines)

@@ -1,0 +1,48 @@
+"""The lifetime planner: training once plus serving for a lifetime, at a quality target (Sardana & Frankle
+2023): heavy demand pulls the cheapest size below the compute-optimal one."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from simulator.lifetime import LifetimeRequest, plan_lifetime, tokens_for_loss
+from simulator.workload.scaling_laws import chinchilla_loss
+
+
+def test_tokens_for_loss_inverts_the_chinchilla_loss() -> None:
+    for params, tokens in [(1e9, 20e9), (70e9, 1.4e12), (7e9, 15e12)]:
+        assert tokens_for_loss(params, chinchilla_loss(params, tokens)) == pytest.approx(tokens, rel=1e-9)
+    assert tokens_for_loss(1e6, 2.0) == float("inf")  # a tiny model never reaches a good loss
+
+
+def plan(tokens_per_day: str) -> tuple[float, float, float]:
+    report = plan_lifetime(LifetimeRequest(compute="5.76e23", tokens_per_day=tokens_per_day, days=730, mfu=0.4))
+    best, chin = report.rows[report.optimal_index], report.rows[report.chinchilla_index]
+    for row in report.rows:  # every size reaches the same loss
+        assert chinchilla_loss(row.params, row.tokens) == pytest.approx(report.target_loss_nats, rel=1e-9)
+        assert row.total_usd == pytest.approx(row.training_usd + row.serving_usd)
+    return best.params, chin.params, best.total_usd / chin.total_usd
+
+
+def test_heavy_demand_makes_a_smaller_model_cheaper_over_its_lifetime() -> None:
+    """Issue 7 acceptance: 1e11 tokens/day for 2 years at Gopher's compute budget's quality."""
+    best, chinchilla, ratio = plan("1e11")
+    assert best < chinchilla / 2  # 12B against 30B
+    assert ratio < 0.6
+
+
+def test_without_demand_the_compute_optimal_size_is_cheapest_and_demand_only_shrinks_it() -> None:
+    best, chinchilla, _ = plan("1")
+    assert best == pytest.approx(chinchilla, rel=0.2)  # within a grid step of the compute-optimal size
+    sizes = [plan(demand)[0] for demand in ("1e9", "1e10", "1e11", "1e12")]
+    assert sizes == sorted(sizes, reverse=True)
+
+
+def test_cli_prints_the_table_and_rejects_bad_input() -> None:
+    ok = CliRunner().invoke(main, ["plan-lifetime", "--compute", "5.76e23", "--tokens-per-day", "1e11", "--mfu", "0.4"])
+    assert ok.exit_code == 0, ok.output
+    assert "cheapest" in ok.output and "compute-optimal" in ok.output
+    bad = CliRunner().invoke(main, ["plan-lifetime", "--compute", "-1", "--tokens-per-day", "1e11", "--mfu", "0.4"])
+    assert bad.exit_code == 2 and "--compute" in bad.stderr
