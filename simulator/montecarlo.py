@@ -39,7 +39,7 @@ from simulator.run import simulate
 from simulator.scenario.schema import Scenario
 
 Z95 = 1.96
-EXCLUDED_LEAVES = frozenset({"wall_s", "seed"})
+EXCLUDED_LEAVES = frozenset({"wall_s", "seed", "series"})  # series: plots of one run, not figures
 CLUSTER_HEADLINE = ("utilization", "cost_usd")
 WORKLOAD_HEADLINE = ("wall_clock_s", "ettr", "interruptions", "lost_gpu_hours", "cost_usd")
 SERVING_HEADLINE = ("ttft_s.p99", "tpot_s.p99", "slo_attainment", "requests.failed", "cost_usd")

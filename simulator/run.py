@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,8 @@ from simulator.economy import Economy, breakdown, economy_of
 from simulator.engine.cluster import Cluster
 from simulator.engine.failures import failure_process, leaf_units, network_links
 from simulator.engine.links import LinkState
+from simulator.engine.sampler import Samples, sampler
+from simulator.engine.serving import ServingOutcome
 from simulator.engine.training import RecoveryPlan, TrainingJob
 from simulator.reliability import CheckpointPolicy, Effect, Scope, daly_interval_s, young_interval_s
 from simulator.report.model import (
@@ -25,12 +28,15 @@ from simulator.report.model import (
     MemoryReport,
     Report,
     StepBreakdown,
+    TimelineEvent,
+    TimeSeries,
     TopologyReport,
     TrainingReport,
+    WorkloadSeries,
 )
 from simulator.scenario.resolve import TrainingPlan, network, training_plan
 from simulator.scenario.schema import ClusterSpec, Scenario, TrainingWorkload
-from simulator.serve import Service, deploy, inference_report, settle
+from simulator.serve import Service, deploy, inference_report, latency_cdf, probes, settle
 from simulator.topology import stats
 from simulator.topology.fat_tree import switch_ports
 from simulator.topology.network import Network
@@ -89,8 +95,13 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
             pricing = step_model or OperatorStepModel()
             links.watch(job, functools.partial(_step_seconds, pricing, plan.step), step.total_s)
         runs.append(_Training(workload, plan, step, job))
+    gauges = _probes(cluster, runs, services)
+    samples = Samples()
+    env.process(sampler(env, gauges, samples))
     finished = env.all_of([r.job.process for r in runs] + [s.process for s in services if s.process is not None])
     env.run(until=finished if scenario.horizon_s is None else env.any_of([finished, env.timeout(scenario.horizon_s)]))
+    if not samples.time_s or samples.time_s[-1] < env.now:
+        samples.record(env.now, gauges)  # the state at the end, before accounts close
     for run in runs:
         run.job.settle(env.now, cluster)
         cluster.productive_gpu_s += run.job.productive_s * run.job.gpus
@@ -109,7 +120,47 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
                                 links.link_failures if links else 0),
         workloads={w.name: reports[w.name] for w in scenario.workloads},
         notes=[note for r in runs for note in r.plan.notes],
+        series=_series(samples, runs, services, outcomes),
     )
+
+
+def _probes(cluster: Cluster, runs: list[_Training], services: list[Service]) -> dict[str, Callable[[], float]]:
+    """What the sampler reads: allocation, failed nodes, and each workload's progress (and serving queues)."""
+    gauges: dict[str, Callable[[], float]] = {
+        "allocated_gpus": lambda: float(cluster.gpus - np.count_nonzero(cluster.free)),
+        "down_gpus": lambda: float((cluster.nodes - np.count_nonzero(cluster.up)) * cluster.gpus_per_node),
+    }
+    for run in runs:
+        gauges[f"{run.workload.name}.progress"] = functools.partial(_progress, run.job, cluster)
+    for service in services:
+        gauges |= probes(service)
+    return gauges
+
+
+def _progress(job: TrainingJob, cluster: Cluster) -> float:
+    return job.progress(cluster.env.now)
+
+
+def _series(samples: Samples, runs: list[_Training], services: list[Service],
+            outcomes: list[ServingOutcome]) -> TimeSeries:
+    values = samples.values
+    workloads = {
+        r.workload.name: WorkloadSeries(
+            progress=values[f"{r.workload.name}.progress"], queued=[], running=[],
+            events=sorted([TimelineEvent(time_s=t, kind="failure", cause=c) for t, c in r.job.failure_marks.kept]
+                          + [TimelineEvent(time_s=t, kind="checkpoint", cause="") for t, _ in
+                             r.job.checkpoint_marks.kept], key=lambda e: e.time_s))
+        for r in runs
+    }
+    workloads |= {
+        s.workload.name: WorkloadSeries(progress=values[f"{s.workload.name}.progress"],
+                                        queued=values[f"{s.workload.name}.queued"],
+                                        running=values[f"{s.workload.name}.running"], events=[])
+        for s in services
+    }
+    return TimeSeries(time_s=samples.time_s, allocated_gpus=values["allocated_gpus"], down_gpus=values["down_gpus"],
+                      workloads=workloads,
+                      latency_cdf={s.workload.name: latency_cdf(s, o) for s, o in zip(services, outcomes, strict=True)})
 
 
 def _priced_with(model: StepTimeModel, workload: TrainingWorkload,

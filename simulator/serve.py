@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +25,7 @@ from simulator.engine.serving import (
     deploy_serving,
 )
 from simulator.engine.serving_summary import LatencyStats, summarize_serving
-from simulator.report.model import InferenceReport, LatencyReport, RequestCounts, SloReport
+from simulator.report.model import InferenceReport, LatencyCdf, LatencyReport, RequestCounts, SloReport
 from simulator.scenario.inference import InferenceWorkload
 from simulator.scenario.resolve import (
     RequestLoad,
@@ -135,6 +135,40 @@ def settle(service: Service, cluster: Cluster, busy_w: float) -> ServingOutcome:
     cluster.record_busy(1, busy_gpu_s, busy_w)
     cluster.productive_gpu_s += busy_gpu_s
     return outcome
+
+
+def probes(service: Service) -> dict[str, Callable[[], float]]:
+    """What the run's sampler reads of a service: progress, queue and batch."""
+    deployment = service.deployment
+    total = max(1, len(service.load.arrival_s))
+    everyone = deployment.pool + deployment.decoders
+    name = service.workload.name
+    return {
+        f"{name}.progress": lambda: 1.0 - deployment.unsettled / total,
+        f"{name}.queued": lambda: sum(len(r.waiting) for r in everyone) + len(deployment.stranded),
+        f"{name}.running": lambda: sum(len(r.running) for r in everyone) + len(deployment.moving),
+    }
+
+
+CDF_POINTS = 101
+
+
+def latency_cdf(service: Service, outcome: ServingOutcome) -> LatencyCdf:
+    """TTFT, TPOT and end-to-end quantiles at 0, 1, ..., 100 %."""
+    probabilities = np.linspace(0.0, 1.0, CDF_POINTS)
+    outputs = service.load.output_tokens
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(outputs > 1, (outcome.finish_s - outcome.first_token_s) / (outputs - 1), np.nan)
+
+    def quantiles(values: np.ndarray) -> list[float | None]:
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            return [None] * CDF_POINTS
+        return [float(q) for q in np.quantile(finite, probabilities)]
+
+    return LatencyCdf(probabilities=[float(p) for p in probabilities],
+                      ttft_s=quantiles(outcome.first_token_s - outcome.arrival_s), tpot_s=quantiles(tpot),
+                      e2e_s=quantiles(outcome.finish_s - outcome.arrival_s))
 
 
 def _latency(stats: LatencyStats) -> LatencyReport:

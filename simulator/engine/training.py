@@ -18,6 +18,7 @@ import numpy as np
 import simpy
 
 from simulator.engine.cluster import Cluster, GpuIds
+from simulator.engine.sampler import Marks
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class TrainingJob:
     checkpoints: int = 0
     checkpoints_skipped: int = 0  # while the checkpoint store was down
     interruptions: int = 0
+    failure_marks: Marks = field(default_factory=Marks)  # for the report's time line, bounded
+    checkpoint_marks: Marks = field(default_factory=Marks)
     causes: Counter[str] = field(default_factory=Counter)
     losses: Losses = field(default_factory=Losses)
     gpu_ids: GpuIds = field(default_factory=lambda: np.empty(0, dtype=np.int64))
@@ -145,6 +148,7 @@ class TrainingJob:
             yield env.timeout(self.recovery.stall_s)
             self.losses.checkpoint_s += self.recovery.stall_s
             self.checkpoints += 1
+            self.checkpoint_marks.add(env.now, "")
             self._settle_pending(env)
             self._pending = (env.now + self.recovery.write_s - self.recovery.stall_s, self.steps_done)
 
@@ -224,10 +228,23 @@ class TrainingJob:
         if self._last_failure_s == self._env.now:
             return  # the same event (a rack, a leaf switch) took several nodes: one interruption
         self._last_failure_s = self._env.now
-        self.interruptions += 1
-        self.causes[cause] += 1
+        self._failed_event(cause)
         if self._process is not None and self._phase != "queued":
             self._process.interrupt(cause)
+
+    def _failed_event(self, cause: str) -> None:
+        """Count an interruption and mark it for the report's time line."""
+        self.interruptions += 1
+        self.causes[cause] += 1
+        if self._env is not None:
+            self.failure_marks.add(self._env.now, cause)
+
+    def progress(self, now: float) -> float:
+        """Fraction of the steps done by `now`, counting the span under way."""
+        done = float(self.steps_done)
+        if self._phase == "computing" and self._span_step_s > 0:
+            done += min((now - self._phase_start_s) / self._span_step_s, self.steps_total - self.steps_done)
+        return done / self.steps_total if self.steps_total else 1.0
 
     def _interrupted(self, env: simpy.Environment, cluster: Cluster) -> None:
         """Account for the interrupted phase and roll back to the last durable checkpoint."""
@@ -291,8 +308,7 @@ class TrainingJob:
         if self._phase == "done" or self._env is None:
             return
         self._blocked.append(reconnected)
-        self.interruptions += 1
-        self.causes[cause] += 1
+        self._failed_event(cause)
         self._last_failure_s = self._env.now
         if self._process is not None and self._phase != "queued":
             self._process.interrupt(cause)

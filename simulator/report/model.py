@@ -272,6 +272,45 @@ def dotted_value(model: BaseModel, path: str) -> object:
     return value
 
 
+class TimelineEvent(_Out):
+    """A failure or checkpoint of a training workload."""
+
+    time_s: float = Field(description="simulated time, s")
+    kind: Literal["failure", "checkpoint"] = Field(description="what happened")
+    cause: str = Field(description="failure cause (empty for checkpoints)")
+
+
+class WorkloadSeries(_Out):
+    """One workload over time, at the run's sample times."""
+
+    progress: list[float] = Field(description="training: fraction of steps done; inference: fraction of requests "
+                                  "completed or failed")
+    queued: list[float] = Field(description="inference: requests waiting for a replica (empty for training)")
+    running: list[float] = Field(description="inference: requests in a batch or moving (empty for training)")
+    events: list[TimelineEvent] = Field(description="training: failures and checkpoints, in time order (at most "
+                                        "1,000 of each, spread over the run)")
+
+
+class LatencyCdf(_Out):
+    """Latency quantiles of an inference workload's requests (null where no request has the latency)."""
+
+    probabilities: list[float] = Field(description="0, 0.01, ..., 1")
+    ttft_s: list[float | None] = Field(description="time to first token at each probability, s")
+    tpot_s: list[float | None] = Field(description="time per output token at each probability, s")
+    e2e_s: list[float | None] = Field(description="end-to-end latency at each probability, s")
+
+
+class TimeSeries(_Out):
+    """The run over time for plots: at most 512 samples, however long the run (sampled with an interval that
+    doubles as the run goes on), the last at the end."""
+
+    time_s: list[float] = Field(description="sample times, s")
+    allocated_gpus: list[float] = Field(description="GPUs held by workloads")
+    down_gpus: list[float] = Field(description="GPUs on failed nodes")
+    workloads: dict[str, WorkloadSeries] = Field(description="per workload, by name")
+    latency_cdf: dict[str, LatencyCdf] = Field(description="per inference workload, by name")
+
+
 class Report(_Out):
     """Everything a run produced. Same scenario and seed give the same report except `wall_s`."""
 
@@ -283,6 +322,7 @@ class Report(_Out):
     cluster: ClusterReport
     workloads: dict[str, WorkloadReport] = Field(description="per workload, by name (training or inference)")
     notes: list[str] = Field(description="adjustments made to the inputs (batch rounding) and caveats")
+    series: TimeSeries = Field(description="the run over time, for the HTML report's plots")
 
 
 class BusBandwidthRow(_Out):

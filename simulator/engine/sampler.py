@@ -1,0 +1,64 @@
+"""A bounded time series of a run's state for the HTML report: one SimPy process reads a set of probes every
+interval; when the buffer holds MAX_POINTS samples it keeps every other one and doubles the interval, so a
+run of any length costs at most a few thousand events and never more than MAX_POINTS samples."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+
+import simpy
+
+MAX_POINTS = 512
+FIRST_INTERVAL_S = 1.0
+MAX_MARKS = 1_000  # failure (or checkpoint) markers kept per workload; counts stay exact beyond it
+
+
+@dataclass
+class Samples:
+    """Sample times and one value series per probe, same length."""
+
+    time_s: list[float] = field(default_factory=list)
+    values: dict[str, list[float]] = field(default_factory=dict)
+
+    def record(self, now: float, probes: Mapping[str, Callable[[], float]]) -> None:
+        """Append one sample of every probe at `now`."""
+        self.time_s.append(now)
+        for name, probe in probes.items():
+            self.values.setdefault(name, []).append(float(probe()))
+
+    def thin(self) -> None:
+        """Keep every other sample (the first included)."""
+        self.time_s = self.time_s[::2]
+        self.values = {name: series[::2] for name, series in self.values.items()}
+
+
+@dataclass
+class Marks:
+    """Timeline markers of one kind, at most MAX_MARKS: past that, every other one is dropped and only every
+    `stride`-th new one is kept, so they stay spread over the whole run."""
+
+    kept: list[tuple[float, str]] = field(default_factory=list)  # (time, cause)
+    seen: int = 0
+    stride: int = 1
+
+    def add(self, time_s: float, cause: str) -> None:
+        """Note one event (kept or not)."""
+        if self.seen % self.stride == 0:
+            self.kept.append((time_s, cause))
+            if len(self.kept) >= MAX_MARKS:
+                self.kept = self.kept[::2]
+                self.stride *= 2
+        self.seen += 1
+
+
+def sampler(env: simpy.Environment, probes: Mapping[str, Callable[[], float]],
+            samples: Samples) -> Generator[simpy.Event, object, None]:
+    """Sample for ever; the caller stops the environment and records the final state itself."""
+    interval = FIRST_INTERVAL_S
+    while True:
+        samples.record(env.now, probes)
+        if len(samples.time_s) >= MAX_POINTS:
+            samples.thin()
+            interval *= 2.0
+        yield env.timeout(interval)
