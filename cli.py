@@ -89,13 +89,18 @@ def main() -> None:
               help="run N independent seeds and report mean, std and 95%% CI of every figure")
 @click.option("--workers", type=click.IntRange(1, 4096), metavar="N",
               help="processes for --replicates [default: all cores; 1: in this process]")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="also write a self-contained HTML report with plots here")
 def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: bool, replicates: int | None,
-        workers: int | None) -> None:
+        workers: int | None, html_path: str | None) -> None:
     """Simulate SCENARIO and print a summary (or the JSON report).
 
     With --replicates N: replicate i uses seed SeedSequence(seed).spawn(N)[i].generate_state(1)[0]; -o and
     --json give the ReplicatesReport (every numeric figure: mean, std, ci95_low/high, min, max)."""
     loaded = _load_or_exit(scenario, overrides)
+    if replicates is not None and html_path:
+        click.echo("--html: not with --replicates (it plots one run)", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     if replicates is not None:
         from simulator.montecarlo import run_replicates
         from simulator.report.render import replicates_table
@@ -104,7 +109,12 @@ def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: 
             many = run_replicates(loaded, replicates, workers, advance(f"{replicates:,} replicates", replicates))
         _write_and_emit(many, output, as_json, replicates_table)
         return
-    _write_and_emit(simulate(loaded), output, as_json, report_tables)
+    report = simulate(loaded)
+    if html_path:
+        from simulator.report.html import report_html
+
+        Path(html_path).write_text(report_html(report), encoding="utf-8")
+    _write_and_emit(report, output, as_json, report_tables)
 
 
 @main.command()
@@ -142,7 +152,10 @@ def topology(scenario: str, overrides: tuple[str, ...], as_json: bool) -> None:
 @click.option("--vary", "varies", multiple=True, metavar="FIELD.PATH=V1,V2,...",
               help="one run per value (several --vary: every combination)")
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
-def compare(scenarios: tuple[str, ...], overrides: tuple[str, ...], varies: tuple[str, ...], as_json: bool) -> None:
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="also write a self-contained HTML report with the runs side by side here")
+def compare(scenarios: tuple[str, ...], overrides: tuple[str, ...], varies: tuple[str, ...], as_json: bool,
+            html_path: str | None) -> None:
     """Run scenarios (and --vary variants) and show them side by side with ratios to the first."""
     try:
         variants = expand(varies)
@@ -156,6 +169,10 @@ def compare(scenarios: tuple[str, ...], overrides: tuple[str, ...], varies: tupl
             runs.append((" ".join(x for x in (Path(path).stem if len(scenarios) > 1 else "", label) if x)
                          or Path(path).stem, loaded))
     comparison = compare_runs(runs)
+    if html_path:
+        from simulator.report.html import comparison_html
+
+        Path(html_path).write_text(comparison_html(comparison), encoding="utf-8")
     _emit(comparison, as_json, comparison_table)
 
 
