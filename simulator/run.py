@@ -129,11 +129,15 @@ def _probes(cluster: Cluster, runs: list[_Training], services: list[Service]) ->
     gauges: dict[str, Callable[[], float]] = {
         "allocated_gpus": lambda: float(cluster.gpus - np.count_nonzero(cluster.free)),
         "down_gpus": lambda: float((cluster.nodes - np.count_nonzero(cluster.up)) * cluster.gpus_per_node),
+        "waiting_workloads": lambda: float(cluster.waiting_requests),
     }
     for run in runs:
         gauges[f"{run.workload.name}.progress"] = functools.partial(_progress, run.job, cluster)
     for service in services:
         gauges |= probes(service)
+    jobs = [r.job for r in runs]
+    serving = [gauges[f"{s.workload.name}.busy_gpus"] for s in services]
+    gauges["busy_gpus"] = lambda: float(sum(j.gpus for j in jobs if j.computing) + sum(g() for g in serving))
     return gauges
 
 
@@ -158,7 +162,8 @@ def _series(samples: Samples, runs: list[_Training], services: list[Service],
                                         running=values[f"{s.workload.name}.running"], events=[])
         for s in services
     }
-    return TimeSeries(time_s=samples.time_s, allocated_gpus=values["allocated_gpus"], down_gpus=values["down_gpus"],
+    return TimeSeries(time_s=samples.time_s, allocated_gpus=values["allocated_gpus"], busy_gpus=values["busy_gpus"],
+                      down_gpus=values["down_gpus"], waiting_workloads=values["waiting_workloads"],
                       workloads=workloads,
                       latency_cdf={s.workload.name: latency_cdf(s, o) for s, o in zip(services, outcomes, strict=True)})
 

@@ -147,6 +147,8 @@ def probes(service: Service) -> dict[str, Callable[[], float]]:
         f"{name}.progress": lambda: 1.0 - deployment.unsettled / total,
         f"{name}.queued": lambda: sum(len(r.waiting) for r in everyone) + len(deployment.stranded),
         f"{name}.running": lambda: sum(len(r.running) for r in everyone) + len(deployment.moving),
+        f"{name}.busy_gpus": lambda: float(sum(gpus for r, gpus in zip(everyone, service.replica_gpus, strict=True)
+                                               if r.iteration_start_s is not None)),
     }
 
 

@@ -47,6 +47,11 @@ class Cluster:
         self._storage_back: simpy.Event | None = None
         self.failure_log: list[tuple[float, int, float, str]] = []  # (time, node, repair s, cause), bounded
 
+    @property
+    def waiting_requests(self) -> int:
+        """Workloads waiting for their GPUs."""
+        return len(self._waiting)
+
     def request(self, count: int) -> simpy.Event:
         """An event that succeeds with the ids of `count` GPUs on healthy nodes once they are all free."""
         if not 0 < count <= self.gpus:

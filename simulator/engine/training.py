@@ -239,6 +239,11 @@ class TrainingJob:
         if self._env is not None:
             self.failure_marks.add(self._env.now, cause)
 
+    @property
+    def computing(self) -> bool:
+        """Whether the job is running steps right now."""
+        return self._phase == "computing"
+
     def progress(self, now: float) -> float:
         """Fraction of the steps done by `now`, counting the span under way."""
         done = float(self.steps_done)

@@ -84,15 +84,19 @@ def _cluster_plot(report: Report) -> str:
     x, unit = _days_or_hours(s.time_s)
     figure, axis = plt.subplots(figsize=(7, 3.2))
     axis.step(x, s.allocated_gpus, where="post", label="allocated GPUs", color="#1c7ed6")
+    axis.step(x, s.busy_gpus, where="post", label="computing GPUs", color="#2b8a3e", linewidth=0.8)
     axis.axhline(report.cluster.gpus, color="#868e96", linestyle=":", label=f"cluster ({report.cluster.gpus:,})")
     axis.set_xlabel(f"simulated time ({unit})")
-    axis.set_ylabel("allocated GPUs", color="#1c7ed6")
+    axis.set_ylabel("GPUs")
     axis.set_ylim(0, report.cluster.gpus * 1.08)
     down = axis.twinx()  # failed nodes are few next to the cluster: their own scale
-    down.step(x, s.down_gpus, where="post", label="GPUs on failed nodes", color="#e03131", linewidth=0.8)
-    down.set_ylabel("GPUs on failed nodes", color="#e03131")
-    down.set_ylim(0, max(8.0, 1.5 * max(s.down_gpus, default=0.0)))
-    axis.set_title("Cluster allocation and failed nodes over time")
+    down.step(x, s.down_gpus, where="post", label="GPUs on failed nodes (right)", color="#e03131", linewidth=0.8)
+    if max(s.waiting_workloads, default=0.0) > 0:
+        down.step(x, s.waiting_workloads, where="post", label="workloads queued (right)", color="#f59f00",
+                  linewidth=0.8)
+    down.set_ylabel("failed-node GPUs, queued workloads")
+    down.set_ylim(0, max(8.0, 1.5 * max([*s.down_gpus, *s.waiting_workloads], default=0.0)))
+    axis.set_title("Cluster use, failed nodes and queue over time")
     (handles, labels), (more, names) = axis.get_legend_handles_labels(), down.get_legend_handles_labels()
     axis.legend(handles + more, labels + names, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=8,
                 frameon=False)
@@ -148,13 +152,13 @@ def _cost_plot(report: Report) -> str:
 
 def _energy_plot(report: Report) -> str:
     c = report.cluster
-    figure, axis = plt.subplots(figsize=(7, 1.6))
+    figure, axis = plt.subplots(figsize=(7, 2.2))
     axis.barh(["energy"], [c.gpu_energy_kwh], color="#2b8a3e", label="GPUs and servers")
     axis.barh(["energy"], [c.network_energy_kwh], left=[c.gpu_energy_kwh], color="#845ef7", label="network")
     axis.set_xlabel("kWh at the meter (PUE included)")
     axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: format_count(value)))
     axis.set_title(f"Energy: {c.energy_kwh:,.0f} kWh, {c.carbon_tco2e:,.1f} tCO2e")
-    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.45), ncol=2, fontsize=8, frameon=False)
+    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.55), ncol=2, fontsize=8, frameon=False)
     return _svg(figure)
 
 

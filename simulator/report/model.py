@@ -306,7 +306,10 @@ class TimeSeries(_Out):
 
     time_s: list[float] = Field(description="sample times, s")
     allocated_gpus: list[float] = Field(description="GPUs held by workloads")
+    busy_gpus: list[float] = Field(description="GPUs computing: training jobs running steps, serving replicas "
+                                   "in an iteration (utilization over time)")
     down_gpus: list[float] = Field(description="GPUs on failed nodes")
+    waiting_workloads: list[float] = Field(description="workloads queued for their GPUs")
     workloads: dict[str, WorkloadSeries] = Field(description="per workload, by name")
     latency_cdf: dict[str, LatencyCdf] = Field(description="per inference workload, by name")
 
