@@ -137,7 +137,8 @@ def aggregate(reports: Sequence[ReportData], seeds: Sequence[int], root_seed: in
 
 def simulate_seeds(scenario: Scenario, seeds: Sequence[int]) -> list[dict[str, Any]]:
     """Run `scenario` once per seed; each report as JSON data. The pool's task (top-level, picklable)."""
-    return [simulate(scenario.model_copy(update={"seed": seed})).model_dump(mode="json") for seed in seeds]
+    return [simulate(scenario.model_copy(update={"seed": seed}), series=False).model_dump(mode="json")
+            for seed in seeds]
 
 
 def default_workers() -> int:

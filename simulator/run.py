@@ -56,8 +56,9 @@ class _Training:
     job: TrainingJob
 
 
-def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Report:
-    """Run `scenario` until every workload finishes (or to its horizon) and report."""
+def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series: bool = True) -> Report:
+    """Run `scenario` until every workload finishes (or to its horizon) and report; without `series` the
+    report's time series are left empty (Monte Carlo replicates do not plot)."""
     started = time.perf_counter()
     env = simpy.Environment()
     cluster = Cluster(env, scenario.cluster.nodes, scenario.cluster.gpus_per_node)
@@ -97,10 +98,11 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
         runs.append(_Training(workload, plan, step, job))
     gauges = _probes(cluster, runs, services)
     samples = Samples()
-    env.process(sampler(env, gauges, samples))
+    if series:
+        env.process(sampler(env, gauges, samples))
     finished = env.all_of([r.job.process for r in runs] + [s.process for s in services if s.process is not None])
     env.run(until=finished if scenario.horizon_s is None else env.any_of([finished, env.timeout(scenario.horizon_s)]))
-    if not samples.time_s or samples.time_s[-1] < env.now:
+    if series and (not samples.time_s or samples.time_s[-1] < env.now):
         samples.record(env.now, gauges)  # the state at the end, before accounts close
     for run in runs:
         run.job.settle(env.now, cluster)
@@ -120,7 +122,9 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None) -> Rep
                                 links.link_failures if links else 0),
         workloads={w.name: reports[w.name] for w in scenario.workloads},
         notes=[note for r in runs for note in r.plan.notes],
-        series=_series(samples, runs, services, outcomes),
+        series=_series(samples, runs, services, outcomes) if series else TimeSeries(
+            time_s=[], allocated_gpus=[], busy_gpus=[], down_gpus=[], waiting_workloads=[], workloads={},
+            latency_cdf={}),
     )
 
 

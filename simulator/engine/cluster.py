@@ -33,8 +33,11 @@ class Cluster:
         self.allocated_s = np.zeros(self.gpus)
         self._allocated_at = np.full(self.gpus, np.nan)
         self._waiting: deque[tuple[int, simpy.Event]] = deque()
-        # node -> allocation (its lowest GPU id) -> listeners: workloads may share a node
-        self._holders: dict[int, dict[int, tuple[FailureListener, SlowdownListener | None]]] = {}
+        # Who holds each node, by allocation (its lowest GPU id): the first holder in a numpy array (no objects
+        # per node: a 16k-GPU job would otherwise create thousands), later ones sharing a node in a dict.
+        self._owner = np.full(nodes, -1, dtype=np.int64)
+        self._co_owners: dict[int, set[int]] = {}  # node -> further allocations on it
+        self._listeners: dict[int, tuple[FailureListener, SlowdownListener | None]] = {}
         self._repaired: dict[int, simpy.Event] = {}
         self.busy_gpu_s = 0.0  # GPU-seconds spent computing steps (kept or later lost)
         self.busy_energy_j = 0.0  # wall energy of that computing, before PUE
@@ -65,8 +68,12 @@ class Cluster:
         """Tell `on_failure(node, cause)` when a node under `ids` fails, and `on_slowdown(node, factor,
         detection_s, repair_s, cause)` when one turns slow."""
         key = int(ids.min())
-        for node in np.unique(ids // self.gpus_per_node):
-            self._holders.setdefault(int(node), {})[key] = (on_failure, on_slowdown)
+        self._listeners[key] = (on_failure, on_slowdown)
+        nodes = np.unique(ids // self.gpus_per_node)
+        taken = self._owner[nodes] >= 0
+        self._owner[nodes[~taken]] = key
+        for node in nodes[taken].tolist():
+            self._co_owners.setdefault(node, set()).add(key)
 
     def release(self, ids: GpuIds) -> None:
         """Return GPUs to the pool and account their allocated time."""
@@ -74,12 +81,23 @@ class Cluster:
         self._allocated_at[ids] = np.nan
         self.free[ids] = True
         key = int(ids.min())
-        for node in np.unique(ids // self.gpus_per_node):
-            holders = self._holders.get(int(node), {})
-            holders.pop(key, None)
-            if not holders:
-                self._holders.pop(int(node), None)
+        if self._listeners.pop(key, None) is not None:
+            nodes = np.unique(ids // self.gpus_per_node)
+            mine = nodes[self._owner[nodes] == key]
+            self._owner[mine] = -1
+            for node in [n for n in nodes.tolist() if n in self._co_owners]:
+                others = self._co_owners[node]
+                others.discard(key)
+                if self._owner[node] < 0 and others:
+                    self._owner[node] = others.pop()
+                if not others:
+                    del self._co_owners[node]
         self._grant()
+
+    def _holders(self, node: int) -> list[tuple[FailureListener, SlowdownListener | None]]:
+        owner = int(self._owner[node])
+        keys = ([owner] if owner >= 0 else []) + sorted(self._co_owners.get(node, ()))
+        return [self._listeners[key] for key in keys]
 
     def fail_node(self, node: int, repair_s: float, cause: str) -> None:
         """Node `node` goes down for `repair_s`; its holders (if any) are told."""
@@ -90,12 +108,12 @@ class Cluster:
             self.up[node] = False
             self._down_since[node] = self.env.now
             self.env.process(self._repair(node, repair_s))
-        for on_failure, _ in list(self._holders.get(node, {}).values()):
+        for on_failure, _ in self._holders(node):
             on_failure(node, cause)
 
     def slow_node(self, node: int, factor: float, detection_s: float, repair_s: float, cause: str) -> None:
         """Node `node` runs `factor` times slower until its holder evicts it (idle nodes: no effect)."""
-        for _, on_slowdown in list(self._holders.get(node, {}).values()):
+        for _, on_slowdown in self._holders(node):
             if on_slowdown is not None:
                 on_slowdown(node, factor, detection_s, repair_s, cause)
 

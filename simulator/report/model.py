@@ -325,7 +325,8 @@ class Report(_Out):
     cluster: ClusterReport
     workloads: dict[str, WorkloadReport] = Field(description="per workload, by name (training or inference)")
     notes: list[str] = Field(description="adjustments made to the inputs (batch rounding) and caveats")
-    series: TimeSeries = Field(description="the run over time, for the HTML report's plots")
+    series: TimeSeries = Field(description="the run over time, for the HTML report's plots (empty in Monte Carlo "
+                               "replicates)")
 
 
 class BusBandwidthRow(_Out):
