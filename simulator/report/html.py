@@ -20,6 +20,8 @@ from simulator.report.model import (
     InferenceReport,
     Report,
     TrainingReport,
+    dotted_value,
+    headline_figures,
 )
 from simulator.units import format_count
 
@@ -240,6 +242,30 @@ def report_html(report: Report) -> str:
         f"{report.wall_s:.3f} s. Plots sample the run at most 512 times.</p>"))
 
 
+def _comparison_table(comparison: Comparison) -> str:
+    """Headline figures of every run, with the ratio to the first run."""
+    first = comparison.runs[0].report
+    keys = ["simulated_s", "cluster.utilization", "cluster.cost_usd", "cluster.energy_kwh"]
+    keys += [f"workloads.{name}.{k}" for name, w in first.workloads.items() for k in headline_figures(w)]
+    rows = []
+    for key in keys:
+        cells = [key]
+        for index, run in enumerate(comparison.runs):
+            parts = key.split(".")
+            owner = run.report if parts[0] == "simulated_s" else (
+                run.report.cluster if parts[0] == "cluster" else run.report.workloads.get(parts[1]))
+            path = key if parts[0] == "simulated_s" else ".".join(parts[1:] if parts[0] == "cluster" else parts[2:])
+            try:
+                value = dotted_value(owner, path) if owner is not None else None
+            except AttributeError:
+                value = None
+            ratio = run.ratios.get(key)
+            text = "-" if not isinstance(value, int | float) else f"{value:,.4g}"
+            cells.append(text if index == 0 or ratio is None else f"{text} ({ratio:.2f}x)")
+        rows.append(tuple(cells))
+    return _table(rows, ("figure", *(run.label for run in comparison.runs)))
+
+
 def comparison_html(comparison: Comparison) -> str:
     """Several runs: their headline figures side by side as bars, then each run's own page body."""
     labels = [run.label for run in comparison.runs]
@@ -254,6 +280,6 @@ def comparison_html(comparison: Comparison) -> str:
         axis.set_title(title)
     axes[1].set_yticklabels([])
     axes[2].set_yticklabels([])
-    body = f'<div class="plots"><div class="plot">{_svg(figure)}</div></div>'
+    body = f'<div class="plots"><div class="wide">{_svg(figure)}</div></div>' + _comparison_table(comparison)
     body += "".join(f"<h2>{html.escape(run.label)}</h2>{_report_body(run.report)}" for run in comparison.runs)
     return _page("clustersim: comparison", body)
