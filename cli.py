@@ -323,8 +323,12 @@ def _progress_bar() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
               help="results file: CSV, or a JSON list if it ends in .json, JSON lines if .jsonl; "
                    "points already in it are skipped (resume)")
 @click.option("--json", "as_json", is_flag=True, help="print the rows as a JSON list (instead of CSV without -o)")
+@click.option("--executor", type=click.Choice(["process", "ray"]), default="process", show_default=True,
+              help="where replicates run: a local process pool, or Ray tasks (pip install 'clustersim[ray]')")
+@click.option("--address", metavar="ADDRESS",
+              help="Ray cluster to connect to, e.g. ray://head:10001 or auto [default: start a local Ray]")
 def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], replicates: int, workers: int | None,
-          output: str | None, as_json: bool) -> None:
+          output: str | None, as_json: bool, executor: str, address: str | None) -> None:
     """Run SCENARIO at every combination of --grid values, each with --replicates seeds; one row per point
     (grid values, replicates, mean and 95%% CI half-width of the headline figures)."""
     from simulator.sweep import InvalidPoints, SweepError, csv_text, json_text, prepare, run_sweep
@@ -339,13 +343,29 @@ def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], repl
             click.echo(f"sweep: grid point {point.label} is invalid (nothing was run):", err=True)
             _print_issues(problem)
         sys.exit(EXIT_BAD_INPUT)
+    remote = None
+    if executor == "ray":
+        from simulator.distributed import RayUnavailable, ray_runner
+
+        try:
+            remote = ray_runner(address, workers)
+        except RayUnavailable as err:
+            click.echo(f"sweep: {err}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+    elif address:
+        click.echo("sweep: --address needs --executor ray", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     todo = plan.todo
     skipped = len(plan.points) - len(todo)
     if output:
         click.echo(f"sweep: {len(plan.points)} points; {skipped} already in {output}, skipped; running {len(todo)} "
                    f"x {replicates:,} replicates", err=True)
     with _progress_bar() as task:
-        rows = run_sweep(plan, replicates, workers, task(f"{len(todo)} points", len(todo) * replicates))
+        try:
+            rows = run_sweep(plan, replicates, workers, task(f"{len(todo)} points", len(todo) * replicates), remote)
+        except RuntimeError as err:  # RayUnavailable: the cluster could not be reached
+            click.echo(f"sweep: {err}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
     if as_json:
         click.echo(json_text(rows))
     elif not output:

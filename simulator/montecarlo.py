@@ -152,19 +152,28 @@ def _pool_context() -> Any:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
+Plans = list[tuple[Scenario, list[int]]]
+Finished = Iterator[tuple[int, int, list[dict[str, Any]]]]  # (batch, offset of the chunk, its reports)
+RemoteRunner = Callable[[Plans, int], Finished]  # runs chunks of seeds elsewhere (Ray), yields them as done
+
+
 def run_batches(
-    batches: Sequence[tuple[Scenario, int]], workers: int | None = None, progress: Progress | None = None
+    batches: Sequence[tuple[Scenario, int]], workers: int | None = None, progress: Progress | None = None,
+    remote: RemoteRunner | None = None,
 ) -> Iterator[tuple[int, ReplicatesReport]]:
     """For each (scenario, replicates) batch, in order as each completes: (batch index, its ReplicatesReport).
 
     Replicate seeds come from each scenario's own seed (replicate_seeds). `workers` processes (default all
-    cores; 1: in this process, no pool) share all batches' replicates; `progress(k)` is called as k more
-    replicates finish."""
+    cores; 1: in this process, no pool) share all batches' replicates, or `remote(plans, chunk)` runs the
+    chunks (simulator/distributed.py: Ray); `progress(k)` is called as k more replicates finish."""
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     plans = [(scenario, replicate_seeds(scenario.seed, n)) for scenario, n in batches]
     total = sum(len(seeds) for _, seeds in plans)
+    if remote is not None:
+        yield from _collect(plans, remote(plans, max(1, math.ceil(total / (4 * workers)))), progress)
+        return
     if workers == 1 or total <= 1:
         for index, (scenario, seeds) in enumerate(plans):
             reports = []
@@ -177,36 +186,38 @@ def run_batches(
     yield from _run_pool(plans, min(workers, total), progress)
 
 
-def _run_pool(
-    plans: list[tuple[Scenario, list[int]]], workers: int, progress: Progress | None
-) -> Iterator[tuple[int, ReplicatesReport]]:
-    """The pool path of run_batches: chunks of seeds as tasks, results put back in seed order, batches
-    yielded in order as soon as they and all before them are complete."""
+def _run_pool(plans: Plans, workers: int, progress: Progress | None) -> Iterator[tuple[int, ReplicatesReport]]:
+    """The pool path of run_batches: chunks of seeds as tasks on local processes."""
     total = sum(len(seeds) for _, seeds in plans)
     chunk = max(1, math.ceil(total / (4 * workers)))
-    results: list[list[dict[str, Any]]] = [[{} for _ in seeds] for _, seeds in plans]
-    missing = [len(seeds) for _, seeds in plans]
     with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
         tasks: dict[Future[list[dict[str, Any]]], tuple[int, int]] = {}
         for index, (scenario, seeds) in enumerate(plans):
             for offset in range(0, len(seeds), chunk):
                 tasks[pool.submit(simulate_seeds, scenario, seeds[offset:offset + chunk])] = (index, offset)
-        following = 0
+        finished = ((*tasks[future], future.result()) for future in as_completed(tasks))
         try:
-            for future in as_completed(tasks):
-                index, offset = tasks[future]
-                reports = future.result()
-                results[index][offset:offset + len(reports)] = reports
-                missing[index] -= len(reports)
-                if progress:
-                    progress(len(reports))
-                while following < len(plans) and missing[following] == 0:
-                    scenario, seeds = plans[following]
-                    yield following, aggregate(results[following], seeds, scenario.seed)
-                    results[following] = []
-                    following += 1
+            yield from _collect(plans, finished, progress)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _collect(plans: Plans, finished: Finished, progress: Progress | None) -> Iterator[tuple[int, ReplicatesReport]]:
+    """Put chunks of reports back in seed order as they finish (anywhere), and yield each batch in order as
+    soon as it and all before it are complete."""
+    results: list[list[dict[str, Any]]] = [[{} for _ in seeds] for _, seeds in plans]
+    missing = [len(seeds) for _, seeds in plans]
+    following = 0
+    for index, offset, reports in finished:
+        results[index][offset:offset + len(reports)] = reports
+        missing[index] -= len(reports)
+        if progress:
+            progress(len(reports))
+        while following < len(plans) and missing[following] == 0:
+            scenario, seeds = plans[following]
+            yield following, aggregate(results[following], seeds, scenario.seed)
+            results[following] = []
+            following += 1
 
 
 def run_replicates(

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from simulator.montecarlo import Progress, headline_paths, run_batches
+from simulator.montecarlo import Progress, RemoteRunner, headline_paths, run_batches
 from simulator.report.model import ReplicatesReport, SweepFigure, SweepRow
 from simulator.scenario.loader import ScenarioError, load_scenario
 from simulator.scenario.schema import Scenario
@@ -277,9 +277,10 @@ def prepare(path: str | Path, grid: Sequence[str], sets: Sequence[str], output: 
 
 
 def run_sweep(sweep: Sweep, replicates: int, workers: int | None = None,
-              progress: Progress | None = None) -> list[SweepRow]:
-    """Run the points not yet in the output, each with `replicates` seeds on the pool, appending each row to
-    the output as it finishes; every point's row in grid order (earlier ones read from the file)."""
+              progress: Progress | None = None, remote: RemoteRunner | None = None) -> list[SweepRow]:
+    """Run the points not yet in the output, each with `replicates` seeds on the pool (or `remote`: Ray),
+    appending each row to the output as it finishes; every point's row in grid order (earlier ones read from
+    the file)."""
     if replicates < 1:
         raise ValueError(f"replicates must be at least 1, got {replicates}")
     rows: dict[int, SweepRow] = {}
@@ -290,7 +291,7 @@ def run_sweep(sweep: Sweep, replicates: int, workers: int | None = None,
     todo = sweep.todo
     in_file = list(sweep.in_file)
     batches = [(sweep.scenarios[i], replicates) for i in todo]
-    for batch, report in run_batches(batches, workers, progress):
+    for batch, report in run_batches(batches, workers, progress, remote):
         index = todo[batch]
         row = make_row(sweep.points[index], report, sweep.workloads)
         if sweep.output is not None:

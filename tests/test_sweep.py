@@ -151,3 +151,29 @@ def test_pool_sweep_matches_in_process(tmp_path: Path) -> None:
         outputs.append(json.loads(result.stdout))
     assert outputs[0] == outputs[1]
     assert outputs[0][0]["figures"]["workloads.pretrain.interruptions"]["ci95"] > 0
+
+
+def test_ray_executor_gives_the_process_pool_s_results(tmp_path: Path) -> None:
+    """Issue 8: the same sweep as Ray tasks on a local 2-CPU Ray and on the process pool, resumable."""
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'clustersim[ray]'); the Ray "
+                                            "executor is optional")
+    failing = ["--set", "failures={components: [{name: gpu, scope: gpu, mtbf: 200 h}]}",
+               "--grid", "workloads.pretrain.checkpoint={policy: fixed, interval: 15 min},"
+               "{policy: fixed, interval: 2 h}", "--replicates", "4", "--workers", "2"]
+    pooled = CliRunner().invoke(main, ["sweep", QUICKSTART, *failing, "--json"])
+    assert pooled.exit_code == 0, pooled.stderr
+    out = tmp_path / "ray.jsonl"
+    try:
+        on_ray = CliRunner().invoke(main, ["sweep", QUICKSTART, *failing, "--executor", "ray", "-o", str(out)])
+        assert on_ray.exit_code == 0, on_ray.stderr
+        rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        assert rows == json.loads(pooled.stdout)
+        again = CliRunner().invoke(main, ["sweep", QUICKSTART, *failing, "--executor", "ray", "-o", str(out)])
+        assert again.exit_code == 0 and "2 already in" in again.stderr  # resumed: nothing left to run
+    finally:
+        ray.shutdown()
+
+
+def test_an_address_needs_the_ray_executor() -> None:
+    result = CliRunner().invoke(main, ["sweep", QUICKSTART, *GRID, "--address", "auto"])
+    assert result.exit_code == 2 and "--address needs --executor ray" in result.stderr
