@@ -12,8 +12,10 @@ import numpy as np
 import simpy
 
 from simulator import __version__
+from simulator.batch_jobs import jobs_report, make_jobs
 from simulator.economy import Economy, breakdown, economy_of
-from simulator.engine.cluster import Cluster
+from simulator.engine.batch import BatchJob
+from simulator.engine.cluster import Cluster, SchedulingPolicy
 from simulator.engine.failures import failure_process, leaf_units, network_links
 from simulator.engine.links import LinkState
 from simulator.engine.sampler import Samples, sampler
@@ -28,6 +30,7 @@ from simulator.report.model import (
     MemoryReport,
     Report,
     StepBreakdown,
+    TenantReport,
     TimelineEvent,
     TimeSeries,
     TopologyReport,
@@ -61,7 +64,8 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     report's time series are left empty (Monte Carlo replicates do not plot)."""
     started = time.perf_counter()
     env = simpy.Environment()
-    cluster = Cluster(env, scenario.cluster.nodes, scenario.cluster.gpus_per_node)
+    cluster = Cluster(env, scenario.cluster.nodes, scenario.cluster.gpus_per_node,
+                      SchedulingPolicy(scenario.scheduler.policy))
     economy = economy_of(scenario)
     # One generator tree: a child stream per failure component, so adding a workload never shifts them.
     failures = scenario.failures
@@ -89,24 +93,30 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
             name=workload.name, gpus=workload.parallelism.world, steps_total=plan.steps,
             step_s=step.total_s, power_w=economy.power.step_w(step.compute_s, step.total_s),
             submitted_s=workload.start_at_s,
-            recovery=recovery_plan(workload, scenario, step.total_s),
+            recovery=recovery_plan(workload, scenario, step.total_s), priority=workload.priority,
         )
         job.start(env, cluster)
         if links is not None:
             pricing = step_model or OperatorStepModel()
             links.watch(job, functools.partial(_step_seconds, pricing, plan.step), step.total_s)
         runs.append(_Training(workload, plan, step, job))
-    gauges = _probes(cluster, runs, services)
+    batch = make_jobs(scenario.jobs, scenario.seed, economy.power.computing_w)
+    for batch_job in batch:
+        batch_job.start(env, cluster)
+    gauges = _probes(cluster, runs, services, batch)
     samples = Samples()
     if series:
         env.process(sampler(env, gauges, samples))
-    finished = env.all_of([r.job.process for r in runs] + [s.process for s in services if s.process is not None])
+    finished = env.all_of([r.job.process for r in runs] + [s.process for s in services if s.process is not None]
+                          + [j.process for j in batch if j.process is not None])
     env.run(until=finished if scenario.horizon_s is None else env.any_of([finished, env.timeout(scenario.horizon_s)]))
     if series and (not samples.time_s or samples.time_s[-1] < env.now):
         samples.record(env.now, gauges)  # the state at the end, before accounts close
     for run in runs:
         run.job.settle(env.now, cluster)
         cluster.productive_gpu_s += run.job.productive_s * run.job.gpus
+    for batch_job in batch:
+        batch_job.settle(env.now, cluster)
     outcomes = [settle(service, cluster, economy.power.computing_w) for service in services]
     reports: dict[str, TrainingReport | InferenceReport] = {
         r.workload.name: _training_report(r, env.now, scenario, economy) for r in runs}
@@ -118,17 +128,39 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
         clustersim_version=__version__,
         simulated_s=env.now,
         wall_s=time.perf_counter() - started,
-        cluster=_cluster_report(cluster, env.now, economy, [r.job for r in runs],
+        cluster=_cluster_report(cluster, env.now, economy, [r.job for r in runs], batch,
                                 links.link_failures if links else 0),
+        jobs=jobs_report(batch, env.now) if scenario.jobs else None,
+        tenants=_tenants(scenario, reports, batch, economy),
         workloads={w.name: reports[w.name] for w in scenario.workloads},
         notes=[note for r in runs for note in r.plan.notes],
         series=_series(samples, runs, services, outcomes) if series else TimeSeries(
-            time_s=[], allocated_gpus=[], busy_gpus=[], down_gpus=[], waiting_workloads=[], workloads={},
-            latency_cdf={}),
+            time_s=[], allocated_gpus=[], busy_gpus=[], down_gpus=[], waiting_workloads=[], fragmentation=[],
+            batch_running=[], workloads={}, latency_cdf={}),
     )
 
 
-def _probes(cluster: Cluster, runs: list[_Training], services: list[Service]) -> dict[str, Callable[[], float]]:
+def _tenants(scenario: Scenario, reports: dict[str, TrainingReport | InferenceReport], batch: list[BatchJob],
+             economy: Economy) -> dict[str, TenantReport]:
+    """GPU-hours and GPU-time cost by tenant, from the workloads' reports and the batch jobs."""
+    hours: dict[str, float] = {}
+    names: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
+    for workload in scenario.workloads:
+        hours[workload.tenant] = hours.get(workload.tenant, 0.0) + reports[workload.name].gpu_hours
+        names.setdefault(workload.tenant, []).append(workload.name)
+    for job in batch:
+        hours[job.tenant] = hours.get(job.tenant, 0.0) + job.held_s * job.gpus / SECONDS_PER_HOUR
+        counts[job.tenant] = counts.get(job.tenant, 0) + 1
+    total = sum(hours.values())
+    return {tenant: TenantReport(gpu_hours=h, share=h / total if total else 0.0,
+                                 cost_usd=h * economy.prices.gpu_hour_usd, workloads=names.get(tenant, []),
+                                 batch_jobs=counts.get(tenant, 0))
+            for tenant, h in sorted(hours.items())}
+
+
+def _probes(cluster: Cluster, runs: list[_Training], services: list[Service],
+            batch: list[BatchJob]) -> dict[str, Callable[[], float]]:
     """What the sampler reads: allocation, failed nodes, and each workload's progress (and serving queues)."""
     gauges: dict[str, Callable[[], float]] = {
         "allocated_gpus": lambda: float(cluster.gpus - np.count_nonzero(cluster.free)),
@@ -141,8 +173,23 @@ def _probes(cluster: Cluster, runs: list[_Training], services: list[Service]) ->
         gauges |= probes(service)
     jobs = [r.job for r in runs]
     serving = [gauges[f"{s.workload.name}.busy_gpus"] for s in services]
-    gauges["busy_gpus"] = lambda: float(sum(j.gpus for j in jobs if j.computing) + sum(g() for g in serving))
+    gauges["busy_gpus"] = lambda: float(sum(j.gpus for j in jobs if j.computing) + sum(g() for g in serving)
+                                        + sum(j.gpus for j in batch if j.running))
+    if batch:
+        gauges["batch.running"] = lambda: float(sum(j.running for j in batch))
+    gauges["fragmentation"] = functools.partial(_fragmentation, cluster)
     return gauges
+
+
+def _fragmentation(cluster: Cluster) -> float:
+    """Free GPUs stranded on partly used nodes, as a fraction of the free GPUs on healthy nodes: what a
+    whole-node job cannot use."""
+    free = cluster.free.reshape(cluster.nodes, cluster.gpus_per_node)[cluster.up]
+    free_gpus = int(free.sum())
+    if free_gpus == 0:
+        return 0.0
+    whole = int(free.all(axis=1).sum()) * cluster.gpus_per_node
+    return (free_gpus - whole) / free_gpus
 
 
 def _progress(job: TrainingJob, cluster: Cluster) -> float:
@@ -168,6 +215,7 @@ def _series(samples: Samples, runs: list[_Training], services: list[Service],
     }
     return TimeSeries(time_s=samples.time_s, allocated_gpus=values["allocated_gpus"], busy_gpus=values["busy_gpus"],
                       down_gpus=values["down_gpus"], waiting_workloads=values["waiting_workloads"],
+                      fragmentation=values["fragmentation"], batch_running=values.get("batch.running", []),
                       workloads=workloads,
                       latency_cdf={s.workload.name: latency_cdf(s, o) for s, o in zip(services, outcomes, strict=True)})
 
@@ -271,7 +319,7 @@ def _lost_s(job: TrainingJob) -> float:
     return lost.redone_s + lost.detection_s + lost.waiting_s + lost.restart_s + lost.restore_s
 
 
-def _cluster_report(cluster: Cluster, now: float, economy: Economy, jobs: list[TrainingJob],
+def _cluster_report(cluster: Cluster, now: float, economy: Economy, jobs: list[TrainingJob], batch: list[BatchJob],
                     link_failures: int) -> ClusterReport:
     prices, power = economy.prices, economy.power
     available = cluster.gpus * now
@@ -298,7 +346,8 @@ def _cluster_report(cluster: Cluster, now: float, economy: Economy, jobs: list[T
         cost_usd=prices.cost_usd(available, kwh),
         cost_breakdown=breakdown(economy, available, cluster.productive_gpu_s,
                                  sum(job.losses.checkpoint_s * job.gpus for job in jobs),
-                                 sum(_lost_s(job) * job.gpus for job in jobs), kwh),
+                                 sum(_lost_s(job) * job.gpus for job in jobs) + sum(j.lost_s * j.gpus for j in batch),
+                                 kwh),
         node_failures=cluster.node_failures,
         link_failures=link_failures,
         storage_failures=cluster.storage_failures,

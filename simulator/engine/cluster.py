@@ -1,5 +1,6 @@
-"""The GPU pool: gang allocation in submission order over healthy nodes, node failures and repairs, and
-time accounting (numpy per GPU for allocation, scalars for busy and productive time).
+"""The GPU pool: gang allocation over healthy nodes under a scheduling policy (first come first served,
+priority, or priority with EASY backfill), node failures and repairs, and time accounting (numpy per GPU for
+allocation, scalars for busy and productive time).
 
 Processes ask for n GPUs and get them all at once (or wait); failure processes take nodes down and bring
 them back; whoever holds a failed node is told. Nothing here knows what a GPU computes.
@@ -7,8 +8,10 @@ them back; whoever holds a failed node is told. Nothing here knows what a GPU co
 
 from __future__ import annotations
 
-from collections import deque
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 import simpy
@@ -20,10 +23,29 @@ SlowdownListener = Callable[[int, float, float, float, str], None]
 FAILURE_LOG_LIMIT = 1_000_000  # records kept per run; counts stay exact beyond it
 
 
-class Cluster:
-    """`nodes x gpus_per_node` GPUs; strict first-come-first-served gang allocation (no backfill)."""
+class SchedulingPolicy(StrEnum):
+    """In what order queued requests get GPUs."""
 
-    def __init__(self, env: simpy.Environment, nodes: int, gpus_per_node: int) -> None:
+    FIFO = "fifo"  # submission order; the head of the queue blocks those behind it
+    PRIORITY = "priority"  # higher priority first, then submission order; the head blocks
+    BACKFILL = "backfill"  # as priority, but later requests that fit now may start if they do not delay the
+    # head's reservation (EASY backfill on the requests' run-time estimates)
+
+
+@dataclass
+class _Request:
+    count: int
+    event: simpy.Event
+    priority: int
+    estimate_s: float  # expected holding time (inf: unknown, such as a serving deployment)
+    order: int
+
+
+class Cluster:
+    """`nodes x gpus_per_node` GPUs; gang allocation under a SchedulingPolicy."""
+
+    def __init__(self, env: simpy.Environment, nodes: int, gpus_per_node: int,
+                 policy: SchedulingPolicy = SchedulingPolicy.FIFO) -> None:
         self.env = env
         self.nodes = nodes
         self.gpus_per_node = gpus_per_node
@@ -32,7 +54,10 @@ class Cluster:
         self.up = np.ones(nodes, dtype=bool)
         self.allocated_s = np.zeros(self.gpus)
         self._allocated_at = np.full(self.gpus, np.nan)
-        self._waiting: deque[tuple[int, simpy.Event]] = deque()
+        self.policy = policy
+        self._waiting: list[_Request] = []  # in grant order
+        self._submitted = 0
+        self._ends: dict[int, tuple[float, int]] = {}  # allocation -> (expected release time, GPUs)
         # Who holds each node, by allocation (its lowest GPU id): the first holder in a numpy array (no objects
         # per node: a 16k-GPU job would otherwise create thousands), later ones sharing a node in a dict.
         self._owner = np.full(nodes, -1, dtype=np.int64)
@@ -55,12 +80,19 @@ class Cluster:
         """Workloads waiting for their GPUs."""
         return len(self._waiting)
 
-    def request(self, count: int) -> simpy.Event:
-        """An event that succeeds with the ids of `count` GPUs on healthy nodes once they are all free."""
+    def request(self, count: int, priority: int = 0, estimate_s: float = math.inf) -> simpy.Event:
+        """An event that succeeds with the ids of `count` GPUs on healthy nodes once the policy grants them;
+        `estimate_s`, how long they will be held, lets backfilling plan around the request."""
         if not 0 < count <= self.gpus:
             raise ValueError(f"cannot allocate {count} of {self.gpus} GPUs")
         event = self.env.event()
-        self._waiting.append((count, event))
+        request = _Request(count, event, priority, estimate_s, self._submitted)
+        self._submitted += 1
+        if self.policy is SchedulingPolicy.FIFO or not self._waiting:
+            self._waiting.append(request)
+        else:  # keep the queue sorted: higher priority first, then submission order
+            at = next((i for i, r in enumerate(self._waiting) if r.priority < priority), len(self._waiting))
+            self._waiting.insert(at, request)
         self._grant()
         return event
 
@@ -81,6 +113,7 @@ class Cluster:
         self._allocated_at[ids] = np.nan
         self.free[ids] = True
         key = int(ids.min())
+        self._ends.pop(key, None)
         if self._listeners.pop(key, None) is not None:
             nodes = np.unique(ids // self.gpus_per_node)
             mine = nodes[self._owner[nodes] == key]
@@ -173,18 +206,43 @@ class Cluster:
             event.succeed()
         self._grant()
 
+    def _usable(self) -> GpuIds:
+        return np.flatnonzero(self.free & np.repeat(self.up, self.gpus_per_node))
+
+    def _start(self, request: _Request, free_ids: GpuIds) -> GpuIds:
+        ids = self._place(free_ids, request.count)
+        self.free[ids] = False
+        self._allocated_at[ids] = self.env.now
+        self._ends[int(ids.min())] = (self.env.now + request.estimate_s, request.count)
+        request.event.succeed(ids)
+        return ids
+
     def _grant(self) -> None:
-        while self._waiting:
-            count, event = self._waiting[0]
-            usable = self.free & np.repeat(self.up, self.gpus_per_node)
-            free_ids = np.flatnonzero(usable)
-            if free_ids.size < count:
-                return  # head of the queue waits; later requests wait behind it
-            ids = self._place(free_ids, count)
-            self.free[ids] = False
-            self._allocated_at[ids] = self.env.now
-            self._waiting.popleft()
-            event.succeed(ids)
+        free_ids = self._usable()
+        while self._waiting and self._waiting[0].count <= free_ids.size:
+            ids = self._start(self._waiting.pop(0), free_ids)
+            free_ids = np.setdiff1d(free_ids, ids, assume_unique=True)
+        if self.policy is not SchedulingPolicy.BACKFILL or len(self._waiting) < 2:
+            return
+        # EASY backfill: the head's reservation is when enough held GPUs are expected back; a later request
+        # may start now if it fits and ends by then, or uses only GPUs the head will not need
+        head, now = self._waiting[0], self.env.now
+        available, shadow_s, extra = free_ids.size, math.inf, 0
+        for end, count in sorted((max(end, now), count) for end, count in self._ends.values()):
+            available += count
+            if available >= head.count:
+                shadow_s, extra = end, available - head.count
+                break
+        for request in list(self._waiting[1:]):
+            if request.count > free_ids.size:
+                continue
+            by_then = now + request.estimate_s <= shadow_s
+            if by_then or request.count <= extra:
+                self._waiting.remove(request)
+                ids = self._start(request, free_ids)
+                free_ids = np.setdiff1d(free_ids, ids, assume_unique=True)
+                if not by_then:
+                    extra -= request.count
 
     def _place(self, free_ids: GpuIds, count: int) -> GpuIds:
         """Fill the emptiest-possible set of nodes: whole free nodes first, in index order."""

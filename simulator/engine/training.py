@@ -72,6 +72,7 @@ class TrainingJob:
     power_w: float  # wall power per GPU while stepping (chip + server share), before PUE
     submitted_s: float
     recovery: RecoveryPlan = NO_FAILURES
+    priority: int = 0  # for priority and backfill scheduling
     started_s: float | None = None
     finished_s: float | None = None
     steps_done: int = 0
@@ -110,7 +111,9 @@ class TrainingJob:
     def _run(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, None]:
         yield env.timeout(self.submitted_s)
         gpn = cluster.gpus_per_node
-        ids = cast(GpuIds, (yield cluster.request(self.gpus + self.recovery.spare_nodes * gpn)))
+        estimate_s = self.steps_total * self.step_s  # failure-free: what backfilling plans with
+        ids = cast(GpuIds, (yield cluster.request(self.gpus + self.recovery.spare_nodes * gpn, self.priority,
+                                                  estimate_s)))
         self.gpu_ids = ids
         nodes = sorted({int(n) for n in ids // gpn})
         self._spares = nodes[len(nodes) - self.recovery.spare_nodes:] if self.recovery.spare_nodes else []

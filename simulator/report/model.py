@@ -272,6 +272,53 @@ def dotted_value(model: BaseModel, path: str) -> object:
     return value
 
 
+class BatchJobRow(_Out):
+    """One batch job."""
+
+    name: str = Field(description="job name (source name and index)")
+    tenant: str = Field(description="who pays for it")
+    gpus: int = Field(description="GPUs it holds while running")
+    status: Literal["completed", "running", "queued"] = Field(description="at the end of the simulation")
+    submitted_s: float = Field(description="submission time, s")
+    started_s: float | None = Field(description="first start, s (null if it never started)")
+    finished_s: float | None = Field(description="completion, s (null if not finished)")
+    queued_s: float = Field(description="time waiting for GPUs, over every attempt, s")
+    duration_s: float = Field(description="run time it needs without interruptions, s")
+    completion_s: float = Field(description="submission to finish (or to the end of the simulation), s")
+    slowdown: float | None = Field(description="completion time / duration (1 = ran at once, uninterrupted); "
+                                   "null if not finished")
+    interruptions: int = Field(description="times a node failure stopped it")
+    lost_gpu_hours: float = Field(description="run time thrown away by interruptions x GPUs, GPU-hours")
+
+
+class BatchJobsReport(_Out):
+    """All batch jobs of the scenario's `jobs:` streams."""
+
+    count: int = Field(description="jobs")
+    completed: int = Field(description="finished")
+    running: int = Field(description="started, unfinished at the end")
+    queued: int = Field(description="never started")
+    mean_queued_s: float = Field(description="mean time waiting for GPUs, s")
+    p50_queued_s: float = Field(description="median time waiting for GPUs, s")
+    p99_queued_s: float = Field(description="99th percentile of time waiting for GPUs, s")
+    mean_slowdown: float | None = Field(description="mean completion time / duration over finished jobs")
+    p99_slowdown: float | None = Field(description="99th percentile slowdown over finished jobs")
+    interruptions: int = Field(description="node failures that stopped a job")
+    lost_gpu_hours: float = Field(description="run time thrown away by interruptions, GPU-hours")
+    gpu_hours: float = Field(description="GPU-hours the jobs held")
+    rows: list[BatchJobRow] = Field(description="every job, in submission order")
+
+
+class TenantReport(_Out):
+    """What one tenant used and pays."""
+
+    gpu_hours: float = Field(description="GPU-hours its training jobs, services and batch jobs held")
+    share: float = Field(description="its gpu_hours / all tenants' gpu_hours, 0..1")
+    cost_usd: float = Field(description="gpu_hours x gpu_hour_usd (GPU time; energy is the cluster's)")
+    workloads: list[str] = Field(description="its training jobs and services, by name")
+    batch_jobs: int = Field(description="its batch jobs")
+
+
 class TimelineEvent(_Out):
     """A failure or checkpoint of a training workload."""
 
@@ -309,7 +356,9 @@ class TimeSeries(_Out):
     busy_gpus: list[float] = Field(description="GPUs computing: training jobs running steps, serving replicas "
                                    "in an iteration (utilization over time)")
     down_gpus: list[float] = Field(description="GPUs on failed nodes")
-    waiting_workloads: list[float] = Field(description="workloads queued for their GPUs")
+    waiting_workloads: list[float] = Field(description="workloads and batch jobs queued for their GPUs")
+    fragmentation: list[float] = Field(description="free GPUs on partly used nodes / free GPUs on healthy nodes")
+    batch_running: list[float] = Field(description="batch jobs holding GPUs (empty without jobs)")
     workloads: dict[str, WorkloadSeries] = Field(description="per workload, by name")
     latency_cdf: dict[str, LatencyCdf] = Field(description="per inference workload, by name")
 
@@ -325,6 +374,8 @@ class Report(_Out):
     cluster: ClusterReport
     workloads: dict[str, WorkloadReport] = Field(description="per workload, by name (training or inference)")
     notes: list[str] = Field(description="adjustments made to the inputs (batch rounding) and caveats")
+    jobs: BatchJobsReport | None = Field(description="batch job streams (null without `jobs:`)")
+    tenants: dict[str, TenantReport] = Field(description="per tenant, by name")
     series: TimeSeries = Field(description="the run over time, for the HTML report's plots (empty in Monte Carlo "
                                "replicates)")
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from simulator.hardware import Precision
 from simulator.scenario.inference import EmpiricalLength, InferenceWorkload, TraceArrivals
+from simulator.scenario.jobs import ChoiceGpus, GeneratedJobs, JobSource
 from simulator.scenario.resolve import (
     KV_BYTES,
     MissingFigure,
@@ -21,7 +22,7 @@ from simulator.scenario.resolve import (
 from simulator.scenario.schema import Scenario, TrainingWorkload
 from simulator.topology.shape import TopologyError
 from simulator.units import format_si
-from simulator.workload.arrivals import TraceError, check_columns
+from simulator.workload.arrivals import TraceError, check_columns, load_job_trace
 from simulator.workload.memory import training_memory
 from simulator.workload.parallelism import Recompute
 from simulator.workload.transformer import PositionKind
@@ -58,6 +59,8 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
         gpu_hour_rate(scenario.pricing, cluster.accelerator)
     except MissingFigure as err:
         problems.append(Problem(err.path, str(err)))
+    for index, source in enumerate(scenario.jobs):
+        problems += [Problem(("jobs", index, *p.path), p.message) for p in _job_problems(source, usable)]
     seen: dict[str, int] = {}
     for index, workload in enumerate(scenario.workloads):
         where: Path = ("workloads", index)
@@ -216,3 +219,21 @@ def _file_problems(w: InferenceWorkload) -> list[Problem]:
         except TraceError as err:
             found.append(Problem(where, str(err)))
     return found
+
+
+def _job_problems(source: JobSource, usable: int) -> list[Problem]:
+    """Job sizes the cluster cannot hold, and job traces that cannot be read."""
+    if isinstance(source, GeneratedJobs):
+        spec = source.gpus
+        largest = max(spec.values) if isinstance(spec, ChoiceGpus) else spec.max
+        if largest > usable:
+            return [Problem(("gpus",), f"jobs of up to {largest:,} GPUs, but the cluster has {usable:,}")]
+        return []
+    try:
+        trace = load_job_trace(source.path, source.submit_column, source.tenant_column, source.gpus_column,
+                               source.duration_column, source.priority_column)
+    except (TraceError, OSError, UnicodeDecodeError) as err:
+        return [Problem(("path",), str(err))]
+    if int(trace.gpus.max()) > usable:
+        return [Problem(("path",), f"a job needs {int(trace.gpus.max()):,} GPUs, but the cluster has {usable:,}")]
+    return []

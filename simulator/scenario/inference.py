@@ -281,6 +281,8 @@ class InferenceWorkload(Strict):
     )
     slo: SloSpec
     start_at_s: NonNegativeDuration = Field(0.0, alias="start_at", description="when the first arrival may come")
+    tenant: str = Field("default", pattern=NAME_PATTERN, max_length=100, description="who pays for it")
+    priority: int = Field(0, ge=-1000, le=1000, description="scheduling priority for its GPUs (higher first)")
     arrivals: Arrivals = Field(description="poisson, gamma, diurnal or trace")
     input_tokens: Length | None = Field(
         None, description="prompt lengths: fixed (or a number), uniform, lognormal, empirical, or trace (default "

@@ -17,6 +17,7 @@ from simulator.cost import Amortization
 from simulator.hardware import Precision
 from simulator.reliability import Checkpoint, CheckpointPolicy, FailureModel, Recovery
 from simulator.scenario.inference import InferenceWorkload
+from simulator.scenario.jobs import JobSource, SchedulerSpec
 from simulator.scenario.refs import NAME_PATTERN, AcceleratorRef, ModelRef
 from simulator.topology.specs import FatTreeTopology, Topology
 from simulator.units import Duration, NonNegativeDuration, PositiveBytes, PositiveCount, Power
@@ -148,6 +149,8 @@ class TrainingWorkload(Strict):
         description="memory set aside per GPU for the framework, CUDA context and fragmentation",
     )
     start_at_s: NonNegativeDuration = Field(0.0, alias="start_at", description="submission time")
+    tenant: str = Field("default", pattern=NAME_PATTERN, max_length=100, description="who pays for it")
+    priority: int = Field(0, ge=-1000, le=1000, description="scheduling priority (higher first)")
     checkpoint: Checkpoint = Field(
         default_factory=lambda: Checkpoint(policy=CheckpointPolicy.NONE), description="checkpoint policy (default none)"
     )
@@ -174,5 +177,17 @@ class Scenario(Strict):
     )
     cluster: ClusterSpec
     pricing: PricingSpec
-    workloads: list[Workload] = Field(min_length=1, max_length=100_000, description="jobs and services")
+    workloads: list[Workload] = Field(
+        default_factory=list, max_length=100_000, description="training jobs and inference services"
+    )
+    jobs: list[JobSource] = Field(
+        default_factory=list, max_length=1000, description="batch job streams: generated or from a CSV trace"
+    )
+    scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec, description="how queued work gets GPUs")
     failures: FailureModel | None = Field(None, description="component failure processes (default: none)")
+
+    @model_validator(mode="after")
+    def _some_work(self) -> Scenario:
+        if not self.workloads and not self.jobs:
+            raise ValueError("give at least one workload or job stream (workloads: or jobs:)")
+        return self

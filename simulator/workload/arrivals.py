@@ -267,3 +267,54 @@ def empirical_lengths(values: NDArray[np.integer], count: int, rng: np.random.Ge
     if source.size == 0 or np.any(source < 1):
         raise ValueError("values must be a non-empty array of token counts >= 1")
     return rng.choice(source, size=count, replace=True)
+
+
+@dataclass(frozen=True)
+class JobTrace:
+    """Batch jobs from a CSV file, in submission order: times relative to the first (s), tenants, GPUs, run
+    times (s) and priorities."""
+
+    submit_s: NDArray[np.float64]
+    tenants: list[str]
+    gpus: NDArray[np.int64]
+    duration_s: NDArray[np.float64]
+    priority: NDArray[np.int64]
+
+
+def load_job_trace(path: str | Path, submit_column: str, tenant_column: str, gpus_column: str,
+                   duration_column: str, priority_column: str | None) -> JobTrace:
+    """Read a job trace; TraceError naming the file, line and column of a bad value."""
+    path = Path(path)
+    names = [submit_column, tenant_column, gpus_column, duration_column]
+    rows: list[tuple[int, float, str, int, float, int]] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header, columns = _header(path, reader, names)
+        priority_at = header.index(priority_column) if priority_column in header else None
+        for row in reader:
+            if not row:
+                continue
+            name, value = submit_column, row[columns[0]] if len(row) > columns[0] else ""
+            try:
+                whole, part = _parse_time(value)
+                name, value = gpus_column, row[columns[2]]
+                gpus = int(value)
+                name, value = duration_column, row[columns[3]]
+                duration = float(value)
+                name, value = priority_column or "", row[priority_at] if priority_at is not None else "0"
+                priority = int(value or 0)
+            except (ValueError, IndexError) as error:
+                raise TraceError(f"{path}, line {reader.line_num}, column {name!r}: bad value {value!r} "
+                                 f"({error})") from None
+            if gpus < 1 or not (math.isfinite(duration) and duration > 0):
+                raise TraceError(f"{path}, line {reader.line_num}: gpus must be >= 1 and duration > 0")
+            rows.append((whole, part, row[columns[1]].strip() or "default", gpus, duration, priority))
+    if not rows:
+        raise TraceError(f"{path}: no data rows after the header")
+    first = min(r[0] for r in rows)
+    times = np.array([(r[0] - first) + r[1] for r in rows])
+    order = np.argsort(times, kind="stable")
+    return JobTrace(submit_s=times[order] - times[order[0]], tenants=[rows[i][2] for i in order],
+                    gpus=np.array([rows[i][3] for i in order], dtype=np.int64),
+                    duration_s=np.array([rows[i][4] for i in order]),
+                    priority=np.array([rows[i][5] for i in order], dtype=np.int64))

@@ -1,0 +1,109 @@
+"""Batch jobs as SimPy processes: each waits for its GPUs (gang), runs for its duration, and on a failure of
+one of its nodes loses the work since its last checkpoint, gives its GPUs back and queues again, so the
+scheduler places it anew. Thousands of them share one cluster; each costs a few events per attempt."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Literal, cast
+
+import simpy
+
+from simulator.engine.cluster import Cluster, GpuIds
+
+
+@dataclass
+class BatchJob:
+    """One job's demand and what happened to it."""
+
+    name: str
+    tenant: str
+    gpus: int
+    duration_s: float  # run time on its GPUs without interruptions
+    submitted_s: float
+    priority: int = 0
+    checkpoint_interval_s: float = 0.0  # 0: an interrupted job starts over
+    power_w: float = 0.0  # wall power per GPU while running
+    started_s: float | None = None
+    finished_s: float | None = None
+    queued_s: float = 0.0  # waiting for GPUs, every attempt
+    held_s: float = 0.0  # holding GPUs, every attempt (GPUs x this = GPU-seconds paid)
+    lost_s: float = 0.0  # run time thrown away by interruptions
+    interruptions: int = 0
+    remaining_s: float = math.nan  # run time still to do
+    process: simpy.Process | None = None
+    _attempt_start_s: float | None = None
+    _waiting_since_s: float | None = None
+    _stopping: bool = False  # an interruption of this attempt is on its way (a rack takes several nodes)
+
+    def start(self, env: simpy.Environment, cluster: Cluster) -> None:
+        """Create the job's SimPy process."""
+        self.remaining_s = self.duration_s
+        self.process = env.process(self._run(env, cluster))
+
+    def _run(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, None]:
+        yield env.timeout(self.submitted_s)
+        while self.remaining_s > 0:
+            self._waiting_since_s = env.now
+            ids = cast(GpuIds, (yield cluster.request(self.gpus, self.priority, self.remaining_s)))
+            self.queued_s += env.now - self._waiting_since_s
+            self._waiting_since_s = None
+            if self.started_s is None:
+                self.started_s = env.now
+            cluster.hold(ids, self._on_failure)
+            self._attempt_start_s, self._stopping = env.now, False
+            try:
+                yield env.timeout(self.remaining_s)
+                self._account(env.now, cluster, kept_s=self.remaining_s)
+            except simpy.Interrupt:
+                ran = env.now - self._attempt_start_s
+                interval = self.checkpoint_interval_s
+                kept = math.floor(ran / interval) * interval if interval > 0 else 0.0
+                self._account(env.now, cluster, kept_s=min(kept, self.remaining_s))
+                self.lost_s += ran - kept
+                self.interruptions += 1
+            self._attempt_start_s = None
+            cluster.release(ids)
+        self.finished_s = env.now
+
+    def _account(self, now: float, cluster: Cluster, kept_s: float) -> None:
+        assert self._attempt_start_s is not None
+        ran = now - self._attempt_start_s
+        self.held_s += ran
+        self.remaining_s -= kept_s
+        cluster.record_busy(self.gpus, ran, self.power_w)
+        cluster.productive_gpu_s += kept_s * self.gpus
+
+    def _on_failure(self, node: int, cause: str) -> None:
+        if self.process is not None and self._attempt_start_s is not None and not self._stopping:
+            self._stopping = True
+            self.process.interrupt(cause)
+
+    def settle(self, now: float, cluster: Cluster) -> None:
+        """At the end of the simulation: book the attempt under way (its run time counts as done) and the wait
+        of a job still queued."""
+        if self._attempt_start_s is not None:
+            self._account(now, cluster, kept_s=min(now - self._attempt_start_s, self.remaining_s))
+            self._attempt_start_s = None
+        if self._waiting_since_s is not None:
+            self.queued_s += now - self._waiting_since_s
+            self._waiting_since_s = None
+
+    @property
+    def running(self) -> bool:
+        """Holding its GPUs right now."""
+        return self._attempt_start_s is not None
+
+    @property
+    def waiting(self) -> bool:
+        """Queued for GPUs right now."""
+        return self._waiting_since_s is not None
+
+    @property
+    def status(self) -> Literal["completed", "running", "queued"]:
+        """completed, running (started, unfinished at the end) or queued (never started)."""
+        if self.finished_s is not None:
+            return "completed"
+        return "running" if self.started_s is not None else "queued"

@@ -1,0 +1,110 @@
+"""The schema of batch job streams (`jobs:` in a scenario): many jobs that each hold some GPUs for some time,
+from a CSV job trace or a synthetic generator with heavy-tailed sizes and durations, for multi-tenant
+scheduling studies. A job has no model: it runs for its duration on its GPUs (and checkpoints, if asked)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from simulator.base import Strict
+from simulator.scenario.inference import CsvPath
+from simulator.units import Duration, NonNegativeDuration
+
+MAX_JOBS = 10_000_000
+TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
+
+
+class ChoiceGpus(Strict):
+    """GPU counts drawn from a list with weights (e.g. many 1-GPU jobs, few 512-GPU ones)."""
+
+    kind: Literal["choice"]
+    values: list[Annotated[int, Field(gt=0, le=4_000_000)]] = Field(min_length=1, description="GPU counts")
+    weights: list[Annotated[float, Field(ge=0)]] | None = Field(None, description="relative weights (default: equal)")
+
+    @model_validator(mode="after")
+    def _aligned(self) -> ChoiceGpus:
+        if self.weights is not None and (len(self.weights) != len(self.values) or not any(self.weights)):
+            raise ValueError("weights needs one non-negative weight per value, not all zero")
+        return self
+
+
+class PowerOfTwoGpus(Strict):
+    """GPU counts 2^k with k geometric: P(2^k) ~ share^k, capped (cluster traces' heavy tail of sizes)."""
+
+    kind: Literal["power_of_two"]
+    share: float = Field(0.5, gt=0, lt=1, description="each doubling is this much rarer than the size before")
+    max: int = Field(1024, gt=0, le=4_000_000, description="largest job, GPUs (rounded down to a power of two)")
+
+
+GpuCount = Annotated[ChoiceGpus | PowerOfTwoGpus, Field(discriminator="kind")]
+
+
+class ExponentialDuration(Strict):
+    """Memoryless run times (M/M/c queueing checks)."""
+
+    kind: Literal["exponential"]
+    mean_s: Duration = Field(alias="mean", gt=0, description="mean run time")
+
+
+class LognormalDuration(Strict):
+    """Heavy-tailed run times around a median (most jobs short, a few run for days)."""
+
+    kind: Literal["lognormal"]
+    median_s: Duration = Field(alias="median", gt=0, description="median run time")
+    sigma: float = Field(gt=0, le=5, description="standard deviation of the log")
+    max_s: Duration | None = Field(None, alias="max", gt=0, description="cap (default: none)")
+
+
+JobDuration = Annotated[ExponentialDuration | LognormalDuration, Field(discriminator="kind")]
+
+
+class GeneratedJobs(Strict):
+    """A synthetic job stream shaped like published cluster traces (Microsoft Philly, Jeon et al. 2019;
+    SenseTime Helios, Hu et al. 2021: most jobs use one or a few GPUs and run briefly, a few use hundreds and
+    run for days). The defaults are an illustration of those shapes, not a fit to either trace."""
+
+    kind: Literal["generated"]
+    name: str = Field("jobs", pattern=TENANT_PATTERN, max_length=100, description="prefix of the job names")
+    count: int = Field(gt=0, le=MAX_JOBS, description="jobs to generate")
+    rate_per_s: float = Field(alias="rate", gt=0, le=1e6, description="mean submissions per second (Poisson)")
+    gpus: GpuCount = Field(description="GPUs per job: choice or power_of_two")
+    duration: JobDuration = Field(description="run time on its GPUs without failures: exponential or lognormal")
+    tenants: dict[Annotated[str, Field(pattern=TENANT_PATTERN)], Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: {"default": 1.0}, description="tenant -> share of the jobs"
+    )
+    priority: int = Field(0, ge=-1000, le=1000, description="scheduling priority (higher first)")
+    checkpoint_interval_s: NonNegativeDuration = Field(
+        0.0, alias="checkpoint_interval", description="work is saved every interval (0: a stopped job restarts)"
+    )
+    start_at_s: NonNegativeDuration = Field(0.0, alias="start_at", description="when submissions begin")
+
+
+class TraceJobs(Strict):
+    """Jobs from a CSV file with a header row, one job per row."""
+
+    kind: Literal["trace"]
+    name: str = Field("trace", pattern=TENANT_PATTERN, max_length=100, description="prefix of the job names")
+    path: CsvPath = Field(description="CSV file, relative to the scenario file")
+    submit_column: str = Field("submit_time", description="submission time: seconds or timestamps")
+    tenant_column: str = Field("tenant", description="tenant name")
+    gpus_column: str = Field("gpus", description="GPUs")
+    duration_column: str = Field("duration", description="run time, seconds")
+    priority_column: str | None = Field("priority", description="priority (optional column; 0 without it)")
+    checkpoint_interval_s: NonNegativeDuration = Field(
+        0.0, alias="checkpoint_interval", description="work is saved every interval (0: a stopped job restarts)"
+    )
+
+
+JobSource = Annotated[GeneratedJobs | TraceJobs, Field(discriminator="kind")]
+
+
+class SchedulerSpec(Strict):
+    """How the cluster hands out GPUs to queued workloads and jobs."""
+
+    policy: Literal["fifo", "priority", "backfill"] = Field(
+        "fifo", description="fifo: submission order, the head blocks; priority: higher priority first; backfill: "
+        "priority order, and later work that fits may start if it does not delay the head (EASY backfill on "
+        "run-time estimates)",
+    )

@@ -1,0 +1,146 @@
+"""Batch job streams on a shared cluster: the M/M/c check, scheduling policies (FIFO, priority, EASY
+backfill), failures re-placing work off failed nodes, tenants, job traces and their errors."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from cli import main
+from simulator.engine.cluster import Cluster
+from simulator.report.model import Report
+from simulator.run import simulate
+from simulator.scenario.loader import load_scenario
+
+BASE = {
+    "name": "jobs", "seed": 1,
+    "cluster": {"accelerator": "h100-sxm", "nodes": 1, "gpus_per_node": 8, "topology": {"kind": "single_switch"}},
+    "pricing": {"gpu_hour_usd": 2.0},
+}
+
+
+def scenario_file(tmp_path: Path, **extra: object) -> Path:
+    path = tmp_path / "jobs.yaml"
+    path.write_text(yaml.safe_dump(BASE | extra, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run(tmp_path: Path, seed: int = 1, **extra: object) -> Report:
+    return simulate(load_scenario(scenario_file(tmp_path, **extra)).model_copy(update={"seed": seed}), series=False)
+
+
+def erlang_c_wait_s(arrival_per_s: float, service_s: float, servers: int) -> float:
+    """Mean wait in queue of M/M/c (Erlang C)."""
+    load = arrival_per_s * service_s
+    rho = load / servers
+    below = sum(load**k / math.factorial(k) for k in range(servers))
+    top = load**servers / math.factorial(servers) / (1 - rho)
+    return top / (below + top) / (servers / service_s - arrival_per_s)
+
+
+def test_single_gpu_jobs_under_fifo_match_the_m_m_c_mean_wait(tmp_path: Path) -> None:
+    """Issue 8: exponential single-GPU jobs, Poisson arrivals, 8 GPUs, FIFO, load 0.7."""
+    rate, mean_s = 5.6 / 3600, 3600.0
+    jobs = [{"kind": "generated", "count": 20_000, "rate": rate, "gpus": {"kind": "choice", "values": [1]},
+             "duration": {"kind": "exponential", "mean": mean_s}}]
+    waits = []
+    for seed in range(6):
+        report = run(tmp_path, seed, jobs=jobs)
+        assert report.jobs is not None and report.jobs.completed == 20_000
+        waits.append(report.jobs.mean_queued_s)
+    expected = erlang_c_wait_s(rate, mean_s, 8)  # 406 s
+    error = np.std(waits, ddof=1) / math.sqrt(len(waits))  # Monte Carlo standard error over independent runs
+    assert abs(np.mean(waits) - expected) < 3 * error + 0.02 * expected
+
+
+def _two_sizes(policy: str) -> dict[str, object]:
+    # a 4-GPU job blocks the cluster: an 8-GPU job waits at the head, 1-GPU jobs queue behind it
+    return {"scheduler": {"policy": policy}, "jobs": [
+        {"kind": "trace", "path": "jobs.csv"}]}
+
+
+TRACE = """submit_time,tenant,gpus,duration,priority
+0,alpha,4,1000,0
+10,alpha,8,1000,0
+20,beta,1,100,0
+30,beta,1,5000,0
+40,beta,4,200,5
+"""
+
+
+def test_backfill_starts_short_jobs_around_the_head_without_delaying_it(tmp_path: Path) -> None:
+    (tmp_path / "jobs.csv").write_text(TRACE, encoding="utf-8")
+    fifo, backfill = (run(tmp_path, **_two_sizes(p)).jobs for p in ("fifo", "backfill"))
+    assert fifo is not None and backfill is not None
+    fifo_start = {r.name: r.started_s for r in fifo.rows}
+    backfill_start = {r.name: r.started_s for r in backfill.rows}
+    assert fifo_start["trace-1"] == backfill_start["trace-1"] == 1000.0  # the 8-GPU head is not delayed
+    assert fifo_start["trace-2"] == 2000.0 and backfill_start["trace-2"] == 20.0  # a short job slips in
+    assert backfill_start["trace-3"] >= 2000.0  # a long one would delay the head: it waits
+    assert backfill.mean_queued_s < fifo.mean_queued_s
+
+
+def test_priority_puts_later_urgent_work_first(tmp_path: Path) -> None:
+    (tmp_path / "jobs.csv").write_text(TRACE, encoding="utf-8")
+    fifo, priority = (run(tmp_path, **_two_sizes(p)).jobs for p in ("fifo", "priority"))
+    assert fifo is not None and priority is not None
+    fifo_start = {r.name: r.started_s for r in fifo.rows}
+    priority_start = {r.name: r.started_s for r in priority.rows}
+    assert fifo_start["trace-4"] > fifo_start["trace-1"]  # FIFO: behind the 8-GPU job
+    assert priority_start["trace-4"] == 40.0 < priority_start["trace-1"]  # priority 5 goes ahead, fits at once
+
+
+def test_failures_re_place_jobs_never_on_a_failed_node_and_gpu_time_is_bounded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Cluster._start
+
+    def checked(self: Cluster, request: object, free_ids: np.ndarray) -> np.ndarray:
+        ids = original(self, request, free_ids)  # type: ignore[arg-type]
+        assert self.up[ids // self.gpus_per_node].all(), "a job was placed on a failed node"
+        return ids
+
+    monkeypatch.setattr(Cluster, "_start", checked)
+    extra = {
+        "cluster": {"accelerator": "h100-sxm", "nodes": 8, "gpus_per_node": 8, "topology": {"kind": "single_switch"}},
+        "failures": {"components": [{"name": "node", "scope": "node", "mtbf": "2 d", "distribution": "exponential",
+                                     "repair": {"median": "2 h", "sigma": 0.5}}]},
+        "jobs": [{"kind": "generated", "count": 400, "rate": 1 / 600,
+                  "gpus": {"kind": "power_of_two", "share": 0.5, "max": 32},
+                  "duration": {"kind": "lognormal", "median": "2 h", "sigma": 1.0, "max": "2 d"},
+                  "tenants": {"vision": 1, "speech": 3}, "checkpoint_interval": "30 min"}],
+        "scheduler": {"policy": "backfill"},
+    }
+    report = simulate(load_scenario(scenario_file(tmp_path, **extra)))
+    jobs = report.jobs
+    assert jobs is not None and jobs.completed == 400 and jobs.interruptions > 0 and jobs.lost_gpu_hours > 0
+    assert report.cluster.node_failures > 0
+    # allocated GPU-seconds never exceed those available: at every sample and in total
+    assert max(report.series.allocated_gpus) <= report.cluster.gpus
+    assert report.cluster.allocation <= 1.0
+    assert jobs.gpu_hours <= report.cluster.gpu_hours
+    tenants = report.tenants
+    assert set(tenants) == {"vision", "speech"} and sum(t.share for t in tenants.values()) == pytest.approx(1.0)
+    assert tenants["speech"].batch_jobs > tenants["vision"].batch_jobs
+    assert sum(t.gpu_hours for t in tenants.values()) == pytest.approx(jobs.gpu_hours)
+    assert all(0.0 <= f <= 1.0 for f in report.series.fragmentation)
+    again = simulate(load_scenario(scenario_file(tmp_path, **extra)))
+    assert again.model_dump(exclude={"wall_s"}) == report.model_dump(exclude={"wall_s"})
+
+
+@pytest.mark.parametrize(("trace", "words"), [
+    ("submit_time,tenant,gpus,duration\n0,a,64,10\n", ["needs 64 GPUs", "has 8"]),
+    ("submit_time,tenant,gpus\n0,a,1\n", ["no column 'duration'"]),
+    ("submit_time,tenant,gpus,duration\n0,a,two,10\n", ["line 2", "'gpus'"]),
+])
+def test_bad_job_traces_are_located(tmp_path: Path, trace: str, words: list[str]) -> None:
+    (tmp_path / "jobs.csv").write_text(trace, encoding="utf-8")
+    path = scenario_file(tmp_path, jobs=[{"kind": "trace", "path": "jobs.csv"}])
+    result = CliRunner().invoke(main, ["run", str(path)])
+    assert result.exit_code == 2 and ": jobs[0].path: " in result.stderr, result.stderr
+    for word in words:
+        assert word in result.stderr
