@@ -47,7 +47,8 @@ def generate(source: GeneratedJobs, rng: np.random.Generator, power_w: float) ->
     shares = np.asarray([source.tenants[n] for n in names], dtype=np.float64)
     tenants = rng.choice(len(names), size=source.count, p=shares / shares.sum())
     return [BatchJob(f"{source.name}-{i}", names[int(tenants[i])], int(gpus[i]), float(durations[i]),
-                     float(submit[i]), source.priority, source.checkpoint_interval_s, power_w)
+                     float(submit[i]), source.priority, source.checkpoint_interval_s, power_w, source.preemptible,
+                     source.on_preempt == "checkpoint")
             for i in range(source.count)]
 
 
@@ -56,7 +57,9 @@ def replay(source: TraceJobs, power_w: float) -> list[BatchJob]:
     trace = arr.load_job_trace(source.path, source.submit_column, source.tenant_column, source.gpus_column,
                                source.duration_column, source.priority_column)
     return [BatchJob(f"{source.name}-{i}", trace.tenants[i], int(trace.gpus[i]), float(trace.duration_s[i]),
-                     float(trace.submit_s[i]), int(trace.priority[i]), source.checkpoint_interval_s, power_w)
+                     source.start_at_s + float(trace.submit_s[i]), int(trace.priority[i]),
+                     source.checkpoint_interval_s, power_w,
+                     source.preemptible, source.on_preempt == "checkpoint")
             for i in range(len(trace.tenants))]
 
 
@@ -79,7 +82,8 @@ def _row(job: BatchJob, now: float) -> BatchJobRow:
         submitted_s=job.submitted_s, started_s=job.started_s, finished_s=job.finished_s, queued_s=job.queued_s,
         duration_s=job.duration_s, completion_s=max(0.0, end - job.submitted_s),
         slowdown=(job.finished_s - job.submitted_s) / job.duration_s if job.finished_s is not None else None,
-        interruptions=job.interruptions, lost_gpu_hours=job.lost_s * job.gpus / SECONDS_PER_HOUR,
+        interruptions=job.interruptions, preemptions=job.preemptions,
+        lost_gpu_hours=job.lost_s * job.gpus / SECONDS_PER_HOUR,
     )
 
 
@@ -98,7 +102,7 @@ def jobs_report(jobs: list[BatchJob], now: float) -> BatchJobsReport:
         mean_queued_s=float(queued.mean()), p50_queued_s=float(np.percentile(queued, 50)),
         p99_queued_s=float(np.percentile(queued, 99)),
         mean_slowdown=float(slowdowns.mean()) if slowdowns.size else None, p99_slowdown=pct(slowdowns, 99),
-        interruptions=sum(r.interruptions for r in rows),
+        interruptions=sum(r.interruptions for r in rows), preemptions=sum(r.preemptions for r in rows),
         lost_gpu_hours=sum(r.lost_gpu_hours for r in rows),
         gpu_hours=sum(job.held_s * job.gpus for job in jobs) / SECONDS_PER_HOUR,
         rows=rows,

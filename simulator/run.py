@@ -65,7 +65,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     started = time.perf_counter()
     env = simpy.Environment()
     cluster = Cluster(env, scenario.cluster.nodes, scenario.cluster.gpus_per_node,
-                      SchedulingPolicy(scenario.scheduler.policy))
+                      SchedulingPolicy(scenario.scheduler.policy), scenario.scheduler.preemption)
     economy = economy_of(scenario)
     # One generator tree: a child stream per failure component, so adding a workload never shifts them.
     failures = scenario.failures

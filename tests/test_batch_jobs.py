@@ -144,3 +144,28 @@ def test_bad_job_traces_are_located(tmp_path: Path, trace: str, words: list[str]
     assert result.exit_code == 2 and ": jobs[0].path: " in result.stderr, result.stderr
     for word in words:
         assert word in result.stderr
+
+
+@pytest.mark.parametrize("on_preempt", ["checkpoint", "lose"])
+def test_urgent_work_preempts_preemptible_jobs_which_resume_later(tmp_path: Path, on_preempt: str) -> None:
+    (tmp_path / "low.csv").write_text("submit_time,tenant,gpus,duration\n" + "".join(
+        f"{i},research,1,10000\n" for i in range(8)), encoding="utf-8")
+    (tmp_path / "urgent.csv").write_text("submit_time,tenant,gpus,duration,priority\n0,prod,4,500,10\n",
+                                         encoding="utf-8")
+    extra = {"scheduler": {"policy": "priority", "preemption": True}, "jobs": [
+        {"kind": "trace", "name": "low", "path": "low.csv", "preemptible": True, "on_preempt": on_preempt,
+         "checkpoint_interval": "10 min"},
+        {"kind": "trace", "name": "urgent", "path": "urgent.csv", "start_at": "1000 s"}]}
+    jobs = run(tmp_path, **extra).jobs
+    assert jobs is not None and jobs.completed == 9
+    rows = {r.name: r for r in jobs.rows}
+    assert rows["urgent-0"].started_s == 1000.0 and rows["urgent-0"].queued_s == 0.0  # room made at once
+    preempted = [r for r in rows.values() if r.preemptions]
+    assert [r.name for r in preempted] == ["low-4", "low-5", "low-6", "low-7"]  # the most recently started
+    assert jobs.preemptions == 4 and jobs.interruptions == 0
+    assert all(r.finished_s is not None and r.finished_s > 10_000 for r in preempted)  # resumed after it
+    if on_preempt == "checkpoint":
+        assert jobs.lost_gpu_hours == 0.0
+    else:  # back to the last 10-minute checkpoint: 1000 s - 4 s .. 1000 s - 7 s into each, 400 s lost
+        assert jobs.lost_gpu_hours == pytest.approx(4 * (1000 - 600 - 5.5) / 3600, rel=0.05)
+    assert run(tmp_path, **(extra | {"scheduler": {"policy": "priority"}})).jobs.rows[-1].started_s > 10_000  # type: ignore[union-attr]

@@ -13,6 +13,8 @@ import simpy
 
 from simulator.engine.cluster import Cluster, GpuIds
 
+PREEMPTED = "preempted"  # interrupt cause of a preemption (failures carry their cause)
+
 
 @dataclass
 class BatchJob:
@@ -26,6 +28,9 @@ class BatchJob:
     priority: int = 0
     checkpoint_interval_s: float = 0.0  # 0: an interrupted job starts over
     power_w: float = 0.0  # wall power per GPU while running
+    preemptible: bool = False  # higher-priority work may stop it
+    checkpoint_on_preempt: bool = True  # a preempted job saves its work (else loses it since its last checkpoint)
+    preemptions: int = 0
     started_s: float | None = None
     finished_s: float | None = None
     queued_s: float = 0.0  # waiting for GPUs, every attempt
@@ -53,17 +58,23 @@ class BatchJob:
             if self.started_s is None:
                 self.started_s = env.now
             cluster.hold(ids, self._on_failure)
+            if self.preemptible:
+                cluster.make_preemptible(ids, self.priority, self._on_preempt)
             self._attempt_start_s, self._stopping = env.now, False
             try:
                 yield env.timeout(self.remaining_s)
                 self._account(env.now, cluster, kept_s=self.remaining_s)
-            except simpy.Interrupt:
+            except simpy.Interrupt as stop:
                 ran = env.now - self._attempt_start_s
                 interval = self.checkpoint_interval_s
                 kept = math.floor(ran / interval) * interval if interval > 0 else 0.0
+                if stop.cause == PREEMPTED:
+                    self.preemptions += 1
+                    kept = ran if self.checkpoint_on_preempt else kept
+                else:
+                    self.interruptions += 1
                 self._account(env.now, cluster, kept_s=min(kept, self.remaining_s))
                 self.lost_s += ran - kept
-                self.interruptions += 1
             self._attempt_start_s = None
             cluster.release(ids)
         self.finished_s = env.now
@@ -80,6 +91,11 @@ class BatchJob:
         if self.process is not None and self._attempt_start_s is not None and not self._stopping:
             self._stopping = True
             self.process.interrupt(cause)
+
+    def _on_preempt(self) -> None:
+        if self.process is not None and self._attempt_start_s is not None and not self._stopping:
+            self._stopping = True
+            self.process.interrupt(PREEMPTED)
 
     def settle(self, now: float, cluster: Cluster) -> None:
         """At the end of the simulation: book the attempt under way (its run time counts as done) and the wait

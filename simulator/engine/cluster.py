@@ -45,7 +45,7 @@ class Cluster:
     """`nodes x gpus_per_node` GPUs; gang allocation under a SchedulingPolicy."""
 
     def __init__(self, env: simpy.Environment, nodes: int, gpus_per_node: int,
-                 policy: SchedulingPolicy = SchedulingPolicy.FIFO) -> None:
+                 policy: SchedulingPolicy = SchedulingPolicy.FIFO, preemption: bool = False) -> None:
         self.env = env
         self.nodes = nodes
         self.gpus_per_node = gpus_per_node
@@ -55,6 +55,10 @@ class Cluster:
         self.allocated_s = np.zeros(self.gpus)
         self._allocated_at = np.full(self.gpus, np.nan)
         self.policy = policy
+        self.preemption = preemption  # a queued head may stop preemptible lower-priority allocations
+        self._preemptible: dict[int, tuple[int, int, float, Callable[[], None]]] = {}  # key -> (prio, GPUs, t, stop)
+        self._draining: dict[int, int] = {}  # preempted allocations not yet released -> GPUs
+        self.preemptions = 0
         self._waiting: list[_Request] = []  # in grant order
         self._submitted = 0
         self._ends: dict[int, tuple[float, int]] = {}  # allocation -> (expected release time, GPUs)
@@ -107,6 +111,34 @@ class Cluster:
         for node in nodes[taken].tolist():
             self._co_owners.setdefault(node, set()).add(key)
 
+    def make_preemptible(self, ids: GpuIds, priority: int, stop: Callable[[], None]) -> None:
+        """Let higher-priority requests that cannot fit stop this allocation: `stop()` must make its holder
+        release it (at once, in simulated time)."""
+        self._preemptible[int(ids.min())] = (priority, ids.size, self.env.now, stop)
+
+    def _preempt_for(self, head: _Request, free: int) -> None:
+        """Stop the lowest-priority, most recently started preemptible allocations until the head would fit."""
+        if not self.preemption:
+            return
+        coming = free + sum(self._draining.values())
+        if coming >= head.count:
+            return  # enough is already on its way back
+        victims = sorted(((prio, -start, key, count) for key, (prio, count, start, _) in self._preemptible.items()
+                          if prio < head.priority))
+        chosen = []
+        for _, _, key, count in victims:
+            if coming >= head.count:
+                break
+            chosen.append(key)
+            coming += count
+        if coming < head.count:
+            return  # preempting everything allowed would still not make room: take nobody's GPUs
+        for key in chosen:
+            _, count, _, stop = self._preemptible.pop(key)
+            self._draining[key] = count
+            self.preemptions += 1
+            stop()
+
     def release(self, ids: GpuIds) -> None:
         """Return GPUs to the pool and account their allocated time."""
         self.allocated_s[ids] += self.env.now - self._allocated_at[ids]
@@ -114,6 +146,8 @@ class Cluster:
         self.free[ids] = True
         key = int(ids.min())
         self._ends.pop(key, None)
+        self._preemptible.pop(key, None)
+        self._draining.pop(key, None)
         if self._listeners.pop(key, None) is not None:
             nodes = np.unique(ids // self.gpus_per_node)
             mine = nodes[self._owner[nodes] == key]
@@ -222,6 +256,8 @@ class Cluster:
         while self._waiting and self._waiting[0].count <= free_ids.size:
             ids = self._start(self._waiting.pop(0), free_ids)
             free_ids = np.setdiff1d(free_ids, ids, assume_unique=True)
+        if self._waiting:
+            self._preempt_for(self._waiting[0], free_ids.size)
         if self.policy is not SchedulingPolicy.BACKFILL or len(self._waiting) < 2:
             return
         # EASY backfill: the head's reservation is when enough held GPUs are expected back; a later request

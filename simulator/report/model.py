@@ -288,7 +288,9 @@ class BatchJobRow(_Out):
     slowdown: float | None = Field(description="completion time / duration (1 = ran at once, uninterrupted); "
                                    "null if not finished")
     interruptions: int = Field(description="times a node failure stopped it")
-    lost_gpu_hours: float = Field(description="run time thrown away by interruptions x GPUs, GPU-hours")
+    preemptions: int = Field(description="times higher-priority work stopped it")
+    lost_gpu_hours: float = Field(description="run time thrown away by interruptions and preemptions x GPUs, "
+                                  "GPU-hours")
 
 
 class BatchJobsReport(_Out):
@@ -304,7 +306,8 @@ class BatchJobsReport(_Out):
     mean_slowdown: float | None = Field(description="mean completion time / duration over finished jobs")
     p99_slowdown: float | None = Field(description="99th percentile slowdown over finished jobs")
     interruptions: int = Field(description="node failures that stopped a job")
-    lost_gpu_hours: float = Field(description="run time thrown away by interruptions, GPU-hours")
+    preemptions: int = Field(description="times higher-priority work stopped a job")
+    lost_gpu_hours: float = Field(description="run time thrown away by interruptions and preemptions, GPU-hours")
     gpu_hours: float = Field(description="GPU-hours the jobs held")
     rows: list[BatchJobRow] = Field(description="every job, in submission order")
 

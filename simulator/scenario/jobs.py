@@ -75,6 +75,10 @@ class GeneratedJobs(Strict):
         default_factory=lambda: {"default": 1.0}, description="tenant -> share of the jobs"
     )
     priority: int = Field(0, ge=-1000, le=1000, description="scheduling priority (higher first)")
+    preemptible: bool = Field(False, description="higher-priority work may stop it (with scheduler.preemption)")
+    on_preempt: Literal["checkpoint", "lose"] = Field(
+        "checkpoint", description="a preempted job saves its work, or loses it since its last checkpoint"
+    )
     checkpoint_interval_s: NonNegativeDuration = Field(
         0.0, alias="checkpoint_interval", description="work is saved every interval (0: a stopped job restarts)"
     )
@@ -92,6 +96,13 @@ class TraceJobs(Strict):
     gpus_column: str = Field("gpus", description="GPUs")
     duration_column: str = Field("duration", description="run time, seconds")
     priority_column: str | None = Field("priority", description="priority (optional column; 0 without it)")
+    start_at_s: NonNegativeDuration = Field(
+        0.0, alias="start_at", description="when the trace's first submission happens (times are relative to it)"
+    )
+    preemptible: bool = Field(False, description="higher-priority work may stop these jobs")
+    on_preempt: Literal["checkpoint", "lose"] = Field(
+        "checkpoint", description="a preempted job saves its work, or loses it since its last checkpoint"
+    )
     checkpoint_interval_s: NonNegativeDuration = Field(
         0.0, alias="checkpoint_interval", description="work is saved every interval (0: a stopped job restarts)"
     )
@@ -103,6 +114,10 @@ JobSource = Annotated[GeneratedJobs | TraceJobs, Field(discriminator="kind")]
 class SchedulerSpec(Strict):
     """How the cluster hands out GPUs to queued workloads and jobs."""
 
+    preemption: bool = Field(
+        False, description="a queued request that cannot fit stops preemptible lower-priority work (lowest priority, "
+        "most recently started first) when that makes room",
+    )
     policy: Literal["fifo", "priority", "backfill"] = Field(
         "fifo", description="fifo: submission order, the head blocks; priority: higher priority first; backfill: "
         "priority order, and later work that fits may start if it does not delay the head (EASY backfill on "
