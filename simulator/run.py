@@ -94,6 +94,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
             step_s=step.total_s, power_w=economy.power.step_w(step.compute_s, step.total_s),
             submitted_s=workload.start_at_s,
             recovery=recovery_plan(workload, scenario, step.total_s), priority=workload.priority,
+            tenant=workload.tenant,
         )
         job.start(env, cluster)
         if links is not None:
@@ -131,7 +132,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
         cluster=_cluster_report(cluster, env.now, economy, [r.job for r in runs], batch,
                                 links.link_failures if links else 0),
         jobs=jobs_report(batch, env.now) if scenario.jobs else None,
-        tenants=_tenants(scenario, reports, batch, economy),
+        tenants=_tenants(scenario, reports, batch, economy, cluster.preemptions),
         workloads={w.name: reports[w.name] for w in scenario.workloads},
         notes=[note for r in runs for note in r.plan.notes],
         series=_series(samples, runs, services, outcomes) if series else TimeSeries(
@@ -141,7 +142,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
 
 
 def _tenants(scenario: Scenario, reports: dict[str, TrainingReport | InferenceReport], batch: list[BatchJob],
-             economy: Economy) -> dict[str, TenantReport]:
+             economy: Economy, preempted: dict[str, int]) -> dict[str, TenantReport]:
     """GPU-hours and GPU-time cost by tenant, from the workloads' reports and the batch jobs."""
     hours: dict[str, float] = {}
     names: dict[str, list[str]] = {}
@@ -155,7 +156,7 @@ def _tenants(scenario: Scenario, reports: dict[str, TrainingReport | InferenceRe
     total = sum(hours.values())
     return {tenant: TenantReport(gpu_hours=h, share=h / total if total else 0.0,
                                  cost_usd=h * economy.prices.gpu_hour_usd, workloads=names.get(tenant, []),
-                                 batch_jobs=counts.get(tenant, 0))
+                                 batch_jobs=counts.get(tenant, 0), preemptions_caused=preempted.get(tenant, 0))
             for tenant, h in sorted(hours.items())}
 
 

@@ -8,6 +8,7 @@ import functools
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import simpy
@@ -105,27 +106,62 @@ def deploy(env: simpy.Environment, cluster: Cluster, w: InferenceWorkload, spec:
     return service
 
 
-def _serve(env: simpy.Environment, cluster: Cluster, service: Service) -> Generator[simpy.Event, object, None]:
-    w, deployment = service.workload, service.deployment
-    yield env.timeout(w.start_at_s)  # even at 0: workloads submitted at one time ask for GPUs in scenario order
-    ids: GpuIds = (yield cluster.request(w.gpus))  # type: ignore[assignment]
-    edges = np.concatenate(([0], np.cumsum(service.replica_gpus)))
+def _hold(cluster: Cluster, service: Service, ids: GpuIds, replicas: list[int]) -> None:
+    """Place `replicas` on `ids` in order and take each down when one of its nodes fails."""
+    gpus, deployment = service.replica_gpus, service.deployment
+    edges = np.concatenate(([0], np.cumsum(gpus[replicas])))
     on_node: dict[int, list[int]] = {}
-    for replica in range(len(service.replica_gpus)):
-        for node in np.unique(ids[edges[replica]:edges[replica + 1]] // cluster.gpus_per_node):
-            on_node.setdefault(int(node), []).append(replica)
+    for at, replica in enumerate(replicas):
+        for node in np.unique(ids[edges[at]:edges[at + 1]] // cluster.gpus_per_node).tolist():
+            on_node.setdefault(node, []).append(replica)
 
     def failed(node: int, cause: str) -> None:
         for replica in on_node.get(node, []):
             deployment.crash(replica, cluster.repaired(node))
 
     cluster.hold(ids, failed)
+
+
+def _serve(env: simpy.Environment, cluster: Cluster, service: Service) -> Generator[simpy.Event, object, None]:
+    """Take GPUs for the first replicas and the decode pool, serve, and free them when every request is done;
+    replicas the autoscaler starts ask the cluster for their GPUs then (at the service's priority, so with
+    preemption they may stop preemptible work) and give them back when switched off."""
+    w, deployment = service.workload, service.deployment
+    yield env.timeout(w.start_at_s)  # even at 0: workloads submitted at one time ask for GPUs in scenario order
+    # one allocation per main-pool replica (the autoscaler may give any back), one for the decode pool
+    decoders = list(range(w.pool_replicas, len(service.replica_gpus)))
+    asks = {r: cluster.request(int(service.replica_gpus[r]), w.priority, tenant=w.tenant) for r in range(w.replicas)}
+    if decoders:
+        asks[-1] = cluster.request(int(service.replica_gpus[decoders].sum()), w.priority, tenant=w.tenant)
+    yield env.all_of(list(asks.values()))
+    extra: dict[int, GpuIds] = {r: cast(GpuIds, event.value) for r, event in asks.items()}
+    for r, granted in extra.items():
+        _hold(cluster, service, granted, decoders if r < 0 else [r])
+    pending: dict[int, simpy.Event] = {}
+
+    def grab(replica: int) -> Generator[simpy.Event, object, None]:
+        pending[replica] = cluster.request(int(service.replica_gpus[replica]), w.priority, tenant=w.tenant)
+        granted: GpuIds = (yield pending[replica])  # type: ignore[assignment]
+        del pending[replica]
+        if service.finished_s is not None:
+            return  # the service ended as they came: _serve has released them
+        _hold(cluster, service, granted, [replica])
+        extra[replica] = granted
+
+    if w.autoscaling is not None:
+        deployment.acquire = lambda replica: env.process(grab(replica))
+        deployment.give_back = lambda replica: cluster.release(extra.pop(replica)) if replica in extra else None
     service.started_s = env.now
     deployment.bring_up()
     assert deployment.done is not None
     yield deployment.done
     service.finished_s = env.now
-    cluster.release(ids)
+    for event in pending.values():  # replicas still waiting for GPUs: withdraw, or free what just came
+        if not cluster.cancel(event):
+            cluster.release(cast(GpuIds, event.value))
+    for granted in extra.values():
+        cluster.release(granted)
+    extra.clear()  # nothing left to give back
 
 
 def settle(service: Service, cluster: Cluster, busy_w: float) -> ServingOutcome:

@@ -169,3 +169,18 @@ def test_urgent_work_preempts_preemptible_jobs_which_resume_later(tmp_path: Path
     else:  # back to the last 10-minute checkpoint: 1000 s - 4 s .. 1000 s - 7 s into each, 400 s lost
         assert jobs.lost_gpu_hours == pytest.approx(4 * (1000 - 600 - 5.5) / 3600, rel=0.05)
     assert run(tmp_path, **(extra | {"scheduler": {"policy": "priority"}})).jobs.rows[-1].started_s > 10_000  # type: ignore[union-attr]
+
+
+def test_the_shared_cluster_scenario_shows_queueing_peak_preemptions_and_tenant_costs() -> None:
+    """Issue 8 acceptance: scenarios/shared-cluster.yaml."""
+    from tests.conftest import ROOT
+
+    report = simulate(load_scenario(ROOT / "scenarios" / "shared-cluster.yaml"))
+    jobs, chat = report.jobs, report.workloads["chat"]
+    assert jobs is not None and jobs.mean_queued_s > 600 and jobs.preemptions > 0
+    tenants = report.tenants
+    assert tenants["product"].preemptions_caused > 0  # the chat service's peak took GPUs from research jobs
+    assert tenants["research"].preemptions_caused == 0
+    assert {"product", "research", "ads"} <= set(tenants) and all(t.cost_usd > 0 for t in tenants.values())
+    assert sum(t.share for t in tenants.values()) == pytest.approx(1.0)
+    assert chat.requests.completed == chat.requests.total  # type: ignore[union-attr]

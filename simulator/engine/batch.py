@@ -52,7 +52,7 @@ class BatchJob:
         yield env.timeout(self.submitted_s)
         while self.remaining_s > 0:
             self._waiting_since_s = env.now
-            ids = cast(GpuIds, (yield cluster.request(self.gpus, self.priority, self.remaining_s)))
+            ids = cast(GpuIds, (yield cluster.request(self.gpus, self.priority, self.remaining_s, self.tenant)))
             self.queued_s += env.now - self._waiting_since_s
             self._waiting_since_s = None
             if self.started_s is None:

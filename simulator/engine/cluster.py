@@ -39,6 +39,7 @@ class _Request:
     priority: int
     estimate_s: float  # expected holding time (inf: unknown, such as a serving deployment)
     order: int
+    tenant: str
 
 
 class Cluster:
@@ -58,7 +59,7 @@ class Cluster:
         self.preemption = preemption  # a queued head may stop preemptible lower-priority allocations
         self._preemptible: dict[int, tuple[int, int, float, Callable[[], None]]] = {}  # key -> (prio, GPUs, t, stop)
         self._draining: dict[int, int] = {}  # preempted allocations not yet released -> GPUs
-        self.preemptions = 0
+        self.preemptions: dict[str, int] = {}  # allocations preempted, by the tenant that needed the GPUs
         self._waiting: list[_Request] = []  # in grant order
         self._submitted = 0
         self._ends: dict[int, tuple[float, int]] = {}  # allocation -> (expected release time, GPUs)
@@ -84,13 +85,13 @@ class Cluster:
         """Workloads waiting for their GPUs."""
         return len(self._waiting)
 
-    def request(self, count: int, priority: int = 0, estimate_s: float = math.inf) -> simpy.Event:
+    def request(self, count: int, priority: int = 0, estimate_s: float = math.inf, tenant: str = "") -> simpy.Event:
         """An event that succeeds with the ids of `count` GPUs on healthy nodes once the policy grants them;
         `estimate_s`, how long they will be held, lets backfilling plan around the request."""
         if not 0 < count <= self.gpus:
             raise ValueError(f"cannot allocate {count} of {self.gpus} GPUs")
         event = self.env.event()
-        request = _Request(count, event, priority, estimate_s, self._submitted)
+        request = _Request(count, event, priority, estimate_s, self._submitted, tenant)
         self._submitted += 1
         if self.policy is SchedulingPolicy.FIFO or not self._waiting:
             self._waiting.append(request)
@@ -110,6 +111,15 @@ class Cluster:
         self._owner[nodes[~taken]] = key
         for node in nodes[taken].tolist():
             self._co_owners.setdefault(node, set()).add(key)
+
+    def cancel(self, event: simpy.Event) -> bool:
+        """Withdraw a request not yet granted; False if it was (its GPUs are then the caller's to release)."""
+        for request in self._waiting:
+            if request.event is event:
+                self._waiting.remove(request)
+                self._grant()
+                return True
+        return False
 
     def make_preemptible(self, ids: GpuIds, priority: int, stop: Callable[[], None]) -> None:
         """Let higher-priority requests that cannot fit stop this allocation: `stop()` must make its holder
@@ -136,7 +146,7 @@ class Cluster:
         for key in chosen:
             _, count, _, stop = self._preemptible.pop(key)
             self._draining[key] = count
-            self.preemptions += 1
+            self.preemptions[head.tenant] = self.preemptions.get(head.tenant, 0) + 1
             stop()
 
     def release(self, ids: GpuIds) -> None:
@@ -263,12 +273,17 @@ class Cluster:
         # EASY backfill: the head's reservation is when enough held GPUs are expected back; a later request
         # may start now if it fits and ends by then, or uses only GPUs the head will not need
         head, now = self._waiting[0], self.env.now
-        available, shadow_s, extra = free_ids.size, math.inf, 0
-        for end, count in sorted((max(end, now), count) for end, count in self._ends.values()):
+        # GPUs of preempted allocations on their way back are the head's
+        available, shadow_s, extra = free_ids.size + sum(self._draining.values()), math.inf, 0
+        if available >= head.count:
+            shadow_s, extra = now, available - head.count
+        for end, count in sorted((max(end, now), count) for key, (end, count) in self._ends.items()
+                                 if key not in self._draining):
+            if shadow_s < math.inf:
+                break
             available += count
             if available >= head.count:
                 shadow_s, extra = end, available - head.count
-                break
         for request in list(self._waiting[1:]):
             if request.count > free_ids.size:
                 continue

@@ -422,6 +422,11 @@ class Deployment:
     unsettled: int = 0  # requests not yet completed or failed
     done: simpy.Event | None = None  # fires when every request is completed or failed
     prefix_group: np.ndarray | None = None  # per request: its shared-prefix group (-1: none)
+    # GPUs for a replica the autoscaler starts: an event that fires when they are granted (None: at once),
+    # and how to give them back when it is switched off
+    acquire: Callable[[int], simpy.Event] | None = None
+    give_back: Callable[[int], None] | None = None
+    starting: set[int] = field(default_factory=set)  # replicas waiting for their GPUs
 
     def prefix_of(self, i: int) -> int:
         """The shared-prefix group of request `i` (-1: none)."""
@@ -550,8 +555,14 @@ class Deployment:
         elif replica.provisioned_since_s is not None:
             self.outcome.active_s[replica.number] += now - replica.provisioned_since_s
             replica.provisioned_since_s, replica.down = None, True
+            if self.give_back is not None:
+                self.give_back(replica.number)
 
     def _start(self, replica: _Replica, cold_start_s: float) -> Generator[simpy.Event, object, None]:
+        if self.acquire is not None:  # wait for the cluster to grant its GPUs (paid from then)
+            self.starting.add(replica.number)
+            yield self.acquire(replica.number)
+            self.starting.discard(replica.number)
         self._switch(replica, True)
         yield self.env.timeout(cold_start_s)
         replica.down = False
@@ -562,8 +573,10 @@ class Deployment:
         busy_before = self.outcome.busy_s.copy()
         while self.unsettled:
             yield self.env.timeout(scaler.interval_s)
+            if not self.unsettled:
+                break  # the service ended during the interval: its GPUs are already given back
             serving = [r for r in self.pool if not r.down]
-            provisioned = [r for r in self.pool if r.provisioned_since_s is not None]
+            provisioned = [r for r in self.pool if r.provisioned_since_s is not None or r.number in self.starting]
             if scaler.on_busy:  # iterations finished in the interval (one in flight counts when it ends)
                 busy = sum(self.outcome.busy_s[r.number] - busy_before[r.number] for r in serving)
                 load = float(busy) / (scaler.interval_s * max(1, len(serving))) if serving else math.inf
@@ -571,7 +584,8 @@ class Deployment:
             else:
                 load = (sum(r.outstanding for r in serving) + len(self.stranded)) / max(1, len(serving))
             if load > scaler.scale_up_at and len(provisioned) < scaler.max_replicas:
-                self.env.process(self._start(next(r for r in self.pool if r.provisioned_since_s is None),
+                self.env.process(self._start(next(r for r in self.pool if r.provisioned_since_s is None
+                                                  and r.number not in self.starting),
                                              scaler.cold_start_s))
             elif load < scaler.scale_down_at and len(provisioned) > scaler.min_replicas:
                 idle = [r for r in serving if r.outstanding == 0]

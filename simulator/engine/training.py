@@ -73,6 +73,7 @@ class TrainingJob:
     submitted_s: float
     recovery: RecoveryPlan = NO_FAILURES
     priority: int = 0  # for priority and backfill scheduling
+    tenant: str = ""
     started_s: float | None = None
     finished_s: float | None = None
     steps_done: int = 0
@@ -113,7 +114,7 @@ class TrainingJob:
         gpn = cluster.gpus_per_node
         estimate_s = self.steps_total * self.step_s  # failure-free: what backfilling plans with
         ids = cast(GpuIds, (yield cluster.request(self.gpus + self.recovery.spare_nodes * gpn, self.priority,
-                                                  estimate_s)))
+                                                  estimate_s, self.tenant)))
         self.gpu_ids = ids
         nodes = sorted({int(n) for n in ids // gpn})
         self._spares = nodes[len(nodes) - self.recovery.spare_nodes:] if self.recovery.spare_nodes else []

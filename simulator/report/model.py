@@ -320,6 +320,7 @@ class TenantReport(_Out):
     cost_usd: float = Field(description="gpu_hours x gpu_hour_usd (GPU time; energy is the cluster's)")
     workloads: list[str] = Field(description="its training jobs and services, by name")
     batch_jobs: int = Field(description="its batch jobs")
+    preemptions_caused: int = Field(description="allocations of others stopped to make room for its work")
 
 
 class TimelineEvent(_Out):
