@@ -137,7 +137,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
         notes=[note for r in runs for note in r.plan.notes],
         series=_series(samples, runs, services, outcomes) if series else TimeSeries(
             time_s=[], allocated_gpus=[], busy_gpus=[], down_gpus=[], waiting_workloads=[], fragmentation=[],
-            batch_running=[], workloads={}, latency_cdf={}),
+            batch_running=[], tenant_gpus={}, workloads={}, latency_cdf={}),
     )
 
 
@@ -179,7 +179,15 @@ def _probes(cluster: Cluster, runs: list[_Training], services: list[Service],
     if batch:
         gauges["batch.running"] = lambda: float(sum(j.running for j in batch))
     gauges["fragmentation"] = functools.partial(_fragmentation, cluster)
+    tenants = sorted({w.tenant for w in (r.workload for r in runs)} | {s.workload.tenant for s in services}
+                     | {j.tenant for j in batch})
+    for tenant in tenants:
+        gauges[f"tenant:{tenant}"] = functools.partial(_tenant_gpus, cluster, tenant)
     return gauges
+
+
+def _tenant_gpus(cluster: Cluster, tenant: str) -> float:
+    return float(cluster.tenant_gpus.get(tenant, 0))
 
 
 def _fragmentation(cluster: Cluster) -> float:
@@ -217,6 +225,7 @@ def _series(samples: Samples, runs: list[_Training], services: list[Service],
     return TimeSeries(time_s=samples.time_s, allocated_gpus=values["allocated_gpus"], busy_gpus=values["busy_gpus"],
                       down_gpus=values["down_gpus"], waiting_workloads=values["waiting_workloads"],
                       fragmentation=values["fragmentation"], batch_running=values.get("batch.running", []),
+                      tenant_gpus={k.removeprefix("tenant:"): v for k, v in values.items() if k.startswith("tenant:")},
                       workloads=workloads,
                       latency_cdf={s.workload.name: latency_cdf(s, o) for s, o in zip(services, outcomes, strict=True)})
 

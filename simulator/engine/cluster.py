@@ -60,6 +60,8 @@ class Cluster:
         self._preemptible: dict[int, tuple[int, int, float, Callable[[], None]]] = {}  # key -> (prio, GPUs, t, stop)
         self._draining: dict[int, int] = {}  # preempted allocations not yet released -> GPUs
         self.preemptions: dict[str, int] = {}  # allocations preempted, by the tenant that needed the GPUs
+        self.tenant_gpus: dict[str, int] = {}  # GPUs each tenant holds now
+        self._tenant_of: dict[int, tuple[str, int]] = {}  # allocation -> (tenant, GPUs)
         self._waiting: list[_Request] = []  # in grant order
         self._submitted = 0
         self._ends: dict[int, tuple[float, int]] = {}  # allocation -> (expected release time, GPUs)
@@ -158,6 +160,9 @@ class Cluster:
         self._ends.pop(key, None)
         self._preemptible.pop(key, None)
         self._draining.pop(key, None)
+        tenant, count = self._tenant_of.pop(key, ("", 0))
+        if count:
+            self.tenant_gpus[tenant] -= count
         if self._listeners.pop(key, None) is not None:
             nodes = np.unique(ids // self.gpus_per_node)
             mine = nodes[self._owner[nodes] == key]
@@ -258,6 +263,8 @@ class Cluster:
         self.free[ids] = False
         self._allocated_at[ids] = self.env.now
         self._ends[int(ids.min())] = (self.env.now + request.estimate_s, request.count)
+        self._tenant_of[int(ids.min())] = (request.tenant, request.count)
+        self.tenant_gpus[request.tenant] = self.tenant_gpus.get(request.tenant, 0) + request.count
         request.event.succeed(ids)
         return ids
 

@@ -164,6 +164,48 @@ def _energy_plot(report: Report) -> str:
     return _svg(figure)
 
 
+def _tenant_plot(report: Report) -> str:
+    s = report.series
+    x, unit = _days_or_hours(s.time_s)
+    figure, axis = plt.subplots(figsize=(11, 3.4))
+    names = list(s.tenant_gpus)
+    axis.stackplot(x, *[s.tenant_gpus[n] for n in names], labels=names, step="post", alpha=0.85)
+    axis.set_ylim(0, report.cluster.gpus * 1.05)
+    axis.set_ylabel("GPUs held")
+    axis.set_xlabel(f"simulated time ({unit})")
+    fragments = axis.twinx()
+    fragments.plot(x, [100 * f for f in s.fragmentation], color="#212529", linewidth=0.8, linestyle="--",
+                   label="fragmentation (right)")
+    fragments.set_ylim(0, 100)
+    fragments.set_ylabel("free GPUs on partly used nodes (%)")
+    axis.set_title("GPUs by tenant over time, and fragmentation")
+    (handles, labels), (more, names_) = axis.get_legend_handles_labels(), fragments.get_legend_handles_labels()
+    axis.legend(handles + more, labels + names_, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                ncol=min(6, len(labels) + 1), fontsize=8, frameon=False)
+    return _svg(figure)
+
+
+def _tenants_section(report: Report) -> str:
+    rows = [(name, f"{t.gpu_hours:,.0f}", f"{t.share:.1%}", _money(t.cost_usd), f"{t.batch_jobs:,}",
+             ", ".join(t.workloads) or "-", f"{t.preemptions_caused:,}") for name, t in report.tenants.items()]
+    parts = ["<h2>Tenants</h2>" + _table(rows, ("tenant", "GPU-hours", "share", "GPU time cost", "batch jobs",
+                                                "workloads", "preemptions caused"))]
+    jobs = report.jobs
+    if jobs is not None:
+        summary = [("jobs", f"{jobs.count:,}: {jobs.completed:,} completed, {jobs.running:,} running, "
+                            f"{jobs.queued:,} queued"),
+                   ("queueing delay", f"mean {_span(jobs.mean_queued_s)}, median {_span(jobs.p50_queued_s)}, "
+                                      f"p99 {_span(jobs.p99_queued_s)}"),
+                   ("slowdown (completion / run time)", "-" if jobs.mean_slowdown is None else
+                    f"mean {jobs.mean_slowdown:.2f}, p99 {jobs.p99_slowdown or 0:.2f}"),
+                   ("interruptions / preemptions", f"{jobs.interruptions:,} / {jobs.preemptions:,}"),
+                   ("lost work", f"{jobs.lost_gpu_hours:,.0f} GPU-hours")]
+        parts.append("<h2>Batch jobs</h2>" + _table(summary))
+    if report.series.tenant_gpus:
+        parts.append(f'<div class="plots"><div class="wide">{_tenant_plot(report)}</div></div>')
+    return "".join(parts)
+
+
 def _serving_plots(report: Report, name: str, w: InferenceReport) -> tuple[str, str]:
     cdf = report.series.latency_cdf[name]
     series = report.series.workloads[name]
@@ -220,6 +262,8 @@ def _report_body(report: Report) -> str:
     parts = [f"<h2>Cluster</h2>{_table(summary)}",
              '<div class="plots">' + "".join(f'<div class="plot">{svg}</div>' for svg in (
                  _cluster_plot(report), _progress_plot(report), _cost_plot(report), _energy_plot(report))) + "</div>"]
+    if len(report.tenants) > 1 or report.jobs is not None:
+        parts.append(_tenants_section(report))
     for name, w in report.workloads.items():
         parts.append(f"<h2>Workload {html.escape(name)} ({w.kind})</h2>{_table(_workload_rows(name, w))}")
         if isinstance(w, InferenceReport):

@@ -363,6 +363,7 @@ class TimeSeries(_Out):
     waiting_workloads: list[float] = Field(description="workloads and batch jobs queued for their GPUs")
     fragmentation: list[float] = Field(description="free GPUs on partly used nodes / free GPUs on healthy nodes")
     batch_running: list[float] = Field(description="batch jobs holding GPUs (empty without jobs)")
+    tenant_gpus: dict[str, list[float]] = Field(description="GPUs each tenant holds (its share over time)")
     workloads: dict[str, WorkloadSeries] = Field(description="per workload, by name")
     latency_cdf: dict[str, LatencyCdf] = Field(description="per inference workload, by name")
 
