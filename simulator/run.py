@@ -64,8 +64,9 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     report's time series are left empty (Monte Carlo replicates do not plot)."""
     started = time.perf_counter()
     env = simpy.Environment()
-    cluster = Cluster(env, scenario.cluster.nodes, scenario.cluster.gpus_per_node,
-                      SchedulingPolicy(scenario.scheduler.policy), scenario.scheduler.preemption)
+    gpn = scenario.cluster.gpus_per_node
+    cluster = Cluster(env, scenario.cluster.nodes, gpn, SchedulingPolicy(scenario.scheduler.policy),
+                      scenario.scheduler.preemption, max(1, _network(scenario.cluster).unit_gpus // gpn))
     economy = economy_of(scenario)
     # One generator tree: a child stream per failure component, so adding a workload never shifts them.
     failures = scenario.failures

@@ -184,3 +184,23 @@ def test_the_shared_cluster_scenario_shows_queueing_peak_preemptions_and_tenant_
     assert {"product", "research", "ads"} <= set(tenants) and all(t.cost_usd > 0 for t in tenants.values())
     assert sum(t.share for t in tenants.values()) == pytest.approx(1.0)
     assert chat.requests.completed == chat.requests.total  # type: ignore[union-attr]
+
+
+def test_placement_keeps_small_jobs_on_full_nodes_and_big_ones_inside_a_unit() -> None:
+    import simpy
+
+    env = simpy.Environment()
+    cluster = Cluster(env, nodes=8, gpus_per_node=8, unit_nodes=4)  # two units of 4 nodes
+    def grant(count: int) -> np.ndarray:
+        event = cluster.request(count)
+        assert event.triggered
+        return np.asarray(event.value)
+    first = grant(2)  # node 0
+    second = grant(3)  # best fit: the partly used node 0, not a whole one
+    assert set((first // 8).tolist()) == set((second // 8).tolist()) == {0}
+    cluster.release(grant(8 * 3))  # nodes 1-3 (unit 0) taken and given back, to reach a state:
+    big = grant(8 * 2)  # two whole nodes: the fullest unit that has two whole nodes free
+    units = set((big // 8 // 4).tolist())
+    assert len(units) == 1  # inside one unit
+    many = grant(8 * 4)  # a job the size of a unit: the unit that still has four whole nodes
+    assert set((many // 8 // 4).tolist()) == {1}

@@ -46,7 +46,8 @@ class Cluster:
     """`nodes x gpus_per_node` GPUs; gang allocation under a SchedulingPolicy."""
 
     def __init__(self, env: simpy.Environment, nodes: int, gpus_per_node: int,
-                 policy: SchedulingPolicy = SchedulingPolicy.FIFO, preemption: bool = False) -> None:
+                 policy: SchedulingPolicy = SchedulingPolicy.FIFO, preemption: bool = False,
+                 unit_nodes: int = 1) -> None:
         self.env = env
         self.nodes = nodes
         self.gpus_per_node = gpus_per_node
@@ -56,6 +57,7 @@ class Cluster:
         self.allocated_s = np.zeros(self.gpus)
         self._allocated_at = np.full(self.gpus, np.nan)
         self.policy = policy
+        self.unit_nodes = unit_nodes  # nodes of one scalable unit, pod or leaf: jobs that fit stay inside one
         self.preemption = preemption  # a queued head may stop preemptible lower-priority allocations
         self._preemptible: dict[int, tuple[int, int, float, Callable[[], None]]] = {}  # key -> (prio, GPUs, t, stop)
         self._draining: dict[int, int] = {}  # preempted allocations not yet released -> GPUs
@@ -303,8 +305,33 @@ class Cluster:
                     extra -= request.count
 
     def _place(self, free_ids: GpuIds, count: int) -> GpuIds:
-        """Fill the emptiest-possible set of nodes: whole free nodes first, in index order."""
-        node_of = free_ids // self.gpus_per_node
+        """Topology-aware placement. A job smaller than a node goes to the fullest node it fits in (best fit:
+        whole nodes stay whole). A larger one takes whole free nodes, from one scalable unit (pod, leaf
+        group) where one has enough (the fullest such unit), else whole nodes in index order; then what is
+        left goes to partly free nodes, fullest first."""
+        gpn = self.gpus_per_node
+        node_of = free_ids // gpn
         free_per_node = np.bincount(node_of, minlength=self.nodes)
-        order = np.argsort(-free_per_node[node_of], kind="stable")
-        return np.sort(free_ids[order[:count]])
+        if count < gpn:
+            fits = np.flatnonzero(free_per_node >= count)
+            if fits.size:
+                node = int(fits[np.argmin(free_per_node[fits])])  # the first of the fullest
+                return np.asarray(free_ids[node_of == node][:count], dtype=np.int64)
+        whole = free_per_node == gpn
+        needed = -(-count // gpn)
+        nodes = np.flatnonzero(whole)
+        if self.unit_nodes > 1 and nodes.size:
+            per_unit = np.bincount(nodes // self.unit_nodes, minlength=-(-self.nodes // self.unit_nodes))
+            able = np.flatnonzero(per_unit >= min(needed, self.unit_nodes))
+            if able.size and needed <= self.unit_nodes:
+                unit = int(able[np.argmin(per_unit[able])])
+                inside = nodes // self.unit_nodes == unit
+                nodes = np.concatenate((nodes[inside], nodes[~inside]))
+        in_whole = np.isin(node_of, nodes[:count // gpn]) if count >= gpn else np.zeros(free_ids.size, bool)
+        chosen = free_ids[in_whole]
+        rest = count - chosen.size
+        if rest:
+            others = free_ids[~in_whole]
+            order = np.argsort(-free_per_node[others // gpn], kind="stable")
+            chosen = np.concatenate((chosen, others[order[:rest]]))
+        return np.sort(chosen)
