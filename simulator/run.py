@@ -95,7 +95,8 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
             step_s=step.total_s, power_w=economy.power.step_w(step.compute_s, step.total_s),
             submitted_s=workload.start_at_s,
             recovery=recovery_plan(workload, scenario, step.total_s), priority=workload.priority,
-            tenant=workload.tenant,
+            tenant=workload.tenant, preemptible=workload.preemptible,
+            checkpoint_on_preempt=workload.on_preempt == "checkpoint",
         )
         job.start(env, cluster)
         if links is not None:
@@ -371,7 +372,7 @@ def _training_report(run: _Training, now: float, scenario: Scenario, economy: Ec
     counts = parameter_counts(w.model)
     memory = training_memory(plan.step, w.memory_reserve_bytes)
     end = job.finished_s if job.finished_s is not None else now
-    held_s = (end - job.started_s) if job.started_s is not None else 0.0
+    held_s = job.holding_s(end)
     productive_s = job.productive_s
     held_gpu_s = held_s * job.held_gpus
     idle_gpu_s = held_gpu_s - job.busy_s * job.gpus
@@ -436,6 +437,8 @@ def _training_report(run: _Training, now: float, scenario: Scenario, economy: Ec
                                  _lost_s(job) * job.gpus, kwh),
         cost_per_million_tokens_usd=cost / tokens * 1e6 if tokens else 0.0,
         interruptions=job.interruptions,
+        preemptions=job.preemptions,
+        requeued_s=job.requeued_s,
         interruptions_by_cause={cause: job.causes.get(cause, 0) for cause in _causes(scenario)},
         checkpoints=job.checkpoints,
         checkpoints_skipped=job.checkpoints_skipped,

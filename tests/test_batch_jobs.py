@@ -204,3 +204,33 @@ def test_placement_keeps_small_jobs_on_full_nodes_and_big_ones_inside_a_unit() -
     assert len(units) == 1  # inside one unit
     many = grant(8 * 4)  # a job the size of a unit: the unit that still has four whole nodes
     assert set((many // 8 // 4).tolist()) == {1}
+
+
+@pytest.mark.parametrize("on_preempt", ["checkpoint", "lose"])
+def test_a_preemptible_training_job_yields_to_urgent_work_and_resumes(tmp_path: Path, on_preempt: str) -> None:
+    (tmp_path / "urgent.csv").write_text("submit_time,tenant,gpus,duration,priority\n0,prod,8,3600,10\n",
+                                         encoding="utf-8")
+    extra = {
+        "cluster": {"accelerator": "a100-80gb-sxm", "nodes": 2, "gpus_per_node": 8,
+                    "topology": {"kind": "single_switch"}},
+        "scheduler": {"policy": "priority", "preemption": True},
+        "workloads": [{"name": "pretrain", "kind": "training", "model": "gpt3-1.3b", "tokens": "10B",
+                       "seq_len": 2048, "global_batch_tokens": "1M", "parallelism": {"dp": 16},
+                       "tenant": "research", "preemptible": True, "on_preempt": on_preempt,
+                       "checkpoint": {"policy": "fixed", "interval": "1 h", "write": "30 s"},
+                       "recovery": {"restart": "5 min"}}],
+        "jobs": [{"kind": "trace", "name": "urgent", "path": "urgent.csv", "start_at": "1.5 h"}],
+    }
+    report = simulate(load_scenario(scenario_file(tmp_path, **extra)))
+    job, urgent = report.workloads["pretrain"], report.jobs.rows[0]  # type: ignore[union-attr]
+    assert urgent.started_s == 5400.0 and urgent.queued_s == 0.0  # the training job made room at once
+    assert job.status == "completed" and job.preemptions == 1  # type: ignore[union-attr]
+    assert job.requeued_s == pytest.approx(3600.0, abs=1.0)  # type: ignore[union-attr]  # back when it ended
+    # GPU time is paid only while held: the hour away is not the training job's
+    assert job.gpu_hours == pytest.approx(16 * (job.wall_clock_s - job.requeued_s) / 3600, rel=1e-6)  # type: ignore[union-attr]
+    redone = job.losses.redone_work_gpu_hours  # type: ignore[union-attr]
+    if on_preempt == "checkpoint":
+        assert redone < 16 * job.step_time_s / 3600 * 1.01  # at most the step under way
+    else:  # back to the checkpoint at 1 h: half an hour of steps redone
+        assert redone == pytest.approx(16 * 0.5, rel=0.1)
+    assert report.tenants["prod"].preemptions_caused == 1

@@ -22,6 +22,11 @@ from simulator.engine.sampler import Marks
 
 
 @dataclass(frozen=True)
+class Preempted:
+    """Interrupt cause: higher-priority work needs the job's GPUs (it gives them back and queues again)."""
+
+
+@dataclass(frozen=True)
 class Slowdown:
     """Interrupt cause: a node of the job turned slow (the job keeps its progress)."""
 
@@ -74,6 +79,13 @@ class TrainingJob:
     recovery: RecoveryPlan = NO_FAILURES
     priority: int = 0  # for priority and backfill scheduling
     tenant: str = ""
+    preemptible: bool = False  # higher-priority work may take its GPUs
+    checkpoint_on_preempt: bool = True  # a preempted job saves its progress (else loses it since its checkpoint)
+    preemptions: int = 0
+    requeued_s: float = 0.0  # waiting for GPUs again after preemptions
+    _held_s: float = 0.0  # holding GPUs, allocations given back
+    _held_since_s: float | None = None
+    _resume_pending: bool = False  # restart and restore owed after a preemption
     started_s: float | None = None
     finished_s: float | None = None
     steps_done: int = 0
@@ -109,32 +121,95 @@ class TrainingJob:
         self._cluster_fail = cluster.fail_node
         self._process = env.process(self._run(env, cluster))
 
-    def _run(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, None]:
-        yield env.timeout(self.submitted_s)
+    def _allocate(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, GpuIds]:
+        """Wait for the job's GPUs (and spares), place its nodes, and listen for failures (and preemption)."""
         gpn = cluster.gpus_per_node
-        estimate_s = self.steps_total * self.step_s  # failure-free: what backfilling plans with
+        estimate_s = (self.steps_total - self.steps_done) * self.step_s  # failure-free: what backfilling plans with
+        asked_s = env.now
         ids = cast(GpuIds, (yield cluster.request(self.gpus + self.recovery.spare_nodes * gpn, self.priority,
                                                   estimate_s, self.tenant)))
+        if self.started_s is not None:
+            self.requeued_s += env.now - asked_s
         self.gpu_ids = ids
         nodes = sorted({int(n) for n in ids // gpn})
         self._spares = nodes[len(nodes) - self.recovery.spare_nodes:] if self.recovery.spare_nodes else []
         self._active_nodes = [n for n in nodes if n not in self._spares]
         self._position = {n: i for i, n in enumerate(self._active_nodes)}
         cluster.hold(ids, self._on_failure, self._on_slowdown)
-        self.started_s = env.now
+        if self.preemptible:
+            cluster.make_preemptible(ids, self.priority, self._on_preempt)
+        self._held_since_s = env.now
+        if self.started_s is None:
+            self.started_s = env.now
+        return ids
+
+    def _run(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, None]:
+        yield env.timeout(self.submitted_s)
         while self.steps_done < self.steps_total:
-            try:
-                if self._failed or self._blocked:
-                    yield from self._recover(env, cluster)
-                yield from self._compute_span(env, cluster)
-            except simpy.Interrupt as interrupt:
-                if isinstance(interrupt.cause, Slowdown):
-                    self._slowed(env, cluster)
-                else:
-                    self._interrupted(env, cluster)
+            ids = yield from self._allocate(env, cluster)
+            preempted = False
+            while self.steps_done < self.steps_total and not preempted:
+                try:
+                    if self._resume_pending:
+                        yield from self._resume(env)
+                    if self._failed or self._blocked:
+                        yield from self._recover(env, cluster)
+                    yield from self._compute_span(env, cluster)
+                except simpy.Interrupt as interrupt:
+                    if isinstance(interrupt.cause, Slowdown):
+                        self._slowed(env, cluster)
+                    elif isinstance(interrupt.cause, Preempted):
+                        self._preempted(env, cluster)
+                        preempted = True
+                    else:
+                        self._interrupted(env, cluster)
+            self._give_back(env, cluster, ids)
         self._phase = "done"
         self.finished_s = env.now
+
+    def _give_back(self, env: simpy.Environment, cluster: Cluster, ids: GpuIds) -> None:
+        if self._held_since_s is not None:
+            self._held_s += env.now - self._held_since_s
+            self._held_since_s = None
         cluster.release(ids)
+
+    def holding_s(self, now: float) -> float:
+        """Time the job has held GPUs, counting an allocation still held."""
+        return self._held_s + (now - self._held_since_s if self._held_since_s is not None else 0.0)
+
+    def _on_preempt(self) -> None:
+        if self._process is not None and self._phase not in ("queued", "done"):
+            self._process.interrupt(Preempted())
+
+    def _preempted(self, env: simpy.Environment, cluster: Cluster) -> None:
+        """Stop for higher-priority work: keep the progress (a checkpoint on the way out) or lose it back to the
+        last checkpoint, and queue again; restart and restore are owed when the GPUs come back."""
+        if self._phase == "computing":
+            spent = env.now - self._phase_start_s
+            done_in_span = self._steps_in(spent)
+            cluster.record_busy(self.gpus, spent, self.power_w)
+            self.busy_s += spent
+            self.steps_done += done_in_span
+            self.losses.redone_s += spent - done_in_span * self._span_step_s
+        else:
+            self._account_phase(env.now)
+        self._settle_pending(env)
+        if self.checkpoint_on_preempt:
+            self._durable, self._pending = self.steps_done, None
+        else:
+            self.losses.redone_s += (self.steps_done - self._durable) * self.step_s
+            self.steps_done = self._durable
+        self.preemptions += 1
+        self._failed, self._blocked, self._slow, self._dropped = [], [], {}, 0
+        self._resume_pending = True
+        self._phase = "queued"
+
+    def _resume(self, env: simpy.Environment) -> Generator[simpy.Event, object, None]:
+        self._begin("restarting", env)
+        yield env.timeout(self.recovery.restart_s + self.recovery.restore_s)
+        self.losses.restart_s += self.recovery.restart_s
+        self.losses.restore_s += self.recovery.restore_s
+        self._resume_pending = False
 
     def _compute_span(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, None]:
         interval = self.recovery.interval_steps
@@ -360,6 +435,9 @@ class TrainingJob:
             self._credit(cluster, self._steps_in(now - self._phase_start_s))
         elif self._phase not in ("done", "queued"):
             self._account_phase(now)
+        if self._held_since_s is not None:
+            self._held_s += now - self._held_since_s
+            self._held_since_s = None
         self._phase = "done"
 
     @property

@@ -148,6 +148,8 @@ class TrainingReport(_Out):
     cost_breakdown: CostBreakdown
     cost_per_million_tokens_usd: float = Field(description="cost_usd / tokens x 1e6 (0 when no tokens)")
     interruptions: int = Field(description="failures that stopped the job (one per event, however many nodes)")
+    preemptions: int = Field(description="times higher-priority work took its GPUs (it queued again)")
+    requeued_s: float = Field(description="time waiting for GPUs again after preemptions, s")
     interruptions_by_cause: dict[str, int] = Field(description="interruptions by failure cause")
     checkpoints: int = Field(description="checkpoints written")
     checkpoints_skipped: int = Field(description="checkpoints due while the checkpoint store was down")

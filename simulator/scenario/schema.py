@@ -151,6 +151,12 @@ class TrainingWorkload(Strict):
     start_at_s: NonNegativeDuration = Field(0.0, alias="start_at", description="submission time")
     tenant: str = Field("default", pattern=NAME_PATTERN, max_length=100, description="who pays for it")
     priority: int = Field(0, ge=-1000, le=1000, description="scheduling priority (higher first)")
+    preemptible: bool = Field(
+        False, description="higher-priority work may take its GPUs (with scheduler.preemption); it queues again"
+    )
+    on_preempt: Literal["checkpoint", "lose"] = Field(
+        "checkpoint", description="a preempted job saves its progress, or loses it since its last checkpoint"
+    )
     checkpoint: Checkpoint = Field(
         default_factory=lambda: Checkpoint(policy=CheckpointPolicy.NONE), description="checkpoint policy (default none)"
     )
