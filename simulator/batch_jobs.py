@@ -55,11 +55,12 @@ def generate(source: GeneratedJobs, rng: np.random.Generator, power_w: float) ->
 def replay(source: TraceJobs, power_w: float) -> list[BatchJob]:
     """The jobs of a trace, in submission order (TraceError if it cannot be read)."""
     trace = arr.load_job_trace(source.path, source.submit_column, source.tenant_column, source.gpus_column,
-                               source.duration_column, source.priority_column)
+                               source.duration_column, source.priority_column, source.preemptible_column)
     return [BatchJob(f"{source.name}-{i}", trace.tenants[i], int(trace.gpus[i]), float(trace.duration_s[i]),
                      source.start_at_s + float(trace.submit_s[i]), int(trace.priority[i]),
                      source.checkpoint_interval_s, power_w,
-                     source.preemptible, source.on_preempt == "checkpoint")
+                     source.preemptible if trace.preemptible[i] is None else bool(trace.preemptible[i]),
+                     source.on_preempt == "checkpoint")
             for i in range(len(trace.tenants))]
 
 

@@ -136,6 +136,7 @@ def test_failures_re_place_jobs_never_on_a_failed_node_and_gpu_time_is_bounded(
     ("submit_time,tenant,gpus,duration\n0,a,64,10\n", ["needs 64 GPUs", "has 8"]),
     ("submit_time,tenant,gpus\n0,a,1\n", ["no column 'duration'"]),
     ("submit_time,tenant,gpus,duration\n0,a,two,10\n", ["line 2", "'gpus'"]),
+    ("submit_time,tenant,gpus,duration,preemptible\n0,a,1,10,maybe\n", ["line 2", "'preemptible'"]),
 ])
 def test_bad_job_traces_are_located(tmp_path: Path, trace: str, words: list[str]) -> None:
     (tmp_path / "jobs.csv").write_text(trace, encoding="utf-8")
@@ -148,12 +149,12 @@ def test_bad_job_traces_are_located(tmp_path: Path, trace: str, words: list[str]
 
 @pytest.mark.parametrize("on_preempt", ["checkpoint", "lose"])
 def test_urgent_work_preempts_preemptible_jobs_which_resume_later(tmp_path: Path, on_preempt: str) -> None:
-    (tmp_path / "low.csv").write_text("submit_time,tenant,gpus,duration\n" + "".join(
-        f"{i},research,1,10000\n" for i in range(8)), encoding="utf-8")
+    (tmp_path / "low.csv").write_text("submit_time,tenant,gpus,duration,preemptible\n" + "".join(
+        f"{i},research,1,10000,true\n" for i in range(8)), encoding="utf-8")
     (tmp_path / "urgent.csv").write_text("submit_time,tenant,gpus,duration,priority\n0,prod,4,500,10\n",
                                          encoding="utf-8")
     extra = {"scheduler": {"policy": "priority", "preemption": True}, "jobs": [
-        {"kind": "trace", "name": "low", "path": "low.csv", "preemptible": True, "on_preempt": on_preempt,
+        {"kind": "trace", "name": "low", "path": "low.csv", "on_preempt": on_preempt,
          "checkpoint_interval": "10 min"},
         {"kind": "trace", "name": "urgent", "path": "urgent.csv", "start_at": "1000 s"}]}
     jobs = run(tmp_path, **extra).jobs

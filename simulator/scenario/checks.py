@@ -231,7 +231,7 @@ def _job_problems(source: JobSource, usable: int) -> list[Problem]:
         return []
     try:
         trace = load_job_trace(source.path, source.submit_column, source.tenant_column, source.gpus_column,
-                               source.duration_column, source.priority_column)
+                               source.duration_column, source.priority_column, source.preemptible_column)
     except (TraceError, OSError, UnicodeDecodeError) as err:
         return [Problem(("path",), str(err))]
     if int(trace.gpus.max()) > usable:

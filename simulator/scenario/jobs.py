@@ -99,7 +99,10 @@ class TraceJobs(Strict):
     start_at_s: NonNegativeDuration = Field(
         0.0, alias="start_at", description="when the trace's first submission happens (times are relative to it)"
     )
-    preemptible: bool = Field(False, description="higher-priority work may stop these jobs")
+    preemptible_column: str | None = Field(
+        "preemptible", description="true/false/1/0 per job (optional column; without it, `preemptible`)"
+    )
+    preemptible: bool = Field(False, description="higher-priority work may stop these jobs (where no column says)")
     on_preempt: Literal["checkpoint", "lose"] = Field(
         "checkpoint", description="a preempted job saves its work, or loses it since its last checkpoint"
     )

@@ -279,18 +279,24 @@ class JobTrace:
     gpus: NDArray[np.int64]
     duration_s: NDArray[np.float64]
     priority: NDArray[np.int64]
+    preemptible: list[bool | None]  # None where the trace has no such column
+
+
+FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def load_job_trace(path: str | Path, submit_column: str, tenant_column: str, gpus_column: str,
-                   duration_column: str, priority_column: str | None) -> JobTrace:
+                   duration_column: str, priority_column: str | None,
+                   preemptible_column: str | None = None) -> JobTrace:
     """Read a job trace; TraceError naming the file, line and column of a bad value."""
     path = Path(path)
     names = [submit_column, tenant_column, gpus_column, duration_column]
-    rows: list[tuple[int, float, str, int, float, int]] = []
+    rows: list[tuple[int, float, str, int, float, int, bool | None]] = []
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header, columns = _header(path, reader, names)
         priority_at = header.index(priority_column) if priority_column in header else None
+        flag_at = header.index(preemptible_column) if preemptible_column in header else None
         for row in reader:
             if not row:
                 continue
@@ -303,12 +309,14 @@ def load_job_trace(path: str | Path, submit_column: str, tenant_column: str, gpu
                 duration = float(value)
                 name, value = priority_column or "", row[priority_at] if priority_at is not None else "0"
                 priority = int(value or 0)
-            except (ValueError, IndexError) as error:
+                name, value = preemptible_column or "", row[flag_at] if flag_at is not None else ""
+                flag = FLAGS[value.strip().lower()] if value.strip() else None
+            except (ValueError, IndexError, KeyError) as error:
                 raise TraceError(f"{path}, line {reader.line_num}, column {name!r}: bad value {value!r} "
                                  f"({error})") from None
             if gpus < 1 or not (math.isfinite(duration) and duration > 0):
                 raise TraceError(f"{path}, line {reader.line_num}: gpus must be >= 1 and duration > 0")
-            rows.append((whole, part, row[columns[1]].strip() or "default", gpus, duration, priority))
+            rows.append((whole, part, row[columns[1]].strip() or "default", gpus, duration, priority, flag))
     if not rows:
         raise TraceError(f"{path}: no data rows after the header")
     first = min(r[0] for r in rows)
@@ -317,4 +325,5 @@ def load_job_trace(path: str | Path, submit_column: str, tenant_column: str, gpu
     return JobTrace(submit_s=times[order] - times[order[0]], tenants=[rows[i][2] for i in order],
                     gpus=np.array([rows[i][3] for i in order], dtype=np.int64),
                     duration_s=np.array([rows[i][4] for i in order]),
-                    priority=np.array([rows[i][5] for i in order], dtype=np.int64))
+                    priority=np.array([rows[i][5] for i in order], dtype=np.int64),
+                    preemptible=[rows[i][6] for i in order])
