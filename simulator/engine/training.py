@@ -184,21 +184,11 @@ class TrainingJob:
     def _preempted(self, env: simpy.Environment, cluster: Cluster) -> None:
         """Stop for higher-priority work: keep the progress (a checkpoint on the way out) or lose it back to the
         last checkpoint, and queue again; restart and restore are owed when the GPUs come back."""
-        if self._phase == "computing":
-            spent = env.now - self._phase_start_s
-            done_in_span = self._steps_in(spent)
-            cluster.record_busy(self.gpus, spent, self.power_w)
-            self.busy_s += spent
-            self.steps_done += done_in_span
-            self.losses.redone_s += spent - done_in_span * self._span_step_s
-        else:
-            self._account_phase(env.now)
-        self._settle_pending(env)
+        self._halt(env, cluster)
         if self.checkpoint_on_preempt:
             self._durable, self._pending = self.steps_done, None
         else:
-            self.losses.redone_s += (self.steps_done - self._durable) * self.step_s
-            self.steps_done = self._durable
+            self._roll_back()
         self.preemptions += 1
         self._failed, self._blocked, self._slow, self._dropped = [], [], {}, 0
         self._resume_pending = True
@@ -332,6 +322,13 @@ class TrainingJob:
 
     def _interrupted(self, env: simpy.Environment, cluster: Cluster) -> None:
         """Account for the interrupted phase and roll back to the last durable checkpoint."""
+        self._halt(env, cluster)
+        self._roll_back()
+        self._phase = "recovering"
+
+    def _halt(self, env: simpy.Environment, cluster: Cluster) -> None:
+        """Stop the phase under way: credit the whole steps of a span (the partial one is redone), or book the
+        phase's time to its loss; a checkpoint written by now becomes durable."""
         if self._phase == "computing":
             spent = env.now - self._phase_start_s
             done_in_span = self._steps_in(spent)
@@ -343,10 +340,11 @@ class TrainingJob:
         else:
             self._account_phase(env.now)
         self._settle_pending(env)
-        lost = self.steps_done - self._durable
-        self.losses.redone_s += lost * self.step_s
+
+    def _roll_back(self) -> None:
+        """Back to the last durable checkpoint: the steps since are redone."""
+        self.losses.redone_s += (self.steps_done - self._durable) * self.step_s
         self.steps_done = self._durable
-        self._phase = "recovering"
 
     def _account_phase(self, now: float) -> None:
         """Book the time spent so far in a non-computing phase to its loss."""

@@ -23,6 +23,7 @@ from simulator.report.model import (
     dotted_value,
     headline_figures,
 )
+from simulator.report.render import duration_text, latency_text, usd_text
 from simulator.units import format_count
 
 COST_PARTS = (("useful_usd", "useful work", "#2b8a3e"), ("checkpoint_usd", "checkpoints", "#f59f00"),
@@ -58,23 +59,10 @@ def _days_or_hours(seconds: Sequence[float]) -> tuple[list[float], str]:
     return [t / 60 for t in seconds], "minutes"
 
 
-def _span(seconds: float) -> str:
-    value, unit = _days_or_hours([seconds])
-    return f"{value[0]:,.2f} {unit}"
-
-
 def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...] | None = None) -> str:
     head = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>" if header else ""
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table>{head}{body}</table>"
-
-
-def _money(usd: float | None) -> str:
-    return "-" if usd is None else f"${usd:,.2f}" if usd < 1e4 else f"${usd:,.0f}"
-
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1e3:,.1f} ms" if seconds < 1 else f"{seconds:,.2f} s"
 
 
 def _usd_tick(value: float, _: object) -> str:
@@ -186,7 +174,7 @@ def _tenant_plot(report: Report) -> str:
 
 
 def _tenants_section(report: Report) -> str:
-    rows = [(name, f"{t.gpu_hours:,.0f}", f"{t.share:.1%}", _money(t.cost_usd), f"{t.batch_jobs:,}",
+    rows = [(name, f"{t.gpu_hours:,.0f}", f"{t.share:.1%}", usd_text(t.cost_usd), f"{t.batch_jobs:,}",
              ", ".join(t.workloads) or "-", f"{t.preemptions_caused:,}") for name, t in report.tenants.items()]
     parts = ["<h2>Tenants</h2>" + _table(rows, ("tenant", "GPU-hours", "share", "GPU time cost", "batch jobs",
                                                 "workloads", "preemptions caused"))]
@@ -194,8 +182,8 @@ def _tenants_section(report: Report) -> str:
     if jobs is not None:
         summary = [("jobs", f"{jobs.count:,}: {jobs.completed:,} completed, {jobs.running:,} running, "
                             f"{jobs.queued:,} queued"),
-                   ("queueing delay", f"mean {_span(jobs.mean_queued_s)}, median {_span(jobs.p50_queued_s)}, "
-                                      f"p99 {_span(jobs.p99_queued_s)}"),
+                   ("queueing delay", f"mean {duration_text(jobs.mean_queued_s)}, median "
+                                      f"{duration_text(jobs.p50_queued_s)}, p99 {duration_text(jobs.p99_queued_s)}"),
                    ("slowdown (completion / run time)", "-" if jobs.mean_slowdown is None else
                     f"mean {jobs.mean_slowdown:.2f}, p99 {jobs.p99_slowdown or 0:.2f}"),
                    ("interruptions / preemptions", f"{jobs.interruptions:,} / {jobs.preemptions:,}"),
@@ -237,26 +225,26 @@ def _serving_plots(report: Report, name: str, w: InferenceReport) -> tuple[str, 
 def _workload_rows(name: str, w: TrainingReport | InferenceReport) -> list[tuple[str, str]]:
     if isinstance(w, TrainingReport):
         return [("status", w.status), ("model", f"{w.model} on {w.gpus:,} {w.accelerator}"),
-                ("wall clock", _span(w.wall_clock_s)), ("steps", f"{w.steps:,} / {w.steps_total:,}"),
+                ("wall clock", duration_text(w.wall_clock_s)), ("steps", f"{w.steps:,} / {w.steps_total:,}"),
                 ("MFU", f"{w.mfu:.1%}"), ("ETTR", f"{w.ettr:.1%}"), ("interruptions", f"{w.interruptions:,}"),
-                ("lost GPU-hours", f"{w.lost_gpu_hours:,.0f}"), ("cost", _money(w.cost_usd)),
-                ("per million tokens trained", _money(w.cost_per_million_tokens_usd))]
+                ("lost GPU-hours", f"{w.lost_gpu_hours:,.0f}"), ("cost", usd_text(w.cost_usd)),
+                ("per million tokens trained", usd_text(w.cost_per_million_tokens_usd))]
     r = w.requests
     return [("status", w.status), ("model", f"{w.model}, {w.replicas} x TP{w.tp} on {w.gpus:,} {w.accelerator}"),
             ("requests", f"{r.completed:,} completed of {r.total:,} ({r.failed:,} failed, {r.retried:,} retried)"),
-            ("TTFT p50 / p99", f"{_ms(w.ttft_s.p50)} / {_ms(w.ttft_s.p99)}"),
-            ("TPOT p50 / p99", f"{_ms(w.tpot_s.p50)} / {_ms(w.tpot_s.p99)}"),
+            ("TTFT p50 / p99", f"{latency_text(w.ttft_s.p50)} / {latency_text(w.ttft_s.p99)}"),
+            ("TPOT p50 / p99", f"{latency_text(w.tpot_s.p50)} / {latency_text(w.tpot_s.p99)}"),
             ("SLO attainment", "-" if w.slo_attainment is None else f"{w.slo_attainment:.1%}"),
             ("throughput", f"{format_count(w.throughput_tokens_per_s)} output tokens/s"),
-            ("cost", _money(w.cost_usd)), ("per million output tokens", _money(w.usd_per_million_output_tokens))]
+            ("cost", usd_text(w.cost_usd)), ("per million output tokens", usd_text(w.usd_per_million_output_tokens))]
 
 
 def _report_body(report: Report) -> str:
     c = report.cluster
-    summary = [("simulated time", _span(report.simulated_s)), ("GPUs", f"{c.gpus:,}"),
+    summary = [("simulated time", duration_text(report.simulated_s)), ("GPUs", f"{c.gpus:,}"),
                ("utilization (productive)", f"{c.utilization:.1%}"), ("GPU-hours", f"{c.gpu_hours:,.0f}"),
                ("price", f"${c.gpu_hour_usd:,.2f} per GPU-hour ({c.price_source})"),
-               ("cost", f"{_money(c.cost_usd)} (GPU time {_money(c.rental_usd)}, energy {_money(c.energy_usd)})"),
+               ("cost", f"{usd_text(c.cost_usd)} (GPU time {usd_text(c.rental_usd)}, energy {usd_text(c.energy_usd)})"),
                ("energy", f"{c.energy_kwh:,.0f} kWh, {c.carbon_tco2e:,.1f} tCO2e"),
                ("node failures", f"{c.node_failures:,}")]
     parts = [f"<h2>Cluster</h2>{_table(summary)}",

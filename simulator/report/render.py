@@ -28,7 +28,8 @@ from simulator.report.model import (
 from simulator.units import format_count, format_si
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """Seconds as people read them: '12.3 s', '45.0 min', '10.26 h', '54.00 d'."""
     if seconds >= 2 * 86400:
         return f"{seconds / 86400:.2f} d"
     if seconds >= 2 * 3600:
@@ -45,7 +46,7 @@ def report_tables(report: Report) -> Group:
     head.add_column(style="bold")
     head.add_column(justify="right")
     for label, value in [
-        ("simulated time", _duration(report.simulated_s)),
+        ("simulated time", duration_text(report.simulated_s)),
         ("GPUs", f"{c.gpus:,}"),
         ("utilization (productive)", f"{c.utilization:.1%}"),
         ("allocation", f"{c.allocation:.1%}"),
@@ -94,7 +95,7 @@ def _training_rows(w: TrainingReport) -> list[tuple[str, str]]:
         ("status", w.status),
         ("model", w.model),
         ("GPUs", f"{w.gpus:,} x {w.accelerator}"),
-        ("wall clock", _duration(w.wall_clock_s)),
+        ("wall clock", duration_text(w.wall_clock_s)),
         ("steps", f"{w.steps:,} / {w.steps_total:,}"),
         ("step time", f"{w.step_time_s:.3g} s"),
         ("tokens", format_count(w.tokens)),
@@ -109,17 +110,19 @@ def _training_rows(w: TrainingReport) -> list[tuple[str, str]]:
     ]
 
 
-def _ms(seconds: float | None) -> str:
+def latency_text(seconds: float | None) -> str:
+    """A latency: milliseconds below a second, else a duration; '-' for none."""
     if seconds is None:
         return "-"
-    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else _duration(seconds)
+    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else duration_text(seconds)
 
 
 def _latency(stats: LatencyReport) -> str:
-    return f"{_ms(stats.p50)} / {_ms(stats.p90)} / {_ms(stats.p99)}"
+    return f"{latency_text(stats.p50)} / {latency_text(stats.p90)} / {latency_text(stats.p99)}"
 
 
-def _usd(value: float | None) -> str:
+def usd_text(value: float | None) -> str:
+    """Dollars with cents; '-' for none."""
     return "-" if value is None else f"${value:,.2f}"
 
 
@@ -140,7 +143,7 @@ def _serving_rows(w: InferenceReport) -> list[tuple[str, str]]:
         ("TTFT p50 / p90 / p99", _latency(w.ttft_s)),
         ("TPOT p50 / p90 / p99", _latency(w.tpot_s)),
         ("end-to-end p50 / p90 / p99", _latency(w.e2e_s)),
-        (f"SLO (TTFT {_ms(w.slo.ttft_s)}, TPOT {_ms(w.slo.tpot_s)})", slo),
+        (f"SLO (TTFT {latency_text(w.slo.ttft_s)}, TPOT {latency_text(w.slo.tpot_s)})", slo),
         ("throughput", f"{format_count(w.throughput_tokens_per_s)} output, "
                        f"{format_count(w.input_tokens_per_s)} input tokens/s"),
         ("replica busy / KV cache used", f"{w.replica_busy_fraction:.1%} / {w.kv_cache_utilization:.1%}"),
@@ -148,8 +151,8 @@ def _serving_rows(w: InferenceReport) -> list[tuple[str, str]]:
         ("prefix cache hits", "-" if w.prefix_cache_hit_rate is None else f"{w.prefix_cache_hit_rate:.1%}"),
         ("GPU-hours", f"{w.gpu_hours:,.1f}"),
         ("cost", f"${w.cost_usd:,.2f}"),
-        ("per million output / all tokens", f"{_usd(w.usd_per_million_output_tokens)} / "
-                                            f"{_usd(w.usd_per_million_tokens)}"),
+        ("per million output / all tokens", f"{usd_text(w.usd_per_million_output_tokens)} / "
+                                            f"{usd_text(w.usd_per_million_tokens)}"),
     ]
 
 
@@ -246,13 +249,13 @@ def _format_figure(key: str, value: float, precise: bool = False) -> str:
     if key.endswith("per_s"):
         return f"{format_count(value)}/s"
     if key.split(".")[-1] in {"mean", "p50", "p90", "p99"}:
-        return _ms(value)
+        return latency_text(value)
     if "usd_per_million" in key:
         return f"${value:,.3f}" if precise else f"${value:,.2f}"
     if key.endswith("attainment"):
         return f"{value:.2%}" if precise else f"{value:.1%}"
     if key.endswith("_s"):
-        return _duration(value)
+        return duration_text(value)
     if key.endswith("usd"):
         return f"${value:,.2f}" if precise else f"${value:,.0f}"
     if key.endswith(("utilization", "mfu", "ettr")):
@@ -318,7 +321,7 @@ def plan_tables(report: PlanReport) -> Group:
         ("Chinchilla loss", [f"{r.chinchilla_loss_nats:.3f} nats" for r in rows]),
         ("MFU", [f"{r.mfu:.1%}" for r in rows]),
         ("GPUs", [f"{r.gpus:,}" for r in rows]),
-        ("training time", [_duration(r.days * 86400) for r in rows]),
+        ("training time", [duration_text(r.days * 86400) for r in rows]),
         ("GPU-hours", [f"{r.gpu_hours:,.0f}" for r in rows]),
         ("cost", ["-" if r.cost_usd is None else f"${r.cost_usd:,.0f}" for r in rows]),
     ]
