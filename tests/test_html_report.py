@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from cli import main
 from simulator.engine.sampler import MAX_MARKS, MAX_POINTS
-from simulator.report.html import comparison_html, report_html
+from simulator.report.html import report_html
 from simulator.run import simulate
 from simulator.scenario.loader import load_scenario
 from tests.conftest import ROOT
@@ -63,8 +63,10 @@ def test_compare_puts_runs_side_by_side(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     page = path.read_text(encoding="utf-8")
     _self_contained(page)
-    assert page.count("<svg") == 1 + 2 * 4
-    assert comparison_html  # the renderer the CLI used
+    assert page.count("<svg") == 1 + 2 * 4  # the side-by-side bars, then each run's four plots
+    labels = [Path(p).stem for p in scenarios]
+    assert all(f"<th>{label}</th>" in page for label in labels)  # the headline table has a column per run
+    assert re.search(r"<td>[^<]+ \(\d+\.\d\dx\)</td>", page)  # and the second run's ratios to the first
 
 
 def _browser() -> str:
