@@ -130,7 +130,8 @@ def validate(scenarios: tuple[str, ...], overrides: tuple[str, ...]) -> None:
             failed = True
             _print_issues(err)
             continue
-        click.echo(f"{path}: ok ({len(loaded.workloads)} workload(s), {loaded.cluster.gpus} GPUs)")
+        streams = f", {len(loaded.jobs)} job stream(s)" if loaded.jobs else ""
+        click.echo(f"{path}: ok ({len(loaded.workloads)} workload(s){streams}, {loaded.cluster.gpus} GPUs)")
     if failed:
         sys.exit(EXIT_BAD_INPUT)
 
