@@ -11,11 +11,27 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from simulator.report.model import TrainingReport
 from simulator.run import simulate
 from simulator.scenario.loader import ScenarioError, load_scenario
 from tests.conftest import ROOT
 
 BASE = yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text(encoding="utf-8"))
+# a small shared cluster: a service, a job stream, a scheduler with preemption, a catalog rental price
+SHARED = {
+    "name": "fuzz-shared", "seed": 2,
+    "cluster": {"accelerator": "h100-sxm", "nodes": 2, "gpus_per_node": 8, "topology": {"kind": "fat_tree"}},
+    "pricing": {"rental": "on_demand", "carbon_kg_per_kwh": 0.4, "power": {"communicating_load": 0.3}},
+    "scheduler": {"policy": "backfill", "preemption": True},
+    "workloads": [{"name": "chat", "kind": "inference", "model": "llama3.1-8b", "replicas": 1, "tp": 1,
+                   "priority": 5, "slo": {"ttft": "1 s", "tpot": "50 ms"},
+                   "autoscaling": {"max_replicas": 4, "interval": "10 s"},
+                   "arrivals": {"kind": "poisson", "rate": 5, "requests": 60},
+                   "input_tokens": {"kind": "uniform", "low": 100, "high": 2000}, "output_tokens": 50}],
+    "jobs": [{"kind": "generated", "count": 20, "rate": 0.05, "gpus": {"kind": "power_of_two", "max": 8},
+              "duration": {"kind": "exponential", "mean": "5 min"}, "preemptible": True}],
+}
+SIMULATED_WORK_LIMIT = 5_000  # requests plus jobs: larger edits are only validated, to keep the test fast
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True),
@@ -39,14 +55,15 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
-PATHS = _paths(BASE)
+BASES = [(BASE, _paths(BASE)), (SHARED, _paths(SHARED))]
 
 
 @st.composite
 def mutated(draw: st.DrawFn) -> Any:
-    data = copy.deepcopy(BASE)
+    base, paths = draw(st.sampled_from(BASES))
+    data = copy.deepcopy(base)
     for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from(PATHS))
+        path = draw(st.sampled_from(paths))
         parent = data
         try:
             for part in path[:-1]:
@@ -77,6 +94,17 @@ def test_any_edit_loads_or_fails_with_located_errors(tmp_path: Path, data: Any) 
             assert int(issue.location.rsplit(":", 1)[1]) >= 1
             assert issue.message and "\n" not in issue.message
         return
+    work = sum(getattr(w.arrivals, "requests", 0) or 0 for w in scenario.workloads if w.kind == "inference")
+    work += sum(getattr(source, "count", 0) for source in scenario.jobs)
+    if work > SIMULATED_WORK_LIMIT:
+        return
     report = simulate(scenario)
     for workload in report.workloads.values():
-        assert workload.steps + workload.steps_remaining == workload.steps_total
+        if isinstance(workload, TrainingReport):
+            assert workload.steps + workload.steps_remaining == workload.steps_total
+        else:  # every request accounted for
+            r = workload.requests
+            assert r.arrived == r.completed + r.failed + r.queued_at_end + r.in_flight_at_end
+            assert r.total == r.arrived + r.not_arrived
+    if report.jobs is not None:
+        assert report.jobs.completed + report.jobs.running + report.jobs.queued == report.jobs.count
