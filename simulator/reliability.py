@@ -183,10 +183,12 @@ class Recovery(Strict):
     spare_nodes: int = Field(
         0, ge=0, le=1_000_000, description="idle healthy nodes the job may swap in; without one it waits for repair"
     )
-    on_no_spare: Literal["wait", "shrink"] = Field(
+    on_no_spare: Literal["wait", "shrink", "requeue"] = Field(
         "wait",
-        description="without a healthy spare: wait for the repair, or shrink data parallelism (drop the failed "
-        "node's replica, keep the global batch: steps take dp/(dp - dropped) longer) until the node is back",
+        description="without a healthy spare: wait for the repair; shrink data parallelism (drop the failed "
+        "node's replica, keep the global batch: steps take dp/(dp - dropped) longer) until the node is back; or "
+        "requeue (give every GPU back and queue again, as Slurm's --requeue does: the scheduler places the job "
+        "anew on healthy GPUs, and the wait is reported as requeued_s)",
     )
 
 

@@ -271,7 +271,8 @@ def recovery_plan(workload: TrainingWorkload, scenario: Scenario, step_s: float)
     shrink = lay.dp if recovery.on_no_spare == "shrink" else 0
     per_node = max(1, scenario.cluster.gpus_per_node // (lay.tp * lay.cp * lay.pp))
     return RecoveryPlan(steps, ckpt.stall_s, max(ckpt.write_s, ckpt.stall_s), ckpt.restore_s, recovery.detection_s,
-                        recovery.restart_s, spares, swap, delay, shrink, per_node)
+                        recovery.restart_s, spares, swap, delay, shrink, per_node,
+                        requeue=recovery.on_no_spare == "requeue")
 
 
 def topology_leaves(cluster: ClusterSpec) -> tuple[int, int]:
@@ -438,6 +439,7 @@ def _training_report(run: _Training, now: float, scenario: Scenario, economy: Ec
         cost_per_million_tokens_usd=cost / tokens * 1e6 if tokens else 0.0,
         interruptions=job.interruptions,
         preemptions=job.preemptions,
+        requeues=job.requeues,
         requeued_s=job.requeued_s,
         interruptions_by_cause={cause: job.causes.get(cause, 0) for cause in _causes(scenario)},
         checkpoints=job.checkpoints,

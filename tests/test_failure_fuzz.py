@@ -45,7 +45,7 @@ def _component(index: int, c: dict[str, Any]) -> dict[str, Any]:
     interval_min=st.sampled_from([0, 10, 60]),
     mode=st.sampled_from(["sync", "async"]),
     spares=st.integers(0, 2),
-    on_no_spare=st.sampled_from(["wait", "shrink"]),
+    on_no_spare=st.sampled_from(["wait", "shrink", "requeue"]),
     seed=st.integers(0, 2**32),
 )
 def test_the_books_always_balance(failing: list[dict[str, Any]], topology: dict[str, Any], interval_min: int,
@@ -81,7 +81,7 @@ def test_the_books_always_balance(failing: list[dict[str, Any]], topology: dict[
     accounted = (job.steps * job.step_time_s * job.gpus / 3600 + losses.redone_work_gpu_hours
                  + losses.detection_gpu_hours + losses.waiting_gpu_hours + losses.restart_gpu_hours
                  + losses.restore_gpu_hours + losses.checkpoint_gpu_hours + losses.slowdown_gpu_hours)
-    wall = job.wall_clock_s * job.gpus / 3600
+    wall = (job.wall_clock_s - job.queued_s - job.requeued_s) * job.gpus / 3600  # while it held its GPUs
     # everything but the partial step under way at the horizon
     # all but the partial step under way at the horizon: one step, even at 100x its pace when slowed
     partial = 100 * job.step_time_s * job.gpus / 3600

@@ -232,6 +232,26 @@ def test_shrinking_data_parallelism_replaces_repair_waits_with_slower_steps() ->
     assert shrink.ettr > wait.ettr  # 31 of 32 replicas keep going while a node is repaired
 
 
+def test_requeueing_moves_a_job_to_a_free_healthy_node_instead_of_waiting_for_the_repair() -> None:
+    """One node more than the job needs, 12-hour repairs: requeued, the job restarts on the free node (the
+    scheduler never places it on the failed one) and loses no time to repair waits."""
+    def run(policy: str) -> Any:
+        base = scenario(nodes=5, mtbf_h=150.0, horizon="10 d", repair={"median": "12 h", "sigma": 0},
+                        checkpoint={"policy": "fixed", "interval": "1 h", "write": "10 s"},
+                        recovery={"detection": "1 min", "restart": "2 min", "on_no_spare": policy})
+        data = base.model_dump(by_alias=True, mode="json")
+        data["workloads"][0]["parallelism"] = {"dp": 32}
+        return simulate(Scenario.model_validate(data)).workloads["job"]
+
+    wait, requeue = run("wait"), run("requeue")
+    assert wait.interruptions > 3 and wait.requeues == 0 and wait.losses.waiting_gpu_hours > 0
+    assert requeue.requeues > 0 and requeue.requeues <= requeue.interruptions
+    # a second node down while the first is repaired leaves too few healthy nodes: then it waits in the queue
+    assert requeue.losses.waiting_gpu_hours == 0
+    assert requeue.steps > wait.steps
+    assert requeue.gpu_hours <= wait.gpu_hours  # GPUs given back while queued are not its to pay for
+
+
 def test_a_checkpoint_store_outage_skips_checkpoints() -> None:
     base = scenario(mtbf_h=100.0, horizon="20 d", checkpoint={"policy": "fixed", "interval": "1 h", "write": "10 s"})
     data = base.model_dump(by_alias=True, mode="json")

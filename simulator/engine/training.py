@@ -48,6 +48,7 @@ class RecoveryPlan:
     swap_delay_s: float = 0.0  # to bring a spare in (OCS reconfiguration)
     shrink_dp: int = 0  # data-parallel replicas of the job if it may shrink instead of waiting (0: it waits)
     replicas_per_node: int = 1  # replicas a node failure takes out (8 at TP1 on 8-GPU nodes, 1 if one spans nodes)
+    requeue: bool = False  # without a spare: give the GPUs back and queue for healthy ones (instead of waiting)
 
 
 NO_FAILURES = RecoveryPlan(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
@@ -82,10 +83,12 @@ class TrainingJob:
     preemptible: bool = False  # higher-priority work may take its GPUs
     checkpoint_on_preempt: bool = True  # a preempted job saves its progress (else loses it since its checkpoint)
     preemptions: int = 0
-    requeued_s: float = 0.0  # waiting for GPUs again after preemptions
+    requeues: int = 0  # allocations given up after a node failure with no spare, to be placed anew
+    requeued_s: float = 0.0  # waiting for GPUs again after preemptions and requeues
     _held_s: float = 0.0  # holding GPUs, allocations given back
     _held_since_s: float | None = None
-    _resume_pending: bool = False  # restart and restore owed after a preemption
+    _asked_s: float | None = None  # when it last asked the scheduler for GPUs, until it gets them
+    _resume_pending: bool = False  # restart and restore owed after a preemption or a requeue
     started_s: float | None = None
     finished_s: float | None = None
     steps_done: int = 0
@@ -125,11 +128,11 @@ class TrainingJob:
         """Wait for the job's GPUs (and spares), place its nodes, and listen for failures (and preemption)."""
         gpn = cluster.gpus_per_node
         estimate_s = (self.steps_total - self.steps_done) * self.step_s  # failure-free: what backfilling plans with
-        asked_s = env.now
+        self._asked_s = env.now
         ids = cast(GpuIds, (yield cluster.request(self.gpus + self.recovery.spare_nodes * gpn, self.priority,
                                                   estimate_s, self.tenant)))
-        if self.started_s is not None:
-            self.requeued_s += env.now - asked_s
+        self._count_requeued(env.now)
+        self._asked_s = None
         self.gpu_ids = ids
         nodes = sorted({int(n) for n in ids // gpn})
         self._spares = nodes[len(nodes) - self.recovery.spare_nodes:] if self.recovery.spare_nodes else []
@@ -147,20 +150,21 @@ class TrainingJob:
         yield env.timeout(self.submitted_s)
         while self.steps_done < self.steps_total:
             ids = yield from self._allocate(env, cluster)
-            preempted = False
-            while self.steps_done < self.steps_total and not preempted:
+            placed = True
+            while self.steps_done < self.steps_total and placed:
                 try:
                     if self._resume_pending:
                         yield from self._resume(env)
                     if self._failed or self._blocked:
-                        yield from self._recover(env, cluster)
-                    yield from self._compute_span(env, cluster)
+                        placed = yield from self._recover(env, cluster)
+                    if placed:
+                        yield from self._compute_span(env, cluster)
                 except simpy.Interrupt as interrupt:
                     if isinstance(interrupt.cause, Slowdown):
                         self._slowed(env, cluster)
                     elif isinstance(interrupt.cause, Preempted):
                         self._preempted(env, cluster)
-                        preempted = True
+                        placed = False
                     else:
                         self._interrupted(env, cluster)
             self._give_back(env, cluster, ids)
@@ -190,6 +194,11 @@ class TrainingJob:
         else:
             self._roll_back()
         self.preemptions += 1
+        self._queue_again()
+
+    def _queue_again(self) -> None:
+        """Forget the allocation's failures and slow nodes and wait in the queue; restart and restore are owed
+        when GPUs come back."""
         self._failed, self._blocked, self._slow, self._dropped = [], [], {}, 0
         self._resume_pending = True
         self._phase = "queued"
@@ -221,7 +230,9 @@ class TrainingJob:
             self._settle_pending(env)
             self._pending = (env.now + self.recovery.write_s - self.recovery.stall_s, self.steps_done)
 
-    def _recover(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, None]:
+    def _recover(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, bool]:
+        """Detect, then swap in spares, shrink or wait for repairs, and restart; False when the job requeues
+        instead (its GPUs go back to the scheduler)."""
         self._begin("detecting", env)
         yield env.timeout(self.recovery.detection_s)
         self.losses.detection_s += self.recovery.detection_s
@@ -247,6 +258,10 @@ class TrainingJob:
                 self._dropped += self.recovery.replicas_per_node
                 self.set_pace("shrink", self.recovery.shrink_dp / (self.recovery.shrink_dp - self._dropped))
                 env.process(self._regrow(cluster.repaired(node)))
+            elif node in self._position and self.recovery.requeue:
+                self.requeues += 1
+                self._queue_again()
+                return False
             elif node in self._position:
                 self._begin("waiting", env)
                 yield cluster.repaired(node)
@@ -265,6 +280,7 @@ class TrainingJob:
         yield env.timeout(self.recovery.restart_s + self.recovery.restore_s)
         self.losses.restart_s += self.recovery.restart_s
         self.losses.restore_s += self.recovery.restore_s
+        return True
 
     def _regrow(self, repaired: simpy.Event) -> Generator[simpy.Event, object, None]:
         """Take a dropped replica back when its node is repaired."""
@@ -436,7 +452,14 @@ class TrainingJob:
         if self._held_since_s is not None:
             self._held_s += now - self._held_since_s
             self._held_since_s = None
+        if self._asked_s is not None:
+            self._count_requeued(now)
         self._phase = "done"
+
+    def _count_requeued(self, now: float) -> None:
+        """Book the wait since the job last asked for GPUs, if it had run before (else it is first queueing)."""
+        if self.started_s is not None and self._asked_s is not None:
+            self.requeued_s += now - self._asked_s
 
     @property
     def process(self) -> simpy.Process:

@@ -227,7 +227,8 @@ def _workload_rows(name: str, w: TrainingReport | InferenceReport) -> list[tuple
         return [("status", w.status), ("model", f"{w.model} on {w.gpus:,} {w.accelerator}"),
                 ("wall clock", duration_text(w.wall_clock_s)), ("steps", f"{w.steps:,} / {w.steps_total:,}"),
                 ("MFU", f"{w.mfu:.1%}"), ("ETTR", f"{w.ettr:.1%}"), ("interruptions", f"{w.interruptions:,}"),
-                ("lost GPU-hours", f"{w.lost_gpu_hours:,.0f}"), ("cost", usd_text(w.cost_usd)),
+                ("lost GPU-hours", f"{w.lost_gpu_hours:,.0f}"),
+                ("preempted / requeued", f"{w.preemptions:,} / {w.requeues:,}"), ("cost", usd_text(w.cost_usd)),
                 ("per million tokens trained", usd_text(w.cost_per_million_tokens_usd))]
     r = w.requests
     return [("status", w.status), ("model", f"{w.model}, {w.replicas} x TP{w.tp} on {w.gpus:,} {w.accelerator}"),

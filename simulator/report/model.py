@@ -149,7 +149,9 @@ class TrainingReport(_Out):
     cost_per_million_tokens_usd: float = Field(description="cost_usd / tokens x 1e6 (0 when no tokens)")
     interruptions: int = Field(description="failures that stopped the job (one per event, however many nodes)")
     preemptions: int = Field(description="times higher-priority work took its GPUs (it queued again)")
-    requeued_s: float = Field(description="time waiting for GPUs again after preemptions, s")
+    requeues: int = Field(description="times a node failure with no spare sent it back to the queue "
+                          "(recovery.on_no_spare: requeue) to be placed anew on healthy GPUs")
+    requeued_s: float = Field(description="time waiting for GPUs again after preemptions and requeues, s")
     interruptions_by_cause: dict[str, int] = Field(description="interruptions by failure cause")
     checkpoints: int = Field(description="checkpoints written")
     checkpoints_skipped: int = Field(description="checkpoints due while the checkpoint store was down")
@@ -158,7 +160,9 @@ class TrainingReport(_Out):
         description="GPU-hours of redone work, detection, waiting for repairs, restart and restore"
     )
     losses: LossReport
-    ettr: float = Field(description="effective training time ratio: productive time / time since start, 0..1")
+    ettr: float = Field(description="effective training time ratio: productive time / time holding its GPUs "
+                        "since the start (waits in the queue after preemptions and requeues excluded: see "
+                        "requeued_s), 0..1")
 
 
 class RequestCounts(_Out):

@@ -107,7 +107,25 @@ def _training_rows(w: TrainingReport) -> list[tuple[str, str]]:
         ("GPU-hours", f"{w.gpu_hours:,.1f}"),
         ("energy", f"{w.energy_kwh:,.1f} kWh"),
         ("cost", f"${w.cost_usd:,.2f}"),
+        *_reliability_rows(w),
     ]
+
+
+def _reliability_rows(w: TrainingReport) -> list[tuple[str, str]]:
+    """Failures, checkpoints and queueing again, for a job that met any of them."""
+    if not (w.interruptions or w.checkpoints or w.preemptions or w.requeues):
+        return []
+    causes = sorted(((n, cause) for cause, n in w.interruptions_by_cause.items() if n), reverse=True)[:3]
+    rows = [("interruptions", f"{w.interruptions:,}" + (
+                " (" + ", ".join(f"{cause} {n:,}" for n, cause in causes) + ")" if causes else "")),
+            ("checkpoints", f"{w.checkpoints:,}" + (f" (skipped {w.checkpoints_skipped:,})"
+                                                     if w.checkpoints_skipped else "")),
+            ("lost GPU-hours", f"{w.lost_gpu_hours:,.0f}"),
+            ("ETTR", f"{w.ettr:.1%}")]
+    if w.preemptions or w.requeues:
+        rows.append(("preempted / requeued", f"{w.preemptions:,} / {w.requeues:,}, "
+                                             f"{duration_text(w.requeued_s)} waiting for GPUs again"))
+    return rows
 
 
 def latency_text(seconds: float | None) -> str:
