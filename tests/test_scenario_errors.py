@@ -114,6 +114,8 @@ def test_missing_file_is_a_located_error(tmp_path: Path) -> None:
          "cluster.topology.global_links_per_router", ["global link"]),
         (["cluster.accelerator=gb200", "cluster.topology={kind: fat_tree}"], "cluster.topology.nic_bandwidth",
          ["NIC bandwidth"]),
+        (["workloads.pretrain.parallelism={tp: 1, pp: 4, dp: 8, virtual_stages: 7}"],
+         "workloads.pretrain.parallelism.virtual_stages", ["a layer per chunk", "24", "4 x 7"]),
     ],
 )
 def test_cross_field_problems(overrides: list[str], field: str, words: list[str]) -> None:
@@ -124,3 +126,11 @@ def test_cross_field_problems(overrides: list[str], field: str, words: list[str]
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert any(f": {field}: " in line and all(w in line for w in words) for line in lines), lines
+
+
+def test_interleaving_need_not_divide_the_layers_evenly() -> None:
+    """Llama 3 ran 126 layers on 16 interleaved stages (the first and last a layer short): 24 layers in 4 x 5
+    chunks is a valid layout, paced by its fullest stage."""
+    result = CliRunner().invoke(main, ["validate", "scenarios/quickstart.yaml", "--set",
+                                       "workloads.pretrain.parallelism={tp: 1, pp: 4, dp: 8, virtual_stages: 5}"])
+    assert result.exit_code == 0, result.output

@@ -96,9 +96,9 @@ def _training_problems(w: TrainingWorkload, scenario: Scenario, usable: int) -> 
         )))
     if w.seq_len % lay.cp:
         found.append(Problem((*par, "cp"), f"cp {lay.cp} must divide seq_len {w.seq_len}"))
-    if lay.virtual_stages > 1 and (lay.pp == 1 or m.layers % (lay.pp * lay.virtual_stages)):
+    if lay.virtual_stages > 1 and (lay.pp == 1 or m.layers < lay.pp * lay.virtual_stages):
         found.append(Problem((*par, "virtual_stages"), (
-            f"interleaving needs pp > 1 and layers ({m.layers}) divisible by pp x virtual_stages "
+            f"interleaving needs pp > 1 and a layer per chunk: layers ({m.layers}) >= pp x virtual_stages "
             f"({lay.pp} x {lay.virtual_stages})"
         )))
     if w.structured_sparsity and not cluster.accelerator.sparse_2_4:
