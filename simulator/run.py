@@ -66,7 +66,8 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     env = simpy.Environment()
     gpn = scenario.cluster.gpus_per_node
     cluster = Cluster(env, scenario.cluster.nodes, gpn, SchedulingPolicy(scenario.scheduler.policy),
-                      scenario.scheduler.preemption, max(1, _network(scenario.cluster).unit_gpus // gpn))
+                      scenario.scheduler.preemption, max(1, _network(scenario.cluster).unit_gpus // gpn),
+                      scenario.scheduler.quotas)
     economy = economy_of(scenario)
     # One generator tree: a child stream per failure component, so adding a workload never shifts them.
     failures = scenario.failures
@@ -149,16 +150,20 @@ def _tenants(scenario: Scenario, reports: dict[str, TrainingReport | InferenceRe
     hours: dict[str, float] = {}
     names: dict[str, list[str]] = {}
     counts: dict[str, int] = {}
+    waited: dict[str, float] = {}
     for workload in scenario.workloads:
         hours[workload.tenant] = hours.get(workload.tenant, 0.0) + reports[workload.name].gpu_hours
         names.setdefault(workload.tenant, []).append(workload.name)
     for job in batch:
         hours[job.tenant] = hours.get(job.tenant, 0.0) + job.held_s * job.gpus / SECONDS_PER_HOUR
         counts[job.tenant] = counts.get(job.tenant, 0) + 1
+        waited[job.tenant] = waited.get(job.tenant, 0.0) + job.queued_s
     total = sum(hours.values())
     return {tenant: TenantReport(gpu_hours=h, share=h / total if total else 0.0,
                                  cost_usd=h * economy.prices.gpu_hour_usd, workloads=names.get(tenant, []),
-                                 batch_jobs=counts.get(tenant, 0), preemptions_caused=preempted.get(tenant, 0))
+                                 batch_jobs=counts.get(tenant, 0), preemptions_caused=preempted.get(tenant, 0),
+                                 batch_mean_queued_s=waited[tenant] / counts[tenant] if tenant in counts else None,
+                                 quota_gpus=scenario.scheduler.quotas.get(tenant))
             for tenant, h in sorted(hours.items())}
 
 

@@ -235,3 +235,57 @@ def test_a_preemptible_training_job_yields_to_urgent_work_and_resumes(tmp_path: 
     else:  # back to the checkpoint at 1 h: half an hour of steps redone
         assert redone == pytest.approx(16 * 0.5, rel=0.1)
     assert report.tenants["prod"].preemptions_caused == 1
+
+
+def test_a_tenant_over_its_quota_waits_without_blocking_others() -> None:
+    import simpy
+
+    env = simpy.Environment()
+    cluster = Cluster(env, nodes=1, gpus_per_node=8, quotas={"alpha": 4})
+    first, second = cluster.request(3, tenant="alpha"), cluster.request(2, tenant="alpha")  # 5 > 4: waits
+    other = cluster.request(2, tenant="beta")  # behind it in FIFO order, yet not blocked by it
+    assert first.triggered and not second.triggered and other.triggered
+    assert cluster.tenant_gpus == {"alpha": 3, "beta": 2}
+    cluster.release(np.asarray(first.value))
+    assert second.triggered and cluster.tenant_gpus["alpha"] == 2
+
+
+QUOTA_TRACE = """submit_time,tenant,gpus,duration
+0,alpha,4,1000
+1,alpha,4,1000
+2,alpha,4,1000
+3,beta,4,1000
+"""
+
+
+def test_quotas_cap_a_tenant_and_show_in_the_tenant_report(tmp_path: Path) -> None:
+    (tmp_path / "jobs.csv").write_text(QUOTA_TRACE, encoding="utf-8")
+    free = run(tmp_path, jobs=[{"kind": "trace", "path": "jobs.csv"}])
+    capped = run(tmp_path, jobs=[{"kind": "trace", "path": "jobs.csv"}], scheduler={"quotas": {"alpha": 4}})
+    assert free.jobs is not None and capped.jobs is not None
+    free_start = {r.name: r.started_s for r in free.jobs.rows}
+    capped_start = {r.name: r.started_s for r in capped.jobs.rows}
+    assert free_start == {"trace-0": 0.0, "trace-1": 1.0, "trace-2": 1000.0, "trace-3": 1001.0}
+    # alpha runs one job at a time; beta's job, submitted last, starts while alpha's second waits
+    assert capped_start == {"trace-0": 0.0, "trace-1": 1000.0, "trace-2": 2000.0, "trace-3": 3.0}
+    assert capped.tenants["alpha"].quota_gpus == 4 and capped.tenants["beta"].quota_gpus is None
+    assert capped.jobs.completed == 4
+
+
+@pytest.mark.parametrize(("extra", "field", "words"), [
+    ({"jobs": [{"kind": "generated", "count": 5, "rate": 1, "gpus": {"kind": "choice", "values": [1, 8]},
+                "duration": {"kind": "exponential", "mean": 60}, "tenants": {"alpha": 1}}]},
+     "jobs[0].gpus", ["jobs of up to 8 GPUs", "tenant 'alpha' may hold at most 4"]),
+    ({"jobs": [{"kind": "trace", "path": "jobs.csv"}]}, "jobs[0].path", ["a job of 8 GPUs", "'alpha'"]),
+    ({"workloads": [{"name": "tune", "kind": "training", "tenant": "alpha", "model": "gpt3-125m", "tokens": "1B",
+                     "seq_len": 2048, "global_batch_size": 64, "parallelism": {"dp": 8}}]},
+     "workloads.tune.tenant", ["an allocation of 8 GPUs", "at most 4"]),
+])
+def test_work_larger_than_its_tenants_quota_is_a_located_error(tmp_path: Path, extra: dict[str, object],
+                                                               field: str, words: list[str]) -> None:
+    (tmp_path / "jobs.csv").write_text("submit_time,tenant,gpus,duration\n0,alpha,8,10\n0,beta,8,10\n",
+                                       encoding="utf-8")
+    path = scenario_file(tmp_path, scheduler={"quotas": {"alpha": 4}}, **extra)
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2 and f": {field}: " in result.stderr, result.stderr
+    assert all(word in result.stderr for word in words), result.stderr

@@ -47,7 +47,7 @@ class Cluster:
 
     def __init__(self, env: simpy.Environment, nodes: int, gpus_per_node: int,
                  policy: SchedulingPolicy = SchedulingPolicy.FIFO, preemption: bool = False,
-                 unit_nodes: int = 1) -> None:
+                 unit_nodes: int = 1, quotas: dict[str, int] | None = None) -> None:
         self.env = env
         self.nodes = nodes
         self.gpus_per_node = gpus_per_node
@@ -63,6 +63,7 @@ class Cluster:
         self._draining: dict[int, int] = {}  # preempted allocations not yet released -> GPUs
         self.preemptions: dict[str, int] = {}  # allocations preempted, by the tenant that needed the GPUs
         self.tenant_gpus: dict[str, int] = {}  # GPUs each tenant holds now
+        self.quotas = dict(quotas or {})  # tenant -> most GPUs it may hold at once
         self._tenant_of: dict[int, tuple[str, int]] = {}  # allocation -> (tenant, GPUs)
         self._waiting: list[_Request] = []  # in grant order
         self._submitted = 0
@@ -270,18 +271,31 @@ class Cluster:
         request.event.succeed(ids)
         return ids
 
+    def _within_quota(self, request: _Request) -> bool:
+        quota = self.quotas.get(request.tenant)
+        return quota is None or self.tenant_gpus.get(request.tenant, 0) + request.count <= quota
+
+    def _queue(self) -> list[_Request]:
+        """The waiting requests the policy considers now: those within their tenant's quota (the rest wait for
+        their tenant to give GPUs back, and block nobody)."""
+        return [r for r in self._waiting if self._within_quota(r)] if self.quotas else self._waiting
+
     def _grant(self) -> None:
         free_ids = self._usable()
-        while self._waiting and self._waiting[0].count <= free_ids.size:
-            ids = self._start(self._waiting.pop(0), free_ids)
+        queue = self._queue()
+        while queue and queue[0].count <= free_ids.size:
+            request = queue[0]
+            self._waiting.remove(request)
+            ids = self._start(request, free_ids)
             free_ids = np.setdiff1d(free_ids, ids, assume_unique=True)
-        if self._waiting:
-            self._preempt_for(self._waiting[0], free_ids.size)
-        if self.policy is not SchedulingPolicy.BACKFILL or len(self._waiting) < 2:
+            queue = self._queue()
+        if queue:
+            self._preempt_for(queue[0], free_ids.size)
+        if self.policy is not SchedulingPolicy.BACKFILL or len(queue) < 2:
             return
         # EASY backfill: the head's reservation is when enough held GPUs are expected back; a later request
         # may start now if it fits and ends by then, or uses only GPUs the head will not need
-        head, now = self._waiting[0], self.env.now
+        head, now = queue[0], self.env.now
         # GPUs of preempted allocations on their way back are the head's
         available, shadow_s, extra = free_ids.size + sum(self._draining.values()), math.inf, 0
         if available >= head.count:
@@ -293,8 +307,8 @@ class Cluster:
             available += count
             if available >= head.count:
                 shadow_s, extra = end, available - head.count
-        for request in list(self._waiting[1:]):
-            if request.count > free_ids.size:
+        for request in queue[1:]:
+            if request.count > free_ids.size or not self._within_quota(request):
                 continue
             by_then = now + request.estimate_s <= shadow_s
             if by_then or request.count <= extra:

@@ -23,7 +23,7 @@ from simulator.report.model import (
     dotted_value,
     headline_figures,
 )
-from simulator.report.render import duration_text, latency_text, usd_text
+from simulator.report.render import TENANT_COLUMNS, duration_text, jobs_rows, latency_text, tenant_rows, usd_text
 from simulator.units import format_count
 
 COST_PARTS = (("useful_usd", "useful work", "#2b8a3e"), ("checkpoint_usd", "checkpoints", "#f59f00"),
@@ -174,21 +174,9 @@ def _tenant_plot(report: Report) -> str:
 
 
 def _tenants_section(report: Report) -> str:
-    rows = [(name, f"{t.gpu_hours:,.0f}", f"{t.share:.1%}", usd_text(t.cost_usd), f"{t.batch_jobs:,}",
-             ", ".join(t.workloads) or "-", f"{t.preemptions_caused:,}") for name, t in report.tenants.items()]
-    parts = ["<h2>Tenants</h2>" + _table(rows, ("tenant", "GPU-hours", "share", "GPU time cost", "batch jobs",
-                                                "workloads", "preemptions caused"))]
-    jobs = report.jobs
-    if jobs is not None:
-        summary = [("jobs", f"{jobs.count:,}: {jobs.completed:,} completed, {jobs.running:,} running, "
-                            f"{jobs.queued:,} queued"),
-                   ("queueing delay", f"mean {duration_text(jobs.mean_queued_s)}, median "
-                                      f"{duration_text(jobs.p50_queued_s)}, p99 {duration_text(jobs.p99_queued_s)}"),
-                   ("slowdown (completion / run time)", "-" if jobs.mean_slowdown is None else
-                    f"mean {jobs.mean_slowdown:.2f}, p99 {jobs.p99_slowdown or 0:.2f}"),
-                   ("interruptions / preemptions", f"{jobs.interruptions:,} / {jobs.preemptions:,}"),
-                   ("lost work", f"{jobs.lost_gpu_hours:,.0f} GPU-hours")]
-        parts.append("<h2>Batch jobs</h2>" + _table(summary))
+    parts = ["<h2>Tenants</h2>" + _table(tenant_rows(report), TENANT_COLUMNS)]
+    if report.jobs is not None:
+        parts.append("<h2>Batch jobs</h2>" + _table(jobs_rows(report.jobs)))
     if report.series.tenant_gpus:
         parts.append(f'<div class="plots"><div class="wide">{_tenant_plot(report)}</div></div>')
     return "".join(parts)

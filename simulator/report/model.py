@@ -327,6 +327,9 @@ class TenantReport(_Out):
     workloads: list[str] = Field(description="its training jobs and services, by name")
     batch_jobs: int = Field(description="its batch jobs")
     preemptions_caused: int = Field(description="allocations of others stopped to make room for its work")
+    batch_mean_queued_s: float | None = Field(
+        description="mean time its batch jobs waited for GPUs, every attempt, s; null without batch jobs")
+    quota_gpus: int | None = Field(description="most GPUs it may hold at once (scheduler.quotas); null: no limit")
 
 
 class TimelineEvent(_Out):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from rich.console import Group
+from rich.console import Group, JustifyMethod
 from rich.table import Table
 
 from simulator.report.model import (
+    BatchJobsReport,
     Comparison,
     CostBreakdown,
     InferenceReport,
@@ -42,10 +43,7 @@ def duration_text(seconds: float) -> str:
 def report_tables(report: Report) -> Group:
     """A cluster summary and one row per workload."""
     c = report.cluster
-    head = Table(title=f"clustersim: {report.scenario} (seed {report.seed})", show_header=False)
-    head.add_column(style="bold")
-    head.add_column(justify="right")
-    for label, value in [
+    head = _pairs_table(f"clustersim: {report.scenario} (seed {report.seed})", [
         ("simulated time", duration_text(report.simulated_s)),
         ("GPUs", f"{c.gpus:,}"),
         ("utilization (productive)", f"{c.utilization:.1%}"),
@@ -57,8 +55,7 @@ def report_tables(report: Report) -> Group:
         ("cost", f"${c.cost_usd:,.2f} (GPU time ${c.rental_usd:,.2f} + energy ${c.energy_usd:,.2f})"),
         ("cost by use", _breakdown_text(c.cost_breakdown)),
         ("simulation wall time", f"{report.wall_s:.3f} s"),
-    ]:
-        head.add_row(label, value)
+    ])
     parts: list[Table | str] = [head]
     training = {n: w for n, w in report.workloads.items() if isinstance(w, TrainingReport)}
     serving = {n: w for n, w in report.workloads.items() if isinstance(w, InferenceReport)}
@@ -66,8 +63,46 @@ def report_tables(report: Report) -> Group:
         parts.append(_columns_table("training workloads", training, _training_rows))
     if serving:
         parts.append(_columns_table("inference workloads", serving, _serving_rows))
+    if report.jobs is not None:
+        parts.append(_pairs_table("batch jobs", jobs_rows(report.jobs)))
+    if len(report.tenants) > 1 or any(t.quota_gpus for t in report.tenants.values()):
+        parts.append(rows_table("tenants", [dict(zip(TENANT_COLUMNS, row, strict=True))
+                                            for row in tenant_rows(report)]))
     parts += [f"note: {n}" for n in report.notes]
     return Group(*parts)
+
+
+def _pairs_table(title: str, rows: list[tuple[str, str]], justify: JustifyMethod = "right") -> Table:
+    table = Table(title=title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify=justify)
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def jobs_rows(jobs: BatchJobsReport) -> list[tuple[str, str]]:
+    """The batch jobs' outcome, queueing, slowdown and losses, as label and text."""
+    return [("jobs", f"{jobs.count:,}: {jobs.completed:,} completed, {jobs.running:,} running, "
+                     f"{jobs.queued:,} queued"),
+            ("queueing delay", f"mean {duration_text(jobs.mean_queued_s)}, median "
+                               f"{duration_text(jobs.p50_queued_s)}, p99 {duration_text(jobs.p99_queued_s)}"),
+            ("slowdown (completion / run time)", "-" if jobs.mean_slowdown is None else
+             f"mean {jobs.mean_slowdown:.2f}, p99 {jobs.p99_slowdown or 0:.2f}"),
+            ("interruptions / preemptions", f"{jobs.interruptions:,} / {jobs.preemptions:,}"),
+            ("lost work", f"{jobs.lost_gpu_hours:,.0f} GPU-hours")]
+
+
+TENANT_COLUMNS = ("tenant", "GPU-hours", "share", "GPU time cost", "quota (GPUs)", "batch jobs",
+                  "jobs' mean queueing", "workloads", "preemptions caused")
+
+
+def tenant_rows(report: Report) -> list[tuple[str, ...]]:
+    """One row of texts per tenant, in TENANT_COLUMNS order."""
+    return [(name, f"{t.gpu_hours:,.0f}", f"{t.share:.1%}", usd_text(t.cost_usd),
+             "-" if t.quota_gpus is None else f"{t.quota_gpus:,}", f"{t.batch_jobs:,}",
+             "-" if t.batch_mean_queued_s is None else duration_text(t.batch_mean_queued_s),
+             ", ".join(t.workloads) or "-", f"{t.preemptions_caused:,}") for name, t in report.tenants.items()]
 
 
 W = TypeVar("W", TrainingReport, InferenceReport)
@@ -188,10 +223,7 @@ def rows_table(title: str, rows: list[dict[str, object]]) -> Table:
 
 def topology_tables(report: TopologyReport) -> Group:
     """Structure of the network, then bus bandwidth by operation, scope and size."""
-    head = Table(title=f"topology of {report.scenario}: {report.kind}", show_header=False)
-    head.add_column(style="bold")
-    head.add_column()
-    for label, value in [
+    head = _pairs_table(f"topology of {report.scenario}: {report.kind}", [
         ("GPUs", f"{report.gpus:,} (unit of {report.unit_gpus:,})"),
         ("parts", ", ".join(f"{n:,} {role}" for role, n in report.parts.items())),
         ("links", ", ".join(f"{n:,} {kind}" for kind, n in report.links.items())),
@@ -199,8 +231,7 @@ def topology_tables(report: TopologyReport) -> Group:
         ("diameter", f"{report.diameter_hops} hops"),
         ("oversubscription", " / ".join(f"{o:g}:1" for o in report.oversubscription) or "-"),
         *((key, str(value)) for key, value in report.details.items()),
-    ]:
-        head.add_row(label, value)
+    ], justify="left")
     table = Table(title="bus bandwidth (GB/s, NCCL-tests convention)")
     for column in ("op", "scope", "GPUs", "size", "time", "bus GB/s", "algorithm", "bottleneck"):
         table.add_column(column, justify="right" if column in {"GPUs", "time", "bus GB/s"} else "left")
@@ -306,9 +337,6 @@ def reproduction_tables(report: ReproductionReport) -> Group:
 
 def plan_tables(report: PlanReport) -> Group:
     """The inputs of a scaling-law plan, then one column per law: size, compute, GPUs, days, cost."""
-    head = Table(title="clustersim plan: compute-optimal training", show_header=False)
-    head.add_column(style="bold")
-    head.add_column()
     given = {
         "compute": f"{report.compute_flops or 0:.3g} FLOPs",
         "params": f"{format_count(report.params_given or 0)} parameters",
@@ -316,15 +344,14 @@ def plan_tables(report: PlanReport) -> Group:
                   f"{report.compute_flops or 0:.3g} FLOPs)",
     }[report.given]
     price = "-" if report.gpu_hour_usd is None else f"${report.gpu_hour_usd:g}/GPU-hour"
-    for label, value in [
+    head = _pairs_table("clustersim plan: compute-optimal training", [
         ("planned from", given),
         ("accelerator", f"{report.accelerator} ({report.peak_bf16_flops_per_s / 1e12:,.0f} TFLOP/s dense BF16)"),
         ("price", f"{price} ({report.price_source})"),
         ("sized for", f"{report.gpus_given:,} GPUs" if report.gpus_given is not None
          else f"{report.target_days or 0:g} days"),
         ("MFU", report.mfu_source),
-    ]:
-        head.add_row(label, value)
+    ], justify="left")
     table = Table(title="per scaling law (C = 6 N D)")
     table.add_column("", style="bold")
     rows = list(report.laws.values())

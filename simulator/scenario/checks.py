@@ -59,8 +59,9 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
         gpu_hour_rate(scenario.pricing, cluster.accelerator)
     except MissingFigure as err:
         problems.append(Problem(err.path, str(err)))
+    quotas = scenario.scheduler.quotas
     for index, source in enumerate(scenario.jobs):
-        problems += [Problem(("jobs", index, *p.path), p.message) for p in _job_problems(source, usable)]
+        problems += [Problem(("jobs", index, *p.path), p.message) for p in _job_problems(source, usable, quotas)]
     seen: dict[str, int] = {}
     for index, workload in enumerate(scenario.workloads):
         where: Path = ("workloads", index)
@@ -70,7 +71,18 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
         found = (_training_problems(workload, scenario, usable) if isinstance(workload, TrainingWorkload)
                  else _inference_problems(workload, scenario, usable))
         problems += [Problem((*where, *p.path), p.message) for p in found]
+        largest = (workload.parallelism.world + workload.recovery.spare_nodes * cluster.gpus_per_node
+                   if isinstance(workload, TrainingWorkload)
+                   else max(workload.tp * workload.pp, workload.decode_tp * workload.decode_pp))
+        problems += [Problem((*where, "tenant"), message)
+                     for message in _over_quota(quotas, {workload.tenant: largest}, "an allocation of")]
     return problems
+
+
+def _over_quota(quotas: dict[str, int], largest: dict[str, int], what: str) -> list[str]:
+    """Tenants whose quota is smaller than their largest single allocation, which could never start."""
+    return [f"{what} {gpus:,} GPUs, but tenant {tenant!r} may hold at most {quotas[tenant]:,} (scheduler.quotas)"
+            for tenant, gpus in sorted(largest.items()) if tenant in quotas and gpus > quotas[tenant]]
 
 
 def _training_problems(w: TrainingWorkload, scenario: Scenario, usable: int) -> list[Problem]:
@@ -221,14 +233,15 @@ def _file_problems(w: InferenceWorkload) -> list[Problem]:
     return found
 
 
-def _job_problems(source: JobSource, usable: int) -> list[Problem]:
-    """Job sizes the cluster cannot hold, and job traces that cannot be read."""
+def _job_problems(source: JobSource, usable: int, quotas: dict[str, int]) -> list[Problem]:
+    """Job sizes the cluster or their tenant's quota cannot hold, and job traces that cannot be read."""
     if isinstance(source, GeneratedJobs):
         spec = source.gpus
         largest = max(spec.values) if isinstance(spec, ChoiceGpus) else spec.max
         if largest > usable:
             return [Problem(("gpus",), f"jobs of up to {largest:,} GPUs, but the cluster has {usable:,}")]
-        return []
+        return [Problem(("gpus",), message)
+                for message in _over_quota(quotas, dict.fromkeys(source.tenants, largest), "jobs of up to")]
     try:
         trace = load_job_trace(source.path, source.submit_column, source.tenant_column, source.gpus_column,
                                source.duration_column, source.priority_column, source.preemptible_column)
@@ -236,4 +249,7 @@ def _job_problems(source: JobSource, usable: int) -> list[Problem]:
         return [Problem(("path",), str(err))]
     if int(trace.gpus.max()) > usable:
         return [Problem(("path",), f"a job needs {int(trace.gpus.max()):,} GPUs, but the cluster has {usable:,}")]
-    return []
+    biggest: dict[str, int] = {}
+    for tenant, gpus in zip(trace.tenants, trace.gpus.tolist(), strict=True):
+        biggest[tenant] = max(biggest.get(tenant, 0), gpus)
+    return [Problem(("path",), message) for message in _over_quota(quotas, biggest, "a job of")]

@@ -121,6 +121,12 @@ class SchedulerSpec(Strict):
         False, description="a queued request that cannot fit stops preemptible lower-priority work (lowest priority, "
         "most recently started first) when that makes room",
     )
+    quotas: dict[Annotated[str, Field(pattern=TENANT_PATTERN)], Annotated[int, Field(gt=0, le=4_000_000)]] = Field(
+        default_factory=dict,
+        description="tenant -> most GPUs it may hold at once (Slurm's GrpTRES, a Kubernetes ResourceQuota); work "
+        "that would take its tenant over waits, skipped by the scheduler so that it blocks nobody, until the "
+        "tenant gives GPUs back. Tenants not listed are unlimited",
+    )
     policy: Literal["fifo", "priority", "backfill"] = Field(
         "fifo", description="fifo: submission order, the head blocks; priority: higher priority first; backfill: "
         "priority order, and later work that fits may start if it does not delay the head (EASY backfill on "
