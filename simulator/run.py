@@ -17,6 +17,7 @@ from simulator.economy import Economy, breakdown, economy_of
 from simulator.engine.batch import BatchJob
 from simulator.engine.cluster import Cluster, SchedulingPolicy
 from simulator.engine.failures import failure_process, leaf_units, network_links
+from simulator.engine.fairshare import FairShare
 from simulator.engine.links import LinkState
 from simulator.engine.sampler import Samples, sampler
 from simulator.engine.serving import ServingOutcome
@@ -65,10 +66,15 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     started = time.perf_counter()
     env = simpy.Environment()
     gpn = scenario.cluster.gpus_per_node
+    economy = economy_of(scenario)
+    batch = make_jobs(scenario.jobs, scenario.seed, economy.power.computing_w)
+    sharing = scenario.scheduler.fair_share
     cluster = Cluster(env, scenario.cluster.nodes, gpn, SchedulingPolicy(scenario.scheduler.policy),
                       scenario.scheduler.preemption, max(1, _network(scenario.cluster).unit_gpus // gpn),
-                      scenario.scheduler.quotas)
-    economy = economy_of(scenario)
+                      scenario.scheduler.quotas,
+                      None if sharing is None else FairShare(
+                          [w.tenant for w in scenario.workloads] + [j.tenant for j in batch], sharing.shares,
+                          sharing.half_life_s, sharing.weight))
     # One generator tree: a child stream per failure component, so adding a workload never shifts them.
     failures = scenario.failures
     components = failures.components if failures else []
@@ -104,7 +110,6 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
             pricing = step_model or OperatorStepModel()
             links.watch(job, functools.partial(_step_seconds, pricing, plan.step), step.total_s)
         runs.append(_Training(workload, plan, step, job))
-    batch = make_jobs(scenario.jobs, scenario.seed, economy.power.computing_w)
     for batch_job in batch:
         batch_job.start(env, cluster)
     gauges = _probes(cluster, runs, services, batch)
@@ -135,7 +140,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
         cluster=_cluster_report(cluster, env.now, economy, [r.job for r in runs], batch,
                                 links.link_failures if links else 0),
         jobs=jobs_report(batch, env.now) if scenario.jobs else None,
-        tenants=_tenants(scenario, reports, batch, economy, cluster.preemptions),
+        tenants=_tenants(scenario, reports, batch, economy, cluster),
         workloads={w.name: reports[w.name] for w in scenario.workloads},
         notes=[note for r in runs for note in r.plan.notes],
         series=_series(samples, runs, services, outcomes) if series else TimeSeries(
@@ -145,7 +150,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
 
 
 def _tenants(scenario: Scenario, reports: dict[str, TrainingReport | InferenceReport], batch: list[BatchJob],
-             economy: Economy, preempted: dict[str, int]) -> dict[str, TenantReport]:
+             economy: Economy, cluster: Cluster) -> dict[str, TenantReport]:
     """GPU-hours and GPU-time cost by tenant, from the workloads' reports and the batch jobs."""
     hours: dict[str, float] = {}
     names: dict[str, list[str]] = {}
@@ -159,11 +164,16 @@ def _tenants(scenario: Scenario, reports: dict[str, TrainingReport | InferenceRe
         counts[job.tenant] = counts.get(job.tenant, 0) + 1
         waited[job.tenant] = waited.get(job.tenant, 0.0) + job.queued_s
     total = sum(hours.values())
+    if cluster.fair_share is not None:
+        cluster.fair_share.advance(cluster.env.now, cluster.tenant_gpus)
     return {tenant: TenantReport(gpu_hours=h, share=h / total if total else 0.0,
                                  cost_usd=h * economy.prices.gpu_hour_usd, workloads=names.get(tenant, []),
-                                 batch_jobs=counts.get(tenant, 0), preemptions_caused=preempted.get(tenant, 0),
+                                 batch_jobs=counts.get(tenant, 0),
+                                 preemptions_caused=cluster.preemptions.get(tenant, 0),
                                  batch_mean_queued_s=waited[tenant] / counts[tenant] if tenant in counts else None,
-                                 quota_gpus=scenario.scheduler.quotas.get(tenant))
+                                 quota_gpus=scenario.scheduler.quotas.get(tenant),
+                                 fair_share_factor=None if cluster.fair_share is None
+                                 else cluster.fair_share.factor(tenant))
             for tenant, h in sorted(hours.items())}
 
 

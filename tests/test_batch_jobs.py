@@ -289,3 +289,49 @@ def test_work_larger_than_its_tenants_quota_is_a_located_error(tmp_path: Path, e
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 2 and f": {field}: " in result.stderr, result.stderr
     assert all(word in result.stderr for word in words), result.stderr
+
+
+def test_fair_share_usage_decays_by_half_each_half_life() -> None:
+    from simulator.engine.fairshare import FairShare
+
+    share = FairShare(["a", "b"], {"a": 3.0}, half_life_s=100.0, weight=10.0)
+    assert share.share == {"a": 0.75, "b": 0.25} and share.factor("a") == share.factor("b") == 1.0
+    share.advance(100.0, {"a": 2})  # 2 GPUs for one half-life: 2 x 100 s / ln 2 x (1 - 1/2)
+    assert share.usage_gpu_s["a"] == pytest.approx(100.0 / math.log(2.0))
+    share.advance(200.0, {})  # idle for another half-life: half of it is left
+    assert share.usage_gpu_s["a"] == pytest.approx(50.0 / math.log(2.0))
+    assert share.factor("a") == pytest.approx(2.0 ** (-1 / 0.75)) and share.factor("b") == 1.0
+    assert share.bonus("a") == pytest.approx(10.0 * share.factor("a"))
+
+
+FAIR_TRACE = "submit_time,tenant,gpus,duration\n" + "0,alpha,1,3600\n" * 24 + "1,beta,1,3600\n" * 8
+
+
+def test_fair_share_lets_a_light_tenant_past_a_heavy_ones_backlog(tmp_path: Path) -> None:
+    """alpha queues 24 one-hour jobs a second before beta's 8, on 8 GPUs. By priority alone beta waits for all
+    of alpha's; with fair share beta's jobs go first once alpha has used the cluster for an hour."""
+    (tmp_path / "jobs.csv").write_text(FAIR_TRACE, encoding="utf-8")
+    jobs = [{"kind": "trace", "path": "jobs.csv"}]
+    plain = run(tmp_path, jobs=jobs, scheduler={"policy": "priority"})
+    fair = run(tmp_path, jobs=jobs, scheduler={"policy": "priority", "fair_share": {"half_life": "1 d"}})
+
+    def waits(report: Report, tenant: str) -> list[float]:
+        assert report.jobs is not None
+        return [r.queued_s for r in report.jobs.rows if r.tenant == tenant]
+
+    assert max(waits(plain, "beta")) == pytest.approx(3 * 3600.0 - 1.0)  # behind all 24 of alpha's
+    assert max(waits(fair, "beta")) == pytest.approx(3600.0 - 1.0)  # right after alpha's first hour
+    assert sum(waits(fair, "alpha")) + sum(waits(fair, "beta")) == pytest.approx(
+        sum(waits(plain, "alpha")) + sum(waits(plain, "beta")))  # the same hours of work, reordered
+    alpha, beta = fair.tenants["alpha"], fair.tenants["beta"]
+    assert alpha.fair_share_factor is not None and beta.fair_share_factor is not None
+    assert alpha.fair_share_factor < beta.fair_share_factor < 1.0
+    assert plain.tenants["alpha"].fair_share_factor is None
+
+
+def test_fair_share_needs_an_ordering_policy(tmp_path: Path) -> None:
+    path = scenario_file(tmp_path, scheduler={"fair_share": {}}, jobs=[
+        {"kind": "generated", "count": 2, "rate": 1, "gpus": {"kind": "choice", "values": [1]},
+         "duration": {"kind": "exponential", "mean": 60}}])
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2 and ": scheduler: " in result.stderr and "not fifo" in result.stderr, result.stderr

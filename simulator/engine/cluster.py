@@ -17,6 +17,8 @@ import numpy as np
 import simpy
 from numpy.typing import NDArray
 
+from simulator.engine.fairshare import FairShare
+
 GpuIds = NDArray[np.int64]
 FailureListener = Callable[[int, str], None]
 SlowdownListener = Callable[[int, float, float, float, str], None]
@@ -47,7 +49,8 @@ class Cluster:
 
     def __init__(self, env: simpy.Environment, nodes: int, gpus_per_node: int,
                  policy: SchedulingPolicy = SchedulingPolicy.FIFO, preemption: bool = False,
-                 unit_nodes: int = 1, quotas: dict[str, int] | None = None) -> None:
+                 unit_nodes: int = 1, quotas: dict[str, int] | None = None,
+                 fair_share: FairShare | None = None) -> None:
         self.env = env
         self.nodes = nodes
         self.gpus_per_node = gpus_per_node
@@ -64,6 +67,7 @@ class Cluster:
         self.preemptions: dict[str, int] = {}  # allocations preempted, by the tenant that needed the GPUs
         self.tenant_gpus: dict[str, int] = {}  # GPUs each tenant holds now
         self.quotas = dict(quotas or {})  # tenant -> most GPUs it may hold at once
+        self.fair_share = fair_share  # reorders the queue by priority plus a bonus for little recent use
         self._tenant_of: dict[int, tuple[str, int]] = {}  # allocation -> (tenant, GPUs)
         self._waiting: list[_Request] = []  # in grant order
         self._submitted = 0
@@ -165,6 +169,7 @@ class Cluster:
         self._draining.pop(key, None)
         tenant, count = self._tenant_of.pop(key, ("", 0))
         if count:
+            self._holdings_change()
             self.tenant_gpus[tenant] -= count
         if self._listeners.pop(key, None) is not None:
             nodes = np.unique(ids // self.gpus_per_node)
@@ -267,6 +272,7 @@ class Cluster:
         self._allocated_at[ids] = self.env.now
         self._ends[int(ids.min())] = (self.env.now + request.estimate_s, request.count)
         self._tenant_of[int(ids.min())] = (request.tenant, request.count)
+        self._holdings_change()
         self.tenant_gpus[request.tenant] = self.tenant_gpus.get(request.tenant, 0) + request.count
         request.event.succeed(ids)
         return ids
@@ -276,9 +282,19 @@ class Cluster:
         return quota is None or self.tenant_gpus.get(request.tenant, 0) + request.count <= quota
 
     def _queue(self) -> list[_Request]:
-        """The waiting requests the policy considers now: those within their tenant's quota (the rest wait for
-        their tenant to give GPUs back, and block nobody)."""
-        return [r for r in self._waiting if self._within_quota(r)] if self.quotas else self._waiting
+        """The waiting requests the policy considers now, in its order: those within their tenant's quota (the
+        rest wait for their tenant to give GPUs back, and block nobody), by priority plus fair-share bonus."""
+        queue = [r for r in self._waiting if self._within_quota(r)] if self.quotas else self._waiting
+        if self.fair_share is not None and len(queue) > 1:
+            self.fair_share.advance(self.env.now, self.tenant_gpus)
+            bonus = {tenant: self.fair_share.bonus(tenant) for tenant in {r.tenant for r in queue}}
+            queue = sorted(queue, key=lambda r: (-(r.priority + bonus[r.tenant]), r.order))
+        return queue
+
+    def _holdings_change(self) -> None:
+        """Bring fair-share usage up to now before a tenant's GPU count changes."""
+        if self.fair_share is not None:
+            self.fair_share.advance(self.env.now, self.tenant_gpus)
 
     def _grant(self) -> None:
         free_ids = self._usable()

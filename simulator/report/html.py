@@ -23,7 +23,7 @@ from simulator.report.model import (
     dotted_value,
     headline_figures,
 )
-from simulator.report.render import TENANT_COLUMNS, duration_text, jobs_rows, latency_text, tenant_rows, usd_text
+from simulator.report.render import duration_text, jobs_rows, latency_text, tenant_table, usd_text
 from simulator.units import format_count
 
 COST_PARTS = (("useful_usd", "useful work", "#2b8a3e"), ("checkpoint_usd", "checkpoints", "#f59f00"),
@@ -174,7 +174,8 @@ def _tenant_plot(report: Report) -> str:
 
 
 def _tenants_section(report: Report) -> str:
-    parts = ["<h2>Tenants</h2>" + _table(tenant_rows(report), TENANT_COLUMNS)]
+    columns, rows = tenant_table(report)
+    parts = ["<h2>Tenants</h2>" + _table(rows, columns)]
     if report.jobs is not None:
         parts.append("<h2>Batch jobs</h2>" + _table(jobs_rows(report.jobs)))
     if report.series.tenant_gpus:

@@ -330,6 +330,8 @@ class TenantReport(_Out):
     batch_mean_queued_s: float | None = Field(
         description="mean time its batch jobs waited for GPUs, every attempt, s; null without batch jobs")
     quota_gpus: int | None = Field(description="most GPUs it may hold at once (scheduler.quotas); null: no limit")
+    fair_share_factor: float | None = Field(
+        description="2^(-decayed usage / share) at the end, 0..1 (1: used nothing); null without fair share")
 
 
 class TimelineEvent(_Out):

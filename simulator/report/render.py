@@ -66,8 +66,8 @@ def report_tables(report: Report) -> Group:
     if report.jobs is not None:
         parts.append(_pairs_table("batch jobs", jobs_rows(report.jobs)))
     if len(report.tenants) > 1 or any(t.quota_gpus for t in report.tenants.values()):
-        parts.append(rows_table("tenants", [dict(zip(TENANT_COLUMNS, row, strict=True))
-                                            for row in tenant_rows(report)]))
+        columns, rows = tenant_table(report)
+        parts.append(rows_table("tenants", [dict(zip(columns, row, strict=True)) for row in rows]))
     parts += [f"note: {n}" for n in report.notes]
     return Group(*parts)
 
@@ -93,8 +93,20 @@ def jobs_rows(jobs: BatchJobsReport) -> list[tuple[str, str]]:
             ("lost work", f"{jobs.lost_gpu_hours:,.0f} GPU-hours")]
 
 
-TENANT_COLUMNS = ("tenant", "GPU-hours", "share", "GPU time cost", "quota (GPUs)", "batch jobs",
-                  "jobs' mean queueing", "workloads", "preemptions caused")
+def tenant_table(report: Report) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """Column names and one row of texts per tenant; quota and fair-share columns only where the scheduler
+    has them."""
+    tenants = report.tenants.values()
+    quotas, sharing = any(t.quota_gpus for t in tenants), any(t.fair_share_factor is not None for t in tenants)
+    columns = ("tenant", "GPU-hours", "share", "GPU time cost", *(("quota (GPUs)",) if quotas else ()),
+               *(("fair-share factor",) if sharing else ()), "batch jobs", "jobs' mean queueing", "workloads",
+               "preemptions caused")
+    rows = [(name, f"{t.gpu_hours:,.0f}", f"{t.share:.1%}", usd_text(t.cost_usd),
+             *(("-" if t.quota_gpus is None else f"{t.quota_gpus:,}",) if quotas else ()),
+             *((f"{t.fair_share_factor or 0:.2f}",) if sharing else ()), f"{t.batch_jobs:,}",
+             "-" if t.batch_mean_queued_s is None else duration_text(t.batch_mean_queued_s),
+             ", ".join(t.workloads) or "-", f"{t.preemptions_caused:,}") for name, t in report.tenants.items()]
+    return columns, rows
 
 
 def tenant_rows(report: Report) -> list[tuple[str, ...]]:

@@ -114,6 +114,23 @@ class TraceJobs(Strict):
 JobSource = Annotated[GeneratedJobs | TraceJobs, Field(discriminator="kind")]
 
 
+class FairShareSpec(Strict):
+    """Slurm's classic fair-share factor: a tenant's priority rises by weight x 2^(-usage / share), where usage is
+    its share of all tenants' GPU-seconds, decayed with a half-life, and share its entitled fraction."""
+
+    shares: dict[Annotated[str, Field(pattern=TENANT_PATTERN)], Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict, description="tenant -> relative entitlement (tenants not listed: 1)"
+    )
+    half_life_s: Duration = Field(
+        7 * 86_400.0, alias="half_life", gt=0, description="past use counts half after this long (Slurm's default: 7 d)"
+    )
+    weight: float = Field(
+        1.0, gt=0, le=1e9, description="priority points at a fair-share factor of 1 (a tenant that used nothing). The "
+        "default, 1, orders work within each (integer) priority level and never across levels; a larger weight lets "
+        "light users pass heavier users' work of higher priority",
+    )
+
+
 class SchedulerSpec(Strict):
     """How the cluster hands out GPUs to queued workloads and jobs."""
 
@@ -132,3 +149,13 @@ class SchedulerSpec(Strict):
         "priority order, and later work that fits may start if it does not delay the head (EASY backfill on "
         "run-time estimates)",
     )
+    fair_share: FairShareSpec | None = Field(
+        None, description="order the queue by priority plus a fair-share bonus that falls as a tenant uses more than "
+        "its share (with policy priority or backfill; preemption still follows the plain priorities)",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SchedulerSpec:
+        if self.fair_share is not None and self.policy == "fifo":
+            raise ValueError("fair_share reorders the queue, so it needs policy: priority or backfill, not fifo")
+        return self
