@@ -17,12 +17,14 @@ from simulator.scenario.loader import ScenarioError, load_scenario
 from tests.conftest import ROOT
 
 BASE = yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text(encoding="utf-8"))
-# a small shared cluster: a service, a job stream, a scheduler with preemption, a catalog rental price
+# a small shared cluster: a service, a job stream, a scheduler with preemption, quotas and fair share, a
+# catalog rental price
 SHARED = {
     "name": "fuzz-shared", "seed": 2,
     "cluster": {"accelerator": "h100-sxm", "nodes": 2, "gpus_per_node": 8, "topology": {"kind": "fat_tree"}},
     "pricing": {"rental": "on_demand", "carbon_kg_per_kwh": 0.4, "power": {"communicating_load": 0.3}},
-    "scheduler": {"policy": "backfill", "preemption": True},
+    "scheduler": {"policy": "backfill", "preemption": True, "quotas": {"default": 12},
+                  "fair_share": {"shares": {"default": 2}, "half_life": "1 h"}},
     "workloads": [{"name": "chat", "kind": "inference", "model": "llama3.1-8b", "replicas": 1, "tp": 1,
                    "priority": 5, "slo": {"ttft": "1 s", "tpot": "50 ms"},
                    "autoscaling": {"max_replicas": 4, "interval": "10 s"},
