@@ -203,11 +203,11 @@ def test_vidur_h100_eight_gpu_large_messages_within_10_percent() -> None:
         assert got == pytest.approx(measured, rel=0.10), row["size"]
 
 
-def test_vidur_h100_all_reduce_times_at_every_size_within_15_percent_median() -> None:
-    """With the per-call overhead: every 2-8 GPU all-reduce Vidur measured on one H100 node, 2 KiB-64 MiB."""
+def _vidur_errors(box: str, nvlink: float, in_switch: bool) -> list[float]:
+    """|predicted / measured - 1| of every single-node all-reduce Vidur measured on `box`, 2 KiB-64 MiB."""
     from simulator.topology.build import build_network
 
-    path = shared_file("data", "vidur-profiles", "network", "h100_dgx", "all_reduce.csv")
+    path = shared_file("data", "vidur-profiles", "network", box, "all_reduce.csv")
     errors = []
     nets: dict[int, Network] = {}
     for row in csv.DictReader(path.open()):
@@ -215,8 +215,32 @@ def test_vidur_h100_all_reduce_times_at_every_size_within_15_percent_median() ->
         if row["devices_per_node"] != row["num_workers"]:
             continue
         net = nets.setdefault(ranks, build_network(SingleSwitchTopology(kind="single_switch"),
-                                                   ClusterShape(1, ranks, H100_NVLINK, NDR, True)))
+                                                   ClusterShape(1, ranks, nvlink, NDR, in_switch)))
         predicted = collective_time(net, Op.ALL_REDUCE, group(*range(ranks)), float(row["size"])).time_s
         errors.append(abs(predicted / (float(row["time_stats.all_reduce.median"]) * 1e-3) - 1))
     assert len(errors) > 2000
-    assert float(np.median(errors)) <= 0.15
+    return errors
+
+
+def test_vidur_h100_all_reduce_times_at_every_size_within_15_percent_median() -> None:
+    """With the per-call overhead: every 2-8 GPU all-reduce Vidur measured on one H100 node, 2 KiB-64 MiB."""
+    assert float(np.median(_vidur_errors("h100_dgx", H100_NVLINK, True))) <= 0.15
+
+
+def test_vidur_a100_box_is_slower_than_nccl_tests_but_the_model_fits_it_once_its_bandwidth_is_known() -> None:
+    """With the published NVLink3 figure the median error is ~26 %: that box reaches 174 GB/s bus bandwidth at
+    64 MiB where nccl-tests' DGX A100 plateaus at 230. Its own bandwidth, read off that one row (8 GPUs,
+    64 MiB: 675 us), brings the other ~3,000 rows within 15 % median (benchmarks/collectives_validation.py)."""
+    assert float(np.median(_vidur_errors("a100_dgx", A100_NVLINK, False))) > 0.2
+    path = shared_file("data", "vidur-profiles", "network", "a100_dgx", "all_reduce.csv")
+    size = 2**26
+    (measured_s,) = [float(r["time_stats.all_reduce.median"]) * 1e-3 for r in csv.DictReader(path.open())
+                     if r["num_workers"] == r["devices_per_node"] == "8" and int(r["size"]) == size]
+    low, high = 50e9, 600e9
+    for _ in range(50):  # the NVLink bandwidth at which the model gives that row's time
+        middle = (low + high) / 2
+        net = switch(1, gpus_per_node=8, nvlink=middle, in_switch=False)
+        slow = collective_time(net, Op.ALL_REDUCE, group(*range(8)), size).time_s > measured_s
+        low, high = (middle, high) if slow else (low, middle)
+    assert low < 0.85 * A100_NVLINK
+    assert float(np.median(_vidur_errors("a100_dgx", low, False))) <= 0.15
