@@ -135,8 +135,7 @@ def _cost_plot(report: Report) -> str:
     axis.invert_yaxis()
     axis.xaxis.set_major_formatter(FuncFormatter(_usd_tick))
     axis.set_title("Where the money went")
-    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.06 / len(parts)), ncol=5, fontsize=8,
-                frameon=False)
+    axis.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
     return _svg(figure)
 
 
@@ -148,7 +147,7 @@ def _energy_plot(report: Report) -> str:
     axis.set_xlabel("kWh at the meter (PUE included)")
     axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: format_count(value)))
     axis.set_title(f"Energy: {c.energy_kwh:,.0f} kWh, {c.carbon_tco2e:,.1f} tCO2e")
-    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.55), ncol=2, fontsize=8, frameon=False)
+    axis.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
     return _svg(figure)
 
 
@@ -193,6 +192,9 @@ def _serving_plots(report: Report, name: str, w: InferenceReport) -> tuple[str, 
         points = [(v * 1e3, p) for v, p in zip(values, cdf.probabilities, strict=True) if v is not None]
         if points:
             axis.plot([v for v, _ in points], [100 * p for _, p in points], color="#1c7ed6")
+            positive = [v for v, _ in points if v > 0]
+            if positive and max(positive) > 30 * min(positive):
+                axis.set_xscale("log")  # a long tail (queueing behind a cold start) would squash the rest
         if slo is not None:
             axis.axvline(slo * 1e3, color="#e03131", linestyle="--", label="SLO")
             axis.legend(fontsize=8, loc="lower right")
