@@ -34,7 +34,7 @@ class SchedulingPolicy(StrEnum):
     # head's reservation (EASY backfill on the requests' run-time estimates)
 
 
-@dataclass
+@dataclass(eq=False)  # a request is itself: the queue finds and removes it by identity
 class _Request:
     count: int
     event: simpy.Event

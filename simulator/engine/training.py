@@ -452,8 +452,7 @@ class TrainingJob:
         if self._held_since_s is not None:
             self._held_s += now - self._held_since_s
             self._held_since_s = None
-        if self._asked_s is not None:
-            self._count_requeued(now)
+        self._count_requeued(now)
         self._phase = "done"
 
     def _count_requeued(self, now: float) -> None:
