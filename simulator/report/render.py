@@ -109,14 +109,6 @@ def tenant_table(report: Report) -> tuple[tuple[str, ...], list[tuple[str, ...]]
     return columns, rows
 
 
-def tenant_rows(report: Report) -> list[tuple[str, ...]]:
-    """One row of texts per tenant, in TENANT_COLUMNS order."""
-    return [(name, f"{t.gpu_hours:,.0f}", f"{t.share:.1%}", usd_text(t.cost_usd),
-             "-" if t.quota_gpus is None else f"{t.quota_gpus:,}", f"{t.batch_jobs:,}",
-             "-" if t.batch_mean_queued_s is None else duration_text(t.batch_mean_queued_s),
-             ", ".join(t.workloads) or "-", f"{t.preemptions_caused:,}") for name, t in report.tenants.items()]
-
-
 W = TypeVar("W", TrainingReport, InferenceReport)
 
 
