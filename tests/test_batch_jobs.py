@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cli import main
 from simulator.engine.cluster import Cluster
@@ -335,3 +337,46 @@ def test_fair_share_needs_an_ordering_policy(tmp_path: Path) -> None:
          "duration": {"kind": "exponential", "mean": 60}}])
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 2 and ": scheduler: " in result.stderr and "not fifo" in result.stderr, result.stderr
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    jobs=st.lists(st.tuples(st.integers(0, 3600), st.sampled_from(["a", "b", "c"]), st.sampled_from([1, 2, 4, 8, 16]),
+                            st.integers(60, 7200), st.integers(0, 2), st.booleans()), min_size=1, max_size=40),
+    quotas=st.dictionaries(st.sampled_from(["a", "b"]), st.sampled_from([16, 24, 32]), max_size=2),
+    policy=st.sampled_from(["fifo", "priority", "backfill"]),
+    fair=st.booleans(),
+    preemption=st.booleans(),
+)
+def test_quotas_hold_and_every_job_is_accounted_under_any_policy(
+        jobs: list[tuple[int, str, int, int, int, bool]], quotas: dict[str, int], policy: str, fair: bool,
+        preemption: bool) -> None:
+    """Random traces on 32 GPUs: no tenant ever holds more than its quota, no GPU is granted twice, and every
+    job ends completed, running or queued, whatever the policy, fair share and preemption."""
+    import tempfile
+
+    original = Cluster._start
+
+    def checked(self: Cluster, request: object, free_ids: np.ndarray) -> np.ndarray:
+        assert self.free[free_ids].all()
+        ids = original(self, request, free_ids)  # type: ignore[arg-type]
+        assert np.isin(ids, free_ids).all() and np.unique(ids).size == ids.size
+        for tenant, held in self.tenant_gpus.items():
+            assert held <= self.quotas.get(tenant, self.gpus), (tenant, held)
+        return ids
+
+    trace = "submit_time,tenant,gpus,duration,priority,preemptible\n" + "".join(
+        f"{t},{tenant},{gpus},{d},{p},{str(pre).lower()}\n" for t, tenant, gpus, d, p, pre in jobs)
+    scheduler: dict[str, object] = {"policy": policy, "preemption": preemption, "quotas": quotas}
+    if fair and policy != "fifo":
+        scheduler["fair_share"] = {"half_life": "1 h", "weight": 2}
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Cluster, "_start", checked)
+        (Path(folder) / "jobs.csv").write_text(trace, encoding="utf-8")
+        extra = {"cluster": {"accelerator": "h100-sxm", "nodes": 4, "gpus_per_node": 8,
+                             "topology": {"kind": "single_switch"}},
+                 "horizon": "6 h", "scheduler": scheduler, "jobs": [{"kind": "trace", "path": "jobs.csv"}]}
+        report = run(Path(folder), **extra)
+    assert report.jobs is not None
+    assert report.jobs.completed + report.jobs.running + report.jobs.queued == len(jobs)
+    assert report.cluster.allocation <= 1.0
