@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from simulator.engine.batch import BatchJob
+from simulator.job_pricing import trace_durations
 from simulator.report.model import BatchJobRow, BatchJobsReport
 from simulator.scenario.jobs import (
     ChoiceGpus,
@@ -18,6 +19,7 @@ from simulator.scenario.jobs import (
     PowerOfTwoGpus,
     TraceJobs,
 )
+from simulator.scenario.schema import ClusterSpec
 from simulator.units import SECONDS_PER_HOUR
 from simulator.workload import arrivals as arr
 
@@ -52,19 +54,26 @@ def generate(source: GeneratedJobs, rng: np.random.Generator, power_w: float) ->
             for i in range(source.count)]
 
 
-def replay(source: TraceJobs, power_w: float) -> list[BatchJob]:
-    """The jobs of a trace, in submission order (TraceError if it cannot be read)."""
-    trace = arr.load_job_trace(source.path, source.submit_column, source.tenant_column, source.gpus_column,
-                               source.duration_column, source.priority_column, source.preemptible_column)
-    return [BatchJob(f"{source.name}-{i}", trace.tenants[i], int(trace.gpus[i]), float(trace.duration_s[i]),
+def replay(source: TraceJobs, power_w: float, cluster: ClusterSpec) -> list[BatchJob]:
+    """The jobs of a trace, in submission order (TraceError if it cannot be read or priced)."""
+    trace = arr.load_job_trace(source.path, source.columns())
+    durations = trace_durations(source, trace, cluster)
+    return [BatchJob(f"{source.name}-{i}", trace.tenants[i], int(trace.gpus[i]), durations[i],
                      source.start_at_s + float(trace.submit_s[i]), int(trace.priority[i]),
                      source.checkpoint_interval_s, power_w,
                      source.preemptible if trace.preemptible[i] is None else bool(trace.preemptible[i]),
-                     source.on_preempt == "checkpoint")
+                     source.on_preempt == "checkpoint", model=_model_name(trace, source, i),
+                     tokens=None if math.isnan(trace.tokens[i]) else float(trace.tokens[i]))
             for i in range(len(trace.tenants))]
 
 
-def make_jobs(sources: list[JobSource], seed: int, power_w: float) -> list[BatchJob]:
+def _model_name(trace: arr.JobTrace, source: TraceJobs, index: int) -> str | None:
+    if math.isnan(trace.tokens[index]):
+        return None
+    return trace.models[index] or (source.model.name if source.model is not None else None)
+
+
+def make_jobs(sources: list[JobSource], seed: int, power_w: float, cluster: ClusterSpec) -> list[BatchJob]:
     """Every source's jobs; generated ones draw from their own stream of the scenario's seed tree."""
     jobs: list[BatchJob] = []
     for index, source in enumerate(sources):
@@ -72,14 +81,14 @@ def make_jobs(sources: list[JobSource], seed: int, power_w: float) -> list[Batch
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2, index)))
             jobs += generate(source, rng, power_w)
         else:
-            jobs += replay(source, power_w)
+            jobs += replay(source, power_w, cluster)
     return jobs
 
 
 def _row(job: BatchJob, now: float) -> BatchJobRow:
     end = job.finished_s if job.finished_s is not None else now
     return BatchJobRow(
-        name=job.name, tenant=job.tenant, gpus=job.gpus, status=job.status,
+        name=job.name, tenant=job.tenant, gpus=job.gpus, model=job.model, tokens=job.tokens, status=job.status,
         submitted_s=job.submitted_s, started_s=job.started_s, finished_s=job.finished_s, queued_s=job.queued_s,
         duration_s=job.duration_s, completion_s=max(0.0, end - job.submitted_s),
         slowdown=(job.finished_s - job.submitted_s) / job.duration_s if job.finished_s is not None else None,

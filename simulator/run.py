@@ -38,7 +38,7 @@ from simulator.report.model import (
     TrainingReport,
     WorkloadSeries,
 )
-from simulator.scenario.resolve import TrainingPlan, network, training_plan
+from simulator.scenario.resolve import TrainingPlan, cached_network, network, training_plan
 from simulator.scenario.schema import ClusterSpec, Scenario, TrainingWorkload
 from simulator.serve import Service, deploy, inference_report, latency_cdf, probes, settle
 from simulator.topology import stats
@@ -67,10 +67,10 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     env = simpy.Environment()
     gpn = scenario.cluster.gpus_per_node
     economy = economy_of(scenario)
-    batch = make_jobs(scenario.jobs, scenario.seed, economy.power.computing_w)
+    batch = make_jobs(scenario.jobs, scenario.seed, economy.power.computing_w, scenario.cluster)
     sharing = scenario.scheduler.fair_share
     cluster = Cluster(env, scenario.cluster.nodes, gpn, SchedulingPolicy(scenario.scheduler.policy),
-                      scenario.scheduler.preemption, max(1, _network(scenario.cluster).unit_gpus // gpn),
+                      scenario.scheduler.preemption, max(1, cached_network(scenario.cluster).unit_gpus // gpn),
                       scenario.scheduler.quotas,
                       None if sharing is None else FairShare(
                           [w.tenant for w in scenario.workloads] + [j.tenant for j in batch], sharing.shares,
@@ -80,7 +80,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     components = failures.components if failures else []
     links = None
     if any(c.scope is Scope.LINK for c in components):
-        base_network = _network(scenario.cluster)
+        base_network = cached_network(scenario.cluster)
         links = LinkState(env, base_network, network_links(base_network))
     for component, seed in zip(components, np.random.SeedSequence(scenario.seed).spawn(len(components)),
                                strict=True):
@@ -250,7 +250,7 @@ def _series(samples: Samples, runs: list[_Training], services: list[Service],
 def _priced_with(model: StepTimeModel, workload: TrainingWorkload,
                  cluster: ClusterSpec) -> tuple[TrainingPlan, StepTime]:
     plan = training_plan(workload, cluster)
-    return plan, model.step_time(plan.step, _network(cluster))
+    return plan, model.step_time(plan.step, cached_network(cluster))
 
 
 @functools.lru_cache(maxsize=256)
@@ -260,9 +260,6 @@ def _priced(workload: TrainingWorkload, cluster: ClusterSpec) -> tuple[TrainingP
     return _priced_with(OperatorStepModel(), workload, cluster)
 
 
-@functools.lru_cache(maxsize=16)
-def _network(cluster: ClusterSpec) -> Network:
-    return network(cluster)
 
 
 def recovery_plan(workload: TrainingWorkload, scenario: Scenario, step_s: float) -> RecoveryPlan:

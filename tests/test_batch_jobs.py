@@ -380,3 +380,46 @@ def test_quotas_hold_and_every_job_is_accounted_under_any_policy(
     assert report.jobs is not None
     assert report.jobs.completed + report.jobs.running + report.jobs.queued == len(jobs)
     assert report.cluster.allocation <= 1.0
+
+
+TOKEN_TRACE = """submit_time,tenant,gpus,duration,tokens,model
+0,research,8,,2B,gpt3-1.3b
+0,research,16,,2B,
+10,vision,8,3600,,
+"""
+
+
+def test_trace_jobs_given_tokens_run_for_their_training_time(tmp_path: Path) -> None:
+    """A row with tokens runs for tokens / the fastest layout's throughput of its model on its GPUs (the trace's
+    model where the row names none); twice the GPUs train the same tokens in about half the time."""
+    from simulator import catalog
+    from simulator.job_pricing import training_tokens_per_s
+    from simulator.scenario.schema import ClusterSpec
+
+    (tmp_path / "jobs.csv").write_text(TOKEN_TRACE, encoding="utf-8")
+    cluster = {"accelerator": "h100-sxm", "nodes": 4, "gpus_per_node": 8, "topology": {"kind": "fat_tree"}}
+    report = run(tmp_path, cluster=cluster, jobs=[{"kind": "trace", "path": "jobs.csv", "model": "gpt3-1.3b"}])
+    assert report.jobs is not None and report.jobs.completed == 3
+    rows = {r.name: r for r in report.jobs.rows}
+    rate = training_tokens_per_s(catalog.model("gpt3-1.3b"), ClusterSpec.model_validate(cluster), 8, 4096,
+                                 4 * 2**20)
+    assert rate is not None and rows["trace-0"].duration_s == pytest.approx(2e9 / rate)
+    assert (rows["trace-0"].model, rows["trace-0"].tokens) == ("gpt3-1.3b", 2e9)
+    assert rows["trace-1"].model == "gpt3-1.3b"  # from the trace's model
+    assert 0.4 < rows["trace-1"].duration_s / rows["trace-0"].duration_s < 0.6
+    assert (rows["trace-2"].model, rows["trace-2"].tokens, rows["trace-2"].duration_s) == (None, None, 3600.0)
+
+
+@pytest.mark.parametrize(("row", "words"), [
+    ("0,a,8,,1B,gpt3-13b-typo", ["line 2", "'model'", "gpt3"]),
+    ("0,a,8,,1B,", ["line 2", "needs a model"]),
+    ("0,a,1,,1B,llama3.1-405b", ["line 2", "llama3.1-405b fits no layout of 1 h100-sxm"]),
+    ("0,a,8,,,gpt3-1.3b", ["line 2", "one of the two"]),
+    ("0,a,8,60,1B,gpt3-1.3b", ["line 2", "one of the two"]),
+])
+def test_bad_token_rows_are_located(tmp_path: Path, row: str, words: list[str]) -> None:
+    (tmp_path / "jobs.csv").write_text(f"submit_time,tenant,gpus,duration,tokens,model\n{row}\n", encoding="utf-8")
+    path = scenario_file(tmp_path, jobs=[{"kind": "trace", "path": "jobs.csv"}])
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2 and ": jobs[0].path: " in result.stderr, result.stderr
+    assert all(word in result.stderr for word in words), result.stderr

@@ -30,6 +30,8 @@ class BatchJob:
     power_w: float = 0.0  # wall power per GPU while running
     preemptible: bool = False  # higher-priority work may stop it
     checkpoint_on_preempt: bool = True  # a preempted job saves its work (else loses it since its last checkpoint)
+    model: str | None = None  # for a job given as tokens to train: its model (for the report)
+    tokens: float | None = None  # and its tokens; its duration is their training time
     preemptions: int = 0
     started_s: float | None = None
     finished_s: float | None = None

@@ -284,6 +284,8 @@ class BatchJobRow(_Out):
     name: str = Field(description="job name (source name and index)")
     tenant: str = Field(description="who pays for it")
     gpus: int = Field(description="GPUs it holds while running")
+    model: str | None = Field(description="model of a job given as tokens to train (null: given a run time)")
+    tokens: float | None = Field(description="its tokens to train; its duration is their training time on its GPUs")
     status: Literal["completed", "running", "queued"] = Field(description="at the end of the simulation")
     submitted_s: float = Field(description="submission time, s")
     started_s: float | None = Field(description="first start, s (null if it never started)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simulator.hardware import Precision
+from simulator.job_pricing import trace_durations
 from simulator.scenario.inference import EmpiricalLength, InferenceWorkload, TraceArrivals
 from simulator.scenario.jobs import ChoiceGpus, GeneratedJobs, JobSource
 from simulator.scenario.resolve import (
@@ -19,7 +20,7 @@ from simulator.scenario.resolve import (
     serving_config,
     training_plan,
 )
-from simulator.scenario.schema import Scenario, TrainingWorkload
+from simulator.scenario.schema import ClusterSpec, Scenario, TrainingWorkload
 from simulator.topology.shape import TopologyError
 from simulator.units import format_si
 from simulator.workload.arrivals import TraceError, check_columns, load_job_trace
@@ -61,7 +62,8 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
         problems.append(Problem(err.path, str(err)))
     quotas = scenario.scheduler.quotas
     for index, source in enumerate(scenario.jobs):
-        problems += [Problem(("jobs", index, *p.path), p.message) for p in _job_problems(source, usable, quotas)]
+        problems += [Problem(("jobs", index, *p.path), p.message)
+                     for p in _job_problems(source, usable, quotas, cluster)]
     seen: dict[str, int] = {}
     for index, workload in enumerate(scenario.workloads):
         where: Path = ("workloads", index)
@@ -233,7 +235,7 @@ def _file_problems(w: InferenceWorkload) -> list[Problem]:
     return found
 
 
-def _job_problems(source: JobSource, usable: int, quotas: dict[str, int]) -> list[Problem]:
+def _job_problems(source: JobSource, usable: int, quotas: dict[str, int], cluster: ClusterSpec) -> list[Problem]:
     """Job sizes the cluster or their tenant's quota cannot hold, and job traces that cannot be read."""
     if isinstance(source, GeneratedJobs):
         spec = source.gpus
@@ -243,12 +245,15 @@ def _job_problems(source: JobSource, usable: int, quotas: dict[str, int]) -> lis
         return [Problem(("gpus",), message)
                 for message in _over_quota(quotas, dict.fromkeys(source.tenants, largest), "jobs of up to")]
     try:
-        trace = load_job_trace(source.path, source.submit_column, source.tenant_column, source.gpus_column,
-                               source.duration_column, source.priority_column, source.preemptible_column)
+        trace = load_job_trace(source.path, source.columns())
     except (TraceError, OSError, UnicodeDecodeError) as err:
         return [Problem(("path",), str(err))]
     if int(trace.gpus.max()) > usable:
         return [Problem(("path",), f"a job needs {int(trace.gpus.max()):,} GPUs, but the cluster has {usable:,}")]
+    try:
+        trace_durations(source, trace, cluster)
+    except TraceError as err:
+        return [Problem(("path",), str(err))]
     biggest: dict[str, int] = {}
     for tenant, gpus in zip(trace.tenants, trace.gpus.tolist(), strict=True):
         biggest[tenant] = max(biggest.get(tenant, 0), gpus)

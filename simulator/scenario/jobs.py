@@ -10,7 +10,9 @@ from pydantic import Field, model_validator
 
 from simulator.base import Strict
 from simulator.scenario.inference import CsvPath
-from simulator.units import Duration, NonNegativeDuration
+from simulator.scenario.refs import ModelRef
+from simulator.units import Duration, NonNegativeDuration, PositiveCount
+from simulator.workload.arrivals import JobColumns
 
 MAX_JOBS = 10_000_000
 TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
@@ -86,7 +88,8 @@ class GeneratedJobs(Strict):
 
 
 class TraceJobs(Strict):
-    """Jobs from a CSV file with a header row, one job per row."""
+    """Jobs from a CSV file with a header row, one job per row. A row gives a run time, or tokens to train: then
+    its run time is the tokens over the throughput of the fastest layout of its model on its GPUs."""
 
     kind: Literal["trace"]
     name: str = Field("trace", pattern=TENANT_PATTERN, max_length=100, description="prefix of the job names")
@@ -94,7 +97,16 @@ class TraceJobs(Strict):
     submit_column: str = Field("submit_time", description="submission time: seconds or timestamps")
     tenant_column: str = Field("tenant", description="tenant name")
     gpus_column: str = Field("gpus", description="GPUs")
-    duration_column: str = Field("duration", description="run time, seconds")
+    duration_column: str = Field("duration", description="run time, seconds (may be empty where a row gives tokens)")
+    tokens_column: str | None = Field(
+        "tokens", description="tokens to train instead of a run time, e.g. 2e9 or 2B (optional column)"
+    )
+    model_column: str | None = Field("model", description="catalog model of a row that gives tokens (optional)")
+    model: ModelRef | None = Field(None, description="model of rows that give tokens but no model")
+    seq_len: int = Field(4096, gt=0, le=1 << 20, description="sequence length of jobs priced from tokens")
+    global_batch_tokens: PositiveCount = Field(
+        4 * 2**20, le=1e10, description="tokens per optimizer step of jobs priced from tokens"
+    )
     priority_column: str | None = Field("priority", description="priority (optional column; 0 without it)")
     start_at_s: NonNegativeDuration = Field(
         0.0, alias="start_at", description="when the trace's first submission happens (times are relative to it)"
@@ -109,6 +121,12 @@ class TraceJobs(Strict):
     checkpoint_interval_s: NonNegativeDuration = Field(
         0.0, alias="checkpoint_interval", description="work is saved every interval (0: a stopped job restarts)"
     )
+
+
+    def columns(self) -> JobColumns:
+        """Where the trace's fields are."""
+        return JobColumns(self.submit_column, self.tenant_column, self.gpus_column, self.duration_column,
+                          self.priority_column, self.preemptible_column, self.tokens_column, self.model_column)
 
 
 JobSource = Annotated[GeneratedJobs | TraceJobs, Field(discriminator="kind")]

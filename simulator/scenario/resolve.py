@@ -74,6 +74,13 @@ def network(cluster: ClusterSpec) -> Network:
     return build_network(cluster.topology, cluster_shape(cluster))
 
 
+@functools.lru_cache(maxsize=16)
+def cached_network(cluster: ClusterSpec) -> Network:
+    """`network(cluster)`, built once per cluster spec: replicates, sweeps and job pricing share it (callers
+    must not change it)."""
+    return network(cluster)
+
+
 @dataclass(frozen=True)
 class TrainingPlan:
     """A training workload made concrete: the step it repeats and how many steps cover its tokens."""

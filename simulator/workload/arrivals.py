@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from simulator.units import Dimension, parse_quantity
+
 _EPOCH = datetime(1970, 1, 1)
 
 
@@ -270,9 +272,24 @@ def empirical_lengths(values: NDArray[np.integer], count: int, rng: np.random.Ge
 
 
 @dataclass(frozen=True)
+class JobColumns:
+    """Which CSV columns of a job trace hold what; optional ones may be absent from the file."""
+
+    submit: str = "submit_time"
+    tenant: str = "tenant"
+    gpus: str = "gpus"
+    duration: str = "duration"  # run time, s; may be empty on a row that gives tokens
+    priority: str | None = "priority"
+    preemptible: str | None = "preemptible"
+    tokens: str | None = "tokens"  # tokens to train, instead of a duration
+    model: str | None = "model"  # catalog model of a row that gives tokens
+
+
+@dataclass(frozen=True)
 class JobTrace:
     """Batch jobs from a CSV file, in submission order: times relative to the first (s), tenants, GPUs, run
-    times (s) and priorities."""
+    times (s; NaN where the row gives tokens), tokens (NaN where it gives a run time), models (None where the
+    trace has none), priorities, and the file line of each job."""
 
     submit_s: NDArray[np.float64]
     tenants: list[str]
@@ -280,43 +297,60 @@ class JobTrace:
     duration_s: NDArray[np.float64]
     priority: NDArray[np.int64]
     preemptible: list[bool | None]  # None where the trace has no such column
+    tokens: NDArray[np.float64]
+    models: list[str | None]
+    lines: list[int]
 
 
 FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
-def load_job_trace(path: str | Path, submit_column: str, tenant_column: str, gpus_column: str,
-                   duration_column: str, priority_column: str | None,
-                   preemptible_column: str | None = None) -> JobTrace:
-    """Read a job trace; TraceError naming the file, line and column of a bad value."""
+def load_job_trace(path: str | Path, columns: JobColumns) -> JobTrace:
+    """Read a job trace; TraceError naming the file, line and column of a bad value. Each row gives a run time
+    or tokens to train (the trace needs one of the two columns)."""
     path = Path(path)
-    names = [submit_column, tenant_column, gpus_column, duration_column]
-    rows: list[tuple[int, float, str, int, float, int, bool | None]] = []
+    rows: list[tuple[int, float, str, int, float, int, bool | None, float, str | None, int]] = []
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
-        header, columns = _header(path, reader, names)
-        priority_at = header.index(priority_column) if priority_column in header else None
-        flag_at = header.index(preemptible_column) if preemptible_column in header else None
+        header, at = _header(path, reader, [columns.submit, columns.tenant, columns.gpus])
+        optional = {name: header.index(name) if name in header else None for name in
+                    (columns.duration, columns.priority, columns.preemptible, columns.tokens, columns.model)
+                    if name is not None}
+        if optional.get(columns.duration) is None and optional.get(columns.tokens or "") is None:
+            raise TraceError(f"{path}: no column {columns.duration!r} (or {columns.tokens!r} to give tokens to "
+                             f"train instead); the columns are {', '.join(header)}")
+
+        def cell(row: list[str], name: str | None) -> str:
+            index = optional.get(name or "")
+            return row[index].strip() if index is not None and index < len(row) else ""
+
         for row in reader:
             if not row:
                 continue
-            name, value = submit_column, row[columns[0]] if len(row) > columns[0] else ""
+            name, value = columns.submit, row[at[0]] if len(row) > at[0] else ""
             try:
                 whole, part = _parse_time(value)
-                name, value = gpus_column, row[columns[2]]
+                name, value = columns.gpus, row[at[2]]
                 gpus = int(value)
-                name, value = duration_column, row[columns[3]]
-                duration = float(value)
-                name, value = priority_column or "", row[priority_at] if priority_at is not None else "0"
+                name, value = columns.duration, cell(row, columns.duration)
+                duration = float(value) if value else math.nan
+                name, value = columns.tokens or "", cell(row, columns.tokens)
+                tokens = parse_quantity(value, Dimension.COUNT) if value else math.nan  # 2e9, 2B
+                name, value = columns.priority or "", cell(row, columns.priority)
                 priority = int(value or 0)
-                name, value = preemptible_column or "", row[flag_at] if flag_at is not None else ""
-                flag = FLAGS[value.strip().lower()] if value.strip() else None
+                name, value = columns.preemptible or "", cell(row, columns.preemptible)
+                flag = FLAGS[value.lower()] if value else None
             except (ValueError, IndexError, KeyError) as error:
                 raise TraceError(f"{path}, line {reader.line_num}, column {name!r}: bad value {value!r} "
                                  f"({error})") from None
-            if gpus < 1 or not (math.isfinite(duration) and duration > 0):
-                raise TraceError(f"{path}, line {reader.line_num}: gpus must be >= 1 and duration > 0")
-            rows.append((whole, part, row[columns[1]].strip() or "default", gpus, duration, priority, flag))
+            if gpus < 1:
+                raise TraceError(f"{path}, line {reader.line_num}: gpus must be >= 1")
+            given = [x for x in (duration, tokens) if not math.isnan(x)]
+            if len(given) != 1 or not (math.isfinite(given[0]) and given[0] > 0):
+                raise TraceError(f"{path}, line {reader.line_num}: give a duration > 0 or tokens > 0 to train "
+                                 f"(one of the two)")
+            rows.append((whole, part, row[at[1]].strip() or "default", gpus, duration, priority, flag, tokens,
+                         cell(row, columns.model) or None, reader.line_num))
     if not rows:
         raise TraceError(f"{path}: no data rows after the header")
     first = min(r[0] for r in rows)
@@ -326,4 +360,5 @@ def load_job_trace(path: str | Path, submit_column: str, tenant_column: str, gpu
                     gpus=np.array([rows[i][3] for i in order], dtype=np.int64),
                     duration_s=np.array([rows[i][4] for i in order]),
                     priority=np.array([rows[i][5] for i in order], dtype=np.int64),
-                    preemptible=[rows[i][6] for i in order])
+                    preemptible=[rows[i][6] for i in order], tokens=np.array([rows[i][7] for i in order]),
+                    models=[rows[i][8] for i in order], lines=[rows[i][9] for i in order])
