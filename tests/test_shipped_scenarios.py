@@ -24,17 +24,23 @@ WORKLOAD_FIELDS = {
                   "kv_cache_utilization", "gpu_hours", "cost_usd"),
 }
 CLUSTER_FIELDS = ("utilization", "gpu_hours", "energy_kwh", "cost_usd")
+JOBS_FIELDS = {"count", "completed", "running", "queued", "mean_queued_s", "p99_queued_s", "mean_slowdown",
+               "interruptions", "preemptions", "gpu_hours"}
 
 
 def summary(report: Report) -> dict[str, object]:
-    """The figures a reader of the scenario cares about."""
-    return {
+    """The figures a reader of the scenario cares about (batch jobs and tenants where it has job streams)."""
+    found: dict[str, object] = {
         "simulated_s": report.simulated_s,
         "cluster": {k: getattr(report.cluster, k) for k in CLUSTER_FIELDS},
         "workloads": {
             name: w.model_dump(include=set(WORKLOAD_FIELDS[w.kind])) for name, w in report.workloads.items()
         },
     }
+    if report.jobs is not None:
+        found["jobs"] = report.jobs.model_dump(include=JOBS_FIELDS)
+        found["tenants"] = {name: t.model_dump(exclude={"workloads"}) for name, t in report.tenants.items()}
+    return found
 
 
 def _approx(value: object) -> object:
