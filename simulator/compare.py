@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from simulator.report.model import ComparedRun, Comparison, Report, dotted_value, headline_figures
+from simulator.report.model import ComparedRun, Comparison, Report, comparison_keys, figure_value
 from simulator.run import simulate
 from simulator.scenario.schema import Scenario
 
-CLUSTER_FIGURES = ("utilization", "cost_usd", "energy_kwh")
-
 
 def headline(report: Report) -> dict[str, float]:
-    """The figures a comparison ratios: simulated time, cluster utilization and cost, per-workload figures."""
-    figures = {"simulated_s": report.simulated_s}
-    figures |= {f"cluster.{k}": float(getattr(report.cluster, k)) for k in CLUSTER_FIGURES}
-    for name, workload in report.workloads.items():
-        for key in headline_figures(workload):
-            value = dotted_value(workload, key)
-            if isinstance(value, int | float):
-                figures[f"workloads.{name}.{key}"] = float(value)
-    return figures
+    """The figures a comparison ratios (report.model.comparison_keys) that the report has."""
+    values = {key: figure_value(report, key) for key in comparison_keys(report)}
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def compare(runs: list[tuple[str, Scenario]]) -> Comparison:

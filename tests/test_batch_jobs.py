@@ -423,3 +423,17 @@ def test_bad_token_rows_are_located(tmp_path: Path, row: str, words: list[str]) 
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 2 and ": jobs[0].path: " in result.stderr, result.stderr
     assert all(word in result.stderr for word in words), result.stderr
+
+
+def test_compare_puts_jobs_and_tenants_side_by_side() -> None:
+    """Backfill or plain priority on the job-trace scenario: the comparison ratios jobs and tenants too."""
+    import json
+
+    result = CliRunner().invoke(main, ["compare", "scenarios/job-trace.yaml", "--json",
+                                       "--vary", "scheduler.policy=backfill,priority"])
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.stdout)["runs"]
+    backfill, priority = runs[0]["ratios"], runs[1]["ratios"]
+    assert backfill["jobs.mean_queued_s"] == 1.0 and priority["jobs.mean_queued_s"] > 1.0  # backfill helps
+    assert priority["tenants.nlp.gpu_hours"] == pytest.approx(1.0)  # the same work, queued longer
+    assert {"tenants.interns.batch_mean_queued_s", "jobs.preemptions"} <= set(priority)

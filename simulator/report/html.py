@@ -20,8 +20,8 @@ from simulator.report.model import (
     InferenceReport,
     Report,
     TrainingReport,
-    dotted_value,
-    headline_figures,
+    comparison_keys,
+    figure_value,
 )
 from simulator.report.render import duration_text, jobs_rows, latency_text, tenant_table, usd_text
 from simulator.units import format_count
@@ -268,23 +268,13 @@ def report_html(report: Report) -> str:
 
 def _comparison_table(comparison: Comparison) -> str:
     """Headline figures of every run, with the ratio to the first run."""
-    first = comparison.runs[0].report
-    keys = ["simulated_s", "cluster.utilization", "cluster.cost_usd", "cluster.energy_kwh"]
-    keys += [f"workloads.{name}.{k}" for name, w in first.workloads.items() for k in headline_figures(w)]
     rows = []
-    for key in keys:
+    for key in comparison_keys(comparison.runs[0].report):
         cells = [key]
         for index, run in enumerate(comparison.runs):
-            parts = key.split(".")
-            owner = run.report if parts[0] == "simulated_s" else (
-                run.report.cluster if parts[0] == "cluster" else run.report.workloads.get(parts[1]))
-            path = key if parts[0] == "simulated_s" else ".".join(parts[1:] if parts[0] == "cluster" else parts[2:])
-            try:
-                value = dotted_value(owner, path) if owner is not None else None
-            except AttributeError:
-                value = None
+            value = figure_value(run.report, key)
             ratio = run.ratios.get(key)
-            text = "-" if not isinstance(value, int | float) else f"{value:,.4g}"
+            text = "-" if value is None else f"{value:,.4g}"
             cells.append(text if index == 0 or ratio is None else f"{text} ({ratio:.2f}x)")
         rows.append(tuple(cells))
     return _table(rows, ("figure", *(run.label for run in comparison.runs)))

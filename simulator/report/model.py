@@ -278,6 +278,34 @@ def dotted_value(model: BaseModel, path: str) -> object:
     return value
 
 
+CLUSTER_COMPARED = ("utilization", "cost_usd", "energy_kwh")
+JOBS_COMPARED = ("mean_queued_s", "p99_queued_s", "mean_slowdown", "preemptions", "gpu_hours")
+TENANT_COMPARED = ("gpu_hours", "cost_usd", "batch_mean_queued_s")
+
+
+def comparison_keys(report: Report) -> list[str]:
+    """The dotted figures comparisons put side by side: simulated time, the cluster, each workload's headline
+    figures, and the batch jobs and each tenant where the scenario has job streams."""
+    keys = ["simulated_s", *(f"cluster.{k}" for k in CLUSTER_COMPARED)]
+    for name, workload in report.workloads.items():
+        keys += [f"workloads.{name}.{k}" for k in headline_figures(workload)]
+    if report.jobs is not None:
+        keys += [f"jobs.{k}" for k in JOBS_COMPARED]
+        keys += [f"tenants.{name}.{k}" for name in report.tenants for k in TENANT_COMPARED]
+    return keys
+
+
+def figure_value(report: Report, key: str) -> float | None:
+    """The number at a dotted key of `report` (names of workloads and tenants are keys of their maps); None
+    where the report has no such figure or it is not a number."""
+    value: object = report
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else getattr(value, part, None)
+        if value is None:
+            return None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 class BatchJobRow(_Out):
     """One batch job."""
 

@@ -23,8 +23,8 @@ from simulator.report.model import (
     ServingReproductionReport,
     TopologyReport,
     TrainingReport,
-    dotted_value,
-    headline_figures,
+    comparison_keys,
+    figure_value,
 )
 from simulator.units import format_count, format_si
 
@@ -253,13 +253,10 @@ def comparison_table(comparison: Comparison) -> Table:
     for run in comparison.runs:
         table.add_column(run.label, justify="right")
     first = comparison.runs[0].report
-    keys = ["simulated_s", "cluster.utilization", "cluster.cost_usd", "cluster.energy_kwh"]
-    for name, workload in first.workloads.items():
-        keys += [f"workloads.{name}.{k}" for k in headline_figures(workload)]
-    for key in keys:
+    for key in comparison_keys(first):
         cells = []
         for index, run in enumerate(comparison.runs):
-            value = _figure(run.report, key)
+            value = figure_value(run.report, key)
             ratio = run.ratios.get(key)
             text = "-" if value is None else _format_figure(key, value)
             cells.append(text if index == 0 or ratio is None else f"{text} ({ratio:.2f}x)")
@@ -279,22 +276,6 @@ def _breakdown(report: Report, workload: str, key: str) -> str:
         return "-"
     value = getattr(job.step_breakdown, key)
     return f"{value:.3g} s" if isinstance(value, float) else str(value)
-
-
-def _figure(report: Report, key: str) -> float | None:
-    parts = key.split(".")
-    if parts[0] == "simulated_s":
-        return report.simulated_s
-    if parts[0] == "cluster":
-        return float(getattr(report.cluster, parts[1]))
-    workload = report.workloads.get(parts[1])
-    if workload is None:
-        return None
-    try:
-        value = dotted_value(workload, ".".join(parts[2:]))
-    except AttributeError:  # a figure of another kind of workload under the same name
-        return None
-    return float(value) if isinstance(value, int | float) else None
 
 
 def _format_figure(key: str, value: float, precise: bool = False) -> str:
