@@ -39,14 +39,17 @@ from simulator.run import simulate
 from simulator.scenario.schema import Scenario
 
 Z95 = 1.96
-EXCLUDED_LEAVES = frozenset({"wall_s", "seed", "series"})  # series: plots of one run, not figures
+# series: plots of one run, not figures; rows: one run's batch jobs (a generated stream's differ between seeds)
+EXCLUDED_LEAVES = frozenset({"wall_s", "seed", "series", "rows"})
 CLUSTER_HEADLINE = ("utilization", "cost_usd")
 WORKLOAD_HEADLINE = ("wall_clock_s", "ettr", "interruptions", "lost_gpu_hours", "cost_usd")
 SERVING_HEADLINE = ("ttft_s.p99", "tpot_s.p99", "slo_attainment", "requests.failed", "cost_usd")
+JOBS_HEADLINE = ("mean_queued_s", "p99_queued_s", "mean_slowdown", "preemptions")
 METHOD = (
     "replicate i of N uses seed numpy.random.SeedSequence(seed).spawn(N)[i].generate_state(1)[0]; figures are "
-    "every int/float leaf of the report JSON except wall_s and seed, summarised over the replicates where they "
-    "are numbers; std is the sample standard deviation (n - 1); the 95 % confidence interval of the mean is the "
+    "every int/float leaf of the report JSON except wall_s, seed, time series and per-job rows, summarised over "
+    "the replicates where they are numbers; std is the sample standard deviation (n - 1); the 95 % confidence "
+    "interval of the mean is the "
     "normal approximation mean +- 1.96 std / sqrt(n); strings and booleans report their most common value"
 )
 
@@ -59,11 +62,13 @@ def replicate_seeds(root: int, n: int) -> list[int]:
     return [int(child.generate_state(1)[0]) for child in np.random.SeedSequence(root).spawn(n)]
 
 
-def headline_paths(workloads: Mapping[str, str]) -> list[str]:
-    """The figures the terminal table and sweep rows show, by dotted path, for workloads given as name -> kind."""
+def headline_paths(workloads: Mapping[str, str], jobs: bool = False) -> list[str]:
+    """The figures the terminal table and sweep rows show, by dotted path, for workloads given as name -> kind
+    (and the batch jobs' queueing where the scenario has job streams)."""
     paths = ["simulated_s", *(f"cluster.{k}" for k in CLUSTER_HEADLINE)]
-    return paths + [f"workloads.{name}.{k}" for name, kind in workloads.items()
-                    for k in (SERVING_HEADLINE if kind == "inference" else WORKLOAD_HEADLINE)]
+    paths += [f"workloads.{name}.{k}" for name, kind in workloads.items()
+              for k in (SERVING_HEADLINE if kind == "inference" else WORKLOAD_HEADLINE)]
+    return paths + ([f"jobs.{k}" for k in JOBS_HEADLINE] if jobs else [])
 
 
 def leaves(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -128,7 +133,7 @@ def aggregate(reports: Sequence[ReportData], seeds: Sequence[int], root_seed: in
         seeds=list(seeds),
         method=METHOD,
         workloads=list(workloads),
-        headline=headline_paths(workloads),
+        headline=headline_paths(workloads, jobs=any(r.get("jobs") for r in reports)),
         figures={path: summarize(values) for path, values in numbers.items()},
         modes={path: _mode(values) for path, values in labels.items()},
         wall_s=sum(float(r.get("wall_s", 0.0)) for r in reports),

@@ -27,7 +27,7 @@ import io
 import itertools
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,16 +118,15 @@ def load_points(path: str | Path, sets: Sequence[str], points: Sequence[GridPoin
     return scenarios
 
 
-def columns(keys: Sequence[str], workloads: Mapping[str, str]) -> list[str]:
+def columns(keys: Sequence[str], figures: Sequence[str]) -> list[str]:
     """CSV header: grid keys, replicates, then mean and CI half-width of each headline figure."""
-    figures = [f"{path}.{stat}" for path in headline_paths(workloads) for stat in ("mean", "ci95")]
-    return [*keys, "replicates", *figures]
+    return [*keys, "replicates", *(f"{path}.{stat}" for path in figures for stat in ("mean", "ci95"))]
 
 
-def make_row(point: GridPoint, report: ReplicatesReport, workloads: Mapping[str, str]) -> SweepRow:
-    """A point's row: its grid values and the headline figures of its replicates."""
+def make_row(point: GridPoint, report: ReplicatesReport, paths: Sequence[str]) -> SweepRow:
+    """A point's row: its grid values and the headline figures (`paths`) of its replicates."""
     figures = {}
-    for path in headline_paths(workloads):
+    for path in paths:
         stats = report.figures.get(path)
         if stats is not None:
             figures[path] = SweepFigure(mean=stats.mean, ci95=(stats.ci95_high - stats.ci95_low) / 2)
@@ -245,7 +244,7 @@ class Sweep:
     axes: list[GridAxis]
     points: list[GridPoint]
     scenarios: list[Scenario]
-    workloads: Mapping[str, str]  # name -> kind
+    figures: list[str]  # headline figures, by dotted path
     header: list[str]
     output: Path | None
     in_file: list[SweepRow]
@@ -269,11 +268,12 @@ def prepare(path: str | Path, grid: Sequence[str], sets: Sequence[str], output: 
     points = grid_points(axes)
     scenarios = load_points(path, sets, points)
     workloads = {w.name: w.kind for s in scenarios for w in s.workloads}
+    figures = headline_paths(workloads, jobs=any(s.jobs for s in scenarios))
     keys = [axis.key for axis in axes]
-    header = columns(keys, workloads)
+    header = columns(keys, figures)
     target = Path(output) if output else None
     in_file = read_rows(target, keys, header) if target else []
-    return Sweep(axes, points, scenarios, workloads, header, target, in_file)
+    return Sweep(axes, points, scenarios, figures, header, target, in_file)
 
 
 def run_sweep(sweep: Sweep, replicates: int, workers: int | None = None,
@@ -293,7 +293,7 @@ def run_sweep(sweep: Sweep, replicates: int, workers: int | None = None,
     batches = [(sweep.scenarios[i], replicates) for i in todo]
     for batch, report in run_batches(batches, workers, progress, remote):
         index = todo[batch]
-        row = make_row(sweep.points[index], report, sweep.workloads)
+        row = make_row(sweep.points[index], report, sweep.figures)
         if sweep.output is not None:
             append_row(sweep.output, row, sweep.header, in_file)
         rows[index] = row
