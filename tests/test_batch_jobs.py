@@ -281,7 +281,11 @@ def test_quotas_cap_a_tenant_and_show_in_the_tenant_report(tmp_path: Path) -> No
     ({"jobs": [{"kind": "trace", "path": "jobs.csv"}]}, "jobs[0].path", ["a job of 8 GPUs", "'alpha'"]),
     ({"workloads": [{"name": "tune", "kind": "training", "tenant": "alpha", "model": "gpt3-125m", "tokens": "1B",
                      "seq_len": 2048, "global_batch_size": 64, "parallelism": {"dp": 8}}]},
-     "workloads.tune.tenant", ["an allocation of 8 GPUs", "at most 4"]),
+     "workloads.tune.tenant", ["it needs 8 GPUs", "at most 4"]),
+    ({"workloads": [{"name": "chat", "kind": "inference", "tenant": "alpha", "model": "llama3.1-8b", "replicas": 3,
+                     "tp": 2, "arrivals": {"kind": "poisson", "rate": 1, "requests": 10}, "input_tokens": 100,
+                     "output_tokens": 10, "slo": {"ttft": "1 s", "tpot": "50 ms"}}]},
+     "workloads.chat.tenant", ["it needs 6 GPUs", "at most 4"]),
 ])
 def test_work_larger_than_its_tenants_quota_is_a_located_error(tmp_path: Path, extra: dict[str, object],
                                                                field: str, words: list[str]) -> None:

@@ -73,11 +73,12 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
         found = (_training_problems(workload, scenario, usable) if isinstance(workload, TrainingWorkload)
                  else _inference_problems(workload, scenario, usable))
         problems += [Problem((*where, *p.path), p.message) for p in found]
-        largest = (workload.parallelism.world + workload.recovery.spare_nodes * cluster.gpus_per_node
-                   if isinstance(workload, TrainingWorkload)
-                   else max(workload.tp * workload.pp, workload.decode_tp * workload.decode_pp))
+        # what it needs at once to start: a training job's layout and spares, a service's first replicas and
+        # decode pool (one allocation each, all before it serves)
+        needed = (workload.parallelism.world + workload.recovery.spare_nodes * cluster.gpus_per_node
+                  if isinstance(workload, TrainingWorkload) else workload.starting_gpus)
         problems += [Problem((*where, "tenant"), message)
-                     for message in _over_quota(quotas, {workload.tenant: largest}, "an allocation of")]
+                     for message in _over_quota(quotas, {workload.tenant: needed}, "it needs")]
     return problems
 
 

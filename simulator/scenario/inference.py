@@ -326,6 +326,12 @@ class InferenceWorkload(Strict):
         return d.decode_pp or self.pp if d else self.pp
 
     @property
+    def starting_gpus(self) -> int:
+        """GPUs the service needs before it starts: its first `replicas` and the decode pool."""
+        d = self.disaggregation
+        return self.replicas * self.tp * self.pp + (d.decode_replicas * self.decode_tp * self.decode_pp if d else 0)
+
+    @property
     def gpus(self) -> int:
         """GPUs the service reserves: every replica the autoscaler may start, and the decode pool."""
         d = self.disaggregation
