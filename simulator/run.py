@@ -15,7 +15,7 @@ from simulator import __version__
 from simulator.batch_jobs import jobs_report, make_jobs
 from simulator.economy import Economy, breakdown, economy_of
 from simulator.engine.batch import BatchJob
-from simulator.engine.cluster import Cluster, SchedulingPolicy
+from simulator.engine.cluster import Cluster, GpuIds, SchedulingPolicy
 from simulator.engine.failures import failure_process, leaf_units, network_links
 from simulator.engine.fairshare import FairShare
 from simulator.engine.links import LinkState
@@ -50,6 +50,8 @@ from simulator.workload.memory import training_memory
 from simulator.workload.step_time import OperatorStepModel, StepTime, StepTimeModel
 from simulator.workload.training_job import TrainingStep
 from simulator.workload.transformer import parameter_counts
+
+DEFAULT_STEP_MODEL = OperatorStepModel()  # stateless; one instance so that caches keyed on it hit
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
         )
         job.start(env, cluster)
         if links is not None:
-            pricing = step_model or OperatorStepModel()
-            links.watch(job, functools.partial(_step_seconds, pricing, plan.step), step.total_s)
+            links.watch(job, functools.partial(_placed_step_s, step_model or DEFAULT_STEP_MODEL, plan.step))
         runs.append(_Training(workload, plan, step, job))
     for batch_job in batch:
         batch_job.start(env, cluster)
@@ -257,7 +258,7 @@ def _priced_with(model: StepTimeModel, workload: TrainingWorkload,
 def _priced(workload: TrainingWorkload, cluster: ClusterSpec) -> tuple[TrainingPlan, StepTime]:
     """Batch plan and step time of a workload: pure functions of the (immutable) specs, so replicates and
     sweeps that only change seeds or failure settings reuse them."""
-    return _priced_with(OperatorStepModel(), workload, cluster)
+    return _priced_with(DEFAULT_STEP_MODEL, workload, cluster)
 
 
 
@@ -334,8 +335,11 @@ def _causes(scenario: Scenario) -> list[str]:
     return sorted(labels)
 
 
-def _step_seconds(model: StepTimeModel, step: TrainingStep, net: Network) -> float:
-    return model.step_time(step, net).total_s
+def _placed_step_s(model: StepTimeModel, step: TrainingStep, net: Network, gpus: GpuIds) -> float:
+    """Step time with the job's ranks on `gpus` of `net` (an OCS torus re-forms its slice round a spare cube,
+    so there the ranks keep their slice positions)."""
+    inside = gpus.size == step.layout.world and int(gpus.max()) < net.gpus
+    return model.step_time(step, net, gpus if inside else None).total_s
 
 
 def _lost_s(job: TrainingJob) -> float:

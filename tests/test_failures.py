@@ -16,7 +16,7 @@ from cli import main
 from simulator.reliability import daly_interval_s, meta_expected_ettr, young_interval_s
 from simulator.run import simulate
 from simulator.scenario.loader import validate_located
-from simulator.scenario.schema import Scenario
+from simulator.scenario.schema import Scenario, TrainingWorkload
 from simulator.scenario.yaml_lines import LocatedData
 
 STEP_S = 1.3959  # quickstart's step time, seconds (the workload below)
@@ -281,3 +281,29 @@ def test_a_rail_leaf_failure_takes_down_its_scalable_unit() -> None:
     report = simulate(rail)
     # 16 nodes in 2 units of 8 rail leaves each: 16 leaves, every failure takes 8 nodes but is one interruption
     assert report.cluster.node_failures == 8 * report.workloads["job"].interruptions
+
+
+def test_link_failures_are_priced_on_the_gpus_a_job_runs_on() -> None:
+    """Four one-node leaves: with both of leaf 0's uplinks down, a job on nodes 0-1 is cut off, while the same
+    job on nodes 2-3 runs at its healthy pace (before, every job was priced as if on GPUs 0..n-1)."""
+    from simulator.engine.failures import network_links
+    from simulator.run import DEFAULT_STEP_MODEL, _placed_step_s, _priced
+    from simulator.scenario.resolve import cached_network
+    from simulator.topology.network import Partitioned
+
+    base = scenario(nodes=2).model_dump(by_alias=True, mode="json")
+    base["cluster"]["nodes"] = 4
+    base["cluster"]["topology"] = {"kind": "fat_tree", "radix": 16, "oversubscription": 1}
+    loaded = Scenario.model_validate(base)
+    workload = loaded.workloads[0]
+    assert isinstance(workload, TrainingWorkload)
+    plan, step = _priced(workload, loaded.cluster)
+    net = cached_network(loaded.cluster)
+    uplinks = [edge for edge in network_links(net) if ("leaf", 0) in edge]
+    degraded = net.degraded(uplinks)
+    near, far = np.arange(16), np.arange(16, 32)
+    assert _placed_step_s(DEFAULT_STEP_MODEL, plan.step, net, near) == pytest.approx(step.total_s)
+    with pytest.raises(Partitioned):
+        _placed_step_s(DEFAULT_STEP_MODEL, plan.step, degraded, near)
+    assert _placed_step_s(DEFAULT_STEP_MODEL, plan.step, degraded, far) == pytest.approx(
+        _placed_step_s(DEFAULT_STEP_MODEL, plan.step, net, far))

@@ -7,10 +7,11 @@ from collections.abc import Callable, Generator
 
 import simpy
 
+from simulator.engine.cluster import GpuIds
 from simulator.engine.training import TrainingJob
 from simulator.topology.network import Network, Partitioned
 
-Pricer = Callable[[Network], float]  # step time of a job on a network (raises Partitioned)
+Pricer = Callable[[Network, GpuIds], float]  # step time of a job on a network with its ranks on those GPUs
 
 
 class LinkState:
@@ -22,12 +23,14 @@ class LinkState:
         self.candidates = candidates
         self.failed: list[tuple[object, object]] = []
         self.link_failures = 0
-        self._jobs: list[tuple[TrainingJob, Pricer, float]] = []
+        self._jobs: list[tuple[TrainingJob, Pricer]] = []
+        self._healthy_s: dict[tuple[int, bytes], float] = {}  # (job, its GPUs) -> step on the healthy network
         self._blocked: dict[int, simpy.Event] = {}
 
-    def watch(self, job: TrainingJob, pricer: Pricer, base_step_s: float) -> None:
-        """Re-price `job` whenever links fail or come back."""
-        self._jobs.append((job, pricer, base_step_s))
+    def watch(self, job: TrainingJob, pricer: Pricer) -> None:
+        """Re-price `job` on its GPUs whenever links fail or come back (raises Partitioned where they cannot
+        reach each other)."""
+        self._jobs.append((job, pricer))
 
     def fail(self, edge: tuple[object, object], repair_s: float, cause: str) -> None:
         """Take `edge` down for `repair_s`."""
@@ -44,11 +47,14 @@ class LinkState:
 
     def _reprice(self, cause: str) -> None:
         degraded = self.network.degraded(self.failed)
-        for index, (job, pricer, base) in enumerate(self._jobs):
+        for index, (job, pricer) in enumerate(self._jobs):
             if job.finished_s is not None or job.started_s is None:
                 continue
-            try:
-                factor = pricer(degraded) / base
+            key = (index, job.placed_gpus.tobytes())
+            if key not in self._healthy_s:
+                self._healthy_s[key] = pricer(self.network, job.placed_gpus)
+            try:  # on the job's own GPUs: the links near them matter, not those near GPUs 0..n-1
+                factor = pricer(degraded, job.placed_gpus) / self._healthy_s[key]
             except Partitioned:
                 if index not in self._blocked:
                     self._blocked[index] = self.env.event()

@@ -101,6 +101,7 @@ class TrainingJob:
     causes: Counter[str] = field(default_factory=Counter)
     losses: Losses = field(default_factory=Losses)
     gpu_ids: GpuIds = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    placed_gpus: GpuIds = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # GPU of each rank, in order
     _process: simpy.Process | None = None
     _env: simpy.Environment | None = None
     _cluster_fail: Callable[[int, float, str], None] = field(default=lambda node, repair, cause: None)
@@ -138,6 +139,7 @@ class TrainingJob:
         self._spares = nodes[len(nodes) - self.recovery.spare_nodes:] if self.recovery.spare_nodes else []
         self._active_nodes = [n for n in nodes if n not in self._spares]
         self._position = {n: i for i, n in enumerate(self._active_nodes)}
+        self._place_ranks(gpn)
         cluster.hold(ids, self._on_failure, self._on_slowdown)
         if self.preemptible:
             cluster.make_preemptible(ids, self.priority, self._on_preempt)
@@ -249,6 +251,7 @@ class TrainingJob:
                     self._active_nodes[at] = new
                     self._position[new] = at
                     self._spares[self._spares.index(new)] = old
+                self._place_ranks(cluster.gpus_per_node)
                 if self.recovery.swap_delay_s:
                     self._begin("restarting", env)
                     yield env.timeout(self.recovery.swap_delay_s)
@@ -281,6 +284,14 @@ class TrainingJob:
         self.losses.restart_s += self.recovery.restart_s
         self.losses.restore_s += self.recovery.restore_s
         return True
+
+    def _place_ranks(self, gpus_per_node: int) -> None:
+        """Map ranks to the active nodes' GPUs, in node position order (what link failures are priced on)."""
+        held = np.sort(self.gpu_ids)
+        nodes = held // gpus_per_node
+        starts = np.searchsorted(nodes, self._active_nodes, side="left")
+        ends = np.searchsorted(nodes, self._active_nodes, side="right")
+        self.placed_gpus = np.concatenate([held[a:b] for a, b in zip(starts, ends, strict=True)])[:self.gpus]
 
     def _regrow(self, repaired: simpy.Event) -> Generator[simpy.Event, object, None]:
         """Take a dropped replica back when its node is repaired."""

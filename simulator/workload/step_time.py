@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from simulator.topology.collectives import Op, collective_time
-from simulator.topology.network import Network
+from simulator.topology.network import IntArray, Network
 from simulator.topology.placement import communicators, expert_groups, parallel_groups, stage_boundaries
 from simulator.workload.kernels import Kernel, kernel_time_s
 from simulator.workload.memory import GRAD_BYTES, OPTIMIZER_BYTES, WEIGHT_BYTES
@@ -32,8 +32,8 @@ GRADIENT_BUCKET_BYTES = 25 * 2**20
 class StepTimeModel(Protocol):
     """Anything that prices one optimizer step of a training job on a network."""
 
-    def step_time(self, step: TrainingStep, network: Network) -> StepTime:
-        """Duration of one step and its parts."""
+    def step_time(self, step: TrainingStep, network: Network, gpus: IntArray | None = None) -> StepTime:
+        """Duration of one step and its parts; rank r runs on GPU `gpus[r]` (default: GPU r)."""
         ...
 
 
@@ -80,8 +80,8 @@ def recompute_flops_per_token(step: TrainingStep) -> float:
 class OperatorStepModel:
     """Per-operator roofline compute plus collectives costed on the network."""
 
-    def step_time(self, step: TrainingStep, network: Network) -> StepTime:
-        """Duration of one step and its parts."""
+    def step_time(self, step: TrainingStep, network: Network, gpus: IntArray | None = None) -> StepTime:
+        """Duration of one step and its parts; rank r runs on GPU `gpus[r]` (default: GPU r)."""
         lay, acc, m = step.layout, step.accelerator, step.model
 
         def seconds(kernels: tuple[Kernel, ...] | list[Kernel]) -> float:
@@ -99,7 +99,7 @@ class OperatorStepModel:
         )
         micro_compute_s = layer_s + seconds(output_kernels(step))  # the last stage also runs the loss
 
-        groups = parallel_groups(lay.degrees, lay.placement)
+        groups = parallel_groups(lay.degrees, lay.placement, gpus)
         tokens = step.seq_len * lay.micro_batch_size / lay.cp
         activation_msg = 2.0 * tokens * m.hidden  # bf16 activations of one micro-batch on one CP rank
         tp_collectives = 4 + (2 if lay.activation_recompute is Recompute.FULL else 0)
@@ -129,7 +129,7 @@ class OperatorStepModel:
             p2p_s = 2.0 * m_count * lay.virtual_stages * network.phase(senders, receivers, send).time_s
 
         # dense gradients are reduced over all replicas (and CP ranks), an expert's over its own replicas
-        grad_groups = communicators(lay.degrees, ("cp", "dp"), lay.placement)
+        grad_groups = communicators(lay.degrees, ("cp", "dp"), lay.placement, gpus)
         dp_all_reduce = collective_time(network, Op.ALL_REDUCE, grad_groups, step.dense_params_per_gpu * GRAD_BYTES)
         expert_all_reduce = collective_time(
             network, Op.ALL_REDUCE, expert_dp_groups, step.expert_params_per_gpu * GRAD_BYTES
