@@ -50,11 +50,12 @@ class LinkState:
         for index, (job, pricer) in enumerate(self._jobs):
             if job.finished_s is not None or job.started_s is None:
                 continue
-            key = (index, job.placed_gpus.tobytes())
+            gpus = job.placed_gpus
+            key = (index, gpus.tobytes())
             if key not in self._healthy_s:
-                self._healthy_s[key] = pricer(self.network, job.placed_gpus)
+                self._healthy_s[key] = pricer(self.network, gpus)
             try:  # on the job's own GPUs: the links near them matter, not those near GPUs 0..n-1
-                factor = pricer(degraded, job.placed_gpus) / self._healthy_s[key]
+                factor = pricer(degraded, gpus) / self._healthy_s[key]
             except Partitioned:
                 if index not in self._blocked:
                     self._blocked[index] = self.env.event()

@@ -101,7 +101,7 @@ class TrainingJob:
     causes: Counter[str] = field(default_factory=Counter)
     losses: Losses = field(default_factory=Losses)
     gpu_ids: GpuIds = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    placed_gpus: GpuIds = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # GPU of each rank, in order
+    _gpus_per_node: int = 1
     _process: simpy.Process | None = None
     _env: simpy.Environment | None = None
     _cluster_fail: Callable[[int, float, str], None] = field(default=lambda node, repair, cause: None)
@@ -139,7 +139,7 @@ class TrainingJob:
         self._spares = nodes[len(nodes) - self.recovery.spare_nodes:] if self.recovery.spare_nodes else []
         self._active_nodes = [n for n in nodes if n not in self._spares]
         self._position = {n: i for i, n in enumerate(self._active_nodes)}
-        self._place_ranks(gpn)
+        self._gpus_per_node = gpn
         cluster.hold(ids, self._on_failure, self._on_slowdown)
         if self.preemptible:
             cluster.make_preemptible(ids, self.priority, self._on_preempt)
@@ -251,7 +251,6 @@ class TrainingJob:
                     self._active_nodes[at] = new
                     self._position[new] = at
                     self._spares[self._spares.index(new)] = old
-                self._place_ranks(cluster.gpus_per_node)
                 if self.recovery.swap_delay_s:
                     self._begin("restarting", env)
                     yield env.timeout(self.recovery.swap_delay_s)
@@ -285,13 +284,15 @@ class TrainingJob:
         self.losses.restore_s += self.recovery.restore_s
         return True
 
-    def _place_ranks(self, gpus_per_node: int) -> None:
-        """Map ranks to the active nodes' GPUs, in node position order (what link failures are priced on)."""
+    @property
+    def placed_gpus(self) -> GpuIds:
+        """The GPU of each rank: the active nodes' GPUs in node position order (spares swapped in take the
+        failed node's place). Computed when asked (link failures price a job on it), not on every swap."""
         held = np.sort(self.gpu_ids)
-        nodes = held // gpus_per_node
+        nodes = held // self._gpus_per_node
         starts = np.searchsorted(nodes, self._active_nodes, side="left")
         ends = np.searchsorted(nodes, self._active_nodes, side="right")
-        self.placed_gpus = np.concatenate([held[a:b] for a, b in zip(starts, ends, strict=True)])[:self.gpus]
+        return np.concatenate([held[a:b] for a, b in zip(starts, ends, strict=True)])[:self.gpus]
 
     def _regrow(self, repaired: simpy.Event) -> Generator[simpy.Event, object, None]:
         """Take a dropped replica back when its node is repaired."""
