@@ -119,7 +119,19 @@ def _hold(cluster: Cluster, service: Service, ids: GpuIds, replicas: list[int]) 
         for replica in on_node.get(node, []):
             deployment.crash(replica, cluster.repaired(node))
 
-    cluster.hold(ids, failed)
+    def slowed(node: int, factor: float, detection_s: float, repair_s: float, cause: str) -> None:
+        """A straggler slows the node's replicas until it is detected; then the node is taken out for repair
+        like a failed one (unless a failure or another holder's eviction took it down first)."""
+        for replica in on_node.get(node, []):
+            deployment.slow(replica, factor)
+        cluster.env.process(_evict(node, detection_s, repair_s, cause))
+
+    def _evict(node: int, detection_s: float, repair_s: float, cause: str) -> Generator[simpy.Event, object, None]:
+        yield cluster.env.timeout(detection_s)
+        if cluster.up[node] and any(deployment.is_slowed(r) for r in on_node.get(node, [])):
+            cluster.fail_node(node, repair_s, f"straggler:{cause}")
+
+    cluster.hold(ids, failed, slowed)
 
 
 def _serve(env: simpy.Environment, cluster: Cluster, service: Service) -> Generator[simpy.Event, object, None]:

@@ -128,6 +128,28 @@ def test_node_failures_take_replicas_down_and_their_requests_are_retried(tmp_pat
     assert r.failed > 0 and r.retried == 0 and r.completed + r.failed == 400
 
 
+def test_stragglers_slow_replicas_until_they_are_evicted(tmp_path: Path) -> None:
+    """Fail-slow GPUs make their replicas' iterations 4x longer until detected; then the node is taken out
+    like a failed one and its requests are retried. Never detected, they only slow the replicas."""
+    def run(detection: str) -> InferenceReport:
+        slow = {"components": [{"name": "straggler", "scope": "node", "mtbf": "4 min", "effect": "slowdown",
+                                "slowdown": 3.0, "straggler_detection": detection,
+                                "repair": {"median": "30 s", "sigma": 0.1}}]}
+        path = changed(tmp_path, {"arrivals": {"kind": "trace", "path": "trace.csv", "time_scale": 10.0}},
+                       {"failures": slow})
+        return serving(simulate(load_scenario(path)))
+
+    healthy = serving(simulate(load_scenario(changed(
+        tmp_path, {"arrivals": {"kind": "trace", "path": "trace.csv", "time_scale": 10.0}}))))
+    evicted, endured = run("20 s"), run("100 d")
+    for w in (healthy, evicted, endured):
+        assert w.requests.completed == 400 and w.requests.failed == 0
+    assert evicted.replica_failures > 0 and evicted.requests.retried > 0
+    assert endured.replica_failures == 0 and endured.requests.retried == 0
+    assert healthy.tpot_s.p99 is not None and endured.tpot_s.p99 is not None
+    assert endured.tpot_s.p99 > 2 * healthy.tpot_s.p99  # a 4x slower replica's requests
+
+
 def test_serving_waits_for_gpus_a_training_job_holds(tmp_path: Path) -> None:
     data = yaml.safe_load(BASE)
     data["workloads"].insert(0, {

@@ -139,6 +139,7 @@ class _Replica:
     down: bool = True  # takes no requests: not yet placed, failed, starting, or switched off
     failing: bool = False  # down after a failure, until its repairs
     blockers: list[simpy.Event] = field(default_factory=list)  # further repairs it waits for when up again
+    pace: float = 1.0  # iteration-time factor while a straggling GPU slows it (fail-slow), until it is evicted
     settled: Callable[[int], None] = lambda count: None  # told of requests completed or failed here
     swap_s: float = 0.0  # KV swapping owed, paid by the next iteration (the copies are not overlapped)
     prefixes: OrderedDict[int, None] = field(default_factory=OrderedDict)  # cached prefix groups, oldest first
@@ -157,6 +158,15 @@ class _Replica:
 
     def submit(self, seq: _Sequence) -> None:
         self.waiting.append(seq)
+        self._wake()
+
+    def slow(self, factor: float) -> None:
+        """A GPU of the replica turned slow: iterations take `factor` times as long from the one in flight on."""
+        if factor > self.pace:
+            self.pace = factor
+            self._wake()  # a decode run is cut after its iteration in flight and continues at the new pace
+
+    def _wake(self) -> None:
         if self.wake is not None and not self.wake.triggered:
             self.wake.succeed()
 
@@ -299,6 +309,7 @@ class _Replica:
                 while self.blockers:
                     yield self.blockers.pop()
                 self.down = self.failing = False
+                self.pace = 1.0  # repaired: a straggler was replaced
                 repaired()
 
     def _iterate(self) -> Generator[simpy.Event, object, None]:
@@ -328,7 +339,7 @@ class _Replica:
                 # a chunk at positions [p, p + take) attends to 2p + take tokens on average, causally
                 prompt = sum((2 * seq.prefilled + take) * take for seq, take in chunks) / tokens
                 swap_s, self.swap_s = self.swap_s, 0.0
-                yield env.timeout(swap_s + model.iteration_s(len(decoding), context, tokens, prompt))
+                yield env.timeout(swap_s + self.pace * model.iteration_s(len(decoding), context, tokens, prompt))
                 for seq, take in chunks:
                     seq.prefilled += take
                     if seq.prefix >= 0 and self.limits.prefix_slots > 0 and seq.decoding:
@@ -340,16 +351,17 @@ class _Replica:
                     swap_s, self.swap_s = self.swap_s, 0.0
                     yield env.timeout(swap_s)
                 steps = self._decode_steps_left(decoding, next_blocks)
-                span_s = model.decode_span_s(len(decoding), context, steps)
+                pace = self.pace
+                span_s = pace * model.decode_span_s(len(decoding), context, steps)
                 span_start = env.now
                 wake = self.wake = env.event()
                 # the span's end also wakes the replica (cheaper than waiting on either of two events)
                 env.timeout(span_s).callbacks.append(functools.partial(_wake_up, wake))
                 yield wake
-                if env.now < span_start + span_s:  # an arrival: stop after the iteration in flight
+                if env.now < span_start + span_s:  # an arrival or a slowdown: stop after the iteration in flight
                     steps = min(steps, model.decode_steps_within(len(decoding), context, steps,
-                                                                 env.now - span_start) + 1)
-                    yield env.timeout(max(0.0, span_start + model.decode_span_s(len(decoding), context, steps)
+                                                                 (env.now - span_start) / pace) + 1)
+                    yield env.timeout(max(0.0, span_start + pace * model.decode_span_s(len(decoding), context, steps)
                                           - env.now))
                 # each sequence gains a block every block_tokens iterations: on average over the run
                 held = next_blocks + len(decoding) * (steps - 1) / (2.0 * self.limits.block_tokens)
@@ -456,6 +468,18 @@ class Deployment:
             replica.down = True  # at once: the interrupt reaches the replica later in this instant
             replica.process.interrupt(until)
             self.outcome.outages += 1
+
+    def slow(self, number: int, factor: float) -> None:
+        """A GPU of replica `number` runs `factor` times slower (fail-slow) until the replica fails or is
+        evicted; a replica that is down is not affected."""
+        replica = (self.pool + self.decoders)[number]
+        if not replica.down:
+            replica.slow(factor)
+
+    def is_slowed(self, number: int) -> bool:
+        """Replica `number` is up and a straggler slows it."""
+        replica = (self.pool + self.decoders)[number]
+        return not replica.down and replica.pace > 1.0
 
     def close(self) -> ServingOutcome:
         """The outcome at the current time: what is still queued or running, and time accounts closed."""
