@@ -18,7 +18,7 @@ from tests.conftest import ROOT
 
 BASE = yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text(encoding="utf-8"))
 # a small shared cluster: a service, a job stream, a scheduler with preemption, quotas and fair share, a
-# catalog rental price
+# catalog rental price, and stragglers
 SHARED = {
     "name": "fuzz-shared", "seed": 2,
     "cluster": {"accelerator": "h100-sxm", "nodes": 2, "gpus_per_node": 8, "topology": {"kind": "fat_tree"}},
@@ -32,6 +32,8 @@ SHARED = {
                    "input_tokens": {"kind": "uniform", "low": 100, "high": 2000}, "output_tokens": 50}],
     "jobs": [{"kind": "generated", "count": 20, "rate": 0.05, "gpus": {"kind": "power_of_two", "max": 8},
               "duration": {"kind": "exponential", "mean": "5 min"}, "preemptible": True}],
+    "failures": {"components": [{"name": "slow", "scope": "node", "mtbf": "20 min", "effect": "slowdown",
+                                 "straggler_detection": "1 min", "repair": {"median": "2 min", "sigma": 0.1}}]},
 }
 SIMULATED_WORK_LIMIT = 5_000  # requests plus jobs: larger edits are only validated, to keep the test fast
 
