@@ -32,7 +32,7 @@ SHARED = {
                    "input_tokens": {"kind": "uniform", "low": 100, "high": 2000}, "output_tokens": 50}],
     "jobs": [{"kind": "generated", "count": 20, "rate": 0.05, "gpus": {"kind": "power_of_two", "max": 8},
               "duration": {"kind": "exponential", "mean": "5 min"}, "preemptible": True}],
-    "failures": {"components": [{"name": "slow", "scope": "node", "mtbf": "20 min", "effect": "slowdown",
+    "failures": {"components": [{"name": "slow", "scope": "node", "mtbf": "3 min", "effect": "slowdown",
                                  "straggler_detection": "1 min", "repair": {"median": "2 min", "sigma": 0.1}}]},
 }
 SIMULATED_WORK_LIMIT = 5_000  # requests plus jobs: larger edits are only validated, to keep the test fast
