@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from simulator.base import Strict
 from simulator.units import Duration, NonNegativeDuration
@@ -67,7 +67,7 @@ class Component(Strict):
     name: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$", description="label in reports")
     scope: Scope = Field(Scope.NODE, description="gpu, node, leaf or rack: the unit that fails")
     mtbf_s: Duration | None = Field(
-        None, alias="mtbf", gt=0, description="mean time between failures of ONE unit (e.g. 50000 h)"
+        None, alias="mtbf", gt=0, description="mean time between failures of ONE unit (e.g. 50000 h; at least 1 s)"
     )
     failures_per_1000_node_days: float | None = Field(
         None, gt=0, le=1e6, description="instead of mtbf: failures per 1,000 node-days (Meta RSC-1: 6.5)"
@@ -90,6 +90,13 @@ class Component(Strict):
     causes: dict[str, float] = Field(
         default_factory=dict, description="labels with relative weights, e.g. Llama 3 Table 5's counts"
     )
+
+    @field_validator("mtbf_s")
+    @classmethod
+    def _simulable(cls, mtbf_s: float | None) -> float | None:
+        if mtbf_s is not None and mtbf_s < 1.0:
+            raise ValueError("mtbf must be at least 1 s (failures are simulated one by one)")
+        return mtbf_s
 
     @model_validator(mode="after")
     def _one_rate(self) -> Component:

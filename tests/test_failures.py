@@ -125,6 +125,7 @@ def test_hot_spares_remove_repair_waits() -> None:
 
 @pytest.mark.parametrize(("edit", "field", "words"), [
     ({"mtbf": "-5 h"}, "failures.components.node.mtbf", ["greater than 0"]),
+    ({"mtbf": "1 ms"}, "failures.components.node.mtbf", ["at least 1 s"]),
     ({"distribution": "weibull", "weibull_shape": 0}, "failures.components.node.weibull_shape", ["greater than 0"]),
     ({"scope": "datacenter"}, "failures.components.node.scope", ["node", "rack"]),
     ({"causes": {"gpu": -1}}, "failures.components.node", ["positive"]),
