@@ -21,16 +21,15 @@ from simulator.workload.training_job import TrainingStep
 from simulator.workload.transformer import TransformerModel
 
 RESERVE_BYTES = 2 * 2**30  # framework reserve per GPU, as the planners assume
-MICRO_BATCH_SIZES = 4  # the layout search tries micro-batches of 1, 2 and 4 sequences
 
 
 @functools.lru_cache(maxsize=4096)
 def training_tokens_per_s(model: TransformerModel, cluster: ClusterSpec, gpus: int, seq_len: int,
                           batch_tokens: float) -> float | None:
     """Tokens per second of the fastest layout of `model` on `gpus` of the cluster's GPUs, or None when no layout
-    fits in memory. The batch is rounded up to a whole number of sequences per GPU and micro-batch size."""
-    unit = MICRO_BATCH_SIZES * gpus
-    sequences = max(1, math.ceil(batch_tokens / seq_len / unit)) * unit
+    fits in memory. The batch is rounded up to a whole number of sequences per GPU (every layout's data
+    parallelism divides it; larger micro-batches are tried where they divide it too)."""
+    sequences = max(1, math.ceil(batch_tokens / seq_len / gpus)) * gpus
     base = TrainingStep(model, cluster.accelerator, Precision.BF16, Parallelism(), seq_len, sequences)
     ranked, _, _ = search_layouts(base, cached_network(cluster), gpus, RESERVE_BYTES, top=1)
     return ranked[0].tokens_per_s if ranked else None
