@@ -541,12 +541,17 @@ class TimeEstimate(_Out):
     error: float = Field(description="computed / published - 1")
 
 
-class ReproductionReport(_Out):
+class _Reproduction(_Out):
+    """How far predictions land from published figures, over all cases."""
+
+    median_abs_error: float = Field(description="median |error| over the runs")
+    max_abs_error: float = Field(description="largest |error| over the runs")
+
+
+class ReproductionReport(_Reproduction):
     """`clustersim reproduce training`: predictions against every published case."""
 
     runs: list[ReproducedRun]
-    median_abs_error: float = Field(description="median |error| over the runs")
-    max_abs_error: float = Field(description="largest |error| over the runs")
     time_estimate: TimeEstimate
 
 
@@ -664,12 +669,10 @@ class ServingRun(_Out):
     iteration_s: float = Field(description="predicted iteration time, s")
 
 
-class ServingReproductionReport(_Out):
+class ServingReproductionReport(_Reproduction):
     """`clustersim reproduce serving`: offline throughput against published measurements."""
 
     runs: list[ServingRun]
-    median_abs_error: float = Field(description="median |error|")
-    max_abs_error: float = Field(description="largest |error|")
     assumptions: dict[str, str] = Field(description="setup the source does not state")
 
 
