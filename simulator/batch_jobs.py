@@ -8,8 +8,8 @@ import math
 import numpy as np
 
 from simulator.engine.batch import BatchJob
-from simulator.job_pricing import trace_durations
 from simulator.report.model import BatchJobRow, BatchJobsReport
+from simulator.scenario.job_pricing import trace_durations
 from simulator.scenario.jobs import (
     ChoiceGpus,
     ExponentialDuration,

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simulator.hardware import Precision
-from simulator.job_pricing import trace_durations
 from simulator.scenario.inference import EmpiricalLength, InferenceWorkload, TraceArrivals
+from simulator.scenario.job_pricing import trace_durations
 from simulator.scenario.jobs import ChoiceGpus, GeneratedJobs, JobSource
 from simulator.scenario.resolve import (
     KV_BYTES,

@@ -11,11 +11,11 @@ import math
 from simulator import catalog
 from simulator.catalog import UnknownEntry
 from simulator.hardware import Precision
-from simulator.layouts import search_layouts
 from simulator.scenario.jobs import TraceJobs
 from simulator.scenario.resolve import cached_network
 from simulator.scenario.schema import ClusterSpec
 from simulator.workload import arrivals as arr
+from simulator.workload.layout_search import search_layouts
 from simulator.workload.parallelism import Parallelism
 from simulator.workload.training_job import TrainingStep
 from simulator.workload.transformer import TransformerModel
