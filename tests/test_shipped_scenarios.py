@@ -53,7 +53,7 @@ def test_a_missing_or_wrong_golden_file_fails_and_stays_as_it_was(tmp_path: Path
         test_shipped_scenario_matches_expected(path)
     assert not any(tmp_path.iterdir())
     target = golden.summary_file(path)
-    target.parent.mkdir(parents=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps({"simulated_s": 1.0}), encoding="utf-8")
     with pytest.raises(AssertionError):
         test_shipped_scenario_matches_expected(path)
