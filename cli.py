@@ -14,8 +14,7 @@ from pydantic import BaseModel
 from rich.console import Console, RenderableType
 
 from simulator.catalog.listing import accelerator_rows, model_rows
-from simulator.compare import compare as compare_runs
-from simulator.layouts import plan_layouts
+from simulator.experiments.compare import compare as compare_runs
 from simulator.report.render import (
     comparison_table,
     layout_table,
@@ -25,11 +24,12 @@ from simulator.report.render import (
     serving_reproduction_table,
     topology_tables,
 )
-from simulator.reproduce import reproduce_serving, reproduce_training
 from simulator.run import describe_topology, simulate
 from simulator.scenario.loader import ScenarioError, load_scenario
 from simulator.scenario.schema import Scenario
 from simulator.scenario.variants import expand
+from simulator.tools.layouts import plan_layouts
+from simulator.tools.reproduce import reproduce_serving, reproduce_training
 
 EXIT_BAD_INPUT = 2
 
@@ -102,7 +102,7 @@ def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: 
         click.echo("--html: not with --replicates (it plots one run)", err=True)
         sys.exit(EXIT_BAD_INPUT)
     if replicates is not None:
-        from simulator.montecarlo import run_replicates
+        from simulator.experiments.montecarlo import run_replicates
         from simulator.report.render import replicates_table
 
         with _progress_bar() as advance:
@@ -249,8 +249,8 @@ def catalog(kind: str, as_json: bool) -> None:
 def plan(compute: str | None, params: str | None, budget_usd: str | None, accelerator: str, days: str | None,
          gpus: int | None, mfu: float | None, gpu_hour_usd: float | None, as_json: bool, output: str | None) -> None:
     """Compute-optimal parameters and tokens under four scaling laws, with GPUs, days and cost."""
-    from simulator.planner import PlanError, PlanRequest, make_plan, scenario_yaml
     from simulator.report.render import plan_tables
+    from simulator.tools.planner import PlanError, PlanRequest, make_plan, scenario_yaml
 
     request = PlanRequest(compute=compute, params=params, budget_usd=budget_usd, accelerator=accelerator, days=days,
                           gpus=gpus, mfu=mfu, gpu_hour_usd=gpu_hour_usd)
@@ -280,10 +280,10 @@ def plan(compute: str | None, params: str | None, budget_usd: str | None, accele
 def plan_lifetime(compute: str, tokens_per_day: str, years: float, accelerator: str, mfu: float | None,
                   gpu_hour_usd: float | None, input_tokens: int, output_tokens: int, as_json: bool) -> None:
     """The model size that costs least to train once and serve for its lifetime at a quality target."""
-    from simulator.lifetime import LifetimeRequest
-    from simulator.lifetime import plan_lifetime as make_lifetime_plan
-    from simulator.planner import PlanError
     from simulator.report.render import lifetime_tables
+    from simulator.tools.lifetime import LifetimeRequest
+    from simulator.tools.lifetime import plan_lifetime as make_lifetime_plan
+    from simulator.tools.planner import PlanError
 
     request = LifetimeRequest(compute=compute, tokens_per_day=tokens_per_day, days=years * 365.25,
                               accelerator=accelerator, gpu_hour_usd=gpu_hour_usd, mfu=mfu,
@@ -332,7 +332,7 @@ def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], repl
           output: str | None, as_json: bool, executor: str, address: str | None) -> None:
     """Run SCENARIO at every combination of --grid values, each with --replicates seeds; one row per point
     (grid values, replicates, mean and 95%% CI half-width of the headline figures)."""
-    from simulator.sweep import InvalidPoints, SweepError, csv_text, json_text, prepare, run_sweep
+    from simulator.experiments.sweep import InvalidPoints, SweepError, csv_text, json_text, prepare, run_sweep
 
     try:
         plan = prepare(scenario, grid, overrides, output)
@@ -346,7 +346,7 @@ def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], repl
         sys.exit(EXIT_BAD_INPUT)
     remote = None
     if executor == "ray":
-        from simulator.distributed import RayUnavailable, ray_runner
+        from simulator.experiments.distributed import RayUnavailable, ray_runner
 
         try:
             remote = ray_runner(address, workers)

@@ -18,12 +18,12 @@ sys.path.insert(0, str(ROOT))
 from simulator.catalog import accelerator, model  # noqa: E402
 from simulator.engine.serving import ReplicaLimits, RouterPolicy, simulate_serving  # noqa: E402
 from simulator.engine.serving_summary import summarize_serving  # noqa: E402
-from simulator.hardware import Precision, PriceKind  # noqa: E402
-from simulator.topology.build import build_network  # noqa: E402
-from simulator.topology.shape import ClusterShape  # noqa: E402
-from simulator.topology.specs import SingleSwitchTopology  # noqa: E402
-from simulator.workload.arrivals import load_trace, poisson_arrivals_s  # noqa: E402
-from simulator.workload.serving_time import ReplicaIterations, ServingConfig  # noqa: E402
+from simulator.models.hardware import Precision, PriceKind  # noqa: E402
+from simulator.models.topology.build import build_network  # noqa: E402
+from simulator.models.topology.shape import ClusterShape  # noqa: E402
+from simulator.models.topology.specs import SingleSwitchTopology  # noqa: E402
+from simulator.models.workload.arrivals import load_trace, poisson_arrivals_s  # noqa: E402
+from simulator.models.workload.serving_time import ReplicaIterations, ServingConfig  # noqa: E402
 
 TRACE = ROOT / "scenarios" / "traces" / "azure_llm_2023_conv.csv"
 BLOCK_TOKENS = 16

@@ -13,10 +13,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simulator.topology.collectives import Op, collective_time
-from simulator.topology.fat_tree import build_switched
-from simulator.topology.shape import ClusterShape
-from simulator.topology.specs import FatTreeTopology
+from simulator.models.topology.collectives import Op, collective_time
+from simulator.models.topology.fat_tree import build_switched
+from simulator.models.topology.shape import ClusterShape
+from simulator.models.topology.specs import FatTreeTopology
 
 
 def _rss_gib() -> float:

@@ -16,11 +16,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from simulator.topology.build import build_network  # noqa: E402
-from simulator.topology.collectives import Algorithm, Op, collective_time  # noqa: E402
-from simulator.topology.network import Network  # noqa: E402
-from simulator.topology.shape import ClusterShape  # noqa: E402
-from simulator.topology.specs import FatTreeTopology, SingleSwitchTopology  # noqa: E402
+from simulator.models.topology.build import build_network  # noqa: E402
+from simulator.models.topology.collectives import Algorithm, Op, collective_time  # noqa: E402
+from simulator.models.topology.network import Network  # noqa: E402
+from simulator.models.topology.shape import ClusterShape  # noqa: E402
+from simulator.models.topology.specs import FatTreeTopology, SingleSwitchTopology  # noqa: E402
 
 NVLINK = {"a100": 300e9, "h100": 450e9}
 

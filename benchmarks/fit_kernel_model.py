@@ -1,4 +1,4 @@
-"""Fit the kernel roofline (simulator/workload/kernels.py) to measured operator times: per GPU generation,
+"""Fit the kernel roofline (simulator/models/workload/kernels.py) to measured operator times: per GPU generation,
 `matmul_efficiency` and `kernel_overhead` on the GEMMs, then `memory_efficiency` on the memory-bound
 operators with that overhead. Prints the fit and its errors; the catalog stores the values.
 
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from simulator import catalog  # noqa: E402
-from simulator.workload.kernels import Kernel, elementwise, gemm, kernel_time_s  # noqa: E402
+from simulator.models.workload.kernels import Kernel, elementwise, gemm, kernel_time_s  # noqa: E402
 
 GPUS = {"a100": "a100-80gb-sxm", "h100": "h100-sxm"}
 MODELS = ("Llama-2-7b-hf", "Llama-2-70b-hf")

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from simulator.lanl import compare_with_simulation, load_system  # noqa: E402
+from simulator.tools.lanl import compare_with_simulation, load_system  # noqa: E402
 
 
 def main() -> int:

@@ -12,8 +12,6 @@ import numpy as np
 import simpy
 
 from simulator import __version__
-from simulator.batch_jobs import jobs_report, make_jobs
-from simulator.economy import Economy, breakdown, economy_of
 from simulator.engine.batch import BatchJob
 from simulator.engine.cluster import Cluster, GpuIds, SchedulingPolicy
 from simulator.engine.failures import failure_process, leaf_units, network_links
@@ -22,7 +20,18 @@ from simulator.engine.links import LinkState
 from simulator.engine.sampler import Samples, sampler
 from simulator.engine.serving import ServingOutcome
 from simulator.engine.training import RecoveryPlan, TrainingJob
-from simulator.reliability import CheckpointPolicy, Effect, Scope, daly_interval_s, young_interval_s
+from simulator.models.reliability import CheckpointPolicy, Effect, Scope, daly_interval_s, young_interval_s
+from simulator.models.topology import stats
+from simulator.models.topology.fat_tree import switch_ports
+from simulator.models.topology.network import Network
+from simulator.models.topology.specs import FatTreeTopology, OcsTorusTopology
+from simulator.models.workload.memory import training_memory
+from simulator.models.workload.step_time import OperatorStepModel, StepTime, StepTimeModel
+from simulator.models.workload.training_job import TrainingStep
+from simulator.models.workload.transformer import parameter_counts
+from simulator.plan.batch_jobs import jobs_report, make_jobs
+from simulator.plan.economy import Economy, breakdown, economy_of
+from simulator.plan.resolve import TrainingPlan, cached_network, network, training_plan
 from simulator.report.model import (
     BusBandwidthRow,
     ClusterReport,
@@ -38,18 +47,9 @@ from simulator.report.model import (
     TrainingReport,
     WorkloadSeries,
 )
-from simulator.scenario.resolve import TrainingPlan, cached_network, network, training_plan
 from simulator.scenario.schema import ClusterSpec, Scenario, TrainingWorkload
 from simulator.serve import Service, deploy, inference_report, latency_cdf, probes, settle
-from simulator.topology import stats
-from simulator.topology.fat_tree import switch_ports
-from simulator.topology.network import Network
-from simulator.topology.specs import FatTreeTopology, OcsTorusTopology
 from simulator.units import SECONDS_PER_HOUR
-from simulator.workload.memory import training_memory
-from simulator.workload.step_time import OperatorStepModel, StepTime, StepTimeModel
-from simulator.workload.training_job import TrainingStep
-from simulator.workload.transformer import parameter_counts
 
 DEFAULT_STEP_MODEL = OperatorStepModel()  # stateless; one instance so that caches keyed on it hit
 

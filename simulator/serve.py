@@ -13,7 +13,6 @@ from typing import cast
 import numpy as np
 import simpy
 
-from simulator.economy import Economy, breakdown
 from simulator.engine.cluster import Cluster, GpuIds
 from simulator.engine.serving import (
     Autoscaler,
@@ -26,9 +25,10 @@ from simulator.engine.serving import (
     deploy_serving,
 )
 from simulator.engine.serving_summary import LatencyStats, summarize_serving
-from simulator.report.model import InferenceReport, LatencyCdf, LatencyReport, RequestCounts, SloReport
-from simulator.scenario.inference import InferenceWorkload
-from simulator.scenario.resolve import (
+from simulator.models.topology.network import Network
+from simulator.models.workload.serving_time import ReplicaIterations, ServingConfig
+from simulator.plan.economy import Economy, breakdown
+from simulator.plan.resolve import (
     RequestLoad,
     cluster_shape,
     network,
@@ -36,10 +36,10 @@ from simulator.scenario.resolve import (
     request_load,
     serving_config,
 )
+from simulator.report.model import InferenceReport, LatencyCdf, LatencyReport, RequestCounts, SloReport
+from simulator.scenario.inference import InferenceWorkload
 from simulator.scenario.schema import ClusterSpec
-from simulator.topology.network import Network
 from simulator.units import SECONDS_PER_HOUR
-from simulator.workload.serving_time import ReplicaIterations, ServingConfig
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Arrival processes, trace replay and token-length samplers (simulator/workload/arrivals.py)."""
+"""Arrival processes, trace replay and token-length samplers (simulator/models/workload/arrivals.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.workload.arrivals import (
+from simulator.models.workload.arrivals import (
     TraceError,
     diurnal_arrivals_s,
     empirical_lengths,

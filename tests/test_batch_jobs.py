@@ -399,7 +399,7 @@ def test_trace_jobs_given_tokens_run_for_their_training_time(tmp_path: Path) -> 
     """A row with tokens runs for tokens / the fastest layout's throughput of its model on its GPUs (the trace's
     model where the row names none); twice the GPUs train the same tokens in about half the time."""
     from simulator import catalog
-    from simulator.scenario.job_pricing import training_tokens_per_s
+    from simulator.plan.job_pricing import training_tokens_per_s
     from simulator.scenario.schema import ClusterSpec
 
     (tmp_path / "jobs.csv").write_text(TOKEN_TRACE, encoding="utf-8")

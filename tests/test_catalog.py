@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from simulator.catalog import accelerators, models
-from simulator.hardware import PriceKind
-from simulator.workload.transformer import parameter_counts
+from simulator.models.hardware import PriceKind
+from simulator.models.workload.transformer import parameter_counts
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

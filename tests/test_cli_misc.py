@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from cli import main
 from simulator import catalog
-from simulator.fielddocs import documents
+from simulator.tools.fielddocs import documents
 
 
 def test_catalog_tables_and_json_list_every_entry() -> None:
@@ -38,4 +38,4 @@ def test_validate_accepts_good_files() -> None:
 
 def test_generated_docs_are_up_to_date() -> None:
     for path, text in documents().items():
-        assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run python -m simulator.fielddocs"
+        assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run python -m simulator.tools.fielddocs"

@@ -1,4 +1,4 @@
-"""Collectives on the network graph (simulator/topology/collectives.py): exact alpha-beta on uniform links,
+"""Collectives on the network graph (simulator/models/topology/collectives.py): exact alpha-beta on uniform links,
 invariants, sharing, failures, and the measured bus bandwidths of ../shared/reference/collectives.yaml."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.topology.collectives import Algorithm, Op, collective_time
-from simulator.topology.fat_tree import build_switched
-from simulator.topology.network import Network, Partitioned
-from simulator.topology.shape import ClusterShape
-from simulator.topology.specs import FatTreeTopology, SingleSwitchTopology
+from simulator.models.topology.collectives import Algorithm, Op, collective_time
+from simulator.models.topology.fat_tree import build_switched
+from simulator.models.topology.network import Network, Partitioned
+from simulator.models.topology.shape import ClusterShape
+from simulator.models.topology.specs import FatTreeTopology, SingleSwitchTopology
 from tests.conftest import shared_file
 
 GIB = 2.0**30
@@ -205,7 +205,7 @@ def test_vidur_h100_eight_gpu_large_messages_within_10_percent() -> None:
 
 def _vidur_errors(box: str, nvlink: float, in_switch: bool) -> list[float]:
     """|predicted / measured - 1| of every single-node all-reduce Vidur measured on `box`, 2 KiB-64 MiB."""
-    from simulator.topology.build import build_network
+    from simulator.models.topology.build import build_network
 
     path = shared_file("data", "vidur-profiles", "network", box, "all_reduce.csv")
     errors = []

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from cli import main
 from simulator.catalog import CATALOG_DIR, accelerator
-from simulator.cost import Amortization, PowerModel, network_power_w, owned_gpu_hour_usd
+from simulator.models.cost import Amortization, PowerModel, network_power_w, owned_gpu_hour_usd
 from simulator.report.model import InferenceReport, TrainingReport
 from simulator.run import simulate
 from simulator.scenario.loader import load_scenario

@@ -13,7 +13,7 @@ import yaml
 from click.testing import CliRunner
 
 from cli import main
-from simulator.reliability import daly_interval_s, meta_expected_ettr, young_interval_s
+from simulator.models.reliability import daly_interval_s, meta_expected_ettr, young_interval_s
 from simulator.run import simulate
 from simulator.scenario.loader import validate_located
 from simulator.scenario.schema import Scenario, TrainingWorkload
@@ -288,9 +288,9 @@ def test_link_failures_are_priced_on_the_gpus_a_job_runs_on() -> None:
     """Four one-node leaves: with both of leaf 0's uplinks down, a job on nodes 0-1 is cut off, while the same
     job on nodes 2-3 runs at its healthy pace (before, every job was priced as if on GPUs 0..n-1)."""
     from simulator.engine.failures import network_links
+    from simulator.models.topology.network import Partitioned
+    from simulator.plan.resolve import cached_network
     from simulator.run import DEFAULT_STEP_MODEL, _placed_step_s, _priced
-    from simulator.scenario.resolve import cached_network
-    from simulator.topology.network import Partitioned
 
     base = scenario(nodes=2).model_dump(by_alias=True, mode="json")
     base["cluster"]["nodes"] = 4

@@ -1,15 +1,15 @@
-"""The kernel roofline (simulator/workload/kernels.py) and the per-layer kernels (operators.py)."""
+"""The kernel roofline (simulator/models/workload/kernels.py) and the per-layer kernels (operators.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from simulator.catalog import accelerator, model
-from simulator.hardware import Precision
-from simulator.workload.kernels import elementwise, gemm, kernel_time_s
-from simulator.workload.operators import layer_kernels, output_kernels
-from simulator.workload.parallelism import Parallelism, Recompute
-from simulator.workload.training_job import TrainingStep
+from simulator.models.hardware import Precision
+from simulator.models.workload.kernels import elementwise, gemm, kernel_time_s
+from simulator.models.workload.operators import layer_kernels, output_kernels
+from simulator.models.workload.parallelism import Parallelism, Recompute
+from simulator.models.workload.training_job import TrainingStep
 
 A100 = accelerator("a100-80gb-sxm")
 

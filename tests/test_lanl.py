@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from simulator.lanl import compare_with_simulation, load_system
+from simulator.tools.lanl import compare_with_simulation, load_system
 from tests.conftest import shared_file
 
 

@@ -11,17 +11,17 @@ from click.testing import CliRunner
 
 from cli import main
 from simulator.catalog import accelerator, model
-from simulator.hardware import Precision
-from simulator.layouts import estimate_mfu
-from simulator.topology.build import build_network
-from simulator.topology.shape import ClusterShape
-from simulator.topology.specs import FatTreeTopology
-from simulator.workload.memory import training_memory
-from simulator.workload.parallelism import Parallelism
-from simulator.workload.shapes import llama_style_model
-from simulator.workload.step_time import OperatorStepModel
-from simulator.workload.training_job import TrainingStep
-from simulator.workload.transformer import parameter_counts
+from simulator.models.hardware import Precision
+from simulator.models.topology.build import build_network
+from simulator.models.topology.shape import ClusterShape
+from simulator.models.topology.specs import FatTreeTopology
+from simulator.models.workload.memory import training_memory
+from simulator.models.workload.parallelism import Parallelism
+from simulator.models.workload.shapes import llama_style_model
+from simulator.models.workload.step_time import OperatorStepModel
+from simulator.models.workload.training_job import TrainingStep
+from simulator.models.workload.transformer import parameter_counts
+from simulator.tools.layouts import estimate_mfu
 
 H100 = accelerator("h100-sxm")
 

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from simulator.lifetime import LifetimeRequest, plan_lifetime, tokens_for_loss
-from simulator.workload.scaling_laws import chinchilla_loss
+from simulator.models.workload.scaling_laws import chinchilla_loss
+from simulator.tools.lifetime import LifetimeRequest, plan_lifetime, tokens_for_loss
 
 
 def test_tokens_for_loss_inverts_the_chinchilla_loss() -> None:

@@ -1,4 +1,4 @@
-"""simulator/workload/memory.py against Korthikanti et al. 2022 (activations) and ZeRO (Rajbhandari et al. 2020)."""
+"""simulator/models/workload/memory.py against Korthikanti et al. 2022 (activations) and ZeRO (Rajbhandari et al. 2020)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from typing import Any
 import pytest
 
 from simulator.catalog import accelerator
-from simulator.hardware import Precision
-from simulator.workload.memory import (
+from simulator.models.hardware import Precision
+from simulator.models.workload.memory import (
     activation_bytes,
     activation_bytes_per_token_layer,
     training_memory,
 )
-from simulator.workload.parallelism import Parallelism, Recompute
-from simulator.workload.training_job import TrainingStep
-from simulator.workload.transformer import TransformerModel, parameter_counts
+from simulator.models.workload.parallelism import Parallelism, Recompute
+from simulator.models.workload.training_job import TrainingStep
+from simulator.models.workload.transformer import TransformerModel, parameter_counts
 
 A100 = accelerator("a100-80gb-sxm")
 

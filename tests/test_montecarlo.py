@@ -13,7 +13,14 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from simulator.montecarlo import aggregate, leaves, replicate_seeds, run_replicates, simulate_seeds, summarize
+from simulator.experiments.montecarlo import (
+    aggregate,
+    leaves,
+    replicate_seeds,
+    run_replicates,
+    simulate_seeds,
+    summarize,
+)
 from simulator.report.model import ReplicatesReport
 from simulator.run import simulate
 from simulator.scenario.loader import load_scenario

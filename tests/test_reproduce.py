@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from cli import main
-from simulator.reproduce import PUBLISHED, reproduce_training
+from simulator.tools.reproduce import PUBLISHED, reproduce_training
 from tests.conftest import shared_file
 
 

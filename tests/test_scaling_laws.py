@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simulator.workload import scaling_laws as sl
+from simulator.models.workload import scaling_laws as sl
 
 # Hoffmann et al. 2022 (arXiv 2203.15556), Table 3, the two rows the issue quotes (params, FLOPs, Gopher
 # units, tokens); kept here so the test runs where ../shared is absent.

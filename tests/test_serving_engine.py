@@ -24,13 +24,13 @@ from simulator.engine.serving import (
     simulate_serving,
 )
 from simulator.engine.serving_summary import summarize_serving
-from simulator.hardware import Precision
-from simulator.reproduce import PUBLISHED_SERVING
-from simulator.topology.build import build_network
-from simulator.topology.shape import ClusterShape
-from simulator.topology.specs import SingleSwitchTopology
-from simulator.workload.arrivals import poisson_arrivals_s
-from simulator.workload.serving_time import ReplicaIterations, ServingConfig, iteration_time, offline_throughput
+from simulator.models.hardware import Precision
+from simulator.models.topology.build import build_network
+from simulator.models.topology.shape import ClusterShape
+from simulator.models.topology.specs import SingleSwitchTopology
+from simulator.models.workload.arrivals import poisson_arrivals_s
+from simulator.models.workload.serving_time import ReplicaIterations, ServingConfig, iteration_time, offline_throughput
+from simulator.tools.reproduce import PUBLISHED_SERVING
 
 TICK_S = 0.01
 

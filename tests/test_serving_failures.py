@@ -9,7 +9,7 @@ import pytest
 
 from simulator.engine.serving import ReplicaLimits, RouterPolicy, simulate_serving
 from simulator.engine.serving_failures import replica_outages
-from simulator.reliability import Component, FailureModel
+from simulator.models.reliability import Component, FailureModel
 from tests.test_serving_engine import FixedIterations
 
 

@@ -1,4 +1,4 @@
-"""The inference iteration model (simulator/workload/serving_time.py) and `clustersim reproduce serving`."""
+"""The inference iteration model (simulator/models/workload/serving_time.py) and `clustersim reproduce serving`."""
 
 from __future__ import annotations
 
@@ -15,13 +15,12 @@ from hypothesis import strategies as st
 
 from cli import main
 from simulator.catalog import accelerator, model
-from simulator.hardware import Precision
-from simulator.reproduce import PUBLISHED_SERVING, reproduce_serving
-from simulator.topology.build import build_network
-from simulator.topology.shape import ClusterShape
-from simulator.topology.specs import SingleSwitchTopology
-from simulator.workload.kernels import kernel_time_s
-from simulator.workload.serving_time import (
+from simulator.models.hardware import Precision
+from simulator.models.topology.build import build_network
+from simulator.models.topology.shape import ClusterShape
+from simulator.models.topology.specs import SingleSwitchTopology
+from simulator.models.workload.kernels import kernel_time_s
+from simulator.models.workload.serving_time import (
     ReplicaIterations,
     ServingConfig,
     decode_span_s,
@@ -30,6 +29,7 @@ from simulator.workload.serving_time import (
     offline_throughput,
     token_kernels,
 )
+from simulator.tools.reproduce import PUBLISHED_SERVING, reproduce_serving
 from tests.conftest import shared_file
 
 H100 = accelerator("h100-sxm")

@@ -10,8 +10,8 @@ import pytest
 
 from simulator.run import simulate
 from simulator.scenario.loader import load_scenario
-from tests.conftest import ROOT, SCENARIOS
 from tests import golden
+from tests.conftest import ROOT, SCENARIOS
 from tests.golden import full, report_file, summary, summary_file
 
 

@@ -1,4 +1,4 @@
-"""simulator/workload/step_time.py: OperatorStepModel's parts add up, scale the right way, and its FLOP
+"""simulator/models/workload/step_time.py: OperatorStepModel's parts add up, scale the right way, and its FLOP
 counts follow the MFU/HFU conventions."""
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.catalog import accelerator, model
-from simulator.hardware import Accelerator, Precision
-from simulator.topology.fat_tree import build_switched
-from simulator.topology.network import Network
-from simulator.topology.shape import ClusterShape
-from simulator.topology.specs import FatTreeTopology
-from simulator.workload.parallelism import Parallelism, Recompute
-from simulator.workload.step_time import OperatorStepModel, StepTime
-from simulator.workload.training_job import TrainingStep
-from simulator.workload.transformer import forward_flops_per_token
+from simulator.models.hardware import Accelerator, Precision
+from simulator.models.topology.fat_tree import build_switched
+from simulator.models.topology.network import Network
+from simulator.models.topology.shape import ClusterShape
+from simulator.models.topology.specs import FatTreeTopology
+from simulator.models.workload.parallelism import Parallelism, Recompute
+from simulator.models.workload.step_time import OperatorStepModel, StepTime
+from simulator.models.workload.training_job import TrainingStep
+from simulator.models.workload.transformer import forward_flops_per_token
 
 A100 = accelerator("a100-80gb-sxm")
 MODEL = OperatorStepModel()

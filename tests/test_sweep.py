@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from simulator import sweep as sweep_module
+from simulator.experiments import sweep as sweep_module
+from simulator.experiments.sweep import SweepError, grid_points, parse_grid
 from simulator.report.model import SweepRow
 from simulator.run import simulate
 from simulator.scenario.loader import load_scenario
-from simulator.sweep import SweepError, grid_points, parse_grid
 
 from .conftest import ROOT
 

@@ -11,10 +11,10 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from simulator.topology.dragonfly import build_dragonfly, pair_link_counts
-from simulator.topology.network import IntArray, Network, Partitioned
-from simulator.topology.shape import ClusterShape, TopologyError
-from simulator.topology.specs import DragonflyTopology
+from simulator.models.topology.dragonfly import build_dragonfly, pair_link_counts
+from simulator.models.topology.network import IntArray, Network, Partitioned
+from simulator.models.topology.shape import ClusterShape, TopologyError
+from simulator.models.topology.specs import DragonflyTopology
 
 NIC = 50e9
 GLOBAL = 10e9

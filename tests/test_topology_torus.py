@@ -11,10 +11,10 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from simulator.topology.network import Network, Partitioned
-from simulator.topology.shape import ClusterShape, TopologyError
-from simulator.topology.specs import OcsTorusTopology, TorusTopology
-from simulator.topology.torus import build_ocs_torus, build_torus
+from simulator.models.topology.network import Network, Partitioned
+from simulator.models.topology.shape import ClusterShape, TopologyError
+from simulator.models.topology.specs import OcsTorusTopology, TorusTopology
+from simulator.models.topology.torus import build_ocs_torus, build_torus
 
 SCALE_UP = 600e9  # bytes/s per chip, one direction: 100 GB/s per link on a 3D torus
 

@@ -1,4 +1,4 @@
-"""simulator/workload/transformer.py against closed forms from the literature and published model sizes."""
+"""simulator/models/workload/transformer.py against closed forms from the literature and published model sizes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from simulator.catalog import model
-from simulator.workload.transformer import (
+from simulator.models.workload.transformer import (
     TransformerModel,
     forward_flops_per_token,
     parameter_counts,

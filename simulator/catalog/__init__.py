@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel
 
-from simulator.hardware import Accelerator
-from simulator.workload.transformer import TransformerModel
+from simulator.models.hardware import Accelerator
+from simulator.models.workload.transformer import TransformerModel
 
 CATALOG_DIR = Path(__file__).parent
 SpecT = TypeVar("SpecT", bound=BaseModel)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from simulator import catalog
-from simulator.hardware import Price, PriceKind
-from simulator.workload.transformer import parameter_counts
+from simulator.models.hardware import Price, PriceKind
+from simulator.models.workload.transformer import parameter_counts
 
 
 def _per(value: float | None, scale: float) -> float | None:

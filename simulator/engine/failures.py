@@ -11,8 +11,8 @@ import simpy
 
 from simulator.engine.cluster import Cluster
 from simulator.engine.links import LinkState
-from simulator.reliability import Component, Distribution, Effect, FailureModel, Scope
-from simulator.topology.network import Network
+from simulator.models.reliability import Component, Distribution, Effect, FailureModel, Scope
+from simulator.models.topology.network import Network
 
 
 def leaf_units(nodes: int, model: FailureModel, leaves: tuple[int, int]) -> int:

@@ -9,7 +9,7 @@ import simpy
 
 from simulator.engine.cluster import GpuIds
 from simulator.engine.training import TrainingJob
-from simulator.topology.network import Network, Partitioned
+from simulator.models.topology.network import Network, Partitioned
 
 Pricer = Callable[[Network, GpuIds], float]  # step time of a job on a network with its ranks on those GPUs
 

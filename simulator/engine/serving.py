@@ -22,7 +22,7 @@ import simpy
 
 
 class IterationModel(Protocol):
-    """How long iterations take (simulator/workload/serving_time.py answers this for real chips)."""
+    """How long iterations take (simulator/models/workload/serving_time.py answers this for real chips)."""
 
     def iteration_s(self, decodes: int, decode_context: float, prefill_tokens: int,
                     prefill_context: float) -> float:

@@ -1,4 +1,4 @@
-"""Replica outages drawn from the failure model (simulator/reliability.py): every failing unit (GPU, node,
+"""Replica outages drawn from the failure model (simulator/models/reliability.py): every failing unit (GPU, node,
 leaf, rack) is a renewal process from steady state, as for training, and a failure takes down every replica
 with a GPU on the nodes it hits, for the repair time. Links and storage do not stop a serving replica here.
 """
@@ -9,7 +9,7 @@ import numpy as np
 
 from simulator.engine.failures import steady_state_start, unit_nodes
 from simulator.engine.serving import Outage
-from simulator.reliability import Effect, FailureModel, Scope
+from simulator.models.reliability import Effect, FailureModel, Scope
 
 
 def replica_outages(model: FailureModel, replicas: int, gpus_per_replica: int, gpus_per_node: int,

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from simulator.base import Strict
-from simulator.hardware import Precision
+from simulator.models.hardware import Precision
 from simulator.scenario.refs import NAME_PATTERN, ModelRef
 from simulator.units import Bytes, Duration, NonNegativeDuration, PositiveBandwidth
 

@@ -9,10 +9,10 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from simulator.base import Strict
+from simulator.models.workload.arrivals import JobColumns
 from simulator.scenario.inference import CsvPath
 from simulator.scenario.refs import ModelRef
 from simulator.units import Duration, NonNegativeDuration, PositiveCount
-from simulator.workload.arrivals import JobColumns
 
 MAX_JOBS = 10_000_000
 TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"

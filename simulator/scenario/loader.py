@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from simulator.scenario.checks import Problem, scenario_problems
+from simulator.plan.checks import Problem, scenario_problems
 from simulator.scenario.schema import Scenario
 from simulator.scenario.yaml_lines import LocatedData, Path, YamlProblem, load_located
 

@@ -10,8 +10,8 @@ from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from simulator import catalog
-from simulator.hardware import Accelerator
-from simulator.workload.transformer import TransformerModel
+from simulator.models.hardware import Accelerator
+from simulator.models.workload.transformer import TransformerModel
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
 

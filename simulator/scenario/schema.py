@@ -13,15 +13,15 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from simulator.base import Strict
-from simulator.cost import Amortization
-from simulator.hardware import Precision
-from simulator.reliability import Checkpoint, CheckpointPolicy, FailureModel, Recovery
+from simulator.models.cost import Amortization
+from simulator.models.hardware import Precision
+from simulator.models.reliability import Checkpoint, CheckpointPolicy, FailureModel, Recovery
+from simulator.models.topology.specs import FatTreeTopology, Topology
+from simulator.models.workload.parallelism import Parallelism
 from simulator.scenario.inference import InferenceWorkload
 from simulator.scenario.jobs import JobSource, SchedulerSpec
 from simulator.scenario.refs import NAME_PATTERN, AcceleratorRef, ModelRef
-from simulator.topology.specs import FatTreeTopology, Topology
 from simulator.units import Duration, NonNegativeDuration, PositiveBytes, PositiveCount, Power
-from simulator.workload.parallelism import Parallelism
 
 RentalKind = Literal["on_demand", "one_year", "three_year", "spot", "contract"]
 MAX_GPUS = 4_000_000  # larger than any cluster built or announced; bigger inputs are typos

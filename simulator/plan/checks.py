@@ -1,0 +1,261 @@
+"""Checks that need more than one field: layouts against the cluster, memory fit, hardware support.
+
+Each problem names the data path it belongs to, so the loader can point at the line in the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator.models.hardware import Precision
+from simulator.models.topology.shape import TopologyError
+from simulator.models.workload.arrivals import TraceError, check_columns, load_job_trace
+from simulator.models.workload.memory import training_memory
+from simulator.models.workload.parallelism import Recompute
+from simulator.models.workload.transformer import PositionKind
+from simulator.plan.job_pricing import trace_durations
+from simulator.plan.resolve import (
+    KV_BYTES,
+    MissingFigure,
+    gpu_hour_rate,
+    network,
+    prefix_slots,
+    serving_config,
+    training_plan,
+)
+from simulator.scenario.inference import EmpiricalLength, InferenceWorkload, TraceArrivals
+from simulator.scenario.jobs import ChoiceGpus, GeneratedJobs, JobSource
+from simulator.scenario.schema import ClusterSpec, Scenario, TrainingWorkload
+from simulator.units import format_si
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a scenario, at a path into its data."""
+
+    path: Path
+    message: str
+
+
+def scenario_problems(scenario: Scenario) -> list[Problem]:
+    """Everything wrong with a schema-valid scenario; empty when it can run."""
+    problems: list[Problem] = []
+    cluster = scenario.cluster
+    usable = cluster.gpus
+    try:
+        usable = network(cluster).gpus  # an OCS torus keeps spare and unused cubes out of the slice
+    except MissingFigure as err:
+        problems.append(Problem(err.path, str(err)))
+    except TopologyError as err:
+        problems.append(Problem(("cluster", "topology", err.field), str(err)))
+    if cluster.accelerator.tdp_w is None:
+        problems.append(Problem(
+            ("cluster", "accelerator"),
+            f"{cluster.accelerator.name} has no published power (tdp) in the catalog, so energy cannot be "
+            f"computed; write accelerator: {{base: {cluster.accelerator.name}, tdp: <watts>}}",
+        ))
+    try:
+        gpu_hour_rate(scenario.pricing, cluster.accelerator)
+    except MissingFigure as err:
+        problems.append(Problem(err.path, str(err)))
+    quotas = scenario.scheduler.quotas
+    for index, source in enumerate(scenario.jobs):
+        problems += [Problem(("jobs", index, *p.path), p.message)
+                     for p in _job_problems(source, usable, quotas, cluster)]
+    seen: dict[str, int] = {}
+    for index, workload in enumerate(scenario.workloads):
+        where: Path = ("workloads", index)
+        if workload.name in seen:
+            problems.append(Problem((*where, "name"), f"duplicate workload name {workload.name!r}; names must differ"))
+        seen[workload.name] = index
+        found = (_training_problems(workload, scenario, usable) if isinstance(workload, TrainingWorkload)
+                 else _inference_problems(workload, scenario, usable))
+        problems += [Problem((*where, *p.path), p.message) for p in found]
+        # what it needs at once to start: a training job's layout and spares, a service's first replicas and
+        # decode pool (one allocation each, all before it serves)
+        needed = (workload.parallelism.world + workload.recovery.spare_nodes * cluster.gpus_per_node
+                  if isinstance(workload, TrainingWorkload) else workload.starting_gpus)
+        problems += [Problem((*where, "tenant"), message)
+                     for message in _over_quota(quotas, {workload.tenant: needed}, "it needs")]
+    return problems
+
+
+def _over_quota(quotas: dict[str, int], largest: dict[str, int], what: str) -> list[str]:
+    """Tenants whose quota is smaller than their largest single allocation, which could never start."""
+    return [f"{what} {gpus:,} GPUs, but tenant {tenant!r} may hold at most {quotas[tenant]:,} (scheduler.quotas)"
+            for tenant, gpus in sorted(largest.items()) if tenant in quotas and gpus > quotas[tenant]]
+
+
+def _training_problems(w: TrainingWorkload, scenario: Scenario, usable: int) -> list[Problem]:
+    cluster, lay, m = scenario.cluster, w.parallelism, w.model
+    par: Path = ("parallelism",)
+    found: list[Problem] = []
+    if lay.world > usable:
+        spare = f", {usable} of them in the OCS slice" if usable < cluster.gpus else ""
+        names = [n for n in ("tp", "cp", "pp", "dp") if n != "cp" or lay.cp > 1]
+        product = " x ".join(names) + " = " + " x ".join(str(lay.degrees[n]) for n in names)
+        found.append(Problem(par, (
+            f"{product} = {lay.world} GPUs, but the cluster has "
+            f"{cluster.gpus} ({cluster.nodes} nodes x {cluster.gpus_per_node}{spare}); the product must be at "
+            f"most {usable}"
+        )))
+    if m.heads % lay.tp:
+        found.append(Problem((*par, "tp"), f"tp {lay.tp} must divide the model's {m.heads} attention heads"))
+    if lay.ep > 1 and not m.is_moe:
+        found.append(Problem((*par, "ep"), f"ep {lay.ep} needs a mixture-of-experts model; {m.name} is dense"))
+    elif lay.ep > 1 and (m.experts % lay.ep or lay.dp % lay.ep):
+        found.append(Problem((*par, "ep"), (
+            f"ep {lay.ep} must divide both the {m.experts} experts and dp {lay.dp}"
+        )))
+    if w.seq_len % lay.cp:
+        found.append(Problem((*par, "cp"), f"cp {lay.cp} must divide seq_len {w.seq_len}"))
+    if lay.virtual_stages > 1 and (lay.pp == 1 or m.layers < lay.pp * lay.virtual_stages):
+        found.append(Problem((*par, "virtual_stages"), (
+            f"interleaving needs pp > 1 and a layer per chunk: layers ({m.layers}) >= pp x virtual_stages "
+            f"({lay.pp} x {lay.virtual_stages})"
+        )))
+    if w.structured_sparsity and not cluster.accelerator.sparse_2_4:
+        found.append(Problem(("structured_sparsity",), f"{cluster.accelerator.name} has no 2:4 sparse tensor cores"))
+    if w.moe_capacity_factor != 1.0 and not m.is_moe:
+        found.append(Problem(("moe_capacity_factor",), f"{m.name} is dense: capacity factors apply to MoE models"))
+    if lay.pp > m.layers:
+        found.append(Problem((*par, "pp"), f"pp {lay.pp} exceeds the model's {m.layers} layers"))
+    if m.position is PositionKind.LEARNED and w.seq_len > m.max_seq_len:
+        found.append(Problem(("seq_len",), (
+            f"{m.name} has learned positions for {m.max_seq_len} tokens; seq_len must be at most that "
+            f"(or give the model a larger max_seq_len)"
+        )))
+    if w.precision is Precision.FP8 and cluster.accelerator.peak_fp8_flops is None:
+        found.append(Problem(("precision",), f"{cluster.accelerator.name} has no fp8 tensor cores; use bf16"))
+    if found:
+        return found
+    memory = training_memory(training_plan(w, cluster).step, w.memory_reserve_bytes)
+    if memory.headroom_bytes < 0:
+        terms = memory.terms()
+        largest = next(iter(terms))
+        listed = ", ".join(f"{k} {format_si(v, 'B', binary=True)}" for k, v in terms.items())
+        found.append(Problem(par, (
+            f"{m.name} does not fit: needs {format_si(memory.total_bytes, 'B', binary=True)} per GPU, "
+            f"{cluster.accelerator.name} has {format_si(memory.capacity_bytes, 'B', binary=True)} "
+            f"(over by {format_si(-memory.headroom_bytes, 'B', binary=True)}); the largest term is {largest} "
+            f"({listed}); {_memory_advice(w, largest)}"
+        )))
+    return found
+
+
+def _memory_advice(w: TrainingWorkload, largest: str) -> str:
+    lay = w.parallelism
+    ideas = []
+    if largest in {"optimizer", "gradients", "weights"} or lay.activation_recompute is Recompute.FULL:
+        if lay.zero_stage < 3 and lay.dp > 1:
+            ideas.append(f"zero_stage: {lay.zero_stage + 1}")
+        ideas.append("a larger tp or pp")
+    else:
+        ideas.append("activation_recompute: full")
+        if lay.micro_batch_size > 1:
+            ideas.append("a smaller micro_batch_size")
+        ideas.append("a larger tp, cp or pp")
+    return "try " + ", ".join(ideas)
+
+
+def _inference_problems(w: InferenceWorkload, scenario: Scenario, usable: int) -> list[Problem]:
+    cluster, m, acc = scenario.cluster, w.model, scenario.cluster.accelerator
+    found: list[Problem] = []
+    if w.gpus > usable:
+        found.append(Problem((), (
+            f"the service needs {w.gpus} GPUs (its replicas, autoscaling maximum and decode pool), but the "
+            f"cluster has {usable}"
+        )))
+    tps: list[tuple[Path, int]] = [(("tp",), w.tp)]
+    pps: list[tuple[Path, int]] = [(("pp",), w.pp)]
+    if w.disaggregation is not None:
+        tps.append((("disaggregation", "decode_tp"), w.decode_tp))
+        pps.append((("disaggregation", "decode_pp"), w.decode_pp))
+    for where, tp in tps:
+        if m.heads % tp:
+            found.append(Problem(where, f"tp {tp} must divide the model's {m.heads} attention heads"))
+    if w.expert_parallel and not m.is_moe:
+        found.append(Problem(("expert_parallel",), f"{m.name} is dense: expert parallelism needs an MoE model"))
+    elif w.expert_parallel and any(m.experts % tp for _, tp in tps):
+        found.append(Problem(("expert_parallel",), (
+            f"expert parallelism spreads the {m.experts} experts over tp GPUs: tp "
+            f"({', '.join(str(tp) for _, tp in tps)}) must divide them"
+        )))
+    for where, pp in pps:
+        if pp > m.layers:
+            found.append(Problem(where, f"pp {pp} exceeds the model's {m.layers} layers"))
+    for where, precision in ((("precision",), w.precision), (("kv_cache_precision",), w.kv_cache_precision)):
+        if precision is Precision.FP8 and acc.peak_fp8_flops is None:
+            found.append(Problem(where, f"{acc.name} has no fp8 support; use bf16"))
+    if w.weight_bits is not None and w.weight_bits > 8 * KV_BYTES[w.precision]:
+        found.append(Problem(("weight_bits",), (
+            f"weights stored in {w.weight_bits} bits are wider than {w.precision.value}; weight_bits may only narrow "
+            f"them (e.g. 4 for int4)"
+        )))
+    if found:
+        return found + _file_problems(w)
+    for where, decode in ((("tp",), False), (("disaggregation", "decode_tp"), True)):
+        if decode and w.disaggregation is None:
+            continue
+        cfg = serving_config(w, cluster, decode)
+        if not decode and w.prefix_caching is not None and cfg.kv_capacity_tokens >= w.kv_block_tokens \
+                and prefix_slots(w, cfg)[0] == 0:
+            found.append(Problem(("prefix_caching", "cache_fraction"), (
+                f"{w.prefix_caching.cache_fraction:g} of a replica's {cfg.kv_capacity_tokens:,} KV-cache tokens "
+                f"cannot hold one prefix of {w.prefix_caching.prefix_tokens:,} tokens; raise cache_fraction"
+            )))
+        if cfg.kv_capacity_tokens < w.kv_block_tokens:
+            found.append(Problem(where, (
+                f"{m.name} does not fit for serving: weights {format_si(cfg.weight_bytes_per_gpu, 'B', binary=True)} "
+                f"per GPU at tp {cfg.tp}, pp {cfg.pp} plus workspace "
+                f"{format_si(w.workspace_bytes, 'B', binary=True)} leave no "
+                f"room for a KV-cache block in {acc.name}'s {format_si(acc.hbm_bytes, 'B', binary=True)}; try a "
+                f"larger tp or pp, fp8 or int4 weights (precision, weight_bits), or a smaller workspace"
+            )))
+    return found + _file_problems(w)
+
+
+def _file_problems(w: InferenceWorkload) -> list[Problem]:
+    """Trace and length files that cannot be read or lack a column."""
+    files: list[tuple[Path, str, list[str]]] = []
+    if isinstance(w.arrivals, TraceArrivals):
+        a = w.arrivals
+        files.append((("arrivals", "path"), a.path, [a.time_column, a.input_column, a.output_column]))
+    for key in ("input_tokens", "output_tokens"):
+        length = getattr(w, key)
+        if isinstance(length, EmpiricalLength):
+            files.append(((key, "path"), length.path, [length.column]))
+    found = []
+    for where, path, columns in files:
+        try:
+            check_columns(path, columns)
+        except TraceError as err:
+            found.append(Problem(where, str(err)))
+    return found
+
+
+def _job_problems(source: JobSource, usable: int, quotas: dict[str, int], cluster: ClusterSpec) -> list[Problem]:
+    """Job sizes the cluster or their tenant's quota cannot hold, and job traces that cannot be read."""
+    if isinstance(source, GeneratedJobs):
+        spec = source.gpus
+        largest = max(spec.values) if isinstance(spec, ChoiceGpus) else spec.max
+        if largest > usable:
+            return [Problem(("gpus",), f"jobs of up to {largest:,} GPUs, but the cluster has {usable:,}")]
+        return [Problem(("gpus",), message)
+                for message in _over_quota(quotas, dict.fromkeys(source.tenants, largest), "jobs of up to")]
+    try:
+        trace = load_job_trace(source.path, source.columns())
+    except (TraceError, OSError, UnicodeDecodeError) as err:
+        return [Problem(("path",), str(err))]
+    if int(trace.gpus.max()) > usable:
+        return [Problem(("path",), f"a job needs {int(trace.gpus.max()):,} GPUs, but the cluster has {usable:,}")]
+    try:
+        trace_durations(source, trace, cluster)
+    except TraceError as err:
+        return [Problem(("path",), str(err))]
+    biggest: dict[str, int] = {}
+    for tenant, gpus in zip(trace.tenants, trace.gpus.tolist(), strict=True):
+        biggest[tenant] = max(biggest.get(tenant, 0), gpus)
+    return [Problem(("path",), message) for message in _over_quota(quotas, biggest, "a job of")]

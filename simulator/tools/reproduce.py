@@ -1,0 +1,123 @@
+"""Reproduce published training runs with the step model (`clustersim reproduce training`).
+
+Each case of simulator/catalog/published_training.yaml is rebuilt from its published setup (model, GPUs,
+layout, network) and priced by the same pure models a scenario uses; the memory model's verdict is
+reported next to it rather than enforced, since the published runs evidently fit.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from simulator import catalog
+from simulator.models.hardware import Precision
+from simulator.models.topology.build import build_network
+from simulator.models.topology.shape import ClusterShape
+from simulator.models.topology.specs import FatTreeTopology, SingleSwitchTopology
+from simulator.models.workload.memory import training_memory
+from simulator.models.workload.parallelism import Parallelism, Recompute
+from simulator.models.workload.serving_time import ServingConfig, offline_throughput
+from simulator.models.workload.step_time import OperatorStepModel, recompute_flops_per_token
+from simulator.models.workload.training_job import TrainingStep
+from simulator.models.workload.transformer import forward_flops_per_token
+from simulator.report.model import (
+    ReproducedRun,
+    ReproductionReport,
+    ServingReproductionReport,
+    ServingRun,
+    TimeEstimate,
+)
+from simulator.units import Dimension, parse_quantity
+
+PUBLISHED = catalog.CATALOG_DIR / "published_training.yaml"
+PUBLISHED_SERVING = catalog.CATALOG_DIR / "published_serving.yaml"
+GPUS_PER_NODE = 8
+RESERVE_BYTES = 2 * 2**30
+
+
+def _step(case: dict[str, Any]) -> TrainingStep:
+    layout = Parallelism(**case["parallelism"], **case["layout"])
+    micro_batches = case["global_batch"] // (layout.dp * layout.micro_batch_size)
+    return TrainingStep(
+        model=catalog.model(case["model"]), accelerator=catalog.accelerator(case["accelerator"]),
+        precision=Precision.BF16, layout=layout, seq_len=case["seq_len"], micro_batches=micro_batches,
+        flash_attention=case["flash_attention"],
+    )
+
+
+def reproduce_run(case: dict[str, Any], sources: dict[str, str]) -> ReproducedRun:
+    """Predict one published case."""
+    step = _step(case)
+    acc = step.accelerator
+    nic = parse_quantity(case["nic_bandwidth"], Dimension.BANDWIDTH)
+    shape = ClusterShape(case["gpus"] // GPUS_PER_NODE, GPUS_PER_NODE, acc.scale_up_bandwidth_bytes_per_s or 0.0,
+                         nic, acc.in_switch_reduction)
+    network = build_network(FatTreeTopology(kind="fat_tree", tiers=3, radix=64, rail_optimized=True), shape)
+    timed = OperatorStepModel().step_time(step, network)
+    flops = timed.hardware_flops if case["metric"] == "hardware" else timed.model_flops
+    predicted = flops / timed.total_s / case["gpus"] / 1e12
+    memory = training_memory(step, RESERVE_BYTES)
+    lay = step.layout
+    mode = lay.activation_recompute
+    recompute = "" if mode is Recompute.SELECTIVE else f", {mode.value} recompute"
+    return ReproducedRun(
+        id=case["id"], source=sources[case["source"]], gpus=case["gpus"],
+        layout=f"TP{lay.tp}/PP{lay.pp}/DP{lay.dp}{recompute}", metric=case["metric"],
+        published_tflops_per_gpu=case["published_tflops_per_gpu"], predicted_tflops_per_gpu=predicted,
+        error=predicted / case["published_tflops_per_gpu"] - 1, memory_per_gpu_bytes=memory.total_bytes,
+        fits=memory.headroom_bytes >= 0, assumed=case.get("assumed", ""),
+    )
+
+
+def time_estimate(case: dict[str, Any]) -> TimeEstimate:
+    """Days to train `tokens` at a forced throughput, from the model's hardware FLOPs (full recompute)."""
+    model = catalog.model(case["model"])
+    step = TrainingStep(model, catalog.accelerator("a100-80gb-sxm"), Precision.BF16,
+                        Parallelism(activation_recompute=Recompute.FULL), model.max_seq_len, 1)
+    per_token = 3.0 * forward_flops_per_token(model, model.max_seq_len) + recompute_flops_per_token(step)
+    tokens = parse_quantity(case["tokens"], Dimension.COUNT)
+    days = tokens * per_token / (case["gpus"] * case["forced_tflops_per_gpu"] * 1e12) / 86400
+    return TimeEstimate(id=case["id"], published_days=case["published_days"], computed_days=days,
+                        error=days / case["published_days"] - 1)
+
+
+def reproduce_training(path: Path = PUBLISHED) -> ReproductionReport:
+    """Every published case of `path`, predicted."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    runs = [reproduce_run(case, data["sources"]) for case in data["cases"]]
+    errors = [abs(run.error) for run in runs]
+    return ReproductionReport(runs=runs, median_abs_error=statistics.median(errors), max_abs_error=max(errors),
+                              time_estimate=time_estimate(data["time_estimate"]))
+
+
+def reproduce_serving(path: Path = PUBLISHED_SERVING) -> ServingReproductionReport:
+    """Every published offline-throughput case, predicted by the serving iteration model."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    setup = data["setup"]
+    runs = []
+    for case in data["cases"]:
+        acc = catalog.accelerator(case["accelerator"])
+        cfg = ServingConfig(
+            model=catalog.model(case["model"]), accelerator=acc, precision=Precision(case["precision"]),
+            kv_bytes=float(setup["kv_bytes"]), tp=case["tp"], kv_memory_fraction=setup["kv_memory_fraction"],
+            workspace_bytes=parse_quantity(setup["workspace"], Dimension.BYTES), max_batch=setup["max_batch"],
+            max_num_tokens=setup["max_num_tokens"], overhead_s=parse_quantity(setup["overhead"], Dimension.DURATION),
+        )
+        shape = ClusterShape(1, max(1, case["tp"]), acc.scale_up_bandwidth_bytes_per_s or 0.0, 50e9,
+                             acc.in_switch_reduction)
+        network = build_network(SingleSwitchTopology(kind="single_switch"), shape)
+        steady = offline_throughput(cfg, network, case["isl"], case["osl"])
+        predicted = steady.output_tokens_per_s
+        runs.append(ServingRun(
+            id=case["id"], input_tokens=case["isl"], output_tokens=case["osl"],
+            published_tokens_per_s=case["output_tokens_per_s"], predicted_tokens_per_s=predicted,
+            error=predicted / case["output_tokens_per_s"] - 1, concurrency=steady.concurrency,
+            limited_by=steady.limited_by, iteration_s=steady.iteration.total_s,
+        ))
+    errors = [abs(r.error) for r in runs]
+    return ServingReproductionReport(runs=runs, median_abs_error=statistics.median(errors), max_abs_error=max(errors),
+                                     assumptions={k: str(v) for k, v in setup.items()})
