@@ -1,4 +1,4 @@
-"""simulator/models/workload/memory.py against Korthikanti et al. 2022 (activations) and ZeRO (Rajbhandari et al. 2020)."""
+"""simulator/models/workload/memory.py against Korthikanti et al. 2022 (activations) and ZeRO (Rajbhandari 2020)."""
 
 from __future__ import annotations
 

@@ -380,7 +380,7 @@ def layout_table(report: LayoutReport) -> Group:
     return Group(table, summary)
 
 
-# `run --replicates` (simulator/experiments/montecarlo.py). Imported here, not above, to keep this section self-contained.
+# `run --replicates` (simulator/experiments/montecarlo.py), imported here to keep this section self-contained.
 
 
 def replicates_table(report: ReplicatesReport) -> Group:
