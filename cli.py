@@ -15,21 +15,20 @@ from rich.console import Console, RenderableType
 
 from simulator.catalog.listing import accelerator_rows, model_rows
 from simulator.experiments.compare import compare as compare_runs
-from simulator.report.render import (
-    comparison_table,
+from simulator.report.render import comparison_table, report_tables, rows_table
+from simulator.report.render_tools import (
     layout_table,
-    report_tables,
     reproduction_tables,
-    rows_table,
     serving_reproduction_table,
     topology_tables,
 )
-from simulator.run import describe_topology, simulate
+from simulator.run import simulate
 from simulator.scenario.loader import ScenarioError, load_scenario
+from simulator.scenario.overrides import Override, OverrideError, parse_axes, variants
 from simulator.scenario.schema import Scenario
-from simulator.scenario.variants import expand
 from simulator.tools.layouts import plan_layouts
 from simulator.tools.reproduce import reproduce_serving, reproduce_training
+from simulator.tools.topology import describe_topology
 
 EXIT_BAD_INPUT = 2
 
@@ -39,10 +38,11 @@ def _print_issues(err: ScenarioError) -> None:
         click.echo(str(issue), err=True)
 
 
-def _load_or_exit(path: str, overrides: tuple[str, ...] | list[str]) -> Scenario:
-    """The validated scenario, or its located problems on stderr and exit code 2."""
+def _load_or_exit(path: str, overrides: tuple[str, ...], variant: tuple[Override, ...] = ()) -> Scenario:
+    """The validated scenario (with the `--set` options, then a --vary variant), or its located problems on
+    stderr and exit code 2."""
     try:
-        return load_scenario(path, overrides)
+        return load_scenario(path, overrides, variant)
     except ScenarioError as err:
         _print_issues(err)
         sys.exit(EXIT_BAD_INPUT)
@@ -151,7 +151,8 @@ def topology(scenario: str, overrides: tuple[str, ...], as_json: bool) -> None:
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="FIELD.PATH=VALUE", help="override in every run")
 @click.option("--vary", "varies", multiple=True, metavar="FIELD.PATH=V1,V2,...",
-              help="one run per value (several --vary: every combination)")
+              help="one run per value, values split at commas outside quotes and brackets "
+                   "(several --vary: every combination)")
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False),
               help="also write a self-contained HTML report with the runs side by side here")
@@ -159,15 +160,15 @@ def compare(scenarios: tuple[str, ...], overrides: tuple[str, ...], varies: tupl
             html_path: str | None) -> None:
     """Run scenarios (and --vary variants) and show them side by side with ratios to the first."""
     try:
-        variants = expand(varies)
-    except ValueError as err:
-        click.echo(f"--vary: {err}", err=True)
+        combinations = variants(parse_axes("--vary", varies))
+    except OverrideError as err:
+        click.echo(str(err), err=True)
         sys.exit(EXIT_BAD_INPUT)
     runs = []
     for path in scenarios:
-        for label, extra in variants:
-            loaded = _load_or_exit(path, [*overrides, *extra])
-            runs.append((" ".join(x for x in (Path(path).stem if len(scenarios) > 1 else "", label) if x)
+        for variant in combinations:
+            loaded = _load_or_exit(path, overrides, variant.overrides)
+            runs.append((" ".join(x for x in (Path(path).stem if len(scenarios) > 1 else "", variant.label) if x)
                          or Path(path).stem, loaded))
     comparison = compare_runs(runs)
     if html_path:
@@ -249,7 +250,7 @@ def catalog(kind: str, as_json: bool) -> None:
 def plan(compute: str | None, params: str | None, budget_usd: str | None, accelerator: str, days: str | None,
          gpus: int | None, mfu: float | None, gpu_hour_usd: float | None, as_json: bool, output: str | None) -> None:
     """Compute-optimal parameters and tokens under four scaling laws, with GPUs, days and cost."""
-    from simulator.report.render import plan_tables
+    from simulator.report.render_tools import plan_tables
     from simulator.tools.planner import PlanError, PlanRequest, make_plan, scenario_yaml
 
     request = PlanRequest(compute=compute, params=params, budget_usd=budget_usd, accelerator=accelerator, days=days,
@@ -280,7 +281,7 @@ def plan(compute: str | None, params: str | None, budget_usd: str | None, accele
 def plan_lifetime(compute: str, tokens_per_day: str, years: float, accelerator: str, mfu: float | None,
                   gpu_hour_usd: float | None, input_tokens: int, output_tokens: int, as_json: bool) -> None:
     """The model size that costs least to train once and serve for its lifetime at a quality target."""
-    from simulator.report.render import lifetime_tables
+    from simulator.report.render_tools import lifetime_tables
     from simulator.tools.lifetime import LifetimeRequest
     from simulator.tools.lifetime import plan_lifetime as make_lifetime_plan
     from simulator.tools.planner import PlanError
@@ -314,7 +315,7 @@ def _progress_bar() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--grid", "grid", multiple=True, required=True, metavar="FIELD.PATH=V1,V2,...",
-              help="values to sweep (several --grid: every combination)")
+              help="values to sweep, split at commas outside quotes and brackets (several --grid: every combination)")
 @click.option("--set", "overrides", multiple=True, metavar="FIELD.PATH=VALUE", help="override in every point")
 @click.option("--replicates", default=1, show_default=True, type=click.IntRange(1, 1_000_000), metavar="N",
               help="independent seeds per point")
@@ -336,6 +337,9 @@ def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], repl
 
     try:
         plan = prepare(scenario, grid, overrides, output)
+    except OverrideError as err:
+        click.echo(str(err), err=True)
+        sys.exit(EXIT_BAD_INPUT)
     except SweepError as err:
         click.echo(f"sweep: {err}", err=True)
         sys.exit(EXIT_BAD_INPUT)

@@ -268,7 +268,7 @@ def test_a_checkpoint_store_outage_skips_checkpoints() -> None:
 
 def test_a_rail_leaf_failure_takes_down_its_scalable_unit() -> None:
     from simulator.engine.failures import unit_nodes
-    from simulator.run import topology_leaves
+    from simulator.plan.network import topology_leaves
 
     base = scenario(nodes=16, horizon="10 d")
     data = base.model_dump(by_alias=True, mode="json")
@@ -289,8 +289,8 @@ def test_link_failures_are_priced_on_the_gpus_a_job_runs_on() -> None:
     job on nodes 2-3 runs at its healthy pace (before, every job was priced as if on GPUs 0..n-1)."""
     from simulator.engine.failures import network_links
     from simulator.models.topology.network import Partitioned
-    from simulator.plan.resolve import cached_network
-    from simulator.run import DEFAULT_STEP_MODEL, _placed_step_s, _priced
+    from simulator.plan.network import cached_network
+    from simulator.plan.training import DEFAULT_STEP_MODEL, placed_step_s, priced_step
 
     base = scenario(nodes=2).model_dump(by_alias=True, mode="json")
     base["cluster"]["nodes"] = 4
@@ -298,13 +298,13 @@ def test_link_failures_are_priced_on_the_gpus_a_job_runs_on() -> None:
     loaded = Scenario.model_validate(base)
     workload = loaded.workloads[0]
     assert isinstance(workload, TrainingWorkload)
-    plan, step = _priced(workload, loaded.cluster)
+    plan, step = priced_step(workload, loaded.cluster)
     net = cached_network(loaded.cluster)
     uplinks = [edge for edge in network_links(net) if ("leaf", 0) in edge]
     degraded = net.degraded(uplinks)
     near, far = np.arange(16), np.arange(16, 32)
-    assert _placed_step_s(DEFAULT_STEP_MODEL, plan.step, net, near) == pytest.approx(step.total_s)
+    assert placed_step_s(DEFAULT_STEP_MODEL, plan.step, net, near) == pytest.approx(step.total_s)
     with pytest.raises(Partitioned):
-        _placed_step_s(DEFAULT_STEP_MODEL, plan.step, degraded, near)
-    assert _placed_step_s(DEFAULT_STEP_MODEL, plan.step, degraded, far) == pytest.approx(
-        _placed_step_s(DEFAULT_STEP_MODEL, plan.step, net, far))
+        placed_step_s(DEFAULT_STEP_MODEL, plan.step, degraded, near)
+    assert placed_step_s(DEFAULT_STEP_MODEL, plan.step, degraded, far) == pytest.approx(
+        placed_step_s(DEFAULT_STEP_MODEL, plan.step, net, far))

@@ -6,32 +6,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal, cast
 
 import simpy
 
 from simulator.engine.cluster import Cluster, GpuIds
+from simulator.plan.jobs import JobDemand
 
 PREEMPTED = "preempted"  # interrupt cause of a preemption (failures carry their cause)
 
 
 @dataclass
-class BatchJob:
+class BatchJob(JobDemand):
     """One job's demand and what happened to it."""
 
-    name: str
-    tenant: str
-    gpus: int
-    duration_s: float  # run time on its GPUs without interruptions
-    submitted_s: float
-    priority: int = 0
-    checkpoint_interval_s: float = 0.0  # 0: an interrupted job starts over
-    power_w: float = 0.0  # wall power per GPU while running
-    preemptible: bool = False  # higher-priority work may stop it
-    checkpoint_on_preempt: bool = True  # a preempted job saves its work (else loses it since its last checkpoint)
-    model: str | None = None  # for a job given as tokens to train: its model (for the report)
-    tokens: float | None = None  # and its tokens; its duration is their training time
     preemptions: int = 0
     started_s: float | None = None
     finished_s: float | None = None
@@ -44,6 +33,11 @@ class BatchJob:
     _attempt_start_s: float | None = None
     _waiting_since_s: float | None = None
     _stopping: bool = False  # an interruption of this attempt is on its way (a rack takes several nodes)
+
+    @classmethod
+    def of(cls, demand: JobDemand) -> BatchJob:
+        """A job that has not been submitted yet."""
+        return cls(**{f.name: getattr(demand, f.name) for f in fields(JobDemand)})
 
     def start(self, env: simpy.Environment, cluster: Cluster) -> None:
         """Create the job's SimPy process."""

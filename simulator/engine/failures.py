@@ -15,12 +15,6 @@ from simulator.models.reliability import Component, Distribution, Effect, Failur
 from simulator.models.topology.network import Network
 
 
-def leaf_units(nodes: int, model: FailureModel, leaves: tuple[int, int]) -> int:
-    """Leaf switches over `nodes` consecutive nodes, given the topology's (nodes per leaf, leaves per group)."""
-    size = model.leaf_nodes(leaves[0])
-    return -(-nodes // size) * (leaves[1] if model.nodes_per_leaf is None else 1)
-
-
 def unit_nodes(component: Component, model: FailureModel, nodes: int, gpus_per_node: int,
                leaves: tuple[int, int] = (16, 1)) -> list[np.ndarray]:
     """For each failing unit of `component`, the nodes it takes down (`leaves`: the topology's nodes per

@@ -9,6 +9,7 @@ import simpy
 
 from simulator.engine.cluster import GpuIds
 from simulator.engine.training import TrainingJob
+from simulator.models.reliability import CauseKind
 from simulator.models.topology.network import Network, Partitioned
 
 Pricer = Callable[[Network, GpuIds], float]  # step time of a job on a network with its ranks on those GPUs
@@ -59,7 +60,7 @@ class LinkState:
             except Partitioned:
                 if index not in self._blocked:
                     self._blocked[index] = self.env.event()
-                    job.partition(self._blocked[index], f"partitioned:{cause}")
+                    job.partition(self._blocked[index], CauseKind.PARTITION.label(cause))
                 continue
             blocked = self._blocked.pop(index, None)
             if blocked is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 
 import simpy
 
@@ -14,14 +15,41 @@ FIRST_INTERVAL_S = 1.0
 MAX_MARKS = 1_000  # failure (or checkpoint) markers kept per workload; counts stay exact beyond it
 
 
+class GaugeKind(Enum):
+    """What a probe reads."""
+
+    ALLOCATED_GPUS = "allocated GPUs"
+    BUSY_GPUS = "busy GPUs"
+    DOWN_GPUS = "down GPUs"
+    WAITING_WORKLOADS = "workloads waiting for GPUs"
+    FRAGMENTATION = "free GPUs stranded on partly used nodes"
+    BATCH_RUNNING = "batch jobs running"
+    TENANT_GPUS = "GPUs a tenant holds"
+    PROGRESS = "a workload's progress"
+    QUEUED = "a service's queued requests"
+    RUNNING = "a service's running requests"
+    SERVICE_BUSY_GPUS = "a service's GPUs iterating"
+
+
+@dataclass(frozen=True)
+class Gauge:
+    """One probe's key: what it reads and of whom (a workload or tenant name; empty for the cluster)."""
+
+    kind: GaugeKind
+    subject: str = ""
+
+
+Probes = Mapping[Gauge, Callable[[], float]]
+
+
 @dataclass
 class Samples:
     """Sample times and one value series per probe, same length."""
 
     time_s: list[float] = field(default_factory=list)
-    values: dict[str, list[float]] = field(default_factory=dict)
+    values: dict[Gauge, list[float]] = field(default_factory=dict)
 
-    def record(self, now: float, probes: Mapping[str, Callable[[], float]]) -> None:
+    def record(self, now: float, probes: Probes) -> None:
         """Append one sample of every probe at `now`."""
         self.time_s.append(now)
         for name, probe in probes.items():
@@ -52,7 +80,7 @@ class Marks:
         self.seen += 1
 
 
-def sampler(env: simpy.Environment, probes: Mapping[str, Callable[[], float]],
+def sampler(env: simpy.Environment, probes: Probes,
             samples: Samples) -> Generator[simpy.Event, object, None]:
     """Sample for ever; the caller stops the environment and records the final state itself."""
     interval = FIRST_INTERVAL_S

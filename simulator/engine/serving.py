@@ -15,42 +15,12 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
 
 import numpy as np
 import simpy
 
-
-class IterationModel(Protocol):
-    """How long iterations take (simulator/models/workload/serving_time.py answers this for real chips)."""
-
-    def iteration_s(self, decodes: int, decode_context: float, prefill_tokens: int,
-                    prefill_context: float) -> float:
-        """One iteration: `decodes` sequences (mean context) and a prefill chunk (prompt length)."""
-
-    def decode_span_s(self, decodes: int, context: float, steps: int) -> float:
-        """`steps` decode-only iterations, the mean context growing one token each."""
-
-    def decode_steps_within(self, decodes: int, context: float, limit: int, budget_s: float) -> int:
-        """Whole decode-only iterations (at most `limit`) that finish within `budget_s`."""
-
-
-@dataclass(frozen=True)
-class ReplicaLimits:
-    """Scheduler limits of one replica: running sequences, tokens per iteration, KV-cache blocks."""
-
-    max_batch: int
-    max_num_tokens: int
-    kv_blocks: int
-    block_tokens: int
-    # reserve a request's whole output at admission, so nothing is ever preempted (TensorRT-LLM's default
-    # "guaranteed no evict"); otherwise blocks are taken as tokens are generated and a shortage preempts (vLLM)
-    reserve_output: bool = False
-    # preemption by swap instead of recompute: a victim's KV cache goes to host memory and back, at this many
-    # seconds per cached token each way (KV bytes per token over the host link); 0 means recompute
-    swap_s_per_token: float = 0.0
-    # shared prompt prefixes a replica keeps cached (LRU), in blocks set aside from kv_blocks; 0: no caching
-    prefix_slots: int = 0
+from simulator.models.workload.serving_time import IterationModel
+from simulator.plan.serving import Autoscaler, DecodePool, ReplicaLimits
 
 
 class RouterPolicy(Enum):
@@ -369,33 +339,6 @@ class _Replica:
             self.outcome.busy_s[self.number] += env.now - start
             self.iteration_start_s = None
             self.outcome.kv_block_s[self.number] += held * (env.now - start)
-
-
-@dataclass(frozen=True)
-class DecodePool:
-    """Prefill/decode disaggregation (Splitwise, DistServe): replicas that only decode, fed by the main
-    pool, which then only prefills; each request's KV cache moves between them over the network."""
-
-    model: IterationModel
-    limits: ReplicaLimits
-    replicas: int
-    transfer_s_per_token: float  # KV bytes per token over the link between the pools
-
-
-@dataclass(frozen=True)
-class Autoscaler:
-    """Replicas of the main pool added or removed on load: every `interval_s`, the load of the replicas
-    taking requests (outstanding requests per replica, or with `on_busy` the fraction of the last interval
-    they spent iterating) above `scale_up_at` starts one more (after `cold_start_s`, paid from the start);
-    below `scale_down_at` an idle one is switched off."""
-
-    min_replicas: int
-    max_replicas: int
-    interval_s: float
-    scale_up_at: float
-    scale_down_at: float
-    cold_start_s: float
-    on_busy: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ import simpy
 
 from simulator.engine.cluster import Cluster, GpuIds
 from simulator.engine.sampler import Marks
+from simulator.models.reliability import CauseKind, NoSpare
+from simulator.plan.training import NO_FAILURES, RecoveryPlan
 
 
 @dataclass(frozen=True)
@@ -31,27 +33,6 @@ class Slowdown:
     """Interrupt cause: a node of the job turned slow (the job keeps its progress)."""
 
     node: int
-
-
-@dataclass(frozen=True)
-class RecoveryPlan:
-    """How the job checkpoints and recovers (seconds; steps for the interval)."""
-
-    interval_steps: int  # steps between checkpoints (0: never)
-    stall_s: float  # training paused per checkpoint
-    write_s: float  # until a checkpoint is durable (>= stall_s; longer when asynchronous)
-    restore_s: float
-    detection_s: float
-    restart_s: float
-    spare_nodes: int
-    swap_nodes: int = 1  # nodes swapped together (an OCS cube), aligned groups of the allocation
-    swap_delay_s: float = 0.0  # to bring a spare in (OCS reconfiguration)
-    shrink_dp: int = 0  # data-parallel replicas of the job if it may shrink instead of waiting (0: it waits)
-    replicas_per_node: int = 1  # replicas a node failure takes out (8 at TP1 on 8-GPU nodes, 1 if one spans nodes)
-    requeue: bool = False  # without a spare: give the GPUs back and queue for healthy ones (instead of waiting)
-
-
-NO_FAILURES = RecoveryPlan(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
 
 
 @dataclass
@@ -255,12 +236,13 @@ class TrainingJob:
                     self._begin("restarting", env)
                     yield env.timeout(self.recovery.swap_delay_s)
                     self.losses.restart_s += self.recovery.swap_delay_s
-            elif node in self._position and self._dropped + self.recovery.replicas_per_node < self.recovery.shrink_dp:
+            elif (node in self._position and self.recovery.on_no_spare is NoSpare.SHRINK
+                  and self._dropped + self.recovery.replicas_per_node < self.recovery.dp):
                 # drop the failed node's replicas: the rest carry the global batch until the node is back
                 self._dropped += self.recovery.replicas_per_node
-                self.set_pace("shrink", self.recovery.shrink_dp / (self.recovery.shrink_dp - self._dropped))
+                self.set_pace("shrink", self.recovery.dp / (self.recovery.dp - self._dropped))
                 env.process(self._regrow(cluster.repaired(node)))
-            elif node in self._position and self.recovery.requeue:
+            elif node in self._position and self.recovery.on_no_spare is NoSpare.REQUEUE:
                 self.requeues += 1
                 self._queue_again()
                 return False
@@ -299,7 +281,7 @@ class TrainingJob:
         yield repaired
         if self._dropped and self._phase != "done":
             self._dropped -= self.recovery.replicas_per_node
-            self.set_pace("shrink", self.recovery.shrink_dp / (self.recovery.shrink_dp - self._dropped))
+            self.set_pace("shrink", self.recovery.dp / (self.recovery.dp - self._dropped))
 
     def _group_of(self, node: int) -> list[int]:
         """The active nodes swapped together with `node` (its aligned group of `swap_nodes`)."""
@@ -437,7 +419,7 @@ class TrainingJob:
                cause: str) -> Generator[simpy.Event, object, None]:
         yield env.timeout(detection_s)
         if node in self._slow and node in self._position and self._phase != "done":
-            self._cluster_fail(node, repair_s, f"straggler:{cause}")
+            self._cluster_fail(node, repair_s, CauseKind.STRAGGLER.label(cause))
 
     def _slowed(self, env: simpy.Environment, cluster: Cluster) -> None:
         """A computing span was cut short by a slowdown: keep its whole steps, continue at the new pace."""

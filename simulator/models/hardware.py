@@ -29,6 +29,11 @@ class Precision(StrEnum):
     FP16 = "fp16"
     FP8 = "fp8"
 
+    @property
+    def bytes(self) -> float:
+        """Bytes per value stored in this format (weights, KV cache)."""
+        return 1.0 if self is Precision.FP8 else 2.0
+
 
 class SourceStatus(StrEnum):
     """How far a catalog entry's figures are confirmed."""

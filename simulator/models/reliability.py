@@ -48,6 +48,35 @@ class Effect(StrEnum):
     SLOWDOWN = "slowdown"  # fail-slow: the job runs slower until the straggler is detected and evicted
 
 
+class NoSpare(StrEnum):
+    """What a training job does after a failure when no healthy spare node is left."""
+
+    WAIT = "wait"  # for the repair
+    SHRINK = "shrink"  # drop the failed node's data-parallel replicas until it is back
+    REQUEUE = "requeue"  # give every GPU back and queue for healthy ones
+
+
+class CauseKind(StrEnum):
+    """How a failure cause reaches a workload, and so the prefix of its label in `interruptions_by_cause`."""
+
+    STOP = ""  # it stops the work (a crash, or a straggler evicted after detection)
+    STRAGGLER = "straggler"  # a slow node, taken out once detected
+    PARTITION = "partitioned"  # links down until the job has no healthy path
+
+    def label(self, cause: str) -> str:
+        """`cause` as reports count it: the cause itself, or prefixed with the kind."""
+        return f"{self.value}:{cause}" if self.value else cause
+
+
+def cause_kind(scope: Scope, effect: Effect) -> CauseKind | None:
+    """How a failure of this scope and effect interrupts work (None: it never does, as the checkpoint store)."""
+    if scope is Scope.STORAGE:
+        return None
+    if scope is Scope.LINK:
+        return CauseKind.PARTITION
+    return CauseKind.STRAGGLER if effect is Effect.SLOWDOWN else CauseKind.STOP
+
+
 class Repair(Strict):
     """Repair time of a failed unit: lognormal with this median and log-space sigma (LANL: ~1 h, 1.1-1.2)."""
 
@@ -145,6 +174,10 @@ class FailureModel(Strict):
         """Nodes per leaf-switch failure: as given, else the topology's."""
         return self.nodes_per_leaf or topology_default
 
+    def leaf_units(self, nodes: int, leaves: tuple[int, int]) -> int:
+        """Leaf switches over `nodes` consecutive nodes, given the topology's (nodes per leaf, leaves per group)."""
+        return -(-nodes // self.leaf_nodes(leaves[0])) * (leaves[1] if self.nodes_per_leaf is None else 1)
+
     @model_validator(mode="after")
     def _unique(self) -> FailureModel:
         names = [c.name for c in self.components]
@@ -190,8 +223,8 @@ class Recovery(Strict):
     spare_nodes: int = Field(
         0, ge=0, le=1_000_000, description="idle healthy nodes the job may swap in; without one it waits for repair"
     )
-    on_no_spare: Literal["wait", "shrink", "requeue"] = Field(
-        "wait",
+    on_no_spare: NoSpare = Field(
+        NoSpare.WAIT,
         description="without a healthy spare: wait for the repair; shrink data parallelism (drop the failed "
         "node's replica, keep the global batch: steps take dp/(dp - dropped) longer) until the node is back; or "
         "requeue (give every GPU back and queue again, as Slurm's --requeue does: the scheduler places the job "

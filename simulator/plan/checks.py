@@ -13,16 +13,11 @@ from simulator.models.workload.arrivals import TraceError, check_columns, load_j
 from simulator.models.workload.memory import training_memory
 from simulator.models.workload.parallelism import Recompute
 from simulator.models.workload.transformer import PositionKind
+from simulator.plan.economy import gpu_hour_rate
 from simulator.plan.job_pricing import trace_durations
-from simulator.plan.resolve import (
-    KV_BYTES,
-    MissingFigure,
-    gpu_hour_rate,
-    network,
-    prefix_slots,
-    serving_config,
-    training_plan,
-)
+from simulator.plan.network import MissingFigure, network
+from simulator.plan.serving import prefix_slots, serving_config
+from simulator.plan.training import training_plan
 from simulator.scenario.inference import EmpiricalLength, InferenceWorkload, TraceArrivals
 from simulator.scenario.jobs import ChoiceGpus, GeneratedJobs, JobSource
 from simulator.scenario.schema import ClusterSpec, Scenario, TrainingWorkload
@@ -189,7 +184,7 @@ def _inference_problems(w: InferenceWorkload, scenario: Scenario, usable: int) -
     for where, precision in ((("precision",), w.precision), (("kv_cache_precision",), w.kv_cache_precision)):
         if precision is Precision.FP8 and acc.peak_fp8_flops is None:
             found.append(Problem(where, f"{acc.name} has no fp8 support; use bf16"))
-    if w.weight_bits is not None and w.weight_bits > 8 * KV_BYTES[w.precision]:
+    if w.weight_bits is not None and w.weight_bits > 8 * w.precision.bytes:
         found.append(Problem(("weight_bits",), (
             f"weights stored in {w.weight_bits} bits are wider than {w.precision.value}; weight_bits may only narrow "
             f"them (e.g. 4 for int4)"

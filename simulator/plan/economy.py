@@ -1,16 +1,15 @@
-"""The economics of a run: the price of a GPU-hour and of energy, the power model, the network's draw, and
-how GPU time splits into useful work, checkpoints, failures and idle time in the report."""
+"""The economics of a run: the price of a GPU-hour (given, rented from the catalog, or owned and written off),
+of energy and carbon, the power model of a GPU, and the network's draw."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
 
-from simulator.models.cost import PowerModel, Prices
-from simulator.plan.resolve import gpu_hour_rate, network_power, power_model, prices
-from simulator.report.model import CostBreakdown
+from simulator.models.cost import PowerModel, Prices, owned_gpu_hour_usd
+from simulator.models.hardware import Accelerator, PriceKind
+from simulator.plan.network import MissingFigure, network_power
 from simulator.scenario.schema import ClusterSpec, PricingSpec, Scenario
-from simulator.units import SECONDS_PER_HOUR
 
 
 @dataclass(frozen=True)
@@ -36,11 +35,44 @@ def _economy(pricing: PricingSpec, cluster: ClusterSpec) -> Economy:
                    network_power(cluster, pricing))
 
 
-def breakdown(economy: Economy, paid_gpu_s: float, useful_gpu_s: float, checkpoint_gpu_s: float,
-              failure_gpu_s: float, facility_kwh: float) -> CostBreakdown:
-    """Split the GPU time paid for into useful work, checkpoint stalls, failure losses and the rest (idle)."""
-    rate = economy.prices.gpu_hour_usd / SECONDS_PER_HOUR
-    idle = max(0.0, paid_gpu_s - useful_gpu_s - checkpoint_gpu_s - failure_gpu_s)
-    return CostBreakdown(useful_usd=useful_gpu_s * rate, checkpoint_usd=checkpoint_gpu_s * rate,
-                         failure_usd=failure_gpu_s * rate, idle_usd=idle * rate,
-                         energy_usd=economy.prices.cost_usd(0.0, facility_kwh))
+def gpu_hour_rate(pricing: PricingSpec, acc: Accelerator) -> tuple[float, str]:
+    """(USD per GPU-hour, where it comes from): as given, the catalog's latest rental price of a kind, or the
+    amortized ownership cost; MissingFigure when the catalog has no such price."""
+    if pricing.gpu_hour_usd is not None:
+        return pricing.gpu_hour_usd, "pricing.gpu_hour_usd"
+    if pricing.rental is not None:
+        price = acc.latest_price(PriceKind(pricing.rental))
+        if price is None:
+            kinds = sorted({p.kind.value for p in acc.prices if p.kind is not PriceKind.PURCHASE})
+            raise MissingFigure(("pricing", "rental"), (
+                f"the catalog has no {pricing.rental} price for {acc.name} (it has: {', '.join(kinds) or 'none'}); "
+                f"give gpu_hour_usd"
+            ))
+        return price.usd, f"{price.offer}, {price.kind.value}, {price.date} ({price.source})"
+    own = pricing.ownership
+    assert own is not None  # the schema requires one of the three
+    purchase = own.purchase_usd
+    source = "pricing.ownership.purchase_usd"
+    if purchase is None:
+        price = acc.latest_price(PriceKind.PURCHASE)
+        if price is None:
+            raise MissingFigure(("pricing", "ownership"), (
+                f"the catalog has no purchase price for {acc.name}; give ownership.purchase_usd"
+            ))
+        purchase, source = price.usd, f"{price.offer}, {price.date} ({price.source})"
+    rate = owned_gpu_hour_usd(purchase, own.server_overhead, own.network_fraction, own.amortization, own.years)
+    life = "32.2 %/yr" if own.amortization.value == "epoch" else f"{own.years:g} years"
+    return rate, (f"owned: ${purchase:,.0f} per GPU ({source}) x {own.server_overhead:g} server / "
+                  f"(1 - {own.network_fraction:g} network), written off at {life}")
+
+
+def prices(pricing: PricingSpec, acc: Accelerator) -> Prices:
+    """The price of a GPU-hour and of energy, and the grid's carbon intensity."""
+    return Prices(gpu_hour_rate(pricing, acc)[0], pricing.electricity_usd_per_kwh, pricing.pue,
+                  pricing.carbon_kg_per_kwh)
+
+
+def power_model(pricing: PricingSpec, acc: Accelerator) -> PowerModel:
+    """Wall power per GPU in each state."""
+    p = pricing.power
+    return PowerModel.of(acc, p.communicating_load, p.down_w_per_gpu, p.average_w_per_gpu)

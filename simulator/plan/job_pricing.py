@@ -16,7 +16,7 @@ from simulator.models.workload.layout_search import search_layouts
 from simulator.models.workload.parallelism import Parallelism
 from simulator.models.workload.training_job import TrainingStep
 from simulator.models.workload.transformer import TransformerModel
-from simulator.plan.resolve import cached_network
+from simulator.plan.network import cached_network
 from simulator.scenario.jobs import TraceJobs
 from simulator.scenario.schema import ClusterSpec
 

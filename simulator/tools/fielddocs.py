@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import types
+import enum
 import typing
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,8 @@ def _quantity(metadata: typing.Iterable[Any]) -> str | None:
 def _type_name(annotation: Any) -> str:
     if annotation is type(None):
         return "null"
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return " or ".join(repr(member.value) for member in annotation)
     if isinstance(annotation, type):
         return annotation.__name__
     origin = typing.get_origin(annotation)

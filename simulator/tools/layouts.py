@@ -15,9 +15,10 @@ from simulator.models.workload.layout_search import FULL_EVALUATIONS, search_lay
 from simulator.models.workload.parallelism import Parallelism
 from simulator.models.workload.shapes import llama_style_model
 from simulator.models.workload.training_job import TrainingStep
-from simulator.plan import resolve
-from simulator.plan.resolve import gpu_hour_rate
-from simulator.report.model import LayoutReport, LayoutRow
+from simulator.plan.economy import gpu_hour_rate
+from simulator.plan.network import network as cluster_network
+from simulator.plan.training import training_plan
+from simulator.report.tools import LayoutReport, LayoutRow
 from simulator.scenario.schema import Scenario, TrainingWorkload
 
 MFU_ESTIMATE_MAX_NODES = 2048  # beyond 16,384 GPUs more data parallelism barely changes the best MFU
@@ -53,8 +54,8 @@ def plan_layouts(scenario: Scenario, workload_name: str | None, top: int = 10) -
     started = time.perf_counter()
     workloads = {w.name: w for w in scenario.workloads if isinstance(w, TrainingWorkload)}
     workload = workloads[workload_name] if workload_name else next(iter(workloads.values()))
-    network = resolve.network(scenario.cluster)
-    base = resolve.training_plan(workload, scenario.cluster).step
+    network = cluster_network(scenario.cluster)
+    base = training_plan(workload, scenario.cluster).step
     ranked, enumerated, fitting = search_layouts(base, network, network.gpus, workload.memory_reserve_bytes, top)
     rate = gpu_hour_rate(scenario.pricing, scenario.cluster.accelerator)[0]
     rows = []

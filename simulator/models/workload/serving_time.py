@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field, fields
+from typing import Protocol
 
 import numpy as np
 
@@ -26,7 +27,19 @@ from simulator.models.topology.network import Network
 from simulator.models.workload.kernels import Kernel, elementwise, gemm, kernel_time_s, roofline_s
 from simulator.models.workload.transformer import MlpKind, PositionKind, TransformerModel, parameter_counts
 
-WEIGHT_BYTES = {Precision.BF16: 2.0, Precision.FP16: 2.0, Precision.FP8: 1.0}
+
+class IterationModel(Protocol):
+    """How long iterations take (simulator/models/workload/serving_time.py answers this for real chips)."""
+
+    def iteration_s(self, decodes: int, decode_context: float, prefill_tokens: int,
+                    prefill_context: float) -> float:
+        """One iteration: `decodes` sequences (mean context) and a prefill chunk (prompt length)."""
+
+    def decode_span_s(self, decodes: int, context: float, steps: int) -> float:
+        """`steps` decode-only iterations, the mean context growing one token each."""
+
+    def decode_steps_within(self, decodes: int, context: float, limit: int, budget_s: float) -> int:
+        """Whole decode-only iterations (at most `limit`) that finish within `budget_s`."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +71,7 @@ class ServingConfig:
     @property
     def weight_element_bytes(self) -> float:
         """Bytes per stored weight: the precision's width, or narrower for weight-only quantization."""
-        return self.stored_weight_bytes or WEIGHT_BYTES[self.precision]
+        return self.stored_weight_bytes or self.precision.bytes
 
     @property
     def weight_bytes_per_gpu(self) -> float:

@@ -1,0 +1,126 @@
+"""An inference service inside a run: it asks the cluster for its GPUs (after work submitted before it, in
+order), places its replicas on them, serves its requests as SimPy processes in the run's environment, loses
+replicas to the failures and stragglers of their nodes, and gives the GPUs back when every request is done."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import cast
+
+import numpy as np
+import simpy
+
+from simulator.engine.cluster import Cluster, GpuIds
+from simulator.engine.serving import Deployment, FailurePolicy, RouterPolicy, ServingOutcome, deploy_serving
+from simulator.models.reliability import CauseKind
+from simulator.plan.serving import ServicePlan
+
+
+@dataclass
+class Service:
+    """One inference workload in a run: its plan, its deployment, and when it held GPUs."""
+
+    plan: ServicePlan
+    deployment: Deployment
+    started_s: float | None = None
+    finished_s: float | None = None
+    process: simpy.Process | None = None
+
+    @property
+    def replica_gpus(self) -> np.ndarray:
+        """GPUs of each replica, by replica number."""
+        return self.plan.replica_gpus
+
+
+def deploy(env: simpy.Environment, cluster: Cluster, plan: ServicePlan, rng: np.random.Generator) -> Service:
+    """Build the service's processes; it takes its GPUs from `cluster` at its start time and frees them when
+    every request is completed or failed (`rng` drives its router)."""
+    load = plan.load
+    deployment = deploy_serving(env, plan.iterations, plan.limits, plan.replicas, load.arrival_s, load.input_tokens,
+                                load.output_tokens, RouterPolicy(plan.router), rng, plan.decode,
+                                FailurePolicy(plan.on_failure), plan.autoscaler, load.prefix_group,
+                                plan.prefix_tokens)
+    service = Service(plan, deployment)
+    service.process = env.process(_serve(env, cluster, service))
+    return service
+
+
+def _hold(cluster: Cluster, service: Service, ids: GpuIds, replicas: list[int]) -> None:
+    """Place `replicas` on `ids` in order and take each down when one of its nodes fails."""
+    gpus, deployment = service.replica_gpus, service.deployment
+    edges = np.concatenate(([0], np.cumsum(gpus[replicas])))
+    on_node: dict[int, list[int]] = {}
+    for at, replica in enumerate(replicas):
+        for node in np.unique(ids[edges[at]:edges[at + 1]] // cluster.gpus_per_node).tolist():
+            on_node.setdefault(node, []).append(replica)
+
+    def failed(node: int, cause: str) -> None:
+        for replica in on_node.get(node, []):
+            deployment.crash(replica, cluster.repaired(node))
+
+    def slowed(node: int, factor: float, detection_s: float, repair_s: float, cause: str) -> None:
+        """A straggler slows the node's replicas until it is detected; then the node is taken out for repair
+        like a failed one (unless a failure or another holder's eviction took it down first)."""
+        for replica in on_node.get(node, []):
+            deployment.slow(replica, factor)
+        cluster.env.process(_evict(node, detection_s, repair_s, cause))
+
+    def _evict(node: int, detection_s: float, repair_s: float, cause: str) -> Generator[simpy.Event, object, None]:
+        yield cluster.env.timeout(detection_s)
+        if cluster.up[node] and any(deployment.is_slowed(r) for r in on_node.get(node, [])):
+            cluster.fail_node(node, repair_s, CauseKind.STRAGGLER.label(cause))
+
+    cluster.hold(ids, failed, slowed)
+
+
+def _serve(env: simpy.Environment, cluster: Cluster, service: Service) -> Generator[simpy.Event, object, None]:
+    """Take GPUs for the first replicas and the decode pool, serve, and free them when every request is done;
+    replicas the autoscaler starts ask the cluster for their GPUs then (at the service's priority, so with
+    preemption they may stop preemptible work) and give them back when switched off."""
+    plan, deployment = service.plan, service.deployment
+    yield env.timeout(plan.start_at_s)  # even at 0: workloads submitted at one time ask for GPUs in scenario order
+    # one allocation per main-pool replica (the autoscaler may give any back), one for the decode pool
+    decoders = list(range(plan.pool_replicas, len(service.replica_gpus)))
+    asks = {r: cluster.request(int(service.replica_gpus[r]), plan.priority, tenant=plan.tenant)
+            for r in range(plan.replicas)}
+    if decoders:
+        asks[-1] = cluster.request(int(service.replica_gpus[decoders].sum()), plan.priority, tenant=plan.tenant)
+    yield env.all_of(list(asks.values()))
+    extra: dict[int, GpuIds] = {r: cast(GpuIds, event.value) for r, event in asks.items()}
+    for r, granted in extra.items():
+        _hold(cluster, service, granted, decoders if r < 0 else [r])
+    pending: dict[int, simpy.Event] = {}
+
+    def grab(replica: int) -> Generator[simpy.Event, object, None]:
+        pending[replica] = cluster.request(int(service.replica_gpus[replica]), plan.priority, tenant=plan.tenant)
+        granted: GpuIds = (yield pending[replica])  # type: ignore[assignment]
+        del pending[replica]
+        if service.finished_s is not None:
+            return  # the service ended as they came: _serve has released them
+        _hold(cluster, service, granted, [replica])
+        extra[replica] = granted
+
+    if plan.autoscaler is not None:
+        deployment.acquire = lambda replica: env.process(grab(replica))
+        deployment.give_back = lambda replica: cluster.release(extra.pop(replica)) if replica in extra else None
+    service.started_s = env.now
+    deployment.bring_up()
+    assert deployment.done is not None
+    yield deployment.done
+    service.finished_s = env.now
+    for event in pending.values():  # replicas still waiting for GPUs: withdraw, or free what just came
+        if not cluster.cancel(event):
+            cluster.release(cast(GpuIds, event.value))
+    for granted in extra.values():
+        cluster.release(granted)
+    extra.clear()  # nothing left to give back
+
+
+def settle(service: Service, cluster: Cluster, busy_w: float) -> ServingOutcome:
+    """Close the service's accounts at the end of the run and credit its work to the cluster."""
+    outcome = service.deployment.close()
+    busy_gpu_s = float(np.sum(outcome.busy_s * service.replica_gpus))
+    cluster.record_busy(1, busy_gpu_s, busy_w)
+    cluster.productive_gpu_s += busy_gpu_s
+    return outcome

@@ -1,0 +1,232 @@
+"""An inference workload made concrete: one replica's configuration as the iteration model takes it, its
+requests (drawn or replayed from a seed), and what a replica may hold (batch, tokens, KV blocks, prefixes)."""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.models.topology.network import Network
+from simulator.models.workload import arrivals as arr
+from simulator.models.workload.serving_time import IterationModel, ReplicaIterations, ServingConfig
+from simulator.plan.network import cluster_shape, network
+from simulator.scenario.inference import (
+    DiurnalArrivals,
+    EmpiricalLength,
+    FixedLength,
+    GammaArrivals,
+    InferenceWorkload,
+    Length,
+    LognormalLength,
+    PoissonArrivals,
+    TraceArrivals,
+    UniformLength,
+)
+from simulator.scenario.schema import ClusterSpec
+
+
+@dataclass(frozen=True)
+class ReplicaLimits:
+    """Scheduler limits of one replica: running sequences, tokens per iteration, KV-cache blocks."""
+
+    max_batch: int
+    max_num_tokens: int
+    kv_blocks: int
+    block_tokens: int
+    # reserve a request's whole output at admission, so nothing is ever preempted (TensorRT-LLM's default
+    # "guaranteed no evict"); otherwise blocks are taken as tokens are generated and a shortage preempts (vLLM)
+    reserve_output: bool = False
+    # preemption by swap instead of recompute: a victim's KV cache goes to host memory and back, at this many
+    # seconds per cached token each way (KV bytes per token over the host link); 0 means recompute
+    swap_s_per_token: float = 0.0
+    # shared prompt prefixes a replica keeps cached (LRU), in blocks set aside from kv_blocks; 0: no caching
+    prefix_slots: int = 0
+
+
+@dataclass(frozen=True)
+class DecodePool:
+    """Prefill/decode disaggregation (Splitwise, DistServe): replicas that only decode, fed by the main
+    pool, which then only prefills; each request's KV cache moves between them over the network."""
+
+    model: IterationModel
+    limits: ReplicaLimits
+    replicas: int
+    transfer_s_per_token: float  # KV bytes per token over the link between the pools
+
+
+@dataclass(frozen=True)
+class Autoscaler:
+    """Replicas of the main pool added or removed on load: every `interval_s`, the load of the replicas
+    taking requests (outstanding requests per replica, or with `on_busy` the fraction of the last interval
+    they spent iterating) above `scale_up_at` starts one more (after `cold_start_s`, paid from the start);
+    below `scale_down_at` an idle one is switched off."""
+
+    min_replicas: int
+    max_replicas: int
+    interval_s: float
+    scale_up_at: float
+    scale_down_at: float
+    cold_start_s: float
+    on_busy: bool = False
+
+
+def serving_config(w: InferenceWorkload, cluster: ClusterSpec, decode: bool = False) -> ServingConfig:
+    """One replica of an inference workload (a decode-pool replica with `decode`) as the iteration model
+    takes it."""
+    d = w.disaggregation
+    return ServingConfig(
+        model=w.model, accelerator=cluster.accelerator, precision=w.precision,
+        kv_bytes=w.kv_cache_precision.bytes, tp=w.decode_tp if decode else w.tp,
+        kv_memory_fraction=w.kv_memory_fraction, workspace_bytes=w.workspace_bytes,
+        max_batch=(d.decode_max_batch or w.max_batch) if decode and d else w.max_batch,
+        max_num_tokens=w.max_num_tokens, overhead_s=w.iteration_overhead_s,
+        stored_weight_bytes=w.weight_bits / 8 if w.weight_bits else None, pp=w.decode_pp if decode else w.pp,
+        expert_parallel=w.expert_parallel,
+    )
+
+
+@dataclass(frozen=True)
+class RequestLoad:
+    """The requests of an inference workload: absolute arrival times (sorted) and token counts."""
+
+    arrival_s: np.ndarray
+    input_tokens: np.ndarray
+    output_tokens: np.ndarray
+    prefix_group: np.ndarray | None  # per request, with prefix caching
+
+
+@functools.lru_cache(maxsize=32)
+def read_trace(spec: TraceArrivals) -> arr.Trace:
+    """The trace a workload replays (read once per process; TraceError when it cannot be)."""
+    return arr.load_trace(spec.path, time_column=spec.time_column, input_column=spec.input_column,
+                          output_column=spec.output_column, time_scale=spec.time_scale, limit=spec.requests)
+
+
+@functools.lru_cache(maxsize=32)
+def read_column(spec: EmpiricalLength) -> np.ndarray:
+    """Token counts of one column of a CSV file (TraceError when it cannot be read)."""
+    return np.asarray(arr.load_column(spec.path, spec.column))
+
+
+def request_load(w: InferenceWorkload, rng: np.random.Generator) -> RequestLoad:
+    """Draw (or replay) the workload's requests: arrivals first, then input lengths, then output lengths,
+    all from `rng`, so a seed fixes them."""
+    spec = w.arrivals
+    trace = read_trace(spec) if isinstance(spec, TraceArrivals) else None
+    if trace is not None:
+        arrival_s = trace.arrival_s
+    elif isinstance(spec, PoissonArrivals):
+        arrival_s = arr.poisson_arrivals_s(spec.rate_per_s, spec.requests, rng)
+    elif isinstance(spec, GammaArrivals):
+        arrival_s = arr.gamma_arrivals_s(spec.rate_per_s, spec.cv, spec.requests, rng)
+    else:
+        assert isinstance(spec, DiurnalArrivals)
+        arrival_s = arr.diurnal_arrivals_s(spec.rates_per_s, spec.period_s, spec.requests, rng)
+    count = len(arrival_s)
+
+    def lengths(length: Length | None, from_trace: np.ndarray | None) -> np.ndarray:
+        if isinstance(length, FixedLength):
+            return arr.fixed_lengths(length.tokens, count)
+        if isinstance(length, UniformLength):
+            return arr.uniform_lengths(length.low, length.high, count, rng)
+        if isinstance(length, LognormalLength):
+            return arr.lognormal_lengths(length.median, length.sigma, count, rng, minimum=length.min,
+                                         maximum=length.max)
+        if isinstance(length, EmpiricalLength):
+            return arr.empirical_lengths(read_column(length), count, rng)
+        assert from_trace is not None  # the schema allows the trace's own lengths only with trace arrivals
+        return np.asarray(np.maximum(from_trace, 1), dtype=np.int64)
+
+    input_tokens = lengths(w.input_tokens, trace.input_tokens if trace else None)
+    output_tokens = lengths(w.output_tokens, trace.output_tokens if trace else None)
+    groups = None
+    if w.prefix_caching is not None:
+        p = w.prefix_caching
+        weights = np.arange(1, p.groups + 1, dtype=np.float64) ** -p.zipf_exponent
+        groups = rng.choice(p.groups, size=count, p=weights / weights.sum())
+    return RequestLoad(w.start_at_s + arrival_s, input_tokens, output_tokens, groups)
+
+
+def prefix_slots(w: InferenceWorkload, cfg: ServingConfig) -> tuple[int, int]:
+    """(prefixes a replica caches, KV blocks left for requests) under the workload's prefix caching."""
+    blocks = cfg.kv_capacity_tokens // w.kv_block_tokens
+    p = w.prefix_caching
+    if p is None:
+        return 0, blocks
+    per_prefix = -(-p.prefix_tokens // w.kv_block_tokens)
+    slots = int(p.cache_fraction * blocks) // per_prefix
+    return slots, blocks - slots * per_prefix
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    """An inference workload ready for the engine: its requests, one replica's iteration model and limits, the
+    decode pool and autoscaler if any, and the GPUs of each replica (main pool first, then the decode pool)."""
+
+    name: str
+    tenant: str
+    priority: int
+    start_at_s: float
+    replicas: int  # main-pool replicas at the start
+    iterations: ReplicaIterations
+    limits: ReplicaLimits
+    load: RequestLoad
+    router: str
+    on_failure: str
+    decode: DecodePool | None
+    autoscaler: Autoscaler | None
+    prefix_tokens: int
+    replica_gpus: np.ndarray  # GPUs of each replica, by replica number
+
+    @property
+    def pool_replicas(self) -> int:
+        """Replicas the main pool can reach (the autoscaler's maximum, or `replicas`)."""
+        return self.autoscaler.max_replicas if self.autoscaler else self.replicas
+
+
+@functools.lru_cache(maxsize=64)
+def _iterations(cfg: ServingConfig, net: Network) -> ReplicaIterations:
+    """Shared by replicas and replicates: its caches of decode lines fill once."""
+    return ReplicaIterations(cfg, net)
+
+
+def replica_limits(w: InferenceWorkload, cfg: ServingConfig, cache_prefixes: bool = True) -> ReplicaLimits:
+    """What one replica of `cfg` may hold at once (prefix caching only in the pool that prefills)."""
+    swap = cfg.kv_bytes_per_token / w.swap_bandwidth_bytes_per_s if w.preemption == "swap" else 0.0
+    slots, blocks = prefix_slots(w, cfg) if cache_prefixes else (0, cfg.kv_capacity_tokens // w.kv_block_tokens)
+    return ReplicaLimits(cfg.max_batch, cfg.max_num_tokens, blocks, w.kv_block_tokens, w.reserve_output, swap, slots)
+
+
+def kv_transfer_s_per_token(w: InferenceWorkload, cluster: ClusterSpec, prefill: ServingConfig) -> float:
+    """Seconds to move one token's KV cache from a prefill to a decode replica: every prefill rank's shard
+    goes out over its own link, received by as many decode ranks as there are."""
+    d = w.disaggregation
+    assert d is not None
+    shape = cluster_shape(cluster)
+    per_gpu = d.kv_transfer_bandwidth_bytes_per_s or (
+        shape.nic_bandwidth_bytes_per_s if math.isfinite(shape.nic_bandwidth_bytes_per_s)
+        else shape.scale_up_bandwidth_bytes_per_s)
+    return prefill.kv_bytes_per_token * prefill.tp * prefill.pp / (
+        min(prefill.tp * prefill.pp, w.decode_tp * w.decode_pp) * per_gpu)
+
+
+def service_plan(w: InferenceWorkload, cluster: ClusterSpec, rng: np.random.Generator) -> ServicePlan:
+    """The workload's replicas, pools and scaling on `cluster`, and its requests drawn from `rng`."""
+    net = network(cluster)
+    cfg = serving_config(w, cluster)
+    decode = None
+    if w.disaggregation is not None:
+        decoder = serving_config(w, cluster, decode=True)
+        decode = DecodePool(_iterations(decoder, net), replica_limits(w, decoder, False),
+                            w.disaggregation.decode_replicas, kv_transfer_s_per_token(w, cluster, cfg))
+    scaler = w.autoscaling
+    autoscaler = Autoscaler(scaler.min_replicas, scaler.max_replicas, scaler.interval_s, scaler.scale_up_at,
+                            scaler.scale_down_at, scaler.cold_start_s, scaler.metric == "busy") if scaler else None
+    replica_gpus = np.array([w.tp * w.pp] * w.pool_replicas
+                            + [w.decode_tp * w.decode_pp] * (decode.replicas if decode else 0))
+    return ServicePlan(w.name, w.tenant, w.priority, w.start_at_s, w.replicas, _iterations(cfg, net),
+                       replica_limits(w, cfg), request_load(w, rng), w.router, w.on_failure, decode, autoscaler,
+                       w.prefix_caching.prefix_tokens if w.prefix_caching else 0, replica_gpus)

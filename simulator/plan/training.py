@@ -1,0 +1,165 @@
+"""A training workload made concrete: the step it repeats, how many steps cover its tokens, its step time on
+the cluster's network, and how it checkpoints and recovers under the scenario's failure model."""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from simulator.models.reliability import (
+    CheckpointPolicy,
+    NoSpare,
+    Scope,
+    cause_kind,
+    daly_interval_s,
+    young_interval_s,
+)
+from simulator.models.topology.network import Network
+from simulator.models.topology.specs import OcsTorusTopology
+from simulator.models.workload.step_time import OperatorStepModel, StepTime, StepTimeModel
+from simulator.models.workload.training_job import TrainingStep
+from simulator.plan.network import cached_network, topology_leaves
+from simulator.scenario.schema import ClusterSpec, Scenario, TrainingWorkload
+
+DEFAULT_STEP_MODEL = OperatorStepModel()  # stateless; one instance so that caches keyed on it hit
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """A training workload made concrete: the step it repeats and how many steps cover its tokens."""
+
+    step: TrainingStep
+    steps: int
+    notes: tuple[str, ...]  # adjustments the user should know about (batch rounding)
+
+
+def training_plan(workload: TrainingWorkload, cluster: ClusterSpec) -> TrainingPlan:
+    """Batch arithmetic: whole micro-batches per DP replica, and enough steps to reach `tokens`."""
+    lay = workload.parallelism
+    per_microbatch_round = lay.dp * lay.micro_batch_size
+    if workload.global_batch_size is not None:
+        sequences = float(workload.global_batch_size)
+        asked = f"global_batch_size {workload.global_batch_size}"
+    else:
+        tokens = workload.global_batch_tokens or workload.seq_len * per_microbatch_round
+        sequences = tokens / workload.seq_len
+        asked = f"global_batch_tokens {tokens:,.0f}"
+    micro_batches = max(1, round(sequences / per_microbatch_round))
+    step = TrainingStep(
+        model=workload.model,
+        accelerator=cluster.accelerator,
+        precision=workload.precision,
+        layout=lay,
+        seq_len=workload.seq_len,
+        micro_batches=micro_batches,
+        flash_attention=workload.flash_attention,
+        structured_sparsity=workload.structured_sparsity,
+        pruned_fraction=workload.pruned_fraction,
+        capacity_factor=workload.moe_capacity_factor,
+    )
+    notes: tuple[str, ...] = ()
+    if step.sequences_per_step != sequences:
+        notes = (
+            f"{workload.name}: {asked} rounded to {step.tokens_per_step:,} tokens "
+            f"({step.sequences_per_step} sequences of {workload.seq_len} = {micro_batches} micro-batches of "
+            f"{lay.micro_batch_size} on each of {lay.dp} data-parallel replicas)",
+        )
+    steps = math.ceil(workload.tokens / step.tokens_per_step)
+    return TrainingPlan(step=step, steps=steps, notes=notes)
+
+
+@dataclass(frozen=True)
+class RecoveryPlan:
+    """How a training job checkpoints and recovers (seconds; steps for the interval)."""
+
+    interval_steps: int  # steps between checkpoints (0: never)
+    stall_s: float  # training paused per checkpoint
+    write_s: float  # until a checkpoint is durable (>= stall_s; longer when asynchronous)
+    restore_s: float
+    detection_s: float
+    restart_s: float
+    spare_nodes: int
+    swap_nodes: int = 1  # nodes swapped together (an OCS cube), aligned groups of the allocation
+    swap_delay_s: float = 0.0  # to bring a spare in (OCS reconfiguration)
+    on_no_spare: NoSpare = NoSpare.WAIT
+    dp: int = 1  # data-parallel replicas (what shrinking divides the global batch over)
+    replicas_per_node: int = 1  # replicas a node failure takes out (8 at TP1 on 8-GPU nodes, 1 if one spans nodes)
+
+
+NO_FAILURES = RecoveryPlan(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
+
+
+def priced_step(workload: TrainingWorkload, cluster: ClusterSpec,
+                model: StepTimeModel | None = None) -> tuple[TrainingPlan, StepTime]:
+    """Batch plan and step time of a workload on the cluster's network (with the default step model, cached:
+    pure in the immutable specs, so replicates and sweeps that only change seeds or failures reuse it)."""
+    if model is None:
+        return _default_priced(workload, cluster)
+    plan = training_plan(workload, cluster)
+    return plan, model.step_time(plan.step, cached_network(cluster))
+
+
+@functools.lru_cache(maxsize=256)
+def _default_priced(workload: TrainingWorkload, cluster: ClusterSpec) -> tuple[TrainingPlan, StepTime]:
+    return priced_step(workload, cluster, DEFAULT_STEP_MODEL)
+
+
+def recovery_plan(workload: TrainingWorkload, scenario: Scenario, step_s: float) -> RecoveryPlan:
+    """Checkpoint interval (in whole steps) and recovery times of a training job; Young and Daly use the
+    job's mean time to failure from the failure model's rates over the nodes it runs on."""
+    ckpt, recovery = workload.checkpoint, workload.recovery
+    interval_s = 0.0
+    if ckpt.policy is CheckpointPolicy.FIXED:
+        interval_s = ckpt.interval_s
+    elif ckpt.policy in (CheckpointPolicy.YOUNG, CheckpointPolicy.DALY):
+        mttf = job_mttf_s(workload, scenario)
+        rule = young_interval_s if ckpt.policy is CheckpointPolicy.YOUNG else daly_interval_s
+        interval_s = rule(ckpt.stall_s, mttf) if math.isfinite(mttf) else 0.0
+    steps = max(1, round(interval_s / step_s)) if interval_s > 0 else 0
+    spares, swap, delay = recovery.spare_nodes, 1, 0.0
+    topology = scenario.cluster.topology
+    if isinstance(topology, OcsTorusTopology):  # spare cubes, swapped in by the OCS after its reconfiguration
+        swap = max(1, math.prod(topology.cube) // scenario.cluster.gpus_per_node)
+        spares, delay = topology.spare_cubes * swap, topology.reconfiguration_delay_s
+    lay = workload.parallelism
+    per_node = max(1, scenario.cluster.gpus_per_node // (lay.tp * lay.cp * lay.pp))
+    return RecoveryPlan(steps, ckpt.stall_s, max(ckpt.write_s, ckpt.stall_s), ckpt.restore_s, recovery.detection_s,
+                        recovery.restart_s, spares, swap, delay, recovery.on_no_spare, lay.dp, per_node)
+
+
+def job_mttf_s(workload: TrainingWorkload, scenario: Scenario) -> float:
+    """Mean time between failures that stop the job: 1 / (sum over components of units it spans / MTBF)."""
+    if scenario.failures is None:
+        return math.inf
+    nodes = math.ceil(workload.parallelism.world / scenario.cluster.gpus_per_node)
+    rate = 0.0
+    for c in scenario.failures.components:
+        if c.scope in (Scope.LINK, Scope.STORAGE):
+            continue  # they slow jobs or block checkpoints; they do not stop them
+        units = {Scope.GPU: workload.parallelism.world, Scope.NODE: nodes,
+                 Scope.LEAF: scenario.failures.leaf_units(nodes, topology_leaves(scenario.cluster)),
+                 Scope.RACK: math.ceil(nodes / scenario.failures.nodes_per_rack)}[c.scope]
+        offenders = 1 - c.repeat_offender_fraction + c.repeat_offender_fraction * c.repeat_offender_factor
+        rate += units * offenders / c.unit_mtbf_s
+    return 1.0 / rate if rate else math.inf
+
+
+def cause_labels(scenario: Scenario) -> list[str]:
+    """Every cause label the failure model can produce (so replicates average zeros too)."""
+    labels: set[str] = set()
+    for c in scenario.failures.components if scenario.failures else []:
+        kind = cause_kind(c.scope, c.effect)
+        if kind is not None:
+            labels |= {kind.label(cause) for cause in c.causes or {c.name: 1.0}}
+    return sorted(labels)
+
+
+def placed_step_s(model: StepTimeModel, step: TrainingStep, net: Network, gpus: NDArray[np.int64]) -> float:
+    """Step time with the job's ranks on `gpus` of `net` (an OCS torus re-forms its slice round a spare cube,
+    so there the ranks keep their slice positions)."""
+    inside = gpus.size == step.layout.world and int(gpus.max()) < net.gpus
+    return model.step_time(step, net, gpus if inside else None).total_s

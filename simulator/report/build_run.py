@@ -1,0 +1,127 @@
+"""The cluster-wide parts of a run's report: GPU time, energy and cost of the whole cluster, GPU-hours and cost by
+tenant, and the time series and timeline the HTML report plots."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.engine.batch import BatchJob
+from simulator.engine.cluster import Cluster
+from simulator.engine.sampler import Gauge, GaugeKind, Samples
+from simulator.engine.service import Service
+from simulator.engine.serving import ServingOutcome
+from simulator.engine.training import TrainingJob
+from simulator.plan.economy import Economy
+from simulator.report.build_serving import latency_cdf
+from simulator.report.build_training import TrainingRun, lost_s
+from simulator.report.costs import breakdown
+from simulator.report.model import (
+    ClusterReport,
+    InferenceReport,
+    TenantReport,
+    TimelineEvent,
+    TimeSeries,
+    TrainingReport,
+    WorkloadSeries,
+)
+from simulator.scenario.schema import Scenario
+from simulator.units import SECONDS_PER_HOUR
+
+
+def cluster_report(cluster: Cluster, now: float, economy: Economy, jobs: list[TrainingJob], batch: list[BatchJob],
+                    link_failures: int) -> ClusterReport:
+    prices, power = economy.prices, economy.power
+    available = cluster.gpus * now
+    down = min(cluster.down_gpu_seconds(), available - cluster.busy_gpu_s)
+    idle = available - cluster.busy_gpu_s - down
+    gpu_kwh = prices.facility_kwh(cluster.busy_energy_j + idle * power.idle_w + down * power.down_w)
+    network_kwh = prices.facility_kwh(economy.network_w * now)
+    kwh = gpu_kwh + network_kwh
+    return ClusterReport(
+        gpus=cluster.gpus,
+        utilization=cluster.productive_gpu_s / available if available else 0.0,
+        allocation=float(np.sum(cluster.allocated_seconds())) / available if available else 0.0,
+        gpu_hours=available / SECONDS_PER_HOUR,
+        energy_kwh=kwh,
+        gpu_hour_usd=prices.gpu_hour_usd,
+        price_source=economy.price_source,
+        down_gpu_hours=down / SECONDS_PER_HOUR,
+        gpu_energy_kwh=gpu_kwh,
+        network_power_w=economy.network_w,
+        network_energy_kwh=network_kwh,
+        carbon_tco2e=prices.tco2e(kwh),
+        rental_usd=prices.cost_usd(available, 0.0),
+        energy_usd=prices.cost_usd(0.0, kwh),
+        cost_usd=prices.cost_usd(available, kwh),
+        cost_breakdown=breakdown(economy, available, cluster.productive_gpu_s,
+                                 sum(job.losses.checkpoint_s * job.gpus for job in jobs),
+                                 sum(lost_s(job) * job.gpus for job in jobs) + sum(j.lost_s * j.gpus for j in batch),
+                                 kwh),
+        node_failures=cluster.node_failures,
+        link_failures=link_failures,
+        storage_failures=cluster.storage_failures,
+    )
+
+
+def tenant_reports(scenario: Scenario, reports: dict[str, TrainingReport | InferenceReport], batch: list[BatchJob],
+             economy: Economy, cluster: Cluster) -> dict[str, TenantReport]:
+    """GPU-hours and GPU-time cost by tenant, from the workloads' reports and the batch jobs."""
+    hours: dict[str, float] = {}
+    names: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
+    waited: dict[str, float] = {}
+    for workload in scenario.workloads:
+        hours[workload.tenant] = hours.get(workload.tenant, 0.0) + reports[workload.name].gpu_hours
+        names.setdefault(workload.tenant, []).append(workload.name)
+    for job in batch:
+        hours[job.tenant] = hours.get(job.tenant, 0.0) + job.held_s * job.gpus / SECONDS_PER_HOUR
+        counts[job.tenant] = counts.get(job.tenant, 0) + 1
+        waited[job.tenant] = waited.get(job.tenant, 0.0) + job.queued_s
+    total = sum(hours.values())
+    if cluster.fair_share is not None:
+        cluster.fair_share.advance(cluster.env.now, cluster.tenant_gpus)
+    return {tenant: TenantReport(gpu_hours=h, share=h / total if total else 0.0,
+                                 cost_usd=h * economy.prices.gpu_hour_usd, workloads=names.get(tenant, []),
+                                 batch_jobs=counts.get(tenant, 0),
+                                 preemptions_caused=cluster.preemptions.get(tenant, 0),
+                                 batch_mean_queued_s=waited[tenant] / counts[tenant] if tenant in counts else None,
+                                 quota_gpus=scenario.scheduler.quotas.get(tenant),
+                                 fair_share_factor=None if cluster.fair_share is None
+                                 else cluster.fair_share.factor(tenant))
+            for tenant, h in sorted(hours.items())}
+
+
+def time_series(samples: Samples, runs: list[TrainingRun], services: list[Service],
+                outcomes: list[ServingOutcome]) -> TimeSeries:
+    """The sampled gauges as plot series, each training job's failures and checkpoints as timeline events, and
+    each service's latency CDFs."""
+    values = samples.values
+
+    def of(kind: GaugeKind, subject: str = "") -> list[float]:
+        return values.get(Gauge(kind, subject), [])
+
+    workloads = {
+        r.workload.name: WorkloadSeries(
+            progress=of(GaugeKind.PROGRESS, r.workload.name), queued=[], running=[],
+            events=sorted([TimelineEvent(time_s=t, kind="failure", cause=c) for t, c in r.job.failure_marks.kept]
+                          + [TimelineEvent(time_s=t, kind="checkpoint", cause="") for t, _ in
+                             r.job.checkpoint_marks.kept], key=lambda e: e.time_s))
+        for r in runs
+    }
+    workloads |= {
+        s.plan.name: WorkloadSeries(progress=of(GaugeKind.PROGRESS, s.plan.name),
+                                    queued=of(GaugeKind.QUEUED, s.plan.name),
+                                    running=of(GaugeKind.RUNNING, s.plan.name), events=[])
+        for s in services
+    }
+    return TimeSeries(time_s=samples.time_s, allocated_gpus=of(GaugeKind.ALLOCATED_GPUS),
+                      busy_gpus=of(GaugeKind.BUSY_GPUS), down_gpus=of(GaugeKind.DOWN_GPUS),
+                      waiting_workloads=of(GaugeKind.WAITING_WORKLOADS), fragmentation=of(GaugeKind.FRAGMENTATION),
+                      batch_running=of(GaugeKind.BATCH_RUNNING),
+                      tenant_gpus={g.subject: v for g, v in values.items() if g.kind is GaugeKind.TENANT_GPUS},
+                      workloads=workloads,
+                      latency_cdf={s.plan.name: latency_cdf(s, o) for s, o in zip(services, outcomes, strict=True)})
+
+
+EMPTY_SERIES = TimeSeries(time_s=[], allocated_gpus=[], busy_gpus=[], down_gpus=[], waiting_workloads=[],
+                          fragmentation=[], batch_running=[], tenant_gpus={}, workloads={}, latency_cdf={})
