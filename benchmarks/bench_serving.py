@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from simulator.catalog import accelerator, model  # noqa: E402
-from simulator.engine.serving import ReplicaLimits, RouterPolicy, simulate_serving  # noqa: E402
-from simulator.engine.serving_summary import summarize_serving  # noqa: E402
+from simulator.engine.serving.replica import ReplicaLimits, RouterPolicy, simulate_serving  # noqa: E402
+from simulator.engine.serving.summary import summarize_serving  # noqa: E402
 from simulator.models.hardware import Precision, PriceKind  # noqa: E402
 from simulator.models.topology.build import build_network  # noqa: E402
 from simulator.models.topology.shape import ClusterShape  # noqa: E402

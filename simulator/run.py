@@ -17,7 +17,7 @@ from simulator.engine.fairshare import FairShare
 from simulator.engine.links import LinkState
 from simulator.engine.probes import run_probes
 from simulator.engine.sampler import Samples, sampler
-from simulator.engine.service import Service, deploy, settle
+from simulator.engine.serving.service import Service, deploy, settle
 from simulator.engine.training import TrainingJob
 from simulator.models.reliability import Scope
 from simulator.models.workload.step_time import StepTimeModel

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.catalog import accelerator, model
-from simulator.engine.serving import (
+from simulator.engine.serving.replica import (
     Autoscaler,
     DecodePool,
     FailurePolicy,
@@ -23,7 +23,7 @@ from simulator.engine.serving import (
     ServingOutcome,
     simulate_serving,
 )
-from simulator.engine.serving_summary import summarize_serving
+from simulator.engine.serving.summary import summarize_serving
 from simulator.models.hardware import Precision
 from simulator.models.topology.build import build_network
 from simulator.models.topology.shape import ClusterShape

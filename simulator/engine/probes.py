@@ -11,7 +11,7 @@ import numpy as np
 from simulator.engine.batch import BatchJob
 from simulator.engine.cluster import Cluster
 from simulator.engine.sampler import Gauge, GaugeKind
-from simulator.engine.service import Service
+from simulator.engine.serving.service import Service
 from simulator.engine.training import TrainingJob
 
 Reading = Callable[[], float]

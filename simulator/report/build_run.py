@@ -8,8 +8,8 @@ import numpy as np
 from simulator.engine.batch import BatchJob
 from simulator.engine.cluster import Cluster
 from simulator.engine.sampler import Gauge, GaugeKind, Samples
-from simulator.engine.service import Service
-from simulator.engine.serving import ServingOutcome
+from simulator.engine.serving.replica import ServingOutcome
+from simulator.engine.serving.service import Service
 from simulator.engine.training import TrainingJob
 from simulator.plan.economy import Economy
 from simulator.report.build_serving import latency_cdf

@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 
-from simulator.engine.service import Service
-from simulator.engine.serving import ServingOutcome
-from simulator.engine.serving_summary import LatencyStats, summarize_serving
+from simulator.engine.serving.replica import ServingOutcome
+from simulator.engine.serving.service import Service
+from simulator.engine.serving.summary import LatencyStats, summarize_serving
 from simulator.plan.economy import Economy
 from simulator.plan.serving import serving_config
 from simulator.report.costs import breakdown

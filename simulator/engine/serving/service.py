@@ -12,7 +12,7 @@ import numpy as np
 import simpy
 
 from simulator.engine.cluster import Cluster, GpuIds
-from simulator.engine.serving import Deployment, FailurePolicy, RouterPolicy, ServingOutcome, deploy_serving
+from simulator.engine.serving.replica import Deployment, FailurePolicy, RouterPolicy, ServingOutcome, deploy_serving
 from simulator.models.reliability import CauseKind
 from simulator.plan.serving import ServicePlan
 

@@ -1,0 +1,1 @@
+"""Serving: replicas with continuous batching, routers, autoscaling, failover, and a service inside a run."""
