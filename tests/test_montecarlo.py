@@ -21,7 +21,7 @@ from simulator.experiments.montecarlo import (
     simulate_seeds,
     summarize,
 )
-from simulator.report.model import ReplicatesReport
+from simulator.report.experiments import ReplicatesReport
 from simulator.run import simulate
 from simulator.scenario.loader import load_scenario
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from cli import main
 from simulator.experiments import sweep as sweep_module
 from simulator.experiments.sweep import SweepError, grid_points, parse_grid
-from simulator.report.model import SweepRow
+from simulator.report.experiments import SweepRow
 from simulator.run import simulate
 from simulator.scenario.loader import load_scenario
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from simulator.report.model import ComparedRun, Comparison, Report, comparison_keys, figure_value
+from simulator.report.experiments import ComparedRun, Comparison
+from simulator.report.figures import comparison_keys, figure_value
+from simulator.report.model import Report
 from simulator.run import simulate
 from simulator.scenario.schema import Scenario
 
 
 def headline(report: Report) -> dict[str, float]:
-    """The figures a comparison ratios (report.model.comparison_keys) that the report has."""
+    """The figures a comparison ratios (report.figures.comparison_keys) that the report has."""
     values = {key: figure_value(report, key) for key in comparison_keys(report)}
     return {key: value for key, value in values.items() if value is not None}
 

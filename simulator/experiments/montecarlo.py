@@ -34,17 +34,14 @@ from typing import Any
 import numpy as np
 
 from simulator import __version__
-from simulator.report.model import FigureStats, ModeStats, ReplicatesReport
+from simulator.report.experiments import FigureStats, ModeStats, ReplicatesReport
+from simulator.report.figures import headline_paths
 from simulator.run import simulate
 from simulator.scenario.schema import Scenario
 
 Z95 = 1.96
 # series: plots of one run, not figures; rows: one run's batch jobs (a generated stream's differ between seeds)
 EXCLUDED_LEAVES = frozenset({"wall_s", "seed", "series", "rows"})
-CLUSTER_HEADLINE = ("utilization", "cost_usd")
-WORKLOAD_HEADLINE = ("wall_clock_s", "ettr", "interruptions", "lost_gpu_hours", "cost_usd")
-SERVING_HEADLINE = ("ttft_s.p99", "tpot_s.p99", "slo_attainment", "requests.failed", "cost_usd")
-JOBS_HEADLINE = ("mean_queued_s", "p99_queued_s", "mean_slowdown", "preemptions")
 METHOD = (
     "replicate i of N uses seed numpy.random.SeedSequence(seed).spawn(N)[i].generate_state(1)[0]; figures are "
     "every int/float leaf of the report JSON except wall_s, seed, time series and per-job rows, summarised over "
@@ -60,15 +57,6 @@ Progress = Callable[[int], None]  # called with the number of replicates just fi
 def replicate_seeds(root: int, n: int) -> list[int]:
     """The seeds of replicates 0..n-1: SeedSequence(root).spawn(n)[i].generate_state(1)[0]."""
     return [int(child.generate_state(1)[0]) for child in np.random.SeedSequence(root).spawn(n)]
-
-
-def headline_paths(workloads: Mapping[str, str], jobs: bool = False) -> list[str]:
-    """The figures the terminal table and sweep rows show, by dotted path, for workloads given as name -> kind
-    (and the batch jobs' queueing where the scenario has job streams)."""
-    paths = ["simulated_s", *(f"cluster.{k}" for k in CLUSTER_HEADLINE)]
-    paths += [f"workloads.{name}.{k}" for name, kind in workloads.items()
-              for k in (SERVING_HEADLINE if kind == "inference" else WORKLOAD_HEADLINE)]
-    return paths + ([f"jobs.{k}" for k in JOBS_HEADLINE] if jobs else [])
 
 
 def leaves(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:

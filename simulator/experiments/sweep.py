@@ -13,7 +13,7 @@ Output (`-o`), chosen by the file's suffix:
 - `.jsonl`: one SweepRow JSON object per line, appended;
 - anything else: CSV with a header, appended: one column per grid key holding the value as given, then
   `replicates`, then `<figure>.mean` and `<figure>.ci95` (the half-width of the 95 % confidence interval)
-  per headline figure (montecarlo.headline_paths); a figure a point lacks is an empty cell.
+  per headline figure (report/figures.py, headline_paths); a figure a point lacks is an empty cell.
 Resume: where the output exists, the points whose grid values (the strings as given, compared exactly) are
 already in it are skipped and the others appended; a CSV whose columns differ from this sweep's, or rows
 with other grid keys, is an error rather than a mixed file. An unfinished last line (an interrupted write)
@@ -33,8 +33,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from simulator.experiments.montecarlo import Progress, RemoteRunner, headline_paths, run_batches
-from simulator.report.model import ReplicatesReport, SweepFigure, SweepRow
+from simulator.experiments.montecarlo import Progress, RemoteRunner, run_batches
+from simulator.report.experiments import ReplicatesReport, SweepFigure, SweepRow
+from simulator.report.figures import headline_paths
 from simulator.scenario.loader import ScenarioError, load_scenario
 from simulator.scenario.schema import Scenario
 from simulator.scenario.variants import split_values

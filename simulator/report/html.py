@@ -14,16 +14,17 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from simulator.report.model import (
-    Comparison,
-    CostBreakdown,
-    InferenceReport,
-    Report,
-    TrainingReport,
-    comparison_keys,
-    figure_value,
+from simulator.report.experiments import Comparison
+from simulator.report.model import CostBreakdown, InferenceReport, Report, TrainingReport
+from simulator.report.render import (
+    comparison_rows,
+    duration_text,
+    jobs_rows,
+    latency_text,
+    step_parts_text,
+    tenant_table,
+    usd_text,
 )
-from simulator.report.render import duration_text, jobs_rows, latency_text, tenant_table, usd_text
 from simulator.units import format_count
 
 COST_PARTS = (("useful_usd", "useful work", "#2b8a3e"), ("checkpoint_usd", "checkpoints", "#f59f00"),
@@ -217,6 +218,7 @@ def _workload_rows(name: str, w: TrainingReport | InferenceReport) -> list[tuple
     if isinstance(w, TrainingReport):
         return [("status", w.status), ("model", f"{w.model} on {w.gpus:,} {w.accelerator}"),
                 ("wall clock", duration_text(w.wall_clock_s)), ("steps", f"{w.steps:,} / {w.steps_total:,}"),
+                ("step time", f"{latency_text(w.step_time_s)}: {step_parts_text(w.step_breakdown)}"),
                 ("MFU", f"{w.mfu:.1%}"), ("ETTR", f"{w.ettr:.1%}"), ("interruptions", f"{w.interruptions:,}"),
                 ("lost GPU-hours", f"{w.lost_gpu_hours:,.0f}"),
                 ("preempted / requeued", f"{w.preemptions:,} / {w.requeues:,}"), ("cost", usd_text(w.cost_usd)),
@@ -268,15 +270,7 @@ def report_html(report: Report) -> str:
 
 def _comparison_table(comparison: Comparison) -> str:
     """Headline figures of every run, with the ratio to the first run."""
-    rows = []
-    for key in comparison_keys(comparison.runs[0].report):
-        cells = [key]
-        for index, run in enumerate(comparison.runs):
-            value = figure_value(run.report, key)
-            ratio = run.ratios.get(key)
-            text = "-" if value is None else f"{value:,.4g}"
-            cells.append(text if index == 0 or ratio is None else f"{text} ({ratio:.2f}x)")
-        rows.append(tuple(cells))
+    rows = comparison_rows(comparison, lambda _, value: f"{value:,.4g}")
     return _table(rows, ("figure", *(run.label for run in comparison.runs)))
 
 

@@ -2,8 +2,8 @@
 
 Every model forbids unknown keys. Quantities take SI numbers or strings with units (simulator/units.py).
 `accelerator:` and `model:` take a catalog name, an inline mapping of the catalog's fields, or a mapping with
-`base: <catalog name>` plus the fields to change. Workloads are a list discriminated by `kind`; later kinds
-(inference) and sections (failures) extend the unions below.
+`base: <catalog name>` plus the fields to change. Workloads are a list discriminated by `kind` (training,
+inference); job streams, failures, the scheduler and pricing are sections of their own.
 """
 
 from __future__ import annotations

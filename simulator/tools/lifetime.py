@@ -32,7 +32,7 @@ from simulator.models.workload.scaling_laws import (
 )
 from simulator.models.workload.serving_time import ServingConfig, offline_throughput
 from simulator.models.workload.shapes import llama_style_model
-from simulator.report.model import LifetimeReport, LifetimeRow
+from simulator.report.tools import LifetimeReport, LifetimeRow
 from simulator.tools.planner import MfuSource, PlanError, catalog_accelerator, on_demand_price, parse_count
 
 SIZES = 33  # candidate sizes, geometric from N*/64 to 2 N*

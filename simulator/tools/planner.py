@@ -9,11 +9,9 @@ scenario (model shape, parallel layout that fits in memory, cluster, pricing).
 
 from __future__ import annotations
 
-import importlib
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import yaml
 
@@ -32,9 +30,10 @@ from simulator.models.workload.scaling_laws import (
 )
 from simulator.models.workload.shapes import llama_style_model
 from simulator.models.workload.transformer import TransformerModel, parameter_counts
-from simulator.plan.resolve import training_plan
-from simulator.report.model import LawPlanRow, PlanReport
+from simulator.plan.training import training_plan
+from simulator.report.tools import LawPlanRow, PlanReport
 from simulator.scenario.schema import ClusterSpec, TrainingWorkload
+from simulator.tools.layouts import estimate_mfu
 from simulator.units import Dimension, QuantityError, format_count, parse_quantity
 
 DEFAULT_ACCELERATOR = "h100-sxm"
@@ -56,7 +55,6 @@ SMALL_BATCH_TOKENS = 4 * 2**20  # Llama 3's first global batch (4M tokens); 16M 
 LARGE_BATCH_TOKENS = 16 * 2**20
 LARGE_MODEL_PARAMS = 1e11
 
-MfuEstimator = Callable[[float, Accelerator, int], float]
 
 
 class PlanError(ValueError):
@@ -122,18 +120,6 @@ def on_demand_price(acc: Accelerator, given: float | None) -> tuple[float | None
     return price.usd, f"catalog on-demand price ({price.offer}, {price.date})"
 
 
-def _mfu_estimator() -> MfuEstimator | None:
-    """simulator.tools.layouts.estimate_mfu where that module exists (imported lazily, it is optional)."""
-    try:
-        module = importlib.import_module("simulator.tools.layouts")
-    except ModuleNotFoundError as err:
-        if err.name != "simulator.tools.layouts":
-            raise
-        return None
-    estimator = getattr(module, "estimate_mfu", None)
-    return cast(MfuEstimator, estimator) if callable(estimator) else None
-
-
 class MfuSource:
     """The MFU for a model size on some GPUs: the one given, or the step model's estimate."""
 
@@ -141,9 +127,6 @@ class MfuSource:
         if given is not None and not 0 < given <= 1:
             raise PlanError(f"--mfu must be in (0, 1], got {given:g}")
         self.given = given
-        self.estimator = None if given is not None else _mfu_estimator()
-        if given is None and self.estimator is None:
-            raise PlanError("give --mfu: the MFU estimator (simulator.tools.layouts.estimate_mfu) is not available")
 
     @property
     def source(self) -> str:
@@ -155,9 +138,8 @@ class MfuSource:
     def __call__(self, params: float, acc: Accelerator, gpus: int) -> float:
         if self.given is not None:
             return self.given
-        assert self.estimator is not None
         try:
-            mfu = float(self.estimator(params, acc, gpus))
+            mfu = float(estimate_mfu(params, acc, gpus))
         except ValueError as err:
             raise PlanError(f"MFU estimate for {format_count(params)} parameters on {gpus:,} GPUs: {err}; "
                             f"give --mfu") from None

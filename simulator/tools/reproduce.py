@@ -24,7 +24,7 @@ from simulator.models.workload.serving_time import ServingConfig, offline_throug
 from simulator.models.workload.step_time import OperatorStepModel, recompute_flops_per_token
 from simulator.models.workload.training_job import TrainingStep
 from simulator.models.workload.transformer import forward_flops_per_token
-from simulator.report.model import (
+from simulator.report.tools import (
     ReproducedRun,
     ReproductionReport,
     ServingReproductionReport,

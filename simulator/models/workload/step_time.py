@@ -9,7 +9,7 @@ on a worse network. The engine only calls `StepTimeModel.step_time`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 import numpy as np
@@ -56,13 +56,16 @@ class StepTime:
     ep_bottleneck: str = ""  # busiest channel of the expert-parallel all-to-all
     dp_bottleneck: str = ""  # busiest channel of the data-parallel gradient collective
 
+    @classmethod
+    def parts(cls) -> tuple[str, ...]:
+        """Names of the times on the critical path, which add up to total_s: every `_s` field but dp_comm_s (the
+        whole gradient collective, of which only dp_exposed_s is on the path)."""
+        return tuple(f.name for f in fields(cls) if f.name.endswith("_s") and f.name != "dp_comm_s")
+
     @property
     def total_s(self) -> float:
         """Wall-clock time of the step."""
-        return (
-            self.compute_s + self.tp_comm_s + self.cp_comm_s + self.ep_comm_s + self.pp_bubble_s + self.pp_p2p_s
-            + self.dp_exposed_s + self.optimizer_s
-        )
+        return float(sum(getattr(self, name) for name in self.parts()))
 
 
 def recompute_flops_per_token(step: TrainingStep) -> float:

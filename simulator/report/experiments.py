@@ -1,0 +1,86 @@
+"""Outputs of the experiments (simulator/experiments/): runs side by side (`clustersim compare`), Monte Carlo
+replicates (`run --replicates`) and sweep rows (`clustersim sweep`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from simulator.report.model import Output, Report
+
+
+class ComparedRun(Output):
+    """One column of a comparison."""
+
+    label: str = Field(description="scenario file or variant (its --set/--vary values)")
+    report: Report
+    ratios: dict[str, float] = Field(description="headline figures divided by the first column's")
+
+
+class Comparison(Output):
+    """Several runs side by side (`clustersim compare`)."""
+
+    runs: list[ComparedRun]
+
+
+class FigureStats(Output):
+    """One numeric figure of the report over the replicates where it is a number."""
+
+    n: int = Field(description="replicates in which the figure is a number (null elsewhere: such as finished_s "
+                   "of a job that did not finish in some of them)")
+    mean: float = Field(description="arithmetic mean")
+    std: float = Field(description="sample standard deviation (divisor n - 1; 0 when n = 1)")
+    ci95_low: float = Field(description="mean - 1.96 std / sqrt(n): normal approximation of the 95 % confidence "
+                            "interval of the mean")
+    ci95_high: float = Field(description="mean + 1.96 std / sqrt(n)")
+    min: float = Field(description="smallest value")
+    max: float = Field(description="largest value")
+
+
+class ModeStats(Output):
+    """A non-numeric figure (status, bottleneck, note) over the replicates: its most common value."""
+
+    mode: str | bool = Field(description="most common value (ties: the one seen first, in replicate order)")
+    count: int = Field(description="replicates with that value")
+    distinct: int = Field(description="distinct values seen")
+
+
+class ReplicatesReport(Output):
+    """`clustersim run S --replicates N`: every numeric figure of the report over N independent seeds."""
+
+    scenario: str = Field(description="scenario name")
+    seed: int = Field(description="the scenario's root seed the replicate seeds are derived from")
+    clustersim_version: str = Field(description="version that produced the report")
+    replicates: int = Field(description="independent runs")
+    seeds: list[int] = Field(
+        description="seed of replicate i: numpy.random.SeedSequence(seed).spawn(replicates)[i].generate_state(1)[0]"
+    )
+    method: str = Field(description="how seeds, figures and intervals are computed, in words")
+    workloads: list[str] = Field(description="workload names, in scenario order")
+    headline: list[str] = Field(description="paths of the figures the terminal table and sweep rows show")
+    figures: dict[str, FigureStats] = Field(
+        description="every int/float leaf of the report JSON except wall_s and seed, by dotted path (list items "
+        "by index), e.g. workloads.pretrain.ettr"
+    )
+    modes: dict[str, ModeStats] = Field(
+        description="every string or boolean leaf (except scenario and clustersim_version), by dotted path: its "
+        "most common value"
+    )
+    wall_s: float = Field(
+        description="sum of the replicates' own wall_s, s (real time, summed over workers; the only "
+        "non-deterministic field)"
+    )
+
+
+class SweepFigure(Output):
+    """A headline figure at one grid point."""
+
+    mean: float = Field(description="mean over the replicates")
+    ci95: float = Field(description="half-width of the 95 % confidence interval, 1.96 std / sqrt(n)")
+
+
+class SweepRow(Output):
+    """One grid point of `clustersim sweep`."""
+
+    grid: dict[str, str] = Field(description="grid key -> value as given on the command line")
+    replicates: int = Field(description="replicates run at this point")
+    figures: dict[str, SweepFigure] = Field(description="headline figures by dotted path")
