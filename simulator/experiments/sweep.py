@@ -1,11 +1,12 @@
 """Parameter sweeps: the cartesian product of `--grid FIELD.PATH=V1,V2,...` options, each grid point run with
 Monte Carlo replicates (simulator/experiments/montecarlo.py), one row of headline figures per point.
 
-A grid point is a list of `--set`-style overrides (`FIELD.PATH=VALUE`) applied after the sweep's plain
-`--set` overrides, through load_scenario; so an error in the i-th override of a point is reported as
-`--set:i: field: message`, counting the plain `--set` options first. Every point is validated before
-anything runs. Every point draws its replicate seeds from the scenario's one `seed` (montecarlo.py), so
-points are compared under common random numbers: replicate i of every point starts from the same seed.
+The --grid options follow the rules of simulator/scenario/overrides.py (those of `--set` and `compare
+--vary`). A grid point is one override per --grid option, applied after the sweep's `--set` overrides
+through load_scenario; so a problem with a point's value is reported at its option, `--grid:N: field:
+message`. Every point is validated before anything runs. Every point draws its replicate seeds from the
+scenario's one `seed` (montecarlo.py), so points are compared under common random numbers: replicate i
+of every point starts from the same seed.
 
 Output (`-o`), chosen by the file's suffix:
 - `.json`: a JSON list of rows (SweepRow: grid values, replicates, {mean, ci95} per headline figure),
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
 import os
 from collections.abc import Sequence
@@ -37,81 +37,37 @@ from simulator.experiments.montecarlo import Progress, RemoteRunner, run_batches
 from simulator.report.experiments import ReplicatesReport, SweepFigure, SweepRow
 from simulator.report.figures import headline_paths
 from simulator.scenario.loader import ScenarioError, load_scenario
+from simulator.scenario.overrides import LIST_FORM, Variant, parse_axes, variants
 from simulator.scenario.schema import Scenario
-from simulator.scenario.variants import split_values
 
 GridKey = tuple[str, ...]  # a point's values, in grid-key order
 
 
 class SweepError(Exception):
-    """A malformed --grid option or an output file this sweep cannot resume."""
+    """A sweep without --grid options, or an output file it cannot resume."""
 
 
 class InvalidPoints(Exception):
     """Grid points whose overrides do not validate, each with the loader's located problems."""
 
-    def __init__(self, failures: list[tuple[GridPoint, ScenarioError]]) -> None:
+    def __init__(self, failures: list[tuple[Variant, ScenarioError]]) -> None:
         super().__init__("\n".join(f"{point.label}: {error}" for point, error in failures))
         self.failures = failures
 
 
-@dataclass(frozen=True)
-class GridAxis:
-    """One --grid option: a field path and the values to try, as given."""
-
-    key: str
-    values: tuple[str, ...]
+def point_key(point: Variant) -> GridKey:
+    """A point's grid values as given, the key of its row in an output file."""
+    return tuple(point.given.values())
 
 
-@dataclass(frozen=True)
-class GridPoint:
-    """One combination of grid values."""
-
-    values: tuple[tuple[str, str], ...]  # (key, value as given) per axis
-
-    @property
-    def key(self) -> GridKey:
-        return tuple(value for _, value in self.values)
-
-    @property
-    def overrides(self) -> list[str]:
-        return [f"{key}={value}" for key, value in self.values]
-
-    @property
-    def label(self) -> str:
-        return " ".join(self.overrides)
-
-
-def parse_grid(specs: Sequence[str]) -> list[GridAxis]:
-    """`FIELD.PATH=V1,V2,...` options (values split by variants.split_values) as axes."""
-    axes: list[GridAxis] = []
-    for spec in specs:
-        key, sep, text = spec.partition("=")
-        values = tuple(split_values(text)) if text.strip() else ()
-        if not sep or not key.strip() or not values or any(not v for v in values):
-            raise SweepError(f"--grid expects FIELD.PATH=V1,V2,... with no empty value, got {spec!r}")
-        if key.strip() in {a.key for a in axes}:
-            raise SweepError(f"--grid {key.strip()} is given twice; put all its values in one option")
-        axes.append(GridAxis(key.strip(), tuple(dict.fromkeys(values))))
-    if not axes:
-        raise SweepError("a sweep needs at least one --grid FIELD.PATH=V1,V2,...")
-    return axes
-
-
-def grid_points(axes: Sequence[GridAxis]) -> list[GridPoint]:
-    """The cartesian product of the axes, the last axis varying fastest."""
-    combos = itertools.product(*([(axis.key, v) for v in axis.values] for axis in axes))
-    return [GridPoint(tuple(combo)) for combo in combos]
-
-
-def load_points(path: str | Path, sets: Sequence[str], points: Sequence[GridPoint]) -> list[Scenario]:
+def load_points(path: str | Path, sets: Sequence[str], points: Sequence[Variant]) -> list[Scenario]:
     """The validated scenario of every point (plain `sets`, then the point's overrides); raises InvalidPoints
     naming every point that fails."""
     scenarios: list[Scenario] = []
-    failures: list[tuple[GridPoint, ScenarioError]] = []
+    failures: list[tuple[Variant, ScenarioError]] = []
     for point in points:
         try:
-            scenarios.append(load_scenario(path, [*sets, *point.overrides]))
+            scenarios.append(load_scenario(path, sets, point.overrides))
         except ScenarioError as err:
             failures.append((point, err))
     if failures:
@@ -124,14 +80,14 @@ def columns(keys: Sequence[str], figures: Sequence[str]) -> list[str]:
     return [*keys, "replicates", *(f"{path}.{stat}" for path in figures for stat in ("mean", "ci95"))]
 
 
-def make_row(point: GridPoint, report: ReplicatesReport, paths: Sequence[str]) -> SweepRow:
+def make_row(point: Variant, report: ReplicatesReport, paths: Sequence[str]) -> SweepRow:
     """A point's row: its grid values and the headline figures (`paths`) of its replicates."""
     figures = {}
     for path in paths:
         stats = report.figures.get(path)
         if stats is not None:
             figures[path] = SweepFigure(mean=stats.mean, ci95=(stats.ci95_high - stats.ci95_low) / 2)
-    return SweepRow(grid=dict(point.values), replicates=report.replicates, figures=figures)
+    return SweepRow(grid=point.given, replicates=report.replicates, figures=figures)
 
 
 def csv_record(row: SweepRow, header: Sequence[str]) -> list[str]:
@@ -242,8 +198,7 @@ def append_row(path: Path, row: SweepRow, header: Sequence[str], rows_in_file: l
 class Sweep:
     """A validated sweep: its points and scenarios, its columns, and the rows an output file already holds."""
 
-    axes: list[GridAxis]
-    points: list[GridPoint]
+    points: list[Variant]
     scenarios: list[Scenario]
     figures: list[str]  # headline figures, by dotted path
     header: list[str]
@@ -259,22 +214,24 @@ class Sweep:
     def todo(self) -> list[int]:
         """Indices of the points still to run."""
         done = self.done
-        return [i for i, point in enumerate(self.points) if point.key not in done]
+        return [i for i, point in enumerate(self.points) if point_key(point) not in done]
 
 
 def prepare(path: str | Path, grid: Sequence[str], sets: Sequence[str], output: str | Path | None) -> Sweep:
-    """Parse the grid, validate every point and read what the output already holds. Raises SweepError or
-    InvalidPoints; runs nothing."""
-    axes = parse_grid(grid)
-    points = grid_points(axes)
+    """Parse the grid, validate every point and read what the output already holds. Raises OverrideError (a
+    malformed --grid), SweepError or InvalidPoints; runs nothing."""
+    axes = parse_axes("--grid", grid)
+    if not axes:
+        raise SweepError(f"a sweep needs at least one --grid {LIST_FORM}")
+    points = variants(axes)
     scenarios = load_points(path, sets, points)
     workloads = {w.name: w.kind for s in scenarios for w in s.workloads}
     figures = headline_paths(workloads, jobs=any(s.jobs for s in scenarios))
-    keys = [axis.key for axis in axes]
+    keys = [axis.field for axis in axes]
     header = columns(keys, figures)
     target = Path(output) if output else None
     in_file = read_rows(target, keys, header) if target else []
-    return Sweep(axes, points, scenarios, figures, header, target, in_file)
+    return Sweep(points, scenarios, figures, header, target, in_file)
 
 
 def run_sweep(sweep: Sweep, replicates: int, workers: int | None = None,
@@ -287,8 +244,8 @@ def run_sweep(sweep: Sweep, replicates: int, workers: int | None = None,
     rows: dict[int, SweepRow] = {}
     done = sweep.done
     for index, point in enumerate(sweep.points):
-        if point.key in done:
-            rows[index] = done[point.key]
+        if point_key(point) in done:
+            rows[index] = done[point_key(point)]
     todo = sweep.todo
     in_file = list(sweep.in_file)
     batches = [(sweep.scenarios[i], replicates) for i in todo]

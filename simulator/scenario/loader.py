@@ -1,5 +1,6 @@
-"""Load a scenario file: parse with line numbers, apply `--set` overrides, validate with the schema, run the
-cross-field checks, and turn every problem into `FILE:LINE: field.path: what is wrong and what is allowed`."""
+"""Load a scenario file: parse with line numbers, apply `--set` (and --vary/--grid) overrides, validate with the
+schema, run the cross-field checks, and turn every problem into `FILE:LINE: field.path: what is wrong and what is
+allowed` (or `--set:N: ...` where an option set the value)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from simulator.plan.checks import Problem, scenario_problems
+from simulator.scenario.overrides import Override, OverrideError, apply_overrides, parse_sets
 from simulator.scenario.schema import Scenario
 from simulator.scenario.yaml_lines import LocatedData, Path, YamlProblem, load_located
 
@@ -23,7 +24,7 @@ MAX_FILE_BYTES = 50 * 2**20  # a scenario is a page of YAML; refuse to parse any
 class ScenarioIssue:
     """One located problem, ready to print."""
 
-    location: str  # FILE:LINE, or --set:N for an override
+    location: str  # FILE:LINE, or the option that set the value (--set:N, --vary:N, --grid:N)
     field: str  # dotted path, list items by name
     message: str
 
@@ -39,8 +40,10 @@ class ScenarioError(Exception):
         self.issues = issues
 
 
-def load_scenario(path: str | FilePath, overrides: typing.Sequence[str] = ()) -> Scenario:
-    """Read, override, validate and check a scenario file; raise ScenarioError with located problems."""
+def load_scenario(path: str | FilePath, overrides: typing.Sequence[str] = (),
+                  variant: typing.Sequence[Override] = ()) -> Scenario:
+    """Read, override (the `--set` options `overrides`, then a --vary/--grid `variant`), validate and check a
+    scenario file; raise ScenarioError with located problems."""
     file = FilePath(path)
     name = str(path)
     try:
@@ -55,20 +58,23 @@ def load_scenario(path: str | FilePath, overrides: typing.Sequence[str] = ()) ->
         raise _single(f"{name}:{err.line}", _dotted(err.path, None), str(err)) from None
     if not isinstance(located.data, dict):
         raise _single(f"{name}:1", "", "a scenario is a mapping with name, cluster, pricing and workloads")
-    set_lines = _apply_overrides(located, overrides)
-    return validate_located(located, name, set_lines)
+    try:
+        sources = apply_overrides(located.data, [*parse_sets(overrides), *variant])
+    except OverrideError as err:
+        raise _single(err.source, err.field, err.message) from None
+    return validate_located(located, name, sources)
 
 
-def validate_located(located: LocatedData, name: str, set_lines: dict[Path, int] | None = None) -> Scenario:
-    """Validate parsed data; problems point into `name` (or at the override that set the value). Relative
-    file paths inside (traces) are taken from the folder of `name`."""
-    set_lines = set_lines or {}
+def validate_located(located: LocatedData, name: str, sources: dict[Path, str] | None = None) -> Scenario:
+    """Validate parsed data; problems point into `name` (or at the option, such as `--set:2`, that set the
+    value: `sources`). Relative file paths inside (traces) are taken from the folder of `name`."""
+    sources = sources or {}
 
     def where(path: Path) -> str:
-        """The override that set `path`, a parent or a child of it; else the file line."""
-        for set_path, number in set_lines.items():
+        """The last option that set `path`, a parent or a child of it; else the file line."""
+        for set_path, source in reversed(sources.items()):
             if set_path[: len(path)] == path or path[: len(set_path)] == set_path:
-                return f"--set:{number}"
+                return source
         return f"{name}:{located.line_of(path)}"
 
     try:
@@ -190,51 +196,3 @@ def _model_in(annotation: Any, node: Any) -> type[BaseModel] | None:
             if field is not None and kind in typing.get_args(field.annotation):
                 return m
     return candidates[0] if candidates else None
-
-
-def _apply_overrides(located: LocatedData, overrides: typing.Sequence[str]) -> dict[Path, int]:
-    """Apply `a.b.c=value` overrides in order; list items are addressed by `name` or index."""
-    set_lines: dict[Path, int] = {}
-    for number, text in enumerate(overrides, start=1):
-        key, sep, raw = text.partition("=")
-        if not sep or not key.strip():
-            raise _single(f"--set:{number}", "", f"expected FIELD.PATH=VALUE, got {text!r}")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        parts = key.strip().split(".")
-        node: Any = located.data
-        path: list[str | int] = []
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if isinstance(node, list):
-                index = _list_index(node, part)
-                if index is None:
-                    names = [str(x.get("name")) for x in node if isinstance(x, dict)]
-                    raise _single(f"--set:{number}", ".".join(parts[: i + 1]),
-                                  f"no item named {part!r}; items: {', '.join(names) or 'none'}")
-                path.append(index)
-                if last:
-                    node[index] = value
-                else:
-                    node = node[index]
-            elif isinstance(node, dict):
-                path.append(part)
-                if last:
-                    node[part] = value
-                else:
-                    node = node.setdefault(part, {})
-            else:
-                raise _single(f"--set:{number}", ".".join(parts[:i]), "is not a mapping or a list; cannot go deeper")
-        set_lines[tuple(path)] = number
-    return set_lines
-
-
-def _list_index(items: list[Any], part: str) -> int | None:
-    for index, item in enumerate(items):
-        if isinstance(item, dict) and item.get("name") == part:
-            return index
-    if part.isdigit() and int(part) < len(items):
-        return int(part)
-    return None
