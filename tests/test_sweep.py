@@ -12,10 +12,11 @@ from click.testing import CliRunner
 
 from cli import main
 from simulator.experiments import sweep as sweep_module
-from simulator.experiments.sweep import SweepError, grid_points, parse_grid
+from simulator.experiments.sweep import SweepError, point_key, prepare
 from simulator.report.experiments import SweepRow
 from simulator.run import simulate
 from simulator.scenario.loader import load_scenario
+from simulator.scenario.overrides import parse_axes, variants
 
 from .conftest import ROOT
 
@@ -35,16 +36,14 @@ def _csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(file))
 
 
-def test_parse_grid_and_cartesian_product() -> None:
-    axes = parse_grid(["a.b=1,2", "c={x: 1, y: 2},[3, 4]"])
-    assert [(a.key, a.values) for a in axes] == [("a.b", ("1", "2")), ("c", ("{x: 1, y: 2}", "[3, 4]"))]
-    points = grid_points(axes)
-    assert [p.key for p in points] == [("1", "{x: 1, y: 2}"), ("1", "[3, 4]"), ("2", "{x: 1, y: 2}"),
-                                       ("2", "[3, 4]")]
-    assert points[1].overrides == ["a.b=1", "c=[3, 4]"]
-    for bad in (["a.b"], ["=1,2"], ["a.b="], ["a.b=1,,2"], ["a=1", "a=2"], []):
-        with pytest.raises(SweepError):
-            parse_grid(bad)
+def test_grid_points_are_keyed_by_their_values_as_given() -> None:
+    """The --grid syntax itself is tested in test_overrides.py."""
+    points = variants(parse_axes("--grid", ["a.b=1,2", "c={x: 1, y: 2},[3, 4]"]))
+    assert [point_key(p) for p in points] == [("1", "{x: 1, y: 2}"), ("1", "[3, 4]"), ("2", "{x: 1, y: 2}"),
+                                              ("2", "[3, 4]")]
+    assert points[1].label == "a.b=1 c=[3, 4]"
+    with pytest.raises(SweepError, match="at least one --grid"):
+        prepare(QUICKSTART, [], [], None)
 
 
 def test_sweep_writes_one_row_per_point_with_the_right_values(tmp_path: Path) -> None:
@@ -103,7 +102,7 @@ def test_invalid_grid_values_fail_before_anything_runs(tmp_path: Path, monkeypat
     result = CliRunner().invoke(main, ["sweep", QUICKSTART, "--set", "workloads.pretrain.parallelism.dp=32",
                                        "--grid", "cluster.nodes=4,lots", "-o", str(out)])
     assert result.exit_code == 2
-    assert "--set:2: cluster.nodes: Input should be a valid integer" in result.stderr
+    assert "--grid:1: cluster.nodes: Input should be a valid integer" in result.stderr
     assert "grid point cluster.nodes=lots" in result.stderr
     assert not out.exists()
     result = CliRunner().invoke(main, ["sweep", QUICKSTART, "--set", "workloads.pretrain.parallelism.dp=32",
@@ -111,7 +110,7 @@ def test_invalid_grid_values_fail_before_anything_runs(tmp_path: Path, monkeypat
     assert result.exit_code == 2
     assert "--set:1: workloads.pretrain.parallelism:" in result.stderr  # 32 GPUs do not fit in 3 nodes
     result = CliRunner().invoke(main, ["sweep", QUICKSTART, "--grid", "cluster.nodes"])
-    assert result.exit_code == 2 and "--grid expects" in result.stderr
+    assert result.exit_code == 2 and "--grid:1: (document): expected FIELD.PATH=V1,V2,..." in result.stderr
 
 
 def test_json_outputs(tmp_path: Path) -> None:
