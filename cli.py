@@ -15,6 +15,7 @@ from rich.console import Console, RenderableType
 
 from simulator.catalog.listing import accelerator_rows, model_rows
 from simulator.experiments.compare import compare as compare_runs
+from simulator.plan.load import load_scenario
 from simulator.report.render import comparison_table, report_tables, rows_table
 from simulator.report.render_tools import (
     layout_table,
@@ -23,7 +24,7 @@ from simulator.report.render_tools import (
     topology_tables,
 )
 from simulator.run import simulate
-from simulator.scenario.loader import ScenarioError, load_scenario
+from simulator.scenario.loader import ScenarioError
 from simulator.scenario.overrides import Override, OverrideError, parse_axes, variants
 from simulator.scenario.schema import Scenario
 from simulator.tools.layouts import plan_layouts

@@ -11,8 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from simulator.plan.load import load_scenario  # noqa: E402
 from simulator.run import simulate  # noqa: E402
-from simulator.scenario.loader import load_scenario  # noqa: E402
 
 
 def _time(path: Path, overrides: list[str], repeats: int = 5) -> tuple[float, float]:

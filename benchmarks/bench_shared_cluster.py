@@ -14,8 +14,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from simulator.plan.load import load_scenario  # noqa: E402
 from simulator.run import simulate  # noqa: E402
-from simulator.scenario.loader import load_scenario  # noqa: E402
 
 DAY = [0.3, 0.2, 0.2, 0.3, 0.6, 1.0, 1.4, 1.6, 1.6, 1.5, 1.3, 1.0]  # relative rate in 2-hour slots
 

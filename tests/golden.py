@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from simulator.plan.load import load_scenario
 from simulator.report.model import Report
 from simulator.run import simulate
-from simulator.scenario.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").rglob("*.yaml"))

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from cli import main
 from simulator.engine.cluster import Cluster
+from simulator.plan.load import load_scenario
 from simulator.report.model import Report
 from simulator.run import simulate
-from simulator.scenario.loader import load_scenario
 
 BASE = {
     "name": "jobs", "seed": 1,

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from cli import main
 from simulator.catalog import CATALOG_DIR, accelerator
 from simulator.models.cost import Amortization, PowerModel, network_power_w, owned_gpu_hour_usd
+from simulator.plan.load import load_scenario
 from simulator.report.model import InferenceReport, TrainingReport
 from simulator.run import simulate
-from simulator.scenario.loader import load_scenario
 from tests.conftest import ROOT, shared_file
 
 CASES = yaml.safe_load((CATALOG_DIR / "published_costs.yaml").read_text(encoding="utf-8"))["cases"]

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from cli import main
 from simulator.models.reliability import daly_interval_s, meta_expected_ettr, young_interval_s
+from simulator.plan.load import validate_data
 from simulator.run import simulate
-from simulator.scenario.loader import validate_located
 from simulator.scenario.schema import Scenario, TrainingWorkload
 from simulator.scenario.yaml_lines import LocatedData
 
@@ -38,7 +38,7 @@ def scenario(seed: int = 1, horizon: str = "30 d", mtbf_h: float = 2000.0, nodes
             "recovery": recovery or {"detection": 0, "restart": 0},
         }],
     }
-    return validate_located(LocatedData(data), "test")
+    return validate_data(LocatedData(data), "test")
 
 
 def test_interruptions_arrive_at_rate_n_over_mtbf() -> None:

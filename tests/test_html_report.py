@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from cli import main
 from simulator.engine.sampler import MAX_MARKS, MAX_POINTS
+from simulator.plan.load import load_scenario
 from simulator.report.html import report_html
 from simulator.run import simulate
-from simulator.scenario.loader import load_scenario
 from tests.conftest import ROOT
 
 

@@ -11,9 +11,10 @@ import yaml
 from click.testing import CliRunner
 
 from cli import main
+from simulator.plan.load import load_scenario
 from simulator.report.model import InferenceReport, Report, TrainingReport
 from simulator.run import simulate
-from simulator.scenario.loader import ScenarioError, load_scenario
+from simulator.scenario.loader import ScenarioError
 
 TRACE = "TIMESTAMP,ContextTokens,GeneratedTokens\n" + "".join(
     f"2023-11-16 18:00:{i // 10:02d}.{i % 10}000000,{200 + 37 * i % 900},{20 + 13 * i % 180}\n" for i in range(400)

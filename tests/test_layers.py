@@ -78,8 +78,9 @@ def test_no_module_over_the_line_limit(module: str) -> None:
 def test_the_design_doc_lists_the_layers_in_this_order() -> None:
     """Its layer table names, top to bottom, the same layers (and the folders or files holding them)."""
     text = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
-    table = text.split("## Layers", 1)[1].split("\n\n", 2)[1]
-    rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("|")][2:]
+    section = text.split("## Layers", 1)[1].split("\n## ", 1)[0]
+    table = "\n".join(line for line in section.splitlines() if line.startswith("|"))
+    rows = [line.split("|")[1].strip() for line in table.splitlines()][2:]
     assert rows == list(reversed(LAYERS))
     folders = {f.name for f in (ROOT / "simulator").iterdir() if f.is_dir() and not f.name.startswith("__")}
     documented = set(re.findall(r"`simulator/(\w+)/`", table))

@@ -11,9 +11,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from simulator.plan.load import load_scenario
 from simulator.report.model import TrainingReport
 from simulator.run import simulate
-from simulator.scenario.loader import ScenarioError, load_scenario
+from simulator.scenario.loader import ScenarioError
 from tests.conftest import ROOT
 
 BASE = yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text(encoding="utf-8"))

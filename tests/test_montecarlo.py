@@ -21,9 +21,9 @@ from simulator.experiments.montecarlo import (
     simulate_seeds,
     summarize,
 )
+from simulator.plan.load import load_scenario
 from simulator.report.experiments import ReplicatesReport
 from simulator.run import simulate
-from simulator.scenario.loader import load_scenario
 
 from .conftest import ROOT
 

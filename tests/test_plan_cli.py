@@ -16,8 +16,8 @@ from simulator import catalog
 from simulator.models.hardware import Accelerator, PriceKind
 from simulator.models.workload.shapes import llama_style_model
 from simulator.models.workload.transformer import parameter_counts
+from simulator.plan.load import load_scenario
 from simulator.run import simulate
-from simulator.scenario.loader import load_scenario
 from simulator.tools import planner
 from simulator.tools.planner import PlanRequest, make_plan
 

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
+from simulator.plan.load import load_scenario
 from simulator.run import simulate
-from simulator.scenario.loader import load_scenario
 
 CONTRACT = {
     "top": {"scenario", "seed", "simulated_s", "wall_s", "cluster", "workloads"},

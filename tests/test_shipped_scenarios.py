@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from simulator.plan.load import load_scenario
 from simulator.run import simulate
-from simulator.scenario.loader import load_scenario
 from tests import golden
 from tests.conftest import ROOT, SCENARIOS
 from tests.golden import full, report_file, summary, summary_file

@@ -19,9 +19,9 @@ from simulator.models.topology.specs import FatTreeTopology
 from simulator.models.workload.parallelism import Parallelism
 from simulator.models.workload.step_time import OperatorStepModel, StepTime
 from simulator.models.workload.training_job import TrainingStep
+from simulator.plan.load import load_scenario
 from simulator.report.model import StepBreakdown
 from simulator.run import simulate
-from simulator.scenario.loader import load_scenario
 
 H100 = accelerator("h100-sxm")
 GPUS = 64

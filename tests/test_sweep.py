@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from cli import main
 from simulator.experiments import sweep as sweep_module
 from simulator.experiments.sweep import SweepError, point_key, prepare
+from simulator.plan.load import load_scenario
 from simulator.report.experiments import SweepRow
 from simulator.run import simulate
-from simulator.scenario.loader import load_scenario
 from simulator.scenario.overrides import parse_axes, variants
 
 from .conftest import ROOT

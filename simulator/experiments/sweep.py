@@ -34,9 +34,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from simulator.experiments.montecarlo import Progress, RemoteRunner, run_batches
+from simulator.plan.load import load_scenario
 from simulator.report.experiments import ReplicatesReport, SweepFigure, SweepRow
 from simulator.report.figures import headline_paths
-from simulator.scenario.loader import ScenarioError, load_scenario
+from simulator.scenario.loader import ScenarioError
 from simulator.scenario.overrides import LIST_FORM, Variant, parse_axes, variants
 from simulator.scenario.schema import Scenario
 

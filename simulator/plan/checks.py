@@ -5,8 +5,6 @@ Each problem names the data path it belongs to, so the loader can point at the l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from simulator.models.hardware import Precision
 from simulator.models.topology.shape import TopologyError
 from simulator.models.workload.arrivals import TraceError, check_columns, load_job_trace
@@ -20,18 +18,10 @@ from simulator.plan.serving import prefix_slots, serving_config
 from simulator.plan.training import training_plan
 from simulator.scenario.inference import EmpiricalLength, InferenceWorkload, TraceArrivals
 from simulator.scenario.jobs import ChoiceGpus, GeneratedJobs, JobSource
+from simulator.scenario.loader import Problem
 from simulator.scenario.schema import ClusterSpec, Scenario, TrainingWorkload
+from simulator.scenario.yaml_lines import Path
 from simulator.units import format_si
-
-Path = tuple[str | int, ...]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a scenario, at a path into its data."""
-
-    path: Path
-    message: str
 
 
 def scenario_problems(scenario: Scenario) -> list[Problem]:

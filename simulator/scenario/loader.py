@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from simulator.plan.checks import Problem, scenario_problems
 from simulator.scenario.overrides import Override, OverrideError, apply_overrides, parse_sets
 from simulator.scenario.schema import Scenario
 from simulator.scenario.yaml_lines import LocatedData, Path, YamlProblem, load_located
@@ -32,6 +31,17 @@ class ScenarioIssue:
         return f"{self.location}: {self.field or '(document)'}: {self.message}"
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a scenario that its schema alone cannot see, at a path into its data."""
+
+    path: Path
+    message: str
+
+
+Checks = typing.Callable[[Scenario], list[Problem]]  # cross-field checks, run on a scenario the schema accepted
+
+
 class ScenarioError(Exception):
     """A scenario that cannot run, with every problem found."""
 
@@ -40,10 +50,11 @@ class ScenarioError(Exception):
         self.issues = issues
 
 
-def load_scenario(path: str | FilePath, overrides: typing.Sequence[str] = (),
+def read_scenario(path: str | FilePath, checks: Checks, overrides: typing.Sequence[str] = (),
                   variant: typing.Sequence[Override] = ()) -> Scenario:
-    """Read, override (the `--set` options `overrides`, then a --vary/--grid `variant`), validate and check a
-    scenario file; raise ScenarioError with located problems."""
+    """Read, override (the `--set` options `overrides`, then a --vary/--grid `variant`), validate and check (with
+    `checks`) a scenario file; raise ScenarioError with located problems. simulator.plan.load.load_scenario
+    passes the checks that need a plan."""
     file = FilePath(path)
     name = str(path)
     try:
@@ -62,10 +73,11 @@ def load_scenario(path: str | FilePath, overrides: typing.Sequence[str] = (),
         sources = apply_overrides(located.data, [*parse_sets(overrides), *variant])
     except OverrideError as err:
         raise _single(err.source, err.field, err.message) from None
-    return validate_located(located, name, sources)
+    return validate_located(located, name, checks, sources)
 
 
-def validate_located(located: LocatedData, name: str, sources: dict[Path, str] | None = None) -> Scenario:
+def validate_located(located: LocatedData, name: str, checks: Checks,
+                     sources: dict[Path, str] | None = None) -> Scenario:
     """Validate parsed data; problems point into `name` (or at the option, such as `--set:2`, that set the
     value: `sources`). Relative file paths inside (traces) are taken from the folder of `name`."""
     sources = sources or {}
@@ -88,7 +100,7 @@ def validate_located(located: LocatedData, name: str, sources: dict[Path, str] |
             message = _explain(e, path, located.data)
             issues.append(ScenarioIssue(where(path), _dotted(path, located.data), message))
         raise ScenarioError(_unique(issues)) from None
-    problems: list[Problem] = scenario_problems(scenario)
+    problems = checks(scenario)
     if problems:
         raise ScenarioError([ScenarioIssue(where(p.path), _dotted(p.path, located.data), p.message) for p in problems])
     return scenario

@@ -4,9 +4,9 @@ a test fails when they are stale."""
 
 from __future__ import annotations
 
+import enum
 import sys
 import types
-import enum
 import typing
 from pathlib import Path
 from typing import Any
