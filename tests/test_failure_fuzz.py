@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
+from simulator.plan.load import validate_data
 from simulator.run import simulate
-from simulator.scenario.schema import Scenario
+from simulator.scenario.loader import ScenarioError
+from simulator.scenario.yaml_lines import LocatedData
 
 components = st.fixed_dictionaries({
     "scope": st.sampled_from(["gpu", "node", "leaf", "rack", "link", "storage"]),
@@ -70,9 +72,9 @@ def test_the_books_always_balance(failing: list[dict[str, Any]], topology: dict[
         }],
     }
     try:
-        scenario = Scenario.model_validate(data)
-    except ValueError:
-        return  # e.g. a leaf failure on a topology without leaves is still a valid spec; others may not be
+        scenario = validate_data(LocatedData(data), "fuzz")
+    except ScenarioError:
+        reject()  # a combination the loader refuses (with a located error) is not a case to simulate
     report = simulate(scenario)
     job = report.workloads["job"]
     assert job.steps + job.steps_remaining == job.steps_total
