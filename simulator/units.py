@@ -120,24 +120,27 @@ def _parse_string(text: str, dimension: Dimension) -> float:
     raise QuantityError(f"unknown unit {unit!r} for a {dimension.value} quantity; write e.g. {hint}")
 
 
+def _scaled(value: float, steps: list[tuple[float, str]], separator: str = "", unit: str = "") -> str:
+    """`value` in the largest step it reaches once rounded to 3 figures (999,999 is '1M', not '1e+03k')."""
+    rounded = float(f"{value:.3g}")
+    for scale, prefix in steps:
+        if abs(rounded) >= scale:
+            return f"{value / scale:.3g}{separator}{prefix}{unit}"
+    return f"{value:.3g}{separator}{unit}"
+
+
 def format_si(value: float, unit: str, binary: bool = False) -> str:
     """Human text for an SI value: format_si(8.6e10, 'B', binary=True) -> '80.1 GiB'."""
     if binary:
         steps = [(2.0**50, "Pi"), (2.0**40, "Ti"), (2.0**30, "Gi"), (2.0**20, "Mi"), (2.0**10, "Ki")]
     else:
         steps = [(1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
-    for scale, prefix in steps:
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}"
+    return _scaled(value, steps, " ", unit)
 
 
 def format_count(value: float) -> str:
     """Human text for a count the way the field writes them: format_count(2.6e10) -> '26B'."""
-    for scale, suffix in [(1e15, "P"), (1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")]:
-        if abs(value) >= scale:
-            return f"{value / scale:.3g}{suffix}"
-    return f"{value:.3g}"
+    return _scaled(value, [(1e15, "P"), (1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")])
 
 
 def _annotation(dimension: Dimension) -> tuple[BeforeValidator, WithJsonSchema]:

@@ -13,9 +13,11 @@ FloatArray = NDArray[np.float64]
 
 def fit_weibull(samples: FloatArray) -> tuple[float, float]:
     """(shape k, scale) maximising the Weibull likelihood of positive `samples` (Newton on the profile
-    equation 1/k + mean(ln x) - sum(x^k ln x) / sum(x^k) = 0)."""
-    x = np.asarray(samples, dtype=np.float64)
-    x = x[x > 0]
+    equation 1/k + mean(ln x) - sum(x^k ln x) / sum(x^k) = 0). The samples are divided by their mean first:
+    k does not depend on the unit, and x^k of large, tightly clustered samples would overflow."""
+    raw = np.asarray(samples, dtype=np.float64)
+    unit = float(raw[raw > 0].mean())
+    x = raw[raw > 0] / unit
     logs = np.log(x)
     k = 1.0
     for _ in range(100):
@@ -27,7 +29,7 @@ def fit_weibull(samples: FloatArray) -> tuple[float, float]:
         k = max(k - step, k / 2)
         if abs(step) < 1e-10 * k:
             break
-    scale = float(np.mean(x**k) ** (1.0 / k))
+    scale = unit * float(np.mean(x**k) ** (1.0 / k))
     return k, scale
 
 

@@ -56,17 +56,25 @@ def load_located(text: str) -> LocatedData:
 def _build(node: yaml.Node, path: Path, lines: dict[Path, int], loader: yaml.SafeLoader) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+        own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+        loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys, putting the merged pairs first
+        merged = len(node.value) - own
         result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
+        written: set[Any] = set()  # keys written in this mapping itself (a merged one may be overridden)
+        for index, (key_node, value_node) in enumerate(node.value):
             key = loader.construct_object(key_node, deep=True)
             if isinstance(key, bool) or not isinstance(key, str | int):
                 raise YamlProblem(key_node.start_mark.line + 1, path, f"key {key!r} must be a plain word")
-            if key in result:
+            if key in written:
                 raise YamlProblem(
                     key_node.start_mark.line + 1, (*path, key),
                     f"duplicate key {key!r} (first on line {lines[(*path, key)]})",
                 )
+            if key in result:  # a key overriding a merged one: its lines are the new value's
+                for known in [known for known in lines if known[: len(path) + 1] == (*path, key)]:
+                    del lines[known]
+            if index >= merged:
+                written.add(key)
             lines[(*path, key)] = key_node.start_mark.line + 1
             result[key] = _build(value_node, (*path, key), lines, loader)
         return result
