@@ -11,7 +11,7 @@ import simpy
 
 from simulator import __version__
 from simulator.engine.batch import BatchJob
-from simulator.engine.cluster import Cluster, SchedulingPolicy
+from simulator.engine.cluster import Cluster
 from simulator.engine.failures import failure_process, network_links
 from simulator.engine.fairshare import FairShare
 from simulator.engine.links import LinkState
@@ -94,7 +94,7 @@ def _cluster(env: simpy.Environment, scenario: Scenario, tenants: list[str]) -> 
     """The GPU pool under the scenario's scheduler (policy, preemption, quotas, fair share)."""
     gpn = scenario.cluster.gpus_per_node
     sharing = scenario.scheduler.fair_share
-    return Cluster(env, scenario.cluster.nodes, gpn, SchedulingPolicy(scenario.scheduler.policy),
+    return Cluster(env, scenario.cluster.nodes, gpn, scenario.scheduler.policy,
                    scenario.scheduler.preemption, max(1, cached_network(scenario.cluster).unit_gpus // gpn),
                    scenario.scheduler.quotas,
                    None if sharing is None else FairShare(tenants, sharing.shares, sharing.half_life_s, sharing.weight))

@@ -44,6 +44,25 @@ class Holder:
         cluster.release(ids)
 
 
+@dataclass
+class Witness:
+    """A holder of nodes that writes down their failures and slowdowns (and never stays slowed: nothing is
+    evicted for it)."""
+
+    name: str = ""
+    told: list[tuple[str, int, str]] = field(default_factory=list)
+    slowed: list[tuple[int, float]] = field(default_factory=list)
+
+    def crash(self, node: int, cause: str) -> None:
+        self.told.append((self.name, node, cause))
+
+    def slow(self, node: int, factor: float) -> None:
+        self.slowed.append((node, factor))
+
+    def is_slowed(self, node: int) -> bool:
+        return False
+
+
 def play(holders: list[Holder], policy: SchedulingPolicy = SchedulingPolicy.FIFO, until: float | None = None,
          quotas: dict[str, int] | None = None, fair_share: FairShare | None = None) -> Cluster:
     """Run the holders on a fresh 4 x 8 cluster; the grant times are left on them."""
@@ -383,14 +402,10 @@ def test_every_holder_of_a_shared_node_is_told_of_its_failure_until_it_lets_go()
     env = simpy.Environment()
     cluster = Cluster(env, NODES, GPN)
     told: list[tuple[str, int, str]] = []
-
-    def listener(name: str) -> Callable[[int, str], None]:
-        return lambda node, cause: told.append((name, node, cause))
-
     first, second, big = take(cluster, 4), take(cluster, 4), take(cluster, 16)
     assert nodes_of(first) == nodes_of(second) == [0] and nodes_of(big) == [1, 2]
     for name, ids in (("first", first), ("second", second), ("big", big)):
-        cluster.hold(ids, listener(name))
+        cluster.hold(ids, Witness(name, told))
     cluster.fail_node(0, 0.0, "psu")
     cluster.fail_node(2, 0.0, "nic")
     cluster.fail_node(3, 0.0, "idle")
@@ -406,12 +421,11 @@ def test_every_holder_of_a_shared_node_is_told_of_its_failure_until_it_lets_go()
 
 def test_a_slow_node_tells_its_holder_with_the_straggler_figures() -> None:
     cluster = Cluster(simpy.Environment(), NODES, GPN)
-    heard: list[tuple[int, float, float, float, str]] = []
-    ids = take(cluster, 8)
-    cluster.hold(ids, lambda node, cause: None, lambda *args: heard.append(args))
+    witness = Witness()
+    cluster.hold(take(cluster, 8), witness)
     cluster.slow_node(0, 1.5, 30.0, 600.0, "thermal")
     cluster.slow_node(3, 2.0, 30.0, 600.0, "idle")  # nobody holds node 3
-    assert heard == [(0, 1.5, 30.0, 600.0, "thermal")]
+    assert witness.slowed == [(0, 1.5)]
     assert cluster.up.all()  # slow, not down
 
 

@@ -20,12 +20,14 @@ import simpy
 from simulator.engine.cluster import Cluster, GpuIds
 from simulator.engine.failures import failure_process, network_links, steady_state_start, unit_nodes
 from simulator.engine.links import LinkState
+from simulator.engine.pace import JobWide
 from simulator.engine.training import TrainingJob
 from simulator.models.reliability import Component, FailureModel
 from simulator.models.topology.build import build_network
 from simulator.models.topology.network import Network, Partitioned
 from simulator.models.topology.shape import ClusterShape
 from simulator.models.topology.specs import FatTreeTopology
+from tests.test_cluster import Witness
 from tests.test_training_job import FAILURE_FREE_END_S, assert_balanced, bench, make_job
 
 GPN = 8
@@ -193,15 +195,13 @@ def test_a_slowdown_component_slows_nodes_instead_of_failing_them() -> None:
     part = component(effect="slowdown", slowdown=0.5, straggler_detection="45 s", repair={"median": 7.0, "sigma": 0})
     env = simpy.Environment()
     cluster = Cluster(env, 2, GPN)
-    heard: list[tuple[int, float, float, float, str]] = []
-    cluster.hold(np.arange(2 * GPN), lambda node, cause: None,
-                 lambda node, factor, detect, repair, cause: heard.append((node, factor, detect, repair, cause)))
+    witness = Witness()
+    cluster.hold(np.arange(2 * GPN), witness)
     env.process(failure_process(env, cluster, part, model_of(part), np.random.default_rng(1)))
     env.run(until=10_000.0)
     assert cluster.node_failures == 0 and cluster.up.all()
-    assert abs(len(heard) - 20.0) < poisson_bound(20.0)
-    assert {(factor, detect, repair, cause) for _, factor, detect, repair, cause in heard} == {
-        (1.5, 45.0, 7.0, "node")}
+    assert abs(len(witness.slowed) - 20.0) < poisson_bound(20.0)
+    assert {factor for _, factor in witness.slowed} == {1.5}
 
 
 @pytest.mark.parametrize(("shape", "distribution"), [(1.0, "exponential"), (2.0, "weibull"), (0.7, "weibull")])
@@ -357,8 +357,8 @@ def test_a_network_pace_change_cuts_the_span_and_continues_at_the_new_pace() -> 
     speed from step 33: 17 steps and the stall at step 40, ending at 115 = 104 + 9 (slower steps) + 2."""
     job = make_job()
     b = bench()
-    b.at(50.0, lambda: job.set_pace("network", 1.5))
-    b.at(80.0, lambda: job.set_pace("network", 1.0))
+    b.at(50.0, lambda: job.set_pace(JobWide.NETWORK, 1.5))
+    b.at(80.0, lambda: job.set_pace(JobWide.NETWORK, 1.0))
     b.start(job)
     b.env.run()
     assert job.losses.slowdown_s == 9 * 1.0

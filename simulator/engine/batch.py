@@ -1,20 +1,20 @@
 """Batch jobs as SimPy processes: each waits for its GPUs (gang), runs for its duration, and on a failure of
 one of its nodes loses the work since its last checkpoint, gives its GPUs back and queues again, so the
-scheduler places it anew. Thousands of them share one cluster; each costs a few events per attempt."""
+scheduler places it anew; a straggler node stretches its remaining run time until the node is evicted (then
+it is stopped as by a failure). Thousands of them share one cluster; each costs a few events per attempt."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Generator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Literal, cast
 
 import simpy
 
 from simulator.engine.cluster import Cluster, GpuIds
+from simulator.engine.effects import Preempted, Repaced, Stopped
 from simulator.plan.jobs import JobDemand
-
-PREEMPTED = "preempted"  # interrupt cause of a preemption (failures carry their cause)
 
 
 @dataclass
@@ -30,9 +30,13 @@ class BatchJob(JobDemand):
     interruptions: int = 0
     remaining_s: float = math.nan  # run time still to do
     process: simpy.Process | None = None
+    _env: simpy.Environment | None = None
     _attempt_start_s: float | None = None
     _waiting_since_s: float | None = None
     _stopping: bool = False  # an interruption of this attempt is on its way (a rack takes several nodes)
+    _slow: dict[int, float] = field(default_factory=dict)  # straggling node of this attempt -> factor
+    _worked_s: float = 0.0  # run time done in this attempt until the pace last changed
+    _paced_since_s: float = 0.0  # when the pace last changed (or the attempt started)
 
     @classmethod
     def of(cls, demand: JobDemand) -> BatchJob:
@@ -42,6 +46,7 @@ class BatchJob(JobDemand):
     def start(self, env: simpy.Environment, cluster: Cluster) -> None:
         """Create the job's SimPy process."""
         self.remaining_s = self.duration_s
+        self._env = env
         self.process = env.process(self._run(env, cluster))
 
     def _run(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, None]:
@@ -53,27 +58,46 @@ class BatchJob(JobDemand):
             self._waiting_since_s = None
             if self.started_s is None:
                 self.started_s = env.now
-            cluster.hold(ids, self._on_failure)
+            cluster.hold(ids, self)
             if self.preemptible:
                 cluster.make_preemptible(ids, self.priority, self._on_preempt)
-            self._attempt_start_s, self._stopping = env.now, False
-            try:
-                yield env.timeout(self.remaining_s)
-                self._account(env.now, cluster, kept_s=self.remaining_s)
-            except simpy.Interrupt as stop:
-                ran = env.now - self._attempt_start_s
-                interval = self.checkpoint_interval_s
-                kept = math.floor(ran / interval) * interval if interval > 0 else 0.0
-                if stop.cause == PREEMPTED:
-                    self.preemptions += 1
-                    kept = ran if self.checkpoint_on_preempt else kept
-                else:
-                    self.interruptions += 1
-                self._account(env.now, cluster, kept_s=min(kept, self.remaining_s))
-                self.lost_s += ran - kept
+            self._attempt_start_s, self._stopping, self._slow = env.now, False, {}
+            self._worked_s, self._paced_since_s = 0.0, env.now
+            yield from self._attempt(env, cluster)
             self._attempt_start_s = None
             cluster.release(ids)
         self.finished_s = env.now
+
+    def _attempt(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, None]:
+        """Run on the GPUs held until done, or until stopped (keeping the work up to its last checkpoint, or all
+        of it when preempted with a checkpoint on the way out); a new pace only stretches what is left."""
+        while True:
+            try:
+                yield env.timeout(max(0.0, self.remaining_s - self._worked_s) * self._pace())
+                self._account(env.now, cluster, kept_s=self.remaining_s)
+                return
+            except simpy.Interrupt as stop:
+                if isinstance(stop.cause, Repaced):
+                    continue
+                worked = self._work_s(env.now)
+                interval = self.checkpoint_interval_s
+                kept = math.floor(worked / interval) * interval if interval > 0 else 0.0
+                if isinstance(stop.cause, Preempted):
+                    self.preemptions += 1
+                    kept = worked if self.checkpoint_on_preempt else kept
+                else:
+                    self.interruptions += 1
+                self._account(env.now, cluster, kept_s=min(kept, self.remaining_s))
+                self.lost_s += worked - kept
+                return
+
+    def _pace(self) -> float:
+        """Run-time factor: the slowest straggler of the attempt."""
+        return max(self._slow.values(), default=1.0)
+
+    def _work_s(self, now: float) -> float:
+        """Run time done in this attempt by `now` (a straggler stretches the wall clock, not the work)."""
+        return self._worked_s + (now - self._paced_since_s) / self._pace()
 
     def _account(self, now: float, cluster: Cluster, kept_s: float) -> None:
         assert self._attempt_start_s is not None
@@ -83,21 +107,37 @@ class BatchJob(JobDemand):
         cluster.record_busy(self.gpus, ran, self.power_w)
         cluster.productive_gpu_s += kept_s * self.gpus
 
-    def _on_failure(self, node: int, cause: str) -> None:
+    def crash(self, node: int, cause: str) -> None:
+        """A node of the job failed (or a straggler was evicted): the attempt stops."""
+        self._interrupt(Stopped(cause))
+
+    def _on_preempt(self) -> None:
+        self._interrupt(Preempted())
+
+    def _interrupt(self, cause: Stopped | Preempted) -> None:
         if self.process is not None and self._attempt_start_s is not None and not self._stopping:
             self._stopping = True
             self.process.interrupt(cause)
 
-    def _on_preempt(self) -> None:
-        if self.process is not None and self._attempt_start_s is not None and not self._stopping:
-            self._stopping = True
-            self.process.interrupt(PREEMPTED)
+    def slow(self, node: int, factor: float) -> None:
+        """A node of the job turned slow: what is left of the attempt runs `factor` times slower until the node
+        is evicted."""
+        if self.process is None or self._env is None or self._attempt_start_s is None or self._stopping:
+            return
+        now = self._env.now
+        self._worked_s, self._paced_since_s = self._work_s(now), now
+        self._slow[node] = max(factor, self._slow.get(node, 1.0))
+        self.process.interrupt(Repaced())
+
+    def is_slowed(self, node: int) -> bool:
+        """Whether straggler `node` still slows the attempt under way."""
+        return node in self._slow and self._attempt_start_s is not None and not self._stopping
 
     def settle(self, now: float, cluster: Cluster) -> None:
         """At the end of the simulation: book the attempt under way (its run time counts as done) and the wait
         of a job still queued."""
         if self._attempt_start_s is not None:
-            self._account(now, cluster, kept_s=min(now - self._attempt_start_s, self.remaining_s))
+            self._account(now, cluster, kept_s=min(self._work_s(now), self.remaining_s))
             self._attempt_start_s = None
         if self._waiting_since_s is not None:
             self.queued_s += now - self._waiting_since_s

@@ -2,46 +2,27 @@
 priority, or priority with EASY backfill), node failures and repairs, and time accounting (numpy per GPU for
 allocation, scalars for busy and productive time).
 
-Processes ask for n GPUs and get them all at once (or wait); failure processes take nodes down and bring
-them back; whoever holds a failed node is told. Nothing here knows what a GPU computes.
+Processes ask for n GPUs and get them all at once (or wait); failure processes take nodes down (or slow them)
+and bring them back; whoever holds the node suffers the effect (simulator/engine/effects.py). Nothing here knows
+what a GPU computes.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 import simpy
 from numpy.typing import NDArray
 
+from simulator.engine.effects import Holder, Straggler, straggle
 from simulator.engine.fairshare import FairShare
+from simulator.engine.scheduling import POLICIES, Request
+from simulator.scenario.jobs import SchedulingPolicy
 
 GpuIds = NDArray[np.int64]
-FailureListener = Callable[[int, str], None]
-SlowdownListener = Callable[[int, float, float, float, str], None]
 FAILURE_LOG_LIMIT = 1_000_000  # records kept per run; counts stay exact beyond it
-
-
-class SchedulingPolicy(StrEnum):
-    """In what order queued requests get GPUs."""
-
-    FIFO = "fifo"  # submission order; the head of the queue blocks those behind it
-    PRIORITY = "priority"  # higher priority first, then submission order; the head blocks
-    BACKFILL = "backfill"  # as priority, but later requests that fit now may start if they do not delay the
-    # head's reservation (EASY backfill on the requests' run-time estimates)
-
-
-@dataclass(eq=False)  # a request is itself: the queue finds and removes it by identity
-class _Request:
-    count: int
-    event: simpy.Event
-    priority: int
-    estimate_s: float  # expected holding time (inf: unknown, such as a serving deployment)
-    order: int
-    tenant: str
 
 
 class Cluster:
@@ -59,7 +40,7 @@ class Cluster:
         self.up = np.ones(nodes, dtype=bool)
         self.allocated_s = np.zeros(self.gpus)
         self._allocated_at = np.full(self.gpus, np.nan)
-        self.policy = policy
+        self._policy = POLICIES[policy]
         self.unit_nodes = unit_nodes  # nodes of one scalable unit, pod or leaf: jobs that fit stay inside one
         self.preemption = preemption  # a queued head may stop preemptible lower-priority allocations
         self._preemptible: dict[int, tuple[int, int, float, Callable[[], None]]] = {}  # key -> (prio, GPUs, t, stop)
@@ -69,14 +50,14 @@ class Cluster:
         self.quotas = dict(quotas or {})  # tenant -> most GPUs it may hold at once
         self.fair_share = fair_share  # reorders the queue by priority plus a bonus for little recent use
         self._tenant_of: dict[int, tuple[str, int]] = {}  # allocation -> (tenant, GPUs)
-        self._waiting: list[_Request] = []  # in grant order
+        self._waiting: list[Request] = []  # in grant order
         self._submitted = 0
         self._ends: dict[int, tuple[float, int]] = {}  # allocation -> (expected release time, GPUs)
         # Who holds each node, by allocation (its lowest GPU id): the first holder in a numpy array (no objects
         # per node: a 16k-GPU job would otherwise create thousands), later ones sharing a node in a dict.
         self._owner = np.full(nodes, -1, dtype=np.int64)
         self._co_owners: dict[int, set[int]] = {}  # node -> further allocations on it
-        self._listeners: dict[int, tuple[FailureListener, SlowdownListener | None]] = {}
+        self._holders_by_key: dict[int, Holder] = {}  # allocation -> who suffers its nodes' failures
         self._repaired: dict[int, simpy.Event] = {}
         self.busy_gpu_s = 0.0  # GPU-seconds spent computing steps (kept or later lost)
         self.busy_energy_j = 0.0  # wall energy of that computing, before PUE
@@ -100,21 +81,16 @@ class Cluster:
         if not 0 < count <= self.gpus:
             raise ValueError(f"cannot allocate {count} of {self.gpus} GPUs")
         event = self.env.event()
-        request = _Request(count, event, priority, estimate_s, self._submitted, tenant)
+        request = Request(count, event, priority, estimate_s, self._submitted, tenant)
         self._submitted += 1
-        if self.policy is SchedulingPolicy.FIFO or not self._waiting:
-            self._waiting.append(request)
-        else:  # keep the queue sorted: higher priority first, then submission order
-            at = next((i for i, r in enumerate(self._waiting) if r.priority < priority), len(self._waiting))
-            self._waiting.insert(at, request)
+        self._policy.enqueue(self._waiting, request)
         self._grant()
         return event
 
-    def hold(self, ids: GpuIds, on_failure: FailureListener, on_slowdown: SlowdownListener | None = None) -> None:
-        """Tell `on_failure(node, cause)` when a node under `ids` fails, and `on_slowdown(node, factor,
-        detection_s, repair_s, cause)` when one turns slow."""
+    def hold(self, ids: GpuIds, holder: Holder) -> None:
+        """Make `holder` suffer the failures and stragglers of the nodes under `ids` until they are released."""
         key = int(ids.min())
-        self._listeners[key] = (on_failure, on_slowdown)
+        self._holders_by_key[key] = holder
         nodes = np.unique(ids // self.gpus_per_node)
         taken = self._owner[nodes] >= 0
         self._owner[nodes[~taken]] = key
@@ -135,11 +111,11 @@ class Cluster:
         release it (at once, in simulated time)."""
         self._preemptible[int(ids.min())] = (priority, ids.size, self.env.now, stop)
 
-    def _preempt_for(self, head: _Request, free: int) -> None:
+    def _preempt_for(self, head: Request, free: int) -> None:
         """Stop the lowest-priority, most recently started preemptible allocations until the head would fit."""
         if not self.preemption:
             return
-        coming = free + sum(self._draining.values())
+        coming = free + self.draining_gpus()
         if coming >= head.count:
             return  # enough is already on its way back
         victims = sorted(((prio, -start, key, count) for key, (prio, count, start, _) in self._preemptible.items()
@@ -171,7 +147,7 @@ class Cluster:
         if count:
             self._holdings_change()
             self.tenant_gpus[tenant] -= count
-        if self._listeners.pop(key, None) is not None:
+        if self._holders_by_key.pop(key, None) is not None:
             nodes = np.unique(ids // self.gpus_per_node)
             mine = nodes[self._owner[nodes] == key]
             self._owner[mine] = -1
@@ -184,10 +160,10 @@ class Cluster:
                     del self._co_owners[node]
         self._grant()
 
-    def _holders(self, node: int) -> list[tuple[FailureListener, SlowdownListener | None]]:
+    def _holders(self, node: int) -> list[Holder]:
         owner = int(self._owner[node])
         keys = ([owner] if owner >= 0 else []) + sorted(self._co_owners.get(node, ()))
-        return [self._listeners[key] for key in keys]
+        return [self._holders_by_key[key] for key in keys]
 
     def fail_node(self, node: int, repair_s: float, cause: str) -> None:
         """Node `node` goes down for `repair_s`; its holders (if any) are told."""
@@ -198,14 +174,15 @@ class Cluster:
             self.up[node] = False
             self._down_since[node] = self.env.now
             self.env.process(self._repair(node, repair_s))
-        for on_failure, _ in self._holders(node):
-            on_failure(node, cause)
+        for holder in self._holders(node):
+            holder.crash(node, cause)
 
     def slow_node(self, node: int, factor: float, detection_s: float, repair_s: float, cause: str) -> None:
-        """Node `node` runs `factor` times slower until its holder evicts it (idle nodes: no effect)."""
-        for _, on_slowdown in self._holders(node):
-            if on_slowdown is not None:
-                on_slowdown(node, factor, detection_s, repair_s, cause)
+        """Node `node` runs `factor` times slower for its holders until one detects and evicts it, `detection_s`
+        later, for a repair of `repair_s` (idle nodes: no effect)."""
+        straggler = Straggler(factor, detection_s, repair_s, cause)
+        for holder in self._holders(node):
+            straggle(self, holder, node, straggler)
 
     def fail_storage(self, repair_s: float) -> None:
         """The shared checkpoint store is down for `repair_s`."""
@@ -266,7 +243,7 @@ class Cluster:
     def _usable(self) -> GpuIds:
         return np.flatnonzero(self.free & np.repeat(self.up, self.gpus_per_node))
 
-    def _start(self, request: _Request, free_ids: GpuIds) -> GpuIds:
+    def _start(self, request: Request, free_ids: GpuIds) -> GpuIds:
         ids = self._place(free_ids, request.count)
         self.free[ids] = False
         self._allocated_at[ids] = self.env.now
@@ -277,14 +254,30 @@ class Cluster:
         request.event.succeed(ids)
         return ids
 
-    def _within_quota(self, request: _Request) -> bool:
+    @property
+    def now(self) -> float:
+        """The simulated time (what a scheduling policy plans from)."""
+        return float(self.env.now)
+
+    def draining_gpus(self) -> int:
+        """GPUs of preempted allocations on their way back."""
+        return sum(self._draining.values())
+
+    def expected_releases(self) -> list[tuple[float, int]]:
+        """(expected release time, no earlier than now; GPUs) of every allocation held and not draining, in
+        that order."""
+        now = self.env.now
+        return sorted((max(end, now), count) for key, (end, count) in self._ends.items() if key not in self._draining)
+
+    def within_quota(self, request: Request) -> bool:
+        """Whether `request` would keep its tenant within its quota."""
         quota = self.quotas.get(request.tenant)
         return quota is None or self.tenant_gpus.get(request.tenant, 0) + request.count <= quota
 
-    def _queue(self) -> list[_Request]:
+    def _queue(self) -> list[Request]:
         """The waiting requests the policy considers now, in its order: those within their tenant's quota (the
         rest wait for their tenant to give GPUs back, and block nobody), by priority plus fair-share bonus."""
-        queue = [r for r in self._waiting if self._within_quota(r)] if self.quotas else self._waiting
+        queue = [r for r in self._waiting if self.within_quota(r)] if self.quotas else self._waiting
         if self.fair_share is not None and len(queue) > 1:
             self.fair_share.advance(self.env.now, self.tenant_gpus)
             bonus = {tenant: self.fair_share.bonus(tenant) for tenant in {r.tenant for r in queue}}
@@ -307,32 +300,10 @@ class Cluster:
             queue = self._queue()
         if queue:
             self._preempt_for(queue[0], free_ids.size)
-        if self.policy is not SchedulingPolicy.BACKFILL or len(queue) < 2:
-            return
-        # EASY backfill: the head's reservation is when enough held GPUs are expected back; a later request
-        # may start now if it fits and ends by then, or uses only GPUs the head will not need
-        head, now = queue[0], self.env.now
-        # GPUs of preempted allocations on their way back are the head's
-        available, shadow_s, extra = free_ids.size + sum(self._draining.values()), math.inf, 0
-        if available >= head.count:
-            shadow_s, extra = now, available - head.count
-        for end, count in sorted((max(end, now), count) for key, (end, count) in self._ends.items()
-                                 if key not in self._draining):
-            if shadow_s < math.inf:
-                break
-            available += count
-            if available >= head.count:
-                shadow_s, extra = end, available - head.count
-        for request in queue[1:]:
-            if request.count > free_ids.size or not self._within_quota(request):
-                continue
-            by_then = now + request.estimate_s <= shadow_s
-            if by_then or request.count <= extra:
-                self._waiting.remove(request)
-                ids = self._start(request, free_ids)
-                free_ids = np.setdiff1d(free_ids, ids, assume_unique=True)
-                if not by_then:
-                    extra -= request.count
+        for request in self._policy.behind_head(queue, int(free_ids.size), self):
+            self._waiting.remove(request)
+            ids = self._start(request, free_ids)
+            free_ids = np.setdiff1d(free_ids, ids, assume_unique=True)
 
     def _place(self, free_ids: GpuIds, count: int) -> GpuIds:
         """Topology-aware placement. A job smaller than a node goes to the fullest node it fits in (best fit:

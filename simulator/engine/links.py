@@ -8,6 +8,7 @@ from collections.abc import Callable, Generator
 import simpy
 
 from simulator.engine.cluster import GpuIds
+from simulator.engine.pace import JobWide
 from simulator.engine.training import TrainingJob
 from simulator.models.reliability import CauseKind
 from simulator.models.topology.network import Network, Partitioned
@@ -65,4 +66,4 @@ class LinkState:
             blocked = self._blocked.pop(index, None)
             if blocked is not None:
                 blocked.succeed()
-            job.set_pace("network", factor)
+            job.set_pace(JobWide.NETWORK, factor)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
@@ -18,34 +18,13 @@ import numpy as np
 import simpy
 
 from simulator.engine.cluster import Cluster, GpuIds
+from simulator.engine.effects import Preempted, Repaced, Stopped
+from simulator.engine.job_nodes import JobNodes
+from simulator.engine.pace import JobWide, Pace
+from simulator.engine.phases import Losses, Phase
 from simulator.engine.sampler import Marks
-from simulator.models.reliability import CauseKind, NoSpare
+from simulator.models.reliability import NoSpare
 from simulator.plan.training import NO_FAILURES, RecoveryPlan
-
-
-@dataclass(frozen=True)
-class Preempted:
-    """Interrupt cause: higher-priority work needs the job's GPUs (it gives them back and queues again)."""
-
-
-@dataclass(frozen=True)
-class Slowdown:
-    """Interrupt cause: a node of the job turned slow (the job keeps its progress)."""
-
-    node: int
-
-
-@dataclass
-class Losses:
-    """Seconds (wall clock of the whole job) lost to each kind of overhead."""
-
-    redone_s: float = 0.0  # computed steps thrown away by failures
-    detection_s: float = 0.0
-    waiting_s: float = 0.0  # for a repair when no spare was left
-    restart_s: float = 0.0
-    restore_s: float = 0.0
-    checkpoint_s: float = 0.0  # checkpoint stalls
-    slowdown_s: float = 0.0  # extra step time while a straggler slowed the job
 
 
 @dataclass
@@ -82,28 +61,23 @@ class TrainingJob:
     causes: Counter[str] = field(default_factory=Counter)
     losses: Losses = field(default_factory=Losses)
     gpu_ids: GpuIds = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    _gpus_per_node: int = 1
     _process: simpy.Process | None = None
     _env: simpy.Environment | None = None
-    _cluster_fail: Callable[[int, float, str], None] = field(default=lambda node, repair, cause: None)
     _last_failure_s: float = -1.0
-    _phase: str = "queued"  # queued, computing, checkpointing, recovering, done
+    _phase: Phase = Phase.QUEUED
     _phase_start_s: float = 0.0
     _durable: int = 0  # steps saved in the last durable checkpoint
     _pending: tuple[float, int] | None = None  # (time it becomes durable, steps) of an async checkpoint
-    _active_nodes: list[int] = field(default_factory=list)
-    _spares: list[int] = field(default_factory=list)
+    _nodes: JobNodes = field(default_factory=JobNodes)
     _failed: list[int] = field(default_factory=list)
-    _position: dict[int, int] = field(default_factory=dict)  # active node -> its index in _active_nodes
     _dropped: int = 0  # data-parallel replicas dropped while their failed node is repaired
-    _slow: dict[object, float] = field(default_factory=dict)  # straggling node (or "network") -> factor
+    _pace: Pace = field(default_factory=Pace)
     _blocked: list[simpy.Event] = field(default_factory=list)  # repairs that must happen before a restart
     _span_step_s: float = 0.0  # step time of the current computing span
 
     def start(self, env: simpy.Environment, cluster: Cluster) -> None:
         """Create the job's SimPy process."""
         self._env = env
-        self._cluster_fail = cluster.fail_node
         self._process = env.process(self._run(env, cluster))
 
     def _allocate(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, GpuIds]:
@@ -116,12 +90,8 @@ class TrainingJob:
         self._count_requeued(env.now)
         self._asked_s = None
         self.gpu_ids = ids
-        nodes = sorted({int(n) for n in ids // gpn})
-        self._spares = nodes[len(nodes) - self.recovery.spare_nodes:] if self.recovery.spare_nodes else []
-        self._active_nodes = [n for n in nodes if n not in self._spares]
-        self._position = {n: i for i, n in enumerate(self._active_nodes)}
-        self._gpus_per_node = gpn
-        cluster.hold(ids, self._on_failure, self._on_slowdown)
+        self._nodes = JobNodes.of(ids, gpn, self.recovery.spare_nodes, self.recovery.swap_nodes)
+        cluster.hold(ids, self)
         if self.preemptible:
             cluster.make_preemptible(ids, self.priority, self._on_preempt)
         self._held_since_s = env.now
@@ -143,15 +113,16 @@ class TrainingJob:
                     if placed:
                         yield from self._compute_span(env, cluster)
                 except simpy.Interrupt as interrupt:
-                    if isinstance(interrupt.cause, Slowdown):
-                        self._slowed(env, cluster)
-                    elif isinstance(interrupt.cause, Preempted):
-                        self._preempted(env, cluster)
-                        placed = False
-                    else:
-                        self._interrupted(env, cluster)
+                    match interrupt.cause:
+                        case Repaced():
+                            self._slowed(env, cluster)
+                        case Preempted():
+                            self._preempted(env, cluster)
+                            placed = False
+                        case Stopped():
+                            self._interrupted(env, cluster)
             self._give_back(env, cluster, ids)
-        self._phase = "done"
+        self._phase = Phase.DONE
         self.finished_s = env.now
 
     def _give_back(self, env: simpy.Environment, cluster: Cluster, ids: GpuIds) -> None:
@@ -165,7 +136,7 @@ class TrainingJob:
         return self._held_s + (now - self._held_since_s if self._held_since_s is not None else 0.0)
 
     def _on_preempt(self) -> None:
-        if self._process is not None and self._phase not in ("queued", "done"):
+        if self._process is not None and self._phase not in (Phase.QUEUED, Phase.DONE):
             self._process.interrupt(Preempted())
 
     def _preempted(self, env: simpy.Environment, cluster: Cluster) -> None:
@@ -182,30 +153,41 @@ class TrainingJob:
     def _queue_again(self) -> None:
         """Forget the allocation's failures and slow nodes and wait in the queue; restart and restore are owed
         when GPUs come back."""
-        self._failed, self._blocked, self._slow, self._dropped = [], [], {}, 0
+        self._failed, self._blocked, self._dropped = [], [], 0
+        self._pace.clear()
         self._resume_pending = True
-        self._phase = "queued"
+        self._phase = Phase.QUEUED
 
     def _resume(self, env: simpy.Environment) -> Generator[simpy.Event, object, None]:
-        self._begin("restarting", env)
+        yield from self._restart(env)
+        self._resume_pending = False
+
+    def _restart(self, env: simpy.Environment) -> Generator[simpy.Event, object, None]:
+        """Restart the job and restore its last checkpoint."""
+        self._begin(Phase.RESTARTING, env)
         yield env.timeout(self.recovery.restart_s + self.recovery.restore_s)
         self.losses.restart_s += self.recovery.restart_s
         self.losses.restore_s += self.recovery.restore_s
-        self._resume_pending = False
+
+    def _wait(self, env: simpy.Environment, event: simpy.Event) -> Generator[simpy.Event, object, None]:
+        """Wait for `event` (a repair, a reconnection, the checkpoint store), booked as waiting."""
+        self._begin(Phase.WAITING, env)
+        yield event
+        self.losses.book(Phase.WAITING, env.now - self._phase_start_s)
 
     def _compute_span(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, None]:
         interval = self.recovery.interval_steps
         target = self.steps_total
         if interval:
             target = min(target, (self.steps_done // interval + 1) * interval)
-        self._begin("computing", env)
-        self._span_step_s = self.step_s * self._pace()
+        self._begin(Phase.COMPUTING, env)
+        self._span_step_s = self.step_s * self._pace.factor()
         yield env.timeout((target - self.steps_done) * self._span_step_s)
         self._credit(cluster, target - self.steps_done)
         if interval and target < self.steps_total and not cluster.storage_up:
             self.checkpoints_skipped += 1  # nowhere to write it: the next failure loses more
         elif interval and target < self.steps_total:
-            self._begin("checkpointing", env)
+            self._begin(Phase.CHECKPOINTING, env)
             yield env.timeout(self.recovery.stall_s)
             self.losses.checkpoint_s += self.recovery.stall_s
             self.checkpoints += 1
@@ -216,100 +198,71 @@ class TrainingJob:
     def _recover(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, bool]:
         """Detect, then swap in spares, shrink or wait for repairs, and restart; False when the job requeues
         instead (its GPUs go back to the scheduler)."""
-        self._begin("detecting", env)
+        self._begin(Phase.DETECTING, env)
         yield env.timeout(self.recovery.detection_s)
         self.losses.detection_s += self.recovery.detection_s
         while self._failed:
             node = self._failed[0]
-            self._slow.pop(node, None)
-            spare = self._healthy_spare_group(cluster)
-            if node in self._position and spare:
-                # swap the failed node's group (a node, or an OCS cube) for a healthy spare group; the failed
-                # group becomes a spare again once repaired
-                group = self._group_of(node)
-                for old, new in zip(group, spare, strict=True):
-                    at = self._position.pop(old)
-                    self._active_nodes[at] = new
-                    self._position[new] = at
-                    self._spares[self._spares.index(new)] = old
+            self._pace.forget_node(node)
+            spare = self._nodes.healthy_spare_group(cluster.up)
+            if node in self._nodes and spare:
+                # swap the failed node's group (a node, or an OCS cube) for a healthy spare group
+                self._nodes.swap(node, spare)
                 if self.recovery.swap_delay_s:
-                    self._begin("restarting", env)
+                    self._begin(Phase.RESTARTING, env)
                     yield env.timeout(self.recovery.swap_delay_s)
                     self.losses.restart_s += self.recovery.swap_delay_s
-            elif (node in self._position and self.recovery.on_no_spare is NoSpare.SHRINK
+            elif (node in self._nodes and self.recovery.on_no_spare is NoSpare.SHRINK
                   and self._dropped + self.recovery.replicas_per_node < self.recovery.dp):
                 # drop the failed node's replicas: the rest carry the global batch until the node is back
                 self._dropped += self.recovery.replicas_per_node
-                self.set_pace("shrink", self.recovery.dp / (self.recovery.dp - self._dropped))
+                self.set_pace(JobWide.SHRUNK, self.recovery.dp / (self.recovery.dp - self._dropped))
                 env.process(self._regrow(cluster.repaired(node)))
-            elif node in self._position and self.recovery.on_no_spare is NoSpare.REQUEUE:
+            elif node in self._nodes and self.recovery.on_no_spare is NoSpare.REQUEUE:
                 self.requeues += 1
                 self._queue_again()
                 return False
-            elif node in self._position:
-                self._begin("waiting", env)
-                yield cluster.repaired(node)
-                self.losses.waiting_s += env.now - self._phase_start_s
+            elif node in self._nodes:
+                yield from self._wait(env, cluster.repaired(node))
             self._failed.pop(0)
         while self._blocked:
-            self._begin("waiting", env)
-            yield self._blocked[0]
-            self.losses.waiting_s += env.now - self._phase_start_s
+            yield from self._wait(env, self._blocked[0])
             self._blocked.pop(0)
-        if not cluster.storage_up and self._durable:
-            self._begin("waiting", env)  # the checkpoint to restore is on the store that is down
-            yield cluster.storage_repaired()
-            self.losses.waiting_s += env.now - self._phase_start_s
-        self._begin("restarting", env)
-        yield env.timeout(self.recovery.restart_s + self.recovery.restore_s)
-        self.losses.restart_s += self.recovery.restart_s
-        self.losses.restore_s += self.recovery.restore_s
+        if not cluster.storage_up and self._durable:  # the checkpoint to restore is on the store that is down
+            yield from self._wait(env, cluster.storage_repaired())
+        yield from self._restart(env)
         return True
 
     @property
     def placed_gpus(self) -> GpuIds:
         """The GPU of each rank: the active nodes' GPUs in node position order (spares swapped in take the
         failed node's place). Computed when asked (link failures price a job on it), not on every swap."""
-        held = np.sort(self.gpu_ids)
-        nodes = held // self._gpus_per_node
-        starts = np.searchsorted(nodes, self._active_nodes, side="left")
-        ends = np.searchsorted(nodes, self._active_nodes, side="right")
-        return np.concatenate([held[a:b] for a, b in zip(starts, ends, strict=True)])[:self.gpus]
+        return self._nodes.ranks(self.gpu_ids, self.gpus)
 
     def _regrow(self, repaired: simpy.Event) -> Generator[simpy.Event, object, None]:
         """Take a dropped replica back when its node is repaired."""
         yield repaired
-        if self._dropped and self._phase != "done":
+        if self._dropped and self._phase is not Phase.DONE:
             self._dropped -= self.recovery.replicas_per_node
-            self.set_pace("shrink", self.recovery.dp / (self.recovery.dp - self._dropped))
+            self.set_pace(JobWide.SHRUNK, self.recovery.dp / (self.recovery.dp - self._dropped))
 
-    def _group_of(self, node: int) -> list[int]:
-        """The active nodes swapped together with `node` (its aligned group of `swap_nodes`)."""
-        size = self.recovery.swap_nodes
-        first = node - node % size
-        return [n for n in range(first, first + size) if n in self._position]
-
-    def _healthy_spare_group(self, cluster: Cluster) -> list[int]:
-        """A whole spare group whose nodes are all up, or [] if none."""
-        size = self.recovery.swap_nodes
-        for start in range(0, len(self._spares), size):
-            group = self._spares[start:start + size]
-            if len(group) == size and all(cluster.up[n] for n in group):
-                return group
-        return []
-
-    def _on_failure(self, node: int, cause: str) -> None:
-        """Called by the cluster when one of the job's nodes fails."""
-        if node in self._spares or self._phase == "done" or self._env is None:
+    def crash(self, node: int, cause: str) -> None:
+        """One of the job's nodes failed: it stops, detects, recovers and restarts (an idle spare is simply
+        unavailable until repaired)."""
+        if node in self._nodes.spares or self._phase is Phase.DONE or self._env is None:
             return  # an idle spare: it is simply unavailable until repaired
         if node not in self._failed:
             self._failed.append(node)
         if self._last_failure_s == self._env.now:
             return  # the same event (a rack, a leaf switch) took several nodes: one interruption
         self._last_failure_s = self._env.now
+        self._stop(cause)
+
+    def _stop(self, cause: str) -> None:
+        """Count an interruption and stop the job, unless it is queued."""
         self._failed_event(cause)
-        if self._process is not None and self._phase != "queued":
-            self._process.interrupt(cause)
+        if self._process is not None and self._phase is not Phase.QUEUED:
+            self._process.interrupt(Stopped(cause))
 
     def _failed_event(self, cause: str) -> None:
         """Count an interruption and mark it for the report's time line."""
@@ -321,12 +274,12 @@ class TrainingJob:
     @property
     def computing(self) -> bool:
         """Whether the job is running steps right now."""
-        return self._phase == "computing"
+        return self._phase is Phase.COMPUTING
 
     def progress(self, now: float) -> float:
         """Fraction of the steps done by `now`, counting the span under way."""
         done = float(self.steps_done)
-        if self._phase == "computing" and self._span_step_s > 0:
+        if self._phase is Phase.COMPUTING and self._span_step_s > 0:
             done += min((now - self._phase_start_s) / self._span_step_s, self.steps_total - self.steps_done)
         return done / self.steps_total if self.steps_total else 1.0
 
@@ -334,12 +287,12 @@ class TrainingJob:
         """Account for the interrupted phase and roll back to the last durable checkpoint."""
         self._halt(env, cluster)
         self._roll_back()
-        self._phase = "recovering"
+        self._phase = Phase.RECOVERING
 
     def _halt(self, env: simpy.Environment, cluster: Cluster) -> None:
         """Stop the phase under way: credit the whole steps of a span (the partial one is redone), or book the
         phase's time to its loss; a checkpoint written by now becomes durable."""
-        if self._phase == "computing":
+        if self._phase is Phase.COMPUTING:
             spent = env.now - self._phase_start_s
             done_in_span = self._steps_in(spent)
             cluster.record_busy(self.gpus, spent, self.power_w)
@@ -348,21 +301,13 @@ class TrainingJob:
             self.losses.slowdown_s += done_in_span * (self._span_step_s - self.step_s)
             self.losses.redone_s += spent - done_in_span * self._span_step_s
         else:
-            self._account_phase(env.now)
+            self.losses.book(self._phase, env.now - self._phase_start_s)
         self._settle_pending(env)
 
     def _roll_back(self) -> None:
         """Back to the last durable checkpoint: the steps since are redone."""
         self.losses.redone_s += (self.steps_done - self._durable) * self.step_s
         self.steps_done = self._durable
-
-    def _account_phase(self, now: float) -> None:
-        """Book the time spent so far in a non-computing phase to its loss."""
-        spent = now - self._phase_start_s
-        bucket = {"checkpointing": "checkpoint_s", "detecting": "detection_s", "waiting": "waiting_s",
-                  "restarting": "restart_s"}.get(self._phase)
-        if bucket is not None:
-            setattr(self.losses, bucket, getattr(self.losses, bucket) + spent)
 
     def _settle_pending(self, env: simpy.Environment) -> None:
         if self._pending is not None and self._pending[0] <= env.now:
@@ -378,48 +323,36 @@ class TrainingJob:
         self.losses.slowdown_s += steps * (self._span_step_s - self.step_s)
         cluster.record_busy(self.gpus, steps * self._span_step_s, self.power_w)
 
-    def _pace(self) -> float:
-        """Step-time factor: the slowest straggler node times every job-wide factor (network, shrink)."""
-        nodes = [f for k, f in self._slow.items() if isinstance(k, int)]
-        others = [f for k, f in self._slow.items() if not isinstance(k, int)]
-        return max(nodes, default=1.0) * math.prod(others)
-
-    def set_pace(self, key: object, factor: float) -> None:
+    def set_pace(self, key: JobWide, factor: float) -> None:
         """Steps take `factor` times their base time for reason `key` (e.g. a degraded network); 1 clears it.
         A computing span is cut at its whole steps and continues at the new pace."""
-        if factor <= 1.0 + 1e-12:
-            changed = self._slow.pop(key, None) is not None
-        else:
-            changed = self._slow.get(key) != factor
-            self._slow[key] = factor
-        if changed and self._phase == "computing" and self._process is not None:
-            self._process.interrupt(Slowdown(-1))
+        if self._pace.set(key, factor):
+            self._repace()
+
+    def _repace(self) -> None:
+        """Cut a computing span short at the new pace (other phases pick the pace up when they next compute)."""
+        if self._phase is Phase.COMPUTING and self._process is not None:
+            self._process.interrupt(Repaced())
 
     def partition(self, reconnected: simpy.Event, cause: str) -> None:
         """The network no longer joins the job's GPUs: it stops now and restarts once `reconnected` fires."""
-        if self._phase == "done" or self._env is None:
+        if self._phase is Phase.DONE or self._env is None:
             return
         self._blocked.append(reconnected)
-        self._failed_event(cause)
         self._last_failure_s = self._env.now
-        if self._process is not None and self._phase != "queued":
-            self._process.interrupt(cause)
+        self._stop(cause)
 
-    def _on_slowdown(self, node: int, factor: float, detection_s: float, repair_s: float, cause: str) -> None:
-        """Called by the cluster when one of the job's nodes turns slow: the job runs at the straggler's pace
-        until it is detected, then evicts it like a failed node (restart from the last checkpoint)."""
-        if node not in self._position or self._phase == "done" or self._env is None:
+    def slow(self, node: int, factor: float) -> None:
+        """One of the job's nodes turned slow: the job steps at the straggler's pace until the node is evicted
+        (then it recovers as from a failed node)."""
+        if node not in self._nodes or self._phase is Phase.DONE or self._env is None:
             return
-        self._slow[node] = max(factor, self._slow.get(node, 1.0))
-        if self._phase == "computing" and self._process is not None:
-            self._process.interrupt(Slowdown(node))
-        self._env.process(self._evict(self._env, node, detection_s, repair_s, cause))
+        self._pace.slow_node(node, factor)
+        self._repace()
 
-    def _evict(self, env: simpy.Environment, node: int, detection_s: float, repair_s: float,
-               cause: str) -> Generator[simpy.Event, object, None]:
-        yield env.timeout(detection_s)
-        if node in self._slow and node in self._position and self._phase != "done":
-            self._cluster_fail(node, repair_s, CauseKind.STRAGGLER.label(cause))
+    def is_slowed(self, node: int) -> bool:
+        """Whether straggler `node` still slows the job (it is active and not yet swapped out or dropped)."""
+        return self._pace.slowed_by(node) and node in self._nodes and self._phase is not Phase.DONE
 
     def _slowed(self, env: simpy.Environment, cluster: Cluster) -> None:
         """A computing span was cut short by a slowdown: keep its whole steps, continue at the new pace."""
@@ -430,24 +363,24 @@ class TrainingJob:
         cluster.record_busy(self.gpus, leftover, self.power_w)
         self.busy_s += leftover
         self.losses.redone_s += leftover
-        self._phase = "recovering"
+        self._phase = Phase.RECOVERING
 
-    def _begin(self, phase: str, env: simpy.Environment) -> None:
+    def _begin(self, phase: Phase, env: simpy.Environment) -> None:
         self._phase = phase
         self._phase_start_s = env.now
 
     def settle(self, now: float, cluster: Cluster) -> None:
         """At the end of the simulation, credit the whole steps of a span still in progress, or book the time
         of the phase under way (detection, a wait, a restart, a checkpoint) to its loss."""
-        if self._phase == "computing":
+        if self._phase is Phase.COMPUTING:
             self._credit(cluster, self._steps_in(now - self._phase_start_s))
-        elif self._phase not in ("done", "queued"):
-            self._account_phase(now)
+        else:
+            self.losses.book(self._phase, now - self._phase_start_s)
         if self._held_since_s is not None:
             self._held_s += now - self._held_since_s
             self._held_since_s = None
         self._count_requeued(now)
-        self._phase = "done"
+        self._phase = Phase.DONE
 
     def _count_requeued(self, now: float) -> None:
         """Book the wait since the job last asked for GPUs, if it had run before (else it is first queueing)."""

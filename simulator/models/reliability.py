@@ -10,6 +10,7 @@ and Meta's expected ETTR (Kokolis et al., HPCA 2025), as in ../shared/reference/
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Literal
 
@@ -187,7 +188,7 @@ class FailureModel(Strict):
 
 
 class CheckpointPolicy(StrEnum):
-    """How the checkpoint interval is chosen."""
+    """How the checkpoint interval is chosen (each name has its rule in INTERVAL_RULES)."""
 
     NONE = "none"
     FIXED = "fixed"
@@ -211,6 +212,11 @@ class Checkpoint(Strict):
     def stall_s(self) -> float:
         """Training time lost per checkpoint."""
         return self.write_s if self.mode == "sync" else self.async_stall_s
+
+    def chosen_interval_s(self, mttf_s: float) -> float:
+        """Seconds between checkpoints under the policy, for a job whose mean time to failure is `mttf_s`
+        (0: never checkpoint)."""
+        return INTERVAL_RULES[self.policy](self, mttf_s)
 
 
 class Recovery(Strict):
@@ -243,6 +249,22 @@ def daly_interval_s(write_s: float, mttf_s: float) -> float:
         return mttf_s
     ratio = write_s / (2.0 * mttf_s)
     return math.sqrt(2.0 * write_s * mttf_s) * (1 + math.sqrt(ratio) / 3 + ratio / 9) - write_s
+
+
+IntervalRule = Callable[[Checkpoint, float], float]  # (checkpoint spec, job MTTF s) -> interval s (0: none)
+
+
+def _optimum(rule: Callable[[float, float], float]) -> IntervalRule:
+    """A closed-form optimum of the stall and the MTTF; no checkpoints for a job that never fails."""
+    return lambda checkpoint, mttf_s: rule(checkpoint.stall_s, mttf_s) if math.isfinite(mttf_s) else 0.0
+
+
+INTERVAL_RULES: dict[CheckpointPolicy, IntervalRule] = {
+    CheckpointPolicy.NONE: lambda checkpoint, mttf_s: 0.0,
+    CheckpointPolicy.FIXED: lambda checkpoint, mttf_s: checkpoint.interval_s,
+    CheckpointPolicy.YOUNG: _optimum(young_interval_s),
+    CheckpointPolicy.DALY: _optimum(daly_interval_s),
+}
 
 
 def meta_expected_ettr(nodes: int, rate_per_node_s: float, restart_s: float, interval_s: float,

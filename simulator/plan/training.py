@@ -10,14 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from simulator.models.reliability import (
-    CheckpointPolicy,
-    NoSpare,
-    Scope,
-    cause_kind,
-    daly_interval_s,
-    young_interval_s,
-)
+from simulator.models.reliability import NoSpare, Scope, cause_kind
 from simulator.models.topology.network import Network
 from simulator.models.topology.specs import OcsTorusTopology
 from simulator.models.workload.step_time import OperatorStepModel, StepTime, StepTimeModel
@@ -112,13 +105,7 @@ def recovery_plan(workload: TrainingWorkload, scenario: Scenario, step_s: float)
     """Checkpoint interval (in whole steps) and recovery times of a training job; Young and Daly use the
     job's mean time to failure from the failure model's rates over the nodes it runs on."""
     ckpt, recovery = workload.checkpoint, workload.recovery
-    interval_s = 0.0
-    if ckpt.policy is CheckpointPolicy.FIXED:
-        interval_s = ckpt.interval_s
-    elif ckpt.policy in (CheckpointPolicy.YOUNG, CheckpointPolicy.DALY):
-        mttf = job_mttf_s(workload, scenario)
-        rule = young_interval_s if ckpt.policy is CheckpointPolicy.YOUNG else daly_interval_s
-        interval_s = rule(ckpt.stall_s, mttf) if math.isfinite(mttf) else 0.0
+    interval_s = ckpt.chosen_interval_s(job_mttf_s(workload, scenario))
     steps = max(1, round(interval_s / step_s)) if interval_s > 0 else 0
     spares, swap, delay = recovery.spare_nodes, 1, 0.0
     topology = scenario.cluster.topology
