@@ -351,12 +351,9 @@ def test_gpus_on_their_way_back_are_not_preempted_for_twice() -> None:
     assert first.triggered and second.triggered
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError, reason=(
-    "Cluster._preempt_for pops each chosen victim only after calling the previous victim's stop(); a stop() "
-    "that releases synchronously (make_preemptible's docstring allows 'at once') re-enters _grant, which "
-    "chooses and pops the next victim itself, so the outer pop raises KeyError. TrainingJob and BatchJob "
-    "release through an interrupt (later in the same instant), so no scenario reaches it today."))
 def test_a_stop_that_releases_at_once_is_handled() -> None:
+    """make_preemptible allows a stop that gives the GPUs back at once: the victims chosen together are all
+    draining before the first stop, so its release (which re-enters the grant) stops nobody else."""
     env = simpy.Environment()
     cluster = Cluster(env, NODES, GPN, SchedulingPolicy.PRIORITY, preemption=True)
     for _ in range(NODES):

@@ -128,10 +128,13 @@ class Cluster:
             coming += count
         if coming < head.count:
             return  # preempting everything allowed would still not make room: take nobody's GPUs
-        for key in chosen:
+        stops = []
+        for key in chosen:  # all marked draining before any stops: a stop may release (and re-enter) at once
             _, count, _, stop = self._preemptible.pop(key)
             self._draining[key] = count
             self.preemptions[head.tenant] = self.preemptions.get(head.tenant, 0) + 1
+            stops.append(stop)
+        for stop in stops:
             stop()
 
     def release(self, ids: GpuIds) -> None:
@@ -309,7 +312,7 @@ class Cluster:
         """Topology-aware placement. A job smaller than a node goes to the fullest node it fits in (best fit:
         whole nodes stay whole). A larger one takes whole free nodes, from one scalable unit (pod, leaf
         group) where one has enough (the fullest such unit), else whole nodes in index order; then what is
-        left goes to partly free nodes, fullest first."""
+        left goes to the nodes with the most free GPUs first (whole free nodes included)."""
         gpn = self.gpus_per_node
         node_of = free_ids // gpn
         free_per_node = np.bincount(node_of, minlength=self.nodes)
