@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from simulator.catalog import accelerator, model  # noqa: E402
-from simulator.engine.serving.replica import ReplicaLimits, RouterPolicy, simulate_serving  # noqa: E402
+from simulator.engine.serving.deployment import simulate_serving  # noqa: E402
 from simulator.engine.serving.summary import summarize_serving  # noqa: E402
 from simulator.models.hardware import Precision, PriceKind  # noqa: E402
 from simulator.models.topology.build import build_network  # noqa: E402
@@ -24,6 +24,7 @@ from simulator.models.topology.shape import ClusterShape  # noqa: E402
 from simulator.models.topology.specs import SingleSwitchTopology  # noqa: E402
 from simulator.models.workload.arrivals import load_trace, poisson_arrivals_s  # noqa: E402
 from simulator.models.workload.serving_time import ReplicaIterations, ServingConfig  # noqa: E402
+from simulator.plan.serving import ReplicaLimits  # noqa: E402
 
 TRACE = ROOT / "scenarios" / "traces" / "azure_llm_2023_conv.csv"
 BLOCK_TOKENS = 16
@@ -43,7 +44,7 @@ def main() -> None:
                            BLOCK_TOKENS)
     start = time.perf_counter()
     out = simulate_serving(ReplicaIterations(cfg, net), limits, replicas, arrival_s, inputs, outputs,
-                           RouterPolicy.LEAST_OUTSTANDING, rng)
+                           "least_outstanding", rng)
     wall_s = time.perf_counter() - start
     price = cfg.accelerator.latest_price(PriceKind.ON_DEMAND)
     usd_per_gpu_hour = price.usd if price else 0.0

@@ -1,4 +1,4 @@
-"""The serving engine (simulator/engine/serving.py): continuous batching, chunked prefill, paged KV
+"""The serving engine (simulator/engine/serving/): continuous batching, chunked prefill, paged KV
 admission and preemption, decode spans cut by arrivals, routers, and request accounting."""
 
 from __future__ import annotations
@@ -13,16 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.catalog import accelerator, model
-from simulator.engine.serving.replica import (
-    Autoscaler,
-    DecodePool,
-    FailurePolicy,
-    Outage,
-    ReplicaLimits,
-    RouterPolicy,
-    ServingOutcome,
-    simulate_serving,
-)
+from simulator.engine.serving.deployment import FailurePolicy, Outage, simulate_serving
+from simulator.engine.serving.replica import ServingOutcome
+from simulator.engine.serving.router import ROUTERS
 from simulator.engine.serving.summary import summarize_serving
 from simulator.models.hardware import Precision
 from simulator.models.topology.build import build_network
@@ -30,6 +23,8 @@ from simulator.models.topology.shape import ClusterShape
 from simulator.models.topology.specs import SingleSwitchTopology
 from simulator.models.workload.arrivals import poisson_arrivals_s
 from simulator.models.workload.serving_time import ReplicaIterations, ServingConfig, iteration_time, offline_throughput
+from simulator.plan.serving import Autoscaler, DecodePool, ReplicaLimits
+from simulator.scenario.policies import RouterName
 from simulator.tools.reproduce import PUBLISHED_SERVING
 
 TICK_S = 0.01
@@ -53,7 +48,7 @@ LIMITS = ReplicaLimits(max_batch=64, max_num_tokens=512, kv_blocks=10_000, block
 
 
 def serve(arrival_s: list[float], inputs: list[int], outputs: list[int], limits: ReplicaLimits = LIMITS,
-          replicas: int = 1, policy: RouterPolicy = RouterPolicy.ROUND_ROBIN,
+          replicas: int = 1, policy: RouterName = "round_robin",
           horizon_s: float | None = None) -> ServingOutcome:
     return simulate_serving(FixedIterations(), limits, replicas, np.array(arrival_s), np.array(inputs),
                             np.array(outputs), policy, np.random.default_rng(0), horizon_s)
@@ -90,7 +85,7 @@ def test_preemption_by_swap_keeps_progress_and_pays_the_copies() -> None:
 
     def run(swap_s_per_token: float) -> ServingOutcome:
         limits = ReplicaLimits(64, 512, 400, 16, swap_s_per_token=swap_s_per_token)  # 6,400 tokens of KV
-        return simulate_serving(iterations, limits, 1, *requests, RouterPolicy.ROUND_ROBIN, np.random.default_rng(0))
+        return simulate_serving(iterations, limits, 1, *requests, "round_robin", np.random.default_rng(0))
 
     recompute, free, swap = run(0.0), run(1e-12), run(per_token_s)
     assert swap.preemptions > 0 and np.all(np.isfinite(swap.finish_s))
@@ -112,23 +107,23 @@ def test_the_batch_limit_queues_requests() -> None:
     assert out.first_token_s[2] == pytest.approx(51 * TICK_S)  # admitted when the first two finish
 
 
-@pytest.mark.parametrize("policy", list(RouterPolicy))
-def test_routers_spread_a_burst(policy: RouterPolicy) -> None:
+@pytest.mark.parametrize("policy", list(ROUTERS.names))
+def test_routers_spread_a_burst(policy: RouterName) -> None:
     out = serve([0.0] * 8, [10] * 8, [5] * 8, replicas=4, policy=policy)
     counts = np.bincount(out.replica, minlength=4)
     assert counts.sum() == 8
-    if policy is not RouterPolicy.POWER_OF_TWO:
+    if policy != "power_of_two":
         assert list(counts) == [2, 2, 2, 2]
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 60), st.floats(0.5, 200.0), st.integers(1, 3), st.integers(20, 200),
-       st.sampled_from(list(RouterPolicy)), st.integers(0, 2**32 - 1),
+       st.sampled_from(list(ROUTERS.names)), st.integers(0, 2**32 - 1),
        st.one_of(st.none(), st.floats(0.01, 5.0)), st.integers(0, 2), st.booleans(),
        st.lists(st.tuples(st.floats(0.0, 3.0), st.integers(0, 4), st.floats(0.001, 2.0)), max_size=4),
        st.sampled_from(list(FailurePolicy)), st.booleans(), st.integers(0, 3))
 def test_no_request_is_lost_and_none_beats_the_no_queue_bound(count: int, rate: float, replicas: int,
-                                                              blocks: int, policy: RouterPolicy,
+                                                              blocks: int, policy: RouterName,
                                                               seed: int, horizon: float | None,
                                                               decoders: int, reserve: bool,
                                                               crashes: list[tuple[float, int, float]],
@@ -161,9 +156,9 @@ def test_no_request_is_lost_and_none_beats_the_no_queue_bound(count: int, rate: 
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.floats(2.0, 40.0), st.integers(1, 6), st.sampled_from(list(RouterPolicy)))
+@given(st.integers(0, 2**32 - 1), st.floats(2.0, 40.0), st.integers(1, 6), st.sampled_from(list(ROUTERS.names)))
 def test_more_replicas_never_raise_median_ttft_at_a_fixed_load(seed: int, rate: float, replicas: int,
-                                                               policy: RouterPolicy) -> None:
+                                                               policy: RouterName) -> None:
     # stable regime: even the smaller deployment keeps up (a replica prefills 512 tokens per 10 ms tick,
     # so ~1,000 prompt tokens cost 2 ticks; 40 req/s is a quarter of one replica's prefill capacity)
     rng = np.random.default_rng(seed)
@@ -185,7 +180,7 @@ def test_real_iteration_model_drives_the_replica() -> None:
     net = build_network(SingleSwitchTopology(kind="single_switch"), ClusterShape(1, 8, 450e9, 50e9, True))
     iterations = ReplicaIterations(cfg, net)
     out = simulate_serving(iterations, ReplicaLimits(256, 8192, cfg.kv_capacity_tokens // 16, 16), 1,
-                           np.array([0.0]), np.array([2000]), np.array([100]), RouterPolicy.ROUND_ROBIN,
+                           np.array([0.0]), np.array([2000]), np.array([100]), "round_robin",
                            np.random.default_rng(0))
     ttft = iteration_time(cfg, net, 0, 0.0, 2000, 2000).total_s
     assert out.first_token_s[0] == pytest.approx(ttft)
@@ -204,7 +199,7 @@ def test_an_offline_burst_approaches_the_steady_state_throughput(case: dict[str,
     n = 1500
     limits = ReplicaLimits(cfg.max_batch, cfg.max_num_tokens, cfg.kv_capacity_tokens // 32, 32, True)
     out = simulate_serving(ReplicaIterations(cfg, net), limits, 1, np.zeros(n), np.full(n, case["isl"]),
-                           np.full(n, case["osl"]), RouterPolicy.ROUND_ROBIN, np.random.default_rng(0))
+                           np.full(n, case["osl"]), "round_robin", np.random.default_rng(0))
     burst = n * case["osl"] / np.nanmax(out.finish_s)
     steady = offline_throughput(cfg, net, case["isl"], case["osl"]).output_tokens_per_s
     assert out.preemptions == 0
@@ -244,7 +239,7 @@ def test_summary_of_the_conv_trace_benchmark_case_is_plausible() -> None:
     arrival = poisson_arrivals_s(4.0, count, rng)
     inputs, outputs = rng.integers(200, 2000, count), rng.integers(20, 400, count)
     _, iterations, limits = h100_replica("llama2-7b", 512)
-    out = simulate_serving(iterations, limits, 1, arrival, inputs, outputs, RouterPolicy.ROUND_ROBIN, rng)
+    out = simulate_serving(iterations, limits, 1, arrival, inputs, outputs, "round_robin", rng)
     summary = summarize_serving(out, inputs, outputs, 1, 2.5, slo_ttft_s=1.0, slo_tpot_s=0.05)
     assert summary.completed == count
     # a 7B model decodes a small batch in about the time it takes to read 13.5 GB at ~2.3 TB/s: 5-10 ms
@@ -257,7 +252,7 @@ def test_summary_of_the_conv_trace_benchmark_case_is_plausible() -> None:
 def test_disaggregated_request_prefills_moves_its_kv_cache_and_decodes_elsewhere() -> None:
     decode = DecodePool(FixedIterations(), LIMITS, 1, transfer_s_per_token=1e-4)
     out = simulate_serving(FixedIterations(), LIMITS, 1, np.array([0.0]), np.array([100]), np.array([10]),
-                           RouterPolicy.ROUND_ROBIN, np.random.default_rng(0), None, decode)
+                           "round_robin", np.random.default_rng(0), None, decode)
     assert out.first_token_s[0] == pytest.approx(TICK_S)  # the prefill replica emits the first token
     moved_s = TICK_S + 101 * 1e-4  # the prompt and the first token's KV, then 9 decode iterations
     assert out.finish_s[0] == pytest.approx(moved_s + 9 * TICK_S)
@@ -273,10 +268,10 @@ def test_disaggregation_keeps_long_prefills_out_of_the_decode_iterations() -> No
     arrival = poisson_arrivals_s(3.0, count, rng)
     inputs, outputs = rng.integers(4000, 8000, count), rng.integers(50, 150, count)
     cfg, iterations, limits = h100_replica("llama3.1-8b", 8192)
-    together = simulate_serving(iterations, limits, 2, arrival, inputs, outputs, RouterPolicy.LEAST_OUTSTANDING,
+    together = simulate_serving(iterations, limits, 2, arrival, inputs, outputs, "least_outstanding",
                                 rng)
     decode = DecodePool(iterations, limits, 1, cfg.kv_bytes_per_token / 50e9)
-    apart = simulate_serving(iterations, limits, 1, arrival, inputs, outputs, RouterPolicy.LEAST_OUTSTANDING, rng,
+    apart = simulate_serving(iterations, limits, 1, arrival, inputs, outputs, "least_outstanding", rng,
                              None, decode)
     tpot = {name: summarize_serving(o, inputs, outputs, 1, 2.0, 1.0, 0.05).tpot.p90_s
             for name, o in (("together", together), ("apart", apart))}
@@ -285,7 +280,7 @@ def test_disaggregation_keeps_long_prefills_out_of_the_decode_iterations() -> No
 
 def test_a_failed_replica_s_requests_are_retried_after_recomputing_what_was_sent() -> None:
     out = simulate_serving(FixedIterations(), LIMITS, 1, np.array([0.0]), np.array([100]), np.array([100]),
-                           RouterPolicy.ROUND_ROBIN, np.random.default_rng(0), None, None, [Outage(0.5, 0, 1.0)])
+                           "round_robin", np.random.default_rng(0), None, None, [Outage(0.5, 0, 1.0)])
     # the decode run from 0.01 is lost at 0.5; back at 1.5, one iteration prefills the prompt and the first
     # token, emitting the second, then 98 decode iterations
     assert out.retried == 1 and out.first_token_s[0] == pytest.approx(TICK_S)
@@ -296,7 +291,7 @@ def test_a_failed_replica_s_requests_are_retried_after_recomputing_what_was_sent
 def test_failure_policy_fail_reports_the_lost_requests_and_others_move_on() -> None:
     outages = [Outage(0.05, 0, 10.0)]
     out = simulate_serving(FixedIterations(), LIMITS, 2, np.array([0.0, 0.0, 0.1]), np.array([10, 10, 10]),
-                           np.array([50, 50, 50]), RouterPolicy.ROUND_ROBIN, np.random.default_rng(0), None, None,
+                           np.array([50, 50, 50]), "round_robin", np.random.default_rng(0), None, None,
                            outages, FailurePolicy.FAIL)
     assert list(out.failed) == [True, False, False]
     assert out.replica[2] == 1  # the router skips the replica that is down
@@ -310,9 +305,9 @@ def test_the_autoscaler_adds_replicas_under_a_burst_and_removes_them_after() -> 
     burst = (np.append(np.zeros(40), 30.0), np.full(41, 10), np.full(41, 100))
     scaler = Autoscaler(min_replicas=1, max_replicas=3, interval_s=1.0, scale_up_at=4.0, scale_down_at=0.5,
                         cold_start_s=2.0)
-    fixed = simulate_serving(FixedIterations(), limits, 1, *burst, RouterPolicy.LEAST_OUTSTANDING,
+    fixed = simulate_serving(FixedIterations(), limits, 1, *burst, "least_outstanding",
                              np.random.default_rng(0))
-    scaled = simulate_serving(FixedIterations(), limits, 1, *burst, RouterPolicy.LEAST_OUTSTANDING,
+    scaled = simulate_serving(FixedIterations(), limits, 1, *burst, "least_outstanding",
                               np.random.default_rng(0), autoscaler=scaler)
     assert np.nanmax(fixed.finish_s[:40]) == pytest.approx(10 * (1 + 99) * TICK_S)  # 10 waves of 4, one at a time
     # replicas start at 1 s and 2 s and take over queued requests from 3 s and 4 s: the burst ends sooner
@@ -327,13 +322,13 @@ def test_the_autoscaler_adds_replicas_under_a_burst_and_removes_them_after() -> 
 def test_a_cached_prefix_is_not_computed_again_and_holds_no_blocks_of_its_own() -> None:
     limits = ReplicaLimits(max_batch=8, max_num_tokens=512, kv_blocks=1_000, block_tokens=16, prefix_slots=1)
     arrival, inputs, outputs = np.array([0.0, 1.0]), np.array([1000, 1000]), np.array([10, 10])
-    out = simulate_serving(FixedIterations(), limits, 1, arrival, inputs, outputs, RouterPolicy.ROUND_ROBIN,
+    out = simulate_serving(FixedIterations(), limits, 1, arrival, inputs, outputs, "round_robin",
                            np.random.default_rng(0), prefix_group=np.array([7, 7]), prefix_tokens=900)
     ttft = out.first_token_s - arrival
     assert ttft[0] == pytest.approx(2 * TICK_S)  # 1,000 prompt tokens in two chunks of 512
     assert ttft[1] == pytest.approx(1 * TICK_S)  # 900 cached: 100 computed in one iteration
     assert (out.prefix_lookups, out.prefix_hits) == (2, 1)
-    alone = simulate_serving(FixedIterations(), limits, 1, arrival, inputs, outputs, RouterPolicy.ROUND_ROBIN,
+    alone = simulate_serving(FixedIterations(), limits, 1, arrival, inputs, outputs, "round_robin",
                              np.random.default_rng(0))
     assert out.kv_block_s[0] < alone.kv_block_s[0]  # the hit's own blocks exclude the shared 900 tokens
 
@@ -342,7 +337,7 @@ def test_the_prefix_cache_forgets_the_least_recently_used_prefix() -> None:
     limits = ReplicaLimits(max_batch=8, max_num_tokens=512, kv_blocks=1_000, block_tokens=16, prefix_slots=1)
     arrival = np.array([0.0, 1.0, 2.0, 3.0])
     out = simulate_serving(FixedIterations(), limits, 1, arrival, np.full(4, 600), np.full(4, 5),
-                           RouterPolicy.ROUND_ROBIN, np.random.default_rng(0),
+                           "round_robin", np.random.default_rng(0),
                            prefix_group=np.array([1, 2, 1, 1]), prefix_tokens=500)
     assert (out.prefix_lookups, out.prefix_hits) == (4, 1)  # 2 pushed 1 out; only the last 1 finds it
 
@@ -352,7 +347,7 @@ def test_the_prefix_aware_router_follows_the_cache_within_its_balance_rule() -> 
     arrival = np.array([0.0, 0.001, 1.0, 1.5, 2.0])  # the second arrives while the first replica is busy
     groups = np.array([3, 4, 3, 3, 4])
     out = simulate_serving(FixedIterations(), limits, 4, arrival, np.full(5, 800), np.full(5, 5),
-                           RouterPolicy.PREFIX_AWARE, np.random.default_rng(0), prefix_group=groups,
+                           "prefix_aware", np.random.default_rng(0), prefix_group=groups,
                            prefix_tokens=700)
     assert out.replica[2] == out.replica[3] == out.replica[0]  # back to the replica holding prefix 3
     assert out.replica[4] == out.replica[1] != out.replica[0]
@@ -363,8 +358,8 @@ def test_the_autoscaler_can_follow_busy_time_instead_of_queue_length() -> None:
     limits = ReplicaLimits(max_batch=4, max_num_tokens=512, kv_blocks=10_000, block_tokens=16)
     burst = (np.append(np.zeros(40), 30.0), np.full(41, 10), np.full(41, 100))
     scaler = Autoscaler(min_replicas=1, max_replicas=3, interval_s=1.0, scale_up_at=0.9, scale_down_at=0.1,
-                        cold_start_s=2.0, on_busy=True)
-    scaled = simulate_serving(FixedIterations(), limits, 1, *burst, RouterPolicy.LEAST_OUTSTANDING,
+                        cold_start_s=2.0, metric="busy")
+    scaled = simulate_serving(FixedIterations(), limits, 1, *burst, "least_outstanding",
                               np.random.default_rng(0), autoscaler=scaler)
     assert scaled.busy_s[1] > 0 and scaled.busy_s[2] > 0  # the first replica ran flat out: two more started
     assert scaled.active_s[1] < scaled.end_s - 1.0  # and were switched off, idle, before the straggler

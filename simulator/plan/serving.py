@@ -25,6 +25,7 @@ from simulator.scenario.inference import (
     TraceArrivals,
     UniformLength,
 )
+from simulator.scenario.policies import LoadMetricName, RouterName
 from simulator.scenario.schema import ClusterSpec
 
 
@@ -60,7 +61,7 @@ class DecodePool:
 @dataclass(frozen=True)
 class Autoscaler:
     """Replicas of the main pool added or removed on load: every `interval_s`, the load of the replicas
-    taking requests (outstanding requests per replica, or with `on_busy` the fraction of the last interval
+    taking requests (by `metric`: outstanding requests per replica, or the fraction of the last interval
     they spent iterating) above `scale_up_at` starts one more (after `cold_start_s`, paid from the start);
     below `scale_down_at` an idle one is switched off."""
 
@@ -70,7 +71,7 @@ class Autoscaler:
     scale_up_at: float
     scale_down_at: float
     cold_start_s: float
-    on_busy: bool = False
+    metric: LoadMetricName = "outstanding"
 
 
 def serving_config(w: InferenceWorkload, cluster: ClusterSpec, decode: bool = False) -> ServingConfig:
@@ -174,7 +175,7 @@ class ServicePlan:
     iterations: ReplicaIterations
     limits: ReplicaLimits
     load: RequestLoad
-    router: str
+    router: RouterName
     on_failure: str
     decode: DecodePool | None
     autoscaler: Autoscaler | None
@@ -224,7 +225,7 @@ def service_plan(w: InferenceWorkload, cluster: ClusterSpec, rng: np.random.Gene
                             w.disaggregation.decode_replicas, kv_transfer_s_per_token(w, cluster, cfg))
     scaler = w.autoscaling
     autoscaler = Autoscaler(scaler.min_replicas, scaler.max_replicas, scaler.interval_s, scaler.scale_up_at,
-                            scaler.scale_down_at, scaler.cold_start_s, scaler.metric == "busy") if scaler else None
+                            scaler.scale_down_at, scaler.cold_start_s, scaler.metric) if scaler else None
     replica_gpus = np.array([w.tp * w.pp] * w.pool_replicas
                             + [w.decode_tp * w.decode_pp] * (decode.replicas if decode else 0))
     return ServicePlan(w.name, w.tenant, w.priority, w.start_at_s, w.replicas, _iterations(cfg, net),

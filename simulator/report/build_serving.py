@@ -53,6 +53,7 @@ def inference_report(w: InferenceWorkload, service: Service, outcome: ServingOut
     load, prices, power = service.plan.load, economy.prices, economy.power
     gpus = service.replica_gpus
     busy_gpu_s = float(np.sum(outcome.busy_s * gpus))
+    lost_gpu_s = float(np.sum(outcome.lost_s * gpus))  # iterations whose work replica failures threw away
     active_gpu_s = float(np.sum(outcome.active_s * gpus))
     kwh = prices.facility_kwh(busy_gpu_s * power.computing_w + (active_gpu_s - busy_gpu_s) * power.idle_w)
     start = service.started_s if service.started_s is not None else w.start_at_s
@@ -83,7 +84,7 @@ def inference_report(w: InferenceWorkload, service: Service, outcome: ServingOut
         slo=SloReport(ttft_s=w.slo.ttft_s, tpot_s=w.slo.tpot_s), slo_attainment=optional(summary.slo_attainment),
         replica_busy_fraction=summary.busy_fraction, kv_cache_utilization=summary.kv_cache_utilization,
         replica_failures=outcome.outages, carbon_tco2e=prices.tco2e(kwh),
-        cost_breakdown=breakdown(economy, active_gpu_s, busy_gpu_s, 0.0, 0.0, kwh),
+        cost_breakdown=breakdown(economy, active_gpu_s, busy_gpu_s - lost_gpu_s, 0.0, lost_gpu_s, kwh),
         prefix_cache_hit_rate=outcome.prefix_hits / outcome.prefix_lookups if outcome.prefix_lookups else None,
         gpu_hours=active_gpu_s / SECONDS_PER_HOUR, energy_kwh=kwh,
         cost_usd=summary.cost_usd, usd_per_million_output_tokens=optional(summary.usd_per_million_output_tokens),

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, fie
 
 from simulator.base import Strict
 from simulator.models.hardware import Precision
+from simulator.scenario.policies import LoadMetricName, RouterName
 from simulator.scenario.refs import NAME_PATTERN, ModelRef
 from simulator.units import Bytes, Duration, NonNegativeDuration, PositiveBandwidth
 
@@ -189,7 +190,7 @@ class AutoscalingSpec(Strict):
     `scale_up_at` start one more (serving after the cold start, paid from its start); below `scale_down_at` an
     idle one is switched off. The service reserves GPUs for max_replicas; it pays only for those started."""
 
-    metric: Literal["outstanding", "busy"] = Field(
+    metric: LoadMetricName = Field(
         "outstanding", description="load: outstanding requests per serving replica, or the fraction of the last "
         "interval they spent iterating (0..1)",
     )
@@ -267,7 +268,7 @@ class InferenceWorkload(Strict):
         description="per GPU to host memory for swapping (default 32 GB/s: half of PCIe 5.0 x16's 64 GB/s, an "
         "assumption for pinned copies next to inference traffic)",
     )
-    router: Literal["round_robin", "least_outstanding", "power_of_two", "kv_aware", "prefix_aware"] = Field(
+    router: RouterName = Field(
         "least_outstanding", description="how a request picks a replica: in turn, fewest requests, the less "
         "loaded of two drawn at random, fewest tokens cached and queued (balances memory, not counts), or a "
         "replica caching its prefix unless it has more than twice the least busy one's requests plus one",

@@ -12,8 +12,8 @@ import numpy as np
 import simpy
 
 from simulator.engine.cluster import Cluster, GpuIds
-from simulator.engine.serving.replica import Deployment, FailurePolicy, RouterPolicy, ServingOutcome, deploy_serving
-from simulator.models.reliability import CauseKind
+from simulator.engine.serving.deployment import Deployment, FailurePolicy, deploy_serving
+from simulator.engine.serving.replica import ServingOutcome
 from simulator.plan.serving import ServicePlan
 
 
@@ -38,7 +38,7 @@ def deploy(env: simpy.Environment, cluster: Cluster, plan: ServicePlan, rng: np.
     every request is completed or failed (`rng` drives its router)."""
     load = plan.load
     deployment = deploy_serving(env, plan.iterations, plan.limits, plan.replicas, load.arrival_s, load.input_tokens,
-                                load.output_tokens, RouterPolicy(plan.router), rng, plan.decode,
+                                load.output_tokens, plan.router, rng, plan.decode,
                                 FailurePolicy(plan.on_failure), plan.autoscaler, load.prefix_group,
                                 plan.prefix_tokens)
     service = Service(plan, deployment)
@@ -55,23 +55,22 @@ def _hold(cluster: Cluster, service: Service, ids: GpuIds, replicas: list[int]) 
         for node in np.unique(ids[edges[at]:edges[at + 1]] // cluster.gpus_per_node).tolist():
             on_node.setdefault(node, []).append(replica)
 
-    def failed(node: int, cause: str) -> None:
-        for replica in on_node.get(node, []):
-            deployment.crash(replica, cluster.repaired(node))
+    class Replicas:
+        """The replicas as holders of their nodes (simulator/engine/effects.py): a node's failure takes down every
+        replica on it, a straggler slows them until it is detected and evicted."""
 
-    def slowed(node: int, factor: float, detection_s: float, repair_s: float, cause: str) -> None:
-        """A straggler slows the node's replicas until it is detected; then the node is taken out for repair
-        like a failed one (unless a failure or another holder's eviction took it down first)."""
-        for replica in on_node.get(node, []):
-            deployment.slow(replica, factor)
-        cluster.env.process(_evict(node, detection_s, repair_s, cause))
+        def crash(self, node: int, cause: str) -> None:
+            for replica in on_node.get(node, []):
+                deployment.crash(replica, cluster.repaired(node))
 
-    def _evict(node: int, detection_s: float, repair_s: float, cause: str) -> Generator[simpy.Event, object, None]:
-        yield cluster.env.timeout(detection_s)
-        if cluster.up[node] and any(deployment.is_slowed(r) for r in on_node.get(node, [])):
-            cluster.fail_node(node, repair_s, CauseKind.STRAGGLER.label(cause))
+        def slow(self, node: int, factor: float) -> None:
+            for replica in on_node.get(node, []):
+                deployment.slow(replica, factor)
 
-    cluster.hold(ids, failed, slowed)
+        def is_slowed(self, node: int) -> bool:
+            return any(deployment.is_slowed(r) for r in on_node.get(node, []))
+
+    cluster.hold(ids, Replicas())
 
 
 def _serve(env: simpy.Environment, cluster: Cluster, service: Service) -> Generator[simpy.Event, object, None]:

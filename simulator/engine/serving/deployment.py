@@ -1,0 +1,234 @@
+"""A service's replicas deployed as SimPy processes: requests arrive, its router picks a replica, replicas fail
+and come back (their requests retried elsewhere or failed), a decode pool takes prefilled requests over, and an
+autoscaler may grow and shrink the main pool. Every request ends completed, failed (it can never fit, or a
+failure lost it under the fail policy), queued or running."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+import simpy
+
+from simulator.engine.serving.admission import ADMISSIONS
+from simulator.engine.serving.autoscaler import autoscale
+from simulator.engine.serving.replica import Replica, Seq, ServingOutcome
+from simulator.engine.serving.router import ROUTERS, Router
+from simulator.models.workload.serving_time import IterationModel
+from simulator.plan.serving import Autoscaler, DecodePool, ReplicaLimits
+from simulator.scenario.policies import AdmissionName, RouterName
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A replica down from `start_s` for `duration_s` (a crash of any of its GPUs and the repair)."""
+
+    start_s: float
+    replica: int
+    duration_s: float
+
+
+class FailurePolicy(Enum):
+    """What happens to the requests on a replica that fails."""
+
+    RETRY = "retry"  # restart elsewhere, recomputing the prompt and the tokens already sent
+    FAIL = "fail"  # report them failed
+
+
+@dataclass
+class Deployment:
+    """The replicas of one service, its router, and the requests waiting for a replica to come up; built by
+    `deploy_serving` on an environment that may hold other processes (training jobs, failures)."""
+
+    env: simpy.Environment
+    pool: list[Replica]
+    decoders: list[Replica]
+    router: Router
+    outcome: ServingOutcome
+    decode: DecodePool | None
+    on_failure: FailurePolicy
+    initial: int  # main-pool replicas brought up first
+    autoscaler: Autoscaler | None = None  # watches the load once the replicas are up
+    stranded: deque[Seq] = field(default_factory=deque)  # no replica of its pool was up
+    moving: set[int] = field(default_factory=set)  # KV caches between the pools
+    unsettled: int = 0  # requests not yet completed or failed
+    done: simpy.Event | None = None  # fires when every request is completed or failed
+    # GPUs for a replica the autoscaler starts: an event that fires when they are granted (None: at once),
+    # and how to give them back when it is switched off
+    acquire: Callable[[int], simpy.Event] | None = None
+    give_back: Callable[[int], None] | None = None
+    starting: set[int] = field(default_factory=set)  # replicas waiting for their GPUs
+
+    def settle(self, count: int) -> None:
+        """`count` requests completed or failed."""
+        self.unsettled -= count
+        if self.unsettled == 0 and self.done is not None and not self.done.triggered:
+            self.done.succeed()
+
+    def bring_up(self) -> None:
+        """Start the first replicas and the decode pool (once their GPUs are granted)."""
+        for replica in self.pool[:self.initial] + self.decoders:
+            replica.down, replica.provisioned_since_s = False, self.env.now
+        self.repaired()
+        if self.autoscaler is not None:
+            self.env.process(autoscale(self, self.autoscaler))
+
+    def crash(self, number: int, until: simpy.Event | float) -> None:
+        """Replica `number` fails until `until` (the repair, or seconds); a replica already failed waits for
+        this repair too; one that is off or starting is not affected."""
+        replica = (self.pool + self.decoders)[number]
+        if replica.failing and isinstance(until, simpy.Event):
+            replica.blockers.append(until)
+        elif not replica.down and replica.process is not None:
+            replica.down = True  # at once: the interrupt reaches the replica later in this instant
+            replica.process.interrupt(until)
+            self.outcome.outages += 1
+
+    def slow(self, number: int, factor: float) -> None:
+        """A GPU of replica `number` runs `factor` times slower (fail-slow) until the replica fails or is
+        evicted; a replica that is down is not affected."""
+        replica = (self.pool + self.decoders)[number]
+        if not replica.down:
+            replica.slow(factor)
+
+    def is_slowed(self, number: int) -> bool:
+        """Replica `number` is up and a straggler slows it."""
+        replica = (self.pool + self.decoders)[number]
+        return not replica.down and replica.pace > 1.0
+
+    def close(self) -> ServingOutcome:
+        """The outcome at the current time: what is still queued or running, and time accounts closed."""
+        env, outcome, everyone = self.env, self.outcome, self.pool + self.decoders
+        outcome.queued_at_end = sum(len(r.waiting) for r in everyone) + len(self.stranded)
+        outcome.running_at_end = sum(len(r.running) for r in everyone) + len(self.moving)
+        outcome.end_s = float(env.now)
+        for replica in everyone:  # iterations cut by the horizon are busy time too
+            if replica.iteration_start_s is not None:
+                outcome.busy_s[replica.number] += env.now - replica.iteration_start_s
+            if replica.provisioned_since_s is not None:
+                outcome.active_s[replica.number] += env.now - replica.provisioned_since_s
+        return outcome
+
+    def route(self, seq: Seq) -> None:
+        """Send a request to its pool: the decode pool once prefilled (with a decode pool), else the main."""
+        if seq.swapped:  # its KV cache stays in the old replica's host memory: recompute instead
+            seq.swapped = False
+            seq.restart()
+        to_decoders = self.decode is not None and seq.decoding and seq.generated > 0
+        replica = self.router.pick(self.decoders if to_decoders else self.pool, seq)
+        if replica is None:
+            self.stranded.append(seq)
+            return
+        if self.outcome.replica[seq.index] < 0:
+            self.outcome.replica[seq.index] = replica.number
+        replica.submit(seq)
+
+    def hand_off(self, seq: Seq) -> None:
+        self.env.process(self._transfer(seq))
+
+    def _transfer(self, seq: Seq) -> Generator[simpy.Event, object, None]:
+        assert self.decode is not None
+        self.moving.add(seq.index)
+        yield self.env.timeout((seq.input_tokens + seq.generated) * self.decode.transfer_s_per_token)
+        self.moving.discard(seq.index)
+        self.route(seq)
+
+    def evict(self, lost: list[Seq]) -> None:
+        """Requests on a failed replica: restarted from their prompt and sent tokens, or failed."""
+        for seq in lost:
+            if self.on_failure is FailurePolicy.FAIL:
+                self.outcome.failed[seq.index] = True
+                self.settle(1)
+                continue
+            self.outcome.retried += 1
+            seq.restart()
+            self.route(seq)
+
+    def repaired(self) -> None:
+        """A replica is back (or new): stranded requests, and those still waiting in other replicas' queues,
+        are routed again in arrival order, as from one queue in front of the replicas."""
+        waiting, self.stranded = list(self.stranded), deque()
+        for replica in self.pool + self.decoders:
+            if not replica.down:
+                waiting += replica.waiting
+                replica.waiting = deque()
+        for seq in sorted(waiting, key=lambda seq: seq.index):
+            self.route(seq)
+
+    def outages(self, outages: Sequence[Outage]) -> Generator[simpy.Event, object, None]:
+        """Take replicas down as listed (an outage overlapping an earlier one merges into it)."""
+        for outage in sorted(outages, key=lambda o: o.start_s):
+            if outage.start_s > self.env.now:
+                yield self.env.timeout(outage.start_s - self.env.now)
+            self.crash(outage.replica, outage.duration_s)
+
+
+def deploy_serving(env: simpy.Environment, model: IterationModel, limits: ReplicaLimits, replicas: int,
+                   arrival_s: np.ndarray, input_tokens: np.ndarray, output_tokens: np.ndarray,
+                   router: RouterName, rng: np.random.Generator, decode: DecodePool | None = None,
+                   on_failure: FailurePolicy = FailurePolicy.RETRY,
+                   autoscaler: Autoscaler | None = None, prefix_group: np.ndarray | None = None,
+                   prefix_tokens: int = 0, admission: AdmissionName = "fcfs") -> Deployment:
+    """Processes that serve the requests (sorted absolute arrival times) on identical replicas, all down until
+    `bring_up()`; with a decode pool, the first `replicas` only prefill (replica numbers continue into the
+    decode pool). With an autoscaler, the main pool, numbered first, may grow to the autoscaler's maximum.
+    Requests arriving while no replica is up wait for one. With `prefix_group` (per request, -1 for none),
+    the first `prefix_tokens` of a request's prompt are shared with its group (cached by `limits.prefix_slots`).
+    `router` and `admission` name registered policies (engine/serving/router.py, admission.py)."""
+    count = len(arrival_s)
+    nan = np.full(count, math.nan)
+    main = max(replicas, autoscaler.max_replicas) if autoscaler else replicas
+    sizes = [limits.kv_blocks] * main + ([decode.limits.kv_blocks] * decode.replicas if decode else [])
+    outcome = ServingOutcome(np.asarray(arrival_s, dtype=float), nan.copy(), nan.copy(), np.zeros(count, dtype=bool),
+                             np.zeros(count, dtype=bool), np.full(count, -1, dtype=np.int64), 0, 0,
+                             np.zeros(len(sizes)), np.zeros(len(sizes)), np.array(sizes), np.zeros(len(sizes)),
+                             np.zeros(len(sizes)), 0, 0, 0.0)
+    policy = ADMISSIONS[admission]()
+    pool = [Replica(env, model, limits, policy, outcome, n) for n in range(main)]
+    decoders = [Replica(env, decode.model, decode.limits, policy, outcome, main + n)
+                for n in range(decode.replicas)] if decode else []
+    service = Deployment(env, pool, decoders, ROUTERS[router](rng), outcome, decode, on_failure, replicas,
+                         autoscaler, unsettled=count, done=env.event())
+    if count == 0:
+        service.done.succeed()  # type: ignore[union-attr]
+    for replica in pool + decoders:
+        replica.settled = service.settle
+        replica.process = env.process(replica.run(service.evict, service.repaired))
+        if decode is not None and replica.number < main:
+            replica.handoff = service.hand_off
+
+    def arrivals() -> Generator[simpy.Event, object, None]:
+        for i in range(count):
+            if arrival_s[i] > env.now:  # simultaneous arrivals are all queued before a replica wakes
+                yield env.timeout(float(arrival_s[i]) - env.now)
+            outcome.arrived[i] = True
+            prompt, output = int(input_tokens[i]), max(1, int(output_tokens[i]))
+            service.route(Seq(i, prompt, output, prompt, prefix=-1 if prefix_group is None else int(prefix_group[i]),
+                              prefix_tokens=min(prefix_tokens, prompt)))
+
+    env.process(arrivals())
+    return service
+
+
+def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int, arrival_s: np.ndarray,
+                     input_tokens: np.ndarray, output_tokens: np.ndarray, router: RouterName,
+                     rng: np.random.Generator, horizon_s: float | None = None,
+                     decode: DecodePool | None = None, outages: Sequence[Outage] = (),
+                     on_failure: FailurePolicy = FailurePolicy.RETRY,
+                     autoscaler: Autoscaler | None = None, prefix_group: np.ndarray | None = None,
+                     prefix_tokens: int = 0) -> ServingOutcome:
+    """Serve the requests on their own (see `deploy_serving`), replicas up from time 0, until all are
+    completed or failed or the horizon passes. Outages take replicas down; their requests are retried
+    elsewhere or failed, by `on_failure`."""
+    env = simpy.Environment()
+    service = deploy_serving(env, model, limits, replicas, arrival_s, input_tokens, output_tokens, router, rng,
+                             decode, on_failure, autoscaler, prefix_group, prefix_tokens)
+    service.bring_up()
+    env.process(service.outages(outages))
+    assert service.done is not None
+    env.run(until=service.done if horizon_s is None else env.any_of([service.done, env.timeout(horizon_s)]))
+    return service.close()

@@ -1,0 +1,90 @@
+"""Routers that send an arriving request to a replica, registered by the names simulator/scenario/policies.py
+declares (`@router("name")` over a `Router` subclass), so a scenario's `router:` finds its class."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import get_args
+
+import numpy as np
+
+from simulator.engine.serving.registry import Registry
+from simulator.engine.serving.replica import Replica, Seq
+from simulator.scenario.policies import RouterName
+
+
+class Router(ABC):
+    """Picks a replica for each request; `rng` is the run's, for routers that draw."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    @abstractmethod
+    def pick(self, replicas: Sequence[Replica], seq: Seq) -> Replica | None:
+        """The replica `seq` goes to among those up (None if none is); ties go to the lowest number."""
+
+
+ROUTERS: Registry[RouterName, type[Router]] = Registry("router", get_args(RouterName))
+router = ROUTERS.register
+
+
+@router("least_outstanding")
+class LeastOutstanding(Router):
+    """Fewest requests queued and running (the common case, in one pass)."""
+
+    def pick(self, replicas: Sequence[Replica], seq: Seq) -> Replica | None:
+        best, fewest = None, math.inf
+        for replica in replicas:
+            if not replica.down and len(replica.waiting) + len(replica.running) < fewest:
+                best, fewest = replica, len(replica.waiting) + len(replica.running)
+        return best
+
+
+@router("round_robin")
+class RoundRobin(Router):
+    """In turn, by request number, over the replicas up."""
+
+    def pick(self, replicas: Sequence[Replica], seq: Seq) -> Replica | None:
+        up = [r for r in replicas if not r.down]
+        return up[seq.index % len(up)] if up else None
+
+
+@router("power_of_two")
+class PowerOfTwo(Router):
+    """The less loaded of two replicas drawn at random."""
+
+    def pick(self, replicas: Sequence[Replica], seq: Seq) -> Replica | None:
+        up = [r for r in replicas if not r.down]
+        if len(up) > 1:
+            a, b = self.rng.choice(len(up), size=2, replace=False)
+            return min(up[int(a)], up[int(b)], key=lambda r: r.outstanding)
+        return up[0] if up else None
+
+
+@router("kv_aware")
+class KvAware(Router):
+    """Fewest tokens cached or about to be: balances memory, not request counts."""
+
+    def pick(self, replicas: Sequence[Replica], seq: Seq) -> Replica | None:
+        up = [r for r in replicas if not r.down]
+        return min(up, key=lambda r: r.kv_tokens) if up else None
+
+
+@router("prefix_aware")
+class PrefixAware(Router):
+    """A replica holding the request's prefix unless it has more than twice the least busy one's requests
+    plus one (the balance rule of SGLang's cache-aware router); otherwise the least busy."""
+
+    def pick(self, replicas: Sequence[Replica], seq: Seq) -> Replica | None:
+        up = [r for r in replicas if not r.down]
+        if not up:
+            return None
+        least = min(up, key=lambda r: r.outstanding)
+        holders = [r for r in up if seq.prefix in r.prefixes] if seq.prefix >= 0 else []
+        if holders:
+            holder = min(holders, key=lambda r: r.outstanding)
+            if holder.outstanding <= 2 * least.outstanding + 1:
+                return holder
+        return least
