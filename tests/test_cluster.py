@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from functools import partial
+from typing import get_args
 
 import numpy as np
 import pytest
@@ -15,8 +16,9 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.engine.cluster import Cluster, GpuIds, SchedulingPolicy
+from simulator.engine.cluster import Cluster, GpuIds
 from simulator.engine.fairshare import FairShare
+from simulator.scenario.policies import SchedulerName
 
 NODES, GPN = 4, 8
 
@@ -63,7 +65,7 @@ class Witness:
         return False
 
 
-def play(holders: list[Holder], policy: SchedulingPolicy = SchedulingPolicy.FIFO, until: float | None = None,
+def play(holders: list[Holder], policy: SchedulerName = "fifo", until: float | None = None,
          quotas: dict[str, int] | None = None, fair_share: FairShare | None = None) -> Cluster:
     """Run the holders on a fresh 4 x 8 cluster; the grant times are left on them."""
     env = simpy.Environment()
@@ -117,8 +119,8 @@ def test_priority_serves_higher_priority_first_then_submission_order() -> None:
     """The whole cluster is held 0-10; three requests queue: (prio 0, 8 GPUs), (prio 5, 32), (prio 5, 8)."""
     fifo = [Holder(32, 0.0, 10.0), Holder(8, 1.0, 10.0), Holder(32, 2.0, 10.0, 5), Holder(8, 3.0, 10.0, 5)]
     priority = [Holder(h.count, h.ask_s, h.hold_s, h.priority) for h in fifo]
-    play(fifo, SchedulingPolicy.FIFO)
-    play(priority, SchedulingPolicy.PRIORITY)
+    play(fifo, "fifo")
+    play(priority, "priority")
     assert grants(fifo) == [0.0, 10.0, 20.0, 30.0]
     assert grants(priority) == [0.0, 20.0, 10.0, 20.0]
 
@@ -130,11 +132,11 @@ def backfill_case() -> list[Holder]:
 
 
 @pytest.mark.parametrize(("policy", "expected"), [
-    (SchedulingPolicy.FIFO, [0.0, 100.0, 110.0, 110.0]),
-    (SchedulingPolicy.PRIORITY, [0.0, 100.0, 110.0, 110.0]),
-    (SchedulingPolicy.BACKFILL, [0.0, 100.0, 2.0, 110.0]),
+    ("fifo", [0.0, 100.0, 110.0, 110.0]),
+    ("priority", [0.0, 100.0, 110.0, 110.0]),
+    ("backfill", [0.0, 100.0, 2.0, 110.0]),
 ])
-def test_backfill_starts_only_what_does_not_delay_the_head(policy: SchedulingPolicy,
+def test_backfill_starts_only_what_does_not_delay_the_head(policy: SchedulerName,
                                                           expected: list[float]) -> None:
     holders = backfill_case()
     play(holders, policy)
@@ -144,14 +146,14 @@ def test_backfill_starts_only_what_does_not_delay_the_head(policy: SchedulingPol
 def test_backfill_may_use_gpus_the_head_will_not_need_for_as_long_as_it_likes() -> None:
     """16 GPUs held to 100; 24 asked at 1 (reserved at 100 with 8 to spare); 8 GPUs for 500 s fit the spare 8."""
     holders = [Holder(16, 0.0, 100.0), Holder(24, 1.0, 10.0), Holder(8, 2.0, 500.0)]
-    play(holders, SchedulingPolicy.BACKFILL)
+    play(holders, "backfill")
     assert grants(holders) == [0.0, 100.0, 2.0]
 
 
 def test_backfill_trusts_estimates_not_actual_holding_times() -> None:
     """An 8-GPU job claims 50 s but holds 200: it backfills, and the head starts only when it is done."""
     holders = [Holder(16, 0.0, 100.0), Holder(32, 1.0, 10.0), Holder(8, 2.0, 200.0, estimate_s=50.0)]
-    play(holders, SchedulingPolicy.BACKFILL)
+    play(holders, "backfill")
     assert grants(holders) == [0.0, 202.0, 2.0]
 
 
@@ -265,7 +267,7 @@ def test_fair_share_puts_a_light_tenant_ahead_of_a_heavy_one(fair: bool, expecte
     share = FairShare(["heavy", "light"], {}, half_life_s=1000.0, weight=10.0)
     holders = [Holder(32, 0.0, 100.0, tenant="heavy"), Holder(32, 50.0, 10.0, tenant="heavy"),
                Holder(32, 60.0, 10.0, tenant="light")]
-    play(holders, SchedulingPolicy.PRIORITY, fair_share=share if fair else None)
+    play(holders, "priority", fair_share=share if fair else None)
     assert grants(holders) == expected
 
 
@@ -303,7 +305,7 @@ def victims_on(preemption: bool = True) -> Victims:
     """The whole cluster held: p1 (priority 1, from t=0), p2 and p3 (priority 0, from t=1 and t=2), n (not
     preemptible, priority 0, from t=3)."""
     env = simpy.Environment()
-    v = Victims(env, Cluster(env, NODES, GPN, SchedulingPolicy.PRIORITY, preemption=preemption))
+    v = Victims(env, Cluster(env, NODES, GPN, "priority", preemption=preemption))
     for name, start_s, priority, preemptible in (("p1", 0, 1, True), ("p2", 1, 0, True), ("p3", 2, 0, True),
                                                   ("n", 3, 0, False)):
         env.run(until=start_s + 0.5)
@@ -355,7 +357,7 @@ def test_a_stop_that_releases_at_once_is_handled() -> None:
     """make_preemptible allows a stop that gives the GPUs back at once: the victims chosen together are all
     draining before the first stop, so its release (which re-enters the grant) stops nobody else."""
     env = simpy.Environment()
-    cluster = Cluster(env, NODES, GPN, SchedulingPolicy.PRIORITY, preemption=True)
+    cluster = Cluster(env, NODES, GPN, "priority", preemption=True)
     for _ in range(NODES):
         ids = take(cluster, GPN)
         cluster.make_preemptible(ids, 0, partial(cluster.release, ids))
@@ -450,9 +452,9 @@ operations = st.lists(st.one_of(
 
 
 @settings(max_examples=80, deadline=None)
-@given(ops=operations, policy=st.sampled_from(list(SchedulingPolicy)), priorities=st.lists(st.integers(0, 3)))
+@given(ops=operations, policy=st.sampled_from(get_args(SchedulerName)), priorities=st.lists(st.integers(0, 3)))
 def test_no_gpu_is_ever_granted_twice_and_free_plus_allocated_is_everything(
-        ops: list[Op], policy: SchedulingPolicy, priorities: list[int]) -> None:
+        ops: list[Op], policy: SchedulerName, priorities: list[int]) -> None:
     env = simpy.Environment()
     cluster = Cluster(env, NODES, GPN, policy)
     events: list[simpy.Event] = []

@@ -9,6 +9,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import simpy
@@ -16,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simulator.engine.cluster import Cluster
-from simulator.engine.scheduling import POLICIES, Policy, registered
+from simulator.engine.scheduling import POLICIES, Policy
 from simulator.models.reliability import (
     INTERVAL_RULES,
     Checkpoint,
@@ -26,7 +27,7 @@ from simulator.models.reliability import (
 )
 from simulator.plan.load import load_scenario
 from simulator.run import simulate
-from simulator.scenario.jobs import SchedulingPolicy
+from simulator.scenario.policies import SchedulerName
 from tests.test_batch_jobs import scenario_file
 from tests.test_engine_batch import GPN, batch, fail, play
 
@@ -132,10 +133,10 @@ def test_batch_work_lost_to_stragglers_and_crashes_is_costed_as_failure(tmp_path
 
 
 def test_every_scheduling_policy_name_has_one_implementation() -> None:
-    assert set(POLICIES) == set(SchedulingPolicy)
-    assert all(isinstance(policy, Policy) for policy in POLICIES.values())
+    assert set(POLICIES.names) == set(get_args(SchedulerName))
+    assert all(issubclass(POLICIES[name], Policy) for name in POLICIES.names)
     with pytest.raises(ValueError, match="registered twice"):
-        registered(SchedulingPolicy.FIFO)(Policy)
+        POLICIES.register("fifo")(Policy)
 
 
 def test_every_checkpoint_policy_has_an_interval_rule() -> None:

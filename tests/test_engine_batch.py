@@ -11,7 +11,7 @@ import pytest
 import simpy
 
 from simulator.engine.batch import BatchJob
-from simulator.engine.cluster import Cluster, SchedulingPolicy
+from simulator.engine.cluster import Cluster
 
 GPN = 8
 POWER_W = 500.0
@@ -30,7 +30,7 @@ def play(*jobs: BatchJob, actions: tuple[tuple[float, Callable[[Cluster], object
     """Run the jobs (and `actions` on the cluster at their times) on a fresh 4 x 8 cluster (priority order
     with preemption if asked)."""
     env = simpy.Environment()
-    policy = SchedulingPolicy.PRIORITY if preemption else SchedulingPolicy.FIFO
+    policy = "priority" if preemption else "fifo"
     cluster = Cluster(env, 4, GPN, policy, preemption)
 
     def act(time_s: float, action: Callable[[Cluster], object]) -> Generator[simpy.Event, object, None]:

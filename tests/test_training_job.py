@@ -17,10 +17,11 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.engine.cluster import Cluster, SchedulingPolicy
+from simulator.engine.cluster import Cluster
 from simulator.engine.training import TrainingJob
 from simulator.models.reliability import NoSpare
 from simulator.plan.training import NO_FAILURES, RecoveryPlan
+from simulator.scenario.policies import SchedulerName
 
 STEP_S = 2.0
 STEPS = 50
@@ -65,7 +66,7 @@ class Bench:
             job.start(self.env, self.cluster)
 
 
-def bench(nodes: int = 4, policy: SchedulingPolicy = SchedulingPolicy.FIFO, preemption: bool = False) -> Bench:
+def bench(nodes: int = 4, policy: SchedulerName = "fifo", preemption: bool = False) -> Bench:
     env = simpy.Environment()
     return Bench(env, Cluster(env, nodes, GPN, policy, preemption))
 
@@ -368,7 +369,7 @@ def test_a_preempted_job_gives_way_and_resumes_with_a_restore(checkpoint_on_pree
     """Urgent work asks for 16 GPUs at 51, 9 s into span 42-62 (steps 20-24 and half a step). The job stops,
     saving step 24 (or rolling back to 20), queues 51-61 while the urgent job runs, restarts and restores 61-70,
     then computes the rest: 26 steps and 2 stalls (ends 124) or 30 steps and 2 stalls (ends 132)."""
-    b = bench(policy=SchedulingPolicy.PRIORITY, preemption=True)
+    b = bench(policy="priority", preemption=True)
     job = make_job(preemptible=True, checkpoint_on_preempt=checkpoint_on_preempt)
     urgent = urgent_job(51.0)
     b.start(job, urgent)
@@ -385,7 +386,7 @@ def test_a_preempted_job_gives_way_and_resumes_with_a_restore(checkpoint_on_pree
 
 
 def test_a_job_that_is_not_preemptible_keeps_its_gpus() -> None:
-    b = bench(policy=SchedulingPolicy.PRIORITY, preemption=True)
+    b = bench(policy="priority", preemption=True)
     job = make_job()
     urgent = urgent_job(51.0)
     b.start(job, urgent)
@@ -428,7 +429,7 @@ def test_settle_of_a_job_never_started() -> None:
 
 
 def test_settle_of_a_preempted_job_counts_its_wait_for_gpus_again() -> None:
-    b = bench(policy=SchedulingPolicy.PRIORITY, preemption=True)
+    b = bench(policy="priority", preemption=True)
     job = make_job(preemptible=True)
     b.start(job, urgent_job(51.0))
     b.env.run(until=58.0)
@@ -451,7 +452,7 @@ def test_every_held_second_is_a_kept_step_a_loss_or_a_partial_step(
     horizon; a finished job has every step and no remainder."""
     recovery = replace(BASE, write_s=write_s, on_no_spare=on_no_spare, dp=2, spare_nodes=int(spare))
     job = make_job(gpus=16, recovery=recovery, preemptible=True, checkpoint_on_preempt=checkpoint_on_preempt)
-    b = bench(policy=SchedulingPolicy.PRIORITY, preemption=True)
+    b = bench(policy="priority", preemption=True)
     b.fail(failure_s, node, repair_s)
     b.fail(failure_s + 30.0, (node + 1) % 4, repair_s)
     b.start(job)

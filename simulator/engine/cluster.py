@@ -19,17 +19,17 @@ from numpy.typing import NDArray
 from simulator.engine.effects import Holder, Straggler, straggle
 from simulator.engine.fairshare import FairShare
 from simulator.engine.scheduling import POLICIES, Request
-from simulator.scenario.jobs import SchedulingPolicy
+from simulator.scenario.policies import SchedulerName
 
 GpuIds = NDArray[np.int64]
 FAILURE_LOG_LIMIT = 1_000_000  # records kept per run; counts stay exact beyond it
 
 
 class Cluster:
-    """`nodes x gpus_per_node` GPUs; gang allocation under a SchedulingPolicy."""
+    """`nodes x gpus_per_node` GPUs; gang allocation under a scheduling policy."""
 
     def __init__(self, env: simpy.Environment, nodes: int, gpus_per_node: int,
-                 policy: SchedulingPolicy = SchedulingPolicy.FIFO, preemption: bool = False,
+                 policy: SchedulerName = "fifo", preemption: bool = False,
                  unit_nodes: int = 1, quotas: dict[str, int] | None = None,
                  fair_share: FairShare | None = None) -> None:
         self.env = env
@@ -40,7 +40,7 @@ class Cluster:
         self.up = np.ones(nodes, dtype=bool)
         self.allocated_s = np.zeros(self.gpus)
         self._allocated_at = np.full(self.gpus, np.nan)
-        self._policy = POLICIES[policy]
+        self._policy = POLICIES[policy]()
         self.unit_nodes = unit_nodes  # nodes of one scalable unit, pod or leaf: jobs that fit stay inside one
         self.preemption = preemption  # a queued head may stop preemptible lower-priority allocations
         self._preemptible: dict[int, tuple[int, int, float, Callable[[], None]]] = {}  # key -> (prio, GPUs, t, stop)

@@ -1,16 +1,18 @@
 """Scheduling policies, one small class each, registered under the names the scenario schema accepts
-(SchedulingPolicy): where a new request joins the queue, and which requests may start behind a blocked head."""
+(SchedulerName in simulator/scenario/policies.py): where a new request joins the queue, and which requests may
+start behind a blocked head."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, get_args
 
 import simpy
 
-from simulator.scenario.jobs import SchedulingPolicy
+from simulator.engine.registry import Registry
+from simulator.scenario.policies import SchedulerName
 
 
 @dataclass(eq=False)  # a request is itself: the queue finds and removes it by identity
@@ -58,22 +60,10 @@ class Policy:
         return iter(())
 
 
-POLICIES: dict[SchedulingPolicy, Policy] = {}
+POLICIES: Registry[SchedulerName, type[Policy]] = Registry("scheduling policy", get_args(SchedulerName))
 
 
-def registered(name: SchedulingPolicy) -> Callable[[type[Policy]], type[Policy]]:
-    """Register the decorated policy under `name` (once)."""
-
-    def register(policy: type[Policy]) -> type[Policy]:
-        if name in POLICIES:
-            raise ValueError(f"scheduling policy {name} is registered twice")
-        POLICIES[name] = policy()
-        return policy
-
-    return register
-
-
-@registered(SchedulingPolicy.FIFO)
+@POLICIES.register("fifo")
 class Fifo(Policy):
     """Submission order; the head blocks."""
 
@@ -82,12 +72,12 @@ class Fifo(Policy):
         waiting.append(request)
 
 
-@registered(SchedulingPolicy.PRIORITY)
+@POLICIES.register("priority")
 class Priority(Policy):
     """Higher priority first, then submission order; the head blocks."""
 
 
-@registered(SchedulingPolicy.BACKFILL)
+@POLICIES.register("backfill")
 class Backfill(Priority):
     """Priority order, and EASY backfill: the head's reservation is when enough held GPUs are expected back; a
     later request may start now if it fits and ends by then, or uses only GPUs the head will not need."""

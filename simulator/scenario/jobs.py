@@ -4,7 +4,6 @@ scheduling studies. A job has no model: it runs for its duration on its GPUs (an
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -12,6 +11,7 @@ from pydantic import Field, model_validator
 from simulator.base import Strict
 from simulator.models.workload.arrivals import JobColumns
 from simulator.scenario.inference import CsvPath
+from simulator.scenario.policies import SchedulerName
 from simulator.scenario.refs import ModelRef
 from simulator.units import Duration, NonNegativeDuration, PositiveCount
 
@@ -150,16 +150,6 @@ class FairShareSpec(Strict):
     )
 
 
-class SchedulingPolicy(StrEnum):
-    """In what order queued requests get GPUs: the names the schema accepts, each implemented by one registered
-    class in simulator/engine/scheduling.py (the engine sits above this layer, so the names live here)."""
-
-    FIFO = "fifo"  # submission order; the head of the queue blocks those behind it
-    PRIORITY = "priority"  # higher priority first, then submission order; the head blocks
-    BACKFILL = "backfill"  # as priority, but later requests that fit now may start if they do not delay the
-    # head's reservation (EASY backfill on the requests' run-time estimates)
-
-
 class SchedulerSpec(Strict):
     """How the cluster hands out GPUs to queued workloads and jobs."""
 
@@ -173,8 +163,8 @@ class SchedulerSpec(Strict):
         "that would take its tenant over waits, skipped by the scheduler so that it blocks nobody, until the "
         "tenant gives GPUs back. Tenants not listed are unlimited",
     )
-    policy: SchedulingPolicy = Field(
-        SchedulingPolicy.FIFO, description="fifo: submission order, the head blocks; priority: higher priority "
+    policy: SchedulerName = Field(
+        "fifo", description="fifo: submission order, the head blocks; priority: higher priority "
         "first; backfill: priority order, and later work that fits may start if it does not delay the head (EASY "
         "backfill on run-time estimates)",
     )
@@ -185,6 +175,6 @@ class SchedulerSpec(Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> SchedulerSpec:
-        if self.fair_share is not None and self.policy is SchedulingPolicy.FIFO:
+        if self.fair_share is not None and self.policy == "fifo":
             raise ValueError("fair_share reorders the queue, so it needs policy: priority or backfill, not fifo")
         return self

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import get_args
 
-from simulator.engine.serving.registry import Registry
+from simulator.engine.registry import Registry
 from simulator.engine.serving.replica import Admission, Replica, Seq
 from simulator.scenario.policies import AdmissionName
 

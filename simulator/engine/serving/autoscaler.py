@@ -12,7 +12,7 @@ from typing import Protocol, get_args
 
 import simpy
 
-from simulator.engine.serving.registry import Registry
+from simulator.engine.registry import Registry
 from simulator.engine.serving.replica import Replica, Seq, ServingOutcome
 from simulator.plan.serving import Autoscaler
 from simulator.scenario.policies import LoadMetricName

@@ -10,7 +10,7 @@ from typing import get_args
 
 import numpy as np
 
-from simulator.engine.serving.registry import Registry
+from simulator.engine.registry import Registry
 from simulator.engine.serving.replica import Replica, Seq
 from simulator.scenario.policies import RouterName
 

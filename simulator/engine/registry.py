@@ -1,5 +1,6 @@
-"""A registry of one kind of serving policy: implementations filed under the names simulator/scenario/policies.py
-declares for that kind, so a scenario can name a policy and the engine find its class."""
+"""A registry of one kind of engine policy (router, admission, autoscaling metric, scheduling policy): classes
+filed under the names simulator/scenario/policies.py declares for that kind, so a scenario can name a policy and
+the engine find its class."""
 
 from __future__ import annotations
 
