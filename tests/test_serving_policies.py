@@ -16,10 +16,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from simulator.engine.registry import Registry
 from simulator.engine.serving.admission import ADMISSIONS, FirstComeFirstServed
 from simulator.engine.serving.autoscaler import METRICS, Busy, LoadMetric, Outstanding
 from simulator.engine.serving.deployment import Deployment, Outage, deploy_serving, simulate_serving
-from simulator.engine.registry import Registry
 from simulator.engine.serving.replica import Replica, Seq, ServingOutcome
 from simulator.engine.serving.router import ROUTERS, Router
 from simulator.models.workload.arrivals import poisson_arrivals_s
