@@ -81,6 +81,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
         simulated_s=env.now,
         wall_s=time.perf_counter() - started,
         cluster=cluster_report(cluster, env.now, economy, [r.job for r in runs], batch,
+                               sum(s.gpu_seconds(o.lost_s) for s, o in zip(services, outcomes, strict=True)),
                                links.link_failures if links else 0),
         jobs=jobs_report(batch, env.now) if scenario.jobs else None,
         tenants=tenant_reports(scenario, reports, batch, economy, cluster),

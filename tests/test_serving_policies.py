@@ -244,6 +244,12 @@ def test_replica_failures_cost_money_and_the_parts_still_sum_to_the_whole(tmp_pa
     parts = w.cost_breakdown
     assert parts.failure_usd > 0 and parts.checkpoint_usd == 0
     assert parts.useful_usd + parts.failure_usd + parts.idle_usd + parts.energy_usd == pytest.approx(w.cost_usd)
+    # the cluster's books agree: the only workload's lost work is the cluster's failure cost, and not productive
+    whole = report.cluster.cost_breakdown
+    assert whole.failure_usd == pytest.approx(parts.failure_usd)
+    assert whole.useful_usd == pytest.approx(parts.useful_usd)
+    assert report.cluster.utilization == pytest.approx(
+        parts.useful_usd / report.cluster.gpu_hour_usd / report.cluster.gpu_hours)
     calm = tmp_path / "calm.yaml"
     calm.write_text(SCENARIO, encoding="utf-8")
     assert simulate(load_scenario(calm)).workloads["chat"].cost_breakdown.failure_usd == 0.0

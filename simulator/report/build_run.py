@@ -29,7 +29,9 @@ from simulator.units import SECONDS_PER_HOUR
 
 
 def cluster_report(cluster: Cluster, now: float, economy: Economy, jobs: list[TrainingJob], batch: list[BatchJob],
-                    link_failures: int) -> ClusterReport:
+                   serving_lost_gpu_s: float, link_failures: int) -> ClusterReport:
+    """The whole cluster's GPU time, energy and cost; work lost to failures by training jobs, batch jobs and
+    serving replicas (`serving_lost_gpu_s`) is costed as failure."""
     prices, power = economy.prices, economy.power
     available = cluster.gpus * now
     down = min(cluster.down_gpu_seconds(), available - cluster.busy_gpu_s)
@@ -55,7 +57,8 @@ def cluster_report(cluster: Cluster, now: float, economy: Economy, jobs: list[Tr
         cost_usd=prices.cost_usd(available, kwh),
         cost_breakdown=breakdown(economy, available, cluster.productive_gpu_s,
                                  sum(job.losses.checkpoint_s * job.gpus for job in jobs),
-                                 sum(lost_s(job) * job.gpus for job in jobs) + sum(j.lost_s * j.gpus for j in batch),
+                                 sum(lost_s(job) * job.gpus for job in jobs) + sum(j.lost_s * j.gpus for j in batch)
+                                 + serving_lost_gpu_s,
                                  kwh),
         node_failures=cluster.node_failures,
         link_failures=link_failures,

@@ -52,9 +52,9 @@ def inference_report(w: InferenceWorkload, service: Service, outcome: ServingOut
     """The workload's figures: request accounting, latency percentiles, throughput, SLO, KV use and cost."""
     load, prices, power = service.plan.load, economy.prices, economy.power
     gpus = service.replica_gpus
-    busy_gpu_s = float(np.sum(outcome.busy_s * gpus))
-    lost_gpu_s = float(np.sum(outcome.lost_s * gpus))  # iterations whose work replica failures threw away
-    active_gpu_s = float(np.sum(outcome.active_s * gpus))
+    busy_gpu_s = service.gpu_seconds(outcome.busy_s)
+    lost_gpu_s = service.gpu_seconds(outcome.lost_s)  # iterations whose work replica failures threw away
+    active_gpu_s = service.gpu_seconds(outcome.active_s)
     kwh = prices.facility_kwh(busy_gpu_s * power.computing_w + (active_gpu_s - busy_gpu_s) * power.idle_w)
     start = service.started_s if service.started_s is not None else w.start_at_s
     summary = summarize_serving(outcome, load.input_tokens, load.output_tokens, gpus, prices.gpu_hour_usd,

@@ -25,10 +25,12 @@ class Output(BaseModel):
 class CostBreakdown(Output):
     """Where the money went, USD: GPU time (rented or amortized) by what it was used for, plus electricity."""
 
-    useful_usd: float = Field(description="GPU time of work that counts: training steps kept, serving iterations")
+    useful_usd: float = Field(description="GPU time of work that counts: training steps kept, batch jobs' run "
+                              "time kept, serving iterations whose work was not thrown away")
     checkpoint_usd: float = Field(description="GPU time stalled writing checkpoints")
     failure_usd: float = Field(description="GPU time lost to failures: redone steps, detection, waiting for "
-                               "repairs, restart and restore")
+                               "repairs, restart and restore; batch jobs' lost run time; serving iterations whose "
+                               "work a replica failure threw away")
     idle_usd: float = Field(description="the rest of the GPU time paid for: unallocated, queued, idle replicas, "
                             "straggler slowdown, nodes under repair")
     energy_usd: float = Field(description="electricity at the meter (0 when the GPU-hour price includes power)")

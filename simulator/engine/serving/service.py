@@ -32,6 +32,10 @@ class Service:
         """GPUs of each replica, by replica number."""
         return self.plan.replica_gpus
 
+    def gpu_seconds(self, per_replica_s: np.ndarray) -> float:
+        """Seconds per replica (busy, active, lost) weighted by each replica's GPUs."""
+        return float(np.sum(per_replica_s * self.replica_gpus))
+
 
 def deploy(env: simpy.Environment, cluster: Cluster, plan: ServicePlan, rng: np.random.Generator) -> Service:
     """Build the service's processes; it takes its GPUs from `cluster` at its start time and frees them when
@@ -117,9 +121,10 @@ def _serve(env: simpy.Environment, cluster: Cluster, service: Service) -> Genera
 
 
 def settle(service: Service, cluster: Cluster, busy_w: float) -> ServingOutcome:
-    """Close the service's accounts at the end of the run and credit its work to the cluster."""
+    """Close the service's accounts at the end of the run and credit its work to the cluster (the iterations
+    whose work replica failures threw away are busy but not productive)."""
     outcome = service.deployment.close()
-    busy_gpu_s = float(np.sum(outcome.busy_s * service.replica_gpus))
+    busy_gpu_s = service.gpu_seconds(outcome.busy_s)
     cluster.record_busy(1, busy_gpu_s, busy_w)
-    cluster.productive_gpu_s += busy_gpu_s
+    cluster.productive_gpu_s += busy_gpu_s - service.gpu_seconds(outcome.lost_s)
     return outcome
