@@ -30,31 +30,15 @@ from simulator.run import simulate
 from simulator.scenario.inference import InferenceWorkload
 from simulator.scenario.loader import ScenarioError
 from simulator.scenario.policies import AdmissionName, LoadMetricName, RouterName
+from tests.test_inference_scenarios import BASE
 from tests.test_serving_engine import TICK_S, FixedIterations
 
 LIMITS = ReplicaLimits(max_batch=64, max_num_tokens=512, kv_blocks=10_000, block_tokens=16)
 
-SCENARIO = """\
-name: policies
-seed: 7
-cluster:
-  accelerator: h100-sxm
-  nodes: 2
-  gpus_per_node: 8
-pricing:
-  gpu_hour_usd: 4.0
-workloads:
-  - name: chat
-    kind: inference
-    model: llama3.1-8b
-    replicas: 4
-    tp: 2
-    router: least_outstanding
-    slo: {ttft: 500 ms, tpot: 40 ms}
-    arrivals: {kind: poisson, rate: 4, requests: 400}
-    input_tokens: 600
-    output_tokens: 150
-"""
+# the inference scenarios' base, with the router spelled out and generated Poisson arrivals instead of a trace
+SCENARIO = BASE.replace("    slo:", "    router: least_outstanding\n    slo:").replace(
+    "    arrivals:\n      kind: trace\n      path: trace.csv\n",
+    "    arrivals: {kind: poisson, rate: 4, requests: 400}\n    input_tokens: 600\n    output_tokens: 150\n")
 
 
 def _admission_like(implementation: type) -> bool:
