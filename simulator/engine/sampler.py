@@ -50,15 +50,20 @@ class Samples:
     values: dict[Gauge, list[float]] = field(default_factory=dict)
 
     def record(self, now: float, probes: Probes) -> None:
-        """Append one sample of every probe at `now`."""
+        """Append one sample of every probe at `now` (a run's probes are the same at every sample, so the series
+        are matched to them by position, not looked up by key)."""
+        if not self.time_s:
+            self.values = {gauge: [] for gauge in probes}
+        assert len(self.values) == len(probes)
         self.time_s.append(now)
-        for name, probe in probes.items():
-            self.values.setdefault(name, []).append(float(probe()))
+        for series, probe in zip(self.values.values(), probes.values(), strict=True):
+            series.append(float(probe()))
 
     def thin(self) -> None:
         """Keep every other sample (the first included)."""
         self.time_s = self.time_s[::2]
-        self.values = {name: series[::2] for name, series in self.values.items()}
+        for series in self.values.values():
+            del series[1::2]
 
 
 @dataclass

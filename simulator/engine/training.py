@@ -26,6 +26,8 @@ from simulator.engine.sampler import Marks
 from simulator.models.reliability import NoSpare
 from simulator.plan.training import NO_FAILURES, RecoveryPlan
 
+COMPUTING = Phase.COMPUTING  # read by the sampler's gauges at every sample: a global, not an enum lookup
+
 
 @dataclass
 class TrainingJob:
@@ -274,12 +276,12 @@ class TrainingJob:
     @property
     def computing(self) -> bool:
         """Whether the job is running steps right now."""
-        return self._phase is Phase.COMPUTING
+        return self._phase is COMPUTING
 
     def progress(self, now: float) -> float:
         """Fraction of the steps done by `now`, counting the span under way."""
         done = float(self.steps_done)
-        if self._phase is Phase.COMPUTING and self._span_step_s > 0:
+        if self._phase is COMPUTING and self._span_step_s > 0:
             done += min((now - self._phase_start_s) / self._span_step_s, self.steps_total - self.steps_done)
         return done / self.steps_total if self.steps_total else 1.0
 
