@@ -85,3 +85,13 @@ def test_the_design_doc_lists_the_layers_in_this_order() -> None:
     folders = {f.name for f in (ROOT / "simulator").iterdir() if f.is_dir() and not f.name.startswith("__")}
     documented = set(re.findall(r"`simulator/(\w+)/`", table))
     assert documented == folders
+
+
+def test_test_code_is_at_least_seven_tenths_of_the_code() -> None:
+    """Issue 12's floor on test code (lines of Python under tests/ against simulator/ and cli.py)."""
+    def lines(paths: list[Path]) -> int:
+        return sum(len(p.read_text(encoding="utf-8").splitlines()) for p in paths)
+
+    code = lines(list(MODULES.values()))
+    tests = lines(sorted((ROOT / "tests").rglob("*.py")))
+    assert tests >= 0.7 * code, f"{tests} lines of tests for {code} lines of code"
