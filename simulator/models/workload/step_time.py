@@ -8,6 +8,7 @@ on a worse network. The engine only calls `StepTimeModel.step_time`.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 from typing import Protocol
@@ -57,14 +58,15 @@ class StepTime:
     dp_bottleneck: str = ""  # busiest channel of the data-parallel gradient collective
 
     @classmethod
+    @functools.cache
     def parts(cls) -> tuple[str, ...]:
         """Names of the times on the critical path, which add up to total_s: every `_s` field but dp_comm_s (the
         whole gradient collective, of which only dp_exposed_s is on the path)."""
         return tuple(f.name for f in fields(cls) if f.name.endswith("_s") and f.name != "dp_comm_s")
 
-    @property
+    @functools.cached_property
     def total_s(self) -> float:
-        """Wall-clock time of the step."""
+        """Wall-clock time of the step (the instance is frozen, so it is summed once)."""
         return float(sum(getattr(self, name) for name in self.parts()))
 
 
