@@ -151,8 +151,6 @@ def test_pruning_shrinks_the_linear_layers_not_attention() -> None:
     assert pruned["flash attention"].flops == dense["flash attention"].flops
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _attention_core reads K and V of one sequence (context = seq_len) "
-                   "whatever the micro-batch, so a micro-batch of 2 sequences moves 1.5x, not 2x, the bytes")
 def test_a_micro_batch_of_two_sequences_is_twice_the_attention_work() -> None:
     one = by_name(layer_kernels(step(), moe=False).forward)["flash attention"]
     two = by_name(layer_kernels(step(micro_batch_size=2), moe=False).forward)["flash attention"]

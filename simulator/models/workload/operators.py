@@ -54,8 +54,10 @@ def _attention_core(step: TrainingStep, tokens: float) -> tuple[list[Kernel], li
     kv_heads = m.heads / lay.tp if mla else max(1.0, m.kv_heads_ / lay.tp)
     context = float(step.seq_len)  # every query attends over the whole sequence (ring attention with CP)
     _, peak = _peaks(step)
-    # reads Q (this GPU's queries) and K, V (the whole sequence), writes the output
-    qkv_out_bytes = 2.0 * (tokens * heads * (qk_dim + v_dim) + context * kv_heads * (qk_dim + v_dim))
+    # reads Q (this GPU's queries) and K, V (the whole sequence of each of the micro-batch's sequences),
+    # writes the output
+    kv_tokens = context * lay.micro_batch_size
+    qkv_out_bytes = 2.0 * (tokens * heads * (qk_dim + v_dim) + kv_tokens * kv_heads * (qk_dim + v_dim))
     if step.flash_attention:
         # fused kernel; causal masking skips half the blocks. Backward recomputes the scores: 2.5x forward.
         flops = 2.0 * tokens * context * heads * (qk_dim + v_dim) * 0.5
