@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from simulator.catalog import accelerator, model
-from simulator.models.hardware import Precision
+from simulator.models.hardware import MemoryKind, Precision
 from simulator.models.workload.kernels import elementwise, gemm, kernel_time_s
 from simulator.models.workload.operators import layer_kernels, output_kernels
 from simulator.models.workload.parallelism import Parallelism, Recompute
@@ -21,10 +21,17 @@ def test_compute_bound_gemm_is_flops_over_fitted_peak_plus_overhead() -> None:
     assert kernel_time_s(k, A100) == pytest.approx(expected, rel=1e-12)
 
 
-def test_memory_bound_operator_is_bytes_over_fitted_bandwidth_plus_overhead() -> None:
-    k = elementwise("norm", 1e9)
-    expected = 1e9 / (A100.hbm_bandwidth_bytes_per_s * A100.memory_efficiency) + A100.kernel_overhead_s
+def test_memory_bound_operator_is_bytes_over_its_kinds_fitted_bandwidth_plus_overhead() -> None:
+    k = elementwise("norm", 1e9, MemoryKind.NORMALISING)
+    expected = 1e9 / (A100.hbm_bandwidth_bytes_per_s * A100.normalising_efficiency) + A100.elementwise_overhead_s
     assert kernel_time_s(k, A100) == pytest.approx(expected, rel=1e-12)
+
+
+def test_fitted_chips_rank_the_kinds_as_their_access_patterns_do() -> None:
+    # a vectorised streaming pass beats per-row kernels; normalising (two passes over each row) is the slowest
+    for chip in (A100, accelerator("h100-sxm")):
+        assert chip.streaming_efficiency > chip.activation_efficiency > chip.normalising_efficiency
+        assert chip.rotary_efficiency > chip.normalising_efficiency
 
 
 def test_thin_gemm_is_memory_bound_and_small_gemms_are_less_efficient() -> None:

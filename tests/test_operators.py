@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.models.hardware import Accelerator, Precision
+from simulator.models.hardware import Accelerator, MemoryKind, Precision
 from simulator.models.workload.kernels import Kernel, elementwise, gemm, kernel_time_s, roofline_s
 from simulator.models.workload.operators import LayerKernels, layer_kernels, output_kernels
 from simulator.models.workload.parallelism import Parallelism
@@ -21,7 +21,8 @@ from simulator.models.workload.transformer import TransformerModel, forward_flop
 BF16, FP8 = 1e15, 2e15
 CHIP = Accelerator.model_validate({"name": "chip", "peak_bf16": BF16, "peak_fp8": FP8, "hbm": 1e11,
                                    "hbm_bandwidth": 1e12, "matmul_efficiency": 0.5, "memory_efficiency": 0.8,
-                                   "kernel_overhead": 1e-5})
+                                   "kernel_overhead": 1e-5, "streaming_efficiency": 1.0,
+                                   "normalising_efficiency": 0.4, "elementwise_overhead": 1e-6})
 # GPT-style: hidden 1024, 16 heads of 64, MLP 4096, learned positions, GELU
 GPT = TransformerModel(name="gpt", layers=2, hidden=1024, heads=16, vocab=1000)
 LINEAR = ("qkv", "attention out", "mlp up", "mlp down")
@@ -46,20 +47,34 @@ def test_gemm_and_elementwise_by_hand() -> None:
     k = gemm("g", 2, 3, 4, BF16)
     assert (k.flops, k.bytes, k.peak_flops, k.launches) == (48.0, 2 * (8 + 12) + 2 * 6, BF16, 1)
     assert gemm("g", 2, 3, 4, BF16, element_bytes=1.0).bytes == 8 + 12 + 12  # fp8 inputs, bf16 output
-    e = elementwise("norm", 1e6, launches=3)
-    assert (e.flops, e.bytes, e.launches) == (0.0, 1e6, 3)
+    e = elementwise("norm", 1e6, MemoryKind.NORMALISING, launches=3)
+    assert (e.flops, e.bytes, e.launches, e.kind) == (0.0, 1e6, 3, MemoryKind.NORMALISING)
+    assert k.kind is None
     twice = k.scaled(2.0)
     assert (twice.name, twice.flops, twice.bytes, twice.peak_flops, twice.launches) == ("g", 96.0, 104.0, BF16, 1)
+    assert e.scaled(2.0).kind is MemoryKind.NORMALISING
 
 
 def test_roofline_takes_the_slower_side_and_adds_every_launch() -> None:
     compute_bound = Kernel("c", flops=1e12, bytes=1e6, peak_flops=BF16, launches=4)
     assert roofline_s(compute_bound, CHIP) == pytest.approx((1e12 / 5e14, 1e6 / 8e11))
     assert kernel_time_s(compute_bound, CHIP) == pytest.approx(2e-3 + 4e-5)
-    memory_bound = elementwise("e", 8e9)
+    memory_bound = Kernel("e", flops=0.0, bytes=8e9, peak_flops=1.0)  # no kind: memory_efficiency, GEMM overhead
     compute_s, memory_s = roofline_s(memory_bound, CHIP)
     assert compute_s == 0.0 and memory_s == pytest.approx(1e-2)
     assert kernel_time_s(memory_bound, CHIP) == pytest.approx(1e-2 + 1e-5)
+
+
+def test_each_memory_kind_runs_at_its_own_efficiency_and_elementwise_overhead() -> None:
+    streaming = elementwise("add", 8e9, MemoryKind.STREAMING, launches=2)
+    normalising = elementwise("norm", 8e9, MemoryKind.NORMALISING)
+    assert kernel_time_s(streaming, CHIP) == pytest.approx(8e9 / 1e12 + 2e-6)
+    assert kernel_time_s(normalising, CHIP) == pytest.approx(8e9 / 4e11 + 1e-6)
+    # kinds a chip does not set take the schema defaults; decode attention keeps the GEMM launch overhead
+    decode = Kernel("decode", flops=0.0, bytes=8e9, peak_flops=1.0, kind=MemoryKind.DECODE_ATTENTION)
+    assert kernel_time_s(decode, CHIP) == pytest.approx(8e9 / (1e12 * CHIP.decode_attention_efficiency) + 1e-5)
+    rotary = elementwise("rope", 8e9, MemoryKind.ROTARY)
+    assert roofline_s(rotary, CHIP)[1] == pytest.approx(8e9 / (1e12 * CHIP.rotary_efficiency))
 
 
 # --- a dense layer ----------------------------------------------------------------------------------------------
@@ -79,6 +94,19 @@ def test_dense_layer_forward_by_hand() -> None:
     assert k["flash attention"].flops == 2 * tokens * SEQ * 8 * 128 * 0.5
     assert k["norm"].bytes == 4 * local * h and k["residual add"].bytes == 6 * local * h
     assert all(x.peak_flops == BF16 for x in fwd if x.flops)
+
+
+def test_every_memory_bound_training_operator_has_its_kind() -> None:
+    llama = TransformerModel(name="llama", layers=2, hidden=1024, heads=16, kv_heads=4, ffn_hidden=2816,
+                             vocab=1000, mlp="swiglu", norm="rmsnorm", bias=False, position="rope")
+    unfused = layer_kernels(step(llama, flash=False), moe=False)
+    kinds = {k.name: k.kind for k in (*unfused.forward, *unfused.backward, *output_kernels(step(llama)))
+             if k.flops == 0}
+    assert kinds == {"scale-mask-softmax": MemoryKind.NORMALISING, "attention dropout": MemoryKind.STREAMING,
+                     "dropout backward": MemoryKind.STREAMING, "softmax backward": MemoryKind.NORMALISING,
+                     "activation": MemoryKind.ACTIVATION, "norm": MemoryKind.NORMALISING,
+                     "residual add": MemoryKind.STREAMING, "rope": MemoryKind.ROTARY,
+                     "cross-entropy": MemoryKind.NORMALISING}
 
 
 def test_sequence_parallelism_splits_only_norms_and_residuals() -> None:

@@ -35,6 +35,17 @@ class Precision(StrEnum):
         return 1.0 if self is Precision.FP8 else 2.0
 
 
+class MemoryKind(StrEnum):
+    """Access pattern of a memory-bound kernel, which sets the fraction of HBM bandwidth it reaches
+    (kernels.py); traffic of no kind (GEMM operands, optimizer states) runs at `memory_efficiency`."""
+
+    STREAMING = "streaming"  # one vectorised pass over whole tensors: residual add, dropout, casts
+    NORMALISING = "normalising"  # a reduction along each row, then a pass over it: norms, softmax, cross-entropy
+    ACTIVATION = "activation"  # an activation over the MLP's width: SiLU-and-multiply, bias-GeLU
+    ROTARY = "rotary"  # rotary position embedding of queries and keys
+    DECODE_ATTENTION = "decode_attention"  # one query token per sequence against its whole KV cache
+
+
 class SourceStatus(StrEnum):
     """How far a catalog entry's figures are confirmed."""
 
@@ -109,12 +120,44 @@ class Accelerator(Strict):
     )
     memory_efficiency: float = Field(
         0.625, gt=0, le=1,
-        description="fraction of HBM bandwidth memory-bound operators reach (fitted likewise; default: mean of "
-        "the A100 0.56 and H100 0.69 fits)",
+        description="fraction of HBM bandwidth memory traffic of no MemoryKind reaches (GEMM operands, optimizer "
+        "states); fitted likewise on all memory-bound operators pooled; default: mean of the A100 0.56 and H100 "
+        "0.69 fits",
     )
     kernel_overhead_s: NonNegativeDuration = Field(
         8e-6, alias="kernel_overhead",
         description="fixed time per kernel launch and tail (fitted likewise: 8 us on A100 and H100)",
+    )
+    streaming_efficiency: float = Field(
+        0.99, gt=0, le=1.5,
+        description="fraction of HBM bandwidth a streaming elementwise kernel (residual add, dropout) reaches; "
+        "above 1 where an input just written is still in L2 (fitted by benchmarks/fit_kernel_model.py on "
+        "Vidur's residual add; default: mean of the A100 0.93 and H100 1.06 fits)",
+    )
+    normalising_efficiency: float = Field(
+        0.36, gt=0, le=1.5,
+        description="likewise for row-normalising kernels (norms, softmax, cross-entropy), fitted on Vidur's "
+        "RMSNorm; default: mean of the A100 0.35 and H100 0.36 fits",
+    )
+    activation_efficiency: float = Field(
+        0.51, gt=0, le=1.5,
+        description="likewise for activations (SiLU-and-multiply, bias-GeLU), fitted on Vidur's SiLU-and-mul; "
+        "default: mean of the A100 0.47 and H100 0.55 fits",
+    )
+    rotary_efficiency: float = Field(
+        0.46, gt=0, le=1.5,
+        description="likewise for rotary embedding, fitted on Vidur's RoPE; default: mean of the A100 0.44 and "
+        "H100 0.48 fits",
+    )
+    elementwise_overhead_s: NonNegativeDuration = Field(
+        1e-6, alias="elementwise_overhead",
+        description="fixed time per launch of a streaming, normalising, activation or rotary kernel (fitted "
+        "with their efficiencies: 1 us on A100 and H100)",
+    )
+    decode_attention_efficiency: float = Field(
+        0.79, gt=0, le=1,
+        description="fraction of HBM bandwidth decode attention reads the KV cache at, from published kernel "
+        "measurements (docs/serving.md); default: the H100 figure",
     )
     sparse_2_4: bool = Field(
         False, description="tensor cores run 2:4 structured-sparse GEMMs at twice the dense peak",
@@ -129,6 +172,22 @@ class Accelerator(Strict):
         if self.peak_fp8_flops is not None and self.peak_fp8_flops < self.peak_bf16_flops:
             raise ValueError("peak_fp8 must not be below peak_bf16")
         return self
+
+    def memory_kind_efficiency(self, kind: MemoryKind | None) -> float:
+        """Fraction of HBM bandwidth a memory-bound kernel of `kind` reaches; `memory_efficiency` for none."""
+        match kind:
+            case None:
+                return self.memory_efficiency
+            case MemoryKind.STREAMING:
+                return self.streaming_efficiency
+            case MemoryKind.NORMALISING:
+                return self.normalising_efficiency
+            case MemoryKind.ACTIVATION:
+                return self.activation_efficiency
+            case MemoryKind.ROTARY:
+                return self.rotary_efficiency
+            case MemoryKind.DECODE_ATTENTION:
+                return self.decode_attention_efficiency
 
     def peak_flops(self, precision: Precision) -> float | None:
         """Dense tensor peak for `precision`, or None where the chip has no such format."""

@@ -1,43 +1,58 @@
 """Roofline time of one GPU kernel: the larger of its compute time (at a fitted fraction of the tensor peak)
-and its memory time (at a fitted fraction of HBM bandwidth), plus a fixed launch-and-tail overhead.
+and its memory time (at a fraction of HBM bandwidth set by its access pattern), plus a fixed launch-and-tail
+overhead.
 
-Three parameters per accelerator generation, fitted once on measured operator times
-(benchmarks/fit_kernel_model.py on ../shared/data/vidur-profiles): `matmul_efficiency`,
-`memory_efficiency` and `kernel_overhead`. Small GEMMs come out less efficient because the overhead
-weighs more, not because of a per-shape constant.
+Per accelerator generation, fitted once on measured operator times (benchmarks/fit_kernel_model.py on
+../shared/data/vidur-profiles): `matmul_efficiency` and `kernel_overhead` on GEMMs; for memory-bound
+kernels one efficiency per `MemoryKind` (streaming, normalising, activation, rotary) and their own
+`elementwise_overhead`; `memory_efficiency` for memory traffic of no kind (GEMM operands). Decode attention's
+efficiency comes from published kernel measurements (docs/serving.md). Small GEMMs come out less efficient
+because the overhead weighs more, not because of a per-shape constant.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulator.models.hardware import Accelerator
+from simulator.models.hardware import Accelerator, MemoryKind
+
+# kinds launched as small fused elementwise kernels, with their own fitted launch overhead
+_ELEMENTWISE = frozenset({MemoryKind.STREAMING, MemoryKind.NORMALISING, MemoryKind.ACTIVATION, MemoryKind.ROTARY})
 
 
 @dataclass(frozen=True)
 class Kernel:
-    """Work of one kernel (or `launches` identical ones): FLOPs on the tensor cores and bytes through HBM."""
+    """Work of one kernel (or `launches` identical ones): FLOPs on the tensor cores and bytes through HBM,
+    read at the efficiency of its memory access pattern `kind` (None: GEMM-like operand reads)."""
 
     name: str
     flops: float
     bytes: float
     peak_flops: float  # tensor peak that applies (precision, 2:4 sparsity); unused when flops == 0
     launches: int = 1
+    kind: MemoryKind | None = None
 
     def scaled(self, factor: float) -> Kernel:
         """The same kernel doing `factor` times the work (a backward pass, a longer sequence)."""
-        return Kernel(self.name, self.flops * factor, self.bytes * factor, self.peak_flops, self.launches)
+        return Kernel(self.name, self.flops * factor, self.bytes * factor, self.peak_flops, self.launches,
+                      self.kind)
 
 
 def roofline_s(kernel: Kernel, accelerator: Accelerator) -> tuple[float, float]:
     """(compute, memory) seconds of `kernel` on `accelerator` at the fitted efficiencies."""
     compute = kernel.flops / (kernel.peak_flops * accelerator.matmul_efficiency) if kernel.flops > 0 else 0.0
-    return compute, kernel.bytes / (accelerator.hbm_bandwidth_bytes_per_s * accelerator.memory_efficiency)
+    bandwidth = accelerator.hbm_bandwidth_bytes_per_s * accelerator.memory_kind_efficiency(kernel.kind)
+    return compute, kernel.bytes / bandwidth
+
+
+def launch_overhead_s(kind: MemoryKind | None, accelerator: Accelerator) -> float:
+    """Fixed seconds per launch: the elementwise overhead for elementwise kinds, else the GEMM one."""
+    return accelerator.elementwise_overhead_s if kind in _ELEMENTWISE else accelerator.kernel_overhead_s
 
 
 def kernel_time_s(kernel: Kernel, accelerator: Accelerator) -> float:
     """Seconds for `kernel` on `accelerator`: max(compute, memory) plus launch overhead."""
-    return max(roofline_s(kernel, accelerator)) + kernel.launches * accelerator.kernel_overhead_s
+    return max(roofline_s(kernel, accelerator)) + kernel.launches * launch_overhead_s(kernel.kind, accelerator)
 
 
 def gemm(name: str, m: float, n: float, k: float, peak_flops: float, element_bytes: float = 2.0,
@@ -46,6 +61,7 @@ def gemm(name: str, m: float, n: float, k: float, peak_flops: float, element_byt
     return Kernel(name, 2.0 * m * n * k, element_bytes * (m * k + k * n) + 2.0 * m * n, peak_flops, launches)
 
 
-def elementwise(name: str, bytes_moved: float, launches: int = 1) -> Kernel:
-    """A memory-bound operator (norm, activation, residual add, softmax) moving `bytes_moved` bytes."""
-    return Kernel(name, 0.0, bytes_moved, 1.0, launches)
+def elementwise(name: str, bytes_moved: float, kind: MemoryKind, launches: int = 1) -> Kernel:
+    """A memory-bound operator (norm, activation, residual add, softmax) of access pattern `kind` moving
+    `bytes_moved` bytes."""
+    return Kernel(name, 0.0, bytes_moved, 1.0, launches, kind)

@@ -4,14 +4,17 @@ and MLP columns, sequence parallelism splits norms and residuals, context parall
 expert parallelism splits experts.
 
 Byte counts are bf16 activations read and written once per operator; the backward pass of a GEMM is two
-GEMMs (input and weight gradients), of a memory-bound operator twice its forward traffic.
+GEMMs (input and weight gradients), of a memory-bound operator twice its forward traffic. Each memory-bound
+operator carries its access pattern (`MemoryKind`): Megatron's fused scale-mask-softmax, layer/RMS norms and the
+fused cross-entropy are normalising, dropout and residual adds streaming, bias-GeLU / SwiGLU activations, RoPE
+rotary.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulator.models.hardware import Precision
+from simulator.models.hardware import MemoryKind, Precision
 from simulator.models.workload.kernels import Kernel, elementwise, gemm
 from simulator.models.workload.parallelism import Recompute
 from simulator.models.workload.training_job import TrainingStep
@@ -66,12 +69,12 @@ def _attention_core(step: TrainingStep, tokens: float) -> tuple[list[Kernel], li
     scores = tokens * context * heads  # elements of the score matrix
     forward = [
         Kernel("attention scores", 2.0 * scores * qk_dim, 2.0 * scores + qkv_out_bytes / 2, peak),
-        elementwise("scale-mask-softmax", 4.0 * scores),
-        elementwise("attention dropout", 5.0 * scores),
+        elementwise("scale-mask-softmax", 4.0 * scores, MemoryKind.NORMALISING),
+        elementwise("attention dropout", 5.0 * scores, MemoryKind.STREAMING),
         Kernel("attention values", 2.0 * scores * v_dim, 2.0 * scores + qkv_out_bytes / 2, peak),
     ]
-    backward = [forward[3].scaled(2.0), elementwise("dropout backward", 5.0 * scores),
-                elementwise("softmax backward", 6.0 * scores), forward[0].scaled(2.0)]
+    backward = [forward[3].scaled(2.0), elementwise("dropout backward", 5.0 * scores, MemoryKind.STREAMING),
+                elementwise("softmax backward", 6.0 * scores, MemoryKind.NORMALISING), forward[0].scaled(2.0)]
     return forward, backward
 
 
@@ -84,7 +87,8 @@ def _mlp(step: TrainingStep, tokens: float, moe: bool) -> list[Kernel]:
     act_bytes = (6.0 if gated == 2 else 4.0)
     if not moe:
         f = m.ffn_hidden_ * keep / lay.tp
-        return [gemm("mlp up", tokens, gated * f, m.hidden, linear), elementwise("activation", act_bytes * tokens * f),
+        return [gemm("mlp up", tokens, gated * f, m.hidden, linear),
+                elementwise("activation", act_bytes * tokens * f, MemoryKind.ACTIVATION),
                 gemm("mlp down", tokens, m.hidden, f, linear)]
     f = m.expert_ffn_hidden_ * keep / lay.tp
     local_experts = m.experts / lay.ep
@@ -92,7 +96,7 @@ def _mlp(step: TrainingStep, tokens: float, moe: bool) -> list[Kernel]:
     kernels = [
         gemm("router", tokens, m.experts, m.hidden, linear),
         gemm("experts up", routed, gated * f, m.hidden, linear, launches=int(local_experts)),
-        elementwise("expert activation", act_bytes * routed * f),
+        elementwise("expert activation", act_bytes * routed * f, MemoryKind.ACTIVATION),
         gemm("experts down", routed, m.hidden, f, linear, launches=int(local_experts)),
     ]
     if m.shared_experts:
@@ -116,11 +120,11 @@ def layer_kernels(step: TrainingStep, moe: bool) -> LayerKernels:
     else:  # low-rank projections: their weights per model width (norms and the like are negligible)
         qkv_width = (attention_params(m) - out_width * h) / h
     attn_fwd, attn_bwd = _attention_core(step, tokens)
-    norms = [elementwise("norm", 4.0 * local * h), elementwise("norm", 4.0 * local * h)]
-    residuals = [elementwise("residual add", 6.0 * local * h), elementwise("residual add", 6.0 * local * h)]
+    norms = [elementwise("norm", 4.0 * local * h, MemoryKind.NORMALISING)] * 2
+    residuals = [elementwise("residual add", 6.0 * local * h, MemoryKind.STREAMING)] * 2
     rope = []
     if m.position is PositionKind.ROPE:  # rotates queries and keys
-        rope = [elementwise("rope", 4.0 * tokens * (m.heads + m.kv_heads_) * m.head_dim_ / lay.tp)]
+        rope = [elementwise("rope", 4.0 * tokens * (m.heads + m.kv_heads_) * m.head_dim_ / lay.tp, MemoryKind.ROTARY)]
     linear_fwd = [gemm("qkv", tokens, qkv_width * keep / lay.tp, h, linear),
                   gemm("attention out", tokens, h, out_width * keep / lay.tp, linear),
                   *_mlp(step, tokens, moe)]
@@ -143,5 +147,5 @@ def output_kernels(step: TrainingStep) -> list[Kernel]:
     _, peak = _peaks(step)
     logits = gemm("logits", tokens, vocab, m.hidden, peak)
     # fused cross-entropy: bf16 logits read, fp32 softmax statistics, bf16 gradient written
-    loss = elementwise("cross-entropy", 8.0 * tokens * vocab)
+    loss = elementwise("cross-entropy", 8.0 * tokens * vocab, MemoryKind.NORMALISING)
     return [logits, loss, *_backward([logits]), loss]

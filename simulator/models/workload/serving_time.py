@@ -21,10 +21,10 @@ from typing import Protocol
 
 import numpy as np
 
-from simulator.models.hardware import Accelerator, Precision
+from simulator.models.hardware import Accelerator, MemoryKind, Precision
 from simulator.models.topology.collectives import Op, collective_time
 from simulator.models.topology.network import Network
-from simulator.models.workload.kernels import Kernel, elementwise, gemm, kernel_time_s, roofline_s
+from simulator.models.workload.kernels import Kernel, elementwise, gemm, kernel_time_s, launch_overhead_s, roofline_s
 from simulator.models.workload.transformer import MlpKind, PositionKind, TransformerModel, parameter_counts
 
 
@@ -137,34 +137,39 @@ def token_kernels(cfg: ServingConfig, tokens: float) -> list[tuple[Kernel, float
                   (Kernel("experts", 2.0 * routed * h * f * (gated + 1),
                           element * touched * h * f * (gated + 1) + 4.0 * routed * (h + f), linear,
                           launches=max(1, int(touched))), moe),
-                  (elementwise("expert activation", (6.0 if gated == 2 else 4.0) * routed * f), moe)]
+                  (elementwise("expert activation", (6.0 if gated == 2 else 4.0) * routed * f,
+                               MemoryKind.ACTIVATION), moe)]
         if m.shared_experts:  # always active, sliced over TP
             shared = m.shared_experts * m.expert_ffn_hidden_ / tp
             layer += [(gemm("shared experts up", tokens, gated * shared, h, linear, element), moe),
                       (gemm("shared experts down", tokens, h, shared, linear, element), moe),
-                      (elementwise("shared activation", (6.0 if gated == 2 else 4.0) * tokens * shared), moe)]
+                      (elementwise("shared activation", (6.0 if gated == 2 else 4.0) * tokens * shared,
+                                   MemoryKind.ACTIVATION), moe)]
     if moe < 1.0:
         f = m.ffn_hidden_ / tp
         layer += [(gemm("mlp up", tokens, gated * f, h, linear, element), 1.0 - moe),
                   (gemm("mlp down", tokens, h, f, linear, element), 1.0 - moe),
-                  (elementwise("activation", (6.0 if gated == 2 else 4.0) * tokens * f), 1.0 - moe)]
-    layer.append((elementwise("norms and residuals", 2 * 10.0 * tokens * h), 1.0))
+                  (elementwise("activation", (6.0 if gated == 2 else 4.0) * tokens * f, MemoryKind.ACTIVATION),
+                   1.0 - moe)]
+    layer += [(elementwise("norms", 2 * 4.0 * tokens * h, MemoryKind.NORMALISING, launches=2), 1.0),
+              (elementwise("residual adds", 2 * 6.0 * tokens * h, MemoryKind.STREAMING, launches=2), 1.0)]
     if m.position is PositionKind.ROPE:
-        layer.append((elementwise("rope", 4.0 * tokens * (q_width + kv_width)), 1.0))
+        layer.append((elementwise("rope", 4.0 * tokens * (q_width + kv_width), MemoryKind.ROTARY), 1.0))
     return layer
 
 
 def attention_kernels(cfg: ServingConfig, decodes: float, decode_context: float, prefill_tokens: float,
                       prefill_context: float) -> list[Kernel]:
     """Attention kernels of one layer on one GPU: decode attention reads every running sequence's cache
-    (mean context `decode_context`); prefill attention is a causal fused kernel over prompts
-    `prefill_context` long."""
+    (mean context `decode_context`) at the decode-attention efficiency; prefill attention is a causal fused
+    kernel over prompts `prefill_context` long."""
     m, tp = cfg.model, cfg.tp
     _, dense = _peaks(cfg)
     q_width = m.heads * m.head_dim_ / tp
     kv_width = max(1.0, m.kv_heads_ / tp) * m.head_dim_
     kernels = [Kernel("decode attention", 4.0 * decodes * decode_context * q_width,
-                      decodes * decode_context * 2.0 * kv_width * cfg.kv_bytes + 4.0 * decodes * q_width, dense)]
+                      decodes * decode_context * 2.0 * kv_width * cfg.kv_bytes + 4.0 * decodes * q_width, dense,
+                      kind=MemoryKind.DECODE_ATTENTION)]
     if prefill_tokens:
         kernels.append(Kernel("prefill attention", 2.0 * prefill_tokens * prefill_context * q_width,
                               2.0 * prefill_tokens * (q_width + 2 * kv_width) * 2, dense))
@@ -350,12 +355,17 @@ class ReplicaIterations:
     _logits: dict[float, float] = field(default_factory=dict, compare=False, repr=False)
 
     @functools.cached_property
-    def _attention(self) -> tuple[float, float, float, float, float, float]:
-        """(s per FLOP, s per byte, launch overhead, query width, KV width, KV bytes) of attention kernels."""
+    def _attention(self) -> tuple[float, float, float, float, float, float, float, float]:
+        """(s per FLOP, s per byte and launch overhead of decode attention, of prefill attention, query width,
+        KV width, KV bytes) of attention kernels."""
         cfg, acc = self.cfg, self.cfg.accelerator
         m = cfg.model
+        decode, prefill = MemoryKind.DECODE_ATTENTION, None
         return (1.0 / (_peaks(cfg)[1] * acc.matmul_efficiency),
-                1.0 / (acc.hbm_bandwidth_bytes_per_s * acc.memory_efficiency), acc.kernel_overhead_s,
+                1.0 / (acc.hbm_bandwidth_bytes_per_s * acc.memory_kind_efficiency(decode)),
+                launch_overhead_s(decode, acc),
+                1.0 / (acc.hbm_bandwidth_bytes_per_s * acc.memory_kind_efficiency(prefill)),
+                launch_overhead_s(prefill, acc),
                 m.heads * m.head_dim_ / cfg.tp, max(1.0, m.kv_heads_ / cfg.tp) * m.head_dim_, cfg.kv_bytes)
 
     def iteration_s(self, decodes: int, decode_context: float, prefill_tokens: int,
@@ -380,16 +390,17 @@ class ReplicaIterations:
             logits_s = kernel_time_s(gemm("logits", rows, cfg.model.vocab / cfg.tp, cfg.model.hidden,
                                           _peaks(cfg)[1]), cfg.accelerator)
             self._logits[rows] = logits_s
-        per_flop, per_byte, launch, q_width, kv_width, kv_bytes = self._attention
+        per_flop, decode_per_byte, decode_launch, prefill_per_byte, prefill_launch, q_width, kv_width, kv_bytes \
+            = self._attention
         d, p = decodes / split, prefill_tokens / split  # one micro-batch
         flops = 4.0 * d * decode_context * q_width
         layer_s = max(flops * per_flop if flops > 0 else 0.0,
-                      (d * decode_context * 2.0 * kv_width * kv_bytes + 4.0 * d * q_width) * per_byte)
-        layer_s += launch
+                      (d * decode_context * 2.0 * kv_width * kv_bytes + 4.0 * d * q_width) * decode_per_byte)
+        layer_s += decode_launch
         if p:
             flops = 2.0 * p * prefill_context * q_width
             layer_s += max(flops * per_flop if flops > 0 else 0.0,
-                           2.0 * p * (q_width + 2 * kv_width) * 2 * per_byte) + launch
+                           2.0 * p * (q_width + 2 * kv_width) * 2 * prefill_per_byte) + prefill_launch
         return fixed + self.cfg.model.layers * layer_s + logits_s
 
     def _line(self, decodes: int) -> DecodeLine:
