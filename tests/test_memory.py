@@ -9,8 +9,8 @@ import pytest
 from simulator.catalog import accelerator
 from simulator.models.hardware import Precision
 from simulator.models.workload.memory import (
-    activation_bytes,
     activation_bytes_per_token_layer,
+    stage_activation_bytes,
     training_memory,
 )
 from simulator.models.workload.parallelism import Parallelism, Recompute
@@ -24,7 +24,13 @@ GPT_SHAPES = [(48, 6144, 64), (48, 8192, 64), (80, 12288, 96)]
 
 
 def gpt(layers: int, hidden: int, heads: int) -> TransformerModel:
-    return TransformerModel(name="gpt", layers=layers, hidden=hidden, heads=heads, vocab=51200, max_seq_len=2048)
+    return TransformerModel(name="gpt", layers=layers, hidden=hidden, heads=heads, vocab=51200, max_seq_len=2048,
+                            dropout=True)
+
+
+def activation_bytes(step: TrainingStep) -> float:
+    """The first pipeline stage's peak activations (the busiest under 1F1B)."""
+    return float(stage_activation_bytes(step)[0])
 
 
 def make_step(m: TransformerModel, seq_len: int = 2048, micro_batches: int = 8, flash: bool = False,
@@ -119,13 +125,17 @@ def test_state_bytes_per_parameter_and_zero_sharding(tp: int, pp: int, dp: int, 
     m = gpt(*GPT_SHAPES[0])
     step = make_step(m, tp=tp, pp=pp, dp=dp, zero_stage=zero)
     counts = parameter_counts(m)
-    params = (counts.non_embedding / pp + counts.embedding) / tp
-    assert step.params_per_gpu == pytest.approx(params, rel=1e-12)
+    norm = 2 * m.hidden  # the final LayerNorm (scale and bias) sits on the last stage
+    first = (counts.non_embedding - norm) / pp + counts.embedding
+    last = (counts.non_embedding - norm) / pp + norm + m.vocab * m.hidden  # with a copy of the tied output
+    params = (counts.total if pp == 1 else max(first, last)) / tp
+    dense, expert = step.stage_params
+    assert float((dense + expert).max()) == pytest.approx(params, rel=1e-12)
     mem = training_memory(step, reserve_bytes=3e9)
     assert mem.weights_bytes == pytest.approx(2 * params / (dp if zero >= 3 else 1), rel=1e-12)
     assert mem.gradients_bytes == pytest.approx(2 * params / (dp if zero >= 2 else 1), rel=1e-12)
     assert mem.optimizer_bytes == pytest.approx(12 * params / (dp if zero >= 1 else 1), rel=1e-12)
-    assert mem.activations_bytes == activation_bytes(step)
+    assert mem.activations_bytes == stage_activation_bytes(step)[mem.stage]
     assert mem.reserve_bytes == 3e9
     assert mem.capacity_bytes == 80 * 2**30  # the A100 80GB: 81920 MiB
     parts = mem.weights_bytes + mem.gradients_bytes + mem.optimizer_bytes + mem.activations_bytes + 3e9
@@ -190,3 +200,52 @@ def test_full_recompute_without_sp_keeps_replicated_part_whole() -> None:
     # layer inputs are not sharded without SP (2h each); the rebuilt layer holds (24h + 5as)/t + 10h
     expected = s * (layers * 2 * h + (24 * h + 5 * a * s) / t + 10 * h)
     assert activation_bytes(step) - logits_bytes(step) == pytest.approx(expected, rel=1e-12)
+
+
+# --- schedules, uneven stages, models without dropout ---------------------------------------------------
+
+
+def test_models_without_dropout_store_no_masks() -> None:
+    layers, h, a = GPT_SHAPES[1]
+    plain = gpt(layers, h, a).model_copy(update={"dropout": False})
+    s = 2048
+    sharded, replicated = activation_bytes_per_token_layer(make_step(plain, seq_len=s))
+    assert (sharded, replicated) == (24 * h + 2 * a * s, 8 * h)  # softmax output only; no dropout masks
+
+
+@pytest.mark.parametrize("v", [2, 4])
+def test_interleaved_first_stage_holds_megatron_warmup_chunks(v: int) -> None:
+    layers, h, a = 64, 4096, 32
+    pp, m = 4, 16
+    base = make_step(gpt(layers, h, a), tp=8, pp=pp, micro_batches=m)
+    inter = make_step(gpt(layers, h, a), tp=8, pp=pp, micro_batches=m, schedule="interleaved", virtual_stages=v)
+    # Megatron's warm-up on rank 0: 2 (pp - 1) + (v - 1) pp forward chunks, plus the one in flight
+    chunks = 2 * (pp - 1) + (v - 1) * pp + 1
+    assert activation_bytes(inter) / activation_bytes(base) == pytest.approx(chunks / v / pp, rel=1e-12)
+    # Korthikanti's approximation of the same: pp (1 + (pp - 1) / (pp v)) micro-batches
+    assert chunks / v == pytest.approx(pp * (1 + (pp - 1) / (pp * v)), rel=1e-12)
+
+
+def test_zero_bubble_holds_what_1f1b_holds_and_dualpipe_one_more_with_two_weight_copies() -> None:
+    layers, h, a = 64, 4096, 32
+    kwargs: dict[str, Any] = {"tp": 8, "pp": 4, "micro_batches": 16}
+    one = make_step(gpt(layers, h, a), **kwargs)
+    zb = make_step(gpt(layers, h, a), schedule="zero_bubble", **kwargs)
+    dual = make_step(gpt(layers, h, a), schedule="dualpipe", **kwargs)
+    assert stage_activation_bytes(zb).tolist() == stage_activation_bytes(one).tolist()
+    assert activation_bytes(dual) == pytest.approx(activation_bytes(one) * 5 / 4, rel=1e-12)
+    dense, dual_dense = one.stage_params[0], dual.stage_params[0]
+    assert dual_dense.tolist() == pytest.approx((dense + dense[::-1]).tolist(), rel=1e-12)  # both directions
+    assert dual_dense.sum() == pytest.approx(2 * dense.sum(), rel=1e-12)
+
+
+def test_uneven_stages_move_layers_and_their_memory() -> None:
+    layers, h, a = 30, 4096, 32
+    even = make_step(gpt(layers, h, a), tp=8, pp=4, micro_batches=8)
+    uneven = make_step(gpt(layers, h, a), tp=8, pp=4, micro_batches=8, first_stage_layers=6, last_stage_layers=6)
+    assert even.stage_layers == (8, 8, 7, 7)
+    assert uneven.stage_layers == (6, 9, 9, 6)
+    per_layer = activation_bytes(even) / (8 * 4)
+    assert activation_bytes(uneven) == pytest.approx(per_layer * 6 * 4, rel=1e-12)
+    assert stage_activation_bytes(uneven)[1] == pytest.approx(per_layer * 9 * 3, rel=1e-12)
+    assert training_memory(uneven, 0.0).stage == 1  # the busiest stage is no longer the first

@@ -115,7 +115,11 @@ def test_missing_file_is_a_located_error(tmp_path: Path) -> None:
         (["cluster.accelerator=gb200", "cluster.topology={kind: fat_tree}"], "cluster.topology.nic_bandwidth",
          ["NIC bandwidth"]),
         (["workloads.pretrain.parallelism={tp: 1, pp: 4, dp: 8, virtual_stages: 7}"],
-         "workloads.pretrain.parallelism.virtual_stages", ["a layer per chunk", "24", "4 x 7"]),
+         "workloads.pretrain.parallelism.virtual_stages", ["a layer per chunk", "6 layers", "7 chunks"]),
+        (["workloads.pretrain.parallelism={tp: 1, pp: 4, dp: 8, first_stage_layers: 12, last_stage_layers: 11}"],
+         "workloads.pretrain.parallelism.first_stage_layers", ["leaves 1 of", "24 layers", "2 stages"]),
+        (["workloads.pretrain.parallelism={tp: 1, pp: 4, dp: 8, schedule: dualpipe, first_stage_layers: 30}"],
+         "workloads.pretrain.parallelism.first_stage_layers", ["leaves -6"]),
     ],
 )
 def test_cross_field_problems(overrides: list[str], field: str, words: list[str]) -> None:

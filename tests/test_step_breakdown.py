@@ -67,10 +67,14 @@ def test_parts_sum_to_the_step_time(name: str, layout: dict[str, Any], part: str
 
 @settings(max_examples=30, deadline=None)
 @given(tp=st.sampled_from([1, 2, 4, 8]), cp=st.sampled_from([1, 2]), pp=st.sampled_from([1, 2, 4]),
-       interleave=st.booleans(), ep=st.sampled_from([1, 2, 4, 8]))
-def test_parts_sum_to_the_step_time_for_any_layout(tp: int, cp: int, pp: int, interleave: bool, ep: int) -> None:
+       schedule=st.sampled_from(["1f1b", "interleaved", "zero_bubble", "dualpipe"]), ep=st.sampled_from([1, 2, 4, 8]),
+       zero=st.integers(0, 3))
+def test_parts_sum_to_the_step_time_for_any_layout(tp: int, cp: int, pp: int, schedule: str, ep: int,
+                                                   zero: int) -> None:
     dp = GPUS // (tp * cp * pp)
-    layout = {"tp": tp, "cp": cp, "pp": pp, "dp": dp, "ep": min(ep, dp), "virtual_stages": 2 if interleave else 1}
+    schedule = schedule if pp > 1 else "1f1b"
+    layout = {"tp": tp, "cp": cp, "pp": pp, "dp": dp, "ep": min(ep, dp), "schedule": schedule, "zero_stage": zero,
+              "virtual_stages": 2 if schedule == "interleaved" else 1}
     step = _step_time("mixtral-8x7b", layout, seq_len=2048)
     assert sum(StepBreakdown.of(step).parts_s.values()) == pytest.approx(step.total_s, rel=1e-12)
 

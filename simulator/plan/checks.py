@@ -10,6 +10,7 @@ from simulator.models.topology.shape import TopologyError
 from simulator.models.workload.arrivals import TraceError, check_columns, load_job_trace
 from simulator.models.workload.memory import training_memory
 from simulator.models.workload.parallelism import Recompute
+from simulator.models.workload.pipeline import stage_layers
 from simulator.models.workload.transformer import PositionKind
 from simulator.plan.economy import gpu_hour_rate
 from simulator.plan.job_pricing import trace_durations
@@ -96,11 +97,22 @@ def _training_problems(w: TrainingWorkload, scenario: Scenario, usable: int) -> 
         )))
     if w.seq_len % lay.cp:
         found.append(Problem((*par, "cp"), f"cp {lay.cp} must divide seq_len {w.seq_len}"))
-    if lay.virtual_stages > 1 and (lay.pp == 1 or m.layers < lay.pp * lay.virtual_stages):
-        found.append(Problem((*par, "virtual_stages"), (
-            f"interleaving needs pp > 1 and a layer per chunk: layers ({m.layers}) >= pp x virtual_stages "
-            f"({lay.pp} x {lay.virtual_stages})"
+    fixed = {"first_stage_layers": lay.first_stage_layers, "last_stage_layers": lay.last_stage_layers}
+    named = {k: v for k, v in fixed.items() if v is not None}
+    others = lay.pp - len(named)
+    if named and m.layers - sum(named.values()) < others:
+        listed = " + ".join(f"{k} {v}" for k, v in named.items())
+        found.append(Problem((*par, next(iter(named))), (
+            f"{listed} leaves {m.layers - sum(named.values())} of the model's {m.layers} layers for the other "
+            f"{others} stages; each needs at least one"
         )))
+    elif lay.virtual_stages > 1 and lay.pp > 1:
+        fewest = min(stage_layers(m.layers, lay.pp, lay.first_stage_layers, lay.last_stage_layers))
+        if fewest < lay.virtual_stages:
+            found.append(Problem((*par, "virtual_stages"), (
+                f"interleaving needs a layer per chunk: a stage with {fewest} layers cannot run "
+                f"{lay.virtual_stages} chunks; use virtual_stages <= {max(1, fewest)} or fewer stages"
+            )))
     if w.structured_sparsity and not cluster.accelerator.sparse_2_4:
         found.append(Problem(("structured_sparsity",), f"{cluster.accelerator.name} has no 2:4 sparse tensor cores"))
     if w.moe_capacity_factor != 1.0 and not m.is_moe:

@@ -12,11 +12,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from simulator.models.topology.network import Network
 from simulator.models.workload.kernels import kernel_time_s
 from simulator.models.workload.memory import training_memory
 from simulator.models.workload.operators import layer_kernels, output_kernels
 from simulator.models.workload.parallelism import Parallelism, Recompute
+from simulator.models.workload.pipeline import Schedule, StageTimes, bubble_s
 from simulator.models.workload.step_time import OperatorStepModel, StepTime
 from simulator.models.workload.training_job import TrainingStep
 
@@ -62,25 +65,37 @@ def _candidates(base: TrainingStep, gpus: int, sequences: int) -> list[TrainingS
                         continue
                     micro_batches = sequences // (dp * mbs)
                     for ep in (e for e in eps if dp % e == 0):
-                        for v in (v for v in (1, 2, 4) if v == 1 or (pp > 1 and m.layers % (pp * v) == 0)):
+                        for schedule, v in _schedules(m.layers, pp):
                             for recompute in (Recompute.SELECTIVE, Recompute.FULL):
-                                for zero in (1, 3):
+                                for zero in (1, 2, 3):
                                     layout = Parallelism(tp=tp, cp=cp, pp=pp, dp=dp, ep=ep, micro_batch_size=mbs,
-                                                         virtual_stages=v, activation_recompute=recompute,
-                                                         zero_stage=zero)
+                                                         schedule=schedule, virtual_stages=v,
+                                                         activation_recompute=recompute, zero_stage=zero)
                                     found.append(replace(base, layout=layout, micro_batches=micro_batches))
     return found
+
+
+def _schedules(layers: int, pp: int) -> list[tuple[Schedule, int]]:
+    """Pipeline schedules worth trying on `pp` stages: 1F1B, interleaved with 2 or 4 chunks where every
+    chunk gets a layer, and zero bubble (DualPipe needs a run's own kernels; users set it by hand)."""
+    if pp == 1:
+        return [(Schedule.ONE_F_ONE_B, 1)]
+    interleaved = [(Schedule.INTERLEAVED, v) for v in (2, 4) if layers >= pp * v]
+    return [(Schedule.ONE_F_ONE_B, 1), *interleaved, (Schedule.ZERO_BUBBLE, 1)]
 
 
 def _compute_only_s(step: TrainingStep) -> float:
     """Step time from the kernels and the bubble alone: a lower bound used to prune."""
     acc, lay, m = step.accelerator, step.layout, step.model
-    layers = math.ceil(m.layers / lay.pp)
+    layers = max(step.stage_layers)
     moe = min(layers, math.ceil((m.layers - m.dense_layers) / lay.pp)) if m.is_moe else 0
     parts = [(layer_kernels(step, moe=False), layers - moe)] + ([(layer_kernels(step, moe=True), moe)] if moe else [])
     per_micro = sum(n * sum(kernel_time_s(k, acc) for k in (*x.forward, *x.backward, *x.recompute))
                     for x, n in parts) + sum(kernel_time_s(k, acc) for k in output_kernels(step))
-    return per_micro * (step.micro_batches + (lay.pp - 1) / lay.virtual_stages)
+    # the schedule's bubble as a fraction of a slot, with backward twice forward and weight gradients half it
+    third = np.full(lay.pp, per_micro / 3)
+    stage = StageTimes(third, 2 * third, third)
+    return per_micro * step.micro_batches + bubble_s(lay.schedule, stage, lay.virtual_stages)
 
 
 def search_layouts(base: TrainingStep, network: Network, gpus: int, reserve_bytes: float,

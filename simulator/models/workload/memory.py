@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from simulator.models.workload.parallelism import Recompute
+from simulator.models.workload.pipeline import FloatArray, in_flight
 from simulator.models.workload.training_job import TrainingStep
 from simulator.models.workload.transformer import MlpKind
 
@@ -20,7 +23,7 @@ OPTIMIZER_BYTES = 12.0  # fp32 master copy + Adam momentum + variance
 
 @dataclass(frozen=True)
 class MemoryBreakdown:
-    """Bytes per GPU on the busiest stage, term by term."""
+    """Bytes per GPU on the busiest pipeline stage, term by term."""
 
     weights_bytes: float
     gradients_bytes: float
@@ -28,6 +31,7 @@ class MemoryBreakdown:
     activations_bytes: float
     reserve_bytes: float
     capacity_bytes: float
+    stage: int = 0  # the pipeline stage these figures are for
 
     @property
     def total_bytes(self) -> float:
@@ -55,10 +59,11 @@ class MemoryBreakdown:
 def activation_bytes_per_token_layer(step: TrainingStep) -> tuple[float, float]:
     """Stored activation bytes per token per layer without recompute, as (TP-sharded, TP-replicated).
 
-    GPT (f = 4h, a heads of h/a) gives 24h + 5*a*s sharded and 10h replicated, Korthikanti's eq. 2.
-    Sharded: Q, K, V, attention context, MLP activation tensors, attention scores unless a fused (flash)
-    kernel never stores them. Replicated (sharded too under sequence parallelism): two layernorm inputs
-    (4h), QKV and MLP inputs (4h), two dropout masks (2h).
+    GPT (f = 4h, a heads of h/a) with dropout gives 24h + 5*a*s sharded and 10h replicated, Korthikanti's
+    eq. 2. Sharded: Q, K, V, attention context, MLP activation tensors, and unless a fused (flash) kernel
+    never stores them the softmax output (2 bytes per score) and with dropout its mask and output (3 more).
+    Replicated (sharded too under sequence parallelism): two norm inputs (4h), QKV and MLP inputs (4h), and
+    with dropout two dropout masks (2h). Models trained without dropout store neither mask.
     """
     m = step.model
     mla = m.latent_attention
@@ -72,53 +77,60 @@ def activation_bytes_per_token_layer(step: TrainingStep) -> tuple[float, float]:
     mlp_tensors = 3 if m.mlp is MlpKind.SWIGLU else 2  # (gate, up, act) or (pre-, post-activation)
     sharded = 2.0 * (q_width + k_width + v_width + q_width) + 2.0 * mlp_tensors * inner
     if not step.flash_attention:
-        sharded += 5.0 * m.heads * step.seq_len  # softmax output, dropout mask and output (Korthikanti)
-    return sharded, 10.0 * m.hidden
+        sharded += score_bytes(step)
+    return sharded, (10.0 if m.dropout else 8.0) * m.hidden
 
 
-def activation_bytes(step: TrainingStep) -> float:
-    """Activations the first pipeline stage holds at its peak: its layers for every in-flight micro-batch
-    (min(pp, micro_batches) under 1F1B), after recompute and TP/SP sharding, plus fp32 logits on the last
-    stage when there is a single stage."""
+def score_bytes(step: TrainingStep) -> float:
+    """Bytes per token per layer that an unfused attention stores for its score matrix: the softmax output,
+    and with dropout the mask and dropped output (Korthikanti's 5as)."""
+    return (5.0 if step.model.dropout else 2.0) * step.model.heads * step.seq_len
+
+
+def layer_activation_bytes(step: TrainingStep) -> float:
+    """Bytes one transformer layer stores for one micro-batch on one GPU, after recompute and TP/SP sharding."""
     lay = step.layout
     tokens = step.seq_len * lay.micro_batch_size / lay.cp
     sharded, replicated = activation_bytes_per_token_layer(step)
+    if lay.activation_recompute is Recompute.FULL:  # only the layer's input is kept
+        return tokens * 2.0 * step.model.hidden / (lay.tp if lay.sequence_parallel else 1)
+    if lay.activation_recompute is Recompute.SELECTIVE and not step.flash_attention:
+        sharded -= score_bytes(step)
+    return tokens * (sharded / lay.tp + replicated / (lay.tp if lay.sequence_parallel else 1))
+
+
+def stage_activation_bytes(step: TrainingStep) -> FloatArray:
+    """Activations each pipeline stage holds at its peak: its layers for every micro-batch in flight under
+    the schedule (simulator/models/workload/pipeline.py), one layer rebuilt under full recompute, and the
+    fp32 logits of the micro-batch in its loss on the last stage."""
+    lay, m = step.layout, step.model
+    tokens = step.seq_len * lay.micro_batch_size / lay.cp
+    held = np.array(step.stage_layers) * layer_activation_bytes(step)
+    held *= in_flight(lay.schedule, lay.pp, lay.virtual_stages, step.micro_batches)
     if lay.activation_recompute is Recompute.FULL:
-        per_layer = 2.0 * step.model.hidden / (lay.tp if lay.sequence_parallel else 1)
-    else:
-        if lay.activation_recompute is Recompute.SELECTIVE and not step.flash_attention:
-            sharded -= 5.0 * step.model.heads * step.seq_len
-        per_layer = sharded / lay.tp + replicated / (lay.tp if lay.sequence_parallel else 1)
-    layers_per_stage = -(-step.model.layers // lay.pp)
-    # 1F1B: the first stage holds pp micro-batches; interleaving adds (pp - 1) / (pp x v) of a stage's worth
-    in_flight = min(lay.pp, step.micro_batches) * (1 + (lay.pp - 1) / (lay.pp * lay.virtual_stages)
-                                                   if lay.virtual_stages > 1 else 1)
-    held = tokens * per_layer * layers_per_stage * in_flight
-    if lay.activation_recompute is Recompute.FULL:
-        rebuilt = sharded / lay.tp + replicated / (lay.tp if lay.sequence_parallel else 1)
-        held += tokens * rebuilt  # one layer's activations rebuilt during its backward pass
-    if lay.pp == 1:
-        held += tokens * 4.0 * step.model.vocab / lay.tp  # fp32 logits for the loss
+        sharded, replicated = activation_bytes_per_token_layer(step)
+        held += tokens * (sharded / lay.tp + replicated / (lay.tp if lay.sequence_parallel else 1))
+    held[-1] += tokens * 4.0 * m.vocab / lay.tp
     return held
 
 
 def training_memory(step: TrainingStep, reserve_bytes: float) -> MemoryBreakdown:
-    """Per-GPU memory of the busiest stage; `reserve_bytes` covers the framework, CUDA context and
-    allocator fragmentation. ZeRO shards dense state over dp and expert state over dp / ep (the replicas
-    of each expert)."""
+    """Per-GPU memory of the busiest pipeline stage; `reserve_bytes` covers the framework, CUDA context and
+    allocator fragmentation. ZeRO shards dense state over dp (and cp) and expert state over dp / ep (the
+    replicas of each expert)."""
     lay = step.layout
-    dense, expert = step.dense_params_per_gpu, step.expert_params_per_gpu
+    dense, expert = step.stage_params
 
-    def sharded(per_param: float, from_stage: int) -> float:
+    def sharded(per_param: float, from_stage: int) -> FloatArray:
         if lay.zero_stage < from_stage:
             return (dense + expert) * per_param
-        return dense * per_param / lay.dp + expert * per_param / (lay.dp // lay.ep)
+        return dense * per_param / (lay.dp * lay.cp) + expert * per_param / (lay.dp // lay.ep)
 
+    terms = np.stack([sharded(WEIGHT_BYTES, 3), sharded(GRAD_BYTES, 2), sharded(OPTIMIZER_BYTES, 1),
+                      stage_activation_bytes(step)])
+    busiest = int(np.argmax(terms.sum(axis=0)))
+    weights, gradients, optimizer, activations = (float(x) for x in terms[:, busiest])
     return MemoryBreakdown(
-        weights_bytes=sharded(WEIGHT_BYTES, 3),
-        gradients_bytes=sharded(GRAD_BYTES, 2),
-        optimizer_bytes=sharded(OPTIMIZER_BYTES, 1),
-        activations_bytes=activation_bytes(step),
-        reserve_bytes=reserve_bytes,
-        capacity_bytes=step.accelerator.hbm_bytes,
+        weights_bytes=weights, gradients_bytes=gradients, optimizer_bytes=optimizer, activations_bytes=activations,
+        reserve_bytes=reserve_bytes, capacity_bytes=step.accelerator.hbm_bytes, stage=busiest,
     )

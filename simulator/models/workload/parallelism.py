@@ -7,10 +7,12 @@ data-parallel replicas, so a TP group sits inside one scale-up domain whenever t
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from simulator.base import Strict
+from simulator.models.workload.pipeline import Schedule
 
 
 class Recompute(StrEnum):
@@ -25,10 +27,26 @@ class Parallelism(Strict):
     """Parallel degrees and the memory/compute trade-offs that go with them."""
 
     tp: int = Field(1, ge=1, le=1024, description="tensor-parallel degree (Megatron)")
-    pp: int = Field(1, ge=1, le=4096, description="pipeline-parallel stages (1F1B schedule)")
+    pp: int = Field(1, ge=1, le=4096, description="pipeline-parallel stages")
+    schedule: Schedule = Field(
+        Schedule.ONE_F_ONE_B,
+        description="pipeline schedule: 1f1b, interleaved (with virtual_stages), zero_bubble (ZB-H1: weight "
+        "gradients fill the drain) or dualpipe (DeepSeek-V3: two directions, 2 copies of the weights)",
+    )
     virtual_stages: int = Field(
         1, ge=1, le=128,
-        description="model chunks per pipeline stage (interleaved 1F1B, Narayanan 2021): bubble / virtual_stages",
+        description="model chunks per pipeline stage for the interleaved schedule (Narayanan 2021): bubble / "
+        "virtual_stages, more activations in flight; > 1 alone selects schedule interleaved",
+    )
+    first_stage_layers: int | None = Field(
+        None, ge=0, le=4096,
+        description="transformer layers on the first stage (default: an even split); fewer balances the "
+        "embedding, as Llama 3 did",
+    )
+    last_stage_layers: int | None = Field(
+        None, ge=0, le=4096,
+        description="transformer layers on the last stage (default: an even split); fewer balances the output "
+        "layer and loss",
     )
     cp: int = Field(1, ge=1, le=1024, description="context-parallel degree: the sequence split over cp GPUs (ring "
                     "attention)")
@@ -46,6 +64,18 @@ class Parallelism(Strict):
     sequence_parallel: bool = Field(
         True, description="shard layernorm/dropout activations over the TP group (Korthikanti 2022)"
     )
+    overlap_grad_reduce: bool = Field(
+        True, description="gradient collective launched bucket by bucket during the last backward pass "
+        "(Megatron's overlap_grad_reduce, PyTorch DDP): only what outlasts it is exposed",
+    )
+    overlap_param_gather: bool = Field(
+        True, description="with ZeRO, the parameter all-gather overlapped with the next step's first forward "
+        "(Megatron's overlap_param_gather)",
+    )
+    tp_comm_overlap: bool = Field(
+        False, description="tensor-parallel collectives split and overlapped with the GEMMs they feed "
+        "(Transformer Engine userbuffers): only what outlasts those GEMMs is exposed",
+    )
     zero_stage: int = Field(
         1, ge=0, le=3, description="ZeRO stage: 1 shards optimizer state, 2 also gradients, 3 also weights"
     )
@@ -61,6 +91,29 @@ class Parallelism(Strict):
         if sorted(order) != ["cp", "dp", "pp", "tp"]:
             raise ValueError("placement must list tp, cp, pp and dp once each, e.g. [tp, cp, pp, dp]")
         return order
+
+    @model_validator(mode="before")
+    @classmethod
+    def _interleaved_when_chunked(cls, data: Any) -> Any:
+        """virtual_stages > 1 with no schedule named means the interleaved one (as before schedules existed)."""
+        if isinstance(data, dict) and "schedule" not in data and isinstance(data.get("virtual_stages"), int):
+            if data["virtual_stages"] > 1:
+                return {**data, "schedule": Schedule.INTERLEAVED}
+        return data
+
+    @model_validator(mode="after")
+    def _schedule_fits(self) -> Parallelism:
+        interleaved = self.schedule is Schedule.INTERLEAVED
+        if interleaved != (self.virtual_stages > 1):
+            raise ValueError("virtual_stages > 1 goes with schedule: interleaved, and interleaved needs "
+                             "virtual_stages >= 2")
+        if self.schedule is not Schedule.ONE_F_ONE_B and self.pp == 1:
+            raise ValueError(f"schedule {self.schedule.value} needs pp > 1")
+        if self.schedule is Schedule.DUALPIPE and self.pp % 2:
+            raise ValueError(f"dualpipe pairs stages from both ends: pp must be even, not {self.pp}")
+        if self.pp == 1 and (self.first_stage_layers is not None or self.last_stage_layers is not None):
+            raise ValueError("first_stage_layers and last_stage_layers need pp > 1")
+        return self
 
     @property
     def world(self) -> int:

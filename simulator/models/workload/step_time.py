@@ -1,15 +1,16 @@
 """Training step time from the pieces: every kernel of every layer on a roofline (simulator/models/workload/
-operators.py, kernels.py), tensor/context/expert-parallel communication on the critical path, the
-(interleaved) 1F1B pipeline bubble and point-to-point sends, the data-parallel gradient collective
-overlapped with the last backward pass except its last bucket, and the optimizer step. Communication is
-costed on the cluster's network graph for every group of the layout at once, so the same job runs slower
-on a worse network. The engine only calls `StepTimeModel.step_time`.
+operators.py, kernels.py), tensor/context/expert-parallel communication on the critical path (or hidden
+behind GEMMs when overlapped), the pipeline schedule's bubble over uneven stages (pipeline.py) and
+point-to-point sends, the data-parallel collectives bucketed and overlapped as Megatron's distributed
+optimizer does (gradient reduce-scatter with the last backward and the drain, parameter all-gather with the
+next forward), and the optimizer step. Communication is costed on the cluster's network graph for every
+group of the layout at once, so the same job runs slower on a worse network. The engine only calls
+`StepTimeModel.step_time`.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, fields
 from typing import Protocol
 
@@ -22,6 +23,14 @@ from simulator.models.workload.kernels import Kernel, kernel_time_s
 from simulator.models.workload.memory import GRAD_BYTES, OPTIMIZER_BYTES, WEIGHT_BYTES
 from simulator.models.workload.operators import layer_kernels, output_kernels
 from simulator.models.workload.parallelism import Recompute
+from simulator.models.workload.pipeline import (
+    FloatArray,
+    Schedule,
+    StageTimes,
+    bubble_s,
+    drain_slack_s,
+    fill_slack_s,
+)
 from simulator.models.workload.training_job import TrainingStep
 from simulator.models.workload.transformer import forward_flops_per_token
 
@@ -81,6 +90,70 @@ def recompute_flops_per_token(step: TrainingStep) -> float:
     return 0.0
 
 
+ATTENTION_CORE = ("attention scores", "scale-mask-softmax", "attention dropout", "attention values",
+                  "flash attention")
+
+
+def _is_weight_gemm(kernel: Kernel) -> bool:
+    """A GEMM against a weight matrix (its backward has a weight-gradient half), not the attention core."""
+    return kernel.flops > 0 and kernel.name not in ATTENTION_CORE
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """One transformer layer, one micro-batch, one GPU: seconds of each part of its critical path."""
+
+    forward_s: float  # forward kernels
+    backward_s: float  # backward kernels plus recomputation
+    weight_grad_s: float  # the weight-gradient GEMMs inside backward_s
+    tp_s: float  # tensor-parallel collectives not hidden behind GEMMs
+    cp_s: float  # context-parallel ring exchange not hidden behind attention
+    ep_s: float  # expert all-to-alls, not overlapped
+
+
+def _layer(step: TrainingStep, network: Network, groups: dict[str, IntArray], ep_groups: IntArray, moe: bool,
+           ) -> tuple[_Layer, str, str]:
+    """Times of one (dense or MoE) layer, and the bottleneck channels of its TP and EP collectives."""
+    lay, acc, m = step.layout, step.accelerator, step.model
+    kernels = layer_kernels(step, moe)
+
+    def seconds(ks: tuple[Kernel, ...] | list[Kernel]) -> float:
+        return sum(kernel_time_s(k, acc) for k in ks)
+
+    gemm_s = seconds([k for k in kernels.forward if _is_weight_gemm(k)])
+    tokens = step.seq_len * lay.micro_batch_size / lay.cp
+    activation_msg = 2.0 * tokens * m.hidden  # bf16 activations of one micro-batch on one CP rank
+    tp = collective_time(network, Op.ALL_REDUCE, groups["tp"], activation_msg)
+    # two collectives per pass (after attention and after the MLP; all-gather + reduce-scatter under SP)
+    passes = [(2 * tp.time_s, gemm_s), (2 * tp.time_s, 2.0 * gemm_s)]
+    if lay.activation_recompute is Recompute.FULL:
+        passes.append((2 * tp.time_s, gemm_s))
+    tp_s = sum(max(0.0, comm - gemms) if lay.tp_comm_overlap else comm for comm, gemms in passes)
+    cp_s = 0.0
+    if lay.cp > 1:  # ring attention: K and V blocks travel round the CP ring, gradients back in backward
+        attention_s = seconds([k for k in (*kernels.forward, *kernels.backward) if k.name in ATTENTION_CORE])
+        block = 2.0 * tokens * 2.0 * m.kv_heads_ * m.head_dim_ / lay.tp
+        ring = network.phase(groups["cp"].ravel(), np.roll(groups["cp"], -1, axis=1).ravel(), block)
+        cp_s = max(0.0, 3 * (lay.cp - 1) * ring.time_s - attention_s)
+    ep_s, ep_bottleneck = 0.0, ""
+    if moe:
+        dispatch = 2.0 * m.hidden * m.top_k * step.capacity_factor * tokens / (lay.tp if lay.sequence_parallel else 1)
+        all_to_all = collective_time(network, Op.ALL_TO_ALL, ep_groups, dispatch)
+        ep_s, ep_bottleneck = 4 * all_to_all.time_s, all_to_all.bottleneck  # dispatch, combine; fwd and bwd
+    timed = _Layer(seconds(kernels.forward), seconds((*kernels.backward, *kernels.recompute)), gemm_s, tp_s, cp_s,
+                   ep_s)
+    return timed, tp.bottleneck, ep_bottleneck
+
+
+def _dp_exposed_s(comm_s: FloatArray, window_s: FloatArray, state_bytes: FloatArray, overlap: bool) -> FloatArray:
+    """Per stage, the part of a gradient or parameter collective not hidden in `window_s`: launched bucket by
+    bucket as the window runs, so at least its last bucket is exposed."""
+    if not overlap:
+        return comm_s
+    last_bucket = comm_s * np.minimum(1.0, GRADIENT_BUCKET_BYTES / np.maximum(state_bytes, 1.0))
+    return np.maximum(comm_s - window_s, last_bucket)
+
+
 @dataclass(frozen=True)
 class OperatorStepModel:
     """Per-operator roofline compute plus collectives costed on the network."""
@@ -88,86 +161,96 @@ class OperatorStepModel:
     def step_time(self, step: TrainingStep, network: Network, gpus: IntArray | None = None) -> StepTime:
         """Duration of one step and its parts; rank r runs on GPU `gpus[r]` (default: GPU r)."""
         lay, acc, m = step.layout, step.accelerator, step.model
-
-        def seconds(kernels: tuple[Kernel, ...] | list[Kernel]) -> float:
-            return sum(kernel_time_s(k, acc) for k in kernels)
-
-        layers_per_stage = math.ceil(m.layers / lay.pp)  # the pipeline runs at its fullest stage's pace
-        moe_per_stage = min(layers_per_stage, math.ceil((m.layers - m.dense_layers) / lay.pp)) if m.is_moe else 0
-        stage_layers = [(layer_kernels(step, moe=False), layers_per_stage - moe_per_stage)]
-        if moe_per_stage:
-            stage_layers.append((layer_kernels(step, moe=True), moe_per_stage))
-        layer_s = sum(n * seconds((*k.forward, *k.backward, *k.recompute)) for k, n in stage_layers)
-        attention_s = sum(  # attention-core work, forward and backward, that a CP ring exchange can hide behind
-            n * seconds([x for x in (*k.forward, *k.backward) if "attention" in x.name or "softmax" in x.name])
-            for k, n in stage_layers
-        )
-        micro_compute_s = layer_s + seconds(output_kernels(step))  # the last stage also runs the loss
-
         groups = parallel_groups(lay.degrees, lay.placement, gpus)
-        tokens = step.seq_len * lay.micro_batch_size / lay.cp
-        activation_msg = 2.0 * tokens * m.hidden  # bf16 activations of one micro-batch on one CP rank
-        tp_collectives = 4 + (2 if lay.activation_recompute is Recompute.FULL else 0)
-        tp_all_reduce = collective_time(network, Op.ALL_REDUCE, groups["tp"], activation_msg)
-        micro_tp_s = layers_per_stage * tp_collectives * tp_all_reduce.time_s
-        micro_cp_s = 0.0
-        if lay.cp > 1:  # ring attention: K and V blocks travel round the CP ring, gradients back in backward
-            kv_width = 2.0 * m.kv_heads_ * m.head_dim_ / lay.tp
-            block = 2.0 * tokens * kv_width
-            ring = network.phase(groups["cp"].ravel(), np.roll(groups["cp"], -1, axis=1).ravel(), block)
-            cp_s = layers_per_stage * 3 * (lay.cp - 1) * ring.time_s  # K/V forward; K/V and their gradients back
-            micro_cp_s = max(0.0, cp_s - attention_s)
         ep_groups, expert_dp_groups = expert_groups(groups["dp"], lay.ep)
-        dispatch = 2.0 * m.hidden * m.top_k * step.capacity_factor * tokens / (lay.tp if lay.sequence_parallel else 1)
-        ep_all_to_all = collective_time(network, Op.ALL_TO_ALL, ep_groups, dispatch)
-        micro_ep_s = moe_per_stage * 4 * ep_all_to_all.time_s  # dispatch and combine, forward and backward
-        if lay.overlap_expert_comm:
-            micro_ep_s = max(0.0, micro_ep_s - micro_compute_s)
+        dense, tp_bottleneck, _ = _layer(step, network, groups, ep_groups, moe=False)
+        moe, _, ep_bottleneck = _layer(step, network, groups, ep_groups, moe=True) if m.is_moe else (dense, "", "")
 
+        # per stage: its dense and MoE layers, the output layer and loss on the last
+        per_stage = np.array(step.stage_layers, dtype=np.float64)
+        ends = np.cumsum(per_stage)
+        dense_n = np.clip(m.dense_layers, ends - per_stage, ends) - (ends - per_stage) if m.is_moe else per_stage
+        moe_n = per_stage - dense_n
+
+        def stage_sum(attr: str) -> FloatArray:
+            return np.asarray(dense_n * getattr(dense, attr) + moe_n * getattr(moe, attr), dtype=np.float64)
+
+        output = output_kernels(step)
+        half = len(output) // 2
+        out_fwd = sum(kernel_time_s(k, acc) for k in output[:half])
+        out_bwd = sum(kernel_time_s(k, acc) for k in output[half:])
+        forward, backward, weight_grad = stage_sum("forward_s"), stage_sum("backward_s"), stage_sum("weight_grad_s")
+        forward[-1] += out_fwd
+        backward[-1] += out_bwd
+        weight_grad[-1] += out_fwd - kernel_time_s(output[1], acc)  # the logits GEMM's weight gradient
+        compute = forward + backward
+        tp_s, cp_s, ep_s = stage_sum("tp_s"), stage_sum("cp_s"), stage_sum("ep_s")
+        if lay.overlap_expert_comm or lay.schedule is Schedule.DUALPIPE:  # hidden behind another chunk's compute
+            ep_s = np.maximum(0.0, ep_s - compute)
+        comm = tp_s + cp_s + ep_s
+        times = StageTimes(forward + comm / 2, backward + comm / 2, weight_grad)
+        slowest = int(np.argmax(times.slot_s))
         m_count = step.micro_batches
-        slot_s = micro_compute_s + micro_tp_s + micro_cp_s + micro_ep_s
-        bubble_s = (lay.pp - 1) / lay.virtual_stages * slot_s
+        bubble = bubble_s(lay.schedule, times, lay.virtual_stages)
+
         p2p_s = 0.0
-        if lay.pp > 1:
-            send = activation_msg / (lay.tp if lay.sequence_parallel else 1)
+        if lay.pp > 1 and lay.schedule is not Schedule.DUALPIPE:  # DualPipe overlaps them with the paired chunk
+            send = 2.0 * step.seq_len * lay.micro_batch_size / lay.cp * m.hidden
+            send /= lay.tp if lay.sequence_parallel else 1
             senders, receivers = stage_boundaries(groups["pp"])
             p2p_s = 2.0 * m_count * lay.virtual_stages * network.phase(senders, receivers, send).time_s
 
         # dense gradients are reduced over all replicas (and CP ranks), an expert's over its own replicas
+        dense_params, expert_params = step.stage_params
         grad_groups = communicators(lay.degrees, ("cp", "dp"), lay.placement, gpus)
-        dp_all_reduce = collective_time(network, Op.ALL_REDUCE, grad_groups, step.dense_params_per_gpu * GRAD_BYTES)
-        expert_all_reduce = collective_time(
-            network, Op.ALL_REDUCE, expert_dp_groups, step.expert_params_per_gpu * GRAD_BYTES
-        )
-        dp_s = dp_all_reduce.time_s + expert_all_reduce.time_s
-        if lay.zero_stage >= 3:  # weights gathered again for the forward and the backward pass
-            dp_s *= 1.5
-        grad_bytes = step.params_per_gpu * GRAD_BYTES
-        backward_last_s = micro_compute_s * 2.0 / 3.0
-        last_bucket_s = dp_s * min(1.0, GRADIENT_BUCKET_BYTES / grad_bytes) if grad_bytes else 0.0
-        dp_exposed_s = max(dp_s - backward_last_s, last_bucket_s)
+        biggest = int(np.argmax(dense_params + expert_params))
+        dense_ar = collective_time(network, Op.ALL_REDUCE, grad_groups, dense_params[biggest] * GRAD_BYTES)
+        expert_ar = collective_time(network, Op.ALL_REDUCE, expert_dp_groups, expert_params[biggest] * GRAD_BYTES)
+        # each stage's collective scales with its own gradients (bandwidth-bound at these sizes)
+        scale_dense = dense_params / max(dense_params[biggest], 1.0)
+        scale_expert = expert_params / max(expert_params[biggest], 1.0)
+        all_reduce = dense_ar.time_s * scale_dense + expert_ar.time_s * scale_expert
+        grad_bytes = (dense_params + expert_params) * GRAD_BYTES
+        if lay.zero_stage == 0:  # one all-reduce, during the last backward and the drain after it
+            reduce, gather = all_reduce, np.zeros(lay.pp)
+        else:  # reduce-scatter of gradients, all-gather of updated weights (each half an all-reduce)
+            reduce = gather = all_reduce / 2.0
+            if lay.zero_stage >= 3:  # the weights gathered again for the backward pass
+                gather = gather * 2.0
+        drain = drain_slack_s(lay.schedule, times)
+        if lay.zero_stage >= 3:  # gathers prefetched layer by layer through the whole step
+            exposed = _dp_exposed_s(reduce + gather, m_count * times.slot_s + drain, grad_bytes, True)
+        elif lay.zero_stage == 2:  # sharded gradients cannot accumulate: a reduce-scatter after every backward
+            reduce = reduce * m_count
+            exposed = (m_count * _dp_exposed_s(reduce / m_count, times.backward_s, grad_bytes, lay.overlap_grad_reduce)
+                       + _dp_exposed_s(gather, times.forward_s + fill_slack_s(times), grad_bytes,
+                                       lay.overlap_param_gather))
+        else:
+            exposed = (_dp_exposed_s(reduce, times.backward_s + drain, grad_bytes, lay.overlap_grad_reduce)
+                       + _dp_exposed_s(gather, times.forward_s + fill_slack_s(times), grad_bytes,
+                                       lay.overlap_param_gather))
 
         replicas = (lay.dp * lay.cp, lay.dp // lay.ep) if lay.zero_stage >= 1 else (1, 1)
         per_param = WEIGHT_BYTES + GRAD_BYTES + OPTIMIZER_BYTES
-        state_bytes = per_param * (step.dense_params_per_gpu / replicas[0] + step.expert_params_per_gpu / replicas[1])
-        optimizer_s = 2.0 * state_bytes / (acc.hbm_bandwidth_bytes_per_s * acc.memory_efficiency)
+        state_bytes = per_param * (dense_params / replicas[0] + expert_params / replicas[1])
+        optimizer_s = 2.0 * float(state_bytes.max()) / (acc.hbm_bandwidth_bytes_per_s * acc.memory_efficiency)
 
         model_flops_tok = 3.0 * forward_flops_per_token(m, step.seq_len)
         hw_flops_tok = model_flops_tok + recompute_flops_per_token(step)
         tokens_per_step = step.tokens_per_step
         return StepTime(
-            compute_s=m_count * micro_compute_s,
-            tp_comm_s=m_count * micro_tp_s,
-            cp_comm_s=m_count * micro_cp_s,
-            ep_comm_s=m_count * micro_ep_s,
-            pp_bubble_s=bubble_s,
+            compute_s=m_count * float(compute[slowest]),
+            tp_comm_s=m_count * float(tp_s[slowest]),
+            cp_comm_s=m_count * float(cp_s[slowest]),
+            ep_comm_s=m_count * float(ep_s[slowest]),
+            pp_bubble_s=bubble,
             pp_p2p_s=p2p_s,
-            dp_comm_s=dp_s,
-            dp_exposed_s=dp_exposed_s,
+            dp_comm_s=float((reduce + gather).max()),
+            dp_exposed_s=float(exposed.max()),
             optimizer_s=optimizer_s,
             model_flops=model_flops_tok * tokens_per_step,
             hardware_flops=hw_flops_tok * tokens_per_step,
-            tp_bottleneck=tp_all_reduce.bottleneck,
-            ep_bottleneck=ep_all_to_all.bottleneck,
-            dp_bottleneck=dp_all_reduce.bottleneck,
+            tp_bottleneck=tp_bottleneck,
+            ep_bottleneck=ep_bottleneck,
+            dp_bottleneck=dense_ar.bottleneck,
         )

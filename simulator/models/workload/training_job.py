@@ -5,11 +5,21 @@ Everything the memory and step-time models need, with derived batch arithmetic i
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+
+import numpy as np
 
 from simulator.models.hardware import Accelerator, Precision
 from simulator.models.workload.parallelism import Parallelism
-from simulator.models.workload.transformer import TransformerModel, parameter_counts
+from simulator.models.workload.pipeline import FloatArray, mirrored_stages, stage_layers
+from simulator.models.workload.transformer import (
+    TransformerModel,
+    attention_params,
+    mlp_params,
+    norm_params,
+    parameter_counts,
+)
 
 
 @dataclass(frozen=True)
@@ -37,21 +47,38 @@ class TrainingStep:
         """Global batch in tokens."""
         return self.sequences_per_step * self.seq_len
 
-    @property
-    def expert_params_per_gpu(self) -> float:
-        """Routed-expert parameters one GPU holds: sharded over tensor, pipeline and expert parallelism."""
+    @functools.cached_property
+    def stage_layers(self) -> tuple[int, ...]:
+        """Transformer layers on each pipeline stage."""
         lay = self.layout
+        return stage_layers(self.model.layers, lay.pp, lay.first_stage_layers, lay.last_stage_layers)
+
+    @functools.cached_property
+    def stage_params(self) -> tuple[FloatArray, FloatArray]:
+        """(dense, routed-expert) parameters one GPU of each stage holds before ZeRO sharding: its layers
+        (the first `dense_layers` have no experts), the input embedding on the first stage, the output layer
+        (a copy when tied) and final norm on the last; under DualPipe also the mirror stage's. TP shards
+        them all; EP shards routed experts."""
+        m, lay = self.model, self.layout
+        counts = parameter_counts(m)
         keep = 1.0 - self.pruned_fraction
-        return parameter_counts(self.model).routed_experts * keep / (lay.pp * lay.tp * lay.ep)
-
-    @property
-    def dense_params_per_gpu(self) -> float:
-        """All other parameters of the busiest stage (the embedding sits on the first one)."""
-        counts = parameter_counts(self.model)
-        body = (counts.non_embedding - counts.routed_experts) * (1.0 - self.pruned_fraction) / self.layout.pp
-        return (body + counts.embedding) / self.layout.tp
-
-    @property
-    def params_per_gpu(self) -> float:
-        """Parameters one GPU holds before ZeRO sharding."""
-        return self.dense_params_per_gpu + self.expert_params_per_gpu
+        ends = np.cumsum(self.stage_layers)
+        starts = ends - np.array(self.stage_layers)
+        dense_layers = np.clip(m.dense_layers, starts, ends) - starts if m.is_moe else np.array(self.stage_layers)
+        moe_layers = np.array(self.stage_layers) - dense_layers
+        moe_count = max(1, m.layers - m.dense_layers)
+        routed_per_layer = counts.routed_experts / moe_count
+        if m.is_moe:
+            dense_layer = attention_params(m) + mlp_params(m, m.ffn_hidden_) + 2 * norm_params(m, m.hidden)
+            moe_other = (counts.total - counts.embedding - norm_params(m, m.hidden) - m.dense_layers * dense_layer
+                         - counts.routed_experts) / moe_count
+        else:
+            dense_layer = moe_other = counts.per_layer_total
+        dense = (dense_layers * dense_layer + moe_layers * moe_other) * keep
+        output = m.vocab * m.hidden + norm_params(m, m.hidden)
+        dense[0] += counts.embedding - (m.vocab * m.hidden if not m.tied_embeddings else 0.0)
+        dense[-1] += output if (lay.pp > 1 or not m.tied_embeddings) else norm_params(m, m.hidden)
+        expert = moe_layers * routed_per_layer * keep / lay.ep
+        if mirrored_stages(lay.schedule):  # rank i also runs stage pp - 1 - i of the other direction
+            dense, expert = dense + dense[::-1], expert + expert[::-1]
+        return dense / lay.tp, expert / lay.tp

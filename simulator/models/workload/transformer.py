@@ -69,6 +69,10 @@ class TransformerModel(Strict):
     position: PositionKind = Field(PositionKind.LEARNED, description="learned or rope")
     max_seq_len: int = Field(2048, gt=0, le=1 << 24, description="context length (learned positions)")
     tied_embeddings: bool = Field(True, description="output layer shares the input embedding matrix")
+    dropout: bool = Field(
+        False, description="trained with hidden and attention dropout (GPT-2/3 and Megatron-LM's GPT recipe; "
+        "not Llama, Mixtral or DeepSeek): dropout masks are stored and dropout kernels run",
+    )
     experts: int = Field(0, ge=0, le=1 << 16, description="routed experts per MoE layer; 0 = dense model")
     top_k: int = Field(0, ge=0, le=1 << 10, description="routed experts each token visits")
     shared_experts: int = Field(0, ge=0, le=64, description="always-active experts per MoE layer")
@@ -139,7 +143,8 @@ class ParameterCounts:
         return self.total - self.embedding
 
 
-def _norm_params(m: TransformerModel, width: int) -> int:
+def norm_params(m: TransformerModel, width: int) -> int:
+    """Weights of one norm over `width` features (scale, and bias for LayerNorm)."""
     return width * (2 if m.norm is NormKind.LAYERNORM else 1)
 
 
@@ -152,10 +157,10 @@ def attention_params(m: TransformerModel) -> int:
         if mla.q_lora_rank is None:
             q = h * m.heads * qk_dim
         else:
-            q = h * mla.q_lora_rank + _norm_params(m, mla.q_lora_rank) + mla.q_lora_rank * m.heads * qk_dim
+            q = h * mla.q_lora_rank + norm_params(m, mla.q_lora_rank) + mla.q_lora_rank * m.heads * qk_dim
         kv = (
             h * (mla.kv_lora_rank + mla.qk_rope_head_dim)
-            + _norm_params(m, mla.kv_lora_rank)
+            + norm_params(m, mla.kv_lora_rank)
             + mla.kv_lora_rank * m.heads * (mla.qk_nope_head_dim + mla.v_head_dim)
         )
         return q + kv + m.heads * mla.v_head_dim * h
@@ -177,12 +182,12 @@ def parameter_counts(m: TransformerModel) -> ParameterCounts:
     """Exact parameter counts, total and active per token."""
     h = m.hidden
     attn = attention_params(m)
-    norms = 2 * _norm_params(m, h)
+    norms = 2 * norm_params(m, h)
     dense_layer = attn + mlp_params(m, m.ffn_hidden_) + norms
     embedding = m.vocab * h * (1 if m.tied_embeddings else 2)
     if m.position is PositionKind.LEARNED:
         embedding += m.max_seq_len * h
-    final_norm = _norm_params(m, h)
+    final_norm = norm_params(m, h)
     if not m.is_moe:
         total = m.layers * dense_layer + embedding + final_norm
         return ParameterCounts(total, total, embedding, dense_layer, attn, 0.0)
