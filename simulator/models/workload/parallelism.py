@@ -96,9 +96,9 @@ class Parallelism(Strict):
     @classmethod
     def _interleaved_when_chunked(cls, data: Any) -> Any:
         """virtual_stages > 1 with no schedule named means the interleaved one (as before schedules existed)."""
-        if isinstance(data, dict) and "schedule" not in data and isinstance(data.get("virtual_stages"), int):
-            if data["virtual_stages"] > 1:
-                return {**data, "schedule": Schedule.INTERLEAVED}
+        chunks = data.get("virtual_stages") if isinstance(data, dict) else None
+        if isinstance(data, dict) and "schedule" not in data and isinstance(chunks, int) and chunks > 1:
+            return {**data, "schedule": Schedule.INTERLEAVED}
         return data
 
     @model_validator(mode="after")

@@ -96,7 +96,7 @@ def bubble_s(schedule: Schedule, times: StageTimes, virtual_stages: int) -> floa
         idle = times.forward_s + times.backward_s - 2.0 * times.weight_grad_s
         return float(np.maximum(idle, 0.0)[others].sum())
     if schedule is Schedule.DUALPIPE:
-        f, b, w = times.forward_s[slowest], times.backward_s[slowest], times.weight_grad_s[slowest]
+        f, b, w = (float(x[slowest]) for x in (times.forward_s, times.backward_s, times.weight_grad_s))
         return max(0.0, (pp / 2 - 1) * (f + b + b - 3.0 * w))
     return float(slots[others].sum())
 

@@ -68,6 +68,7 @@ class TrainingStep:
         moe_layers = np.array(self.stage_layers) - dense_layers
         moe_count = max(1, m.layers - m.dense_layers)
         routed_per_layer = counts.routed_experts / moe_count
+        dense_layer: float
         if m.is_moe:
             dense_layer = attention_params(m) + mlp_params(m, m.ffn_hidden_) + 2 * norm_params(m, m.hidden)
             moe_other = (counts.total - counts.embedding - norm_params(m, m.hidden) - m.dense_layers * dense_layer
