@@ -46,11 +46,18 @@ def reproduction_tables(report: ReproductionReport) -> Group:
         table.add_column(column, justify="left" if column in {"case", "layout", "metric"} else "right")
     for run in report.runs:
         memory = format_si(run.memory_per_gpu_bytes, "B", binary=True) + ("" if run.fits else " (over)")
-        table.add_row(run.id, f"{run.gpus:,}", run.layout, run.metric, f"{run.published_tflops_per_gpu:.0f}",
-                      f"{run.predicted_tflops_per_gpu:.0f}", f"{run.error:+.1%}", memory)
+        predicted = "refused" if run.predicted_tflops_per_gpu is None else f"{run.predicted_tflops_per_gpu:.0f}"
+        error = "-" if run.error is None else f"{run.error:+.1%}"
+        table.add_row(run.id + (" (held out)" if run.held_out else ""), f"{run.gpus:,}", run.layout, run.metric,
+                      f"{run.published_tflops_per_gpu:.0f}", predicted, error, memory)
     estimate = report.time_estimate
-    lines = [
-        f"median |error| {report.median_abs_error:.1%}, worst {report.max_abs_error:.1%}",
+    lines = [f"shared reference runs: median |error| {report.median_abs_error:.1%}, worst {report.max_abs_error:.1%}"]
+    if report.held_out_median_abs_error is not None and report.held_out_max_abs_error is not None:
+        lines.append(f"held-out runs: median |error| {report.held_out_median_abs_error:.1%}, worst "
+                     f"{report.held_out_max_abs_error:.1%}")
+    if report.refused:
+        lines.append(f"refused (the memory model says the published layout does not fit): {', '.join(report.refused)}")
+    lines += [
         f"{estimate.id}: {estimate.computed_days:.1f} days computed vs {estimate.published_days:.0f} published "
         f"({estimate.error:+.1%})",
         *dict.fromkeys(f"assumed for {run.source.split(',')[0]}: {run.assumed}" for run in report.runs if run.assumed),

@@ -87,18 +87,21 @@ class PlanReport(Output):
 
 
 class ReproducedRun(Output):
-    """One published training run next to the model's prediction."""
+    """One published training run next to the model's prediction; a layout the memory model says does not fit
+    is refused (no prediction), as a scenario with it would be."""
 
     id: str = Field(description="case id in simulator/catalog/published_training.yaml")
     source: str = Field(description="where the published figure comes from")
     gpus: int = Field(description="GPUs of the run")
-    layout: str = Field(description="TP/PP/DP (and recompute) as published")
+    layout: str = Field(description="TP/CP/PP/DP, schedule and recompute as published")
     metric: str = Field(description="hardware (counts recomputation, Megatron-LM) or model (MFU convention)")
     published_tflops_per_gpu: float = Field(description="published TFLOP/s per GPU")
-    predicted_tflops_per_gpu: float = Field(description="the step model's TFLOP/s per GPU in the same convention")
-    error: float = Field(description="predicted / published - 1")
+    predicted_tflops_per_gpu: float | None = Field(
+        description="the step model's TFLOP/s per GPU in the same convention; null when the layout does not fit")
+    error: float | None = Field(description="predicted / published - 1; null when refused")
     memory_per_gpu_bytes: float = Field(description="the memory model's estimate for the busiest stage, bytes")
     fits: bool = Field(description="whether that estimate fits the GPU (published runs did)")
+    held_out: bool = Field(description="not in the shared reference: a check on the model, reported apart")
     assumed: str = Field(description="setup the source does not state, chosen the same for all its rows")
 
 
@@ -119,9 +122,13 @@ class _Reproduction(Output):
 
 
 class ReproductionReport(_Reproduction):
-    """`clustersim reproduce training`: predictions against every published case."""
+    """`clustersim reproduce training`: predictions against every published case. The error summary covers
+    the shared reference's runs; held-out runs have their own."""
 
     runs: list[ReproducedRun]
+    held_out_median_abs_error: float | None = Field(description="median |error| over the held-out runs")
+    held_out_max_abs_error: float | None = Field(description="largest |error| over the held-out runs")
+    refused: list[str] = Field(description="runs whose published layout the memory model says does not fit")
     time_estimate: TimeEstimate
 
 
