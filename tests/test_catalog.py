@@ -56,6 +56,7 @@ def test_catalog_holds_the_expected_entries() -> None:
         "llama2-7b", "llama2-70b", "llama3.1-8b", "llama3.1-70b", "llama3.1-405b", "mixtral-8x7b",
         "deepseek-v3",
         "megatron-1.7b", "megatron-7.5b", "megatron-39.1b", "megatron-145.6b", "megatron-529.6b",
+        "megatron-22b", "megatron-174.6b", "megatron-1t",
     }
     assert set(models()) == expected_models
 
