@@ -21,7 +21,7 @@ from tests.conftest import shared_file
 # today's |error| per row, plus 1.5 points of slack: a regression guard, not the target
 CURRENT_ERRORS = {
     "megatron-1.7b": 0.105, "megatron-7.5b": 0.095, "megatron-39.1b": 0.03, "megatron-145.6b": 0.02,
-    "megatron-529.6b": 0.06, "llama3-405b-8k": 0.28, "llama3-405b-16k-gpus": 0.30, "llama3-405b-cp16": 0.90,
+    "megatron-529.6b": 0.06, "llama3-405b-8k": 0.28, "llama3-405b-16k-gpus": 0.30, "llama3-405b-cp16": 0.80,
     "korthikanti-22b": 0.08, "korthikanti-175b": 0.065, "korthikanti-530b": 0.07, "korthikanti-1t": 0.065,
 }
 

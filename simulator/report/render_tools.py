@@ -111,12 +111,13 @@ def plan_tables(report: PlanReport) -> Group:
 def layout_table(report: LayoutReport) -> Group:
     """The ranked layouts of `clustersim plan-layout`."""
     table = Table(title=f"fastest layouts for {report.workload} ({report.model}) on {report.gpus:,} GPUs")
-    columns = ("#", "TP", "CP", "PP", "v", "DP", "EP", "mbs", "recompute", "ZeRO", "step", "TFLOP/s/GPU", "MFU",
+    columns = ("#", "TP", "CP", "PP", "schedule", "DP", "EP", "mbs", "recompute", "ZeRO", "step", "TFLOP/s/GPU", "MFU",
                "memory/GPU", "days", "cost")
     for column in columns:
-        table.add_column(column, justify="left" if column == "recompute" else "right")
+        table.add_column(column, justify="left" if column in {"recompute", "schedule"} else "right")
     for r in report.layouts:
-        table.add_row(str(r.rank), str(r.tp), str(r.cp), str(r.pp), str(r.virtual_stages), str(r.dp), str(r.ep),
+        schedule = r.schedule + (f" x{r.virtual_stages}" if r.virtual_stages > 1 else "")
+        table.add_row(str(r.rank), str(r.tp), str(r.cp), str(r.pp), schedule, str(r.dp), str(r.ep),
                       str(r.micro_batch_size), r.activation_recompute, str(r.zero_stage), f"{r.step_time_s:.3g} s",
                       f"{r.tflops_per_gpu:.0f}", f"{r.mfu:.1%}", format_si(r.memory_per_gpu_bytes, "B", binary=True),
                       f"{r.days:.1f}", f"${r.cost_usd:,.0f}")

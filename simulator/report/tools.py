@@ -160,6 +160,7 @@ class LayoutRow(Output):
     tp: int = Field(description="tensor-parallel degree")
     cp: int = Field(description="context-parallel degree")
     pp: int = Field(description="pipeline stages")
+    schedule: str = Field(description="pipeline schedule: 1f1b, interleaved, zero_bubble or dualpipe")
     virtual_stages: int = Field(description="interleaved chunks per stage")
     dp: int = Field(description="data-parallel replicas")
     ep: int = Field(description="expert-parallel degree")

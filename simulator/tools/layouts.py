@@ -63,7 +63,8 @@ def plan_layouts(scenario: Scenario, workload_name: str | None, top: int = 10) -
         lay = r.step.layout
         seconds = workload.tokens / r.tokens_per_s
         rows.append(LayoutRow(
-            rank=rank, tp=lay.tp, cp=lay.cp, pp=lay.pp, virtual_stages=lay.virtual_stages, dp=lay.dp, ep=lay.ep,
+            rank=rank, tp=lay.tp, cp=lay.cp, pp=lay.pp, schedule=lay.schedule.value, virtual_stages=lay.virtual_stages,
+            dp=lay.dp, ep=lay.ep,
             micro_batch_size=lay.micro_batch_size, activation_recompute=lay.activation_recompute.value,
             zero_stage=lay.zero_stage, step_time_s=r.time.total_s, tokens_per_s=r.tokens_per_s, mfu=r.mfu,
             tflops_per_gpu=r.time.model_flops / r.time.total_s / lay.world / 1e12,

@@ -23,6 +23,13 @@ class Recompute(StrEnum):
     FULL = "full"
 
 
+class CpComm(StrEnum):
+    """Context-parallel K/V exchange: ring attention (Liu et al. 2023) or all-gather (Llama 3, sec. 3.3.2)."""
+
+    RING = "ring"
+    ALL_GATHER = "all_gather"
+
+
 class Parallelism(Strict):
     """Parallel degrees and the memory/compute trade-offs that go with them."""
 
@@ -50,6 +57,11 @@ class Parallelism(Strict):
     )
     cp: int = Field(1, ge=1, le=1024, description="context-parallel degree: the sequence split over cp GPUs (ring "
                     "attention)")
+    cp_comm: CpComm = Field(
+        CpComm.RING, description="how context parallelism exchanges K and V: ring (blocks passed round the CP "
+        "group, hidden behind the attention they feed) or all_gather (the whole sequence's K and V gathered "
+        "before attention and their gradients reduce-scattered after, exposed; Llama 3's long-context stage)",
+    )
     dp: int = Field(1, ge=1, le=1 << 22, description="data-parallel replicas")
     ep: int = Field(
         1, ge=1, le=4096,

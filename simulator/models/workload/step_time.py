@@ -22,7 +22,7 @@ from simulator.models.topology.placement import communicators, expert_groups, pa
 from simulator.models.workload.kernels import Kernel, kernel_time_s
 from simulator.models.workload.memory import GRAD_BYTES, OPTIMIZER_BYTES, WEIGHT_BYTES
 from simulator.models.workload.operators import layer_kernels, output_kernels
-from simulator.models.workload.parallelism import Recompute
+from simulator.models.workload.parallelism import CpComm, Recompute
 from simulator.models.workload.pipeline import (
     FloatArray,
     Schedule,
@@ -130,9 +130,13 @@ def _layer(step: TrainingStep, network: Network, groups: dict[str, IntArray], ep
         passes.append((2 * tp.time_s, gemm_s))
     tp_s = sum(max(0.0, comm - gemms) if lay.tp_comm_overlap else comm for comm, gemms in passes)
     cp_s = 0.0
-    if lay.cp > 1:  # ring attention: K and V blocks travel round the CP ring, gradients back in backward
+    block = 2.0 * tokens * 2.0 * m.kv_heads_ * m.head_dim_ / lay.tp  # this rank's K and V, bf16
+    if lay.cp > 1 and lay.cp_comm is CpComm.ALL_GATHER:  # gather all K/V, reduce-scatter their gradients
+        gather = collective_time(network, Op.ALL_GATHER, groups["cp"], block * lay.cp).time_s
+        scatter = collective_time(network, Op.REDUCE_SCATTER, groups["cp"], block * lay.cp).time_s
+        cp_s = gather * (2 if lay.activation_recompute is Recompute.FULL else 1) + scatter
+    elif lay.cp > 1:  # ring attention: K and V blocks travel round the CP ring, gradients back in backward
         attention_s = seconds([k for k in (*kernels.forward, *kernels.backward) if k.name in ATTENTION_CORE])
-        block = 2.0 * tokens * 2.0 * m.kv_heads_ * m.head_dim_ / lay.tp
         ring = network.phase(groups["cp"].ravel(), np.roll(groups["cp"], -1, axis=1).ravel(), block)
         cp_s = max(0.0, 3 * (lay.cp - 1) * ring.time_s - attention_s)
     ep_s, ep_bottleneck = 0.0, ""
@@ -215,11 +219,14 @@ class OperatorStepModel:
             reduce, gather = all_reduce, np.zeros(lay.pp)
         else:  # reduce-scatter of gradients, all-gather of updated weights (each half an all-reduce)
             reduce = gather = all_reduce / 2.0
-            if lay.zero_stage >= 3:  # the weights gathered again for the backward pass
-                gather = gather * 2.0
         drain = drain_slack_s(lay.schedule, times)
-        if lay.zero_stage >= 3:  # gathers prefetched layer by layer through the whole step
-            exposed = _dp_exposed_s(reduce + gather, m_count * times.slot_s + drain, grad_bytes, True)
+        if lay.zero_stage >= 3:
+            # sharded weights are gathered for every micro-batch's forward and again for its backward, and its
+            # gradients reduce-scattered after it (FSDP full shard, DeepSpeed ZeRO-3), prefetched layer by layer
+            # behind that micro-batch's own compute
+            per_micro = reduce + 2.0 * gather
+            reduce, gather = reduce * m_count, gather * 2.0 * m_count
+            exposed = m_count * _dp_exposed_s(per_micro, times.slot_s, grad_bytes, True)
         elif lay.zero_stage == 2:  # sharded gradients cannot accumulate: a reduce-scatter after every backward
             reduce = reduce * m_count
             exposed = (m_count * _dp_exposed_s(reduce / m_count, times.backward_s, grad_bytes, lay.overlap_grad_reduce)
