@@ -16,6 +16,7 @@ from simulator.models.topology.network import Network
 from simulator.models.topology.shape import ClusterShape
 from simulator.models.topology.specs import FatTreeTopology
 from simulator.models.workload.kernels import kernel_time_s
+from simulator.models.workload.memory import training_memory
 from simulator.models.workload.operators import output_kernels
 from simulator.models.workload.parallelism import Parallelism, Recompute
 from simulator.models.workload.step_time import OperatorStepModel, StepTime
@@ -23,6 +24,7 @@ from simulator.models.workload.training_job import TrainingStep
 from simulator.models.workload.transformer import forward_flops_per_token
 
 A100 = accelerator("a100-80gb-sxm")
+H100 = accelerator("h100-sxm")
 MODEL = OperatorStepModel()
 
 LAYOUTS: list[dict[str, Any]] = [
@@ -181,3 +183,56 @@ def test_expert_parallelism_adds_all_to_alls_and_shards_experts() -> None:
 def test_dense_models_have_no_expert_traffic() -> None:
     t = run(make_step(tp=8, dp=4))
     assert t.ep_comm_s == 0
+
+
+# --- schedules, overlap and data-parallel sharding (issue 13) -----------------------------------------------
+
+
+def test_schedules_shrink_the_bubble_in_the_published_order() -> None:
+    bubbles = {}
+    for schedule, v in (("1f1b", 1), ("interleaved", 2), ("zero_bubble", 1), ("dualpipe", 1)):
+        bubbles[schedule] = run(make_step(tp=8, pp=4, dp=2, schedule=schedule, virtual_stages=v)).pp_bubble_s
+    assert bubbles["1f1b"] > bubbles["interleaved"] > 0
+    assert bubbles["1f1b"] > bubbles["zero_bubble"] > 0  # the weight gradients fill part of the drain
+    assert bubbles["dualpipe"] < bubbles["zero_bubble"]  # (pp/2 - 1)(F + 2B - 3W) on 4 stages: one slot's worth
+    assert run(make_step(tp=8, pp=4, dp=2, schedule="dualpipe")).pp_p2p_s == 0  # overlapped with the paired chunk
+
+
+def test_llama3_split_balances_memory_without_slowing_the_step() -> None:
+    """126 layers on 16 stages: an even split puts 8 layers on the first stage, which holds the most
+    micro-batches in flight; Llama 3 moved one layer each off the first and last stages (sec. 3.3.2)."""
+    kwargs: dict[str, Any] = {"tp": 8, "pp": 16, "dp": 1, "seq_len": 8192, "micro_batches": 32,
+                              "activation_recompute": Recompute.NONE}
+    even = make_step("llama3.1-405b", H100, **kwargs)
+    meta = make_step("llama3.1-405b", H100, first_stage_layers=7, last_stage_layers=7, **kwargs)
+    assert training_memory(meta, 0.0).total_bytes < training_memory(even, 0.0).total_bytes
+    assert run(meta).total_s <= run(even).total_s * 1.001
+
+
+def test_gradient_overlap_hides_all_but_the_last_bucket() -> None:
+    hidden = run(make_step(tp=8, pp=1, dp=4, zero_stage=0))
+    exposed = run(make_step(tp=8, pp=1, dp=4, zero_stage=0, overlap_grad_reduce=False))
+    assert exposed.dp_exposed_s == pytest.approx(exposed.dp_comm_s, rel=1e-12)
+    assert hidden.dp_exposed_s < exposed.dp_exposed_s and hidden.dp_comm_s == exposed.dp_comm_s
+
+
+@pytest.mark.parametrize("micro_batches", [4, 16])
+def test_zero_stages_move_the_traffic_they_should(micro_batches: int) -> None:
+    steps = {z: run(make_step(tp=8, pp=1, dp=4, zero_stage=z, micro_batches=micro_batches)) for z in range(4)}
+    all_reduce = steps[0].dp_comm_s
+    assert steps[1].dp_comm_s == pytest.approx(all_reduce, rel=1e-12)  # reduce-scatter + all-gather, once
+    # ZeRO-2 reduce-scatters after every micro-batch; ZeRO-3 also gathers the weights twice per micro-batch
+    assert steps[2].dp_comm_s == pytest.approx(all_reduce / 2 * (micro_batches + 1), rel=1e-12)
+    assert steps[3].dp_comm_s == pytest.approx(all_reduce * 1.5 * micro_batches, rel=1e-12)
+
+
+def test_tp_overlap_hides_collectives_behind_gemms() -> None:
+    plain = run(make_step(tp=8, pp=1, dp=4))
+    overlapped = run(make_step(tp=8, pp=1, dp=4, tp_comm_overlap=True))
+    assert overlapped.tp_comm_s < plain.tp_comm_s
+
+
+def test_all_gather_context_parallelism_is_exposed_where_a_ring_hides() -> None:
+    ring = run(make_step("llama3.1-8b", tp=8, cp=2, dp=2, seq_len=8192), nic_bw=100e9)
+    gather = run(make_step("llama3.1-8b", tp=8, cp=2, dp=2, seq_len=8192, cp_comm="all_gather"), nic_bw=100e9)
+    assert ring.cp_comm_s == 0 < gather.cp_comm_s
