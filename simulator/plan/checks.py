@@ -107,11 +107,16 @@ def _training_problems(w: TrainingWorkload, scenario: Scenario, usable: int) -> 
             f"{others} stages; each needs at least one"
         )))
     elif lay.virtual_stages > 1 and lay.pp > 1:
-        fewest = min(stage_layers(m.layers, lay.pp, lay.first_stage_layers, lay.last_stage_layers))
-        if fewest < lay.virtual_stages:
+        # every chunk needs a layer, except that the first stage's first chunk may hold only the embedding and
+        # the last stage's last chunk only the output layer (Llama 3, sec. 3.3.2)
+        split = stage_layers(m.layers, lay.pp, lay.first_stage_layers, lay.last_stage_layers)
+        room = [n + (1 if s in (0, lay.pp - 1) else 0) for s, n in enumerate(split)]
+        if min(room) < lay.virtual_stages:
+            fewest = split[room.index(min(room))]
             found.append(Problem((*par, "virtual_stages"), (
                 f"interleaving needs a layer per chunk: a stage with {fewest} layers cannot run "
-                f"{lay.virtual_stages} chunks; use virtual_stages <= {max(1, fewest)} or fewer stages"
+                f"{lay.virtual_stages} chunks (the first and last stages may give one chunk to the embedding or "
+                f"output layer alone); use virtual_stages <= {max(1, min(room))} or fewer stages"
             )))
     if w.structured_sparsity and not cluster.accelerator.sparse_2_4:
         found.append(Problem(("structured_sparsity",), f"{cluster.accelerator.name} has no 2:4 sparse tensor cores"))

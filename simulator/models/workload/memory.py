@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.models.workload.parallelism import Recompute
+from simulator.models.workload.parallelism import Recompute, RecomputeModule
 from simulator.models.workload.pipeline import FloatArray, in_flight
 from simulator.models.workload.training_job import TrainingStep
 from simulator.models.workload.transformer import MlpKind
@@ -57,15 +57,19 @@ class MemoryBreakdown:
 
 
 def activation_bytes_per_token_layer(step: TrainingStep) -> tuple[float, float]:
-    """Stored activation bytes per token per layer without recompute, as (TP-sharded, TP-replicated).
+    """Stored activation bytes per token per layer without full recompute, as (TP-sharded, TP-replicated).
 
     GPT (f = 4h, a heads of h/a) with dropout gives 24h + 5*a*s sharded and 10h replicated, Korthikanti's
-    eq. 2. Sharded: Q, K, V, attention context, MLP activation tensors, and unless a fused (flash) kernel
-    never stores them the softmax output (2 bytes per score) and with dropout its mask and output (3 more).
-    Replicated (sharded too under sequence parallelism): two norm inputs (4h), QKV and MLP inputs (4h), and
-    with dropout two dropout masks (2h). Models trained without dropout store neither mask.
+    eq. 2. Sharded: Q, K, V, attention output, MLP tensors (gate, up and activation output, or pre- and
+    post-activation), the input copy of every routed expert in an MoE layer, and unless a fused (flash)
+    kernel never stores them the softmax output (2 bytes per score) and with dropout its mask and output (3
+    more). Replicated (sharded too under sequence parallelism): two norm inputs (4h), QKV and MLP inputs
+    (4h), and with dropout two dropout masks (2h). Models trained without dropout store neither mask.
+    `recompute_modules` drop what they rebuild (norm outputs; MLA's up-projected Q, K, V, keeping the
+    latents; the MLP activation output), and `fp8_activations` keeps GEMM inputs in one byte where
+    DeepSeek-V3 does (sec. 3.3.4: the attention output, the SwiGLU inputs and the experts' inputs).
     """
-    m = step.model
+    m, lay = step.model, step.layout
     mla = m.latent_attention
     if mla is not None:
         q_width = k_width = m.heads * (mla.qk_nope_head_dim + mla.qk_rope_head_dim)
@@ -74,11 +78,23 @@ def activation_bytes_per_token_layer(step: TrainingStep) -> tuple[float, float]:
         q_width = m.heads * m.head_dim_
         k_width = v_width = m.kv_heads_ * m.head_dim_
     inner = (m.top_k + m.shared_experts) * m.expert_ffn_hidden_ if m.is_moe else m.ffn_hidden_
-    mlp_tensors = 3 if m.mlp is MlpKind.SWIGLU else 2  # (gate, up, act) or (pre-, post-activation)
-    sharded = 2.0 * (q_width + k_width + v_width + q_width) + 2.0 * mlp_tensors * inner
+    gated = m.mlp is MlpKind.SWIGLU
+    fp8 = 0.5 if lay.fp8_activations else 1.0  # one byte instead of two
+    modules = set(lay.recompute_modules)
+    qkv = 2.0 * (q_width + k_width + v_width)
+    replicated = (10.0 if m.dropout else 8.0) * m.hidden
+    if RecomputeModule.MLA_UP_PROJ in modules and mla is not None:  # keep the latents, rebuild Q, K, V
+        qkv = 0.0
+        replicated += 2.0 * ((mla.q_lora_rank or 0) + mla.kv_lora_rank + mla.qk_rope_head_dim)
+    if RecomputeModule.NORM in modules:
+        replicated -= 4.0 * m.hidden
+    mlp_inputs = 2.0 * inner * (2 if gated else 1) * fp8  # gate and up outputs, or the pre-activation
+    mlp_output = 0.0 if RecomputeModule.MLP_ACT in modules else 2.0 * inner
+    experts = 2.0 * m.top_k * step.capacity_factor * m.hidden * fp8 if m.is_moe else 0.0
+    sharded = qkv + 2.0 * q_width * fp8 + mlp_inputs + mlp_output + experts
     if not step.flash_attention:
         sharded += score_bytes(step)
-    return sharded, (10.0 if m.dropout else 8.0) * m.hidden
+    return sharded, replicated
 
 
 def score_bytes(step: TrainingStep) -> float:

@@ -23,6 +23,15 @@ class Recompute(StrEnum):
     FULL = "full"
 
 
+class RecomputeModule(StrEnum):
+    """Cheap parts of a layer rebuilt in the backward pass instead of stored (Megatron-core's
+    recompute_modules; DeepSeek-V3 sec. 3.3.4 recomputes RMSNorm and the MLA up-projections)."""
+
+    NORM = "norm"
+    MLA_UP_PROJ = "mla_up_proj"
+    MLP_ACT = "mlp_act"
+
+
 class CpComm(StrEnum):
     """Context-parallel K/V exchange: ring attention (Liu et al. 2023) or all-gather (Llama 3, sec. 3.3.2)."""
 
@@ -92,6 +101,14 @@ class Parallelism(Strict):
         1, ge=0, le=3, description="ZeRO stage: 1 shards optimizer state, 2 also gradients, 3 also weights"
     )
     activation_recompute: Recompute = Field(Recompute.SELECTIVE, description="none, selective or full")
+    recompute_modules: tuple[RecomputeModule, ...] = Field(
+        (), description="with none or selective recompute, cheap modules rebuilt in backward instead of stored: "
+        "norm (norm outputs), mla_up_proj (MLA's Q, K, V from their latents), mlp_act (the MLP activation)",
+    )
+    fp8_activations: bool = Field(
+        False, description="store GEMM inputs in FP8 where DeepSeek-V3 does (attention output, SwiGLU inputs, "
+        "expert inputs; sec. 3.3.4)",
+    )
     placement: tuple[str, str, str, str] = Field(
         ("tp", "cp", "pp", "dp"),
         description="rank order, fastest-varying first: consecutive GPUs form groups of the first dimension",
