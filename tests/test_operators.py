@@ -5,13 +5,21 @@ FLOP count (simulator/models/workload/transformer.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.models.hardware import Accelerator, MemoryKind, Precision
+from simulator.models.hardware import (
+    DEFAULT_ATTENTION,
+    Accelerator,
+    AttentionEfficiency,
+    AttentionKernel,
+    MemoryKind,
+    Precision,
+)
 from simulator.models.workload.kernels import Kernel, elementwise, gemm, kernel_time_s, roofline_s
 from simulator.models.workload.operators import LayerKernels, layer_kernels, output_kernels
 from simulator.models.workload.parallelism import Parallelism
@@ -99,14 +107,17 @@ def test_dense_layer_forward_by_hand() -> None:
 def test_every_memory_bound_training_operator_has_its_kind() -> None:
     llama = TransformerModel(name="llama", layers=2, hidden=1024, heads=16, kv_heads=4, ffn_hidden=2816,
                              vocab=1000, mlp="swiglu", norm="rmsnorm", bias=False, position="rope")
-    unfused = layer_kernels(step(llama, flash=False), moe=False)
+    with_dropout = llama.model_copy(update={"dropout": True})
+    unfused = layer_kernels(step(with_dropout, flash=False, precision=Precision.FP8), moe=False)
     kinds = {k.name: k.kind for k in (*unfused.forward, *unfused.backward, *output_kernels(step(llama)))
-             if k.flops == 0}
+             if k.flops == 0 and not k.name.startswith("fp8 cast")}
     assert kinds == {"scale-mask-softmax": MemoryKind.NORMALISING, "attention dropout": MemoryKind.STREAMING,
                      "dropout backward": MemoryKind.STREAMING, "softmax backward": MemoryKind.NORMALISING,
                      "activation": MemoryKind.ACTIVATION, "norm": MemoryKind.NORMALISING,
                      "residual add": MemoryKind.STREAMING, "rope": MemoryKind.ROTARY,
                      "cross-entropy": MemoryKind.NORMALISING}
+    casts = [k for k in (*unfused.forward, *unfused.backward) if k.name.startswith("fp8 cast")]
+    assert len(casts) == 8 and {k.kind for k in casts} == {MemoryKind.STREAMING}
 
 
 def test_sequence_parallelism_splits_only_norms_and_residuals() -> None:
@@ -143,14 +154,44 @@ def test_backward_is_two_gemms_per_gemm_and_flash_recomputes_its_scores() -> Non
 
 
 def test_unfused_attention_materialises_the_score_matrix() -> None:
-    layer = layer_kernels(step(flash=False), moe=False)
+    layer = layer_kernels(step(GPT.model_copy(update={"dropout": True}), flash=False), moe=False)
     k = by_name(layer.forward)
     scores = SEQ * SEQ * 16  # queries x keys x heads
     assert k["attention scores"].flops == k["attention values"].flops == 2 * scores * 64
-    assert k["scale-mask-softmax"].bytes == 4 * scores and k["attention dropout"].bytes == 5 * scores
+    assert [x.name for x in layer.forward][5:9] == ["attention scores", "scale-mask-softmax", "attention dropout",
+                                                    "attention values"]
+    # Megatron's causal softmax reads the lower triangle (1 byte a score on average) and writes whole rows (2)
+    assert k["scale-mask-softmax"].bytes == 3 * scores and k["attention dropout"].bytes == 5 * scores
     assert [x.name for x in layer.backward][5:9] == ["attention values", "dropout backward", "softmax backward",
                                                      "attention scores"]
-    assert by_name(layer.backward)["softmax backward"].bytes == 6 * scores
+    assert by_name(layer.backward)["softmax backward"].bytes == 4 * scores  # reads 2 + 2 in the triangle, writes 2
+    assert k["residual add"].bytes == 7 * SEQ * 1024  # the fused bias-dropout-add writes its mask
+
+
+def test_dropout_kernels_only_for_models_trained_with_dropout() -> None:
+    layer = layer_kernels(step(flash=False, activation_recompute="full"), moe=False)  # GPT here has no dropout
+    names = {k.name for k in (*layer.forward, *layer.backward, *layer.recompute)}
+    assert "attention dropout" not in names and "dropout backward" not in names
+    assert by_name(layer.forward)["residual add"].bytes == 6 * SEQ * 1024
+    assert len(layer.forward) == len(layer.backward) == len(layer.recompute)
+
+
+def test_flash_attention_runs_at_its_measured_efficiency_per_kernel_generation() -> None:
+    chip = CHIP.model_copy(update={"fused_attention": (
+        AttentionEfficiency(kernel=AttentionKernel.FLASH2, forward=0.3, backward=0.25),
+        AttentionEfficiency(kernel=AttentionKernel.FLASH3, forward=0.6, backward=0.5))})
+    for kernel, (fwd_eff, bwd_eff) in ((AttentionKernel.FLASH2, (0.3, 0.25)), (AttentionKernel.FLASH3, (0.6, 0.5))):
+        layer = layer_kernels(replace(step(), accelerator=chip, attention_kernel=kernel), moe=False)
+        fwd, bwd = by_name(layer.forward)["flash attention"], by_name(layer.backward)["flash attention"]
+        assert roofline_s(fwd, chip)[0] == pytest.approx(fwd.flops / (BF16 * fwd_eff))
+        assert roofline_s(bwd, chip)[0] == pytest.approx(2.5 * fwd.flops / (BF16 * bwd_eff))
+    # a chip with only a flash2 measurement runs flash3 requests as flash2 (FA3 is Hopper-only)
+    ampere = CHIP.model_copy(update={"fused_attention": (chip.fused_attention[0],)})
+    assert ampere.attention_efficiency(AttentionKernel.FLASH3).forward == 0.3
+    assert CHIP.attention_efficiency(AttentionKernel.FLASH2) == DEFAULT_ATTENTION
+    # GEMMs keep the fitted matmul efficiency
+    qkv = by_name(layer_kernels(replace(step(), accelerator=chip), moe=False).forward)["qkv"]
+    assert roofline_s(qkv, chip)[0] == pytest.approx(qkv.flops / (BF16 * 0.5))
 
 
 def test_rope_swiglu_and_grouped_query_attention() -> None:
@@ -165,10 +206,27 @@ def test_rope_swiglu_and_grouped_query_attention() -> None:
 
 
 def test_fp8_runs_the_linear_layers_only_at_the_fp8_peak() -> None:
-    for kernel in layer_kernels(step(precision=Precision.FP8), moe=False).forward:
+    layer = layer_kernels(step(precision=Precision.FP8), moe=False)
+    for kernel in (*layer.forward, *layer.backward):
         if kernel.flops:
             assert kernel.peak_flops == (FP8 if kernel.name in LINEAR else BF16)
     assert {k.peak_flops for k in output_kernels(step(precision=Precision.FP8)) if k.flops} == {BF16}
+    moe = by_name(layer_kernels(step(MOE, precision=Precision.FP8), moe=True).forward)
+    assert moe["router"].peak_flops == BF16 and moe["experts up"].peak_flops == FP8
+
+
+def test_fp8_casts_every_linear_input_and_output_gradient_as_transformer_engine_does() -> None:
+    bf16, fp8 = (layer_kernels(step(precision=p), moe=False) for p in (Precision.BF16, Precision.FP8))
+    assert not any(k.name.startswith("fp8 cast") for k in (*bf16.forward, *bf16.backward))
+    fwd, bwd = by_name(fp8.forward), by_name(fp8.backward)
+    tokens, h, f = SEQ, 1024, 4096
+    # bf16 read, FP8 and its transpose written: 4 bytes an element; weights once a step over 1 micro-batch here
+    assert fwd["fp8 cast mlp up"].bytes == 4 * (tokens * h + f * h)
+    assert fwd["fp8 cast mlp down"].bytes == 4 * (tokens * f + h * f)
+    assert bwd["fp8 cast mlp up grad"].bytes == 4 * tokens * f and bwd["fp8 cast qkv grad"].bytes == 4 * tokens * 3 * h
+    # FP8 operands are 1 byte; the output stays bf16
+    assert fwd["mlp up"].bytes == tokens * h + h * f + 2 * tokens * f
+    assert by_name(bf16.forward)["mlp up"].bytes == 2 * (tokens * h + h * f) + 2 * tokens * f
 
 
 def test_pruning_shrinks_the_linear_layers_not_attention() -> None:

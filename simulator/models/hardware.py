@@ -46,6 +46,27 @@ class MemoryKind(StrEnum):
     DECODE_ATTENTION = "decode_attention"  # one query token per sequence against its whole KV cache
 
 
+class AttentionKernel(StrEnum):
+    """Generation of the fused (flash) attention kernel a training run uses; FA3 needs Hopper (sm90)."""
+
+    FLASH2 = "flash2"  # FlashAttention-2 (Dao 2023): Ampere and Hopper; what 2023-24 runs such as Llama 3 had
+    FLASH3 = "flash3"  # FlashAttention-3 (Shah et al. 2024, released July 2024): Hopper only
+
+
+class AttentionEfficiency(Strict):
+    """Measured fraction of the BF16 tensor peak one fused-attention kernel reaches, with the FLOPs counted as
+    its authors count them (causal: half the score matrix; backward: 2.5x the forward)."""
+
+    kernel: AttentionKernel = Field(description="flash2 or flash3")
+    forward: float = Field(gt=0, le=1, description="fraction of the BF16 tensor peak in the forward pass")
+    backward: float = Field(gt=0, le=1, description="likewise in the backward pass")
+
+
+# Fused attention on chips without a measurement: the mean of the A100 and H100 FlashAttention-2 figures
+# (accelerators.yaml), assumed.
+DEFAULT_ATTENTION = AttentionEfficiency(kernel=AttentionKernel.FLASH2, forward=0.535, backward=0.475)
+
+
 class SourceStatus(StrEnum):
     """How far a catalog entry's figures are confirmed."""
 
@@ -159,6 +180,13 @@ class Accelerator(Strict):
         description="fraction of HBM bandwidth decode attention reads the KV cache at, from published kernel "
         "measurements (docs/serving.md); default: the H100 figure",
     )
+    fused_attention: tuple[AttentionEfficiency, ...] = Field(
+        (),
+        description="measured fused-attention (FlashAttention) efficiency per kernel generation, forward and "
+        "backward (accelerators.yaml cites the benchmarks); a kernel not listed runs as flash2 does (FA3 needs "
+        "Hopper); none listed: the mean of the A100 and H100 FlashAttention-2 figures (forward 0.535, backward "
+        "0.475), assumed",
+    )
     sparse_2_4: bool = Field(
         False, description="tensor cores run 2:4 structured-sparse GEMMs at twice the dense peak",
     )
@@ -188,6 +216,12 @@ class Accelerator(Strict):
                 return self.rotary_efficiency
             case MemoryKind.DECODE_ATTENTION:
                 return self.decode_attention_efficiency
+
+    def attention_efficiency(self, kernel: AttentionKernel) -> AttentionEfficiency:
+        """Fused-attention efficiency of `kernel` on this chip: its own measurement, else flash2's (the kernel a
+        chip without `kernel` runs instead), else the schema default."""
+        measured = {e.kernel: e for e in self.fused_attention}
+        return measured.get(kernel) or measured.get(AttentionKernel.FLASH2) or DEFAULT_ATTENTION
 
     def peak_flops(self, precision: Precision) -> float | None:
         """Dense tensor peak for `precision`, or None where the chip has no such format."""

@@ -5,8 +5,9 @@ overhead.
 Per accelerator generation, fitted once on measured operator times (benchmarks/fit_kernel_model.py on
 ../shared/data/vidur-profiles): `matmul_efficiency` and `kernel_overhead` on GEMMs; for memory-bound
 kernels one efficiency per `MemoryKind` (streaming, normalising, activation, rotary) and their own
-`elementwise_overhead`; `memory_efficiency` for memory traffic of no kind (GEMM operands). Decode attention's
-efficiency comes from published kernel measurements (docs/serving.md). Small GEMMs come out less efficient
+`elementwise_overhead`; `memory_efficiency` for memory traffic of no kind (GEMM operands). Fused (flash)
+attention and decode attention run at efficiencies from published kernel measurements (accelerators.yaml
+`fused_attention`, docs/serving.md). Small GEMMs come out less efficient
 because the overhead weighs more, not because of a per-shape constant.
 """
 
@@ -23,7 +24,9 @@ _ELEMENTWISE = frozenset({MemoryKind.STREAMING, MemoryKind.NORMALISING, MemoryKi
 @dataclass(frozen=True)
 class Kernel:
     """Work of one kernel (or `launches` identical ones): FLOPs on the tensor cores and bytes through HBM,
-    read at the efficiency of its memory access pattern `kind` (None: GEMM-like operand reads)."""
+    read at the efficiency of its memory access pattern `kind` (None: GEMM-like operand reads). FLOPs run at
+    `compute_efficiency` of the peak where the kernel has its own measured one (fused attention), else at the
+    GEMM fit."""
 
     name: str
     flops: float
@@ -31,16 +34,19 @@ class Kernel:
     peak_flops: float  # tensor peak that applies (precision, 2:4 sparsity); unused when flops == 0
     launches: int = 1
     kind: MemoryKind | None = None
+    compute_efficiency: float | None = None  # None: the accelerator's matmul_efficiency
 
-    def scaled(self, factor: float) -> Kernel:
-        """The same kernel doing `factor` times the work (a backward pass, a longer sequence)."""
+    def scaled(self, factor: float, compute_efficiency: float | None = None) -> Kernel:
+        """The same kernel doing `factor` times the work (a backward pass, a longer sequence), at
+        `compute_efficiency` if given (a backward kernel measured apart from its forward)."""
         return Kernel(self.name, self.flops * factor, self.bytes * factor, self.peak_flops, self.launches,
-                      self.kind)
+                      self.kind, compute_efficiency or self.compute_efficiency)
 
 
 def roofline_s(kernel: Kernel, accelerator: Accelerator) -> tuple[float, float]:
     """(compute, memory) seconds of `kernel` on `accelerator` at the fitted efficiencies."""
-    compute = kernel.flops / (kernel.peak_flops * accelerator.matmul_efficiency) if kernel.flops > 0 else 0.0
+    efficiency = kernel.compute_efficiency or accelerator.matmul_efficiency
+    compute = kernel.flops / (kernel.peak_flops * efficiency) if kernel.flops > 0 else 0.0
     bandwidth = accelerator.hbm_bandwidth_bytes_per_s * accelerator.memory_kind_efficiency(kernel.kind)
     return compute, kernel.bytes / bandwidth
 

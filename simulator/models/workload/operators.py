@@ -6,8 +6,10 @@ expert parallelism splits experts.
 Byte counts are bf16 activations read and written once per operator; the backward pass of a GEMM is two
 GEMMs (input and weight gradients), of a memory-bound operator twice its forward traffic. Each memory-bound
 operator carries its access pattern (`MemoryKind`): Megatron's fused scale-mask-softmax, layer/RMS norms and the
-fused cross-entropy are normalising, dropout and residual adds streaming, bias-GeLU / SwiGLU activations, RoPE
-rotary.
+fused cross-entropy are normalising, dropout, residual adds and FP8 casts streaming, bias-GeLU / SwiGLU
+activations, RoPE rotary. Fused attention runs at its measured efficiency (`Accelerator.fused_attention`).
+Dropout kernels and masks exist only for models trained with dropout. FP8 follows Transformer Engine: the linear
+layers' GEMMs (forward, dgrad, wgrad) at the FP8 peak with their casts; attention, router, output layer in BF16.
 """
 
 from __future__ import annotations
@@ -28,6 +30,17 @@ class LayerKernels:
     forward: tuple[Kernel, ...]
     backward: tuple[Kernel, ...]
     recompute: tuple[Kernel, ...]  # forward work repeated before the backward pass
+
+
+@dataclass(frozen=True)
+class _Linear:
+    """A linear layer's GEMM, (m x k) activations against a (k x n) weight, `launches` times (one per expert)."""
+
+    name: str
+    m: float
+    n: float
+    k: float
+    launches: int = 1
 
 
 def _peaks(step: TrainingStep) -> tuple[float, float]:
@@ -62,48 +75,86 @@ def _attention_core(step: TrainingStep, tokens: float) -> tuple[list[Kernel], li
     kv_tokens = context * lay.micro_batch_size
     qkv_out_bytes = 2.0 * (tokens * heads * (qk_dim + v_dim) + kv_tokens * kv_heads * (qk_dim + v_dim))
     if step.flash_attention:
-        # fused kernel; causal masking skips half the blocks. Backward recomputes the scores: 2.5x forward.
+        # fused kernel; causal masking skips half the blocks. Backward recomputes the scores: 2.5x forward. FLOPs
+        # counted as FlashAttention's authors count them, so their measured efficiencies apply as they are.
         flops = 2.0 * tokens * context * heads * (qk_dim + v_dim) * 0.5
-        fused = Kernel("flash attention", flops, qkv_out_bytes, peak)
-        return [fused], [fused.scaled(2.5)]
+        measured = step.accelerator.attention_efficiency(step.attention_kernel)
+        fused = Kernel("flash attention", flops, qkv_out_bytes, peak, compute_efficiency=measured.forward)
+        return [fused], [fused.scaled(2.5, measured.backward)]
     scores = tokens * context * heads  # elements of the score matrix
-    forward = [
-        Kernel("attention scores", 2.0 * scores * qk_dim, 2.0 * scores + qkv_out_bytes / 2, peak),
-        elementwise("scale-mask-softmax", 4.0 * scores, MemoryKind.NORMALISING),
-        elementwise("attention dropout", 5.0 * scores, MemoryKind.STREAMING),
-        Kernel("attention values", 2.0 * scores * v_dim, 2.0 * scores + qkv_out_bytes / 2, peak),
-    ]
-    backward = [forward[3].scaled(2.0), elementwise("dropout backward", 5.0 * scores, MemoryKind.STREAMING),
-                elementwise("softmax backward", 6.0 * scores, MemoryKind.NORMALISING), forward[0].scaled(2.0)]
-    return forward, backward
+    # Megatron's scaled_upper_triang_masked_softmax (megatron/fused_kernels/scaled_upper_triang_masked_softmax.h,
+    # 2020-23, later Apex): row i reads its i + 1 unmasked scores and writes the whole row (zeros above the
+    # diagonal); the backward reads output and gradient in the same triangle and writes whole rows. So per score,
+    # forward reads 1 byte on average and writes 2; backward reads 2 and writes 2. The score GEMMs (baddbmm, bmm)
+    # still compute and write the full matrix.
+    forward = [Kernel("attention scores", 2.0 * scores * qk_dim, 2.0 * scores + qkv_out_bytes / 2, peak),
+               elementwise("scale-mask-softmax", 3.0 * scores, MemoryKind.NORMALISING)]
+    values = Kernel("attention values", 2.0 * scores * v_dim, 2.0 * scores + qkv_out_bytes / 2, peak)
+    backward = [values.scaled(2.0), elementwise("softmax backward", 4.0 * scores, MemoryKind.NORMALISING),
+                forward[0].scaled(2.0)]
+    if step.model.dropout:  # torch dropout on the probabilities: bf16 in, bf16 out and a bool mask; and back
+        forward.append(elementwise("attention dropout", 5.0 * scores, MemoryKind.STREAMING))
+        backward.insert(1, elementwise("dropout backward", 5.0 * scores, MemoryKind.STREAMING))
+    return [*forward, values], backward
 
 
-def _mlp(step: TrainingStep, tokens: float, moe: bool) -> list[Kernel]:
-    """Feed-forward GEMMs and activation of a dense or mixture-of-experts layer (forward)."""
+def _mlp(step: TrainingStep, tokens: float, moe: bool) -> list[_Linear | Kernel]:
+    """Feed-forward linear layers and activation of a dense or mixture-of-experts layer (forward). The router
+    runs in BF16 under FP8 too (Megatron's TopKRouter is a plain linear; DeepSeek-V3 sec. 3.3.1 keeps the
+    gating module in BF16/FP32)."""
     m, lay = step.model, step.layout
-    linear, _ = _peaks(step)
+    _, dense = _peaks(step)
     keep = 1.0 - step.pruned_fraction
     gated = 2 if m.mlp is MlpKind.SWIGLU else 1
     act_bytes = (6.0 if gated == 2 else 4.0)
     if not moe:
         f = m.ffn_hidden_ * keep / lay.tp
-        return [gemm("mlp up", tokens, gated * f, m.hidden, linear),
+        return [_Linear("mlp up", tokens, gated * f, m.hidden),
                 elementwise("activation", act_bytes * tokens * f, MemoryKind.ACTIVATION),
-                gemm("mlp down", tokens, m.hidden, f, linear)]
+                _Linear("mlp down", tokens, m.hidden, f)]
     f = m.expert_ffn_hidden_ * keep / lay.tp
-    local_experts = m.experts / lay.ep
+    local_experts = int(m.experts / lay.ep)
     routed = tokens * m.top_k * step.capacity_factor  # token slots this GPU's experts process (balanced)
-    kernels = [
-        gemm("router", tokens, m.experts, m.hidden, linear),
-        gemm("experts up", routed, gated * f, m.hidden, linear, launches=int(local_experts)),
+    kernels: list[_Linear | Kernel] = [
+        gemm("router", tokens, m.experts, m.hidden, dense),
+        _Linear("experts up", routed, gated * f, m.hidden, local_experts),
         elementwise("expert activation", act_bytes * routed * f, MemoryKind.ACTIVATION),
-        gemm("experts down", routed, m.hidden, f, linear, launches=int(local_experts)),
+        _Linear("experts down", routed, m.hidden, f, local_experts),
     ]
     if m.shared_experts:
         shared = m.shared_experts * f
-        kernels += [gemm("shared expert up", tokens, gated * shared, m.hidden, linear),
-                    gemm("shared expert down", tokens, m.hidden, shared, linear)]
+        kernels += [_Linear("shared expert up", tokens, gated * shared, m.hidden),
+                    _Linear("shared expert down", tokens, m.hidden, shared)]
     return kernels
+
+
+def _linear_layers(step: TrainingStep, layers: list[_Linear | Kernel],
+                   ) -> tuple[list[Kernel], list[Kernel], list[Kernel]]:
+    """(forward kernels, forward casts, backward casts) of `layers`: each linear layer a GEMM at the linear
+    peak, other kernels as they are. Under FP8, Transformer Engine (docs: "Using FP8 with Transformer Engine")
+    runs forward, dgrad and wgrad GEMMs on FP8 operands (1 byte) with a bf16 output, and casts each GEMM input
+    with a fused cast-transpose (bf16 read, FP8 and its transpose written for the wgrad GEMM: 4 bytes an
+    element): the activations in the forward, the output gradient in the backward. Its amax is reduced inside the
+    cast kernel (delayed scaling; one small all-reduce of amaxes per step, not priced). Weights are cast once per
+    step (TE caches FP8 weights after the first micro-batch), priced here spread over the micro-batches.
+    DeepSeek-V3's fine-grained scaling (1x128 activation tiles, 128x128 weight blocks, report sec. 3.3) adds
+    one fp32 scale per 128 values to the same casts: not priced apart."""
+    linear, _ = _peaks(step)
+    fp8 = step.precision is Precision.FP8
+    operand_bytes = step.precision.bytes
+    kernels, casts_fwd, casts_bwd = [], [], []
+    for layer in layers:
+        if isinstance(layer, Kernel):
+            kernels.append(layer)
+            continue
+        m, n, k, launches = layer.m, layer.n, layer.k, layer.launches
+        kernels.append(gemm(layer.name, m, n, k, linear, operand_bytes, launches))
+        if fp8:
+            cast = 4.0 * (m * k + n * k / step.micro_batches)  # activations, and the weight once a step
+            casts_fwd.append(elementwise(f"fp8 cast {layer.name}", cast, MemoryKind.STREAMING, launches))
+            casts_bwd.append(elementwise(f"fp8 cast {layer.name} grad", 4.0 * m * n, MemoryKind.STREAMING,
+                                         launches))
+    return kernels, casts_fwd, casts_bwd
 
 
 def layer_kernels(step: TrainingStep, moe: bool) -> LayerKernels:
@@ -111,7 +162,6 @@ def layer_kernels(step: TrainingStep, moe: bool) -> LayerKernels:
     m, lay = step.model, step.layout
     tokens = step.seq_len * lay.micro_batch_size / lay.cp  # rows of every GEMM (SP gathers them first)
     local = tokens / (lay.tp if lay.sequence_parallel else 1)  # rows of norms and residual adds
-    linear, _ = _peaks(step)
     keep = 1.0 - step.pruned_fraction
     h = m.hidden
     out_width = m.heads * (m.latent_attention.v_head_dim if m.latent_attention else m.head_dim_)
@@ -121,16 +171,25 @@ def layer_kernels(step: TrainingStep, moe: bool) -> LayerKernels:
         qkv_width = (attention_params(m) - out_width * h) / h
     attn_fwd, attn_bwd = _attention_core(step, tokens)
     norms = [elementwise("norm", 4.0 * local * h, MemoryKind.NORMALISING)] * 2
-    residuals = [elementwise("residual add", 6.0 * local * h, MemoryKind.STREAMING)] * 2
+    # Megatron's fused bias-dropout-add also writes the dropout mask (1 byte an element) when training with dropout
+    residual_bytes = (7.0 if m.dropout else 6.0) * local * h
+    residuals = [elementwise("residual add", residual_bytes, MemoryKind.STREAMING)] * 2
     rope = []
     if m.position is PositionKind.ROPE:  # rotates queries and keys
         rope = [elementwise("rope", 4.0 * tokens * (m.heads + m.kv_heads_) * m.head_dim_ / lay.tp, MemoryKind.ROTARY)]
-    linear_fwd = [gemm("qkv", tokens, qkv_width * keep / lay.tp, h, linear),
-                  gemm("attention out", tokens, h, out_width * keep / lay.tp, linear),
-                  *_mlp(step, tokens, moe)]
+    linear_fwd, casts_fwd, casts_bwd = _linear_layers(step, [
+        _Linear("qkv", tokens, qkv_width * keep / lay.tp, h),
+        _Linear("attention out", tokens, h, out_width * keep / lay.tp),
+        *_mlp(step, tokens, moe)])
     other_fwd = norms + residuals + rope
-    forward = linear_fwd + attn_fwd + other_fwd
-    backward = _backward(linear_fwd) + attn_bwd + _backward(other_fwd)
+    forward = linear_fwd + attn_fwd + other_fwd + casts_fwd
+    backward = _backward(linear_fwd) + attn_bwd + _backward(other_fwd) + casts_bwd
+    # Megatron-LM's recompute: full re-runs the layer's forward from its checkpointed input (CheckpointFunction,
+    # with the RNG state restored so dropout draws the same masks); selective (Korthikanti et al. sec. 4.2)
+    # re-runs the core attention (scores, softmax, dropout, values) only where it is unfused; with flash
+    # attention legacy Megatron recomputes nothing (megatron/legacy/model/transformer.py), while Megatron Core
+    # still checkpoints the flash kernel ("core_attn" in recompute_modules), an extra attention forward not
+    # priced here.
     recompute: list[Kernel] = []
     if lay.activation_recompute is Recompute.FULL:
         recompute = forward

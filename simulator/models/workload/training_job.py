@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.models.hardware import Accelerator, Precision
+from simulator.models.hardware import Accelerator, AttentionKernel, Precision
 from simulator.models.workload.parallelism import Parallelism
 from simulator.models.workload.pipeline import FloatArray, mirrored_stages, stage_layers
 from simulator.models.workload.transformer import (
@@ -33,6 +33,7 @@ class TrainingStep:
     seq_len: int
     micro_batches: int  # per data-parallel replica per step (gradient accumulation steps)
     flash_attention: bool = True  # attention scores never stored in HBM (fused kernel)
+    attention_kernel: AttentionKernel = AttentionKernel.FLASH2  # which fused kernel, when flash_attention
     structured_sparsity: bool = False  # 2:4 sparse linear layers at twice the dense tensor peak
     pruned_fraction: float = 0.0  # fraction of linear-layer weights removed (memory and FLOPs shrink)
     capacity_factor: float = 1.0  # MoE expert slots per routed token (1 = dropless, balanced)
