@@ -249,3 +249,47 @@ def test_uneven_stages_move_layers_and_their_memory() -> None:
     assert activation_bytes(uneven) == pytest.approx(per_layer * 6 * 4, rel=1e-12)
     assert stage_activation_bytes(uneven)[1] == pytest.approx(per_layer * 9 * 3, rel=1e-12)
     assert training_memory(uneven, 0.0).stage == 1  # the busiest stage is no longer the first
+
+
+# --- recompute modules and FP8 caching (DeepSeek-V3) -------------------------------------------------
+
+
+def _deepseek(**layout: Any) -> TrainingStep:
+    from simulator.catalog import model
+
+    return TrainingStep(model=model("deepseek-v3"), accelerator=accelerator("h800-sxm"), precision=Precision.FP8,
+                        layout=Parallelism(tp=1, pp=16, dp=128, ep=64, schedule="dualpipe", **layout), seq_len=4096,
+                        micro_batches=120, flash_attention=True)
+
+
+def test_recompute_modules_drop_exactly_what_they_rebuild() -> None:
+    m = _deepseek().model
+    mla = m.latent_attention
+    assert mla is not None
+    base_sharded, base_replicated = activation_bytes_per_token_layer(_deepseek())
+    sharded, replicated = activation_bytes_per_token_layer(_deepseek(recompute_modules=["norm"]))
+    assert (sharded, replicated) == (base_sharded, base_replicated - 4 * m.hidden)
+    sharded, replicated = activation_bytes_per_token_layer(_deepseek(recompute_modules=["mla_up_proj"]))
+    qkv = 2 * m.heads * (2 * (mla.qk_nope_head_dim + mla.qk_rope_head_dim) + mla.v_head_dim)
+    latents = 2 * ((mla.q_lora_rank or 0) + mla.kv_lora_rank + mla.qk_rope_head_dim)
+    assert (sharded, replicated) == (base_sharded - qkv, base_replicated + latents)
+    sharded, _ = activation_bytes_per_token_layer(_deepseek(recompute_modules=["mlp_act"]))
+    assert sharded == base_sharded - 2 * (m.top_k + m.shared_experts) * m.expert_ffn_hidden_
+
+
+def test_fp8_caching_halves_the_inputs_deepseek_names() -> None:
+    m = _deepseek().model
+    base, _ = activation_bytes_per_token_layer(_deepseek())
+    fp8, _ = activation_bytes_per_token_layer(_deepseek(fp8_activations=True))
+    attention_out = 2 * m.heads * m.latent_attention.v_head_dim if m.latent_attention else 0
+    swiglu_inputs = 2 * 2 * (m.top_k + m.shared_experts) * m.expert_ffn_hidden_
+    expert_inputs = 2 * m.top_k * m.hidden
+    assert base - fp8 == pytest.approx((attention_out + swiglu_inputs + expert_inputs) / 2)
+
+
+def test_deepseek_v3_fits_with_its_own_settings_only() -> None:
+    """Sec. 3.3.4: recompute of RMSNorm and MLA up-projections and FP8 caching let DualPipe's pp + 1 micro-batches
+    fit without full recompute; without them it does not."""
+    settings: dict[str, Any] = {"recompute_modules": ["norm", "mla_up_proj"], "fp8_activations": True}
+    assert training_memory(_deepseek(**settings), 2 * 2**30).headroom_bytes >= 0
+    assert training_memory(_deepseek(), 2 * 2**30).headroom_bytes < 0

@@ -91,7 +91,8 @@ def activation_bytes_per_token_layer(step: TrainingStep) -> tuple[float, float]:
     mlp_inputs = 2.0 * inner * (2 if gated else 1) * fp8  # gate and up outputs, or the pre-activation
     mlp_output = 0.0 if RecomputeModule.MLP_ACT in modules else 2.0 * inner
     experts = 2.0 * m.top_k * step.capacity_factor * m.hidden * fp8 if m.is_moe else 0.0
-    sharded = qkv + 2.0 * q_width * fp8 + mlp_inputs + mlp_output + experts
+    out_width = m.heads * (m.head_dim_ if mla is None else mla.v_head_dim)  # attention output
+    sharded = qkv + 2.0 * out_width * fp8 + mlp_inputs + mlp_output + experts
     if not step.flash_attention:
         sharded += score_bytes(step)
     return sharded, replicated
