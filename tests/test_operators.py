@@ -117,7 +117,7 @@ def test_every_memory_bound_training_operator_has_its_kind() -> None:
                      "residual add": MemoryKind.STREAMING, "rope": MemoryKind.ROTARY,
                      "cross-entropy": MemoryKind.NORMALISING}
     casts = [k for k in (*unfused.forward, *unfused.backward) if k.name.startswith("fp8 cast")]
-    assert len(casts) == 8 and {k.kind for k in casts} == {MemoryKind.STREAMING}
+    assert len(casts) == 12 and {k.kind for k in casts} == {MemoryKind.STREAMING}  # 4 linear layers x 3
 
 
 def test_sequence_parallelism_splits_only_norms_and_residuals() -> None:
@@ -176,6 +176,14 @@ def test_dropout_kernels_only_for_models_trained_with_dropout() -> None:
     assert len(layer.forward) == len(layer.backward) == len(layer.recompute)
 
 
+def test_full_recompute_repeats_the_forward_but_not_the_once_a_step_weight_casts() -> None:
+    layer = layer_kernels(step(GPT.model_copy(update={"dropout": True}), flash=False, precision=Precision.FP8,
+                               activation_recompute="full"), moe=False)
+    assert [k for k in layer.forward if not k.name.endswith(" weight")] == list(layer.recompute)
+    assert "attention dropout" in by_name(layer.recompute)  # the masks are drawn again (RNG state restored)
+    assert "fp8 cast qkv" in by_name(layer.recompute) and "fp8 cast qkv weight" not in by_name(layer.recompute)
+
+
 def test_flash_attention_runs_at_its_measured_efficiency_per_kernel_generation() -> None:
     chip = CHIP.model_copy(update={"fused_attention": (
         AttentionEfficiency(kernel=AttentionKernel.FLASH2, forward=0.3, backward=0.25),
@@ -220,9 +228,9 @@ def test_fp8_casts_every_linear_input_and_output_gradient_as_transformer_engine_
     assert not any(k.name.startswith("fp8 cast") for k in (*bf16.forward, *bf16.backward))
     fwd, bwd = by_name(fp8.forward), by_name(fp8.backward)
     tokens, h, f = SEQ, 1024, 4096
-    # bf16 read, FP8 and its transpose written: 4 bytes an element; weights once a step over 1 micro-batch here
-    assert fwd["fp8 cast mlp up"].bytes == 4 * (tokens * h + f * h)
-    assert fwd["fp8 cast mlp down"].bytes == 4 * (tokens * f + h * f)
+    # bf16 read, FP8 and its transpose written: 4 bytes an element; weights once a step (1 micro-batch here)
+    assert fwd["fp8 cast mlp up"].bytes == 4 * tokens * h and fwd["fp8 cast mlp down"].bytes == 4 * tokens * f
+    assert fwd["fp8 cast mlp up weight"].bytes == fwd["fp8 cast mlp down weight"].bytes == 4 * f * h
     assert bwd["fp8 cast mlp up grad"].bytes == 4 * tokens * f and bwd["fp8 cast qkv grad"].bytes == 4 * tokens * 3 * h
     # FP8 operands are 1 byte; the output stays bf16
     assert fwd["mlp up"].bytes == tokens * h + h * f + 2 * tokens * f

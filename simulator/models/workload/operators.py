@@ -129,32 +129,35 @@ def _mlp(step: TrainingStep, tokens: float, moe: bool) -> list[_Linear | Kernel]
 
 
 def _linear_layers(step: TrainingStep, layers: list[_Linear | Kernel],
-                   ) -> tuple[list[Kernel], list[Kernel], list[Kernel]]:
-    """(forward kernels, forward casts, backward casts) of `layers`: each linear layer a GEMM at the linear
-    peak, other kernels as they are. Under FP8, Transformer Engine (docs: "Using FP8 with Transformer Engine")
-    runs forward, dgrad and wgrad GEMMs on FP8 operands (1 byte) with a bf16 output, and casts each GEMM input
-    with a fused cast-transpose (bf16 read, FP8 and its transpose written for the wgrad GEMM: 4 bytes an
-    element): the activations in the forward, the output gradient in the backward. Its amax is reduced inside the
-    cast kernel (delayed scaling; one small all-reduce of amaxes per step, not priced). Weights are cast once per
-    step (TE caches FP8 weights after the first micro-batch), priced here spread over the micro-batches.
-    DeepSeek-V3's fine-grained scaling (1x128 activation tiles, 128x128 weight blocks, report sec. 3.3) adds
-    one fp32 scale per 128 values to the same casts: not priced apart."""
+                   ) -> tuple[list[Kernel], list[Kernel], list[Kernel], list[Kernel]]:
+    """(forward kernels, activation casts, gradient casts, weight casts) of `layers`: each linear layer a GEMM
+    at the linear peak, other kernels as they are. Under FP8, Transformer Engine (docs: "Using FP8 with
+    Transformer Engine") runs forward, dgrad and wgrad GEMMs on FP8 operands (1 byte) with a bf16 output, and
+    casts each GEMM input with a fused cast-transpose (bf16 read, FP8 and its transpose written for the wgrad
+    GEMM: 4 bytes an element): the activations in the forward, the output gradient in the backward. Its amax is
+    reduced inside the cast kernel (delayed scaling; one small all-reduce of amaxes per step, not priced).
+    Weights are cast once a step (TE caches FP8 weights after the first micro-batch), priced spread over the
+    micro-batches and never recomputed. DeepSeek-V3's fine-grained scaling (1x128 activation tiles, 128x128
+    weight blocks, report sec. 3.3) adds one fp32 scale per 128 values to the same casts: not priced apart."""
     linear, _ = _peaks(step)
     fp8 = step.precision is Precision.FP8
-    operand_bytes = step.precision.bytes
-    kernels, casts_fwd, casts_bwd = [], [], []
+    kernels: list[Kernel] = []
+    activations: list[Kernel] = []
+    gradients: list[Kernel] = []
+    weights: list[Kernel] = []
     for layer in layers:
         if isinstance(layer, Kernel):
             kernels.append(layer)
             continue
         m, n, k, launches = layer.m, layer.n, layer.k, layer.launches
-        kernels.append(gemm(layer.name, m, n, k, linear, operand_bytes, launches))
+        kernels.append(gemm(layer.name, m, n, k, linear, step.precision.bytes, launches))
         if fp8:
-            cast = 4.0 * (m * k + n * k / step.micro_batches)  # activations, and the weight once a step
-            casts_fwd.append(elementwise(f"fp8 cast {layer.name}", cast, MemoryKind.STREAMING, launches))
-            casts_bwd.append(elementwise(f"fp8 cast {layer.name} grad", 4.0 * m * n, MemoryKind.STREAMING,
+            activations.append(elementwise(f"fp8 cast {layer.name}", 4.0 * m * k, MemoryKind.STREAMING, launches))
+            gradients.append(elementwise(f"fp8 cast {layer.name} grad", 4.0 * m * n, MemoryKind.STREAMING,
                                          launches))
-    return kernels, casts_fwd, casts_bwd
+            weights.append(elementwise(f"fp8 cast {layer.name} weight", 4.0 * n * k / step.micro_batches,
+                                       MemoryKind.STREAMING, launches))
+    return kernels, activations, gradients, weights
 
 
 def layer_kernels(step: TrainingStep, moe: bool) -> LayerKernels:
@@ -177,12 +180,12 @@ def layer_kernels(step: TrainingStep, moe: bool) -> LayerKernels:
     rope = []
     if m.position is PositionKind.ROPE:  # rotates queries and keys
         rope = [elementwise("rope", 4.0 * tokens * (m.heads + m.kv_heads_) * m.head_dim_ / lay.tp, MemoryKind.ROTARY)]
-    linear_fwd, casts_fwd, casts_bwd = _linear_layers(step, [
+    linear_fwd, casts_fwd, casts_bwd, weight_casts = _linear_layers(step, [
         _Linear("qkv", tokens, qkv_width * keep / lay.tp, h),
         _Linear("attention out", tokens, h, out_width * keep / lay.tp),
         *_mlp(step, tokens, moe)])
     other_fwd = norms + residuals + rope
-    forward = linear_fwd + attn_fwd + other_fwd + casts_fwd
+    recomputable = linear_fwd + attn_fwd + other_fwd + casts_fwd
     backward = _backward(linear_fwd) + attn_bwd + _backward(other_fwd) + casts_bwd
     # Megatron-LM's recompute: full re-runs the layer's forward from its checkpointed input (CheckpointFunction,
     # with the RNG state restored so dropout draws the same masks); selective (Korthikanti et al. sec. 4.2)
@@ -192,10 +195,10 @@ def layer_kernels(step: TrainingStep, moe: bool) -> LayerKernels:
     # priced here.
     recompute: list[Kernel] = []
     if lay.activation_recompute is Recompute.FULL:
-        recompute = forward
+        recompute = recomputable
     elif lay.activation_recompute is Recompute.SELECTIVE and not step.flash_attention:
         recompute = attn_fwd
-    return LayerKernels(tuple(forward), tuple(backward), tuple(recompute))
+    return LayerKernels(tuple(recomputable + weight_casts), tuple(backward), tuple(recompute))
 
 
 def output_kernels(step: TrainingStep) -> list[Kernel]:
