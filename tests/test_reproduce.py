@@ -87,3 +87,21 @@ def reproduction_text(report: ReproductionReport) -> str:
     console = Console(width=200, record=True)
     console.print(reproduction_tables(report))
     return console.export_text()
+
+
+# today's |error| of each shipped scenario's published figure, plus 1.5 points of slack (see CURRENT_ERRORS)
+SCENARIO_ERRORS = {
+    ("scenarios/llama3-405b-failures.yaml", "model_tflops_per_gpu"): 0.245,
+    ("scenarios/published/deepseek-v3-h800.yaml", "gpu_hours"): 0.104,
+    ("scenarios/published/gpt3-175b-a100.yaml", "hardware_tflops_per_gpu"): 0.054,
+    ("scenarios/published/gpt3-175b-a100.yaml", "days"): 0.031,
+    ("scenarios/published/llama3-405b-h100.yaml", "model_tflops_per_gpu"): 0.223,
+}
+
+
+def test_shipped_scenarios_that_name_a_run_are_compared_with_it() -> None:
+    rows = reproduce_training().scenarios
+    assert {(row.scenario, row.metric) for row in rows} == set(SCENARIO_ERRORS)
+    for row in rows:
+        assert abs(row.error) <= SCENARIO_ERRORS[(row.scenario, row.metric)] + 0.015, row
+        assert row.predicted == pytest.approx(row.published * (1 + row.error), rel=1e-12)

@@ -57,12 +57,18 @@ def reproduction_tables(report: ReproductionReport) -> Group:
                      f"{report.held_out_max_abs_error:.1%}")
     if report.refused:
         lines.append(f"refused (the memory model says the published layout does not fit): {', '.join(report.refused)}")
+    shipped = Table(title="shipped scenarios against their runs' published figures (failure-free)")
+    for column in ("scenario", "metric", "published", "predicted", "error", "source"):
+        shipped.add_column(column, justify="right" if column in {"published", "predicted", "error"} else "left")
+    for row in report.scenarios:
+        shipped.add_row(row.scenario, row.metric, f"{row.published:,.4g}", f"{row.predicted:,.4g}", f"{row.error:+.1%}",
+                        row.source)
     lines += [
         f"{estimate.id}: {estimate.computed_days:.1f} days computed vs {estimate.published_days:.0f} published "
         f"({estimate.error:+.1%})",
         *dict.fromkeys(f"assumed for {run.source.split(',')[0]}: {run.assumed}" for run in report.runs if run.assumed),
     ]
-    return Group(table, *lines)
+    return Group(table, *lines, *([shipped] if report.scenarios else []))
 
 
 def plan_tables(report: PlanReport) -> Group:

@@ -121,6 +121,18 @@ class _Reproduction(Output):
     max_abs_error: float = Field(description="largest |error| over the runs")
 
 
+class ScenarioFigure(Output):
+    """A shipped scenario's workload against a figure its run published."""
+
+    scenario: str = Field(description="scenario file, relative to the repository")
+    workload: str = Field(description="training workload name")
+    metric: str = Field(description="model_tflops_per_gpu, hardware_tflops_per_gpu, days or gpu_hours")
+    published: float = Field(description="the published value")
+    predicted: float = Field(description="the scenario's failure-free prediction of it")
+    error: float = Field(description="predicted / published - 1")
+    source: str = Field(description="where the value was published")
+
+
 class ReproductionReport(_Reproduction):
     """`clustersim reproduce training`: predictions against every published case. The error summary covers
     the shared reference's runs; held-out runs have their own."""
@@ -130,6 +142,7 @@ class ReproductionReport(_Reproduction):
     held_out_max_abs_error: float | None = Field(description="largest |error| over the held-out runs")
     refused: list[str] = Field(description="runs whose published layout the memory model says does not fit")
     time_estimate: TimeEstimate
+    scenarios: list[ScenarioFigure] = Field(description="shipped scenarios against the figures their runs published")
 
 
 class ServingRun(Output):

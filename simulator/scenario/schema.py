@@ -117,6 +117,18 @@ class PricingSpec(Strict):
         return self
 
 
+class PublishedFigure(Strict):
+    """A figure a public run reported for this workload's setup; `clustersim reproduce training` predicts it
+    from the scenario (failure-free, the cluster's own network) and prints both."""
+
+    metric: Literal["model_tflops_per_gpu", "hardware_tflops_per_gpu", "days", "gpu_hours"] = Field(
+        description="model_tflops_per_gpu (MFU convention), hardware_tflops_per_gpu (counting recomputation), "
+        "days or gpu_hours to train the workload's tokens"
+    )
+    value: float = Field(gt=0, le=1e12, description="the published value, in the metric's unit")
+    source: str = Field(min_length=1, max_length=500, description="where it was published")
+
+
 class TrainingWorkload(Strict):
     """A pre-training (or fine-tuning) run: a model trained on a number of tokens with a parallel layout."""
 
@@ -161,6 +173,9 @@ class TrainingWorkload(Strict):
         default_factory=lambda: Checkpoint(policy=CheckpointPolicy.NONE), description="checkpoint policy (default none)"
     )
     recovery: Recovery = Field(default_factory=Recovery, description="what happens when a failure stops the job")
+    published: tuple[PublishedFigure, ...] = Field(
+        (), max_length=16, description="figures the run this workload reproduces published (for `reproduce training`)"
+    )
 
     @model_validator(mode="after")
     def _one_batch_size(self) -> TrainingWorkload:

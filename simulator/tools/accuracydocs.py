@@ -39,6 +39,10 @@ def training_table(report: ReproductionReport) -> str:
                       f"{report.held_out_max_abs_error:.1%}.")
     if report.refused:
         lines[-1] += f" Refused (does not fit the memory model): {', '.join(report.refused)}."
+    lines += ["", "Shipped scenarios against their runs' published figures (failure-free, on the scenario's network):",
+              "", "| scenario | metric | published | predicted | error |", "|---|---|---|---|---|"]
+    lines += [f"| {row.scenario} | {row.metric} | {row.published:,.4g} | {row.predicted:,.4g} | {_percent(row.error)} |"
+              for row in report.scenarios]
     return "\n".join(lines) + "\n"
 
 

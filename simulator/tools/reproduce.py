@@ -26,15 +26,20 @@ from simulator.models.workload.serving_time import ServingConfig, offline_throug
 from simulator.models.workload.step_time import OperatorStepModel, recompute_flops_per_token
 from simulator.models.workload.training_job import TrainingStep
 from simulator.models.workload.transformer import forward_flops_per_token
+from simulator.plan.load import load_scenario
+from simulator.plan.training import priced_step
 from simulator.report.tools import (
     ReproducedRun,
     ReproductionReport,
+    ScenarioFigure,
     ServingReproductionReport,
     ServingRun,
     TimeEstimate,
 )
+from simulator.scenario.schema import TrainingWorkload
 from simulator.units import Dimension, parse_quantity
 
+ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED = catalog.CATALOG_DIR / "published_training.yaml"
 PUBLISHED_SERVING = catalog.CATALOG_DIR / "published_serving.yaml"
 GPUS_PER_NODE = 8
@@ -103,8 +108,44 @@ def _errors(runs: list[ReproducedRun]) -> tuple[float | None, float | None]:
     return (statistics.median(errors), max(errors)) if errors else (None, None)
 
 
+def scenario_figures(paths: list[Path]) -> list[ScenarioFigure]:
+    """Every published figure of the training workloads of the scenario files `paths`, predicted failure-free on
+    the scenario's own cluster network."""
+    rows = []
+    for path in paths:
+        scenario = load_scenario(path)
+        for workload in scenario.workloads:
+            if not isinstance(workload, TrainingWorkload) or not workload.published:
+                continue
+            plan, timed = priced_step(workload, scenario.cluster)
+            world = plan.step.layout.world
+            days = plan.steps * timed.total_s / 86400
+            predicted = {
+                "model_tflops_per_gpu": timed.model_flops / timed.total_s / world / 1e12,
+                "hardware_tflops_per_gpu": timed.hardware_flops / timed.total_s / world / 1e12,
+                "days": days, "gpu_hours": days * 24 * world,
+            }
+            rows += [ScenarioFigure(scenario=_relative(path), workload=workload.name, metric=figure.metric,
+                                    published=figure.value, predicted=predicted[figure.metric],
+                                    error=predicted[figure.metric] / figure.value - 1, source=figure.source)
+                     for figure in workload.published]
+    return rows
+
+
+def _relative(path: Path) -> str:
+    """`path` relative to the repository when it is inside it."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
+
+
+def shipped_scenarios() -> list[Path]:
+    """The repository's scenario files that name published figures (`published:`), in a stable order."""
+    return sorted(path for path in (ROOT / "scenarios").rglob("*.yaml")
+                  if "published:" in path.read_text(encoding="utf-8"))
+
+
 def reproduce_training(path: Path = PUBLISHED) -> ReproductionReport:
-    """Every published case of `path`, predicted."""
+    """Every published case of `path`, predicted, and the shipped scenarios' published figures."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     runs = [reproduce_run(case, data["sources"]) for case in data["cases"]]
     median, worst = _errors([run for run in runs if not run.held_out])
@@ -112,7 +153,8 @@ def reproduce_training(path: Path = PUBLISHED) -> ReproductionReport:
     return ReproductionReport(runs=runs, median_abs_error=median or 0.0, max_abs_error=worst or 0.0,
                               held_out_median_abs_error=held_median, held_out_max_abs_error=held_worst,
                               refused=[run.id for run in runs if not run.fits],
-                              time_estimate=time_estimate(data["time_estimate"]))
+                              time_estimate=time_estimate(data["time_estimate"]),
+                              scenarios=scenario_figures(shipped_scenarios()))
 
 
 def reproduce_serving(path: Path = PUBLISHED_SERVING) -> ServingReproductionReport:
