@@ -20,8 +20,10 @@ from simulator.models.workload.parallelism import Parallelism
 from simulator.models.workload.step_time import OperatorStepModel, StepTime
 from simulator.models.workload.training_job import TrainingStep
 from simulator.plan.load import load_scenario
+from simulator.plan.training import priced_step
 from simulator.report.model import StepBreakdown
 from simulator.run import simulate
+from simulator.scenario.schema import TrainingWorkload
 
 H100 = accelerator("h100-sxm")
 GPUS = 64
@@ -87,3 +89,14 @@ def test_a_context_parallel_run_reports_its_ring_time() -> None:
     assert job.kind == "training"
     assert job.step_breakdown.cp_comm_s > 0
     assert sum(job.step_breakdown.parts_s.values()) == pytest.approx(job.step_time_s, rel=1e-12)
+
+
+def test_the_scenario_chooses_the_attention_kernel() -> None:
+    def step_s(kernel: str) -> float:
+        override = f"workloads.pretrain-70b.attention_kernel={kernel}"
+        scenario = load_scenario("scenarios/llama3-70b-h100.yaml", [override])
+        (workload,) = scenario.workloads
+        assert isinstance(workload, TrainingWorkload)
+        return priced_step(workload, scenario.cluster)[1].total_s
+
+    assert step_s("flash3") < step_s("flash2")  # FlashAttention-3 runs near twice FA2's rate on H100

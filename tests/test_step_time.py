@@ -236,3 +236,15 @@ def test_all_gather_context_parallelism_is_exposed_where_a_ring_hides() -> None:
     ring = run(make_step("llama3.1-8b", tp=8, cp=2, dp=2, seq_len=8192), nic_bw=100e9)
     gather = run(make_step("llama3.1-8b", tp=8, cp=2, dp=2, seq_len=8192, cp_comm="all_gather"), nic_bw=100e9)
     assert ring.cp_comm_s == 0 < gather.cp_comm_s
+
+
+def test_recompute_modules_cost_their_forward_kernels_again() -> None:
+    def run_deepseek(**layout: Any) -> StepTime:
+        step = TrainingStep(model=model("deepseek-v3"), accelerator=accelerator("h800-sxm"), precision=Precision.FP8,
+                            layout=Parallelism(tp=1, pp=4, dp=8, ep=8, **layout), seq_len=4096, micro_batches=8)
+        return run(step)
+
+    plain = run_deepseek()
+    rebuilt = run_deepseek(recompute_modules=["norm", "mla_up_proj", "mlp_act"])
+    assert rebuilt.compute_s > plain.compute_s
+    assert rebuilt.hardware_flops > plain.hardware_flops == plain.model_flops  # the up-projections run twice

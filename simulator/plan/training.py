@@ -50,6 +50,7 @@ def training_plan(workload: TrainingWorkload, cluster: ClusterSpec) -> TrainingP
         seq_len=workload.seq_len,
         micro_batches=micro_batches,
         flash_attention=workload.flash_attention,
+        attention_kernel=workload.attention_kernel,
         structured_sparsity=workload.structured_sparsity,
         pruned_fraction=workload.pruned_fraction,
         capacity_factor=workload.moe_capacity_factor,

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from simulator.base import Strict
 from simulator.models.cost import Amortization
-from simulator.models.hardware import Precision
+from simulator.models.hardware import AttentionKernel, Precision
 from simulator.models.reliability import Checkpoint, CheckpointPolicy, FailureModel, Recovery
 from simulator.models.topology.specs import FatTreeTopology, Topology
 from simulator.models.workload.parallelism import Parallelism
@@ -146,6 +146,10 @@ class TrainingWorkload(Strict):
     parallelism: Parallelism = Field(default_factory=Parallelism, description="parallel layout")
     precision: Precision = Field(Precision.BF16, description="matmul precision: bf16, fp16 or fp8")
     flash_attention: bool = Field(True, description="fused attention: scores never stored in memory")
+    attention_kernel: AttentionKernel = Field(
+        AttentionKernel.FLASH2, description="fused attention kernel when flash_attention: flash2 (2023-24 runs, "
+        "the default) or flash3 (Hopper, from July 2024), at its measured efficiency (accelerator fused_attention)",
+    )
     structured_sparsity: bool = Field(
         False, description="2:4 structured-sparse linear layers: twice the dense tensor peak (where the chip has it)"
     )

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from simulator import catalog
-from simulator.models.hardware import Precision
+from simulator.models.hardware import AttentionKernel, Precision
 from simulator.models.topology.build import build_network
 from simulator.models.topology.shape import ClusterShape
 from simulator.models.topology.specs import FatTreeTopology, SingleSwitchTopology
@@ -53,6 +53,7 @@ def _step(case: dict[str, Any]) -> TrainingStep:
         model=catalog.model(case["model"]), accelerator=catalog.accelerator(case["accelerator"]),
         precision=Precision.BF16, layout=layout, seq_len=case["seq_len"], micro_batches=micro_batches,
         flash_attention=case["flash_attention"],
+        attention_kernel=AttentionKernel(case.get("attention_kernel", AttentionKernel.FLASH2)),
     )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from simulator.models.hardware import MemoryKind, Precision
 from simulator.models.workload.kernels import Kernel, elementwise, gemm
-from simulator.models.workload.parallelism import Recompute
+from simulator.models.workload.parallelism import Recompute, RecomputeModule
 from simulator.models.workload.training_job import TrainingStep
 from simulator.models.workload.transformer import MlpKind, PositionKind, attention_params
 
@@ -196,9 +196,34 @@ def layer_kernels(step: TrainingStep, moe: bool) -> LayerKernels:
     recompute: list[Kernel] = []
     if lay.activation_recompute is Recompute.FULL:
         recompute = recomputable
-    elif lay.activation_recompute is Recompute.SELECTIVE and not step.flash_attention:
-        recompute = attn_fwd
+    else:
+        if lay.activation_recompute is Recompute.SELECTIVE and not step.flash_attention:
+            recompute = list(attn_fwd)
+        recompute += _module_recompute(step, tokens, norms, linear_fwd)
     return LayerKernels(tuple(recomputable + weight_casts), tuple(backward), tuple(recompute))
+
+
+def _module_recompute(step: TrainingStep, tokens: float, norms: list[Kernel], linear_fwd: list[Kernel],
+                      ) -> list[Kernel]:
+    """Forward kernels that `recompute_modules` repeat before the backward pass: the norms, MLA's
+    up-projections of the query and key/value latents (DeepSeek-V3 sec. 3.3.4), the MLP activation."""
+    m, lay = step.model, step.layout
+    modules = set(lay.recompute_modules)
+    kernels: list[Kernel] = []
+    if RecomputeModule.NORM in modules:
+        kernels += norms
+    mla = m.latent_attention
+    if RecomputeModule.MLA_UP_PROJ in modules and mla is not None:
+        linear, _ = _peaks(step)
+        heads = m.heads * (1.0 - step.pruned_fraction) / lay.tp
+        q_in = mla.q_lora_rank or m.hidden
+        kernels += [gemm("mla q up-projection", tokens, heads * (mla.qk_nope_head_dim + mla.qk_rope_head_dim), q_in,
+                         linear, step.precision.bytes),
+                    gemm("mla kv up-projection", tokens, heads * (mla.qk_nope_head_dim + mla.v_head_dim),
+                         mla.kv_lora_rank, linear, step.precision.bytes)]
+    if RecomputeModule.MLP_ACT in modules:
+        kernels += [k for k in linear_fwd if k.kind is MemoryKind.ACTIVATION]
+    return kernels
 
 
 def output_kernels(step: TrainingStep) -> list[Kernel]:

@@ -22,7 +22,7 @@ from simulator.models.topology.placement import communicators, expert_groups, pa
 from simulator.models.workload.kernels import Kernel, kernel_time_s
 from simulator.models.workload.memory import GRAD_BYTES, OPTIMIZER_BYTES, WEIGHT_BYTES
 from simulator.models.workload.operators import layer_kernels, output_kernels
-from simulator.models.workload.parallelism import CpComm, Recompute
+from simulator.models.workload.parallelism import CpComm, Recompute, RecomputeModule
 from simulator.models.workload.pipeline import (
     FloatArray,
     Schedule,
@@ -85,9 +85,15 @@ def recompute_flops_per_token(step: TrainingStep) -> float:
     mode = step.layout.activation_recompute
     if mode is Recompute.FULL:  # every transformer layer again; the output layer is not checkpointed
         return forward_flops_per_token(m, step.seq_len) - 2.0 * m.vocab * m.hidden
+    extra = 0.0
     if mode is Recompute.SELECTIVE and not step.flash_attention:
-        return forward_flops_per_token(m, step.seq_len) - forward_flops_per_token(m, 0)
-    return 0.0
+        extra += forward_flops_per_token(m, step.seq_len) - forward_flops_per_token(m, 0)
+    mla = m.latent_attention
+    if RecomputeModule.MLA_UP_PROJ in step.layout.recompute_modules and mla is not None:
+        up = ((mla.q_lora_rank or m.hidden) * (mla.qk_nope_head_dim + mla.qk_rope_head_dim)
+              + mla.kv_lora_rank * (mla.qk_nope_head_dim + mla.v_head_dim))
+        extra += 2.0 * m.heads * up * m.layers * (1.0 - step.pruned_fraction)
+    return extra
 
 
 ATTENTION_CORE = ("attention scores", "scale-mask-softmax", "attention dropout", "attention values",
