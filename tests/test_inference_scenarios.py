@@ -172,7 +172,8 @@ def test_autoscaling_and_disaggregation_from_the_scenario(tmp_path: Path) -> Non
         "autoscaling": {"min_replicas": 1, "max_replicas": 6, "interval": "5 s", "scale_up_at": 4,
                         "cold_start": "10 s"},
         "disaggregation": {"decode_replicas": 2, "decode_tp": 2},
-        "arrivals": {"kind": "trace", "path": "trace.csv", "time_scale": 0.05},  # busy enough that the prefill pool must scale
+        # busy enough that the prefill pool must scale
+        "arrivals": {"kind": "trace", "path": "trace.csv", "time_scale": 0.05},
     })
     w = serving(simulate(load_scenario(path)))
     assert (w.gpus, w.max_replicas, w.decode_replicas) == (6 + 2 * 2, 6, 2)
