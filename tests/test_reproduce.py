@@ -92,7 +92,7 @@ def reproduction_text(report: ReproductionReport) -> str:
 # today's |error| of each shipped scenario's published figure, plus 1.5 points of slack (see CURRENT_ERRORS)
 SCENARIO_ERRORS = {
     ("scenarios/llama3-405b-failures.yaml", "model_tflops_per_gpu"): 0.245,
-    ("scenarios/published/deepseek-v3-h800.yaml", "gpu_hours"): 0.104,
+    ("scenarios/published/deepseek-v3-h800.yaml", "gpu_hours"): 0.356,
     ("scenarios/published/gpt3-175b-a100.yaml", "hardware_tflops_per_gpu"): 0.054,
     ("scenarios/published/gpt3-175b-a100.yaml", "days"): 0.031,
     ("scenarios/published/llama3-405b-h100.yaml", "model_tflops_per_gpu"): 0.223,

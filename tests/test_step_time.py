@@ -3,6 +3,7 @@ counts follow the MFU/HFU conventions."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -248,3 +249,38 @@ def test_recompute_modules_cost_their_forward_kernels_again() -> None:
     rebuilt = run_deepseek(recompute_modules=["norm", "mla_up_proj", "mlp_act"])
     assert rebuilt.compute_s > plain.compute_s
     assert rebuilt.hardware_flops > plain.hardware_flops == plain.model_flops  # the up-projections run twice
+
+
+def _moe_step(**layout: Any) -> TrainingStep:
+    """A DeepSeek-V3 slice: 4 stages, 8-way expert parallelism whose data-parallel ranks sit 4 GPUs apart, so
+    each expert group spans 4 nodes of 8."""
+    return TrainingStep(model=model("deepseek-v3"), accelerator=accelerator("h800-sxm"), precision=Precision.FP8,
+                        layout=Parallelism(**{"tp": 1, "pp": 4, "dp": 8, "ep": 8, **layout}), seq_len=4096,
+                        micro_batches=4)
+
+
+def test_node_limited_routing_and_fp8_dispatch_shrink_the_all_to_alls() -> None:
+    spread = model("deepseek-v3").model_copy(update={"routing_max_nodes": None})
+    limited, unlimited = _moe_step(), replace(_moe_step(), model=spread)
+    # 8 routed experts per token, at most 4 nodes: half the copies cross the network
+    assert run(limited).ep_comm_s == pytest.approx(run(unlimited).ep_comm_s / 2, rel=0.05)
+    fp8 = run(_moe_step(fp8_activations=True)).ep_comm_s
+    assert fp8 == pytest.approx(run(limited).ep_comm_s * 7 / 8, rel=0.05)  # one of four all-to-alls at one byte
+
+
+def test_overlapped_all_to_alls_cost_the_sms_they_run_on() -> None:
+    fast = 400e9  # all-to-alls shorter than the compute they hide behind
+    exposed = run(_moe_step(), nic_bw=fast)
+    free = run(_moe_step(overlap_expert_comm=True), nic_bw=fast)
+    shared = run(_moe_step(overlap_expert_comm=True, comm_sm_fraction=0.15), nic_bw=fast)
+    assert free.ep_comm_s < shared.ep_comm_s < exposed.ep_comm_s
+    # compute C beside all-to-alls E on 85 % of the SMs: max(E, C + 0.15 E), so at least 0.15 E shows
+    assert shared.ep_comm_s >= 0.15 * exposed.ep_comm_s * (1 - 1e-9)
+
+
+def test_dualpipe_ranks_run_their_stage_and_its_mirror() -> None:
+    kwargs: dict[str, Any] = {"tp": 8, "pp": 4, "dp": 1, "micro_batches": 16}
+    one = run(make_step("llama3.1-70b", H100, seq_len=4096, **kwargs))
+    dual = run(make_step("llama3.1-70b", H100, seq_len=4096, schedule="dualpipe", **kwargs))
+    # 1F1B is paced by the last stage (layers + output layer); DualPipe by the mean of a stage and its mirror
+    assert dual.compute_s < one.compute_s

@@ -82,6 +82,11 @@ class Parallelism(Strict):
         False, description="hide expert all-to-alls behind another micro-batch's compute (DeepSeek's DualPipe); "
         "only what exceeds that compute stays on the critical path",
     )
+    comm_sm_fraction: float = Field(
+        0.0, ge=0, lt=1,
+        description="share of the GPU's streaming multiprocessors that overlapped expert all-to-all kernels occupy, "
+        "so the compute they hide behind runs on the rest (DeepSeek-V3 sec. 3.2.2: 20 of 132 SMs)",
+    )
     sequence_parallel: bool = Field(
         True, description="shard layernorm/dropout activations over the TP group (Korthikanti 2022)"
     )

@@ -30,6 +30,7 @@ from simulator.models.workload.pipeline import (
     bubble_s,
     drain_slack_s,
     fill_slack_s,
+    mirrored_stages,
 )
 from simulator.models.workload.training_job import TrainingStep
 from simulator.models.workload.transformer import forward_flops_per_token
@@ -147,12 +148,26 @@ def _layer(step: TrainingStep, network: Network, groups: dict[str, IntArray], ep
         cp_s = max(0.0, 3 * (lay.cp - 1) * ring.time_s - attention_s)
     ep_s, ep_bottleneck = 0.0, ""
     if moe:
-        dispatch = 2.0 * m.hidden * m.top_k * step.capacity_factor * tokens / (lay.tp if lay.sequence_parallel else 1)
+        copies = m.top_k * _domain_share(m.top_k, m.routing_max_nodes, ep_groups, network)
+        dispatch = 2.0 * m.hidden * copies * step.capacity_factor * tokens / (lay.tp if lay.sequence_parallel else 1)
         all_to_all = collective_time(network, Op.ALL_TO_ALL, ep_groups, dispatch)
-        ep_s, ep_bottleneck = 4 * all_to_all.time_s, all_to_all.bottleneck  # dispatch, combine; fwd and bwd
+        # dispatch and combine, forward and backward; DeepSeek-V3 dispatches the forward in FP8 (sec. 3.3.4)
+        forward_dispatch_s = (collective_time(network, Op.ALL_TO_ALL, ep_groups, dispatch / 2).time_s
+                              if lay.fp8_activations else all_to_all.time_s)
+        ep_s, ep_bottleneck = 3 * all_to_all.time_s + forward_dispatch_s, all_to_all.bottleneck
     timed = _Layer(seconds(kernels.forward), seconds((*kernels.backward, *kernels.recompute)), gemm_s, tp_s, cp_s,
                    ep_s)
     return timed, tp.bottleneck, ep_bottleneck
+
+
+def _domain_share(top_k: int, max_domains: int | None, ep_groups: IntArray, network: Network) -> float:
+    """Fraction of a token's `top_k` expert copies that travel: with node-limited routing a token crosses to
+    each of at most `max_domains` scale-up domains once and is forwarded to its experts inside (DeepSeek-V3
+    sec. 3.2.2), so at most max_domains of its top_k copies; 1 without it or inside one domain."""
+    if max_domains is None:
+        return 1.0
+    spanned = len(np.unique(network.domain_of[ep_groups[0]]))
+    return min(1.0, min(max_domains, spanned) / top_k) if spanned > 1 else 1.0
 
 
 def _dp_exposed_s(comm_s: FloatArray, window_s: FloatArray, state_bytes: FloatArray, overlap: bool) -> FloatArray:
@@ -195,8 +210,13 @@ class OperatorStepModel:
         weight_grad[-1] += out_fwd - kernel_time_s(output[1], acc)  # the logits GEMM's weight gradient
         compute = forward + backward
         tp_s, cp_s, ep_s = stage_sum("tp_s"), stage_sum("cp_s"), stage_sum("ep_s")
-        if lay.overlap_expert_comm or lay.schedule is Schedule.DUALPIPE:  # hidden behind another chunk's compute
-            ep_s = np.maximum(0.0, ep_s - compute)
+        if (lay.overlap_expert_comm or lay.schedule is Schedule.DUALPIPE) and m.is_moe:
+            # hidden behind another chunk's compute, which runs on the SMs the communication kernels leave while
+            # they run: compute C beside all-to-alls E takes max(E, C + f E)
+            ep_s = np.maximum(ep_s - compute, lay.comm_sm_fraction * ep_s)
+        if mirrored_stages(lay.schedule):  # each rank runs half the micro-batches as its mirror stage
+            forward, backward, weight_grad, compute, tp_s, cp_s, ep_s = (
+                (x + x[::-1]) / 2.0 for x in (forward, backward, weight_grad, compute, tp_s, cp_s, ep_s))
         comm = tp_s + cp_s + ep_s
         times = StageTimes(forward + comm / 2, backward + comm / 2, weight_grad)
         slowest = int(np.argmax(times.slot_s))

@@ -78,6 +78,11 @@ class TransformerModel(Strict):
     shared_experts: int = Field(0, ge=0, le=64, description="always-active experts per MoE layer")
     expert_ffn_hidden: int | None = Field(None, gt=0, le=1 << 22, description="expert MLP inner size")
     dense_layers: int = Field(0, ge=0, description="leading layers with a dense MLP in an MoE model")
+    routing_max_nodes: int | None = Field(
+        None, ge=1, le=4096,
+        description="node-limited routing: each token's experts lie on at most this many scale-up domains, and "
+        "it crosses the scale-out network once per domain (DeepSeek-V3: 4)",
+    )
     latent_attention: LatentAttention | None = Field(None, description="DeepSeek MLA shape, if used")
     published_params: Count | None = Field(None, gt=0, description="total parameters as published")
     published_active_params: Count | None = Field(None, gt=0, description="active parameters as published")
