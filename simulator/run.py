@@ -11,7 +11,7 @@ import simpy
 
 from simulator import __version__
 from simulator.engine.batch import BatchJob
-from simulator.engine.cluster import Cluster
+from simulator.engine.cluster import Cluster, GpuIds
 from simulator.engine.failures import failure_process, network_links
 from simulator.engine.fairshare import FairShare
 from simulator.engine.links import LinkState
@@ -20,12 +20,12 @@ from simulator.engine.sampler import Samples, sampler
 from simulator.engine.serving.service import Service, deploy, settle
 from simulator.engine.training import TrainingJob
 from simulator.models.reliability import Scope
-from simulator.models.workload.step_time import StepTimeModel
+from simulator.models.workload.step_time import StepTime, StepTimeModel
 from simulator.plan.economy import Economy, economy_of
 from simulator.plan.jobs import make_jobs
 from simulator.plan.network import cached_network, topology_leaves
 from simulator.plan.serving import service_plan
-from simulator.plan.training import DEFAULT_STEP_MODEL, placed_step_s, priced_step, recovery_plan
+from simulator.plan.training import DEFAULT_STEP_MODEL, placed_step, placed_step_s, priced_step, recovery_plan
 from simulator.report.build_jobs import jobs_report
 from simulator.report.build_run import EMPTY_SERIES, cluster_report, tenant_reports, time_series
 from simulator.report.build_serving import inference_report
@@ -122,15 +122,25 @@ def _training(env: simpy.Environment, cluster: Cluster, scenario: Scenario, work
               economy: Economy, step_model: StepTimeModel | None, links: LinkState | None) -> TrainingRun:
     """A training job submitted to `cluster`, priced on the network (and re-priced by `links` when they fail)."""
     plan, step = priced_step(workload, scenario.cluster, step_model)
+    model = step_model or DEFAULT_STEP_MODEL
+    network = cached_network(scenario.cluster)
+    priced: dict[bytes, StepTime] = {np.arange(plan.step.layout.world, dtype=np.int64).tobytes(): step}
+
+    def pricer(gpus: GpuIds) -> StepTime:  # the same GPUs cost the same, however often the job gets them
+        key = gpus.tobytes()
+        if key not in priced:
+            priced[key] = placed_step(model, plan.step, network, gpus)
+        return priced[key]
+
     job = TrainingJob(
         name=workload.name, gpus=workload.parallelism.world, steps_total=plan.steps,
         step_s=step.total_s, power_w=economy.power.step_w(step.compute_s, step.total_s),
         submitted_s=workload.start_at_s,
         recovery=recovery_plan(workload, scenario, step.total_s), priority=workload.priority,
         tenant=workload.tenant, preemptible=workload.preemptible,
-        checkpoint_on_preempt=workload.on_preempt == "checkpoint",
+        checkpoint_on_preempt=workload.on_preempt == "checkpoint", pricer=pricer,
     )
     job.start(env, cluster)
     if links is not None:
-        links.watch(job, functools.partial(placed_step_s, step_model or DEFAULT_STEP_MODEL, plan.step))
+        links.watch(job, functools.partial(placed_step_s, model, plan.step))
     return TrainingRun(workload, plan, step, job)

@@ -17,9 +17,10 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.engine.cluster import Cluster
+from simulator.engine.cluster import Cluster, GpuIds
 from simulator.engine.training import TrainingJob
 from simulator.models.reliability import NoSpare
+from simulator.models.workload.step_time import StepTime
 from simulator.plan.training import NO_FAILURES, RecoveryPlan
 from simulator.scenario.policies import SchedulerName
 
@@ -466,3 +467,26 @@ def test_every_held_second_is_a_kept_step_a_loss_or_a_partial_step(
     if job.finished_s is not None:
         assert gap == pytest.approx(0.0, abs=1e-9) and job.steps_done == STEPS
     assert job.busy_s == pytest.approx(job.productive_s + job.losses.slowdown_s + job.losses.redone_s)
+
+
+def test_a_job_is_priced_on_the_gpus_it_is_given() -> None:
+    """Issue 14: the second job of two gets nodes 2-3, and its step is priced there (a pricer that charges
+    3 s a step anywhere but on GPUs 0..15), at every allocation."""
+    def step(total_s: float) -> StepTime:
+        return StepTime(total_s, 0, 0, 0, 0, 0, 0, 0, 0, 1.0, 1.0)
+
+    seen: list[int] = []
+
+    def pricer(gpus: GpuIds) -> StepTime:
+        first = int(gpus[0])
+        seen.append(first)
+        return step(2.0 if first == 0 else 3.0)
+
+    b = bench()
+    first = replace(make_job(gpus=16, steps=10, recovery=NO_FAILURES, name="first"), pricer=pricer)
+    second = replace(make_job(gpus=16, steps=10, recovery=NO_FAILURES, name="second"), pricer=pricer)
+    b.start(first, second)
+    b.env.run()
+    assert sorted(seen) == [0, 16]
+    assert first.placed_step is not None and first.placed_step.total_s == first.step_s == 2.0
+    assert second.step_s == 3.0 and second.finished_s == pytest.approx(30.0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
@@ -24,6 +24,7 @@ from simulator.engine.pace import JobWide, Pace
 from simulator.engine.phases import Losses, Phase
 from simulator.engine.sampler import Marks
 from simulator.models.reliability import NoSpare
+from simulator.models.workload.step_time import StepTime
 from simulator.plan.training import NO_FAILURES, RecoveryPlan
 
 COMPUTING = Phase.COMPUTING  # read by the sampler's gauges at every sample: a global, not an enum lookup
@@ -47,6 +48,8 @@ class TrainingJob:
     preemptions: int = 0
     requeues: int = 0  # allocations given up after a node failure with no spare, to be placed anew
     requeued_s: float = 0.0  # waiting for GPUs again after preemptions and requeues
+    pricer: Callable[[GpuIds], StepTime] | None = None  # the step with the ranks on these GPUs (placement)
+    placed_step: StepTime | None = None  # the step as priced on the GPUs of its latest allocation
     _held_s: float = 0.0  # holding GPUs, allocations given back
     _held_since_s: float | None = None
     _asked_s: float | None = None  # when it last asked the scheduler for GPUs, until it gets them
@@ -93,6 +96,9 @@ class TrainingJob:
         self._asked_s = None
         self.gpu_ids = ids
         self._nodes = JobNodes.of(ids, gpn, self.recovery.spare_nodes, self.recovery.swap_nodes)
+        if self.pricer is not None:  # priced on the GPUs and paths it was given, at every (re)allocation
+            self.placed_step = self.pricer(self.placed_gpus)
+            self.step_s = self.placed_step.total_s
         cluster.hold(ids, self)
         if self.preemptible:
             cluster.make_preemptible(ids, self.priority, self._on_preempt)

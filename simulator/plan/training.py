@@ -146,8 +146,13 @@ def cause_labels(scenario: Scenario) -> list[str]:
     return sorted(labels)
 
 
-def placed_step_s(model: StepTimeModel, step: TrainingStep, net: Network, gpus: NDArray[np.int64]) -> float:
-    """Step time with the job's ranks on `gpus` of `net` (an OCS torus re-forms its slice round a spare cube,
+def placed_step(model: StepTimeModel, step: TrainingStep, net: Network, gpus: NDArray[np.int64]) -> StepTime:
+    """The step with the job's ranks on `gpus` of `net` (an OCS torus re-forms its slice round a spare cube,
     so there the ranks keep their slice positions)."""
     inside = gpus.size == step.layout.world and int(gpus.max()) < net.gpus
-    return model.step_time(step, net, gpus if inside else None).total_s
+    return model.step_time(step, net, gpus if inside else None)
+
+
+def placed_step_s(model: StepTimeModel, step: TrainingStep, net: Network, gpus: NDArray[np.int64]) -> float:
+    """Seconds of `placed_step`."""
+    return placed_step(model, step, net, gpus).total_s

@@ -35,7 +35,8 @@ def lost_s(job: TrainingJob) -> float:
 
 def training_report(run: TrainingRun, now: float, scenario: Scenario, economy: Economy) -> TrainingReport:
     """The job's figures: progress, step time and its parts, MFU, memory, reliability, energy and cost."""
-    job, step, plan, w = run.job, run.step, run.plan, run.workload
+    job, plan, w = run.job, run.plan, run.workload
+    step = job.placed_step or run.step  # as priced on the GPUs it was given (its latest allocation)
     peak = scenario.cluster.accelerator.peak_flops(w.precision) or 0.0
     counts = parameter_counts(w.model)
     memory = training_memory(plan.step, w.memory_reserve_bytes)

@@ -72,15 +72,17 @@ class Scaled(Protocol):
     def repaired(self) -> None:
         """A replica is up: route the waiting requests again."""
 
+    def stop_paying(self, replica: Replica) -> None:
+        """Close the replica's provisioned time at now."""
+
 
 def _switch(deployment: Scaled, replica: Replica, on: bool) -> None:
     """Pay for `replica` from now on, or stop paying and give its GPUs back."""
-    now = deployment.env.now
     if on:
-        replica.provisioned_since_s = now
+        replica.provisioned_since_s = deployment.env.now
     elif replica.provisioned_since_s is not None:
-        deployment.outcome.active_s[replica.number] += now - replica.provisioned_since_s
-        replica.provisioned_since_s, replica.down = None, True
+        deployment.stop_paying(replica)
+        replica.down = True
         if deployment.give_back is not None:
             deployment.give_back(replica.number)
 
@@ -90,6 +92,8 @@ def _start(deployment: Scaled, replica: Replica, cold_start_s: float) -> Generat
         deployment.starting.add(replica.number)
         yield deployment.acquire(replica.number)
         deployment.starting.discard(replica.number)
+        if not deployment.unsettled:
+            return  # the service ended as they came: it gave them back and pays for nothing more
     _switch(deployment, replica, True)
     yield deployment.env.timeout(cold_start_s)
     replica.down = False

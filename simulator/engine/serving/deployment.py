@@ -109,9 +109,20 @@ class Deployment:
         for replica in everyone:  # iterations cut by the horizon are busy time too
             if replica.iteration_start_s is not None:
                 outcome.busy_s[replica.number] += env.now - replica.iteration_start_s
-            if replica.provisioned_since_s is not None:
-                outcome.active_s[replica.number] += env.now - replica.provisioned_since_s
+            self.stop_paying(replica)
         return outcome
+
+    def stop_paying(self, replica: Replica) -> None:
+        """Close `replica`'s provisioned (paid) time at now: it is switched off, or its GPUs are given back."""
+        if replica.provisioned_since_s is not None:
+            self.outcome.active_s[replica.number] += self.env.now - replica.provisioned_since_s
+            replica.provisioned_since_s = None
+
+    def retire(self) -> None:
+        """Every request is settled and the service gives all its GPUs back: no replica is paid for after now
+        (the run may go on to its horizon for other workloads)."""
+        for replica in self.pool + self.decoders:
+            self.stop_paying(replica)
 
     def route(self, seq: Seq) -> None:
         """Send a request to its pool: the decode pool once prefilled (with a decode pool), else the main."""

@@ -112,6 +112,7 @@ def _serve(env: simpy.Environment, cluster: Cluster, service: Service) -> Genera
     assert deployment.done is not None
     yield deployment.done
     service.finished_s = env.now
+    deployment.retire()
     for event in pending.values():  # replicas still waiting for GPUs: withdraw, or free what just came
         if not cluster.cancel(event):
             cluster.release(cast(GpuIds, event.value))
