@@ -12,6 +12,7 @@ import simpy
 from simulator import __version__
 from simulator.engine.batch import BatchJob
 from simulator.engine.cluster import Cluster, GpuIds
+from simulator.engine.fabric import Fabric
 from simulator.engine.failures import failure_process, network_links
 from simulator.engine.fairshare import FairShare
 from simulator.engine.links import LinkState
@@ -20,7 +21,10 @@ from simulator.engine.sampler import Samples, sampler
 from simulator.engine.serving.service import Service, deploy, settle
 from simulator.engine.training import TrainingJob
 from simulator.models.reliability import Scope
+from simulator.models.topology.network import Network
 from simulator.models.workload.step_time import StepTime, StepTimeModel
+from simulator.models.workload.traffic import channel_utilization
+from simulator.models.workload.training_job import TrainingStep
 from simulator.plan.economy import Economy, economy_of
 from simulator.plan.jobs import make_jobs
 from simulator.plan.network import cached_network, topology_leaves
@@ -44,11 +48,14 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
                                                 scenario.cluster)]
     cluster = _cluster(env, scenario, [w.tenant for w in scenario.workloads] + [j.tenant for j in batch])
     links = _failures(env, scenario, cluster)
+    training = [w for w in scenario.workloads if isinstance(w, TrainingWorkload)]
+    fabric = (Fabric(env, cached_network(scenario.cluster))
+              if scenario.cluster.shared_links and len(training) > 1 else None)
     runs: list[TrainingRun] = []
     services: list[Service] = []
     for index, workload in enumerate(scenario.workloads):
         if isinstance(workload, TrainingWorkload):
-            runs.append(_training(env, cluster, scenario, workload, economy, step_model, links))
+            runs.append(_training(env, cluster, scenario, workload, economy, step_model, links, fabric))
         else:  # its own stream, keyed apart from the failure components' so neither shifts the other
             rng = np.random.default_rng(np.random.SeedSequence(scenario.seed, spawn_key=(1, index)))
             services.append(deploy(env, cluster, service_plan(workload, scenario.cluster, rng), rng))
@@ -63,6 +70,8 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     env.run(until=finished if scenario.horizon_s is None else env.any_of([finished, env.timeout(scenario.horizon_s)]))
     if series and (not samples.time_s or samples.time_s[-1] < env.now):
         samples.record(env.now, gauges)  # the state at the end, before accounts close
+    if fabric is not None:
+        fabric.settle()
     for run in runs:
         run.job.settle(env.now, cluster)
         cluster.productive_gpu_s += run.job.productive_s * run.job.gpus
@@ -98,7 +107,9 @@ def _cluster(env: simpy.Environment, scenario: Scenario, tenants: list[str]) -> 
     return Cluster(env, scenario.cluster.nodes, gpn, scenario.scheduler.policy,
                    scenario.scheduler.preemption, max(1, cached_network(scenario.cluster).unit_gpus // gpn),
                    scenario.scheduler.quotas,
-                   None if sharing is None else FairShare(tenants, sharing.shares, sharing.half_life_s, sharing.weight))
+                   None if sharing is None else FairShare(tenants, sharing.shares, sharing.half_life_s, sharing.weight),
+                   scenario.scheduler.placement,  # its own stream: keyed apart from failures' and services'
+                   np.random.default_rng(np.random.SeedSequence(scenario.seed, spawn_key=(2,))))
 
 
 def _failures(env: simpy.Environment, scenario: Scenario, cluster: Cluster) -> LinkState | None:
@@ -119,8 +130,10 @@ def _failures(env: simpy.Environment, scenario: Scenario, cluster: Cluster) -> L
 
 
 def _training(env: simpy.Environment, cluster: Cluster, scenario: Scenario, workload: TrainingWorkload,
-              economy: Economy, step_model: StepTimeModel | None, links: LinkState | None) -> TrainingRun:
-    """A training job submitted to `cluster`, priced on the network (and re-priced by `links` when they fail)."""
+              economy: Economy, step_model: StepTimeModel | None, links: LinkState | None,
+              fabric: Fabric | None) -> TrainingRun:
+    """A training job submitted to `cluster`, priced on the GPUs it is given (re-priced by `links` when they fail,
+    and by `fabric` against the other jobs on shared links)."""
     plan, step = priced_step(workload, scenario.cluster, step_model)
     model = step_model or DEFAULT_STEP_MODEL
     network = cached_network(scenario.cluster)
@@ -143,4 +156,14 @@ def _training(env: simpy.Environment, cluster: Cluster, scenario: Scenario, work
     job.start(env, cluster)
     if links is not None:
         links.watch(job, functools.partial(placed_step_s, model, plan.step))
-    return TrainingRun(workload, plan, step, job)
+    contention = None
+    if fabric is not None:
+        contention = fabric.join(
+            job, lambda gpus, timed: channel_utilization(plan.step, timed, network, _ranks(plan.step, network, gpus)),
+            lambda gpus, share: placed_step(model, plan.step, network.shared(share), gpus))
+    return TrainingRun(workload, plan, step, job, contention)
+
+
+def _ranks(step: TrainingStep, network: Network, gpus: GpuIds) -> GpuIds | None:
+    """The GPUs of the ranks, or None where the network re-forms its slice (as placed_step does)."""
+    return gpus if gpus.size == step.layout.world and int(gpus.max()) < network.gpus else None

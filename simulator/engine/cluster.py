@@ -18,10 +18,11 @@ from numpy.typing import NDArray
 
 from simulator.engine.effects import Holder, Straggler, straggle
 from simulator.engine.fairshare import FairShare
+from simulator.engine.placement import PLACEMENTS, Free
+from simulator.engine.placement import GpuIds as GpuIds
 from simulator.engine.scheduling import POLICIES, Request
-from simulator.scenario.policies import SchedulerName
+from simulator.scenario.policies import PlacementName, SchedulerName
 
-GpuIds = NDArray[np.int64]
 FAILURE_LOG_LIMIT = 1_000_000  # records kept per run; counts stay exact beyond it
 
 
@@ -31,7 +32,8 @@ class Cluster:
     def __init__(self, env: simpy.Environment, nodes: int, gpus_per_node: int,
                  policy: SchedulerName = "fifo", preemption: bool = False,
                  unit_nodes: int = 1, quotas: dict[str, int] | None = None,
-                 fair_share: FairShare | None = None) -> None:
+                 fair_share: FairShare | None = None, placement: PlacementName = "topology_aware",
+                 rng: np.random.Generator | None = None) -> None:
         self.env = env
         self.nodes = nodes
         self.gpus_per_node = gpus_per_node
@@ -41,6 +43,8 @@ class Cluster:
         self.allocated_s = np.zeros(self.gpus)
         self._allocated_at = np.full(self.gpus, np.nan)
         self._policy = POLICIES[policy]()
+        self._placement = PLACEMENTS[placement]
+        self._rng = rng if rng is not None else np.random.default_rng(0)
         self.unit_nodes = unit_nodes  # nodes of one scalable unit, pod or leaf: jobs that fit stay inside one
         self.preemption = preemption  # a queued head may stop preemptible lower-priority allocations
         self._preemptible: dict[int, tuple[int, int, float, Callable[[], None]]] = {}  # key -> (prio, GPUs, t, stop)
@@ -309,33 +313,6 @@ class Cluster:
             free_ids = np.setdiff1d(free_ids, ids, assume_unique=True)
 
     def _place(self, free_ids: GpuIds, count: int) -> GpuIds:
-        """Topology-aware placement. A job smaller than a node goes to the fullest node it fits in (best fit:
-        whole nodes stay whole). A larger one takes whole free nodes, from one scalable unit (pod, leaf
-        group) where one has enough (the fullest such unit), else whole nodes in index order; then what is
-        left goes to the nodes with the most free GPUs first (whole free nodes included)."""
-        gpn = self.gpus_per_node
-        node_of = free_ids // gpn
-        free_per_node = np.bincount(node_of, minlength=self.nodes)
-        if count < gpn:
-            fits = np.flatnonzero(free_per_node >= count)
-            if fits.size:
-                node = int(fits[np.argmin(free_per_node[fits])])  # the first of the fullest
-                return np.asarray(free_ids[node_of == node][:count], dtype=np.int64)
-        whole = free_per_node == gpn
-        needed = -(-count // gpn)
-        nodes = np.flatnonzero(whole)
-        if self.unit_nodes > 1 and nodes.size:
-            per_unit = np.bincount(nodes // self.unit_nodes, minlength=-(-self.nodes // self.unit_nodes))
-            able = np.flatnonzero(per_unit >= min(needed, self.unit_nodes))
-            if able.size and needed <= self.unit_nodes:
-                unit = int(able[np.argmin(per_unit[able])])
-                inside = nodes // self.unit_nodes == unit
-                nodes = np.concatenate((nodes[inside], nodes[~inside]))
-        in_whole = np.isin(node_of, nodes[:count // gpn]) if count >= gpn else np.zeros(free_ids.size, bool)
-        chosen = free_ids[in_whole]
-        rest = count - chosen.size
-        if rest:
-            others = free_ids[~in_whole]
-            order = np.argsort(-free_per_node[others // gpn], kind="stable")
-            chosen = np.concatenate((chosen, others[order[:rest]]))
-        return np.sort(chosen)
+        """`count` of the free GPUs, where the placement policy puts them (engine/placement.py)."""
+        free = Free(free_ids, self.gpus_per_node, self.nodes, self.unit_nodes, self._rng)
+        return np.asarray(self._placement(free, count), dtype=np.int64)

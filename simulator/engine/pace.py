@@ -20,6 +20,7 @@ class JobWide(Enum):
 
     NETWORK = "network"  # failed links: the job's collectives run on a degraded network
     SHRUNK = "shrunk"  # data-parallel replicas dropped: the rest carry the global batch
+    CONTENTION = "contention"  # other workloads' traffic on links the job's collectives cross
 
 
 PaceKey = NodeSlow | JobWide

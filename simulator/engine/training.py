@@ -50,6 +50,7 @@ class TrainingJob:
     requeued_s: float = 0.0  # waiting for GPUs again after preemptions and requeues
     pricer: Callable[[GpuIds], StepTime] | None = None  # the step with the ranks on these GPUs (placement)
     placed_step: StepTime | None = None  # the step as priced on the GPUs of its latest allocation
+    on_placement: Callable[[], None] | None = None  # told when it takes or gives back GPUs (the shared fabric)
     _held_s: float = 0.0  # holding GPUs, allocations given back
     _held_since_s: float | None = None
     _asked_s: float | None = None  # when it last asked the scheduler for GPUs, until it gets them
@@ -105,6 +106,8 @@ class TrainingJob:
         self._held_since_s = env.now
         if self.started_s is None:
             self.started_s = env.now
+        if self.on_placement is not None:
+            self.on_placement()
         return ids
 
     def _run(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, None]:
@@ -138,6 +141,13 @@ class TrainingJob:
             self._held_s += env.now - self._held_since_s
             self._held_since_s = None
         cluster.release(ids)
+        if self.on_placement is not None:
+            self.on_placement()
+
+    @property
+    def holds_gpus(self) -> bool:
+        """Whether it holds an allocation now."""
+        return self._held_since_s is not None
 
     def holding_s(self, now: float) -> float:
         """Time the job has held GPUs, counting an allocation still held."""
@@ -339,7 +349,8 @@ class TrainingJob:
 
     def _repace(self) -> None:
         """Cut a computing span short at the new pace (other phases pick the pace up when they next compute)."""
-        if self._phase is Phase.COMPUTING and self._process is not None:
+        if (self._phase is Phase.COMPUTING and self._process is not None and self._env is not None
+                and self._env.active_process is not self._process):  # not from its own process (a release)
             self._process.interrupt(Repaced())
 
     def partition(self, reconnected: simpy.Event, cause: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from simulator.engine.fabric import Contention
 from simulator.engine.training import TrainingJob
 from simulator.models.workload.memory import training_memory
 from simulator.models.workload.step_time import StepTime
@@ -25,6 +26,7 @@ class TrainingRun:
     plan: TrainingPlan
     step: StepTime
     job: TrainingJob
+    contention: Contention | None = None  # what it met on links shared with other jobs
 
 
 def lost_s(job: TrainingJob) -> float:
@@ -36,6 +38,7 @@ def lost_s(job: TrainingJob) -> float:
 def training_report(run: TrainingRun, now: float, scenario: Scenario, economy: Economy) -> TrainingReport:
     """The job's figures: progress, step time and its parts, MFU, memory, reliability, energy and cost."""
     job, plan, w = run.job, run.plan, run.workload
+    contention = run.contention or Contention()
     step = job.placed_step or run.step  # as priced on the GPUs it was given (its latest allocation)
     peak = scenario.cluster.accelerator.peak_flops(w.precision) or 0.0
     counts = parameter_counts(w.model)
@@ -63,6 +66,7 @@ def training_report(run: TrainingRun, now: float, scenario: Scenario, economy: E
         model=w.model.name,
         accelerator=scenario.cluster.accelerator.name,
         gpus=job.gpus,
+        held_gpus=job.held_gpus,
         parameters=counts.total,
         active_parameters=counts.active,
         submitted_s=job.submitted_s,
@@ -75,6 +79,8 @@ def training_report(run: TrainingRun, now: float, scenario: Scenario, economy: E
         steps_remaining=job.steps_total - job.steps_done,
         step_time_s=step.total_s,
         step_breakdown=StepBreakdown.of(step),
+        contention_factor=contention.mean_factor(), contention_max_factor=contention.max_factor,
+        contention_links=contention.links,
         tokens_per_step=plan.step.tokens_per_step,
         micro_batches=plan.step.micro_batches,
         tokens=tokens,

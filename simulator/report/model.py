@@ -129,6 +129,7 @@ class TrainingReport(Output):
     model: str = Field(description="model name")
     accelerator: str = Field(description="accelerator name")
     gpus: int = Field(description="GPUs the job holds (tp x pp x dp)")
+    held_gpus: int = Field(description="GPUs allocated to it while it holds any: its layout plus hot spare nodes")
     parameters: float = Field(description="total model parameters")
     active_parameters: float = Field(description="parameters a token passes through (MoE: < parameters)")
     submitted_s: float = Field(description="simulated time the job was submitted, s")
@@ -141,6 +142,11 @@ class TrainingReport(Output):
     steps_remaining: int = Field(description="steps_total - steps")
     step_time_s: float = Field(description="duration of one optimizer step, s")
     step_breakdown: StepBreakdown
+    contention_factor: float = Field(
+        description="step-time factor from other training jobs' traffic on shared links, time-weighted over "
+        "the time it held GPUs (1: it met none); the step figures above are without it")
+    contention_max_factor: float = Field(description="the largest such factor it met")
+    contention_links: list[str] = Field(description="the shared links that slowed it most when it was slowed most")
     tokens_per_step: float = Field(description="global batch in tokens after rounding to whole micro-batches")
     micro_batches: int = Field(description="micro-batches per data-parallel replica per step")
     tokens: float = Field(description="tokens trained (steps x tokens_per_step)")

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 from simulator.base import Strict
 from simulator.models.workload.arrivals import JobColumns
 from simulator.scenario.inference import CsvPath
-from simulator.scenario.policies import SchedulerName
+from simulator.scenario.policies import PlacementName, SchedulerName
 from simulator.scenario.refs import ModelRef
 from simulator.units import Duration, NonNegativeDuration, PositiveCount
 
@@ -167,6 +167,11 @@ class SchedulerSpec(Strict):
         "fifo", description="fifo: submission order, the head blocks; priority: higher priority "
         "first; backfill: priority order, and later work that fits may start if it does not delay the head (EASY "
         "backfill on run-time estimates)",
+    )
+    placement: PlacementName = Field(
+        "topology_aware", description="where a request's GPUs go among the free ones: topology_aware (best fit in a "
+        "node, one scalable unit for large jobs), packed (lowest-numbered whole nodes), spread (whole nodes dealt "
+        "round the leaf groups / pods in turn) or random (seeded)",
     )
     fair_share: FairShareSpec | None = Field(
         None, description="order the queue by priority plus a fair-share bonus that falls as a tenant uses more than "

@@ -19,3 +19,4 @@ RouterName = Literal["round_robin", "least_outstanding", "power_of_two", "kv_awa
 LoadMetricName = Literal["outstanding", "busy"]
 AdmissionName = Literal["fcfs"]
 SchedulerName = Literal["fifo", "priority", "backfill"]
+PlacementName = Literal["topology_aware", "packed", "spread", "random"]

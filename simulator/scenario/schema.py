@@ -37,6 +37,10 @@ class ClusterSpec(Strict):
         default_factory=lambda: FatTreeTopology(kind="fat_tree"),
         description="network between GPUs: single_switch, fat_tree, torus, ocs_torus or dragonfly",
     )
+    shared_links: bool = Field(
+        True, description="training jobs running at once share the links their collectives cross: each is "
+        "re-priced on what the others leave it whenever one is placed or releases GPUs (false: each alone)",
+    )
 
     @property
     def gpus(self) -> int:

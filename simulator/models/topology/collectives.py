@@ -136,11 +136,11 @@ def _ring_phase(net: Network, groups: IntArray, chunk: float) -> Phase:
     """One step of NCCL-style rings moving `chunk` per rank: the data is split over one ring per member
     of a scale-up domain (ring j enters every domain at its member j, so rings leave through different
     NICs, on the same rail as they arrive) and over both directions (full-duplex links, torus rings)."""
-    src, dst, rings = _ring_flows(net, groups)
+    src, dst, rings = ring_flows(net, groups)
     return net.phase(src, dst, chunk / (2 * rings))
 
 
-def _ring_flows(net: Network, groups: IntArray) -> tuple[IntArray, IntArray, int]:
+def ring_flows(net: Network, groups: IntArray) -> tuple[IntArray, IntArray, int]:
     """Flows of one ring step for every group, all rings and both directions at once; and the ring count."""
     local = _per_domain(net, groups)
     if local <= 1 or local == groups.shape[1]:
@@ -219,15 +219,23 @@ def _in_network(net: Network, groups: IntArray, size: float) -> tuple[float, str
     return phase.transfer_s + 2 * phase.latency_s, "in-network reduction"
 
 
-def _all_to_all(net: Network, groups: IntArray, size: float) -> tuple[float, str]:
-    """Every rank sends size/p to every other rank at once; for large groups the load of a sample of the
-    p-1 pairwise shifts is scaled up (uniform traffic makes shifts alike)."""
+def all_to_all_flows(groups: IntArray) -> tuple[IntArray, IntArray, int]:
+    """Flows of an all-to-all in every group: each rank to each of a sample of the p-1 pairwise shifts (all of
+    them up to MAX_ALL_TO_ALL_SHIFTS; uniform traffic makes shifts alike), and how many shifts were taken."""
     ranks = groups.shape[1]
     shifts = np.arange(1, ranks)
     if shifts.size > MAX_ALL_TO_ALL_SHIFTS:
         shifts = np.unique(np.linspace(1, ranks - 1, MAX_ALL_TO_ALL_SHIFTS).round().astype(np.int64))
     src = np.concatenate([groups.ravel()] * shifts.size)
     dst = np.concatenate([np.roll(groups, -int(k), axis=1).ravel() for k in shifts])
-    phase = net.phase(src, dst, size / ranks * (ranks - 1) / shifts.size)
+    return src, dst, int(shifts.size)
+
+
+def _all_to_all(net: Network, groups: IntArray, size: float) -> tuple[float, str]:
+    """Every rank sends size/p to every other rank at once; for large groups the load of a sample of the
+    p-1 pairwise shifts is scaled up (uniform traffic makes shifts alike)."""
+    ranks = groups.shape[1]
+    src, dst, shifts = all_to_all_flows(groups)
+    phase = net.phase(src, dst, size / ranks * (ranks - 1) / shifts)
     one_message = phase.latency_s
     return phase.transfer_s + (ranks - 1) * one_message, phase.bottleneck

@@ -139,7 +139,7 @@ class Network:
         if src.size == 0 or bytes_per_flow <= 0:
             return Phase(0.0, 0.0, 0.0, "")
         routes = self.router.routes(src, dst)
-        load = np.bincount(routes.channel, weights=routes.weight * bytes_per_flow, minlength=self.capacity.size)
+        load = self._load(routes, bytes_per_flow)
         used = load > 0
         if np.any(used & (self.capacity <= 0)):
             raise Partitioned(self.channel_names[int(np.flatnonzero(used & (self.capacity <= 0))[0])])
@@ -152,6 +152,25 @@ class Network:
         latency = float(path_latency.max())
         transfer = float(seconds[busiest])
         return Phase(transfer + latency, transfer, latency, self.channel_names[busiest])
+
+    def _load(self, routes: Routes, bytes_per_flow: float) -> FloatArray:
+        """Bytes through each channel when every routed flow carries `bytes_per_flow`."""
+        load = np.bincount(routes.channel, weights=routes.weight * bytes_per_flow, minlength=self.capacity.size)
+        return np.asarray(load, dtype=np.float64)
+
+    def channel_load(self, src: IntArray, dst: IntArray, bytes_per_flow: float = 1.0) -> FloatArray:
+        """Bytes through each channel for flows src[i] -> dst[i] of `bytes_per_flow` each (zeros if none move)."""
+        moving = src != dst
+        if not moving.any():
+            return np.zeros_like(self.capacity)
+        return self._load(self.router.routes(src[moving], dst[moving]), bytes_per_flow)
+
+    def shared(self, share: FloatArray) -> Network:
+        """A copy sharing the graph, router and link state, whose channels keep only `share` (0..1 each) of
+        their capacity: what is left to one workload when others load the same links."""
+        twin = copy.copy(self)
+        twin.capacity = self.capacity * share
+        return twin
 
     # Graph edges carry {"bandwidth": per direction, "kind", "count": parallel links merged,
     # "channels": (channel u->v, channel v->u) for the edge's endpoints in sorted order, optional "link"}.

@@ -1,0 +1,91 @@
+"""Shared links and placement (issue 14): jobs are priced on the GPUs they are given and re-priced against the
+other jobs on the links they share (simulator/engine/fabric.py, engine/placement.py, models/workload/traffic.py)."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import numpy as np
+import pytest
+
+from simulator.catalog import accelerator, model
+from simulator.engine.placement import PLACEMENTS, Free
+from simulator.models.hardware import Precision
+from simulator.models.topology.build import build_network
+from simulator.models.topology.shape import ClusterShape
+from simulator.models.topology.specs import FatTreeTopology
+from simulator.models.workload.parallelism import Parallelism
+from simulator.models.workload.step_time import OperatorStepModel
+from simulator.models.workload.traffic import channel_utilization
+from simulator.models.workload.training_job import TrainingStep
+from simulator.plan.load import load_scenario
+from simulator.run import simulate
+from simulator.scenario.policies import PlacementName
+
+JOB = "{{name: {name}, kind: training, model: mixtral-8x7b, tokens: 20B, seq_len: 4096, global_batch_tokens: 4Mi, " \
+      "parallelism: {{tp: 8, dp: 32, ep: 8, zero_stage: 1}}}}"
+TWO_JOBS = f"workloads=[{JOB.format(name='a')}, {JOB.format(name='b')}]"
+
+
+def two_jobs(topology: str, *overrides: str) -> dict[str, tuple[float, float, list[str]]]:
+    """(step time alone on its GPUs, contention factor, links) of each of two 256-GPU Mixtral jobs."""
+    scenario = load_scenario(f"scenarios/compare-topologies/{topology}.yaml", [TWO_JOBS, *overrides])
+    report = simulate(scenario)
+    return {name: (w.step_time_s, w.contention_factor, w.contention_links)  # type: ignore[union-attr]
+            for name, w in report.workloads.items()}
+
+
+def test_jobs_interleaved_under_oversubscribed_leaves_slow_each_other() -> None:
+    shared = two_jobs("oversubscribed-fat-tree", "scheduler.placement=spread")
+    alone = two_jobs("oversubscribed-fat-tree", "scheduler.placement=spread", "cluster.shared_links=false")
+    for name in ("a", "b"):
+        step_s, factor, links = shared[name]
+        assert step_s == alone[name][0]  # the same GPUs: the same step without the neighbour
+        assert factor > 1.05 and alone[name][1] == 1.0
+        assert any("leaf" in link for link in links)
+
+
+@pytest.mark.parametrize("placement", ["topology_aware", "spread"])
+def test_a_nonblocking_rail_tree_keeps_jobs_apart(placement: str) -> None:
+    assert all(factor == 1.0 for _, factor, _ in two_jobs("rail-fat-tree", f"scheduler.placement={placement}").values())
+
+
+def test_packed_jobs_under_their_own_leaves_do_not_meet() -> None:
+    assert all(factor == pytest.approx(1.0, abs=1e-3) for _, factor, _ in two_jobs("oversubscribed-fat-tree").values())
+
+
+def test_utilization_is_a_fraction_and_peaks_on_the_bottleneck() -> None:
+    shape = ClusterShape(32, 8, 450e9, 50e9, True)
+    network = build_network(FatTreeTopology(kind="fat_tree", tiers=2, radix=64, oversubscription=4), shape)
+    step = TrainingStep(model("mixtral-8x7b"), accelerator("h100-sxm"), Precision.BF16,
+                        Parallelism(tp=8, dp=32, ep=8), 4096, 8)
+    timed = OperatorStepModel().step_time(step, network)
+    busy = channel_utilization(step, timed, network)
+    assert busy.min() >= 0.0 and busy.max() <= 1.0
+    # the expert all-to-all's bottleneck is the busiest channel: busy for the all-to-alls and the gradient
+    # ring that also crosses it, no longer than all the step's communication
+    hottest = int(np.argmax(busy))
+    assert network.channel_names[hottest] == timed.ep_bottleneck
+    communication_s = timed.ep_comm_s + timed.dp_comm_s + timed.tp_comm_s
+    assert timed.ep_comm_s / timed.total_s <= busy[hottest] <= communication_s / timed.total_s
+
+
+def free(nodes: int, gpn: int = 8, unit_nodes: int = 4, busy: tuple[int, ...] = ()) -> Free:
+    ids = np.array([g for g in range(nodes * gpn) if g // gpn not in busy], dtype=np.int64)
+    return Free(ids, gpn, nodes, unit_nodes, np.random.default_rng(1))
+
+
+def test_placements_give_whole_free_nodes_as_their_rule_says() -> None:
+    f = free(8, busy=(0,))  # two units of 4 nodes; node 0 is taken
+    nodes = {name: sorted(set((PLACEMENTS[name](f, 16) // 8).tolist())) for name in PLACEMENTS.names}
+    assert nodes["packed"] == [1, 2]
+    assert nodes["topology_aware"] == [1, 2]  # the fullest unit that has room: unit 0 (3 free nodes)
+    assert nodes["spread"] == [1, 4]  # one node from each unit in turn
+    assert len(nodes["random"]) == 2 and set(nodes["random"]) <= set(range(1, 8))
+    for name in PLACEMENTS.names:
+        given = PLACEMENTS[name](f, 20)  # two whole nodes and 4 GPUs of a third
+        assert given.size == 20 and np.unique(given).size == 20 and set(given.tolist()) <= set(f.ids.tolist())
+
+
+def test_every_declared_placement_has_one_implementation() -> None:
+    assert PLACEMENTS.names == get_args(PlacementName)
