@@ -23,10 +23,7 @@ from tests.conftest import ROOT, SCENARIOS
 # Shorter horizons where a scenario takes seconds to run in full (the golden test runs them in full).
 SHORT = {"job-trace": "2 h", "published/dense-1t-a100": "10 d", "serve-llama70b-azure-conv": "15 min",
          "serve-llama70b-azure-conv-disaggregated": "15 min"}
-# A training job holding GPUs on a failed node books them at idle power; the cluster, at down_w (off).
-IDLE_WHILE_DOWN = pytest.mark.xfail(strict=True, reason="training energy of held GPUs on failed nodes needs "
-                                    "per-allocation down time from engine/cluster.py (issue 14, item 5)")
-KNOWN = {"llama3-405b-failures": IDLE_WHILE_DOWN}
+KNOWN: dict[str, pytest.MarkDecorator] = {}  # scenarios with a known, filed accounting gap (none today)
 
 
 def _name(path: Path) -> str:

@@ -42,6 +42,8 @@ class Cluster:
         self.up = np.ones(nodes, dtype=bool)
         self.allocated_s = np.zeros(self.gpus)
         self._allocated_at = np.full(self.gpus, np.nan)
+        self.down_held_s = np.zeros(self.gpus)  # per GPU: time held by a workload while its node was down
+        self._down_held_at = np.full(self.gpus, np.nan)
         self._policy = POLICIES[policy]()
         self._placement = PLACEMENTS[placement]
         self._rng = rng if rng is not None else np.random.default_rng(0)
@@ -145,6 +147,7 @@ class Cluster:
         """Return GPUs to the pool and account their allocated time."""
         self.allocated_s[ids] += self.env.now - self._allocated_at[ids]
         self._allocated_at[ids] = np.nan
+        self._close_down_held(ids)
         self.free[ids] = True
         key = int(ids.min())
         self._ends.pop(key, None)
@@ -180,6 +183,9 @@ class Cluster:
         if self.up[node]:
             self.up[node] = False
             self._down_since[node] = self.env.now
+            ids = np.arange(node * self.gpus_per_node, (node + 1) * self.gpus_per_node)
+            held = ids[~self.free[ids]]
+            self._down_held_at[held] = self.env.now
             self.env.process(self._repair(node, repair_s))
         for holder in self._holders(node):
             holder.crash(node, cause)
@@ -238,9 +244,21 @@ class Cluster:
         held = np.where(np.isnan(self._allocated_at), 0.0, self.env.now - self._allocated_at)
         return self.allocated_s + held
 
+    def _close_down_held(self, ids: GpuIds) -> None:
+        """Book the time GPUs `ids` were held while down, up to now (they come back up or are released)."""
+        open_ = ids[~np.isnan(self._down_held_at[ids])]
+        self.down_held_s[open_] += self.env.now - self._down_held_at[open_]
+        self._down_held_at[open_] = np.nan
+
+    def down_held_seconds(self, ids: GpuIds) -> float:
+        """GPU-seconds GPUs `ids` have been held while their node was down, counting downs still open."""
+        at = self._down_held_at[ids]
+        return float(self.down_held_s[ids].sum() + np.where(np.isnan(at), 0.0, self.env.now - at).sum())
+
     def _repair(self, node: int, repair_s: float) -> simpy.events.ProcessGenerator:
         yield self.env.timeout(repair_s)
         self.up[node] = True
+        self._close_down_held(np.arange(node * self.gpus_per_node, (node + 1) * self.gpus_per_node))
         self._down_node_s += self.env.now - self._down_since.pop(node)
         event = self._repaired.pop(node, None)
         if event is not None:

@@ -80,6 +80,10 @@ class TrainingJob:
     _pace: Pace = field(default_factory=Pace)
     _blocked: list[simpy.Event] = field(default_factory=list)  # repairs that must happen before a restart
     _span_step_s: float = 0.0  # step time of the current computing span
+    _banked_s: float = 0.0  # productive time of the steps done on earlier placements
+    _banked_steps: int = 0
+    down_gpu_s: float = 0.0  # GPU-seconds it held on nodes that were down (powered off, not idle)
+    _down_base_s: float = 0.0  # the cluster's down-held count for its GPUs when it got them
 
     def start(self, env: simpy.Environment, cluster: Cluster) -> None:
         """Create the job's SimPy process."""
@@ -96,8 +100,13 @@ class TrainingJob:
         self._count_requeued(env.now)
         self._asked_s = None
         self.gpu_ids = ids
+        self._down_base_s = cluster.down_held_seconds(ids)
         self._nodes = JobNodes.of(ids, gpn, self.recovery.spare_nodes, self.recovery.swap_nodes)
         if self.pricer is not None:  # priced on the GPUs and paths it was given, at every (re)allocation
+            # steps done so far keep the price of the placement they ran on (a re-allocation starts from a
+            # durable checkpoint, so none of them is rolled back later)
+            self._banked_s += (self.steps_done - self._banked_steps) * self.step_s
+            self._banked_steps = self.steps_done
             self.placed_step = self.pricer(self.placed_gpus)
             self.step_s = self.placed_step.total_s
         cluster.hold(ids, self)
@@ -140,6 +149,7 @@ class TrainingJob:
         if self._held_since_s is not None:
             self._held_s += env.now - self._held_since_s
             self._held_since_s = None
+            self.down_gpu_s += cluster.down_held_seconds(ids) - self._down_base_s
         cluster.release(ids)
         if self.on_placement is not None:
             self.on_placement()
@@ -398,6 +408,7 @@ class TrainingJob:
         if self._held_since_s is not None:
             self._held_s += now - self._held_since_s
             self._held_since_s = None
+            self.down_gpu_s += cluster.down_held_seconds(self.gpu_ids) - self._down_base_s
         self._count_requeued(now)
         self._phase = Phase.DONE
 
@@ -419,8 +430,8 @@ class TrainingJob:
 
     @property
     def productive_s(self) -> float:
-        """Wall-clock time of the steps that count."""
-        return self.steps_done * self.step_s
+        """Wall-clock time of the steps that count, each at the step time of the placement it ran on."""
+        return self._banked_s + (self.steps_done - self._banked_steps) * self.step_s
 
     @property
     def status(self) -> Literal["completed", "running", "queued"]:

@@ -47,9 +47,10 @@ def training_report(run: TrainingRun, now: float, scenario: Scenario, economy: E
     held_s = job.holding_s(end)
     productive_s = job.productive_s
     held_gpu_s = held_s * job.held_gpus
-    idle_gpu_s = held_gpu_s - job.busy_s * job.gpus
+    idle_gpu_s = held_gpu_s - job.busy_s * job.gpus - job.down_gpu_s  # GPUs on a failed node are off, not idle
     prices = economy.prices
-    it_energy_j = job.busy_s * job.gpus * job.power_w + idle_gpu_s * economy.power.idle_w
+    it_energy_j = (job.busy_s * job.gpus * job.power_w + idle_gpu_s * economy.power.idle_w
+                   + job.down_gpu_s * economy.power.down_w)
     kwh = prices.facility_kwh(it_energy_j)
     cost = prices.cost_usd(held_gpu_s, kwh)
     tokens = job.steps_done * plan.step.tokens_per_step
