@@ -49,8 +49,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     cluster = _cluster(env, scenario, [w.tenant for w in scenario.workloads] + [j.tenant for j in batch])
     links = _failures(env, scenario, cluster)
     training = [w for w in scenario.workloads if isinstance(w, TrainingWorkload)]
-    fabric = (Fabric(env, cached_network(scenario.cluster))
-              if scenario.cluster.shared_links and len(training) > 1 else None)
+    fabric = Fabric(env, cached_network(scenario.cluster), scenario.cluster.shared_links) if training else None
     runs: list[TrainingRun] = []
     services: list[Service] = []
     for index, workload in enumerate(scenario.workloads):
@@ -91,7 +90,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
         wall_s=time.perf_counter() - started,
         cluster=cluster_report(cluster, env.now, economy, [r.job for r in runs], batch,
                                sum(s.gpu_seconds(o.lost_s) for s, o in zip(services, outcomes, strict=True)),
-                               links.link_failures if links else 0),
+                               links.link_failures if links else 0, fabric),
         jobs=jobs_report(batch, env.now) if scenario.jobs else None,
         tenants=tenant_reports(scenario, reports, batch, economy, cluster),
         workloads={w.name: reports[w.name] for w in scenario.workloads},

@@ -89,3 +89,20 @@ def test_placements_give_whole_free_nodes_as_their_rule_says() -> None:
 
 def test_every_declared_placement_has_one_implementation() -> None:
     assert PLACEMENTS.names == get_args(PlacementName)
+
+
+def test_the_cluster_report_names_the_loaded_tiers_and_hottest_links() -> None:
+    report = simulate(load_scenario("scenarios/shared-fabric/oversubscribed-fat-tree.yaml"))
+    c = report.cluster
+    assert set(c.link_utilization) >= {"leaf", "nic", "scale_up"}
+    assert all(0.0 <= share <= 1.0 for share in c.link_utilization.values())
+    assert c.hottest_links and c.hottest_links[0].tier == "leaf"  # the oversubscribed up-links carry the most
+    shares = [link.utilization for link in c.hottest_links]
+    assert shares == sorted(shares, reverse=True) and shares[0] <= 1.0
+    # the busiest leaf link cannot be busier than the jobs' communication over the span they ran
+    assert c.link_utilization["leaf"] <= shares[0]
+
+
+def test_no_training_no_link_load() -> None:
+    report = simulate(load_scenario("scenarios/serve-llama70b-azure-conv.yaml", ["horizon=5 min"]))
+    assert report.cluster.link_utilization == {} and report.cluster.hottest_links == []

@@ -1,7 +1,8 @@
 """Training jobs sharing one network. Whenever a job is placed or gives its GPUs back, every job holding GPUs is
 re-priced on the capacity the others leave it: a channel others keep busy a fraction u of the time leaves
 1 - u, but never less than an even split among the jobs that use it (max-min fairness when all send at once).
-Jobs re-price at these events only, never per step (docs/network.md, "Shared links").
+Jobs re-price at these events only, never per step (docs/network.md, "Shared links"). The channels' load is
+integrated over time for the cluster report.
 """
 
 from __future__ import annotations
@@ -61,10 +62,14 @@ class _Member:
 class Fabric:
     """The shared network of a run and the training jobs on it."""
 
-    def __init__(self, env: simpy.Environment, network: Network) -> None:
+    def __init__(self, env: simpy.Environment, network: Network, sharing: bool = True) -> None:
         self.env = env
         self.network = network
+        self.sharing = sharing  # whether jobs slow each other (else each is priced alone; loads still tracked)
         self._members: list[_Member] = []
+        self.busy_s = np.zeros_like(network.capacity)  # per channel: time-integrated utilization by all jobs
+        self._load = np.zeros_like(network.capacity)  # the channels' utilization since the last change
+        self._load_since_s = 0.0
 
     def join(self, job: TrainingJob, utilization: Utilization, shared: SharedPricer) -> Contention:
         """Price `job` against the others from now on; returns what it will meet."""
@@ -77,22 +82,28 @@ class Fabric:
         """A job was placed or released its GPUs: re-price every job that holds GPUs."""
         self.settle()
         holding = [m for m in self._members if m.job.holds_gpus and m.job.placed_step is not None]
-        footprints = {id(m): m.footprint() for m in holding} if len(holding) > 1 else {}
+        footprints = {id(m): m.footprint() for m in holding}
         total = sum(footprints.values(), np.zeros_like(self.network.capacity))
         users = sum(((f > 0).astype(np.int64) for f in footprints.values()), np.zeros(total.size, dtype=np.int64))
+        load = np.zeros_like(total)
         for m in self._members:
             factor, links = 1.0, list[str]()
-            if m in holding and len(holding) > 1:
+            if self.sharing and m in holding and len(holding) > 1:
                 factor, links = self._factor(m, footprints[id(m)], total, users)
+            if m in holding:  # the same bytes over a longer step
+                load += footprints[id(m)] / factor
             m.contention.factor = factor
             m.contention.max_factor = max(m.contention.max_factor, factor)
             if links:
                 m.contention.links = links
             m.job.set_pace(JobWide.CONTENTION, factor)
+        self._load = np.minimum(load, 1.0)
 
     def settle(self) -> None:
         """Count the time since the last change at each job's factor (the end of a run calls it too)."""
         now = self.env.now
+        self.busy_s += (now - self._load_since_s) * self._load
+        self._load_since_s = now
         for m in self._members:
             c = m.contention
             if c.since_s < now and c.holding:

@@ -3,10 +3,13 @@ tenant, and the time series and timeline the HTML report plots."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from simulator.engine.batch import BatchJob
 from simulator.engine.cluster import Cluster
+from simulator.engine.fabric import Fabric
 from simulator.engine.sampler import Gauge, GaugeKind, Samples
 from simulator.engine.serving.replica import ServingOutcome
 from simulator.engine.serving.service import Service
@@ -18,6 +21,7 @@ from simulator.report.costs import breakdown
 from simulator.report.model import (
     ClusterReport,
     InferenceReport,
+    LinkLoad,
     TenantReport,
     TimelineEvent,
     TimeSeries,
@@ -29,7 +33,7 @@ from simulator.units import SECONDS_PER_HOUR
 
 
 def cluster_report(cluster: Cluster, now: float, economy: Economy, jobs: list[TrainingJob], batch: list[BatchJob],
-                   serving_lost_gpu_s: float, link_failures: int) -> ClusterReport:
+                   serving_lost_gpu_s: float, link_failures: int, fabric: Fabric | None = None) -> ClusterReport:
     """The whole cluster's GPU time, energy and cost; work lost to failures by training jobs, batch jobs and
     serving replicas (`serving_lost_gpu_s`) is costed as failure."""
     prices, power = economy.prices, economy.power
@@ -63,7 +67,24 @@ def cluster_report(cluster: Cluster, now: float, economy: Economy, jobs: list[Tr
         node_failures=cluster.node_failures,
         link_failures=link_failures,
         storage_failures=cluster.storage_failures,
+        **_link_loads(fabric, now),
     )
+
+
+HOTTEST_LINKS = 5
+
+
+def _link_loads(fabric: Fabric | None, now: float) -> dict[str, Any]:
+    """Per-tier mean and the hottest channels of the training traffic's time-integrated load."""
+    if fabric is None or now <= 0:
+        return {"link_utilization": {}, "hottest_links": []}
+    share = fabric.busy_s / now
+    kinds = fabric.network.channel_kinds
+    tiers = {str(kind): float(share[kinds == kind].mean()) for kind in np.unique(kinds)}
+    top = [int(i) for i in np.argsort(share)[::-1][:HOTTEST_LINKS] if share[i] > 0]
+    return {"link_utilization": tiers,
+            "hottest_links": [LinkLoad(name=fabric.network.channel_names[i], tier=str(kinds[i]),
+                                       utilization=float(share[i])) for i in top]}
 
 
 def tenant_reports(scenario: Scenario, reports: dict[str, TrainingReport | InferenceReport], batch: list[BatchJob],

@@ -36,6 +36,14 @@ class CostBreakdown(Output):
     energy_usd: float = Field(description="electricity at the meter (0 when the GPU-hour price includes power)")
 
 
+class LinkLoad(Output):
+    """One network channel's time-weighted utilization by training traffic."""
+
+    name: str = Field(description="channel name, as the topology names it (e.g. leaf uplinks[3])")
+    tier: str = Field(description="channel kind: scale_up, nic, leaf, spine, core, ici, local, global, ocs")
+    utilization: float = Field(description="fraction of the simulated span it carried traffic, 0..1")
+
+
 class ClusterReport(Output):
     """The whole cluster over the simulated span."""
 
@@ -64,6 +72,10 @@ class ClusterReport(Output):
     node_failures: int = Field(description="node outages the failure model caused (anywhere in the cluster)")
     link_failures: int = Field(description="network links the failure model took down (bandwidth lost meanwhile)")
     storage_failures: int = Field(description="outages of the shared checkpoint store")
+    link_utilization: dict[str, float] = Field(
+        description="by tier (channel kind: nic, leaf, spine, ici, ...): the mean over its channels of the time "
+        "they carried training traffic, over the simulated span, 0..1 (empty without training jobs)")
+    hottest_links: list[LinkLoad] = Field(description="the most utilized channels over the simulated span")
 
 
 class StepBreakdown(Output):

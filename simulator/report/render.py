@@ -48,6 +48,7 @@ def report_tables(report: Report) -> Group:
         ("price", f"${c.gpu_hour_usd:,.2f} per GPU-hour ({c.price_source})"),
         ("cost", f"${c.cost_usd:,.2f} (GPU time ${c.rental_usd:,.2f} + energy ${c.energy_usd:,.2f})"),
         ("cost by use", _breakdown_text(c.cost_breakdown)),
+        *_link_rows(report),
         ("simulation wall time", f"{report.wall_s:.3f} s"),
     ])
     parts: list[Table | str] = [head]
@@ -64,6 +65,16 @@ def report_tables(report: Report) -> Group:
         parts.append(rows_table("tenants", [dict(zip(columns, row, strict=True)) for row in rows]))
     parts += [f"note: {n}" for n in report.notes]
     return Group(*parts)
+
+
+def _link_rows(report: Report) -> list[tuple[str, str]]:
+    """Training traffic's time-weighted link load by tier and the hottest links, where there is any."""
+    c = report.cluster
+    if not c.hottest_links:
+        return []
+    tiers = ", ".join(f"{tier} {share:.1%}" for tier, share in c.link_utilization.items() if share > 0)
+    hottest = ", ".join(f"{link.name} {link.utilization:.0%}" for link in c.hottest_links[:3])
+    return [("link load by tier", tiers), ("hottest links", hottest)]
 
 
 def pairs_table(title: str, rows: list[tuple[str, str]], justify: JustifyMethod = "right") -> Table:
