@@ -21,15 +21,19 @@ from simulator.engine.sampler import Samples, sampler
 from simulator.engine.serving.service import Service, deploy, settle
 from simulator.engine.training import TrainingJob
 from simulator.models.reliability import Scope
-from simulator.models.topology.network import Network
 from simulator.models.workload.step_time import StepTime, StepTimeModel
-from simulator.models.workload.traffic import channel_utilization
-from simulator.models.workload.training_job import TrainingStep
 from simulator.plan.economy import Economy, economy_of
 from simulator.plan.jobs import make_jobs
 from simulator.plan.network import cached_network, topology_leaves
 from simulator.plan.serving import service_plan
-from simulator.plan.training import DEFAULT_STEP_MODEL, placed_step, placed_step_s, priced_step, recovery_plan
+from simulator.plan.training import (
+    DEFAULT_STEP_MODEL,
+    placed_footprint,
+    placed_step,
+    placed_step_s,
+    priced_step,
+    recovery_plan,
+)
 from simulator.report.build_jobs import jobs_report
 from simulator.report.build_run import EMPTY_SERIES, cluster_report, tenant_reports, time_series
 from simulator.report.build_serving import inference_report
@@ -157,12 +161,7 @@ def _training(env: simpy.Environment, cluster: Cluster, scenario: Scenario, work
         links.watch(job, functools.partial(placed_step_s, model, plan.step))
     contention = None
     if fabric is not None:
-        contention = fabric.join(
-            job, lambda gpus, timed: channel_utilization(plan.step, timed, network, _ranks(plan.step, network, gpus)),
-            lambda gpus, share: placed_step(model, plan.step, network.shared(share), gpus))
+        contention = fabric.join(job, lambda gpus, timed: placed_footprint(plan.step, timed, network, gpus),
+                                 lambda gpus, share: placed_step(model, plan.step, network.shared(share), gpus))
     return TrainingRun(workload, plan, step, job, contention)
 
-
-def _ranks(step: TrainingStep, network: Network, gpus: GpuIds) -> GpuIds | None:
-    """The GPUs of the ranks, or None where the network re-forms its slice (as placed_step does)."""
-    return gpus if gpus.size == step.layout.world and int(gpus.max()) < network.gpus else None

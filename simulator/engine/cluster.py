@@ -42,8 +42,8 @@ class Cluster:
         self.up = np.ones(nodes, dtype=bool)
         self.allocated_s = np.zeros(self.gpus)
         self._allocated_at = np.full(self.gpus, np.nan)
-        self.down_held_s = np.zeros(self.gpus)  # per GPU: time held by a workload while its node was down
-        self._down_held_at = np.full(self.gpus, np.nan)
+        self.down_held_node_s = np.zeros(nodes)  # per node: time it was down while a workload held its GPUs
+        self._down_held_since: dict[int, float] = {}  # nodes down and held now, since when
         self._policy = POLICIES[policy]()
         self._placement = PLACEMENTS[placement]
         self._rng = rng if rng is not None else np.random.default_rng(0)
@@ -147,7 +147,6 @@ class Cluster:
         """Return GPUs to the pool and account their allocated time."""
         self.allocated_s[ids] += self.env.now - self._allocated_at[ids]
         self._allocated_at[ids] = np.nan
-        self._close_down_held(ids)
         self.free[ids] = True
         key = int(ids.min())
         self._ends.pop(key, None)
@@ -157,6 +156,11 @@ class Cluster:
         if count:
             self._holdings_change()
             self.tenant_gpus[tenant] -= count
+        closing = (set((ids // self.gpus_per_node).tolist()) & self._down_held_since.keys()
+                   if self._down_held_since else set())
+        for node in closing:  # down nodes among those released: count up to now
+            self.down_held_node_s[node] += self.env.now - self._down_held_since[node]
+            self._down_held_since[node] = self.env.now
         if self._holders_by_key.pop(key, None) is not None:
             nodes = np.unique(ids // self.gpus_per_node)
             mine = nodes[self._owner[nodes] == key]
@@ -168,6 +172,9 @@ class Cluster:
                     self._owner[node] = others.pop()
                 if not others:
                     del self._co_owners[node]
+        for node in closing:  # and no longer held by anyone: it stops counting
+            if self._owner[node] < 0 and node not in self._co_owners:
+                del self._down_held_since[node]
         self._grant()
 
     def _holders(self, node: int) -> list[Holder]:
@@ -183,9 +190,8 @@ class Cluster:
         if self.up[node]:
             self.up[node] = False
             self._down_since[node] = self.env.now
-            ids = np.arange(node * self.gpus_per_node, (node + 1) * self.gpus_per_node)
-            held = ids[~self.free[ids]]
-            self._down_held_at[held] = self.env.now
+            if self._owner[node] >= 0 or node in self._co_owners:
+                self._down_held_since[node] = self.env.now
             self.env.process(self._repair(node, repair_s))
         for holder in self._holders(node):
             holder.crash(node, cause)
@@ -244,21 +250,19 @@ class Cluster:
         held = np.where(np.isnan(self._allocated_at), 0.0, self.env.now - self._allocated_at)
         return self.allocated_s + held
 
-    def _close_down_held(self, ids: GpuIds) -> None:
-        """Book the time GPUs `ids` were held while down, up to now (they come back up or are released)."""
-        open_ = ids[~np.isnan(self._down_held_at[ids])]
-        self.down_held_s[open_] += self.env.now - self._down_held_at[open_]
-        self._down_held_at[open_] = np.nan
-
     def down_held_seconds(self, ids: GpuIds) -> float:
-        """GPU-seconds GPUs `ids` have been held while their node was down, counting downs still open."""
-        at = self._down_held_at[ids]
-        return float(self.down_held_s[ids].sum() + np.where(np.isnan(at), 0.0, self.env.now - at).sum())
+        """GPU-seconds GPUs `ids` have spent on nodes down while held (any holder), counting downs still open."""
+        per_node = np.bincount(ids // self.gpus_per_node, minlength=self.nodes)
+        total = float(np.dot(per_node, self.down_held_node_s))
+        now = self.env.now
+        return total + sum(int(per_node[node]) * (now - since) for node, since in self._down_held_since.items())
 
     def _repair(self, node: int, repair_s: float) -> simpy.events.ProcessGenerator:
         yield self.env.timeout(repair_s)
         self.up[node] = True
-        self._close_down_held(np.arange(node * self.gpus_per_node, (node + 1) * self.gpus_per_node))
+        since = self._down_held_since.pop(node, None)
+        if since is not None:
+            self.down_held_node_s[node] += self.env.now - since
         self._down_node_s += self.env.now - self._down_since.pop(node)
         event = self._repaired.pop(node, None)
         if event is not None:

@@ -11,9 +11,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from simulator.models.reliability import NoSpare, Scope, cause_kind
-from simulator.models.topology.network import Network
+from simulator.models.topology.network import FloatArray, Network
 from simulator.models.topology.specs import OcsTorusTopology
 from simulator.models.workload.step_time import OperatorStepModel, StepTime, StepTimeModel
+from simulator.models.workload.traffic import channel_utilization
 from simulator.models.workload.training_job import TrainingStep
 from simulator.plan.network import cached_network, topology_leaves
 from simulator.scenario.schema import ClusterSpec, Scenario, TrainingWorkload
@@ -151,6 +152,19 @@ def placed_step(model: StepTimeModel, step: TrainingStep, net: Network, gpus: ND
     so there the ranks keep their slice positions)."""
     inside = gpus.size == step.layout.world and int(gpus.max()) < net.gpus
     return model.step_time(step, net, gpus if inside else None)
+
+
+@functools.lru_cache(maxsize=256)
+def _footprint(step: TrainingStep, timed: StepTime, net: Network, gpus: bytes) -> FloatArray:
+    ranks = np.frombuffer(gpus, dtype=np.int64)
+    inside = ranks.size == step.layout.world and int(ranks.max()) < net.gpus
+    return channel_utilization(step, timed, net, ranks if inside else None)
+
+
+def placed_footprint(step: TrainingStep, timed: StepTime, net: Network, gpus: NDArray[np.int64]) -> FloatArray:
+    """Each channel's busy fraction from a job's traffic with its ranks on `gpus` (cached: replicates and
+    requeues onto the same GPUs reuse it; a re-formed OCS slice keeps the slice positions, as placed_step)."""
+    return _footprint(step, timed, net, np.ascontiguousarray(gpus, dtype=np.int64).tobytes())
 
 
 def placed_step_s(model: StepTimeModel, step: TrainingStep, net: Network, gpus: NDArray[np.int64]) -> float:

@@ -79,11 +79,13 @@ def _link_loads(fabric: Fabric | None, now: float) -> dict[str, Any]:
     if fabric is None or now <= 0:
         return {"link_utilization": {}, "hottest_links": []}
     share = fabric.busy_s / now
-    kinds = fabric.network.channel_kinds
-    tiers = {str(kind): float(share[kinds == kind].mean()) for kind in np.unique(kinds)}
-    top = [int(i) for i in np.argsort(share)[::-1][:HOTTEST_LINKS] if share[i] > 0]
-    return {"link_utilization": tiers,
-            "hottest_links": [LinkLoad(name=fabric.network.channel_names[i], tier=str(kinds[i]),
+    names, index = fabric.network.tiers()
+    means = np.bincount(index, weights=share, minlength=len(names)) / np.bincount(index, minlength=len(names))
+    count = min(HOTTEST_LINKS, share.size)
+    candidates = np.argpartition(share, -count)[-count:]
+    top = [int(i) for i in candidates[np.argsort(share[candidates])[::-1]] if share[i] > 0]
+    return {"link_utilization": {name: float(mean) for name, mean in zip(names, means, strict=True)},
+            "hottest_links": [LinkLoad(name=fabric.network.channel_names[i], tier=names[index[i]],
                                        utilization=float(share[i])) for i in top]}
 
 

@@ -124,6 +124,7 @@ class Network:
         self.latency = np.array(channels.latency, dtype=np.float64)
         self.capacity = self.raw_bandwidth * self.efficiency
         self._down_edges: dict[object, set[frozenset[object]]] = {}
+        self._tiers: tuple[list[str], IntArray] | None = None
 
     @property
     def domain_of(self) -> IntArray:
@@ -157,6 +158,13 @@ class Network:
         """Bytes through each channel when every routed flow carries `bytes_per_flow`."""
         load = np.bincount(routes.channel, weights=routes.weight * bytes_per_flow, minlength=self.capacity.size)
         return np.asarray(load, dtype=np.float64)
+
+    def tiers(self) -> tuple[list[str], IntArray]:
+        """The channel kinds (tiers) present, and each channel's index into them (computed once)."""
+        if self._tiers is None:
+            names, index = np.unique(self.channel_kinds, return_inverse=True)
+            self._tiers = ([str(n) for n in names], np.asarray(index, dtype=np.int64))
+        return self._tiers
 
     def channel_load(self, src: IntArray, dst: IntArray, bytes_per_flow: float = 1.0) -> FloatArray:
         """Bytes through each channel for flows src[i] -> dst[i] of `bytes_per_flow` each (zeros if none move)."""
