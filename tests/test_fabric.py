@@ -10,6 +10,7 @@ import pytest
 
 from simulator.catalog import accelerator, model
 from simulator.engine.placement import PLACEMENTS, Free
+from simulator.experiments.compare import compare
 from simulator.models.hardware import Precision
 from simulator.models.topology.build import build_network
 from simulator.models.topology.shape import ClusterShape
@@ -19,6 +20,7 @@ from simulator.models.workload.step_time import OperatorStepModel
 from simulator.models.workload.traffic import channel_utilization
 from simulator.models.workload.training_job import TrainingStep
 from simulator.plan.load import load_scenario
+from simulator.report.render import comparison_rows
 from simulator.run import simulate
 from simulator.scenario.policies import PlacementName
 
@@ -106,3 +108,12 @@ def test_the_cluster_report_names_the_loaded_tiers_and_hottest_links() -> None:
 def test_no_training_no_link_load() -> None:
     report = simulate(load_scenario("scenarios/serve-llama70b-azure-conv.yaml", ["horizon=5 min"]))
     assert report.cluster.link_utilization == {} and report.cluster.hottest_links == []
+
+
+def test_compare_shows_every_runs_link_tiers() -> None:
+    runs = [(name, load_scenario(f"scenarios/shared-fabric/{name}.yaml", ["horizon=30 min"]))
+            for name in ("rail-fat-tree", "torus-3d")]
+    rows = {row[0]: row[1:] for row in comparison_rows(compare(runs), lambda key, value: f"{value:.3g}")}
+    assert rows["cluster.link_utilization.leaf"][1] == "-"  # a torus has no leaves
+    assert rows["cluster.link_utilization.ici"][0] == "-"
+    assert "workloads.mixtral.contention_factor" in rows

@@ -49,9 +49,12 @@ REPLICATED = Headline(
 
 
 def comparison_keys(report: Report) -> list[str]:
-    """The dotted figures comparisons put side by side (COMPARED), for the workloads and tenants of `report`."""
+    """The dotted figures comparisons put side by side (COMPARED), for the workloads and tenants of `report`, and
+    the link load of each network tier the training traffic used."""
     kinds = {name: workload.kind for name, workload in report.workloads.items()}
-    return COMPARED.keys(kinds, report.jobs is not None, report.tenants)
+    keys = COMPARED.keys(kinds, report.jobs is not None, report.tenants)
+    tiers = [f"cluster.link_utilization.{tier}" for tier, share in report.cluster.link_utilization.items() if share > 0]
+    return keys[:1 + len(COMPARED.cluster)] + tiers + keys[1 + len(COMPARED.cluster):]
 
 
 def headline_paths(workloads: Mapping[str, str], jobs: bool = False) -> list[str]:

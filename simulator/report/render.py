@@ -252,7 +252,8 @@ def comparison_rows(comparison: Comparison, text: Callable[[str, float], str]) -
     """One row per headline figure: its key, then each run's value as `text(key, value)` writes it, after the
     first run with the ratio to the first."""
     rows = []
-    for key in comparison_keys(comparison.runs[0].report):
+    keys = dict.fromkeys(key for run in comparison.runs for key in comparison_keys(run.report))  # every run's tiers
+    for key in keys:
         cells = [key]
         for index, run in enumerate(comparison.runs):
             value = figure_value(run.report, key)
