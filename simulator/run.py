@@ -99,7 +99,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
         tenants=tenant_reports(scenario, reports, batch, economy, cluster),
         workloads={w.name: reports[w.name] for w in scenario.workloads},
         notes=[note for r in runs for note in r.plan.notes],
-        series=time_series(samples, runs, services, outcomes) if series else EMPTY_SERIES,
+        series=time_series(samples, runs, services, outcomes, fabric) if series else EMPTY_SERIES,
     )
 
 

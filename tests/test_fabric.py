@@ -20,6 +20,7 @@ from simulator.models.workload.step_time import OperatorStepModel
 from simulator.models.workload.traffic import channel_utilization
 from simulator.models.workload.training_job import TrainingStep
 from simulator.plan.load import load_scenario
+from simulator.report.html import report_html
 from simulator.report.render import comparison_rows
 from simulator.run import simulate
 from simulator.scenario.policies import PlacementName
@@ -117,3 +118,14 @@ def test_compare_shows_every_runs_link_tiers() -> None:
     assert rows["cluster.link_utilization.leaf"][1] == "-"  # a torus has no leaves
     assert rows["cluster.link_utilization.ici"][0] == "-"
     assert "workloads.mixtral.contention_factor" in rows
+
+
+def test_link_load_over_time_is_reported_and_plotted() -> None:
+    report = simulate(load_scenario("scenarios/shared-fabric/oversubscribed-fat-tree.yaml"))
+    s = report.series
+    assert s.link_time_s == sorted(s.link_time_s) and s.link_time_s[0] == 0.0
+    assert set(s.link_load) <= set(report.cluster.link_utilization)
+    for load in s.link_load.values():
+        assert len(load) == len(s.link_time_s) and all(0.0 <= x <= 1.0 for x in load)
+    assert s.link_load["leaf"][-1] == 0.0  # both jobs have finished by the end
+    assert "Network load by tier" in report_html(report)

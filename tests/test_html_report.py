@@ -42,7 +42,8 @@ def test_a_failure_run_renders_its_plots_and_stays_bounded() -> None:
     assert max(series.down_gpus) > 0
     page = report_html(report)
     _self_contained(page)
-    assert page.count("<svg") == 4  # allocation, progress with failures and checkpoints, cost, energy
+    # allocation, progress with failures and checkpoints, cost, energy, network load by tier
+    assert page.count("<svg") == 5 and "Network load by tier" in page
     assert "Where the money went" in page and "llama3-405b" in page
 
 
@@ -63,7 +64,7 @@ def test_compare_puts_runs_side_by_side(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     page = path.read_text(encoding="utf-8")
     _self_contained(page)
-    assert page.count("<svg") == 1 + 2 * 4  # the side-by-side bars, then each run's four plots
+    assert page.count("<svg") == 1 + 2 * 5  # the side-by-side bars, then each run's five plots
     labels = [Path(p).stem for p in scenarios]
     assert all(f"<th>{label}</th>" in page for label in labels)  # the headline table has a column per run
     assert re.search(r"<td>[^<]+ \(\d+\.\d\dx\)</td>", page)  # and the second run's ratios to the first
@@ -85,7 +86,7 @@ def test_headless_chromium_renders_the_report_with_its_plots(tmp_path: Path) -> 
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"]
     dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
                          timeout=120, check=True).stdout
-    assert dom.count("<svg") == 4 and dom.count("<path") > 100  # the plots' lines and bars were parsed
+    assert dom.count("<svg") == 5 and dom.count("<path") > 100  # the plots' lines and bars were parsed
     shot = tmp_path / "report.png"
     subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()],
                    capture_output=True, timeout=120, check=True)

@@ -22,6 +22,7 @@ from simulator.models.workload.step_time import StepTime
 Utilization = Callable[[GpuIds, StepTime], FloatArray]  # a job's busy fraction of each channel, placed on GPUs
 SharedPricer = Callable[[GpuIds, FloatArray], StepTime]  # its step on GPUs with that share of each channel left
 TOP_LINKS = 3
+MAX_SERIES = 4096  # link-load change points kept for plots (a run with more keeps its first ones)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Fabric:
         self.busy_s = np.zeros_like(network.capacity)  # per channel: time-integrated utilization by all jobs
         self._load = np.zeros_like(network.capacity)  # the channels' utilization since the last change
         self._load_since_s = 0.0
+        self.tier_series: list[tuple[float, FloatArray]] = []  # (time, mean load of each tier) at each change
 
     def join(self, job: TrainingJob, utilization: Utilization, shared: SharedPricer) -> Contention:
         """Price `job` against the others from now on; returns what it will meet."""
@@ -98,6 +100,13 @@ class Fabric:
                 m.contention.links = links
             m.job.set_pace(JobWide.CONTENTION, factor)
         self._load = np.minimum(load, 1.0)
+        names, index = self.network.tiers()
+        per_tier = (np.bincount(index, weights=self._load, minlength=len(names))
+                    / np.bincount(index, minlength=len(names)))
+        if self.tier_series and self.tier_series[-1][0] == self.env.now:
+            self.tier_series.pop()  # several changes at one instant: the last state counts
+        if len(self.tier_series) < MAX_SERIES:
+            self.tier_series.append((self.env.now, per_tier))
 
     def settle(self) -> None:
         """Count the time since the last change at each job's factor (the end of a run calls it too)."""

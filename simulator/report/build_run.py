@@ -118,7 +118,7 @@ def tenant_reports(scenario: Scenario, reports: dict[str, TrainingReport | Infer
 
 
 def time_series(samples: Samples, runs: list[TrainingRun], services: list[Service],
-                outcomes: list[ServingOutcome]) -> TimeSeries:
+                outcomes: list[ServingOutcome], fabric: Fabric | None = None) -> TimeSeries:
     """The sampled gauges as plot series, each training job's failures and checkpoints as timeline events, and
     each service's latency CDFs."""
     values = samples.values
@@ -146,8 +146,20 @@ def time_series(samples: Samples, runs: list[TrainingRun], services: list[Servic
                       batch_running=of(GaugeKind.BATCH_RUNNING),
                       tenant_gpus={g.subject: v for g, v in values.items() if g.kind is GaugeKind.TENANT_GPUS},
                       workloads=workloads,
-                      latency_cdf={s.plan.name: latency_cdf(s, o) for s, o in zip(services, outcomes, strict=True)})
+                      latency_cdf={s.plan.name: latency_cdf(s, o) for s, o in zip(services, outcomes, strict=True)},
+                      **_link_series(fabric))
+
+
+def _link_series(fabric: Fabric | None) -> dict[str, Any]:
+    """The fabric's per-tier load at each change, as plot series."""
+    if fabric is None or not fabric.tier_series:
+        return {"link_time_s": [], "link_load": {}}
+    names, _ = fabric.network.tiers()
+    loads = np.array([load for _, load in fabric.tier_series])
+    return {"link_time_s": [t for t, _ in fabric.tier_series],
+            "link_load": {name: loads[:, i].tolist() for i, name in enumerate(names) if loads[:, i].any()}}
 
 
 EMPTY_SERIES = TimeSeries(time_s=[], allocated_gpus=[], busy_gpus=[], down_gpus=[], waiting_workloads=[],
-                          fragmentation=[], batch_running=[], tenant_gpus={}, workloads={}, latency_cdf={})
+                          fragmentation=[], batch_running=[], tenant_gpus={}, workloads={}, latency_cdf={},
+                          link_time_s=[], link_load={})

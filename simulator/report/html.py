@@ -94,6 +94,21 @@ def _cluster_plot(report: Report) -> str:
     return _svg(figure)
 
 
+def _link_plot(report: Report) -> str:
+    """Mean load of each network tier by the training traffic over time (steps at each job start and stop)."""
+    s = report.series
+    x, unit = _days_or_hours([*s.link_time_s, report.simulated_s])
+    figure, axis = plt.subplots(figsize=(7, 3.2))
+    for tier, load in s.link_load.items():
+        axis.step(x, [*load, load[-1]], where="post", label=tier)
+    axis.set_xlabel(f"simulated time ({unit})")
+    axis.set_ylabel("mean channel utilization")
+    axis.set_ylim(0, 1.05)
+    axis.set_title("Network load by tier (training traffic)")
+    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4, fontsize=8, frameon=False)
+    return _svg(figure)
+
+
 def _progress_plot(report: Report) -> str:
     s = report.series
     x, unit = _days_or_hours(s.time_s)
@@ -241,9 +256,11 @@ def _report_body(report: Report) -> str:
                ("cost", f"{usd_text(c.cost_usd)} (GPU time {usd_text(c.rental_usd)}, energy {usd_text(c.energy_usd)})"),
                ("energy", f"{c.energy_kwh:,.0f} kWh, {c.carbon_tco2e:,.1f} tCO2e"),
                ("node failures", f"{c.node_failures:,}")]
+    plots = [_cluster_plot(report), _progress_plot(report), _cost_plot(report), _energy_plot(report)]
+    if report.series.link_load:
+        plots.append(_link_plot(report))
     parts = [f"<h2>Cluster</h2>{_table(summary)}",
-             '<div class="plots">' + "".join(f'<div class="plot">{svg}</div>' for svg in (
-                 _cluster_plot(report), _progress_plot(report), _cost_plot(report), _energy_plot(report))) + "</div>"]
+             '<div class="plots">' + "".join(f'<div class="plot">{svg}</div>' for svg in plots) + "</div>"]
     if len(report.tenants) > 1 or report.jobs is not None:
         parts.append(_tenants_section(report))
     for name, w in report.workloads.items():

@@ -398,6 +398,10 @@ class TimeSeries(Output):
     tenant_gpus: dict[str, list[float]] = Field(description="GPUs each tenant holds (its share over time)")
     workloads: dict[str, WorkloadSeries] = Field(description="per workload, by name")
     latency_cdf: dict[str, LatencyCdf] = Field(description="per inference workload, by name")
+    link_time_s: list[float] = Field(description="times the training traffic on the network changed, s")
+    link_load: dict[str, list[float]] = Field(
+        description="per network tier, the mean utilization of its channels by training traffic from each of "
+        "link_time_s on (a step function)")
 
 
 class Report(Output):
