@@ -150,15 +150,17 @@ def cause_labels(scenario: Scenario) -> list[str]:
 def placed_step(model: StepTimeModel, step: TrainingStep, net: Network, gpus: NDArray[np.int64]) -> StepTime:
     """The step with the job's ranks on `gpus` of `net` (an OCS torus re-forms its slice round a spare cube,
     so there the ranks keep their slice positions)."""
-    inside = gpus.size == step.layout.world and int(gpus.max()) < net.gpus
-    return model.step_time(step, net, gpus if inside else None)
+    return model.step_time(step, net, _ranks(step, net, gpus))
+
+
+def _ranks(step: TrainingStep, net: Network, gpus: NDArray[np.int64]) -> NDArray[np.int64] | None:
+    """`gpus` as the ranks' GPUs, or None (ranks on GPUs 0..n-1) where they are not all inside `net`."""
+    return gpus if gpus.size == step.layout.world and int(gpus.max()) < net.gpus else None
 
 
 @functools.lru_cache(maxsize=256)
 def _footprint(step: TrainingStep, timed: StepTime, net: Network, gpus: bytes) -> FloatArray:
-    ranks = np.frombuffer(gpus, dtype=np.int64)
-    inside = ranks.size == step.layout.world and int(ranks.max()) < net.gpus
-    return channel_utilization(step, timed, net, ranks if inside else None)
+    return channel_utilization(step, timed, net, _ranks(step, net, np.frombuffer(gpus, dtype=np.int64)))
 
 
 def placed_footprint(step: TrainingStep, timed: StepTime, net: Network, gpus: NDArray[np.int64]) -> FloatArray:

@@ -192,10 +192,7 @@ class OperatorStepModel:
         moe, _, ep_bottleneck = _layer(step, network, groups, ep_groups, moe=True) if m.is_moe else (dense, "", "")
 
         # per stage: its dense and MoE layers, the output layer and loss on the last
-        per_stage = np.array(step.stage_layers, dtype=np.float64)
-        ends = np.cumsum(per_stage)
-        dense_n = np.clip(m.dense_layers, ends - per_stage, ends) - (ends - per_stage) if m.is_moe else per_stage
-        moe_n = per_stage - dense_n
+        dense_n, moe_n = step.stage_layer_kinds
 
         def stage_sum(attr: str) -> FloatArray:
             return np.asarray(dense_n * getattr(dense, attr) + moe_n * getattr(moe, attr), dtype=np.float64)

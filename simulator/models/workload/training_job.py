@@ -55,6 +55,16 @@ class TrainingStep:
         return stage_layers(self.model.layers, lay.pp, lay.first_stage_layers, lay.last_stage_layers)
 
     @functools.cached_property
+    def stage_layer_kinds(self) -> tuple[FloatArray, FloatArray]:
+        """(dense, MoE) layers on each stage: an MoE model's first `dense_layers` layers have a dense MLP."""
+        per_stage = np.array(self.stage_layers, dtype=np.float64)
+        if not self.model.is_moe:
+            return per_stage, np.zeros_like(per_stage)
+        starts = np.cumsum(per_stage) - per_stage
+        dense = np.clip(self.model.dense_layers, starts, starts + per_stage) - starts
+        return dense, per_stage - dense
+
+    @functools.cached_property
     def stage_params(self) -> tuple[FloatArray, FloatArray]:
         """(dense, routed-expert) parameters one GPU of each stage holds before ZeRO sharding: its layers
         (the first `dense_layers` have no experts), the input embedding on the first stage, the output layer
@@ -63,10 +73,7 @@ class TrainingStep:
         m, lay = self.model, self.layout
         counts = parameter_counts(m)
         keep = 1.0 - self.pruned_fraction
-        ends = np.cumsum(self.stage_layers)
-        starts = ends - np.array(self.stage_layers)
-        dense_layers = np.clip(m.dense_layers, starts, ends) - starts if m.is_moe else np.array(self.stage_layers)
-        moe_layers = np.array(self.stage_layers) - dense_layers
+        dense_layers, moe_layers = self.stage_layer_kinds
         moe_count = max(1, m.layers - m.dense_layers)
         routed_per_layer = counts.routed_experts / moe_count
         dense_layer: float
