@@ -22,15 +22,15 @@ from simulator.engine.serving.service import Service, deploy, settle
 from simulator.engine.training import TrainingJob
 from simulator.models.reliability import Scope
 from simulator.models.workload.step_time import StepTime, StepTimeModel
+from simulator.models.workload.traffic import Placed
 from simulator.plan.economy import Economy, economy_of
 from simulator.plan.jobs import make_jobs
 from simulator.plan.network import cached_network, topology_leaves
 from simulator.plan.serving import service_plan
 from simulator.plan.training import (
     DEFAULT_STEP_MODEL,
-    placed_footprint,
-    placed_step,
     placed_step_s,
+    placed_training,
     priced_step,
     recovery_plan,
 )
@@ -53,7 +53,9 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     cluster = _cluster(env, scenario, [w.tenant for w in scenario.workloads] + [j.tenant for j in batch])
     links = _failures(env, scenario, cluster)
     training = [w for w in scenario.workloads if isinstance(w, TrainingWorkload)]
-    fabric = Fabric(env, cached_network(scenario.cluster), scenario.cluster.shared_links) if training else None
+    fabric = None
+    if training or any(j.traffic is not None for j in batch):
+        fabric = Fabric(env, cached_network(scenario.cluster), scenario.cluster.shared_links)
     runs: list[TrainingRun] = []
     services: list[Service] = []
     for index, workload in enumerate(scenario.workloads):
@@ -64,6 +66,8 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
             services.append(deploy(env, cluster, service_plan(workload, scenario.cluster, rng), rng))
     for batch_job in batch:
         batch_job.start(env, cluster)
+        if fabric is not None and batch_job.traffic is not None:
+            batch_job.contention = fabric.join(batch_job, functools.partial(_placed, batch_job))
     gauges = run_probes(cluster, [r.job for r in runs], services, batch)
     samples = Samples()
     if series:
@@ -103,6 +107,12 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     )
 
 
+def _placed(job: BatchJob) -> Placed:
+    """A batch job's traffic on the GPUs it holds (it has traffic: only those join the fabric)."""
+    assert job.placed is not None
+    return job.placed
+
+
 def _cluster(env: simpy.Environment, scenario: Scenario, tenants: list[str]) -> Cluster:
     """The GPU pool under the scenario's scheduler (policy, preemption, quotas, fair share)."""
     gpn = scenario.cluster.gpus_per_node
@@ -140,13 +150,10 @@ def _training(env: simpy.Environment, cluster: Cluster, scenario: Scenario, work
     plan, step = priced_step(workload, scenario.cluster, step_model)
     model = step_model or DEFAULT_STEP_MODEL
     network = cached_network(scenario.cluster)
-    priced: dict[bytes, StepTime] = {np.arange(plan.step.layout.world, dtype=np.int64).tobytes(): step}
+    reference = np.arange(plan.step.layout.world, dtype=np.int64).tobytes()
 
     def pricer(gpus: GpuIds) -> StepTime:  # the same GPUs cost the same, however often the job gets them
-        key = gpus.tobytes()
-        if key not in priced:
-            priced[key] = placed_step(model, plan.step, network, gpus)
-        return priced[key]
+        return step if gpus.tobytes() == reference else placed_training(model, plan.step, network, gpus).timed
 
     job = TrainingJob(
         name=workload.name, gpus=workload.parallelism.world, steps_total=plan.steps,
@@ -161,7 +168,6 @@ def _training(env: simpy.Environment, cluster: Cluster, scenario: Scenario, work
         links.watch(job, functools.partial(placed_step_s, model, plan.step))
     contention = None
     if fabric is not None:
-        contention = fabric.join(job, lambda gpus, timed: placed_footprint(plan.step, timed, network, gpus),
-                                 lambda gpus, share: placed_step(model, plan.step, network.shared(share), gpus))
+        contention = fabric.join(job, lambda: placed_training(model, plan.step, network, job.placed_gpus))
     return TrainingRun(workload, plan, step, job, contention)
 

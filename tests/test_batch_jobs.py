@@ -399,7 +399,7 @@ def test_trace_jobs_given_tokens_run_for_their_training_time(tmp_path: Path) -> 
     """A row with tokens runs for tokens / the fastest layout's throughput of its model on its GPUs (the trace's
     model where the row names none); twice the GPUs train the same tokens in about half the time."""
     from simulator import catalog
-    from simulator.plan.job_pricing import training_tokens_per_s
+    from simulator.plan.job_pricing import fastest_layout
     from simulator.scenario.schema import ClusterSpec
 
     (tmp_path / "jobs.csv").write_text(TOKEN_TRACE, encoding="utf-8")
@@ -407,9 +407,8 @@ def test_trace_jobs_given_tokens_run_for_their_training_time(tmp_path: Path) -> 
     report = run(tmp_path, cluster=cluster, jobs=[{"kind": "trace", "path": "jobs.csv", "model": "gpt3-1.3b"}])
     assert report.jobs is not None and report.jobs.completed == 3
     rows = {r.name: r for r in report.jobs.rows}
-    rate = training_tokens_per_s(catalog.model("gpt3-1.3b"), ClusterSpec.model_validate(cluster), 8, 4096,
-                                 4 * 2**20)
-    assert rate is not None and rows["trace-0"].duration_s == pytest.approx(2e9 / rate)
+    layout = fastest_layout(catalog.model("gpt3-1.3b"), ClusterSpec.model_validate(cluster), 8, 4096, 4 * 2**20)
+    assert layout is not None and rows["trace-0"].duration_s == pytest.approx(2e9 / layout.tokens_per_s)
     assert (rows["trace-0"].model, rows["trace-0"].tokens) == ("gpt3-1.3b", 2e9)
     assert rows["trace-1"].model == "gpt3-1.3b"  # from the trace's model
     assert 0.4 < rows["trace-1"].duration_s / rows["trace-0"].duration_s < 0.6

@@ -13,14 +13,17 @@ from simulator.engine.placement import PLACEMENTS, Free
 from simulator.experiments.compare import compare
 from simulator.models.hardware import Precision
 from simulator.models.topology.build import build_network
+from simulator.models.topology.collectives import all_to_all_flows
 from simulator.models.topology.shape import ClusterShape
 from simulator.models.topology.specs import FatTreeTopology
 from simulator.models.workload.parallelism import Parallelism
 from simulator.models.workload.step_time import OperatorStepModel
-from simulator.models.workload.traffic import channel_utilization
+from simulator.models.workload.traffic import Pattern, PatternTraffic, channel_utilization
 from simulator.models.workload.training_job import TrainingStep
 from simulator.plan.load import load_scenario
 from simulator.report.html import report_html
+from simulator.report.invariants import violations
+from simulator.report.model import Report, TrainingReport
 from simulator.report.render import comparison_rows
 from simulator.run import simulate
 from simulator.scenario.policies import PlacementName
@@ -129,3 +132,75 @@ def test_link_load_over_time_is_reported_and_plotted() -> None:
         assert len(load) == len(s.link_time_s) and all(0.0 <= x <= 1.0 for x in load)
     assert s.link_load["leaf"][-1] == 0.0  # both jobs have finished by the end
     assert "Network load by tier" in report_html(report)
+
+
+def test_a_pattern_job_is_priced_on_its_gpus_and_on_what_others_leave() -> None:
+    """On a 1:4 tree of six 48-GPU leaves: NCCL rings cross each leaf boundary once per direction wherever the
+    nodes sit, so spreading costs a ring all-reduce nothing; an all-to-all over 96 GPUs packed on two leaves is
+    limited by their up-links, and spread two nodes per leaf over all six it runs nearer the NIC rate."""
+    shape = ClusterShape(32, 8, 450e9, 50e9, True)
+    network = build_network(FatTreeTopology(kind="fat_tree", tiers=2, radix=64, oversubscription=4), shape)
+    spread = np.concatenate([np.arange(16) + 48 * leaf for leaf in range(6)]).astype(np.int64)
+    packed = np.arange(96, dtype=np.int64)
+    rings = PatternTraffic(network, Pattern.ALL_REDUCE, 0.2)
+    assert rings.place(packed).pace == rings.place(spread).pace == pytest.approx(1.0)
+    experts = PatternTraffic(network, Pattern.ALL_TO_ALL, 0.2)
+    src, dst, _ = all_to_all_flows(packed[None, :])
+    alone_s = network.phase(src, dst, 1.0).transfer_s
+    src, dst, _ = all_to_all_flows(spread[None, :])
+    spread_s = network.phase(src, dst, 1.0).transfer_s
+    placed = experts.place(spread)
+    assert placed.pace == pytest.approx(0.8 + 0.2 * spread_s / alone_s) and placed.pace < 0.95
+    assert placed.footprint.busy.max() == pytest.approx(placed.collective / placed.pace)
+    assert "leaf" in set(network.channel_kinds[placed.footprint.channels].tolist())
+    halved = placed.shared(np.full(placed.footprint.busy.size, 0.5))
+    assert halved == pytest.approx((placed.pace + placed.collective) / placed.pace)
+    assert placed.shared(np.ones(placed.footprint.busy.size)) == 1.0
+    assert experts.place(np.arange(1, dtype=np.int64)).footprint.channels.size == 0  # one GPU: no collective
+
+
+def batch_run(topology: str, *overrides: str, training: bool = False, pattern: str = "all_to_all") -> Report:
+    """Two 256-GPU batch jobs that spend 30 % of their time in one collective (and a Mixtral training job)."""
+    jobs = ("jobs=[{kind: generated, name: j, count: 2, rate: 1, gpus: {kind: choice, values: [256]}, "
+            "duration: {kind: lognormal, median: 2 h, sigma: 0.01}, communication: {fraction: 0.3, pattern: "
+            f"{pattern}}}}}]")
+    workloads = f"workloads=[{JOB.format(name='a')}]" if training else "workloads=[]"
+    return simulate(load_scenario(f"scenarios/compare-topologies/{topology}.yaml",
+                                  [jobs, workloads, "horizon=3 h", *overrides]))
+
+
+def test_batch_jobs_across_oversubscribed_leaves_slow_each_other() -> None:
+    shared = batch_run("oversubscribed-fat-tree", "scheduler.placement=spread").jobs
+    alone = batch_run("oversubscribed-fat-tree", "scheduler.placement=spread",
+                      "cluster.shared_links=false").jobs
+    assert shared is not None and alone is not None
+    for with_b, without in zip(shared.rows, alone.rows, strict=True):
+        assert with_b.placement_factor == without.placement_factor  # the same GPUs, as fast alone
+        assert with_b.contention_factor > 1.02 and without.contention_factor == 1.0
+        assert any("leaf" in link for link in with_b.contention_links)
+        assert with_b.completion_s > without.completion_s
+    assert shared.contention_factor > 1.02 and alone.contention_factor == 1.0
+
+
+@pytest.mark.parametrize("pattern", ["all_reduce", "all_to_all"])
+def test_batch_jobs_on_a_rail_tree_under_their_own_leaves_do_not_meet(pattern: str) -> None:
+    jobs = batch_run("rail-fat-tree", pattern=pattern).jobs
+    assert jobs is not None
+    assert all(r.contention_factor == 1.0 and r.placement_factor == pytest.approx(1.0) for r in jobs.rows)
+
+
+def test_rings_at_a_low_duty_cycle_fit_in_what_the_others_leave() -> None:
+    """Each ring needs about 60 % of the shared up-links while it runs, 30 % of the time; the other job leaves
+    it about 80 %: the time-averaged sharing model slows neither (docs/network.md, "Shared links")."""
+    jobs = batch_run("oversubscribed-fat-tree", "scheduler.placement=spread", pattern="all_reduce").jobs
+    assert jobs is not None and all(r.contention_factor == 1.0 for r in jobs.rows)
+
+
+def test_training_and_batch_jobs_share_one_fabric() -> None:
+    report = batch_run("oversubscribed-fat-tree", "scheduler.placement=spread", "cluster.nodes=96",
+                       training=True)
+    training = report.workloads["a"]
+    assert report.jobs is not None and isinstance(training, TrainingReport)
+    assert training.contention_factor > 1.01 and report.jobs.contention_factor > 1.01
+    invariants = violations(report)
+    assert not invariants, invariants

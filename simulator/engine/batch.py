@@ -1,12 +1,14 @@
 """Batch jobs as SimPy processes: each waits for its GPUs (gang), runs for its duration, and on a failure of
 one of its nodes loses the work since its last checkpoint, gives its GPUs back and queues again, so the
 scheduler places it anew; a straggler node stretches its remaining run time until the node is evicted (then
-it is stopped as by a failure). Thousands of them share one cluster; each costs a few events per attempt."""
+it is stopped as by a failure). A job with traffic runs at the pace of the GPUs it was given and of what the
+other workloads on its links leave it (the shared fabric re-paces it). Thousands of them share one cluster;
+each costs a few events per attempt."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, fields
 from typing import Literal, cast
 
@@ -14,6 +16,8 @@ import simpy
 
 from simulator.engine.cluster import Cluster, GpuIds
 from simulator.engine.effects import Preempted, Repaced, Stopped
+from simulator.engine.fabric import Contention
+from simulator.models.workload.traffic import Placed
 from simulator.plan.jobs import JobDemand
 
 
@@ -37,6 +41,11 @@ class BatchJob(JobDemand):
     _slow: dict[int, float] = field(default_factory=dict)  # straggling node of this attempt -> factor
     _worked_s: float = 0.0  # run time done in this attempt until the pace last changed
     _paced_since_s: float = 0.0  # when the pace last changed (or the attempt started)
+    _ids: GpuIds | None = None  # the GPUs of the attempt under way
+    placed: Placed | None = None  # its traffic on them
+    _contention: float = 1.0  # run-time factor from other workloads on its links
+    on_placement: Callable[[], None] | None = None  # the shared fabric's hook
+    contention: Contention | None = None  # what it met there (None: not on the fabric)
 
     @classmethod
     def of(cls, demand: JobDemand) -> BatchJob:
@@ -63,9 +72,16 @@ class BatchJob(JobDemand):
                 cluster.make_preemptible(ids, self.priority, self._on_preempt)
             self._attempt_start_s, self._stopping, self._slow = env.now, False, {}
             self._worked_s, self._paced_since_s = 0.0, env.now
+            self._ids = ids
+            self.placed = self.traffic(ids) if self.traffic is not None else None
+            if self.on_placement is not None:
+                self.on_placement()
             yield from self._attempt(env, cluster)
             self._attempt_start_s = None
             cluster.release(ids)
+            if self.on_placement is not None:
+                self.on_placement()
+            self._ids = None
         self.finished_s = env.now
 
     def _attempt(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, None]:
@@ -92,8 +108,9 @@ class BatchJob(JobDemand):
                 return
 
     def _pace(self) -> float:
-        """Run-time factor: the slowest straggler of the attempt."""
-        return max(self._slow.values(), default=1.0)
+        """Run-time factor: its GPUs' (placement), the slowest straggler's and the contention's."""
+        placement = self.placed.pace if self.placed is not None else 1.0
+        return placement * max(self._slow.values(), default=1.0) * self._contention
 
     def _work_s(self, now: float) -> float:
         """Run time done in this attempt by `now` (a straggler stretches the wall clock, not the work)."""
@@ -105,7 +122,8 @@ class BatchJob(JobDemand):
         self.held_s += ran
         self.remaining_s -= kept_s
         cluster.record_busy(self.gpus, ran, self.power_w)
-        cluster.productive_gpu_s += kept_s * self.gpus
+        # the kept work at the pace of its GPUs alone (stragglers and contention are not productive time)
+        cluster.productive_gpu_s += kept_s * (self.placed.pace if self.placed is not None else 1.0) * self.gpus
 
     def crash(self, node: int, cause: str) -> None:
         """A node of the job failed (or a straggler was evicted): the attempt stops."""
@@ -122,12 +140,35 @@ class BatchJob(JobDemand):
     def slow(self, node: int, factor: float) -> None:
         """A node of the job turned slow: what is left of the attempt runs `factor` times slower until the node
         is evicted."""
+        self._repace(lambda: self._slow.__setitem__(node, max(factor, self._slow.get(node, 1.0))))
+
+    def set_contention(self, factor: float) -> None:
+        """Other workloads on its links leave it `factor` times slower than alone (1: not slowed)."""
+        if factor != self._contention:
+            self._repace(lambda: setattr(self, "_contention", factor))
+
+    def _repace(self, change: Callable[[], None]) -> None:
+        """Bank the work done at the old pace, apply `change`, and let the attempt under way run what is left at
+        the new pace (an attempt not under way, or its own process, picks the pace up when it next waits)."""
         if self.process is None or self._env is None or self._attempt_start_s is None or self._stopping:
+            change()
             return
         now = self._env.now
         self._worked_s, self._paced_since_s = self._work_s(now), now
-        self._slow[node] = max(factor, self._slow.get(node, 1.0))
-        self.process.interrupt(Repaced())
+        change()
+        if self._env.active_process is not self.process:
+            self.process.interrupt(Repaced())
+
+    @property
+    def holds_gpus(self) -> bool:
+        """Whether an attempt holds GPUs now (for the shared fabric)."""
+        return self._ids is not None and self._attempt_start_s is not None
+
+    @property
+    def placed_gpus(self) -> GpuIds:
+        """The GPUs of the attempt under way."""
+        assert self._ids is not None
+        return self._ids
 
     def is_slowed(self, node: int) -> bool:
         """Whether straggler `node` still slows the attempt under way."""

@@ -1,33 +1,51 @@
-"""Training jobs sharing one network. Whenever a job is placed or gives its GPUs back, every job holding GPUs is
-re-priced on the capacity the others leave it: a channel others keep busy a fraction u of the time leaves
-1 - u, but never less than an even split among the jobs that use it (max-min fairness when all send at once).
-Jobs re-price at these events only, never per step (docs/network.md, "Shared links"). The channels' load is
-integrated over time for the cluster report.
+"""Workloads sharing one network. Whenever a workload is placed or gives its GPUs back, every workload whose
+channels it touches is re-priced on the capacity the others leave it: a channel others keep busy a fraction u of
+the time leaves 1 - u, but never less than an even split among the workloads that use it (max-min fairness when
+all send at once). Workloads re-price at these events only, never per step, and only those that share a channel
+with the one that changed (docs/network.md, "Shared links"). The channels' load is integrated over time for the
+cluster report.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import simpy
 
 from simulator.engine.cluster import GpuIds
-from simulator.engine.pace import JobWide
-from simulator.engine.training import TrainingJob
-from simulator.models.topology.network import FloatArray, Network
-from simulator.models.workload.step_time import StepTime
+from simulator.models.topology.network import FloatArray, IntArray, Network
+from simulator.models.workload.traffic import Placed
 
-Utilization = Callable[[GpuIds, StepTime], FloatArray]  # a job's busy fraction of each channel, placed on GPUs
-SharedPricer = Callable[[GpuIds, FloatArray], StepTime]  # its step on GPUs with that share of each channel left
 TOP_LINKS = 3
 MAX_SERIES = 4096  # link-load change points kept for plots (a run with more keeps its first ones)
 
 
+class FabricUser(Protocol):
+    """A workload on the fabric: the engine's training and batch jobs."""
+
+    on_placement: Callable[[], None] | None  # the fabric's hook: call it on taking and on giving back GPUs
+
+    @property
+    def holds_gpus(self) -> bool:
+        """Whether it holds GPUs now."""
+        ...
+
+    @property
+    def placed_gpus(self) -> GpuIds:
+        """The GPU of each of its ranks."""
+        ...
+
+    def set_contention(self, factor: float) -> None:
+        """It runs `factor` times slower than alone on its GPUs from now on (1: not slowed)."""
+        ...
+
+
 @dataclass
 class Contention:
-    """What one job met: its step-time factor over time (integrated while it held GPUs) and the links."""
+    """What one workload met: its run-time factor over time (integrated while it held GPUs) and the links."""
 
     factor: float = 1.0
     since_s: float = 0.0
@@ -38,102 +56,143 @@ class Contention:
     holding: bool = False  # whether it held GPUs since since_s
 
     def mean_factor(self) -> float:
-        """Time-weighted mean step-time factor while it held GPUs."""
+        """Time-weighted mean run-time factor while it held GPUs."""
         return 1.0 + self.weighted_s / self.held_s if self.held_s > 0 else 1.0
 
+    def advance(self, now: float) -> None:
+        """Count the time since the last change at the factor then in force."""
+        if self.holding and now > self.since_s:
+            self.weighted_s += (now - self.since_s) * (self.factor - 1.0)
+            self.held_s += now - self.since_s
+        self.since_s = now
 
-@dataclass
+
+@dataclass(eq=False)
 class _Member:
-    job: TrainingJob
-    utilization: Utilization
-    shared: SharedPricer
+    job: FabricUser
+    placed: Callable[[], Placed]  # its traffic on the GPUs it holds now
     contention: Contention = field(default_factory=Contention)
-    _footprint: dict[bytes, FloatArray] = field(default_factory=dict)
-
-    def footprint(self) -> FloatArray:
-        """Its channel utilization on its current GPUs, at its uncontended step (cached per placement)."""
-        gpus = self.job.placed_gpus
-        key = gpus.tobytes()
-        if key not in self._footprint:
-            assert self.job.placed_step is not None
-            self._footprint[key] = self.utilization(gpus, self.job.placed_step)
-        return self._footprint[key]
 
 
 class Fabric:
-    """The shared network of a run and the training jobs on it."""
+    """The shared network of a run and the workloads on it."""
 
     def __init__(self, env: simpy.Environment, network: Network, sharing: bool = True) -> None:
         self.env = env
         self.network = network
-        self.sharing = sharing  # whether jobs slow each other (else each is priced alone; loads still tracked)
+        self.sharing = sharing  # whether workloads slow each other (else each is priced alone; loads still tracked)
         self._members: list[_Member] = []
-        self.busy_s = np.zeros_like(network.capacity)  # per channel: time-integrated utilization by all jobs
-        self._load = np.zeros_like(network.capacity)  # the channels' utilization since the last change
+        self._active: dict[_Member, Placed] = {}  # members holding GPUs whose traffic crosses channels
+        self._total = np.zeros_like(network.capacity)  # sum of the active members' uncontended busy fractions
+        self._users = np.zeros(network.capacity.size, dtype=np.int64)  # active members using each channel
+        self._load = np.zeros_like(network.capacity)  # the channels' utilization: busy fractions / factors
+        self._mark = np.zeros(network.capacity.size, dtype=bool)
+        self.busy_s = np.zeros_like(network.capacity)  # per channel: time-integrated utilization by all
         self._load_since_s = 0.0
+        names, index = network.tiers()
+        self._tier_sizes = np.bincount(index, minlength=len(names))
         self.tier_series: list[tuple[float, FloatArray]] = []  # (time, mean load of each tier) at each change
 
-    def join(self, job: TrainingJob, utilization: Utilization, shared: SharedPricer) -> Contention:
-        """Price `job` against the others from now on; returns what it will meet."""
-        member = _Member(job, utilization, shared)
+    def join(self, job: FabricUser, placed: Callable[[], Placed]) -> Contention:
+        """Price `job` against the others from now on (`placed`: its traffic on the GPUs it holds, asked only
+        while it holds some); returns what it will meet."""
+        member = _Member(job, placed)
         self._members.append(member)
-        job.on_placement = self.changed
+        job.on_placement = lambda: self.changed(member)
         return member.contention
 
-    def changed(self) -> None:
-        """A job was placed or released its GPUs: re-price every job that holds GPUs."""
-        self.settle()
-        holding = [m for m in self._members if m.job.holds_gpus and m.job.placed_step is not None]
-        footprints = {id(m): m.footprint() for m in holding}
-        total = sum(footprints.values(), np.zeros_like(self.network.capacity))
-        users = sum(((f > 0).astype(np.int64) for f in footprints.values()), np.zeros(total.size, dtype=np.int64))
-        load = np.zeros_like(total)
-        for m in self._members:
-            factor, links = 1.0, list[str]()
-            if self.sharing and m in holding and len(holding) > 1:
-                factor, links = self._factor(m, footprints[id(m)], total, users)
-            if m in holding:  # the same bytes over a longer step
-                load += footprints[id(m)] / factor
-            m.contention.factor = factor
-            m.contention.max_factor = max(m.contention.max_factor, factor)
-            if links:
-                m.contention.links = links
-            m.job.set_pace(JobWide.CONTENTION, factor)
-        self._load = np.minimum(load, 1.0)
-        names, index = self.network.tiers()
-        per_tier = (np.bincount(index, weights=self._load, minlength=len(names))
-                    / np.bincount(index, minlength=len(names)))
-        if self.tier_series and self.tier_series[-1][0] == self.env.now:
-            self.tier_series.pop()  # several changes at one instant: the last state counts
-        if len(self.tier_series) < MAX_SERIES:
-            self.tier_series.append((self.env.now, per_tier))
-
-    def settle(self) -> None:
-        """Count the time since the last change at each job's factor (the end of a run calls it too)."""
+    def changed(self, member: _Member) -> None:
+        """`member` was placed or released its GPUs: re-price it and every workload on a channel it touched."""
+        self._integrate()
         now = self.env.now
-        self.busy_s += (now - self._load_since_s) * self._load
-        self._load_since_s = now
-        for m in self._members:
-            c = m.contention
-            if c.since_s < now and c.holding:
-                c.weighted_s += (now - c.since_s) * (c.factor - 1.0)
-                c.held_s += now - c.since_s
-            c.since_s = now
-            c.holding = m.job.holds_gpus
+        member.contention.advance(now)
+        member.contention.holding = member.job.holds_gpus
+        touched: list[IntArray] = []
+        old = self._active.pop(member, None)
+        if old is not None:
+            self._leave(old, member.contention.factor)
+            touched.append(old.footprint.channels)
+        placed = member.placed() if member.job.holds_gpus else None
+        if placed is not None and placed.footprint.channels.size:
+            self._active[member] = placed
+            self._enter(placed)
+            touched.append(placed.footprint.channels)
+        member.contention.factor = 1.0
+        for channels in touched:
+            self._mark[channels] = True
+        affected = [m for m, p in self._active.items() if m is not member and self._mark[p.footprint.channels].any()]
+        self._mark[:] = False
+        for m in ([member] if member in self._active else []) + affected:
+            self._reprice(m, now)
+        if member not in self._active:
+            member.job.set_contention(1.0)
+        self._record(now)
 
-    def _factor(self, m: _Member, own: FloatArray, total: FloatArray, users: np.ndarray) -> tuple[float, list[str]]:
-        """Step-time factor of member `m` on what the others leave it, and the links that slow it most."""
-        others = total - own
-        sharing = (own > 0) & (others > 0)
+    def _enter(self, placed: Placed) -> None:
+        fp = placed.footprint
+        self._total[fp.channels] += fp.busy
+        self._users[fp.channels] += 1
+        self._load[fp.channels] += fp.busy
+
+    def _leave(self, placed: Placed, factor: float) -> None:
+        fp = placed.footprint
+        self._total[fp.channels] -= fp.busy
+        self._users[fp.channels] -= 1
+        self._load[fp.channels] -= fp.busy / factor
+        idle = fp.channels[self._users[fp.channels] == 0]  # exactly idle again, whatever the rounding
+        self._total[idle] = 0.0
+        self._load[idle] = 0.0
+
+    def _reprice(self, m: _Member, now: float) -> None:
+        """Member `m`'s factor on what the others leave it (its load moves with it: the same bytes over a
+        longer run), and the links that slow it most."""
+        placed = self._active[m]
+        fp = placed.footprint
+        c = m.contention
+        factor, links = self._factor(placed) if self.sharing else (1.0, [])
+        c.advance(now)
+        self._load[fp.channels] += fp.busy / factor - fp.busy / c.factor
+        c.factor = factor
+        c.max_factor = max(c.max_factor, factor)
+        if links:
+            c.links = links
+        m.job.set_contention(factor)
+
+    def _factor(self, placed: Placed) -> tuple[float, list[str]]:
+        fp = placed.footprint
+        others = self._total[fp.channels] - fp.busy
+        sharing = others > 1e-12
         if not sharing.any():
             return 1.0, []
-        share = np.ones_like(total)
-        fair = 1.0 / np.maximum(users, 1)
+        share = np.ones_like(fp.busy)
+        fair = 1.0 / np.maximum(self._users[fp.channels], 1)
         share[sharing] = np.maximum(1.0 - others[sharing], fair[sharing])
-        assert m.job.placed_step is not None
-        factor = m.shared(m.job.placed_gpus, share).total_s / m.job.placed_step.total_s
+        factor = placed.shared(share)
         if factor <= 1.0 + 1e-12:
             return 1.0, []
-        pressure = np.where(sharing, own * (1.0 - share), 0.0)
+        pressure = np.where(sharing, fp.busy * (1.0 - share), 0.0)
         top = np.argsort(pressure)[::-1][:TOP_LINKS]
-        return factor, [self.network.channel_names[int(i)] for i in top if pressure[i] > 0]
+        return factor, [self.network.channel_names[int(fp.channels[i])] for i in top if pressure[i] > 0]
+
+    def _integrate(self) -> None:
+        """Count the channels' load since the last change."""
+        now = self.env.now
+        if now > self._load_since_s:
+            self.busy_s += (now - self._load_since_s) * np.clip(self._load, 0.0, 1.0)
+        self._load_since_s = now
+
+    def _record(self, now: float) -> None:
+        """The tiers' mean load from now on, for the plots."""
+        names, index = self.network.tiers()
+        per_tier = (np.bincount(index, weights=np.clip(self._load, 0.0, 1.0), minlength=len(names))
+                    / self._tier_sizes)
+        if self.tier_series and self.tier_series[-1][0] == now:
+            self.tier_series.pop()  # several changes at one instant: the last state counts
+        if len(self.tier_series) < MAX_SERIES:
+            self.tier_series.append((now, per_tier))
+
+    def settle(self) -> None:
+        """At the end of a run: count the time since the last change (loads and every member's factor)."""
+        self._integrate()
+        for m in self._members:
+            m.contention.advance(self.env.now)

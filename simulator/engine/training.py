@@ -351,6 +351,10 @@ class TrainingJob:
         self.losses.slowdown_s += steps * (self._span_step_s - self.step_s)
         cluster.record_busy(self.gpus, steps * self._span_step_s, self.power_w)
 
+    def set_contention(self, factor: float) -> None:
+        """Other workloads on its links leave its steps `factor` times slower than alone (1: not slowed)."""
+        self.set_pace(JobWide.CONTENTION, factor)
+
     def set_pace(self, key: JobWide, factor: float) -> None:
         """Steps take `factor` times their base time for reason `key` (e.g. a degraded network); 1 clears it.
         A computing span is cut at its whole steps and continues at the new pace."""

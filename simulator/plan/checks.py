@@ -13,7 +13,7 @@ from simulator.models.workload.parallelism import Recompute
 from simulator.models.workload.pipeline import stage_layers
 from simulator.models.workload.transformer import PositionKind
 from simulator.plan.economy import gpu_hour_rate
-from simulator.plan.job_pricing import trace_durations
+from simulator.plan.job_pricing import trace_runs
 from simulator.plan.network import MissingFigure, network
 from simulator.plan.serving import prefix_slots, serving_config
 from simulator.plan.training import training_plan
@@ -254,7 +254,7 @@ def _job_problems(source: JobSource, usable: int, quotas: dict[str, int], cluste
     if int(trace.gpus.max()) > usable:
         return [Problem(("path",), f"a job needs {int(trace.gpus.max()):,} GPUs, but the cluster has {usable:,}")]
     try:
-        trace_durations(source, trace, cluster)
+        trace_runs(source, trace, cluster)
     except TraceError as err:
         return [Problem(("path",), str(err))]
     biggest: dict[str, int] = {}

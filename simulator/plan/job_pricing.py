@@ -12,7 +12,7 @@ from simulator import catalog
 from simulator.catalog import UnknownEntry
 from simulator.models.hardware import Precision
 from simulator.models.workload import arrivals as arr
-from simulator.models.workload.layout_search import search_layouts
+from simulator.models.workload.layout_search import RankedLayout, search_layouts
 from simulator.models.workload.parallelism import Parallelism
 from simulator.models.workload.training_job import TrainingStep
 from simulator.models.workload.transformer import TransformerModel
@@ -24,24 +24,25 @@ RESERVE_BYTES = 2 * 2**30  # framework reserve per GPU, as the planners assume
 
 
 @functools.lru_cache(maxsize=4096)
-def training_tokens_per_s(model: TransformerModel, cluster: ClusterSpec, gpus: int, seq_len: int,
-                          batch_tokens: float) -> float | None:
-    """Tokens per second of the fastest layout of `model` on `gpus` of the cluster's GPUs, or None when no layout
+def fastest_layout(model: TransformerModel, cluster: ClusterSpec, gpus: int, seq_len: int,
+                   batch_tokens: float) -> RankedLayout | None:
+    """The fastest layout of `model` on `gpus` of the cluster's GPUs (ranks on GPUs 0..n-1), or None when no layout
     fits in memory. The batch is rounded up to a whole number of sequences per GPU (every layout's data
     parallelism divides it; larger micro-batches are tried where they divide it too)."""
     sequences = max(1, math.ceil(batch_tokens / seq_len / gpus)) * gpus
     base = TrainingStep(model, cluster.accelerator, Precision.BF16, Parallelism(), seq_len, sequences)
     ranked, _, _ = search_layouts(base, cached_network(cluster), gpus, RESERVE_BYTES, top=1)
-    return ranked[0].tokens_per_s if ranked else None
+    return ranked[0] if ranked else None
 
 
-def trace_durations(source: TraceJobs, trace: arr.JobTrace, cluster: ClusterSpec) -> list[float]:
-    """Each job's run time: its own, or its tokens over the training throughput of its model on its GPUs.
-    TraceError naming the line of a row whose model is unknown, missing, or fits on no layout of its GPUs."""
-    durations = []
+def trace_runs(source: TraceJobs, trace: arr.JobTrace, cluster: ClusterSpec) -> list[tuple[float, RankedLayout | None]]:
+    """Each job's run time, and the layout it trains with where it gives tokens: its own run time, or its tokens
+    over the training throughput of its model's fastest layout on its GPUs. TraceError naming the line of a row
+    whose model is unknown, missing, or fits on no layout of its GPUs."""
+    runs: list[tuple[float, RankedLayout | None]] = []
     for i, line in enumerate(trace.lines):
         if not math.isnan(trace.duration_s[i]):
-            durations.append(float(trace.duration_s[i]))
+            runs.append((float(trace.duration_s[i]), None))
             continue
         where = f"{source.path}, line {line}"
         name = trace.models[i]
@@ -53,8 +54,8 @@ def trace_durations(source: TraceJobs, trace: arr.JobTrace, cluster: ClusterSpec
             raise arr.TraceError(f"{where}: a row that gives tokens needs a model (column {source.model_column!r}, "
                                  f"or the trace's model)")
         gpus = int(trace.gpus[i])
-        rate = training_tokens_per_s(model, cluster, gpus, source.seq_len, source.global_batch_tokens)
-        if rate is None:
+        layout = fastest_layout(model, cluster, gpus, source.seq_len, source.global_batch_tokens)
+        if layout is None:
             raise arr.TraceError(f"{where}: {model.name} fits no layout of {gpus} {cluster.accelerator.name} GPUs")
-        durations.append(float(trace.tokens[i]) / rate)
-    return durations
+        runs.append((float(trace.tokens[i]) / layout.tokens_per_s, layout))
+    return runs

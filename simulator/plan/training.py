@@ -14,7 +14,7 @@ from simulator.models.reliability import NoSpare, Scope, cause_kind
 from simulator.models.topology.network import FloatArray, Network
 from simulator.models.topology.specs import OcsTorusTopology
 from simulator.models.workload.step_time import OperatorStepModel, StepTime, StepTimeModel
-from simulator.models.workload.traffic import channel_utilization
+from simulator.models.workload.traffic import Footprint, channel_utilization
 from simulator.models.workload.training_job import TrainingStep
 from simulator.plan.network import cached_network, topology_leaves
 from simulator.scenario.schema import ClusterSpec, Scenario, TrainingWorkload
@@ -158,15 +158,38 @@ def _ranks(step: TrainingStep, net: Network, gpus: NDArray[np.int64]) -> NDArray
     return gpus if gpus.size == step.layout.world and int(gpus.max()) < net.gpus else None
 
 
-@functools.lru_cache(maxsize=256)
-def _footprint(step: TrainingStep, timed: StepTime, net: Network, gpus: bytes) -> FloatArray:
-    return channel_utilization(step, timed, net, _ranks(step, net, np.frombuffer(gpus, dtype=np.int64)))
+@dataclass(frozen=True)
+class PlacedTraining:
+    """A training step with its ranks on some GPUs, as the shared fabric sees it (simulator/engine/fabric.py)."""
+
+    model: StepTimeModel
+    step: TrainingStep
+    network: Network
+    gpus: NDArray[np.int64]
+    timed: StepTime  # the step alone on these GPUs
+    pace: float  # its time over the step's with the ranks on GPUs 0..n-1
+    footprint: Footprint
+
+    def shared(self, share: FloatArray) -> float:
+        """The step on what others leave of each channel of its footprint, over the step alone."""
+        left = np.ones_like(self.network.capacity)
+        left[self.footprint.channels] = share
+        return placed_step(self.model, self.step, self.network.shared(left), self.gpus).total_s / self.timed.total_s
 
 
-def placed_footprint(step: TrainingStep, timed: StepTime, net: Network, gpus: NDArray[np.int64]) -> FloatArray:
-    """Each channel's busy fraction from a job's traffic with its ranks on `gpus` (cached: replicates and
-    requeues onto the same GPUs reuse it; a re-formed OCS slice keeps the slice positions, as placed_step)."""
-    return _footprint(step, timed, net, np.ascontiguousarray(gpus, dtype=np.int64).tobytes())
+@functools.lru_cache(maxsize=1024)
+def _placed(model: StepTimeModel, step: TrainingStep, net: Network, gpus: bytes) -> PlacedTraining:
+    ids = np.frombuffer(gpus, dtype=np.int64)
+    timed = placed_step(model, step, net, ids)
+    reference = model.step_time(step, net).total_s
+    busy = channel_utilization(step, timed, net, _ranks(step, net, ids))
+    return PlacedTraining(model, step, net, ids, timed, timed.total_s / reference, Footprint.of(busy))
+
+
+def placed_training(model: StepTimeModel, step: TrainingStep, net: Network, gpus: NDArray[np.int64]) -> PlacedTraining:
+    """The step, its pace and its footprint with its ranks on `gpus` (cached: replicates and requeues onto the
+    same GPUs reuse it; a re-formed OCS slice keeps the slice positions, as placed_step)."""
+    return _placed(model, step, net, np.ascontiguousarray(gpus, dtype=np.int64).tobytes())
 
 
 def placed_step_s(model: StepTimeModel, step: TrainingStep, net: Network, gpus: NDArray[np.int64]) -> float:

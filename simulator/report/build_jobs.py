@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.engine.batch import BatchJob
+from simulator.engine.fabric import Contention
 from simulator.report.model import BatchJobRow, BatchJobsReport
 from simulator.units import SECONDS_PER_HOUR
 
 
 def _row(job: BatchJob, now: float) -> BatchJobRow:
     end = job.finished_s if job.finished_s is not None else now
+    contention = job.contention or Contention()
     return BatchJobRow(
         name=job.name, tenant=job.tenant, gpus=job.gpus, model=job.model, tokens=job.tokens, status=job.status,
         submitted_s=job.submitted_s, started_s=job.started_s, finished_s=job.finished_s, queued_s=job.queued_s,
@@ -19,6 +21,8 @@ def _row(job: BatchJob, now: float) -> BatchJobRow:
         slowdown=(job.finished_s - job.submitted_s) / job.duration_s if job.finished_s is not None else None,
         interruptions=job.interruptions, preemptions=job.preemptions,
         lost_gpu_hours=job.lost_s * job.gpus / SECONDS_PER_HOUR,
+        placement_factor=job.placed.pace if job.placed is not None else 1.0,
+        contention_factor=contention.mean_factor(), contention_links=contention.links,
     )
 
 
@@ -40,5 +44,13 @@ def jobs_report(jobs: list[BatchJob], now: float) -> BatchJobsReport:
         interruptions=sum(r.interruptions for r in rows), preemptions=sum(r.preemptions for r in rows),
         lost_gpu_hours=sum(r.lost_gpu_hours for r in rows),
         gpu_hours=sum(job.held_s * job.gpus for job in jobs) / SECONDS_PER_HOUR,
+        contention_factor=_weighted_factor(jobs),
         rows=rows,
     )
+
+
+def _weighted_factor(jobs: list[BatchJob]) -> float:
+    """Mean contention factor over the GPU-time the jobs held on the fabric (1 where none were on it)."""
+    held = sum(j.contention.held_s * j.gpus for j in jobs if j.contention is not None)
+    extra = sum(j.contention.weighted_s * j.gpus for j in jobs if j.contention is not None)
+    return 1.0 + extra / held if held > 0 else 1.0

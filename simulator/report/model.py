@@ -155,7 +155,7 @@ class TrainingReport(Output):
     step_time_s: float = Field(description="duration of one optimizer step, s")
     step_breakdown: StepBreakdown
     contention_factor: float = Field(
-        description="step-time factor from other training jobs' traffic on shared links, time-weighted over "
+        description="step-time factor from other workloads' traffic on shared links, time-weighted over "
         "the time it held GPUs (1: it met none); the step figures above are without it")
     contention_max_factor: float = Field(description="the largest such factor it met")
     contention_links: list[str] = Field(description="the shared links that slowed it most when it was slowed most")
@@ -318,6 +318,13 @@ class BatchJobRow(Output):
     preemptions: int = Field(description="times higher-priority work stopped it")
     lost_gpu_hours: float = Field(description="run time thrown away by interruptions and preemptions x GPUs, "
                                   "GPU-hours")
+    placement_factor: float = Field(
+        description="run-time factor of the GPUs of its latest attempt, alone on the network, over GPUs 0..n-1 "
+        "(1: no network traffic, or as fast there)")
+    contention_factor: float = Field(
+        description="run-time factor from other workloads' traffic on shared links, time-weighted over the time it "
+        "held GPUs (1: it met none)")
+    contention_links: list[str] = Field(description="the shared links that slowed it most when it was slowed most")
 
 
 class BatchJobsReport(Output):
@@ -336,6 +343,8 @@ class BatchJobsReport(Output):
     preemptions: int = Field(description="times higher-priority work stopped a job")
     lost_gpu_hours: float = Field(description="run time thrown away by interruptions and preemptions, GPU-hours")
     gpu_hours: float = Field(description="GPU-hours the jobs held")
+    contention_factor: float = Field(
+        description="the jobs' contention factors weighted by the GPU-time they held (1: none met any)")
     rows: list[BatchJobRow] = Field(description="every job, in submission order")
 
 

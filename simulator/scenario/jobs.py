@@ -63,6 +63,21 @@ class LognormalDuration(Strict):
 JobDuration = Annotated[ExponentialDuration | LognormalDuration, Field(discriminator="kind")]
 
 
+class JobCommunication(Strict):
+    """How a batch job without a model uses the network: one collective over all its GPUs, repeated, taking
+    `fraction` of its run time when its ranks sit on GPUs 0..n-1 of the cluster alone. On the GPUs the
+    scheduler gives it, that part takes what the collective takes there, and what other workloads on the
+    same links leave it (docs/network.md, "Shared links")."""
+
+    pattern: Literal["all_reduce", "all_to_all"] = Field(
+        "all_reduce", description="all_reduce (data-parallel gradients, NCCL rings) or all_to_all (experts)"
+    )
+    fraction: float = Field(
+        gt=0, lt=1, description="share of the run time spent in the collective on GPUs 0..n-1 alone "
+        "(e.g. 0.2 for a job whose exposed communication is a fifth of its step)",
+    )
+
+
 class GeneratedJobs(Strict):
     """A synthetic job stream shaped like published cluster traces (Microsoft Philly, Jeon et al. 2019;
     SenseTime Helios, Hu et al. 2021: most jobs use one or a few GPUs and run briefly, a few use hundreds and
@@ -86,6 +101,10 @@ class GeneratedJobs(Strict):
         0.0, alias="checkpoint_interval", description="work is saved every interval (0: a stopped job restarts)"
     )
     start_at_s: NonNegativeDuration = Field(0.0, alias="start_at", description="when submissions begin")
+    communication: JobCommunication | None = Field(
+        None, description="the jobs' collective across their GPUs and its share of their run time (default: "
+        "none, the jobs do not use the network)",
+    )
 
 
 class TraceJobs(Strict):
@@ -122,7 +141,10 @@ class TraceJobs(Strict):
     checkpoint_interval_s: NonNegativeDuration = Field(
         0.0, alias="checkpoint_interval", description="work is saved every interval (0: a stopped job restarts)"
     )
-
+    communication: JobCommunication | None = Field(
+        None, description="the collective of rows given as run times, and its share of them (default: none); rows "
+        "given as tokens communicate as their model's layout does",
+    )
 
     def columns(self) -> JobColumns:
         """Where the trace's fields are."""

@@ -41,7 +41,12 @@ GRADIENT_BUCKET_BYTES = 25 * 2**20
 
 
 class StepTimeModel(Protocol):
-    """Anything that prices one optimizer step of a training job on a network."""
+    """Anything that prices one optimizer step of a training job on a network (hashable: placed steps are
+    cached per model)."""
+
+    def __hash__(self) -> int:
+        """Identity or value: whatever makes equal models price alike."""
+        ...
 
     def step_time(self, step: TrainingStep, network: Network, gpus: IntArray | None = None) -> StepTime:
         """Duration of one step and its parts; rank r runs on GPU `gpus[r]` (default: GPU r)."""

@@ -9,6 +9,11 @@ utilization is the sum over kinds of those busy seconds over the step time, at m
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
 import numpy as np
 
 from simulator.models.topology.collectives import all_to_all_flows, ring_flows
@@ -49,3 +54,107 @@ def channel_utilization(step: TrainingStep, timed: StepTime, network: Network,
         if seconds > 0:
             busy += seconds * _footprint(network, src, dst)
     return np.minimum(busy / timed.total_s, 1.0) if timed.total_s > 0 else busy
+
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """A workload's load on the channels it uses: their indices and its busy fraction of each (> 0)."""
+
+    channels: IntArray
+    busy: FloatArray
+
+    @classmethod
+    def of(cls, dense: FloatArray) -> Footprint:
+        """The non-zero entries of a per-channel array."""
+        used = np.flatnonzero(dense > 0)
+        return cls(used, dense[used])
+
+
+NO_FOOTPRINT = Footprint(np.zeros(0, dtype=np.int64), np.zeros(0))
+
+
+class Placed(Protocol):
+    """A workload's communication with its ranks on some GPUs, as the shared fabric sees it."""
+
+    @property
+    def footprint(self) -> Footprint:
+        """Its busy fraction of each channel it crosses, alone on the network."""
+        ...
+
+    @property
+    def pace(self) -> float:
+        """Its run time alone on these GPUs over its run time with the ranks on GPUs 0..n-1."""
+        ...
+
+    def shared(self, share: FloatArray) -> float:
+        """Its run-time factor when each channel of its footprint keeps only `share` (0..1, aligned with
+        footprint.channels) of its capacity, relative to running alone on the same GPUs (>= 1)."""
+        ...
+
+
+class Pattern(StrEnum):
+    """The collective a batch job without a model repeats across its GPUs."""
+
+    ALL_REDUCE = "all_reduce"  # data-parallel gradients: NCCL rings (one per rail across nodes)
+    ALL_TO_ALL = "all_to_all"  # expert parallelism: every GPU to every other
+
+
+@dataclass(frozen=True)
+class PatternTraffic:
+    """A job that spends `share` of its run time in one collective over all its GPUs when its ranks sit on GPUs
+    0..n-1 alone on the network (its stated run time), and the rest computing. Elsewhere the collective takes
+    its busiest channel's time there over its time on GPUs 0..n-1 (the fluid bottleneck model); under
+    contention, its busiest channel on what the others leave."""
+
+    network: Network
+    pattern: Pattern
+    share: float
+
+    def seconds(self, gpus: IntArray) -> FloatArray:
+        """Per channel: seconds per byte of each flow of one phase of the collective with its ranks on `gpus`."""
+        groups = gpus[None, :]
+        src, dst, _ = ring_flows(self.network, groups) if self.pattern is Pattern.ALL_REDUCE \
+            else all_to_all_flows(groups)
+        load = self.network.channel_load(src, dst)
+        seconds = np.zeros_like(load)
+        used = (load > 0) & (self.network.capacity > 0)
+        seconds[used] = load[used] / self.network.capacity[used]
+        return seconds
+
+    def place(self, gpus: IntArray) -> PlacedPattern:
+        """The job on `gpus`: its pace there alone and its footprint."""
+        if self.share <= 0 or gpus.size < 2:
+            return PlacedPattern(1.0, 0.0, NO_FOOTPRINT)
+        seconds = self.seconds(gpus)
+        peak, reference = float(seconds.max()), _reference_peak_s(self, gpus.size)
+        if peak <= 0 or reference <= 0:
+            return PlacedPattern(1.0, 0.0, NO_FOOTPRINT)
+        collective = self.share * peak / reference  # the collective's part of the run time, vs GPUs 0..n-1
+        pace = 1.0 - self.share + collective
+        return PlacedPattern(pace, collective, Footprint.of(seconds / peak * (collective / pace)))
+
+
+@dataclass(frozen=True)
+class PlacedPattern:
+    """A pattern job on its GPUs: run-time factor alone vs GPUs 0..n-1, of which `collective` is communication."""
+
+    pace: float
+    collective: float
+    footprint: Footprint
+
+    def shared(self, share: FloatArray) -> float:
+        """(compute + the collective slowed by its worst channel) / (compute + the collective alone)."""
+        busy = self.footprint.busy
+        if not busy.size:
+            return 1.0
+        slowest = float((busy / np.maximum(share, 1e-12)).max() / busy.max())
+        return (self.pace - self.collective + self.collective * max(1.0, slowest)) / self.pace
+
+
+@functools.lru_cache(maxsize=1024)
+def _reference_peak_s(traffic: PatternTraffic, gpus: int) -> float:
+    """The collective's busiest-channel seconds per byte with the ranks on GPUs 0..n-1."""
+    if gpus < 2 or gpus > traffic.network.gpus:
+        return 0.0
+    return float(traffic.seconds(np.arange(gpus, dtype=np.int64)).max())
