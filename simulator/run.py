@@ -21,8 +21,9 @@ from simulator.engine.sampler import Samples, sampler
 from simulator.engine.serving.service import Service, deploy, settle
 from simulator.engine.training import TrainingJob
 from simulator.models.reliability import Scope
+from simulator.models.topology.network import Network
 from simulator.models.workload.step_time import StepTime, StepTimeModel
-from simulator.models.workload.traffic import Placed
+from simulator.models.workload.traffic import Placed, transfer_traffic
 from simulator.plan.economy import Economy, economy_of
 from simulator.plan.jobs import make_jobs
 from simulator.plan.network import cached_network, topology_leaves
@@ -54,8 +55,10 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     links = _failures(env, scenario, cluster)
     training = [w for w in scenario.workloads if isinstance(w, TrainingWorkload)]
     fabric = None
-    if training or any(j.traffic is not None for j in batch):
-        fabric = Fabric(env, cached_network(scenario.cluster), scenario.cluster.shared_links)
+    network = cached_network(scenario.cluster)
+    if training or any(j.traffic is not None for j in batch) or any(
+            not isinstance(w, TrainingWorkload) and w.disaggregation is not None for w in scenario.workloads):
+        fabric = Fabric(env, network, scenario.cluster.shared_links)
     runs: list[TrainingRun] = []
     services: list[Service] = []
     for index, workload in enumerate(scenario.workloads):
@@ -63,7 +66,10 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
             runs.append(_training(env, cluster, scenario, workload, economy, step_model, links, fabric))
         else:  # its own stream, keyed apart from the failure components' so neither shifts the other
             rng = np.random.default_rng(np.random.SeedSequence(scenario.seed, spawn_key=(1, index)))
-            services.append(deploy(env, cluster, service_plan(workload, scenario.cluster, rng), rng))
+            service = deploy(env, cluster, service_plan(workload, scenario.cluster, rng), rng)
+            services.append(service)
+            if fabric is not None and service.plan.decode is not None:
+                service.contention = fabric.join(service, functools.partial(_kv_traffic, service, network))
     for batch_job in batch:
         batch_job.start(env, cluster)
         if fabric is not None and batch_job.traffic is not None:
@@ -105,6 +111,13 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
         notes=[note for r in runs for note in r.plan.notes],
         series=time_series(samples, runs, services, outcomes, fabric) if series else EMPTY_SERIES,
     )
+
+
+def _kv_traffic(service: Service, network: Network) -> Placed:
+    """A service's KV transfers from the main pool's replicas to the decode pool's, on the GPUs they hold."""
+    senders, receivers = service.pools()
+    assert service.plan.decode is not None
+    return transfer_traffic(network, senders, receivers, service.plan.decode.kv_bytes_per_s)
 
 
 def _placed(job: BatchJob) -> Placed:

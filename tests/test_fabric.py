@@ -18,12 +18,12 @@ from simulator.models.topology.shape import ClusterShape
 from simulator.models.topology.specs import FatTreeTopology
 from simulator.models.workload.parallelism import Parallelism
 from simulator.models.workload.step_time import OperatorStepModel
-from simulator.models.workload.traffic import Pattern, PatternTraffic, channel_utilization
+from simulator.models.workload.traffic import Pattern, PatternTraffic, channel_utilization, transfer_traffic
 from simulator.models.workload.training_job import TrainingStep
 from simulator.plan.load import load_scenario
 from simulator.report.html import report_html
 from simulator.report.invariants import violations
-from simulator.report.model import Report, TrainingReport
+from simulator.report.model import InferenceReport, Report, TrainingReport
 from simulator.report.render import comparison_rows
 from simulator.run import simulate
 from simulator.scenario.policies import PlacementName
@@ -109,7 +109,7 @@ def test_the_cluster_report_names_the_loaded_tiers_and_hottest_links() -> None:
     assert c.link_utilization["leaf"] <= shares[0]
 
 
-def test_no_training_no_link_load() -> None:
+def test_no_network_traffic_no_link_load() -> None:
     report = simulate(load_scenario("scenarios/serve-llama70b-azure-conv.yaml", ["horizon=5 min"]))
     assert report.cluster.link_utilization == {} and report.cluster.hottest_links == []
 
@@ -204,3 +204,27 @@ def test_training_and_batch_jobs_share_one_fabric() -> None:
     assert training.contention_factor > 1.01 and report.jobs.contention_factor > 1.01
     invariants = violations(report)
     assert not invariants, invariants
+
+
+def test_kv_transfers_load_the_nics_between_the_pools() -> None:
+    """Two prefill replicas stream KV caches to two decode replicas on another node: each NIC carries its share
+    of the rate; halving what a bottleneck leaves doubles the transfer time."""
+    shape = ClusterShape(4, 8, 450e9, 50e9, True)
+    network = build_network(FatTreeTopology(kind="fat_tree", tiers=2, radix=64), shape)
+    senders = [np.arange(0, 4, dtype=np.int64), np.arange(4, 8, dtype=np.int64)]
+    receivers = [np.arange(8, 12, dtype=np.int64), np.arange(12, 16, dtype=np.int64)]
+    placed = transfer_traffic(network, senders, receivers, 40e9)
+    kinds = network.channel_kinds[placed.footprint.channels]
+    nic = placed.footprint.busy[kinds == "nic"]
+    capacity = network.capacity[placed.footprint.channels][kinds == "nic"]
+    assert nic.size and nic.max() == pytest.approx(40e9 / 8 / capacity.max())  # 8 senders share the rate
+    assert placed.shared(np.full(placed.footprint.busy.size, 0.5)) == pytest.approx(2.0)
+    assert transfer_traffic(network, senders, [], 40e9).footprint.channels.size == 0
+
+
+def test_a_disaggregated_service_puts_its_kv_transfers_on_the_fabric() -> None:
+    report = simulate(load_scenario("scenarios/serve-llama70b-azure-conv-disaggregated.yaml", ["horizon=10 min"]))
+    chat = report.workloads["chat"]
+    assert isinstance(chat, InferenceReport) and chat.contention_factor == 1.0  # alone on the network
+    assert report.cluster.link_utilization["nic"] > 0
+    assert not violations(report)

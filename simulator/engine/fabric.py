@@ -15,7 +15,6 @@ from typing import Protocol
 import numpy as np
 import simpy
 
-from simulator.engine.cluster import GpuIds
 from simulator.models.topology.network import FloatArray, IntArray, Network
 from simulator.models.workload.traffic import Placed
 
@@ -24,18 +23,13 @@ MAX_SERIES = 4096  # link-load change points kept for plots (a run with more kee
 
 
 class FabricUser(Protocol):
-    """A workload on the fabric: the engine's training and batch jobs."""
+    """A workload on the fabric: the engine's training and batch jobs, and services' KV transfers."""
 
     on_placement: Callable[[], None] | None  # the fabric's hook: call it on taking and on giving back GPUs
 
     @property
     def holds_gpus(self) -> bool:
         """Whether it holds GPUs now."""
-        ...
-
-    @property
-    def placed_gpus(self) -> GpuIds:
-        """The GPU of each of its ranks."""
         ...
 
     def set_contention(self, factor: float) -> None:

@@ -56,6 +56,7 @@ class DecodePool:
     limits: ReplicaLimits
     replicas: int
     transfer_s_per_token: float  # KV bytes per token over the link between the pools
+    kv_bytes_per_s: float = 0.0  # the requests' KV caches moved between the pools, averaged over their arrivals
 
 
 @dataclass(frozen=True)
@@ -214,20 +215,32 @@ def kv_transfer_s_per_token(w: InferenceWorkload, cluster: ClusterSpec, prefill:
         min(prefill.tp * prefill.pp, w.decode_tp * w.decode_pp) * per_gpu)
 
 
+def kv_rate_bytes_per_s(load: RequestLoad, prefill: ServingConfig) -> float:
+    """Mean rate of KV-cache bytes from the prefill to the decode pool: every prompt's cache (and its first token's)
+    over the span of the arrivals (at least a second)."""
+    if not load.arrival_s.size:
+        return 0.0
+    span_s = max(1.0, float(load.arrival_s[-1] - load.arrival_s[0]))
+    tokens = float(np.sum(load.input_tokens + 1))
+    return tokens * prefill.kv_bytes_per_token * prefill.tp * prefill.pp / span_s
+
+
 def service_plan(w: InferenceWorkload, cluster: ClusterSpec, rng: np.random.Generator) -> ServicePlan:
     """The workload's replicas, pools and scaling on `cluster`, and its requests drawn from `rng`."""
     net = network(cluster)
     cfg = serving_config(w, cluster)
+    load = request_load(w, rng)
     decode = None
     if w.disaggregation is not None:
         decoder = serving_config(w, cluster, decode=True)
         decode = DecodePool(_iterations(decoder, net), replica_limits(w, decoder, False),
-                            w.disaggregation.decode_replicas, kv_transfer_s_per_token(w, cluster, cfg))
+                            w.disaggregation.decode_replicas, kv_transfer_s_per_token(w, cluster, cfg),
+                            kv_rate_bytes_per_s(load, cfg))
     scaler = w.autoscaling
     autoscaler = Autoscaler(scaler.min_replicas, scaler.max_replicas, scaler.interval_s, scaler.scale_up_at,
                             scaler.scale_down_at, scaler.cold_start_s, scaler.metric) if scaler else None
     replica_gpus = np.array([w.tp * w.pp] * w.pool_replicas
                             + [w.decode_tp * w.decode_pp] * (decode.replicas if decode else 0))
     return ServicePlan(w.name, w.tenant, w.priority, w.start_at_s, w.replicas, _iterations(cfg, net),
-                       replica_limits(w, cfg), request_load(w, rng), w.router, w.on_failure, decode, autoscaler,
+                       replica_limits(w, cfg), load, w.router, w.on_failure, decode, autoscaler,
                        w.prefix_caching.prefix_tokens if w.prefix_caching else 0, replica_gpus)

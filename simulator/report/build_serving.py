@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from simulator.engine.fabric import Contention
 from simulator.engine.serving.replica import ServingOutcome
 from simulator.engine.serving.service import Service
 from simulator.engine.serving.summary import LatencyStats, summarize_serving
@@ -67,10 +68,13 @@ def inference_report(w: InferenceWorkload, service: Service, outcome: ServingOut
         return x if math.isfinite(x) else None
 
     duration_s = outcome.end_s - start
+    contention = service.contention or Contention()
     return InferenceReport(
         kind="inference", status=status, model=w.model.name, accelerator=spec.accelerator.name, gpus=w.gpus,
         replicas=w.replicas, max_replicas=w.pool_replicas,
         decode_replicas=w.disaggregation.decode_replicas if w.disaggregation else 0, tp=w.tp, pp=w.pp,
+        contention_factor=contention.mean_factor(), contention_max_factor=contention.max_factor,
+        contention_links=contention.links,
         weights_per_gpu_bytes=cfg.weight_bytes_per_gpu, kv_capacity_tokens=cfg.kv_capacity_tokens,
         started_s=service.started_s, finished_s=service.finished_s,
         requests=RequestCounts(

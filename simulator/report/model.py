@@ -244,6 +244,11 @@ class InferenceReport(Output):
     replicas: int = Field(description="main-pool replicas at the start (prefill pool when disaggregated)")
     max_replicas: int = Field(description="main-pool replicas the autoscaler may reach (= replicas without it)")
     decode_replicas: int = Field(description="decode-pool replicas (0 without disaggregation)")
+    contention_factor: float = Field(
+        description="KV-transfer time factor from other workloads' traffic on the links between the pools, "
+        "time-weighted over the time it held GPUs (1: none met, or no decode pool)")
+    contention_max_factor: float = Field(description="the largest such factor its KV transfers met")
+    contention_links: list[str] = Field(description="the shared links that slowed its KV transfers most")
     tp: int = Field(description="tensor-parallel GPUs per pipeline stage of a main-pool replica")
     pp: int = Field(description="pipeline stages per main-pool replica")
     weights_per_gpu_bytes: float = Field(description="weights each GPU of a main-pool replica holds, bytes")

@@ -55,6 +55,7 @@ class Deployment:
     autoscaler: Autoscaler | None = None  # watches the load once the replicas are up
     stranded: deque[Seq] = field(default_factory=deque)  # no replica of its pool was up
     moving: set[int] = field(default_factory=set)  # KV caches between the pools
+    transfer_factor: float = 1.0  # KV transfers take this much longer: other workloads on their links
     unsettled: int = 0  # requests not yet completed or failed
     done: simpy.Event | None = None  # fires when every request is completed or failed
     # GPUs for a replica the autoscaler starts: an event that fires when they are granted (None: at once),
@@ -144,7 +145,8 @@ class Deployment:
     def _transfer(self, seq: Seq) -> Generator[simpy.Event, object, None]:
         assert self.decode is not None
         self.moving.add(seq.index)
-        yield self.env.timeout((seq.input_tokens + seq.generated) * self.decode.transfer_s_per_token)
+        yield self.env.timeout((seq.input_tokens + seq.generated) * self.decode.transfer_s_per_token
+                               * self.transfer_factor)
         self.moving.discard(seq.index)
         self.route(seq)
 

@@ -1,17 +1,19 @@
 """An inference service inside a run: it asks the cluster for its GPUs (after work submitted before it, in
 order), places its replicas on them, serves its requests as SimPy processes in the run's environment, loses
-replicas to the failures and stragglers of their nodes, and gives the GPUs back when every request is done."""
+replicas to the failures and stragglers of their nodes, and gives the GPUs back when every request is done. With
+a decode pool, its KV transfers are a workload on the shared fabric (it is told when its placement changes)."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
 from typing import cast
 
 import numpy as np
 import simpy
 
 from simulator.engine.cluster import Cluster, GpuIds
+from simulator.engine.fabric import Contention
 from simulator.engine.serving.deployment import Deployment, FailurePolicy, deploy_serving
 from simulator.engine.serving.replica import ServingOutcome
 from simulator.plan.serving import ServicePlan
@@ -26,6 +28,31 @@ class Service:
     started_s: float | None = None
     finished_s: float | None = None
     process: simpy.Process | None = None
+    allocations: dict[int, GpuIds] = field(default_factory=dict)  # GPUs held: main-pool replica (-1: decode pool)
+    on_placement: Callable[[], None] | None = None  # the shared fabric's hook
+    contention: Contention | None = None  # what its KV transfers met there (None: not on the fabric)
+
+    @property
+    def holds_gpus(self) -> bool:
+        """Whether it holds GPUs now (for the shared fabric)."""
+        return bool(self.allocations)
+
+    def set_contention(self, factor: float) -> None:
+        """Other workloads on the links between its pools make its KV transfers `factor` times slower."""
+        self.deployment.transfer_factor = factor
+
+    def pools(self) -> tuple[list[GpuIds], list[GpuIds]]:
+        """The GPUs of each main-pool replica held now, and of each decode replica."""
+        main = [ids for r, ids in sorted(self.allocations.items()) if r >= 0]
+        decoding = self.allocations.get(-1)
+        if decoding is None:
+            return main, []
+        edges = np.cumsum(self.replica_gpus[self.plan.pool_replicas:])[:-1]
+        return main, list(np.split(decoding, edges))
+
+    def _placed(self) -> None:
+        if self.on_placement is not None:
+            self.on_placement()
 
     @property
     def replica_gpus(self) -> np.ndarray:
@@ -90,9 +117,11 @@ def _serve(env: simpy.Environment, cluster: Cluster, service: Service) -> Genera
     if decoders:
         asks[-1] = cluster.request(int(service.replica_gpus[decoders].sum()), plan.priority, tenant=plan.tenant)
     yield env.all_of(list(asks.values()))
-    extra: dict[int, GpuIds] = {r: cast(GpuIds, event.value) for r, event in asks.items()}
+    extra = service.allocations
+    extra |= {r: cast(GpuIds, event.value) for r, event in asks.items()}
     for r, granted in extra.items():
         _hold(cluster, service, granted, decoders if r < 0 else [r])
+    service._placed()
     pending: dict[int, simpy.Event] = {}
 
     def grab(replica: int) -> Generator[simpy.Event, object, None]:
@@ -103,10 +132,16 @@ def _serve(env: simpy.Environment, cluster: Cluster, service: Service) -> Genera
             return  # the service ended as they came: _serve has released them
         _hold(cluster, service, granted, [replica])
         extra[replica] = granted
+        service._placed()
+
+    def give_back(replica: int) -> None:
+        if replica in extra:
+            cluster.release(extra.pop(replica))
+            service._placed()
 
     if plan.autoscaler is not None:
         deployment.acquire = lambda replica: env.process(grab(replica))
-        deployment.give_back = lambda replica: cluster.release(extra.pop(replica)) if replica in extra else None
+        deployment.give_back = give_back
     service.started_s = env.now
     deployment.bring_up()
     assert deployment.done is not None
@@ -119,6 +154,7 @@ def _serve(env: simpy.Environment, cluster: Cluster, service: Service) -> Genera
     for granted in extra.values():
         cluster.release(granted)
     extra.clear()  # nothing left to give back
+    service._placed()
 
 
 def settle(service: Service, cluster: Cluster, busy_w: float) -> ServingOutcome:

@@ -158,3 +158,21 @@ def _reference_peak_s(traffic: PatternTraffic, gpus: int) -> float:
     if gpus < 2 or gpus > traffic.network.gpus:
         return 0.0
     return float(traffic.seconds(np.arange(gpus, dtype=np.int64)).max())
+
+
+def transfer_traffic(network: Network, senders: list[IntArray], receivers: list[IntArray],
+                     bytes_per_s: float) -> PlacedPattern:
+    """Streams from every sender group to every receiver group (rank j to rank j, over the smaller group's ranks),
+    `bytes_per_s` in all spread evenly: prefill replicas handing KV caches to decode replicas. A channel's busy
+    fraction is its bytes per second over its capacity; contention stretches the transfers by their worst
+    channel on what the others leave (the whole of their time is communication)."""
+    pairs = [(s[:n], r[:n]) for s in senders for r in receivers if (n := min(s.size, r.size)) > 0]
+    if not pairs or bytes_per_s <= 0:
+        return PlacedPattern(1.0, 1.0, NO_FOOTPRINT)
+    src = np.concatenate([s for s, _ in pairs])
+    dst = np.concatenate([r for _, r in pairs])
+    load = network.channel_load(src, dst, bytes_per_s / src.size)
+    busy = np.zeros_like(load)
+    used = (load > 0) & (network.capacity > 0)
+    busy[used] = np.minimum(load[used] / network.capacity[used], 1.0)
+    return PlacedPattern(1.0, 1.0, Footprint.of(busy))
