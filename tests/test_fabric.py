@@ -228,3 +228,26 @@ def test_a_disaggregated_service_puts_its_kv_transfers_on_the_fabric() -> None:
     assert isinstance(chat, InferenceReport) and chat.contention_factor == 1.0  # alone on the network
     assert report.cluster.link_utilization["nic"] > 0
     assert not violations(report)
+
+
+def test_the_shipped_comparison_ranks_the_designs_by_their_interference() -> None:
+    """README, "Sharing one fabric": the rail tree keeps every workload apart; on the 1:4 tree the spread
+    trainings and the lab's jobs meet on leaf links; on the static torus the lab's rings cross the trainings'
+    links; the OCS torus gives every job links of its own."""
+    reports = {name: simulate(load_scenario(f"scenarios/shared-fabric/{name}.yaml"))
+               for name in ("rail-fat-tree", "oversubscribed-fat-tree", "torus-3d", "ocs-torus")}
+
+    def factors(report: Report) -> tuple[float, float, float]:
+        a, b, chat = (report.workloads[n] for n in ("mixtral", "mixtral-b", "chat"))
+        assert isinstance(a, TrainingReport) and isinstance(b, TrainingReport) and isinstance(chat, InferenceReport)
+        assert report.jobs is not None and not violations(report)
+        return max(a.contention_factor, b.contention_factor), report.jobs.contention_factor, chat.contention_factor
+
+    assert factors(reports["rail-fat-tree"]) == (1.0, 1.0, 1.0)
+    training, jobs, _ = factors(reports["oversubscribed-fat-tree"])
+    assert training > 1.05 and jobs > 1.05
+    assert all("leaf" in link for link in reports["oversubscribed-fat-tree"].workloads["mixtral"].contention_links)  # type: ignore[union-attr]
+    training, jobs, _ = factors(reports["torus-3d"])
+    assert training == 1.0 and jobs > 1.01
+    assert factors(reports["ocs-torus"]) == (1.0, 1.0, 1.0)
+    assert reports["ocs-torus"].cluster.link_utilization["ici"] > 0  # loads are still tracked

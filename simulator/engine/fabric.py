@@ -74,7 +74,9 @@ class Fabric:
     def __init__(self, env: simpy.Environment, network: Network, sharing: bool = True) -> None:
         self.env = env
         self.network = network
-        self.sharing = sharing  # whether workloads slow each other (else each is priced alone; loads still tracked)
+        # whether workloads slow each other (else each is priced alone; loads are still tracked): never on a network
+        # that gives every job links of its own
+        self.sharing = sharing and not network.isolates_jobs
         self._members: list[_Member] = []
         self._active: dict[_Member, Placed] = {}  # members holding GPUs whose traffic crosses channels
         self._total = np.zeros_like(network.capacity)  # sum of the active members' uncontended busy fractions

@@ -36,8 +36,9 @@ COMPARED = Headline(
     cluster=("utilization", "cost_usd", "energy_kwh"),
     training=("wall_clock_s", "step_time_s", "contention_factor", "tokens_per_s", "mfu", "ettr", "steps", "cost_usd"),
     inference=("ttft_s.p50", "ttft_s.p99", "tpot_s.p50", "tpot_s.p99", "e2e_s.p50", "slo_attainment",
-               "throughput_tokens_per_s", "requests.completed", "cost_usd", "usd_per_million_output_tokens"),
-    jobs=("mean_queued_s", "p99_queued_s", "mean_slowdown", "preemptions", "gpu_hours"),
+               "throughput_tokens_per_s", "requests.completed", "cost_usd", "usd_per_million_output_tokens",
+               "contention_factor"),
+    jobs=("mean_queued_s", "p99_queued_s", "mean_slowdown", "contention_factor", "preemptions", "gpu_hours"),
     tenant=("gpu_hours", "cost_usd", "batch_mean_queued_s"),
 )
 REPLICATED = Headline(

@@ -116,6 +116,9 @@ class Network:
         self.in_switch_efficiency = in_switch_efficiency  # > 0 where domain switches reduce (NVLS)
         self.in_network_reduction = in_network_reduction  # SHARP across nodes
         self.notes = notes  # kind-specific facts for `clustersim topology`
+        # whether the network gives each job links of its own (an OCS wires a job's cubes into its own slice),
+        # so that concurrent workloads never share a link
+        self.isolates_jobs = False
         self.collective_overhead_s = 0.0  # fixed cost of launching one collective (set from the spec)
         self.channel_names = channels.names
         self.channel_kinds = np.array(channels.kinds)

@@ -280,7 +280,9 @@ def build_ocs_torus(spec: OcsTorusTopology, shape: ClusterShape) -> Network:
     }
     if spec.twisted:
         notes["twist"] = _twist_note(router)
-    return Network("ocs_torus", graph, chips, channels, router, scale_up=None, unit_gpus=per_cube, notes=notes)
+    built = Network("ocs_torus", graph, chips, channels, router, scale_up=None, unit_gpus=per_cube, notes=notes)
+    built.isolates_jobs = True  # TPU v4: the OCS gives every slice circuits of its own (Jouppi et al. 2023)
+    return built
 
 
 def _idle_cube_links(graph: NetGraph, channels: Channels, cube: tuple[int, ...], cubes: range, bandwidth: float,
