@@ -85,13 +85,18 @@ def test_each_invariant_catches_its_violation(shared: Report, tamper: Any, found
     peak=st.floats(0.5, 4.0),
     horizon_h=st.floats(1.0, 4.0),
     node_mtbf_h=st.sampled_from([None, 4.0]),
+    communication=st.sampled_from([None, {"pattern": "all_reduce", "fraction": 0.3},
+                                   {"pattern": "all_to_all", "fraction": 0.6}]),
+    placement=st.sampled_from(["topology_aware", "packed", "spread", "random"]),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_generated_shared_clusters_add_up(nodes: int, training: list[tuple[int, float, bool]], job_rate: float,
                                           peak: float, horizon_h: float, node_mtbf_h: float | None,
+                                          communication: dict[str, Any] | None, placement: str,
                                           seed: int) -> None:
-    """Training jobs (some preemptible), a stream of preemptible batch jobs and an autoscaled service with
-    priority share a few nodes with preemption on, nodes failing or not; whatever happens, the books balance."""
+    """Training jobs (some preemptible), a stream of preemptible batch jobs (with or without a collective on
+    the shared links) and an autoscaled service with priority share a few nodes with preemption on, under any
+    placement, nodes failing or not; whatever happens, the books balance."""
     jobs: list[dict[str, Any]] = [{
         "name": f"train{i}", "kind": "training", "tenant": f"t{i % 2}", "model": "gpt3-350m", "tokens": "1T",
         "seq_len": 2048, "global_batch_size": gpus, "parallelism": {"dp": gpus}, "start_at": f"{start_h} h",
@@ -101,7 +106,7 @@ def test_generated_shared_clusters_add_up(nodes: int, training: list[tuple[int, 
         "name": "generated", "seed": seed, "horizon": f"{horizon_h} h",
         "cluster": {"accelerator": "h100-sxm", "nodes": nodes, "gpus_per_node": 8, "topology": {"kind": "fat_tree"}},
         "pricing": {"gpu_hour_usd": 2.0, "electricity_usd_per_kwh": 0.1},
-        "scheduler": {"policy": "backfill", "preemption": True},
+        "scheduler": {"policy": "backfill", "preemption": True, "placement": placement},
         "workloads": [*jobs, {
             "name": "chat", "kind": "inference", "tenant": "product", "priority": 10, "model": "llama3.1-70b",
             "replicas": 1, "tp": 4, "slo": {"ttft": "1 s", "tpot": "50 ms"},
@@ -112,10 +117,10 @@ def test_generated_shared_clusters_add_up(nodes: int, training: list[tuple[int, 
             "output_tokens": {"kind": "lognormal", "median": 100, "sigma": 0.5, "max": 400},
         }],
         "jobs": [{"kind": "generated", "name": "batch", "count": 20, "rate": job_rate,
-                  "gpus": {"kind": "choice", "values": [1, 2, 4, 8]},
+                  "gpus": {"kind": "choice", "values": [1, 2, 4, 8, 16]},
                   "duration": {"kind": "lognormal", "median": "20 min", "sigma": 1.0, "max": "3 h"},
                   "tenants": {"t0": 1, "t1": 1}, "priority": 1, "preemptible": True, "on_preempt": "checkpoint",
-                  "checkpoint_interval": "10 min"}],
+                  "checkpoint_interval": "10 min", "communication": communication}],
     }
     if node_mtbf_h is not None:
         data["failures"] = {"components": [{"name": "node", "scope": "node", "mtbf": f"{node_mtbf_h} h",

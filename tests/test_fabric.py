@@ -3,6 +3,7 @@ other jobs on the links they share (simulator/engine/fabric.py, engine/placement
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import get_args
 
 import numpy as np
@@ -21,6 +22,7 @@ from simulator.models.workload.step_time import OperatorStepModel
 from simulator.models.workload.traffic import Pattern, PatternTraffic, channel_utilization, transfer_traffic
 from simulator.models.workload.training_job import TrainingStep
 from simulator.plan.load import load_scenario
+from simulator.plan.serving import placed_replica, service_plan
 from simulator.report.html import report_html
 from simulator.report.invariants import violations
 from simulator.report.model import InferenceReport, Report, TrainingReport
@@ -251,3 +253,43 @@ def test_the_shipped_comparison_ranks_the_designs_by_their_interference() -> Non
     assert training == 1.0 and jobs > 1.01
     assert factors(reports["ocs-torus"]) == (1.0, 1.0, 1.0)
     assert reports["ocs-torus"].cluster.link_utilization["ici"] > 0  # loads are still tracked
+
+
+SPANNING_REPLICAS = """
+name: tp16-on-a-torus
+seed: 1
+horizon: 10 min
+cluster: {accelerator: h100-sxm, nodes: 16, gpus_per_node: 4, topology: {kind: torus, dims: [4, 4, 4]}}
+pricing: {gpu_hour_usd: 2.5}
+workloads:
+  - name: chat
+    kind: inference
+    model: llama3.1-70b
+    replicas: 2
+    tp: 16
+    slo: {ttft: 2 s, tpot: 100 ms}
+    arrivals: {kind: poisson, rate: 4, requests: 1000}
+    input_tokens: {kind: lognormal, median: 1000, sigma: 0.5, max: 4000}
+    output_tokens: {kind: lognormal, median: 200, sigma: 0.5, max: 1000}
+"""
+
+
+def test_a_replica_spanning_chips_is_priced_on_the_chips_it_holds(tmp_path: Path) -> None:
+    """TP 16 over 16 torus chips: packed on 0..15 as priced; on random chips its all-reduces travel further."""
+    path = tmp_path / "tp16.yaml"
+    path.write_text(SPANNING_REPLICAS, encoding="utf-8")
+    tpot = {}
+    for placement in ("packed", "random"):
+        chat = simulate(load_scenario(path, [f"scheduler.placement={placement}"])).workloads["chat"]
+        assert isinstance(chat, InferenceReport) and chat.tpot_s.p50 is not None
+        tpot[placement] = chat.tpot_s.p50
+    assert tpot["random"] > 1.1 * tpot["packed"]
+
+
+def test_a_replica_inside_one_domain_keeps_its_price() -> None:
+    scenario = load_scenario("scenarios/serve-llama70b-azure-conv.yaml")
+    plan = service_plan(scenario.workloads[0], scenario.cluster, np.random.default_rng(1))  # type: ignore[arg-type]
+    assert placed_replica(plan.iterations, np.arange(8, 12, dtype=np.int64)) is plan.iterations
+    spanning = placed_replica(plan.iterations, np.array([0, 1, 8, 9], dtype=np.int64))
+    assert spanning is not plan.iterations
+    assert spanning.iteration_s(8, 500, 0, 0) > plan.iterations.iteration_s(8, 500, 0, 0)  # TP over the NICs

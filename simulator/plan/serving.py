@@ -189,10 +189,21 @@ class ServicePlan:
         return self.autoscaler.max_replicas if self.autoscaler else self.replicas
 
 
-@functools.lru_cache(maxsize=64)
-def _iterations(cfg: ServingConfig, net: Network) -> ReplicaIterations:
+@functools.lru_cache(maxsize=256)
+def _iterations(cfg: ServingConfig, net: Network, gpus: tuple[int, ...] | None = None) -> ReplicaIterations:
     """Shared by replicas and replicates: its caches of decode lines fill once."""
-    return ReplicaIterations(cfg, net)
+    return ReplicaIterations(cfg, net, gpus)
+
+
+def placed_replica(model: IterationModel, gpus: np.ndarray) -> IterationModel:
+    """A replica's iterations with its ranks on `gpus` (stage-major): re-priced where they span scale-up
+    domains (their collectives and stage sends then cross the network); inside one domain, as priced."""
+    if not isinstance(model, ReplicaIterations):
+        return model
+    domains = model.network.domain_of[gpus]
+    if gpus.size < 2 or bool(np.all(domains == domains[0])):
+        return model
+    return _iterations(model.cfg, model.network, tuple(int(g) for g in gpus))
 
 
 def replica_limits(w: InferenceWorkload, cfg: ServingConfig, cache_prefixes: bool = True) -> ReplicaLimits:

@@ -38,8 +38,9 @@ class ClusterSpec(Strict):
         description="network between GPUs: single_switch, fat_tree, torus, ocs_torus or dragonfly",
     )
     shared_links: bool = Field(
-        True, description="training jobs running at once share the links their collectives cross: each is "
-        "re-priced on what the others leave it whenever one is placed or releases GPUs (false: each alone)",
+        True, description="workloads running at once (training jobs, batch jobs with traffic, services' KV "
+        "transfers) share the links their traffic crosses: each is re-priced on what the others leave it whenever "
+        "one is placed or releases GPUs (false: each alone)",
     )
 
     @property

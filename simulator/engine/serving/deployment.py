@@ -89,6 +89,10 @@ class Deployment:
             replica.process.interrupt(until)
             self.outcome.outages += 1
 
+    def place(self, number: int, model: IterationModel) -> None:
+        """Replica `number` iterates as priced on the GPUs it was given (it is down until placed)."""
+        (self.pool + self.decoders)[number].model = model
+
     def slow(self, number: int, factor: float) -> None:
         """A GPU of replica `number` runs `factor` times slower (fail-slow) until the replica fails or is
         evicted; a replica that is down is not affected."""

@@ -309,8 +309,9 @@ class Replica:
                 repaired()
 
     def _iterate(self) -> Generator[simpy.Event, object, None]:
-        env, model, admission = self.env, self.model, self.admission
+        env, admission = self.env, self.admission
         while True:
+            model = self.model  # as priced on the GPUs it holds now (placed anew when it is given GPUs)
             admission.admit(self)
             if not self.running:
                 self.wake = env.event()

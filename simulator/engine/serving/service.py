@@ -16,7 +16,7 @@ from simulator.engine.cluster import Cluster, GpuIds
 from simulator.engine.fabric import Contention
 from simulator.engine.serving.deployment import Deployment, FailurePolicy, deploy_serving
 from simulator.engine.serving.replica import ServingOutcome
-from simulator.plan.serving import ServicePlan
+from simulator.plan.serving import ServicePlan, placed_replica
 
 
 @dataclass
@@ -79,10 +79,12 @@ def deploy(env: simpy.Environment, cluster: Cluster, plan: ServicePlan, rng: np.
 
 def _hold(cluster: Cluster, service: Service, ids: GpuIds, replicas: list[int]) -> None:
     """Place `replicas` on `ids` in order and take each down when one of its nodes fails."""
-    gpus, deployment = service.replica_gpus, service.deployment
+    gpus, deployment, plan = service.replica_gpus, service.deployment, service.plan
     edges = np.concatenate(([0], np.cumsum(gpus[replicas])))
     on_node: dict[int, list[int]] = {}
     for at, replica in enumerate(replicas):
+        base = plan.iterations if replica < plan.pool_replicas or plan.decode is None else plan.decode.model
+        deployment.place(replica, placed_replica(base, ids[edges[at]:edges[at + 1]]))
         for node in np.unique(ids[edges[at]:edges[at + 1]] // cluster.gpus_per_node).tolist():
             on_node.setdefault(node, []).append(replica)
 

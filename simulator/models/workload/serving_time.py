@@ -23,7 +23,7 @@ import numpy as np
 
 from simulator.models.hardware import Accelerator, MemoryKind, Precision
 from simulator.models.topology.collectives import Op, collective_time
-from simulator.models.topology.network import Network
+from simulator.models.topology.network import IntArray, Network
 from simulator.models.workload.kernels import Kernel, elementwise, gemm, kernel_time_s, launch_overhead_s, roofline_s
 from simulator.models.workload.transformer import MlpKind, PositionKind, TransformerModel, parameter_counts
 
@@ -204,9 +204,10 @@ def micro_batches(cfg: ServingConfig, decodes: int, prefill_tokens: float) -> in
 
 
 def iteration_time(cfg: ServingConfig, network: Network, decodes: int, decode_context: float,
-                   prefill_tokens: float, prefill_context: float) -> IterationTime:
-    """Duration of one iteration; TP all-reduces (2 per layer) are costed on the replica's first GPUs, sends
-    between pipeline stages from the first stage's GPUs to the second's."""
+                   prefill_tokens: float, prefill_context: float, gpus: IntArray | None = None) -> IterationTime:
+    """Duration of one iteration with the replica's ranks on `gpus` (stage-major; default GPUs 0..n-1): TP
+    all-reduces (2 per layer) are costed on the first stage's GPUs, and the sends between pipeline stages from
+    each stage's GPUs to the next's."""
     acc, m = cfg.accelerator, cfg.model
     split = micro_batches(cfg, decodes, prefill_tokens)
     d, p = decodes / split, prefill_tokens / split  # one micro-batch
@@ -217,8 +218,9 @@ def iteration_time(cfg: ServingConfig, network: Network, decodes: int, decode_co
     layer_s = _token_layer_s(cfg, d + p) + sum(kernel_time_s(k, acc) for k in attention)
     compute = m.layers * layer_s + kernel_time_s(logits, acc)
     comm = sends = 0.0
+    ranks = np.arange(cfg.tp * cfg.pp, dtype=np.int64) if gpus is None else gpus
     if cfg.tp > 1:
-        group = np.arange(cfg.tp, dtype=np.int64)[None, :]
+        group = ranks[None, :cfg.tp]
         message = 2.0 * (d + p) * m.hidden
         reduce_s = collective_time(network, Op.ALL_REDUCE, group, message).time_s
         comm = 2 * m.layers * reduce_s
@@ -228,8 +230,12 @@ def iteration_time(cfg: ServingConfig, network: Network, decodes: int, decode_co
             gather = collective_time(network, Op.ALL_GATHER, group, message).time_s
             comm += moe_layers * (2 * dispatch + gather - reduce_s)
     if cfg.pp > 1:  # each TP rank passes its share of the micro-batch's hidden states to the next stage
-        ranks = np.arange(cfg.tp, dtype=np.int64)
-        sends = (cfg.pp - 1) * network.phase(ranks, ranks + cfg.tp, 2.0 * (d + p) * m.hidden / cfg.tp).time_s
+        stages = ranks.reshape(cfg.pp, cfg.tp)
+        share = 2.0 * (d + p) * m.hidden / cfg.tp
+        if gpus is None:  # every boundary alike on GPUs 0..n-1
+            sends = (cfg.pp - 1) * network.phase(stages[0], stages[1], share).time_s
+        else:
+            sends = sum(network.phase(stages[s], stages[s + 1], share).time_s for s in range(cfg.pp - 1))
     return IterationTime(compute, comm, cfg.overhead_s, sends)
 
 
@@ -317,7 +323,7 @@ def _series_s(a: float, b: float, first_context: float, count: int) -> float:
     return count * (a + b * (first_context + (count - 1) / 2.0)) if count > 0 else 0.0
 
 
-def decode_line(cfg: ServingConfig, network: Network, decodes: int) -> DecodeLine:
+def decode_line(cfg: ServingConfig, network: Network, decodes: int, gpus: IntArray | None = None) -> DecodeLine:
     """The two lines of `DecodeLine` for `decodes` running sequences: the iteration at context 0 less its
     decode attention, plus every layer's decode attention, whose FLOPs and bytes are affine in the context,
     on each side of its roofline."""
@@ -325,7 +331,7 @@ def decode_line(cfg: ServingConfig, network: Network, decodes: int) -> DecodeLin
     micro = decodes / micro_batches(cfg, decodes, 0)
     at_0, at_1 = (attention_kernels(cfg, micro, c, 0.0, 0.0)[0] for c in (0.0, 1.0))
     (compute_0, memory_0), (compute_1, memory_1) = roofline_s(at_0, acc), roofline_s(at_1, acc)
-    base = iteration_time(cfg, network, decodes, 0.0, 0.0, 0.0).total_s - layers * max(compute_0, memory_0)
+    base = iteration_time(cfg, network, decodes, 0.0, 0.0, 0.0, gpus).total_s - layers * max(compute_0, memory_0)
     return DecodeLine(base + layers * compute_0, layers * (compute_1 - compute_0),
                       base + layers * memory_0, layers * (memory_1 - memory_0))
 
@@ -350,9 +356,14 @@ class ReplicaIterations:
 
     cfg: ServingConfig
     network: Network
+    gpus: tuple[int, ...] | None = None  # the replica's GPUs, stage-major (None: GPUs 0..n-1)
     _lines: dict[int, DecodeLine] = field(default_factory=dict, compare=False, repr=False)
     _by_tokens: dict[float, float] = field(default_factory=dict, compare=False, repr=False)
     _logits: dict[float, float] = field(default_factory=dict, compare=False, repr=False)
+
+    @functools.cached_property
+    def _ranks(self) -> IntArray | None:
+        return None if self.gpus is None else np.array(self.gpus, dtype=np.int64)
 
     @functools.cached_property
     def _attention(self) -> tuple[float, float, float, float, float, float, float, float]:
@@ -375,7 +386,7 @@ class ReplicaIterations:
         tokens = (decodes + prefill_tokens) / split if split > 1 else decodes + prefill_tokens  # a micro-batch
         fixed = self._by_tokens.get(tokens)
         if fixed is None:  # everything but attention and logits: token kernels, communication, overhead
-            timed = iteration_time(self.cfg, self.network, 0, 0.0, tokens, 0.0)
+            timed = iteration_time(self.cfg, self.network, 0, 0.0, tokens, 0.0, self._ranks)
             attention = attention_kernels(self.cfg, 0, 0.0, tokens, 0.0)
             logits = gemm("logits", 1, self.cfg.model.vocab / self.cfg.tp, self.cfg.model.hidden,
                           _peaks(self.cfg)[1])
@@ -405,7 +416,7 @@ class ReplicaIterations:
 
     def _line(self, decodes: int) -> DecodeLine:
         if decodes not in self._lines:
-            self._lines[decodes] = decode_line(self.cfg, self.network, decodes)
+            self._lines[decodes] = decode_line(self.cfg, self.network, decodes, self._ranks)
         return self._lines[decodes]
 
     def decode_span_s(self, decodes: int, context: float, steps: int) -> float:
