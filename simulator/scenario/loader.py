@@ -4,6 +4,7 @@ allowed` (or `--set:N: ...` where an option set the value)."""
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from simulator.scenario.overrides import Override, OverrideError, apply_override
 from simulator.scenario.schema import Scenario
 from simulator.scenario.yaml_lines import LocatedData, Path, YamlProblem, load_located
 
-MAX_FILE_BYTES = 50 * 2**20  # a scenario is a page of YAML; refuse to parse anything absurd
+MAX_FILE_BYTES = 2**20  # a scenario is a page of YAML (traces go in CSV files); refuse to parse anything larger
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ class ScenarioIssue:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.location}: {self.field or '(document)'}: {self.message}"
+        """One line, whatever the file held: line breaks and control characters inside are escaped."""
+        return _one_line(f"{self.location}: {self.field or '(document)'}: {self.message}")
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ def read_scenario(path: str | FilePath, checks: Checks, overrides: typing.Sequen
     name = str(path)
     try:
         if file.stat().st_size > MAX_FILE_BYTES:
-            raise _single(f"{name}:1", "", f"file is larger than {MAX_FILE_BYTES // 2**20} MiB")
+            raise _single(f"{name}:1", "", f"file is larger than {MAX_FILE_BYTES // 2**20} MiB (a scenario is a page "
+                                           "of YAML; request and job traces go in CSV files)")
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise _single(f"{name}:1", "", f"cannot read the file: {err}") from None
@@ -104,6 +107,13 @@ def validate_located(located: LocatedData, name: str, checks: Checks,
     if problems:
         raise ScenarioError([ScenarioIssue(where(p.path), _dotted(p.path, located.data), p.message) for p in problems])
     return scenario
+
+
+def _one_line(text: str) -> str:
+    return _BREAKS.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _single(location: str, field: str, message: str) -> ScenarioError:
