@@ -87,6 +87,18 @@ class QuantityError(ValueError):
     """A quantity string that does not parse, with what is allowed."""
 
 
+# The largest magnitude any quantity of a dimension may have: far beyond anything a cluster scenario means, so
+# that a typo such as 1e300 is refused instead of printing 300-digit figures (fields add tighter bounds).
+LIMITS: dict[Dimension, tuple[float, str]] = {
+    Dimension.COUNT: (1e30, "1e30 (FLOPs of the largest training budgets are ~1e27)"),
+    Dimension.BYTES: (1e21, "1 ZB"),
+    Dimension.BANDWIDTH: (1e18, "1 EB/s (a Cerebras wafer's on-chip memory reaches 21 PB/s)"),
+    Dimension.DURATION: (1e11, "about 3,000 years (1e11 s)"),
+    Dimension.FLOP_RATE: (1e21, "1e21 FLOP/s (1 ZFLOP/s)"),
+    Dimension.POWER: (1e11, "100 GW"),
+}
+
+
 def parse_quantity(value: Any, dimension: Dimension) -> float:
     """Return `value` in SI units of `dimension`; numbers are taken as already in SI."""
     if isinstance(value, bool):
@@ -104,6 +116,9 @@ def parse_quantity(value: Any, dimension: Dimension) -> float:
         )
     if not math.isfinite(number):
         raise QuantityError(f"expected a finite {dimension.value} quantity, got {value!r}")
+    limit, said = LIMITS[dimension]
+    if abs(number) > limit:
+        raise QuantityError(f"a {dimension.value} quantity may be at most {said}")
     return number
 
 

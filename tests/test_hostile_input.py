@@ -3,6 +3,7 @@ memory, never a traceback (simulator/scenario/yaml_lines.py bounds, simulator/sc
 
 from __future__ import annotations
 
+import re
 import resource
 import time
 from pathlib import Path
@@ -11,7 +12,11 @@ import pytest
 
 from simulator.plan.load import load_scenario
 from simulator.scenario.loader import MAX_FILE_BYTES, ScenarioError
+from simulator.scenario.schema import MAX_GPUS
 from simulator.scenario.yaml_lines import MAX_ALIASES, MAX_DEPTH, MAX_VALUES
+from tests.conftest import ROOT
+
+QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
 
 LAUGHS = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]\n" for i in range(1, 10)) + "name: boom\n"
@@ -72,3 +77,25 @@ def test_every_issue_prints_on_one_line(tmp_path: Path) -> None:
     for issue in err.value.issues:
         assert "\n" not in str(issue) and "\u2028" not in str(issue)
     assert any("workloads.x\\ny\\u2028z.kind" in str(i) for i in err.value.issues)
+
+
+@pytest.mark.parametrize(("overrides", "words"), [
+    (["cluster.nodes=500000", "workloads.pretrain.parallelism.dp=4000000"], "less than or equal to 131072"),
+    (["cluster.nodes=16385"], f"at most {MAX_GPUS:,}"),
+    (["cluster.nodes=20000", "cluster.gpus_per_node=4"], "use tiers: 3"),  # arithmetic, before any graph
+    (["workloads.pretrain.parallelism.dp=4000000"], "must be at most 32"),
+    (["cluster.topology.scale_out_latency=1 h"], "less than or equal to 1"),
+    (["workloads.pretrain.checkpoint.write=1e300 s"], "at most about 3,000 years"),
+])
+def test_sizes_and_magnitudes_are_checked_before_anything_is_built(overrides: list[str], words: str) -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    with pytest.raises(ScenarioError, match=re.escape(words)):
+        load_scenario(QUICKSTART, overrides)
+    assert time.perf_counter() - started < 1.0
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KiB
+
+
+def test_a_serving_overhead_has_a_defensible_bound() -> None:
+    with pytest.raises(ScenarioError, match="less than or equal to 10"):
+        load_scenario(ROOT / "scenarios" / "serve-llama70b-azure-conv.yaml", ["workloads.chat.iteration_overhead=1 h"])

@@ -14,7 +14,7 @@ from simulator.units import Dimension, QuantityError, format_count, format_si, p
 
 D = Dimension
 THREE_FIGURES = 5e-3  # what rounding to 3 significant figures may lose
-MAGNITUDES = st.floats(1e-6, 1e20, allow_nan=False)
+MAGNITUDES = st.floats(1e-6, 1e11, allow_nan=False)  # within every dimension's limit (units.LIMITS)
 SIGNED = st.one_of(MAGNITUDES, MAGNITUDES.map(lambda x: -x))
 
 
@@ -51,7 +51,7 @@ def test_human_text_never_shows_an_exponent_where_a_prefix_exists(value: float) 
 
 
 @settings(max_examples=100, deadline=None)
-@given(n=st.integers(0, 2**53))
+@given(n=st.integers(0, 10**11))
 def test_digits_may_be_grouped_by_commas_or_underscores(n: int) -> None:
     for text in (f"{n:,}", f"{n:_}", f"{n:,} B", f"{n:_} s"):
         dimension = D.BYTES if text.endswith("B") else D.DURATION if text.endswith("s") else D.COUNT

@@ -146,7 +146,7 @@ class Accelerator(Strict):
         "0.69 fits",
     )
     kernel_overhead_s: NonNegativeDuration = Field(
-        8e-6, alias="kernel_overhead",
+        8e-6, alias="kernel_overhead", le=1.0,
         description="fixed time per kernel launch and tail (fitted likewise: 8 us on A100 and H100)",
     )
     streaming_efficiency: float = Field(
@@ -171,7 +171,7 @@ class Accelerator(Strict):
         "H100 0.48 fits",
     )
     elementwise_overhead_s: NonNegativeDuration = Field(
-        1e-6, alias="elementwise_overhead",
+        1e-6, alias="elementwise_overhead", le=1.0,
         description="fixed time per launch of a streaming, normalising, activation or rotary kernel (fitted "
         "with their efficiencies: 1 us on A100 and H100)",
     )

@@ -15,7 +15,7 @@ from simulator.scenario.policies import LoadMetricName, RouterName
 from simulator.scenario.refs import NAME_PATTERN, ModelRef
 from simulator.units import Bytes, Duration, NonNegativeDuration, PositiveBandwidth
 
-MAX_REQUESTS = 100_000_000
+MAX_REQUESTS = 10_000_000  # ~0.15 ms each to simulate (benchmarks/bench_serving.py): 25 min at the limit
 MAX_RATE_PER_S = 1e7
 
 
@@ -251,7 +251,7 @@ class InferenceWorkload(Strict):
         description="tokens per iteration, decodes plus prefill chunk (Sarathi-Serve chunked prefill budget)",
     )
     iteration_overhead_s: NonNegativeDuration = Field(
-        0.0, alias="iteration_overhead",
+        0.0, alias="iteration_overhead", le=10.0,
         description="scheduler and launch time per iteration (0 suits a C++ runtime with CUDA graphs such as "
         "TensorRT-LLM; a Python scheduler such as vLLM's costs milliseconds)",
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from simulator.base import Strict
 from simulator.models.cost import Amortization
@@ -24,7 +24,10 @@ from simulator.scenario.refs import NAME_PATTERN, AcceleratorRef, ModelRef
 from simulator.units import Duration, NonNegativeDuration, PositiveBytes, PositiveCount, Power
 
 RentalKind = Literal["on_demand", "one_year", "three_year", "spot", "contract"]
-MAX_GPUS = 4_000_000  # larger than any cluster built or announced; bigger inputs are typos
+# The network graph costs about 2.7 KB and 15 us per GPU to build (docs/scenario.md, "Limits"): at this many GPUs,
+# about 360 MB and 2.5 s on the build machine. Larger than any cluster trained on so far (xAI's ~100k, Meta's
+# 2 x 24k); model a larger one as a slice of it.
+MAX_GPUS = 131_072
 
 
 class ClusterSpec(Strict):
@@ -33,6 +36,16 @@ class ClusterSpec(Strict):
     accelerator: AcceleratorRef = Field(description="catalog name, inline mapping, or {base: name, ...}")
     nodes: int = Field(gt=0, le=MAX_GPUS, description="number of nodes (servers)")
     gpus_per_node: int = Field(gt=0, le=1024, description="accelerators per node (one scale-up domain)")
+
+    @field_validator("gpus_per_node")
+    @classmethod
+    def _within_budget(cls, gpus_per_node: int, info: ValidationInfo) -> int:
+        nodes = info.data.get("nodes")
+        if isinstance(nodes, int) and nodes * gpus_per_node > MAX_GPUS:
+            raise ValueError(f"{nodes:,} nodes x {gpus_per_node} GPUs = {nodes * gpus_per_node:,} GPUs; at most "
+                             f"{MAX_GPUS:,} (the network model costs about 2.7 KB per GPU; simulate a slice of a "
+                             "larger cluster)")
+        return gpus_per_node
     topology: Topology = Field(
         default_factory=lambda: FatTreeTopology(kind="fat_tree"),
         description="network between GPUs: single_switch, fat_tree, torus, ocs_torus or dragonfly",

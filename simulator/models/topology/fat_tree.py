@@ -70,6 +70,8 @@ def _connect(graph: NetGraph, lower: list[tuple[str, int]], upper: list[tuple[st
 def build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: ClusterShape) -> Network:
     """The graph, channels and router of a single switch or a fat tree."""
     gpus, gpn, port = shape.gpus, shape.gpus_per_node, shape.nic_bandwidth_bytes_per_s
+    if isinstance(spec, FatTreeTopology):
+        _check_size(spec, shape)  # before building anything: a refusal costs no graph
     graph: NetGraph = nx.Graph()
     channels = Channels()
     scale_up = add_scale_up_domains(graph, channels, gpus, spec.scale_up_domain or gpn,
@@ -93,17 +95,10 @@ def build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: ClusterS
     radix = spec.radix
     leaf_down_ports, leaf_up_ports = switch_ports(radix, spec.tier_oversubscription(0))
     if spec.rail_optimized:
-        if spec.nodes_per_su > leaf_down_ports:
-            raise TopologyError("nodes_per_su", (
-                f"a rail leaf needs one port per node of its scalable unit ({spec.nodes_per_su}), but radix "
-                f"{radix} at oversubscription {spec.tier_oversubscription(0):g} leaves {leaf_down_ports}"
-            ))
         node = ids // gpn
         leaf_of = (node // spec.nodes_per_su) * gpn + ids % gpn
         unit = min(gpus, spec.nodes_per_su * gpn)
     else:
-        if leaf_down_ports < 1:
-            raise TopologyError("radix", f"radix {radix} leaves no port for GPUs at this oversubscription")
         leaf_of = ids // leaf_down_ports
         unit = min(gpus, leaf_down_ports)  # GPUs under one leaf; a pod on 3 tiers (below)
     leaves = int(leaf_of.max()) + 1
@@ -115,11 +110,6 @@ def build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: ClusterS
     leaf_channels = [(leaf_up + i, leaf_down + i) for i in range(leaves)]
     pod_of, pod_up, pod_down = no_pods, -1, -1
     if spec.tiers == 2:
-        if leaves > radix:
-            raise TopologyError("tiers", (
-                f"{gpus:,} GPUs need {leaves} leaves, but a 2-tier fat tree of radix {radix} joins at most "
-                f"{radix} (every spine reaches every leaf); use tiers: 3 or a larger radix"
-            ))
         spine_count = max(1, math.ceil(leaves * leaf_up_ports / radix))
         graph.add_nodes_from((("spine", j) for j in range(spine_count)), role="spine")
         _connect(graph, leaf_names, [("spine", j) for j in range(spine_count)], leaf_up_ports, port, "leaf_spine",
@@ -129,11 +119,6 @@ def build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: ClusterS
         spine_down_ports, spine_up_ports = switch_ports(radix, spec.tier_oversubscription(1))
         leaves_per_pod = spine_down_ports
         pods = math.ceil(leaves / leaves_per_pod)
-        if pods > radix:
-            raise TopologyError("radix", (
-                f"{gpus:,} GPUs need {pods} pods of {leaves_per_pod} leaves, but cores of radix {radix} join at "
-                f"most {radix} pods; use a larger radix or more oversubscription"
-            ))
         spines_per_pod = leaf_up_ports
         pod_of = leaf_of // leaves_per_pod
         pod_up = channels.add_block(pods, "pod uplinks", "spine", spines_per_pod * spine_up_ports * port, eff, hop)
@@ -157,6 +142,36 @@ def build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: ClusterS
     return Network("fat_tree", graph, gpus, channels, router, scale_up, unit_gpus=unit, notes=notes,
                    in_switch_efficiency=spec.in_switch_efficiency if in_switch else 0.0,
                    in_network_reduction=spec.sharp)
+
+
+def _check_size(spec: FatTreeTopology, shape: ClusterShape) -> None:
+    """The switch counts a fat tree of `spec` needs for `shape`, checked by arithmetic alone (TopologyError)."""
+    radix, gpus = spec.radix, shape.gpus
+    leaf_down_ports, _ = switch_ports(radix, spec.tier_oversubscription(0))
+    if spec.rail_optimized:
+        if spec.nodes_per_su > leaf_down_ports:
+            raise TopologyError("nodes_per_su", (
+                f"a rail leaf needs one port per node of its scalable unit ({spec.nodes_per_su}), but radix "
+                f"{radix} at oversubscription {spec.tier_oversubscription(0):g} leaves {leaf_down_ports}"
+            ))
+        leaves = math.ceil(shape.nodes / spec.nodes_per_su) * shape.gpus_per_node
+    else:
+        if leaf_down_ports < 1:
+            raise TopologyError("radix", f"radix {radix} leaves no port for GPUs at this oversubscription")
+        leaves = math.ceil(gpus / leaf_down_ports)
+    if spec.tiers == 2 and leaves > radix:
+        raise TopologyError("tiers", (
+            f"{gpus:,} GPUs need {leaves} leaves, but a 2-tier fat tree of radix {radix} joins at most "
+            f"{radix} (every spine reaches every leaf); use tiers: 3 or a larger radix"
+        ))
+    if spec.tiers == 3:
+        leaves_per_pod = switch_ports(radix, spec.tier_oversubscription(1))[0]
+        pods = math.ceil(leaves / leaves_per_pod)
+        if pods > radix:
+            raise TopologyError("radix", (
+                f"{gpus:,} GPUs need {pods} pods of {leaves_per_pod} leaves, but cores of radix {radix} join at "
+                f"most {radix} pods; use a larger radix or more oversubscription"
+            ))
 
 
 def _nic_edges(graph: NetGraph, ids: IntArray, leaf_of: IntArray, port: float, up: int, down: int,

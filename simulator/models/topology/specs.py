@@ -26,23 +26,24 @@ class _Links(Strict):
         description="scale-up (NVLink-class or ICI) bandwidth per GPU, one direction (default: the accelerator's)",
     )
     scale_up_latency_s: NonNegativeDuration = Field(
-        2e-6, alias="scale_up_latency",
+        2e-6, alias="scale_up_latency", le=1.0,
         description="latency of one step between two GPUs of a scale-up domain (default 2 us: 8-GPU all-reduces "
         "of 2-60 KiB take 22-41 us over 14 ring steps in the Vidur A100/H100 DGX measurements); torus kinds: "
         "per chip-to-chip hop",
     )
     scale_out_latency_s: NonNegativeDuration = Field(
-        10e-6, alias="scale_out_latency",
+        10e-6, alias="scale_out_latency", le=1.0,
         description="latency of one step between GPUs of different nodes through one switch (default 10 us, "
         "an assumption); each further switch hop adds switch_latency",
     )
     collective_overhead_s: NonNegativeDuration = Field(
-        30e-6, alias="collective_overhead",
+        30e-6, alias="collective_overhead", le=1.0,
         description="fixed cost of launching one collective (default 30 us: fitted, with the latencies and "
         "efficiencies above held fixed, on Vidur's 2-8 GPU H100 all-reduce times of 2 KiB-64 MiB; median error 12 %)",
     )
     switch_latency_s: NonNegativeDuration = Field(
-        0.5e-6, alias="switch_latency", description="latency added per extra switch-to-switch hop (default 0.5 us)"
+        0.5e-6, alias="switch_latency", le=1.0,
+        description="latency added per extra switch-to-switch hop (default 0.5 us)",
     )
     scale_up_efficiency: float = Field(
         0.8, gt=0, le=1,
