@@ -16,6 +16,8 @@ from rich.console import Console, RenderableType
 from simulator.catalog.listing import accelerator_rows, model_rows
 from simulator.experiments.compare import compare as compare_runs
 from simulator.plan.load import load_scenario
+from simulator.report.files import OutputError, check_outputs, write_atomic
+from simulator.report.progress import progress_lines
 from simulator.report.render import comparison_table, report_tables, rows_table
 from simulator.report.render_tools import (
     layout_table,
@@ -32,6 +34,7 @@ from simulator.tools.reproduce import reproduce_serving, reproduce_training
 from simulator.tools.topology import describe_topology
 
 EXIT_BAD_INPUT = 2
+EXIT_WRITE_FAILED = 1  # the work was done and printed, but a file could not be written
 
 
 def _print_issues(err: ScenarioError) -> None:
@@ -54,11 +57,33 @@ def _console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=200)
 
 
+def _outputs_or_exit(outputs: dict[str, str | None], inputs: list[str | Path]) -> None:
+    """Exit 2 before any work where an output path cannot or must not be written (simulator/report/files.py)."""
+    try:
+        check_outputs(outputs, inputs)
+    except OutputError as err:
+        click.echo(str(err), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _save(option: str, path: str, text: str) -> bool:
+    """Write `text` to `path` atomically; where that still fails, say so and print it instead (no work is
+    lost). Whether it was written."""
+    try:
+        write_atomic(path, text)
+        return True
+    except OSError as err:
+        click.echo(f"{option} {path}: could not be written ({err}); it follows on standard output", err=True)
+        click.echo(text, nl=False)
+        return False
+
+
 def _write_and_emit(report: BaseModel, output: str | None, as_json: bool,
                     render: Callable[[Any], RenderableType]) -> None:
-    """Write `report` as JSON to `output` (if given), then print it."""
-    if output:
-        Path(output).write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    """Write `report` as JSON to `output` (if given), then print it (exit 1 after printing where the file could
+    not be written)."""
+    if output and not _save("-o", output, report.model_dump_json(indent=2) + "\n"):
+        sys.exit(EXIT_WRITE_FAILED)
     _emit(report, as_json, render)
 
 
@@ -92,8 +117,9 @@ def main() -> None:
               help="processes for --replicates [default: all cores; 1: in this process]")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False),
               help="also write a self-contained HTML report with plots here")
+@click.option("--quiet", is_flag=True, help="no progress on standard error (--replicates)")
 def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: bool, replicates: int | None,
-        workers: int | None, html_path: str | None) -> None:
+        workers: int | None, html_path: str | None, quiet: bool) -> None:
     """Simulate SCENARIO and print a summary (or the JSON report).
 
     With --replicates N: replicate i uses seed SeedSequence(seed).spawn(N)[i].generate_state(1)[0]; -o and
@@ -102,20 +128,24 @@ def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: 
     if replicates is not None and html_path:
         click.echo("--html: not with --replicates (it plots one run)", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    _outputs_or_exit({"-o": output, "--html": html_path}, [scenario, *loaded.input_files()])
     if replicates is not None:
         from simulator.experiments.montecarlo import run_replicates
         from simulator.report.render import replicates_table
 
-        with _progress_bar() as advance:
+        with _progress_bar(quiet) as advance:
             many = run_replicates(loaded, replicates, workers, advance(f"{replicates:,} replicates", replicates))
         _write_and_emit(many, output, as_json, replicates_table)
         return
     report = simulate(loaded)
+    saved = True
     if html_path:
         from simulator.report.html import report_html
 
-        Path(html_path).write_text(report_html(report), encoding="utf-8")
+        saved = _save("--html", html_path, report_html(report))
     _write_and_emit(report, output, as_json, report_tables)
+    if not saved:
+        sys.exit(EXIT_WRITE_FAILED)
 
 
 @main.command()
@@ -171,12 +201,16 @@ def compare(scenarios: tuple[str, ...], overrides: tuple[str, ...], varies: tupl
             loaded = _load_or_exit(path, overrides, variant.overrides)
             runs.append((" ".join(x for x in (Path(path).stem if len(scenarios) > 1 else "", variant.label) if x)
                          or Path(path).stem, loaded))
+    _outputs_or_exit({"--html": html_path}, [*scenarios, *(f for _, s in runs for f in s.input_files())])
     comparison = compare_runs(runs)
+    saved = True
     if html_path:
         from simulator.report.html import comparison_html
 
-        Path(html_path).write_text(comparison_html(comparison), encoding="utf-8")
+        saved = _save("--html", html_path, comparison_html(comparison))
     _emit(comparison, as_json, comparison_table)
+    if not saved:
+        sys.exit(EXIT_WRITE_FAILED)
 
 
 @main.command("plan-layout")
@@ -256,14 +290,15 @@ def plan(compute: str | None, params: str | None, budget_usd: str | None, accele
 
     request = PlanRequest(compute=compute, params=params, budget_usd=budget_usd, accelerator=accelerator, days=days,
                           gpus=gpus, mfu=mfu, gpu_hour_usd=gpu_hour_usd)
+    _outputs_or_exit({"-o": output}, [])
     try:
         report = make_plan(request)
         scenario_text = scenario_yaml(report) if output else ""
     except PlanError as err:
         click.echo(f"plan: {err}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    if output:
-        Path(output).write_text(scenario_text, encoding="utf-8")
+    if output and not _save("-o", output, scenario_text):
+        sys.exit(EXIT_WRITE_FAILED)
     _emit(report, as_json, plan_tables)
 
 
@@ -298,9 +333,19 @@ def plan_lifetime(compute: str, tokens_per_day: str, years: float, accelerator: 
     _emit(report, as_json, lifetime_tables)
 
 
+Task = Callable[[str, int], Callable[[int], None]]  # task(label, total) -> advance(k)
+
+
 @contextmanager
-def _progress_bar() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
-    """A rich progress bar on stderr (drawn only on a terminal); yields `task(label, total) -> advance(k)`."""
+def _progress_bar(quiet: bool = False) -> Iterator[Task]:
+    """Progress on stderr: a rich bar on a terminal, plain lines elsewhere (a pipe, a CI log), nothing if
+    `quiet`; yields `task(label, total) -> advance(k)`."""
+    if quiet:
+        yield lambda label, total: lambda k: None
+        return
+    if not sys.stderr.isatty():
+        yield lambda label, total: progress_lines(label, total, lambda line: click.echo(line, err=True))
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -325,19 +370,22 @@ def _progress_bar() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="results file: CSV, or a JSON list if it ends in .json, JSON lines if .jsonl; "
                    "points already in it are skipped (resume)")
+@click.option("--fresh", is_flag=True, help="start the -o file over instead of resuming it")
+@click.option("--quiet", is_flag=True, help="no progress on standard error")
 @click.option("--json", "as_json", is_flag=True, help="print the rows as a JSON list (instead of CSV without -o)")
 @click.option("--executor", type=click.Choice(["process", "ray"]), default="process", show_default=True,
               help="where replicates run: a local process pool, or Ray tasks (pip install 'clustersim[ray]')")
 @click.option("--address", metavar="ADDRESS",
               help="Ray cluster to connect to, e.g. ray://head:10001 or auto [default: start a local Ray]")
 def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], replicates: int, workers: int | None,
-          output: str | None, as_json: bool, executor: str, address: str | None) -> None:
+          output: str | None, fresh: bool, quiet: bool, as_json: bool, executor: str, address: str | None) -> None:
     """Run SCENARIO at every combination of --grid values, each with --replicates seeds; one row per point
     (grid values, replicates, mean and 95%% CI half-width of the headline figures)."""
     from simulator.experiments.sweep import InvalidPoints, SweepError, csv_text, json_text, prepare, run_sweep
 
+    _outputs_or_exit({"-o": output}, [scenario])
     try:
-        plan = prepare(scenario, grid, overrides, output)
+        plan = prepare(scenario, grid, overrides, output, replicates, fresh)
     except OverrideError as err:
         click.echo(str(err), err=True)
         sys.exit(EXIT_BAD_INPUT)
@@ -363,12 +411,12 @@ def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], repl
         sys.exit(EXIT_BAD_INPUT)
     todo = plan.todo
     skipped = len(plan.points) - len(todo)
-    if output:
+    if output and not quiet:
         click.echo(f"sweep: {len(plan.points)} points; {skipped} already in {output}, skipped; running {len(todo)} "
                    f"x {replicates:,} replicates", err=True)
-    with _progress_bar() as task:
+    with _progress_bar(quiet) as task:
         try:
-            rows = run_sweep(plan, replicates, workers, task(f"{len(todo)} points", len(todo) * replicates), remote)
+            rows = run_sweep(plan, workers, task(f"{len(todo)} points", len(todo) * replicates), remote)
         except RuntimeError as err:  # RayUnavailable: the cluster could not be reached
             click.echo(f"sweep: {err}", err=True)
             sys.exit(EXIT_BAD_INPUT)
@@ -376,7 +424,7 @@ def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], repl
         click.echo(json_text(rows))
     elif not output:
         click.echo(csv_text(rows, plan.header), nl=False)
-    else:
+    elif not quiet:
         click.echo(f"sweep: wrote {len(todo)} rows to {output}", err=True)
 
 

@@ -176,3 +176,50 @@ def test_ray_executor_gives_the_process_pool_s_results(tmp_path: Path) -> None:
 def test_an_address_needs_the_ray_executor() -> None:
     result = CliRunner().invoke(main, ["sweep", QUICKSTART, *GRID, "--address", "auto"])
     assert result.exit_code == 2 and "--address needs --executor ray" in result.stderr
+
+
+def test_resume_refuses_rows_of_another_fingerprint_and_says_what_differs(tmp_path: Path) -> None:
+    """Issue 15: a sweep never mixes rows of different fingerprints; --fresh starts over."""
+    out = tmp_path / "results.csv"
+    assert _sweep("-o", str(out))[0] == 0
+    written = out.read_text(encoding="utf-8")
+    assert len({r["fingerprint"] for r in _csv(out)}) == 1
+    for args, words in ((["--replicates", "2"], "1 replicates per point, this sweep runs 2"),
+                        (["--set", "seed=7"], "--set workloads.pretrain.parallelism.dp=32, this sweep has "
+                                              "workloads.pretrain.parallelism.dp=32 seed=7")):
+        code, _, err = _sweep("-o", str(out), *args)
+        assert code == 2 and words in err and "--fresh" in err, err
+        assert out.read_text(encoding="utf-8") == written  # untouched
+    code, _, err = _sweep("-o", str(out), "--replicates", "2", "--fresh")
+    assert code == 0, err
+    rows = _csv(out)
+    assert len(rows) == 4 and {r["replicates"] for r in rows} == {"2"}
+
+
+def test_a_changed_scenario_file_is_a_different_sweep(tmp_path: Path) -> None:
+    scenario = tmp_path / "quickstart.yaml"
+    scenario.write_text(Path(QUICKSTART).read_text(encoding="utf-8"), encoding="utf-8")
+    out = tmp_path / "results.jsonl"
+    args = ["sweep", str(scenario), *GRID, "--workers", "1", "-o", str(out)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    scenario.write_text(scenario.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "the scenario file or a file it reads has changed" in result.stderr
+
+
+def test_sweep_output_is_checked_before_anything_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_runs(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a point ran")
+
+    monkeypatch.setattr(sweep_module, "run_batches", no_runs)
+    for output, words in ((QUICKSTART, "is an input of this run"), (str(tmp_path / "no" / "r.csv"), "does not exist"),
+                          (str(tmp_path), "is a directory")):
+        code, _, err = _sweep("-o", output)
+        assert code == 2 and words in err, err
+
+
+def test_progress_goes_to_stderr_as_lines_unless_quiet() -> None:
+    code, _, err = _sweep()
+    assert code == 0 and "4 points: 0/4" in err and "4 points: 4/4 (100%)" in err
+    code, _, err = _sweep("--quiet")
+    assert code == 0 and "points" not in err

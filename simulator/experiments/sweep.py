@@ -8,35 +8,39 @@ message`. Every point is validated before anything runs. Every point draws its r
 scenario's one `seed` (montecarlo.py), so points are compared under common random numbers: replicate i
 of every point starts from the same seed.
 
-Output (`-o`), chosen by the file's suffix:
-- `.json`: a JSON list of rows (SweepRow: grid values, replicates, {mean, ci95} per headline figure),
-  rewritten whole (through a temporary file) after every finished point;
-- `.jsonl`: one SweepRow JSON object per line, appended;
-- anything else: CSV with a header, appended: one column per grid key holding the value as given, then
-  `replicates`, then `<figure>.mean` and `<figure>.ci95` (the half-width of the 95 % confidence interval)
-  per headline figure (report/figures.py, headline_paths); a figure a point lacks is an empty cell.
-Resume: where the output exists, the points whose grid values (the strings as given, compared exactly) are
-already in it are skipped and the others appended; a CSV whose columns differ from this sweep's, or rows
-with other grid keys, is an error rather than a mixed file. An unfinished last line (an interrupted write)
-is dropped and its point run again.
+Output (`-o`), chosen by the file's suffix, rewritten whole through a temporary file after every finished point
+(so a killed sweep leaves the rows it finished, never a partial file):
+- `.json`: a JSON list of rows (SweepRow: grid values, replicates, the sweep's fingerprint, {mean, ci95} per
+  headline figure);
+- `.jsonl`: one SweepRow JSON object per line;
+- anything else: CSV with a header: one column per grid key holding the value as given, then `replicates`,
+  the fingerprint columns, then `<figure>.mean` and `<figure>.ci95` (the half-width of the 95 % confidence
+  interval) per headline figure (report/figures.py, headline_paths); a figure a point lacks is an empty cell.
+Fingerprint: a hash of the scenario file and every file it reads, the `--set` options, the replicates and the
+clustersim version; every row carries its sweep's. Resume: where the output exists, the points whose grid values
+(the strings as given, compared exactly) are already in it are skipped and the others added; a file holding
+rows of another fingerprint, a CSV whose columns differ, or rows with other grid keys, is refused (naming what
+differs) rather than mixed; `fresh` starts the file over.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from simulator import __version__
 from simulator.experiments.montecarlo import Progress, RemoteRunner, run_batches
 from simulator.plan.load import load_scenario
 from simulator.report.experiments import ReplicatesReport, SweepFigure, SweepRow
 from simulator.report.figures import headline_paths
+from simulator.report.files import write_atomic
 from simulator.scenario.loader import ScenarioError
 from simulator.scenario.overrides import LIST_FORM, Variant, parse_axes, variants
 from simulator.scenario.schema import Scenario
@@ -76,24 +80,73 @@ def load_points(path: str | Path, sets: Sequence[str], points: Sequence[Variant]
     return scenarios
 
 
+@dataclass(frozen=True)
+class Fingerprint:
+    """What makes a sweep's rows comparable: its scenario (the file and every file it reads), its --set options,
+    its replicates and the clustersim version."""
+
+    scenario_sha256: str
+    overrides: tuple[str, ...]
+    replicates: int
+    clustersim_version: str
+
+    @property
+    def digest(self) -> str:
+        """A short hash of all four."""
+        text = json.dumps([self.scenario_sha256, list(self.overrides), self.replicates, self.clustersim_version])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def differences(self, row: SweepRow) -> list[str]:
+        """How `row`'s sweep differs from this one, in words."""
+        found = []
+        if row.clustersim_version != self.clustersim_version:
+            found.append(f"written by clustersim {row.clustersim_version}, this is {self.clustersim_version}")
+        if row.replicates != self.replicates:
+            found.append(f"{row.replicates} replicates per point, this sweep runs {self.replicates}")
+        if row.overrides != list(self.overrides):
+            found.append(f"--set {' '.join(row.overrides) or '(none)'}, this sweep has "
+                         f"{' '.join(self.overrides) or '(none)'}")
+        if row.scenario_sha256 != self.scenario_sha256:
+            found.append("the scenario file or a file it reads has changed since")
+        return found or ["another fingerprint"]
+
+
+FINGERPRINT_COLUMNS = ("fingerprint", "scenario_sha256", "overrides", "clustersim_version")
+
+
+def fingerprint(path: str | Path, scenarios: Sequence[Scenario], sets: Sequence[str], replicates: int) -> Fingerprint:
+    """The fingerprint of a sweep of the scenario file `path` whose points validated to `scenarios`."""
+    digest = hashlib.sha256(Path(path).read_bytes())
+    for source in sorted({f for s in scenarios for f in s.input_files()}):
+        digest.update(source.encode())
+        digest.update(Path(source).read_bytes())
+    return Fingerprint(digest.hexdigest(), tuple(sets), replicates, __version__)
+
+
 def columns(keys: Sequence[str], figures: Sequence[str]) -> list[str]:
-    """CSV header: grid keys, replicates, then mean and CI half-width of each headline figure."""
-    return [*keys, "replicates", *(f"{path}.{stat}" for path in figures for stat in ("mean", "ci95"))]
+    """CSV header: grid keys, replicates, the fingerprint, then mean and CI half-width of each headline figure."""
+    return [*keys, "replicates", *FINGERPRINT_COLUMNS,
+            *(f"{path}.{stat}" for path in figures for stat in ("mean", "ci95"))]
 
 
-def make_row(point: Variant, report: ReplicatesReport, paths: Sequence[str]) -> SweepRow:
-    """A point's row: its grid values and the headline figures (`paths`) of its replicates."""
+def make_row(point: Variant, report: ReplicatesReport, paths: Sequence[str], of: Fingerprint) -> SweepRow:
+    """A point's row: its grid values, its sweep's fingerprint and the headline figures (`paths`) of its
+    replicates."""
     figures = {}
     for path in paths:
         stats = report.figures.get(path)
         if stats is not None:
             figures[path] = SweepFigure(mean=stats.mean, ci95=(stats.ci95_high - stats.ci95_low) / 2)
-    return SweepRow(grid=point.given, replicates=report.replicates, figures=figures)
+    return SweepRow(grid=point.given, replicates=report.replicates, fingerprint=of.digest,
+                    scenario_sha256=of.scenario_sha256, overrides=list(of.overrides),
+                    clustersim_version=of.clustersim_version, figures=figures)
 
 
 def csv_record(row: SweepRow, header: Sequence[str]) -> list[str]:
     """A row as CSV cells under `header` (floats in full precision, missing figures empty)."""
-    cells: dict[str, str] = {**row.grid, "replicates": str(row.replicates)}
+    cells: dict[str, str] = {**row.grid, "replicates": str(row.replicates), "fingerprint": row.fingerprint,
+                             "scenario_sha256": row.scenario_sha256, "overrides": json.dumps(row.overrides),
+                             "clustersim_version": row.clustersim_version}
     for path, figure in row.figures.items():
         cells[f"{path}.mean"] = repr(figure.mean)
         cells[f"{path}.ci95"] = repr(figure.ci95)
@@ -120,12 +173,9 @@ def _format(path: Path) -> str:
 
 
 def _complete_text(path: Path) -> str:
-    """The file's text without an unfinished last line (which is cut from the file too)."""
+    """The file's text without an unfinished last line (one written before writes were atomic)."""
     text = path.read_text(encoding="utf-8")
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-        path.write_text(text, encoding="utf-8")
-    return text
+    return text[: text.rfind("\n") + 1] if text and not text.endswith("\n") else text
 
 
 def read_rows(path: Path, keys: Sequence[str], header: Sequence[str]) -> list[SweepRow]:
@@ -160,39 +210,36 @@ def _read_csv(path: Path, keys: Sequence[str], header: Sequence[str]) -> list[Sw
         return []
     if records[0] != list(header):
         raise SweepError(f"{path}: its columns differ from this sweep's (other grid keys, workloads or version); "
-                         "write this sweep to another file")
+                         "write this sweep to another file, or start it over with --fresh")
     rows = []
     for number, record in enumerate(records[1:], start=2):
         if len(record) != len(header):
             raise SweepError(f"{path}:{number}: {len(record)} cells, the header has {len(header)}")
         cells = dict(zip(header, record, strict=True))
         figures = {}
-        for column in header[len(keys) + 1::2]:
+        for column in (c for c in header if c.endswith(".mean")):
             path_ = column.removesuffix(".mean")
             if cells[column] != "":
                 figures[path_] = SweepFigure(mean=float(cells[column]), ci95=float(cells[f"{path_}.ci95"]))
-        rows.append(SweepRow(grid={k: cells[k] for k in keys}, replicates=int(cells["replicates"]), figures=figures))
+        rows.append(SweepRow(grid={k: cells[k] for k in keys}, replicates=int(cells["replicates"]),
+                             fingerprint=cells["fingerprint"], scenario_sha256=cells["scenario_sha256"],
+                             overrides=json.loads(cells["overrides"]), clustersim_version=cells["clustersim_version"],
+                             figures=figures))
     return rows
 
 
 def append_row(path: Path, row: SweepRow, header: Sequence[str], rows_in_file: list[SweepRow]) -> None:
-    """Add a finished point to the output file (and to `rows_in_file`, what the file holds)."""
-    kind = _format(path)
+    """Add a finished point to the output file (and to `rows_in_file`, what the file holds): the whole file is
+    rewritten through a temporary file, so it is never partial."""
     rows_in_file.append(row)
+    kind = _format(path)
     if kind == "json":
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json_text(rows_in_file) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
-        return
-    fresh = not path.exists() or path.stat().st_size == 0
-    with path.open("a", encoding="utf-8", newline="") as file:
-        if kind == "jsonl":
-            file.write(row.model_dump_json() + "\n")
-        else:
-            writer = csv.writer(file, lineterminator="\n")
-            if fresh:
-                writer.writerow(header)
-            writer.writerow(csv_record(row, header))
+        text = json_text(rows_in_file) + "\n"
+    elif kind == "jsonl":
+        text = "".join(r.model_dump_json() + "\n" for r in rows_in_file)
+    else:
+        text = csv_text(rows_in_file, header)
+    write_atomic(path, text)
 
 
 @dataclass(frozen=True)
@@ -205,6 +252,7 @@ class Sweep:
     header: list[str]
     output: Path | None
     in_file: list[SweepRow]
+    fingerprint: Fingerprint
 
     @property
     def done(self) -> dict[GridKey, SweepRow]:
@@ -218,9 +266,11 @@ class Sweep:
         return [i for i, point in enumerate(self.points) if point_key(point) not in done]
 
 
-def prepare(path: str | Path, grid: Sequence[str], sets: Sequence[str], output: str | Path | None) -> Sweep:
-    """Parse the grid, validate every point and read what the output already holds. Raises OverrideError (a
-    malformed --grid), SweepError or InvalidPoints; runs nothing."""
+def prepare(path: str | Path, grid: Sequence[str], sets: Sequence[str], output: str | Path | None,
+            replicates: int = 1, fresh: bool = False) -> Sweep:
+    """Parse the grid, validate every point and read what the output already holds (nothing when `fresh`: the
+    file is then written over). Raises OverrideError (a malformed --grid), SweepError (also for an output of
+    another fingerprint) or InvalidPoints; runs nothing."""
     axes = parse_axes("--grid", grid)
     if not axes:
         raise SweepError(f"a sweep needs at least one --grid {LIST_FORM}")
@@ -231,15 +281,22 @@ def prepare(path: str | Path, grid: Sequence[str], sets: Sequence[str], output: 
     keys = [axis.field for axis in axes]
     header = columns(keys, figures)
     target = Path(output) if output else None
-    in_file = read_rows(target, keys, header) if target else []
-    return Sweep(points, scenarios, figures, header, target, in_file)
+    of = fingerprint(path, scenarios, sets, replicates)
+    in_file = read_rows(target, keys, header) if target and not fresh else []
+    for row in in_file:
+        if row.fingerprint != of.digest:
+            assert target is not None
+            raise SweepError(f"{target}: holds rows of another sweep ({'; '.join(of.differences(row))}); start it "
+                             "over with --fresh, or write this sweep to another file")
+    return Sweep(points, scenarios, figures, header, target, in_file, of)
 
 
-def run_sweep(sweep: Sweep, replicates: int, workers: int | None = None,
+def run_sweep(sweep: Sweep, workers: int | None = None,
               progress: Progress | None = None, remote: RemoteRunner | None = None) -> list[SweepRow]:
-    """Run the points not yet in the output, each with `replicates` seeds on the pool (or `remote`: Ray),
-    appending each row to the output as it finishes; every point's row in grid order (earlier ones read from
+    """Run the points not yet in the output, each with the fingerprint's replicates on the pool (or `remote`:
+    Ray), adding each row to the output as it finishes; every point's row in grid order (earlier ones read from
     the file)."""
+    replicates = sweep.fingerprint.replicates
     if replicates < 1:
         raise ValueError(f"replicates must be at least 1, got {replicates}")
     rows: dict[int, SweepRow] = {}
@@ -252,7 +309,7 @@ def run_sweep(sweep: Sweep, replicates: int, workers: int | None = None,
     batches = [(sweep.scenarios[i], replicates) for i in todo]
     for batch, report in run_batches(batches, workers, progress, remote):
         index = todo[batch]
-        row = make_row(sweep.points[index], report, sweep.figures)
+        row = make_row(sweep.points[index], report, sweep.figures, sweep.fingerprint)
         if sweep.output is not None:
             append_row(sweep.output, row, sweep.header, in_file)
         rows[index] = row

@@ -83,4 +83,9 @@ class SweepRow(Output):
 
     grid: dict[str, str] = Field(description="grid key -> value as given on the command line")
     replicates: int = Field(description="replicates run at this point")
+    fingerprint: str = Field(description="of the sweep that wrote the row: its scenario, overrides, replicates and "
+                                         "clustersim version (a resumed sweep only keeps rows with its own)")
+    scenario_sha256: str = Field(description="SHA-256 of the scenario file and every file it reads")
+    overrides: list[str] = Field(description="the sweep's --set options")
+    clustersim_version: str = Field(description="clustersim version that ran it")
     figures: dict[str, SweepFigure] = Field(description="headline figures by dotted path")

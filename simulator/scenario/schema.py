@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from simulator.base import Strict
 from simulator.models.cost import Amortization
@@ -228,6 +228,26 @@ class Scenario(Strict):
     )
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec, description="how queued work gets GPUs")
     failures: FailureModel | None = Field(None, description="component failure processes (default: none)")
+
+    def input_files(self) -> list[str]:
+        """The files the scenario reads besides itself: request and job traces, token-length tables (every
+        `path:` field, resolved against the scenario's folder)."""
+        found: list[str] = []
+
+        def walk(node: object) -> None:
+            if isinstance(node, BaseModel):
+                for name in type(node).model_fields:
+                    value = getattr(node, name)
+                    if name == "path" and isinstance(value, str):
+                        found.append(value)
+                    else:
+                        walk(value)
+            elif isinstance(node, list | tuple):
+                for item in node:
+                    walk(item)
+
+        walk(self)
+        return found
 
     @model_validator(mode="after")
     def _some_work(self) -> Scenario:
