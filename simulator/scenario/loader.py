@@ -17,6 +17,7 @@ from simulator.scenario.overrides import Override, OverrideError, apply_override
 from simulator.scenario.schema import Scenario
 from simulator.scenario.yaml_lines import LocatedData, Path, YamlProblem, load_located
 
+MAX_ISSUES = 50  # problems reported per file (a file of 60,000 unknown keys gets 50 lines and a count)
 MAX_FILE_BYTES = 2**20  # a scenario is a page of YAML (traces go in CSV files); refuse to parse anything larger
 
 
@@ -29,8 +30,9 @@ class ScenarioIssue:
     message: str
 
     def __str__(self) -> str:
-        """One line, whatever the file held: line breaks and control characters inside are escaped."""
-        return _one_line(f"{self.location}: {self.field or '(document)'}: {self.message}")
+        """One line, whatever the file held: line breaks and control characters inside are escaped, and the
+        field path and message cut to a readable length."""
+        return _one_line(f"{self.location}: {_short(self.field, 200) or '(document)'}: {_short(self.message, 600)}")
 
 
 @dataclass(frozen=True)
@@ -96,12 +98,15 @@ def validate_located(located: LocatedData, name: str, checks: Checks,
         scenario = Scenario.model_validate(located.data, context={"base_dir": str(FilePath(name).parent)})
     except ValidationError as err:
         issues = []
-        for e in err.errors(include_url=False):
+        errors = err.errors(include_url=False)
+        for e in errors[:MAX_ISSUES]:
             path = _data_path(e["loc"], located.data)
             if e["type"] == "union_tag_invalid":  # point at the `kind:` line, not the item's first line
                 path = (*path, str(e["ctx"]["discriminator"]).strip("'"))
             message = _explain(e, path, located.data)
             issues.append(ScenarioIssue(where(path), _dotted(path, located.data), message))
+        if len(errors) > MAX_ISSUES:
+            issues.append(ScenarioIssue(f"{name}:1", "", f"... and {len(errors) - MAX_ISSUES:,} more problems"))
         raise ScenarioError(_unique(issues)) from None
     problems = checks(scenario)
     if problems:
@@ -182,8 +187,13 @@ def _explain(error: Any, path: Path, data: Any) -> str:
         msg = msg.removeprefix(prefix)
     value = error.get("input")
     if kind not in {"unknown_catalog_entry"} and isinstance(value, str | int | float) and not isinstance(value, bool):
-        return f"{msg} (got {value!r})"
+        return f"{msg} (got {_short(repr(value))})"
     return msg
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """`text`, cut to `limit` characters with a mark of how much was left out."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _allowed_keys(path: Path, data: Any) -> list[str]:
