@@ -90,7 +90,7 @@ class QuantityError(ValueError):
 # The largest magnitude any quantity of a dimension may have: far beyond anything a cluster scenario means, so
 # that a typo such as 1e300 is refused instead of printing 300-digit figures (fields add tighter bounds).
 LIMITS: dict[Dimension, tuple[float, str]] = {
-    Dimension.COUNT: (1e30, "1e30 (FLOPs of the largest training budgets are ~1e27)"),
+    Dimension.COUNT: (1e35, "1e35 (FLOPs: about a billion times the largest training runs)"),
     Dimension.BYTES: (1e21, "1 ZB"),
     Dimension.BANDWIDTH: (1e18, "1 EB/s (a Cerebras wafer's on-chip memory reaches 21 PB/s)"),
     Dimension.DURATION: (1e11, "about 3,000 years (1e11 s)"),

@@ -16,7 +16,7 @@ import yaml
 
 MAX_DEPTH = 64  # nested mappings and lists; a scenario needs about 8
 MAX_ALIASES = 1_000  # `*name` references
-MAX_VALUES = 200_000  # keys, items and scalars once aliases are expanded; a scenario holds a few hundred
+MAX_VALUES = 20_000  # keys, items and scalars once aliases are expanded; a scenario holds a few hundred
 # libyaml's parser where PyYAML was built with it (its wheels are): ~50x faster on large files
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NOT_ALLOWED = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
@@ -144,7 +144,8 @@ def _check_shape(text: str) -> None:
             else:
                 total = added
             if total > MAX_VALUES:
-                raise YamlProblem(line, (), f"aliases expand the document to more than {MAX_VALUES:,} values")
+                raise YamlProblem(line, (), f"more than {MAX_VALUES:,} values (keys, items and scalars, counting "
+                                             "what aliases expand to; a scenario holds a few hundred)")
     except yaml.YAMLError as err:
         raise _not_yaml(err) from None
 
