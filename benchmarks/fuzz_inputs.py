@@ -113,14 +113,15 @@ def syntax(rng: np.random.Generator) -> tuple[str, bytes]:
     return path.stem, forms[int(rng.integers(len(forms)))].encode()
 
 
-def _places(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+def places(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key path and list index of parsed YAML data."""
     found = [prefix] if prefix else []
     if isinstance(node, dict):
         for key, value in node.items():
-            found += _places(value, (*prefix, key))
+            found += places(value, (*prefix, key))
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            found += _places(value, (*prefix, index))
+            found += places(value, (*prefix, index))
     return found
 
 
@@ -141,9 +142,9 @@ def mutation(kind: str) -> Maker:
     def make(rng: np.random.Generator) -> tuple[str, bytes]:
         path, text = _shipped(rng)
         data = yaml.safe_load(text)
-        places = _places(data)
+        spots = places(data)
         for _ in range(int(rng.integers(1, 4))):
-            place = places[int(rng.integers(len(places)))]
+            place = spots[int(rng.integers(len(spots)))]
             parent = data
             for part in place[:-1]:
                 parent = parent[part]
@@ -155,8 +156,8 @@ def mutation(kind: str) -> Maker:
             else:
                 values = REPLACEMENTS[kind]
                 parent[place[-1]] = copy.deepcopy(values[int(rng.integers(len(values)))])
-            places = _places(data)
-            if not places:
+            spots = places(data)
+            if not spots:
                 break
         dumped = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
         return f"{path.stem}-{kind}", dumped.encode()

@@ -11,6 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from benchmarks.fuzz_inputs import places
 from simulator.plan.load import load_scenario
 from simulator.report.model import TrainingReport
 from simulator.run import simulate
@@ -49,18 +50,7 @@ values = st.recursive(
 )
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += _paths(value, (*prefix, index))
-    return found
-
-
-BASES = [(BASE, _paths(BASE)), (SHARED, _paths(SHARED))]
+BASES = [(BASE, places(BASE)), (SHARED, places(SHARED))]
 
 
 @st.composite
