@@ -3,13 +3,13 @@ blocks, asking its admission policy (engine/serving/admission.py) what to admit,
 prompt chunks to prefill, and keeping the outcome's per-request times and per-replica accounts.
 
 Event economy: an iteration with prefill work is one timeout; a run of decode-only iterations up to the
-next finish or KV-block shortage is one timeout summed in closed form, cut short by an arrival at the end
-of the iteration then running.
+next finish or KV-block shortage is one timeout summed in closed form, which the replica's process waits on
+directly; an arrival (or a slowdown) cuts it short by interrupting the process, which then finishes the
+iteration in flight.
 """
 
 from __future__ import annotations
 
-import functools
 from collections import OrderedDict, deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
@@ -21,11 +21,7 @@ import simpy
 from simulator.models.workload.serving_time import IterationModel
 from simulator.plan.serving import ReplicaLimits
 
-
-def _wake_up(wake: simpy.Event, _: simpy.Event) -> None:
-    """Timeout callback: end a wait unless an arrival already has."""
-    if not wake.triggered:
-        wake.succeed()
+WAKE = "wake"  # the cause of an interrupt that cuts a decode run short (any other cause is a failure)
 
 
 @dataclass
@@ -114,7 +110,8 @@ class Replica:
     number: int
     waiting: deque[Seq] = field(default_factory=deque)
     running: list[Seq] = field(default_factory=list)
-    wake: simpy.Event | None = None
+    wake: simpy.Event | None = None  # what an idle replica waits on
+    span: simpy.Timeout | None = None  # the decode run in flight, until it ends or is cut
     handoff: Callable[[Seq], None] | None = None  # a prefill replica passes prefilled requests on
     iteration_start_s: float | None = None  # while an iteration (or decode run) is in flight
     down: bool = True  # takes no requests: not yet placed, failed, starting, or switched off
@@ -151,8 +148,12 @@ class Replica:
             self._wake()  # a decode run is cut after its iteration in flight and continues at the new pace
 
     def _wake(self) -> None:
+        """An idle replica looks at its queue; a decode run in flight is cut after its iteration in flight."""
         if self.wake is not None and not self.wake.triggered:
             self.wake.succeed()
+        elif self.span is not None and self.process is not None:
+            self.span = None
+            self.process.interrupt(WAKE)
 
     def blocks_used(self, extra: int = 0) -> int:
         """Blocks the running sequences hold once each decode has `extra` more tokens (inlined: it runs
@@ -349,15 +350,19 @@ class Replica:
                 pace = self.pace
                 span_s = pace * model.decode_span_s(len(decoding), context, steps)
                 span_start = env.now
-                wake = self.wake = env.event()
-                # the span's end also wakes the replica (cheaper than waiting on either of two events)
-                env.timeout(span_s).callbacks.append(functools.partial(_wake_up, wake))
-                yield wake
-                if env.now < span_start + span_s:  # an arrival or a slowdown: stop after the iteration in flight
-                    steps = min(steps, model.decode_steps_within(len(decoding), context, steps,
-                                                                 (env.now - span_start) / pace) + 1)
-                    yield env.timeout(max(0.0, span_start + pace * model.decode_span_s(len(decoding), context, steps)
-                                          - env.now))
+                self.span = env.timeout(span_s)
+                try:
+                    yield self.span
+                    self.span = None
+                except simpy.Interrupt as cut:
+                    self.span = None
+                    if cut.cause != WAKE:
+                        raise
+                    if env.now < span_start + span_s:  # an arrival or a slowdown: stop after the iteration in flight
+                        steps = min(steps, model.decode_steps_within(len(decoding), context, steps,
+                                                                     (env.now - span_start) / pace) + 1)
+                        yield env.timeout(max(0.0, span_start + pace * model.decode_span_s(len(decoding), context,
+                                                                                           steps) - env.now))
                 self.decode_share_s += (env.now - start) / len(decoding)
                 # each sequence gains a block every block_tokens iterations: on average over the run
                 held = next_blocks + len(decoding) * (steps - 1) / (2.0 * self.limits.block_tokens)
