@@ -15,6 +15,7 @@ from simulator.plan.load import load_scenario
 from simulator.report.model import InferenceReport, Report, TrainingReport
 from simulator.run import simulate
 from simulator.scenario.loader import ScenarioError
+from tests.conftest import ROOT
 
 TRACE = "TIMESTAMP,ContextTokens,GeneratedTokens\n" + "".join(
     f"2023-11-16 18:00:{i // 10:02d}.{i % 10}000000,{200 + 37 * i % 900},{20 + 13 * i % 180}\n" for i in range(400)
@@ -264,3 +265,14 @@ def test_a_model_too_big_for_one_node_serves_with_pipeline_stages(tmp_path: Path
     assert (w.gpus, w.pp) == (16, 2) and w.requests.completed == 30
     assert w.weights_per_gpu_bytes == pytest.approx(405.8e9 * 2 / 16, rel=0.01)
     assert w.tpot_s.p50 is not None and 0.02 < w.tpot_s.p50 < 0.2
+
+
+def test_the_vidur_comparison_workload_is_a_valid_scenario() -> None:
+    """benchmarks/vidur-workload.yaml mirrors benchmarks/bench_serving.py's workload (issue 16)."""
+    from simulator.scenario.inference import InferenceWorkload
+
+    scenario = load_scenario(ROOT / "benchmarks" / "vidur-workload.yaml")
+    (chat,) = scenario.workloads
+    assert isinstance(chat, InferenceWorkload) and scenario.cluster.gpus == 1
+    assert (chat.model.name, chat.tp, chat.max_num_tokens, chat.max_batch) == ("llama2-7b", 1, 512, 128)
+    assert (chat.arrivals.kind, chat.arrivals.requests) == ("poisson", 10_000)  # type: ignore[union-attr]
