@@ -218,16 +218,21 @@ class Replica:
         decoding: list[Seq] = []
         prefilling: list[Seq] = []
         cached = used = 0
-        block = self.limits.block_tokens
+        block = -self.limits.block_tokens
         for seq in self.running:
             tokens = seq.input_tokens + seq.generated
-            if seq.prefilled >= seq.prefill_target:
+            target = seq.prefill_target
+            if seq.prefilled >= target:
                 decoding.append(seq)
                 cached += tokens
                 tokens += 1
             else:
                 prefilling.append(seq)
-            used -= (max(seq.prefill_target, seq.reserved, tokens) - seq.shared) // -block
+            if target > tokens:  # max(prefill_target, reserved, tokens), without the call
+                tokens = target
+            if seq.reserved > tokens:
+                tokens = seq.reserved
+            used -= (tokens - seq.shared) // block
         return decoding, prefilling, cached, used
 
     def _emit(self, seqs: Sequence[Seq], tokens: int) -> None:

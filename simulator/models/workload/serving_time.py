@@ -281,15 +281,22 @@ class DecodeLine:
     a_memory: float
     b_memory: float
 
+    @functools.cached_property
+    def _lines(self) -> tuple[float, float, float, float, float | None]:
+        """(flat intercept, flat slope, steep intercept, steep slope, the context where the steep line takes
+        over; None where the slopes are equal), worked out once per line pair."""
+        (b_flat, a_flat), (b_steep, a_steep) = sorted([(self.b_compute, self.a_compute),
+                                                       (self.b_memory, self.a_memory)])
+        if b_steep == b_flat:
+            return max(a_flat, a_steep), b_flat, 0.0, 0.0, None
+        return a_flat, b_flat, a_steep, b_steep, (a_flat - a_steep) / (b_steep - b_flat)
+
     def _split(self, context: float, steps: int) -> list[tuple[int, int, float, float]]:
         """Index ranges [start, end) of iterations 0..steps-1 with the (intercept, slope) that rules each."""
-        lines = sorted([(self.b_compute, self.a_compute), (self.b_memory, self.a_memory)])
-        (b_flat, a_flat), (b_steep, a_steep) = lines
-        if b_steep == b_flat:
-            a = max(a_flat, a_steep)
-            return [(0, steps, a, b_flat)]
-        kink = (a_flat - a_steep) / (b_steep - b_flat)  # the flatter line rules below it
-        cut = min(steps, max(0, math.ceil(kink - context)))
+        a_flat, b_flat, a_steep, b_steep, kink = self._lines
+        if kink is None:
+            return [(0, steps, a_flat, b_flat)]
+        cut = min(steps, max(0, math.ceil(kink - context)))  # the flatter line rules below the kink
         return [(0, cut, a_flat, b_flat), (cut, steps, a_steep, b_steep)]
 
     def span_s(self, context: float, steps: int) -> float:
