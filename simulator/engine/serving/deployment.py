@@ -16,7 +16,7 @@ import simpy
 
 from simulator.engine.serving.admission import ADMISSIONS
 from simulator.engine.serving.autoscaler import autoscale
-from simulator.engine.serving.replica import Replica, Seq, ServingOutcome
+from simulator.engine.serving.replica import DOWN, Replica, Seq, ServingOutcome
 from simulator.engine.serving.router import ROUTERS, Router
 from simulator.models.workload.serving_time import IterationModel
 from simulator.plan.serving import Autoscaler, DecodePool, ReplicaLimits
@@ -112,6 +112,7 @@ class Deployment:
         outcome.running_at_end = sum(len(r.running) for r in everyone) + len(self.moving)
         outcome.end_s = float(env.now)
         for replica in everyone:  # iterations cut by the horizon are busy time too
+            assert replica.load == replica.outstanding + (DOWN if replica.down else 0), "a replica's load drifted"
             if replica.iteration_start_s is not None:
                 outcome.busy_s[replica.number] += env.now - replica.iteration_start_s
             self.stop_paying(replica)
@@ -173,6 +174,7 @@ class Deployment:
             if not replica.down:
                 waiting += replica.waiting
                 replica.waiting = deque()
+                replica.recount()
         for seq in sorted(waiting, key=lambda seq: seq.index):
             self.route(seq)
 

@@ -22,6 +22,7 @@ from simulator.models.workload.serving_time import IterationModel
 from simulator.plan.serving import ReplicaLimits
 
 WAKE = "wake"  # the cause of an interrupt that cuts a decode run short (any other cause is a failure)
+DOWN = 1 << 40  # added to a replica's load while it is down: more than any count of requests
 
 
 @dataclass
@@ -114,7 +115,8 @@ class Replica:
     span: simpy.Timeout | None = None  # the decode run in flight, until it ends or is cut
     handoff: Callable[[Seq], None] | None = None  # a prefill replica passes prefilled requests on
     iteration_start_s: float | None = None  # while an iteration (or decode run) is in flight
-    down: bool = True  # takes no requests: not yet placed, failed, starting, or switched off
+    _down: bool = True  # takes no requests: not yet placed, failed, starting, or switched off
+    load: int = DOWN  # requests queued and running, plus DOWN while down (kept up to date: routers compare it)
     failing: bool = False  # down after a failure, until its repairs
     blockers: list[simpy.Event] = field(default_factory=list)  # further repairs it waits for when up again
     pace: float = 1.0  # iteration-time factor while a straggling GPU slows it (fail-slow), until it is evicted
@@ -132,6 +134,21 @@ class Replica:
         return len(self.waiting) + len(self.running)
 
     @property
+    def down(self) -> bool:
+        """Takes no requests: not yet placed, failed, starting, or switched off."""
+        return self._down
+
+    @down.setter
+    def down(self, value: bool) -> None:
+        self._down = value
+        self.recount()
+
+    def recount(self) -> None:
+        """Bring `load` up to date after requests joined or left the replica (moves between its queue and its
+        batch leave it as it is)."""
+        self.load = len(self.waiting) + len(self.running) + (DOWN if self._down else 0)
+
+    @property
     def kv_tokens(self) -> int:
         """Tokens the replica's requests cache now or will on admission (prompt and output so far)."""
         return sum(s.input_tokens + s.generated for s in self.running) + sum(
@@ -139,6 +156,7 @@ class Replica:
 
     def submit(self, seq: Seq) -> None:
         self.waiting.append(seq)
+        self.load += 1
         self._wake()
 
     def slow(self, factor: float) -> None:
@@ -190,6 +208,7 @@ class Replica:
     def reject(self, seq: Seq) -> None:
         """`seq` can never fit: it is failed."""
         self.outcome.failed[seq.index] = True
+        self.load -= 1
         self.settled(1)
 
     def preempt(self, victim: Seq) -> None:
@@ -256,6 +275,7 @@ class Replica:
         if finished or handoff is not None:
             self.running = [s for s in self.running
                             if s.generated < s.output_tokens and (handoff is None or not s.decoding)]
+            self.recount()
 
     def _decode_steps_left(self, decoding: Sequence[Seq], next_blocks: int) -> int:
         """Decode iterations until the first sequence finishes or the KV cache runs out of blocks

@@ -3,7 +3,7 @@ declares (`@router("name")` over a `Router` subclass), so a scenario's `router:`
 
 from __future__ import annotations
 
-import math
+import operator
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import get_args
@@ -11,7 +11,7 @@ from typing import get_args
 import numpy as np
 
 from simulator.engine.registry import Registry
-from simulator.engine.serving.replica import Replica, Seq
+from simulator.engine.serving.replica import DOWN, Replica, Seq
 from simulator.scenario.policies import RouterName
 
 
@@ -32,14 +32,14 @@ router = ROUTERS.register
 
 @router("least_outstanding")
 class LeastOutstanding(Router):
-    """Fewest requests queued and running (the common case, in one pass)."""
+    """Fewest requests queued and running (the common case: one `min` over the replicas' kept loads)."""
 
     def pick(self, replicas: Sequence[Replica], seq: Seq) -> Replica | None:
-        best, fewest = None, math.inf
-        for replica in replicas:
-            if not replica.down and len(replica.waiting) + len(replica.running) < fewest:
-                best, fewest = replica, len(replica.waiting) + len(replica.running)
-        return best
+        best = min(replicas, key=_load, default=None)  # the first of the least loaded: the lowest number
+        return best if best is not None and best.load < DOWN else None
+
+
+_load = operator.attrgetter("load")
 
 
 @router("round_robin")
