@@ -11,8 +11,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.fuzz_inputs import places
 from simulator.scenario.yaml_lines import YamlProblem, load_located
-from tests.test_loader_fuzz import _paths
 
 TEXT = """\
 name: demo
@@ -144,7 +144,7 @@ def test_agrees_with_pyyaml_and_lines_follow_document_order(data: dict[str, Any]
     text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
     located = load_located(text)
     assert located.data == yaml.safe_load(text)
-    paths = [(), *_paths(located.data)]  # the document, then every key and item in document order
+    paths = [(), *places(located.data)]  # the document, then every key and item in document order
     assert set(located.lines) == set(paths)
     lines = [located.lines[p] for p in paths]
     assert lines == sorted(lines)  # block style writes keys and items top to bottom
