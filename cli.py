@@ -389,7 +389,7 @@ def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], repl
     except OverrideError as err:
         click.echo(str(err), err=True)
         sys.exit(EXIT_BAD_INPUT)
-    except SweepError as err:
+    except (SweepError, OutputError) as err:
         click.echo(f"sweep: {err}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except InvalidPoints as err:

@@ -223,3 +223,12 @@ def test_progress_goes_to_stderr_as_lines_unless_quiet() -> None:
     assert code == 0 and "4 points: 0/4" in err and "4 points: 4/4 (100%)" in err
     code, _, err = _sweep("--quiet")
     assert code == 0 and "points" not in err
+
+
+def test_a_sweep_never_writes_over_a_trace_its_scenario_reads(tmp_path: Path) -> None:
+    serve = str(ROOT / "scenarios" / "serve-llama70b-azure-conv.yaml")
+    trace = ROOT / "scenarios" / "traces" / "azure_llm_2023_conv.csv"
+    before = trace.read_bytes()
+    result = CliRunner().invoke(main, ["sweep", serve, "--grid", "seed=1,2", "-o", str(trace)])
+    assert result.exit_code == 2 and "is an input of this run" in result.stderr
+    assert trace.read_bytes() == before

@@ -40,7 +40,7 @@ from simulator.experiments.montecarlo import Progress, RemoteRunner, run_batches
 from simulator.plan.load import load_scenario
 from simulator.report.experiments import ReplicatesReport, SweepFigure, SweepRow
 from simulator.report.figures import headline_paths
-from simulator.report.files import write_atomic
+from simulator.report.files import check_outputs, write_atomic
 from simulator.scenario.loader import ScenarioError
 from simulator.scenario.overrides import LIST_FORM, Variant, parse_axes, variants
 from simulator.scenario.schema import Scenario
@@ -270,7 +270,7 @@ def prepare(path: str | Path, grid: Sequence[str], sets: Sequence[str], output: 
             replicates: int = 1, fresh: bool = False) -> Sweep:
     """Parse the grid, validate every point and read what the output already holds (nothing when `fresh`: the
     file is then written over). Raises OverrideError (a malformed --grid), SweepError (also for an output of
-    another fingerprint) or InvalidPoints; runs nothing."""
+    another fingerprint), OutputError (an output that is an input) or InvalidPoints; runs nothing."""
     axes = parse_axes("--grid", grid)
     if not axes:
         raise SweepError(f"a sweep needs at least one --grid {LIST_FORM}")
@@ -281,6 +281,8 @@ def prepare(path: str | Path, grid: Sequence[str], sets: Sequence[str], output: 
     keys = [axis.field for axis in axes]
     header = columns(keys, figures)
     target = Path(output) if output else None
+    if target is not None:  # before reading it: never an input, even with `fresh`
+        check_outputs({"-o": str(target)}, [path, *{f for s in scenarios for f in s.input_files()}])
     of = fingerprint(path, scenarios, sets, replicates)
     in_file = read_rows(target, keys, header) if target and not fresh else []
     for row in in_file:
