@@ -114,14 +114,17 @@ class Fabric:
             self._enter(placed)
             touched.append(placed.footprint.channels)
         member.contention.factor = 1.0
+        if member not in self._active:
+            member.job.set_contention(1.0)
+        if not touched:  # no traffic on the network before or after: nothing else changes
+            return
         for channels in touched:
             self._mark[channels] = True
         affected = [m for m, p in self._active.items() if m is not member and self._mark[p.footprint.channels].any()]
-        self._mark[:] = False
+        for channels in touched:
+            self._mark[channels] = False
         for m in ([member] if member in self._active else []) + affected:
             self._reprice(m, now)
-        if member not in self._active:
-            member.job.set_contention(1.0)
         self._record(now)
 
     def _enter(self, placed: Placed) -> None:
