@@ -116,11 +116,7 @@ class PatternTraffic:
         groups = gpus[None, :]
         src, dst, _ = ring_flows(self.network, groups) if self.pattern is Pattern.ALL_REDUCE \
             else all_to_all_flows(groups)
-        load = self.network.channel_load(src, dst)
-        seconds = np.zeros_like(load)
-        used = (load > 0) & (self.network.capacity > 0)
-        seconds[used] = load[used] / self.network.capacity[used]
-        return seconds
+        return _per_capacity(self.network, self.network.channel_load(src, dst))
 
     def place(self, gpus: IntArray) -> PlacedPattern:
         """The job on `gpus`: its pace there alone and its footprint."""
@@ -171,8 +167,13 @@ def transfer_traffic(network: Network, senders: list[IntArray], receivers: list[
         return PlacedPattern(1.0, 1.0, NO_FOOTPRINT)
     src = np.concatenate([s for s, _ in pairs])
     dst = np.concatenate([r for _, r in pairs])
-    load = network.channel_load(src, dst, bytes_per_s / src.size)
-    busy = np.zeros_like(load)
-    used = (load > 0) & (network.capacity > 0)
-    busy[used] = np.minimum(load[used] / network.capacity[used], 1.0)
+    busy = np.minimum(_per_capacity(network, network.channel_load(src, dst, bytes_per_s / src.size)), 1.0)
     return PlacedPattern(1.0, 1.0, Footprint.of(busy))
+
+
+def _per_capacity(network: Network, load: FloatArray) -> FloatArray:
+    """Each channel's load over its capacity (0 where it carries nothing or has no capacity left)."""
+    ratio = np.zeros_like(load)
+    used = (load > 0) & (network.capacity > 0)
+    ratio[used] = load[used] / network.capacity[used]
+    return ratio
