@@ -20,7 +20,8 @@ from simulator.engine.registry import Registry
 from simulator.engine.serving.admission import ADMISSIONS, FirstComeFirstServed
 from simulator.engine.serving.autoscaler import METRICS, Busy, LoadMetric, Outstanding
 from simulator.engine.serving.deployment import Deployment, Outage, deploy_serving, simulate_serving
-from simulator.engine.serving.replica import Replica, Seq, ServingOutcome
+from simulator.engine.serving.replica import Replica
+from simulator.engine.serving.requests import Seq, ServingOutcome
 from simulator.engine.serving.router import ROUTERS, Router
 from simulator.models.workload.arrivals import poisson_arrivals_s
 from simulator.plan.load import load_scenario
@@ -117,7 +118,7 @@ class OneAtATime(FirstComeFirstServed):
     """Admits only into an empty batch."""
 
     def admit(self, replica: Replica) -> None:
-        if replica.waiting and not replica.running:
+        if replica.waiting and not replica.batch_size:
             seq = replica.waiting.popleft()
             replica.enter(seq, replica.lookup(seq))
 

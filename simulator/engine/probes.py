@@ -52,7 +52,7 @@ def service_probes(service: Service) -> dict[Gauge, Reading]:
     return {
         Gauge(GaugeKind.PROGRESS, name): lambda: 1.0 - deployment.unsettled / total,
         Gauge(GaugeKind.QUEUED, name): lambda: sum(len(r.waiting) for r in everyone) + len(deployment.stranded),
-        Gauge(GaugeKind.RUNNING, name): lambda: sum(len(r.running) for r in everyone) + len(deployment.moving),
+        Gauge(GaugeKind.RUNNING, name): lambda: sum(r.batch_size for r in everyone) + len(deployment.moving),
         Gauge(GaugeKind.SERVICE_BUSY_GPUS, name): lambda: float(sum(
             gpus for r, gpus in zip(everyone, service.replica_gpus, strict=True) if r.iteration_start_s is not None)),
     }

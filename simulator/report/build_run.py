@@ -11,7 +11,7 @@ from simulator.engine.batch import BatchJob
 from simulator.engine.cluster import Cluster
 from simulator.engine.fabric import Fabric
 from simulator.engine.sampler import Gauge, GaugeKind, Samples
-from simulator.engine.serving.replica import ServingOutcome
+from simulator.engine.serving.requests import ServingOutcome
 from simulator.engine.serving.service import Service
 from simulator.engine.training import TrainingJob
 from simulator.plan.economy import Economy

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from simulator.engine.fabric import Contention
-from simulator.engine.serving.replica import ServingOutcome
+from simulator.engine.serving.requests import ServingOutcome
 from simulator.engine.serving.service import Service
 from simulator.engine.serving.summary import LatencyStats, summarize_serving
 from simulator.plan.economy import Economy

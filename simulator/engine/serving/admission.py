@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import get_args
 
 from simulator.engine.registry import Registry
-from simulator.engine.serving.replica import Admission, Replica, Seq
+from simulator.engine.serving.replica import Admission, Replica
+from simulator.engine.serving.requests import Seq
 from simulator.scenario.policies import AdmissionName
 
 ADMISSIONS: Registry[AdmissionName, type[Admission]] = Registry("admission policy", get_args(AdmissionName))
@@ -23,7 +24,7 @@ class FirstComeFirstServed:
     def admit(self, replica: Replica) -> None:
         limits = replica.limits
         used: int | None = None  # blocks held, counted once the first admission is tried
-        while replica.waiting and len(replica.running) < limits.max_batch:
+        while replica.waiting and replica.batch_size < limits.max_batch:
             seq = replica.waiting[0]
             if -(-(seq.input_tokens + seq.output_tokens) // limits.block_tokens) > limits.kv_blocks:
                 replica.reject(replica.waiting.popleft())
@@ -32,7 +33,7 @@ class FirstComeFirstServed:
             hit = replica.lookup(seq)
             need = seq.blocks(limits.block_tokens)
             if used is None:
-                used = replica.blocks_used(1)
+                used = replica.used_blocks()
             if used + need > limits.kv_blocks:
                 seq.shared = 0
                 return
@@ -41,8 +42,8 @@ class FirstComeFirstServed:
 
     def make_room(self, replica: Replica, used_blocks: int) -> None:
         block_tokens = replica.limits.block_tokens
-        while len(replica.running) > 1 and used_blocks > replica.limits.kv_blocks:
-            victim = replica.running.pop()
+        while replica.batch_size > 1 and used_blocks > replica.limits.kv_blocks:
+            victim = replica.latest()
             used_blocks -= victim.blocks(block_tokens, 1 if victim.decoding else 0)
             replica.preempt(victim)
 

@@ -13,7 +13,9 @@ from typing import Protocol, get_args
 import simpy
 
 from simulator.engine.registry import Registry
-from simulator.engine.serving.replica import Replica, Seq, ServingOutcome
+from simulator.engine.serving.loads import Pool
+from simulator.engine.serving.replica import Replica
+from simulator.engine.serving.requests import Seq, ServingOutcome
 from simulator.plan.serving import Autoscaler
 from simulator.scenario.policies import LoadMetricName
 
@@ -61,7 +63,7 @@ class Scaled(Protocol):
     """What the autoscaler reads and changes of a deployment (engine/serving/deployment.py)."""
 
     env: simpy.Environment
-    pool: list[Replica]
+    pool: Pool[Replica]
     outcome: ServingOutcome
     stranded: deque[Seq]
     unsettled: int

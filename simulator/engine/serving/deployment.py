@@ -15,10 +15,13 @@ import numpy as np
 import simpy
 
 from simulator.engine.serving.admission import ADMISSIONS
+from simulator.engine.serving.agenda import Agenda
 from simulator.engine.serving.autoscaler import autoscale
-from simulator.engine.serving.replica import DOWN, Replica, Seq, ServingOutcome
+from simulator.engine.serving.loads import Pool
+from simulator.engine.serving.replica import DOWN, Replica
+from simulator.engine.serving.requests import Seq, ServingOutcome
 from simulator.engine.serving.router import ROUTERS, Router
-from simulator.models.workload.serving_time import IterationModel
+from simulator.models.workload.serving_time import IterationModel, priced
 from simulator.plan.serving import Autoscaler, DecodePool, ReplicaLimits
 from simulator.scenario.policies import AdmissionName, RouterName
 
@@ -45,8 +48,9 @@ class Deployment:
     `deploy_serving` on an environment that may hold other processes (training jobs, failures)."""
 
     env: simpy.Environment
-    pool: list[Replica]
-    decoders: list[Replica]
+    agenda: Agenda  # arrivals, iterations and KV transfers: the deployment's own events
+    pool: Pool[Replica]
+    decoders: Pool[Replica]
     router: Router
     outcome: ServingOutcome
     decode: DecodePool | None
@@ -63,15 +67,22 @@ class Deployment:
     acquire: Callable[[int], simpy.Event] | None = None
     give_back: Callable[[int], None] | None = None
     starting: set[int] = field(default_factory=set)  # replicas waiting for their GPUs
+    blockers: dict[int, list[simpy.Event]] = field(default_factory=dict)  # further repairs a failed replica awaits
 
     def settle(self, count: int) -> None:
         """`count` requests completed or failed."""
         self.unsettled -= count
         if self.unsettled == 0 and self.done is not None and not self.done.triggered:
+            self.agenda.in_step(self._finish)
+
+    def _finish(self) -> None:
+        assert self.done is not None
+        if not self.done.triggered:
             self.done.succeed()
 
     def bring_up(self) -> None:
         """Start the first replicas and the decode pool (once their GPUs are granted)."""
+        self.agenda.outside()
         for replica in self.pool[:self.initial] + self.decoders:
             replica.down, replica.provisioned_since_s = False, self.env.now
         self.repaired()
@@ -80,24 +91,44 @@ class Deployment:
 
     def crash(self, number: int, until: simpy.Event | float) -> None:
         """Replica `number` fails until `until` (the repair, or seconds); a replica already failed waits for
-        this repair too; one that is off or starting is not affected."""
+        this repair too; one that is off or starting is not affected. Its requests are retried or failed (by
+        the failure policy) at once."""
         replica = (self.pool + self.decoders)[number]
         if replica.failing and isinstance(until, simpy.Event):
-            replica.blockers.append(until)
-        elif not replica.down and replica.process is not None:
-            replica.down = True  # at once: the interrupt reaches the replica later in this instant
-            replica.process.interrupt(until)
+            self.blockers[number].append(until)
+        elif not replica.down:
+            self.agenda.outside()
             self.outcome.outages += 1
+            self.blockers[number] = []
+            replica.halt()  # at once; its requests are retried or failed later in this instant
+            self.agenda.at(self.agenda.now, self._crashed, (replica, until))
+
+    def _crashed(self, failure: tuple[Replica, simpy.Event | float]) -> None:
+        replica, until = failure
+        self.evict(replica.write_off())
+        self.env.process(self._recover(replica, until))
+
+    def _recover(self, replica: Replica, until: simpy.Event | float) -> Generator[simpy.Event, object, None]:
+        """Wait for the repair and any other repair learnt of meanwhile; then the replica serves again."""
+        yield until if isinstance(until, simpy.Event) else self.env.timeout(until)
+        blockers = self.blockers[replica.number]
+        while blockers:
+            yield blockers.pop()
+        self.agenda.outside()
+        replica.restart()
+        self.repaired()
+        replica.resume()
 
     def place(self, number: int, model: IterationModel) -> None:
         """Replica `number` iterates as priced on the GPUs it was given (it is down until placed)."""
-        (self.pool + self.decoders)[number].model = model
+        (self.pool + self.decoders)[number].model = priced(model)
 
     def slow(self, number: int, factor: float) -> None:
         """A GPU of replica `number` runs `factor` times slower (fail-slow) until the replica fails or is
         evicted; a replica that is down is not affected."""
         replica = (self.pool + self.decoders)[number]
         if not replica.down:
+            self.agenda.outside()
             replica.slow(factor)
 
     def is_slowed(self, number: int) -> bool:
@@ -109,7 +140,7 @@ class Deployment:
         """The outcome at the current time: what is still queued or running, and time accounts closed."""
         env, outcome, everyone = self.env, self.outcome, self.pool + self.decoders
         outcome.queued_at_end = sum(len(r.waiting) for r in everyone) + len(self.stranded)
-        outcome.running_at_end = sum(len(r.running) for r in everyone) + len(self.moving)
+        outcome.running_at_end = sum(r.batch_size for r in everyone) + len(self.moving)
         outcome.end_s = float(env.now)
         for replica in everyone:  # iterations cut by the horizon are busy time too
             assert replica.load == replica.outstanding + (DOWN if replica.down else 0), "a replica's load drifted"
@@ -145,13 +176,14 @@ class Deployment:
         replica.submit(seq)
 
     def hand_off(self, seq: Seq) -> None:
-        self.env.process(self._transfer(seq))
-
-    def _transfer(self, seq: Seq) -> Generator[simpy.Event, object, None]:
+        """A prefill replica passes `seq` on: its KV cache moves to the decode pool."""
         assert self.decode is not None
         self.moving.add(seq.index)
-        yield self.env.timeout((seq.input_tokens + seq.generated) * self.decode.transfer_s_per_token
-                               * self.transfer_factor)
+        agenda = self.agenda
+        agenda.at(agenda.now + (seq.input_tokens + seq.generated) * self.decode.transfer_s_per_token
+                  * self.transfer_factor, self._moved, seq)
+
+    def _moved(self, seq: Seq) -> None:
         self.moving.discard(seq.index)
         self.route(seq)
 
@@ -169,6 +201,7 @@ class Deployment:
     def repaired(self) -> None:
         """A replica is back (or new): stranded requests, and those still waiting in other replicas' queues,
         are routed again in arrival order, as from one queue in front of the replicas."""
+        self.agenda.outside()
         waiting, self.stranded = list(self.stranded), deque()
         for replica in self.pool + self.decoders:
             if not replica.down:
@@ -207,29 +240,39 @@ def deploy_serving(env: simpy.Environment, model: IterationModel, limits: Replic
                              np.zeros(len(sizes)), np.zeros(len(sizes)), np.array(sizes), np.zeros(len(sizes)),
                              np.zeros(len(sizes)), 0, 0, 0.0)
     policy = ADMISSIONS[admission]()
-    pool = [Replica(env, model, limits, policy, outcome, n) for n in range(main)]
-    decoders = [Replica(env, decode.model, decode.limits, policy, outcome, main + n)
-                for n in range(decode.replicas)] if decode else []
-    service = Deployment(env, pool, decoders, ROUTERS[router](rng), outcome, decode, on_failure, replicas,
+    agenda = Agenda(env)
+    pool = Pool([Replica(agenda, priced(model), limits, policy, outcome, n) for n in range(main)])
+    decoders = Pool([Replica(agenda, priced(decode.model), decode.limits, policy, outcome, main + n)
+                     for n in range(decode.replicas)] if decode else [])
+    service = Deployment(env, agenda, pool, decoders, ROUTERS[router](rng), outcome, decode, on_failure, replicas,
                          autoscaler, unsettled=count, done=env.event())
     if count == 0:
         service.done.succeed()  # type: ignore[union-attr]
-    for replica in pool + decoders:
-        replica.settled = service.settle
-        replica.process = env.process(replica.run(service.evict, service.repaired))
-        if decode is not None and replica.number < main:
-            replica.handoff = service.hand_off
+    for members in (pool, decoders):
+        for replica in members:
+            replica.pool = members
+            replica.settled = service.settle
+            if decode is not None and replica.number < main:
+                replica.handoff = service.hand_off
+    times = np.asarray(arrival_s, dtype=float).tolist()
+    prompts, outputs = np.asarray(input_tokens).tolist(), np.asarray(output_tokens).tolist()
+    groups = None if prefix_group is None else np.asarray(prefix_group).tolist()
 
-    def arrivals() -> Generator[simpy.Event, object, None]:
-        for i in range(count):
-            if arrival_s[i] > env.now:  # simultaneous arrivals are all queued before a replica wakes
-                yield env.timeout(float(arrival_s[i]) - env.now)
+    def arrive(first: int) -> None:
+        """Requests `first`.. arriving now: all are queued before a replica starts on them."""
+        now, i = agenda.now, first
+        while i < count and not times[i] > now:
             outcome.arrived[i] = True
-            prompt, output = int(input_tokens[i]), max(1, int(output_tokens[i]))
-            service.route(Seq(i, prompt, output, prompt, prefix=-1 if prefix_group is None else int(prefix_group[i]),
+            prompt, output = int(prompts[i]), max(1, int(outputs[i]))
+            service.route(Seq(i, prompt, output, prompt, prefix=-1 if groups is None else int(groups[i]),
                               prefix_tokens=min(prefix_tokens, prompt)))
+            i += 1
+        if i < count:
+            agenda.at(now + (times[i] - now), arrive, i)  # as a SimPy timeout of the gap would end
 
-    env.process(arrivals())
+    if count:
+        now = float(env.now)
+        agenda.at(now if not times[0] > now else now + (times[0] - now), arrive, 0)
     return service
 
 

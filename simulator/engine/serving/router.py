@@ -3,15 +3,15 @@ declares (`@router("name")` over a `Router` subclass), so a scenario's `router:`
 
 from __future__ import annotations
 
-import operator
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from typing import get_args
 
 import numpy as np
 
 from simulator.engine.registry import Registry
-from simulator.engine.serving.replica import DOWN, Replica, Seq
+from simulator.engine.serving.loads import Pool
+from simulator.engine.serving.replica import DOWN, Replica
+from simulator.engine.serving.requests import Seq
 from simulator.scenario.policies import RouterName
 
 
@@ -22,7 +22,7 @@ class Router(ABC):
         self.rng = rng
 
     @abstractmethod
-    def pick(self, replicas: Sequence[Replica], seq: Seq) -> Replica | None:
+    def pick(self, replicas: Pool[Replica], seq: Seq) -> Replica | None:
         """The replica `seq` goes to among those up (None if none is); ties go to the lowest number."""
 
 
@@ -32,21 +32,19 @@ router = ROUTERS.register
 
 @router("least_outstanding")
 class LeastOutstanding(Router):
-    """Fewest requests queued and running (the common case: one `min` over the replicas' kept loads)."""
+    """Fewest requests queued and running (the common case: the pool keeps its replicas ordered by load,
+    O(log replicas) per request)."""
 
-    def pick(self, replicas: Sequence[Replica], seq: Seq) -> Replica | None:
-        best = min(replicas, key=_load, default=None)  # the first of the least loaded: the lowest number
+    def pick(self, replicas: Pool[Replica], seq: Seq) -> Replica | None:
+        best = replicas.least()  # the first of the least loaded: the lowest number
         return best if best is not None and best.load < DOWN else None
-
-
-_load = operator.attrgetter("load")
 
 
 @router("round_robin")
 class RoundRobin(Router):
     """In turn, by request number, over the replicas up."""
 
-    def pick(self, replicas: Sequence[Replica], seq: Seq) -> Replica | None:
+    def pick(self, replicas: Pool[Replica], seq: Seq) -> Replica | None:
         up = [r for r in replicas if not r.down]
         return up[seq.index % len(up)] if up else None
 
@@ -55,7 +53,7 @@ class RoundRobin(Router):
 class PowerOfTwo(Router):
     """The less loaded of two replicas drawn at random."""
 
-    def pick(self, replicas: Sequence[Replica], seq: Seq) -> Replica | None:
+    def pick(self, replicas: Pool[Replica], seq: Seq) -> Replica | None:
         up = [r for r in replicas if not r.down]
         if len(up) > 1:
             a, b = self.rng.choice(len(up), size=2, replace=False)
@@ -67,7 +65,7 @@ class PowerOfTwo(Router):
 class KvAware(Router):
     """Fewest tokens cached or about to be: balances memory, not request counts."""
 
-    def pick(self, replicas: Sequence[Replica], seq: Seq) -> Replica | None:
+    def pick(self, replicas: Pool[Replica], seq: Seq) -> Replica | None:
         up = [r for r in replicas if not r.down]
         return min(up, key=lambda r: r.kv_tokens) if up else None
 
@@ -77,7 +75,7 @@ class PrefixAware(Router):
     """A replica holding the request's prefix unless it has more than twice the least busy one's requests
     plus one (the balance rule of SGLang's cache-aware router); otherwise the least busy."""
 
-    def pick(self, replicas: Sequence[Replica], seq: Seq) -> Replica | None:
+    def pick(self, replicas: Pool[Replica], seq: Seq) -> Replica | None:
         up = [r for r in replicas if not r.down]
         if not up:
             return None

@@ -15,7 +15,7 @@ import simpy
 from simulator.engine.cluster import Cluster, GpuIds
 from simulator.engine.fabric import Contention
 from simulator.engine.serving.deployment import Deployment, FailurePolicy, deploy_serving
-from simulator.engine.serving.replica import ServingOutcome
+from simulator.engine.serving.requests import ServingOutcome
 from simulator.plan.serving import ServicePlan, placed_replica
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.engine.serving.replica import ServingOutcome
+from simulator.engine.serving.requests import ServingOutcome
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 import numpy as np
@@ -24,6 +24,7 @@ import numpy as np
 from simulator.models.hardware import Accelerator, MemoryKind, Precision
 from simulator.models.topology.collectives import Op, collective_time
 from simulator.models.topology.network import IntArray, Network
+from simulator.models.workload.iteration_prices import DecodeLine, IterationPrices
 from simulator.models.workload.kernels import Kernel, elementwise, gemm, kernel_time_s, launch_overhead_s, roofline_s
 from simulator.models.workload.transformer import MlpKind, PositionKind, TransformerModel, parameter_counts
 
@@ -269,67 +270,6 @@ def offline_throughput(cfg: ServingConfig, network: Network, input_tokens: int,
     return OfflineThroughput(decodes, decodes, prefill, timed, limited_by)
 
 
-@dataclass(frozen=True)
-class DecodeLine:
-    """Iteration time of decode-only iterations of a fixed batch as a function of its mean context c:
-    t(c) = max(a_compute + b_compute c, a_memory + b_memory c), exactly, because only decode attention depends on the
-    context and its roofline time, max(compute, memory), is the larger of two lines. So a run of iterations
-    whose context grows one token each is an arithmetic series on each side of the kink."""
-
-    a_compute: float
-    b_compute: float
-    a_memory: float
-    b_memory: float
-
-    @functools.cached_property
-    def _lines(self) -> tuple[float, float, float, float, float | None]:
-        """(flat intercept, flat slope, steep intercept, steep slope, the context where the steep line takes
-        over; None where the slopes are equal), worked out once per line pair."""
-        (b_flat, a_flat), (b_steep, a_steep) = sorted([(self.b_compute, self.a_compute),
-                                                       (self.b_memory, self.a_memory)])
-        if b_steep == b_flat:
-            return max(a_flat, a_steep), b_flat, 0.0, 0.0, None
-        return a_flat, b_flat, a_steep, b_steep, (a_flat - a_steep) / (b_steep - b_flat)
-
-    def _split(self, context: float, steps: int) -> list[tuple[int, int, float, float]]:
-        """Index ranges [start, end) of iterations 0..steps-1 with the (intercept, slope) that rules each."""
-        a_flat, b_flat, a_steep, b_steep, kink = self._lines
-        if kink is None:
-            return [(0, steps, a_flat, b_flat)]
-        cut = min(steps, max(0, math.ceil(kink - context)))  # the flatter line rules below the kink
-        return [(0, cut, a_flat, b_flat), (cut, steps, a_steep, b_steep)]
-
-    def span_s(self, context: float, steps: int) -> float:
-        """Seconds of iterations 0..steps-1, iteration i at context `context` + i."""
-        return sum(_series_s(a, b, context + start, end - start)
-                   for start, end, a, b in self._split(context, steps))
-
-    def steps_within(self, context: float, limit: int, budget_s: float) -> int:
-        """Whole iterations from 0 (at most `limit`) that finish within `budget_s`."""
-        done = 0
-        for start, end, a, b in self._split(context, limit):
-            count, first = end - start, context + start
-            if _series_s(a, b, first, count) <= budget_s:
-                budget_s -= _series_s(a, b, first, count)
-                done += count
-                continue
-            t0 = a + b * first  # the root of b/2 k^2 + (t0 - b/2) k - budget = 0
-            half = t0 - b / 2.0
-            k = int((-half + math.sqrt(half * half + 2.0 * b * budget_s)) / b) if b > 0 else int(budget_s / t0)
-            k = max(0, min(k, count))
-            while k > 0 and _series_s(a, b, first, k) > budget_s:
-                k -= 1
-            while k < count and _series_s(a, b, first, k + 1) <= budget_s:
-                k += 1
-            return done + k
-        return done
-
-
-def _series_s(a: float, b: float, first_context: float, count: int) -> float:
-    """Sum of a + b c over c = first_context, first_context + 1, ... (count terms)."""
-    return count * (a + b * (first_context + (count - 1) / 2.0)) if count > 0 else 0.0
-
-
 def decode_line(cfg: ServingConfig, network: Network, decodes: int, gpus: IntArray | None = None) -> DecodeLine:
     """The two lines of `DecodeLine` for `decodes` running sequences: the iteration at context 0 less its
     decode attention, plus every layer's decode attention, whose FLOPs and bytes are affine in the context,
@@ -357,79 +297,66 @@ def decode_steps_within(cfg: ServingConfig, network: Network, decodes: int, cont
 
 @dataclass(frozen=True)
 class ReplicaIterations:
-    """The iteration model of one replica on its network, in the form the serving engine asks for; the
-    decode lines of each batch size are computed once, and an iteration is `iteration_time` with the parts
-    that depend only on token counts cached and the attention rooflines inlined (tested equal)."""
+    """The iteration model of one replica on its network, in the form the serving engine asks for: `prices`
+    (iteration_prices.py) answers in plain arithmetic, asking this model for the parts that depend only on
+    token counts and for each batch size's decode line once (tested equal to `iteration_time`)."""
 
     cfg: ServingConfig
     network: Network
     gpus: tuple[int, ...] | None = None  # the replica's GPUs, stage-major (None: GPUs 0..n-1)
-    _lines: dict[int, DecodeLine] = field(default_factory=dict, compare=False, repr=False)
-    _by_tokens: dict[float, float] = field(default_factory=dict, compare=False, repr=False)
-    _logits: dict[float, float] = field(default_factory=dict, compare=False, repr=False)
 
     @functools.cached_property
     def _ranks(self) -> IntArray | None:
         return None if self.gpus is None else np.array(self.gpus, dtype=np.int64)
 
     @functools.cached_property
-    def _attention(self) -> tuple[float, float, float, float, float, float, float, float]:
-        """(s per FLOP, s per byte and launch overhead of decode attention, of prefill attention, query width,
-        KV width, KV bytes) of attention kernels."""
+    def prices(self) -> IterationPrices:
+        """The same model in the compiled form the serving engine calls."""
         cfg, acc = self.cfg, self.cfg.accelerator
         m = cfg.model
         decode, prefill = MemoryKind.DECODE_ATTENTION, None
-        return (1.0 / (_peaks(cfg)[1] * acc.matmul_efficiency),
-                1.0 / (acc.hbm_bandwidth_bytes_per_s * acc.memory_kind_efficiency(decode)),
-                launch_overhead_s(decode, acc),
-                1.0 / (acc.hbm_bandwidth_bytes_per_s * acc.memory_kind_efficiency(prefill)),
-                launch_overhead_s(prefill, acc),
-                m.heads * m.head_dim_ / cfg.tp, max(1.0, m.kv_heads_ / cfg.tp) * m.head_dim_, cfg.kv_bytes)
+        attention = (1.0 / (_peaks(cfg)[1] * acc.matmul_efficiency),
+                     1.0 / (acc.hbm_bandwidth_bytes_per_s * acc.memory_kind_efficiency(decode)),
+                     launch_overhead_s(decode, acc),
+                     1.0 / (acc.hbm_bandwidth_bytes_per_s * acc.memory_kind_efficiency(prefill)),
+                     launch_overhead_s(prefill, acc),
+                     m.heads * m.head_dim_ / cfg.tp, max(1.0, m.kv_heads_ / cfg.tp) * m.head_dim_, cfg.kv_bytes)
+        return IterationPrices(cfg.pp, m.layers, attention, self._fixed_s, self._logits_s, self._line)
+
+    def _fixed_s(self, decodes: int, prefill_tokens: int) -> float:
+        """Everything but attention and logits in one micro-batch: token kernels, communication, overhead."""
+        split = micro_batches(self.cfg, decodes, prefill_tokens)
+        tokens = (decodes + prefill_tokens) / split if split > 1 else decodes + prefill_tokens
+        timed = iteration_time(self.cfg, self.network, 0, 0.0, tokens, 0.0, self._ranks)
+        attention = attention_kernels(self.cfg, 0, 0.0, tokens, 0.0)
+        logits = gemm("logits", 1, self.cfg.model.vocab / self.cfg.tp, self.cfg.model.hidden, _peaks(self.cfg)[1])
+        acc = self.cfg.accelerator
+        return timed.total_s - self.cfg.model.layers * sum(kernel_time_s(k, acc) for k in attention) \
+            - kernel_time_s(logits, acc)
+
+    def _logits_s(self, rows: float) -> float:
+        cfg = self.cfg
+        return kernel_time_s(gemm("logits", rows, cfg.model.vocab / cfg.tp, cfg.model.hidden, _peaks(cfg)[1]),
+                             cfg.accelerator)
+
+    def _line(self, decodes: int) -> tuple[float, float, float, float]:
+        line = decode_line(self.cfg, self.network, decodes, self._ranks)
+        return line.a_compute, line.b_compute, line.a_memory, line.b_memory
 
     def iteration_s(self, decodes: int, decode_context: float, prefill_tokens: int,
                     prefill_context: float) -> float:
         """One iteration, seconds."""
-        split = micro_batches(self.cfg, decodes, prefill_tokens)
-        tokens = (decodes + prefill_tokens) / split if split > 1 else decodes + prefill_tokens  # a micro-batch
-        fixed = self._by_tokens.get(tokens)
-        if fixed is None:  # everything but attention and logits: token kernels, communication, overhead
-            timed = iteration_time(self.cfg, self.network, 0, 0.0, tokens, 0.0, self._ranks)
-            attention = attention_kernels(self.cfg, 0, 0.0, tokens, 0.0)
-            logits = gemm("logits", 1, self.cfg.model.vocab / self.cfg.tp, self.cfg.model.hidden,
-                          _peaks(self.cfg)[1])
-            acc = self.cfg.accelerator
-            fixed = timed.total_s - self.cfg.model.layers * sum(kernel_time_s(k, acc) for k in attention) \
-                - kernel_time_s(logits, acc)
-            self._by_tokens[tokens] = fixed
-        rows = (decodes + (1 if prefill_tokens else 0)) / split
-        logits_s = self._logits.get(rows)
-        if logits_s is None:
-            cfg = self.cfg
-            logits_s = kernel_time_s(gemm("logits", rows, cfg.model.vocab / cfg.tp, cfg.model.hidden,
-                                          _peaks(cfg)[1]), cfg.accelerator)
-            self._logits[rows] = logits_s
-        per_flop, decode_per_byte, decode_launch, prefill_per_byte, prefill_launch, q_width, kv_width, kv_bytes \
-            = self._attention
-        d, p = decodes / split, prefill_tokens / split  # one micro-batch
-        flops = 4.0 * d * decode_context * q_width
-        layer_s = max(flops * per_flop if flops > 0 else 0.0,
-                      (d * decode_context * 2.0 * kv_width * kv_bytes + 4.0 * d * q_width) * decode_per_byte)
-        layer_s += decode_launch
-        if p:
-            flops = 2.0 * p * prefill_context * q_width
-            layer_s += max(flops * per_flop if flops > 0 else 0.0,
-                           2.0 * p * (q_width + 2 * kv_width) * 2 * prefill_per_byte) + prefill_launch
-        return fixed + self.cfg.model.layers * layer_s + logits_s
-
-    def _line(self, decodes: int) -> DecodeLine:
-        if decodes not in self._lines:
-            self._lines[decodes] = decode_line(self.cfg, self.network, decodes, self._ranks)
-        return self._lines[decodes]
+        return self.prices.iteration_s(decodes, decode_context, prefill_tokens, prefill_context)
 
     def decode_span_s(self, decodes: int, context: float, steps: int) -> float:
         """Decode-only iterations summed in closed form."""
-        return self._line(decodes).span_s(context, steps)
+        return self.prices.decode_span_s(decodes, context, steps)
 
     def decode_steps_within(self, decodes: int, context: float, limit: int, budget_s: float) -> int:
         """Whole decode-only iterations (at most `limit`) within a time budget."""
-        return self._line(decodes).steps_within(context, limit, budget_s)
+        return self.prices.decode_steps_within(decodes, context, limit, budget_s)
+
+
+def priced(model: IterationModel) -> IterationModel:
+    """What the serving engine should call for `model`: its compiled form where it has one."""
+    return model.prices if isinstance(model, ReplicaIterations) else model
