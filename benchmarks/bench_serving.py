@@ -29,7 +29,7 @@ from simulator.models.topology.shape import ClusterShape  # noqa: E402
 from simulator.models.topology.specs import SingleSwitchTopology  # noqa: E402
 from simulator.models.workload.arrivals import load_trace, poisson_arrivals_s  # noqa: E402
 from simulator.models.workload.serving_time import ReplicaIterations, ServingConfig  # noqa: E402
-from simulator.plan.serving import ReplicaLimits  # noqa: E402
+from simulator.plan.limits import ReplicaLimits  # noqa: E402
 
 TRACE = ROOT / "scenarios" / "traces" / "azure_llm_2023_conv.csv"
 BLOCK_TOKENS = 16

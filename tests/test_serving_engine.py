@@ -23,7 +23,8 @@ from simulator.models.topology.shape import ClusterShape
 from simulator.models.topology.specs import SingleSwitchTopology
 from simulator.models.workload.arrivals import poisson_arrivals_s
 from simulator.models.workload.serving_time import ReplicaIterations, ServingConfig, iteration_time, offline_throughput
-from simulator.plan.serving import Autoscaler, DecodePool, ReplicaLimits
+from simulator.plan.limits import ReplicaLimits
+from simulator.plan.serving import Autoscaler, DecodePool
 from simulator.scenario.policies import RouterName
 from simulator.tools.reproduce import PUBLISHED_SERVING
 

@@ -24,8 +24,9 @@ from simulator.engine.serving.replica import Replica
 from simulator.engine.serving.requests import Seq, ServingOutcome
 from simulator.engine.serving.router import ROUTERS, Router
 from simulator.models.workload.arrivals import poisson_arrivals_s
+from simulator.plan.limits import ReplicaLimits
 from simulator.plan.load import load_scenario
-from simulator.plan.serving import DecodePool, ReplicaLimits
+from simulator.plan.serving import DecodePool
 from simulator.report.model import InferenceReport
 from simulator.run import simulate
 from simulator.scenario.inference import InferenceWorkload
@@ -107,7 +108,7 @@ def run_with(admission: FirstComeFirstServed, limits: ReplicaLimits = LIMITS) ->
     env = simpy.Environment()
     deployment = deployed(env, [0.0] * 3, [1000] * 3, [20] * 3, limits)
     for replica in deployment.pool:
-        replica.admission = admission
+        replica.policy(admission)
     deployment.bring_up()
     assert deployment.done is not None
     env.run(until=deployment.done)
@@ -158,12 +159,12 @@ def test_the_replica_prefills_the_chunks_its_policy_picks() -> None:
 def test_the_load_metrics_read_queue_length_and_busy_time() -> None:
     env = simpy.Environment()
     deployment = deployed(env, [0.0], [10], [5])
-    replica, outcome = deployment.pool[0], deployment.outcome
-    outstanding, busy = Outstanding(outcome, 2.0), Busy(outcome, 2.0)
+    replica = deployment.pool[0]
+    outstanding, busy = Outstanding(deployment.pool, 2.0), Busy(deployment.pool, 2.0)
     replica.waiting.extend(Seq(i, 10, 5, 10) for i in range(3))
     assert outstanding.read([replica], 1) == 4.0
     assert outstanding.read([], 2) == 2.0  # nothing serves: the stranded requests are the load
-    outcome.busy_s[0] += 1.5
+    replica.busy_s += 1.5
     assert busy.read([replica], 0) == pytest.approx(0.75)
     assert busy.read([replica], 0) == 0.0  # nothing new since the last reading
     assert math.isinf(busy.read([], 0))

@@ -47,7 +47,7 @@ def service_probes(service: Service) -> dict[Gauge, Reading]:
     """What the sampler reads of a service: progress, queue, batch and GPUs iterating."""
     deployment = service.deployment
     total = max(1, len(service.plan.load.arrival_s))
-    everyone = deployment.pool + deployment.decoders
+    everyone = deployment.everyone
     name = service.plan.name
     return {
         Gauge(GaugeKind.PROGRESS, name): lambda: 1.0 - deployment.unsettled / total,

@@ -28,6 +28,7 @@ class Agenda:
         self._idle: simpy.Event | None = None  # what it waits on with nothing to do
         self._synced: Callable[[], None] | None = None  # to run at `_synced_s` in SimPy's time
         self._synced_s = 0.0
+        self._env_s, self._limit = 0.0, 0.0  # while running: SimPy's time, and that of its next event
         self._process = env.process(self._run())
 
     def at(self, time_s: float, action: Callable[[Any], None], arg: Any = None) -> None:
@@ -36,6 +37,13 @@ class Agenda:
         self._count += 1
         if not self._running and time_s < self._wake_s:
             self._wake()
+
+    def is_next(self, time_s: float) -> bool:
+        """Whether an action at `time_s`, added now, would be the next to run, and run before anything else in
+        the simulation: its caller may then run it at once."""
+        heap = self._heap
+        return (self._running and self._synced is None and (not heap or time_s < heap[0][0])
+                and (time_s < self._limit or time_s <= self._env_s))
 
     def outside(self) -> None:
         """Another process calls in at `env.now`: the clock follows it (every earlier action has run)."""
@@ -78,8 +86,9 @@ class Agenda:
                 action()
                 continue
             self._running = True
-            limit = env.peek()
-            while heap and self._synced is None and (heap[0][0] <= env.now or heap[0][0] < limit):
+            now = self._env_s = env.now
+            limit = self._limit = env.peek()  # nothing else in the run happens before then
+            while heap and self._synced is None and (heap[0][0] < limit or heap[0][0] <= now):
                 time_s, _, act, arg = heappop(heap)
                 self.now = time_s
                 act(arg)

@@ -15,7 +15,7 @@ import simpy
 from simulator.engine.registry import Registry
 from simulator.engine.serving.loads import Pool
 from simulator.engine.serving.replica import Replica
-from simulator.engine.serving.requests import Seq, ServingOutcome
+from simulator.engine.serving.requests import Seq
 from simulator.plan.serving import Autoscaler
 from simulator.scenario.policies import LoadMetricName
 
@@ -23,8 +23,8 @@ from simulator.scenario.policies import LoadMetricName
 class LoadMetric(ABC):
     """The load the autoscaler compares with its thresholds, read once per `interval_s`."""
 
-    def __init__(self, outcome: ServingOutcome, interval_s: float) -> None:
-        self.outcome = outcome
+    def __init__(self, pool: Pool[Replica], interval_s: float) -> None:
+        self.pool = pool
         self.interval_s = interval_s
 
     @abstractmethod
@@ -49,13 +49,13 @@ class Busy(LoadMetric):
     """The fraction of the last interval the serving replicas spent iterating (an iteration in flight counts
     when it ends); infinite while none serves."""
 
-    def __init__(self, outcome: ServingOutcome, interval_s: float) -> None:
-        super().__init__(outcome, interval_s)
-        self.busy_before = outcome.busy_s.copy()
+    def __init__(self, pool: Pool[Replica], interval_s: float) -> None:
+        super().__init__(pool, interval_s)
+        self.busy_before = [r.busy_s for r in pool]
 
     def read(self, serving: list[Replica], stranded: int) -> float:
-        busy = sum(self.outcome.busy_s[r.number] - self.busy_before[r.number] for r in serving)
-        self.busy_before = self.outcome.busy_s.copy()
+        busy = sum(r.busy_s - self.busy_before[r.number] for r in serving)
+        self.busy_before = [r.busy_s for r in self.pool]
         return float(busy) / (self.interval_s * max(1, len(serving))) if serving else math.inf
 
 
@@ -64,7 +64,6 @@ class Scaled(Protocol):
 
     env: simpy.Environment
     pool: Pool[Replica]
-    outcome: ServingOutcome
     stranded: deque[Seq]
     unsettled: int
     starting: set[int]
@@ -105,7 +104,7 @@ def _start(deployment: Scaled, replica: Replica, cold_start_s: float) -> Generat
 def autoscale(deployment: Scaled, scaler: Autoscaler) -> Generator[simpy.Event, object, None]:
     """Watch the load until all work is done, starting and stopping main-pool replicas."""
     env, pool = deployment.env, deployment.pool
-    load_metric = METRICS[scaler.metric](deployment.outcome, scaler.interval_s)
+    load_metric = METRICS[scaler.metric](pool, scaler.interval_s)
     while deployment.unsettled:
         yield env.timeout(scaler.interval_s)
         if not deployment.unsettled:

@@ -35,7 +35,10 @@ class Residues:
         total = self.quotients + n * a + n
         if b == 0:
             return total - self.count[0]
-        return total + sum(self.count[self.block - b + 1:]) if b > 1 else total
+        count = self.count
+        for r in range(self.block - b + 1, self.block):
+            total += count[r]
+        return total
 
 
 class Batch:

@@ -22,7 +22,8 @@ from simulator.engine.serving.replica import DOWN, Replica
 from simulator.engine.serving.requests import Seq, ServingOutcome
 from simulator.engine.serving.router import ROUTERS, Router
 from simulator.models.workload.serving_time import IterationModel, priced
-from simulator.plan.serving import Autoscaler, DecodePool, ReplicaLimits
+from simulator.plan.limits import ReplicaLimits
+from simulator.plan.serving import Autoscaler, DecodePool
 from simulator.scenario.policies import AdmissionName, RouterName
 
 
@@ -69,6 +70,11 @@ class Deployment:
     starting: set[int] = field(default_factory=set)  # replicas waiting for their GPUs
     blockers: dict[int, list[simpy.Event]] = field(default_factory=dict)  # further repairs a failed replica awaits
 
+    @property
+    def everyone(self) -> list[Replica]:
+        """Every replica, by number (the main pool's first)."""
+        return self.pool.members + self.decoders.members
+
     def settle(self, count: int) -> None:
         """`count` requests completed or failed."""
         self.unsettled -= count
@@ -83,7 +89,7 @@ class Deployment:
     def bring_up(self) -> None:
         """Start the first replicas and the decode pool (once their GPUs are granted)."""
         self.agenda.outside()
-        for replica in self.pool[:self.initial] + self.decoders:
+        for replica in self.pool.members[:self.initial] + self.decoders.members:
             replica.down, replica.provisioned_since_s = False, self.env.now
         self.repaired()
         if self.autoscaler is not None:
@@ -93,7 +99,7 @@ class Deployment:
         """Replica `number` fails until `until` (the repair, or seconds); a replica already failed waits for
         this repair too; one that is off or starting is not affected. Its requests are retried or failed (by
         the failure policy) at once."""
-        replica = (self.pool + self.decoders)[number]
+        replica = self.everyone[number]
         if replica.failing and isinstance(until, simpy.Event):
             self.blockers[number].append(until)
         elif not replica.down:
@@ -121,31 +127,33 @@ class Deployment:
 
     def place(self, number: int, model: IterationModel) -> None:
         """Replica `number` iterates as priced on the GPUs it was given (it is down until placed)."""
-        (self.pool + self.decoders)[number].model = priced(model)
+        self.everyone[number].price_with(priced(model))
 
     def slow(self, number: int, factor: float) -> None:
         """A GPU of replica `number` runs `factor` times slower (fail-slow) until the replica fails or is
         evicted; a replica that is down is not affected."""
-        replica = (self.pool + self.decoders)[number]
+        replica = self.everyone[number]
         if not replica.down:
             self.agenda.outside()
             replica.slow(factor)
 
     def is_slowed(self, number: int) -> bool:
         """Replica `number` is up and a straggler slows it."""
-        replica = (self.pool + self.decoders)[number]
+        replica = self.everyone[number]
         return not replica.down and replica.pace > 1.0
 
     def close(self) -> ServingOutcome:
         """The outcome at the current time: what is still queued or running, and time accounts closed."""
-        env, outcome, everyone = self.env, self.outcome, self.pool + self.decoders
+        env, outcome, everyone = self.env, self.outcome, self.everyone
         outcome.queued_at_end = sum(len(r.waiting) for r in everyone) + len(self.stranded)
         outcome.running_at_end = sum(r.batch_size for r in everyone) + len(self.moving)
         outcome.end_s = float(env.now)
         for replica in everyone:  # iterations cut by the horizon are busy time too
             assert replica.load == replica.outstanding + (DOWN if replica.down else 0), "a replica's load drifted"
             if replica.iteration_start_s is not None:
-                outcome.busy_s[replica.number] += env.now - replica.iteration_start_s
+                replica.busy_s += env.now - replica.iteration_start_s
+                replica.iteration_start_s = None
+            outcome.busy_s[replica.number], outcome.kv_block_s[replica.number] = replica.busy_s, replica.kv_block_s
             self.stop_paying(replica)
         return outcome
 
@@ -158,7 +166,7 @@ class Deployment:
     def retire(self) -> None:
         """Every request is settled and the service gives all its GPUs back: no replica is paid for after now
         (the run may go on to its horizon for other workloads)."""
-        for replica in self.pool + self.decoders:
+        for replica in self.everyone:
             self.stop_paying(replica)
 
     def route(self, seq: Seq) -> None:
@@ -203,7 +211,7 @@ class Deployment:
         are routed again in arrival order, as from one queue in front of the replicas."""
         self.agenda.outside()
         waiting, self.stranded = list(self.stranded), deque()
-        for replica in self.pool + self.decoders:
+        for replica in self.everyone:
             if not replica.down:
                 waiting += replica.waiting
                 replica.waiting = deque()

@@ -4,6 +4,7 @@ or leaves it, and each move adds one heap entry; entries a later move made stale
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from heapq import heapify, heappop, heappush
 from typing import Generic, Protocol, TypeVar
 
@@ -16,14 +17,23 @@ class Loaded(Protocol):
 R = TypeVar("R", bound=Loaded)
 
 
-class Pool(list[R], Generic[R]):
+class Pool(Generic[R]):
     """A pool's replicas in number order, with their loads indexed (each replica reports its moves)."""
 
     def __init__(self, replicas: list[R]) -> None:
-        super().__init__(replicas)
+        self.members = replicas
         self._by_number = {r.number: r for r in replicas}
         self._heap = [(r.load, r.number) for r in replicas]
         heapify(self._heap)
+
+    def __iter__(self) -> Iterator[R]:
+        return iter(self.members)
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def __getitem__(self, at: int) -> R:
+        return self.members[at]
 
     def moved(self, replica: R) -> None:
         """`replica`'s load changed."""

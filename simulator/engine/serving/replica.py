@@ -14,27 +14,24 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Protocol
+from typing import Final, Protocol
 
 from simulator.engine.serving.agenda import Agenda
 from simulator.engine.serving.batch import Batch
 from simulator.engine.serving.loads import Pool
 from simulator.engine.serving.requests import Seq, ServingOutcome
 from simulator.models.workload.serving_time import IterationModel
-from simulator.plan.serving import ReplicaLimits
+from simulator.plan.limits import ReplicaLimits
 
 DOWN = 1 << 40  # added to a replica's load while it is down: more than any count of requests
 
 
-class Doing(Enum):
-    """What a replica has in flight."""
-
-    NOTHING = 0  # idle: it starts when a request comes
-    PREFILL = 1  # an iteration with prompt chunks (and every decode)
-    SWAP = 2  # KV copies owed from preemption or readmission, before a decode run
-    DECODE = 3  # a run of decode-only iterations
-    FAILED = 4  # down after a failure, until its repairs
+# what a replica has in flight (plain ints: compared every iteration)
+NOTHING: Final = 0  # idle: it starts when a request comes
+PREFILL: Final = 1  # an iteration with prompt chunks (and every decode)
+SWAP: Final = 2  # KV copies owed from preemption or readmission, before a decode run
+DECODE: Final = 3  # a run of decode-only iterations
+FAILED: Final = 4  # down after a failure, until its repairs
 
 
 class Admission(Protocol):
@@ -78,18 +75,45 @@ class Replica:
     # seconds of iteration time per token, summed over its iterations: a sequence decoding throughout
     # [a, b] was given decode_share_s(b) - decode_share_s(a) of them (each iteration split evenly per token)
     decode_share_s: float = 0.0
-    doing: Doing = Doing.NOTHING
+    busy_s: float = 0.0  # seconds spent in iterations (an iteration counts when it ends)
+    kv_block_s: float = 0.0  # KV-cache blocks held integrated over time (block-seconds)
+    doing: int = NOTHING
     _version: int = 0  # of the end in the agenda: an end from before a cut or a failure is stale
     _kicked: bool = False  # an idle replica's start is in the agenda
     # the iteration or decode run in flight: its chunks, or its model, context, steps, start, span and pace
     _chunks: list[tuple[Seq, int]] = field(default_factory=list)
     _tokens: int = 0
     _held: int = 0  # blocks held during it (a decode run: at its start)
-    _run: tuple[IterationModel, float, int, float, float, float] | None = None
+    _run: tuple[Callable[[int, float, int], float], Callable[[int, float, int, float], int], float, int, float, float,
+                float] | None = None
     _cuttable: bool = False
+    _chaining: bool = False  # inside `_end`: an end that is the agenda's next action is taken at once
+    _chained: float = -1.0  # that end's time (-1: none)
+    _iteration_s: Callable[[int, float, int, float], float] = field(init=False)
+    _span_s: Callable[[int, float, int], float] = field(init=False)
+    _steps_within: Callable[[int, float, int, float], int] = field(init=False)
+    _admit: Callable[[Replica], None] = field(init=False)
+    _make_room: Callable[[Replica, int], None] = field(init=False)
+    _chunks_of: Callable[[Replica, int, list[Seq]], list[tuple[Seq, int]]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.batch = Batch(self.limits.block_tokens)
+        self.price_with(self.model)
+        self.policy(self.admission)
+
+    def price_with(self, model: IterationModel) -> None:
+        """Iterate as `model` prices them from the next iteration on (placed anew when given GPUs)."""
+        self.model = model
+        self._iteration_s = model.iteration_s  # bound once: called every iteration
+        self._span_s = model.decode_span_s
+        self._steps_within = model.decode_steps_within
+
+    def policy(self, admission: Admission) -> None:
+        """Admit, preempt and chunk as `admission` says."""
+        self.admission = admission
+        self._admit = admission.admit
+        self._make_room = admission.make_room
+        self._chunks_of = admission.chunks
 
     @property
     def outstanding(self) -> int:
@@ -137,16 +161,16 @@ class Replica:
 
     def _wake(self) -> None:
         """An idle replica looks at its queue; a decode run in flight is cut after its iteration in flight."""
-        if self.doing is Doing.NOTHING:
+        if self.doing == NOTHING:
             if not self._kicked:
                 self._kicked = True
                 self.agenda.at(self.agenda.now, self._kick)
-        elif self.doing is Doing.DECODE and self._cuttable:
+        elif self.doing == DECODE and self._cuttable:
             self._cut()
 
     def _kick(self, _: object) -> None:
         self._kicked = False
-        if self.doing is Doing.NOTHING:
+        if self.doing == NOTHING:
             self._begin()
 
     def used_blocks(self) -> int:
@@ -226,7 +250,7 @@ class Replica:
     def halt(self) -> None:
         """A failure: down at once, the work in flight stopped (written off by `write_off` in this instant)."""
         self.down = True
-        self.doing = Doing.FAILED
+        self.doing = FAILED
         self._version += 1
 
     def write_off(self) -> list[Seq]:
@@ -236,7 +260,7 @@ class Replica:
         now, lost_s, here = self.agenda.now, self.outcome.lost_s, self.number
         start = self.iteration_start_s
         if start is not None:
-            self.outcome.busy_s[here] += now - start
+            self.busy_s += now - start
             lost_s[here] += now - start
             self.iteration_start_s = None
         running = self.batch.everyone()
@@ -259,52 +283,59 @@ class Replica:
 
     def resume(self) -> None:
         """Look at the queue at once (after `restart` and the requests routed to it then)."""
-        self.doing = Doing.NOTHING
+        self.doing = NOTHING
         self._begin()
 
     def _at(self, time_s: float) -> None:
         self._version += 1
-        self.agenda.at(time_s, self._end, self._version)
+        if self._chaining and self.agenda.is_next(time_s):
+            self._chained = time_s  # `_end` goes on with it: nothing else would run before it
+        else:
+            self.agenda.at(time_s, self._end, self._version)
 
     def _begin(self) -> None:
         """Start the next iteration, or a decode run, or go idle."""
         now, batch = self.agenda.now, self.batch
-        model = self.model  # as priced on the GPUs it holds now (placed anew when it is given GPUs)
-        self.admission.admit(self)
+        span_s, steps_within = self._span_s, self._steps_within  # the model of now, for a decode run
+        if self.waiting:
+            self._admit(self)
         if not len(batch):
-            self.doing = Doing.NOTHING
+            self.doing = NOTHING
             return
         next_blocks = batch.used_blocks()
         if next_blocks > self.limits.kv_blocks and len(batch) > 1:
-            self.admission.make_room(self, next_blocks)
+            self._make_room(self, next_blocks)
             next_blocks = batch.used_blocks()
         decodes = batch.decodes
         context = batch.cached_tokens() / decodes if decodes else 0.0
         self.iteration_start_s = now
         self._held = next_blocks
         if batch.prefilling:
-            chunks = self.admission.chunks(self, decodes, batch.prefilling)
-            tokens = sum(take for _, take in chunks)
-            # a chunk at positions [p, p + take) attends to 2p + take tokens on average, causally
-            prompt = sum((2 * seq.prefilled + take) * take for seq, take in chunks) / tokens
+            chunks = self._chunks_of(self, decodes, batch.prefilling)
+            tokens = attended = 0
+            for seq, take in chunks:
+                tokens += take
+                attended += (2 * seq.prefilled + take) * take  # positions [p, p + take) see 2p + take on average
+            prompt = attended / tokens
             swap_s, self.swap_s = self.swap_s, 0.0
-            self._chunks, self._tokens, self.doing = chunks, tokens, Doing.PREFILL
-            self._at(now + (swap_s + self.pace * model.iteration_s(decodes, context, tokens, prompt)))
+            self._chunks, self._tokens, self.doing = chunks, tokens, PREFILL
+            self._at(now + (swap_s + self.pace * self._iteration_s(decodes, context, tokens, prompt)))
         elif self.swap_s > 0.0:  # KV copies owed from preemption or readmission come first
             swap_s, self.swap_s = self.swap_s, 0.0
-            self._run = (model, context, 0, 0.0, 0.0, 0.0)
-            self.doing = Doing.SWAP
+            self._run = (span_s, steps_within, context, 0, 0.0, 0.0, 0.0)
+            self.doing = SWAP
             self._at(now + swap_s)
         else:
-            self._decode_run(model, context)
+            self._decode_run(span_s, steps_within, context)
 
-    def _decode_run(self, model: IterationModel, context: float) -> None:
+    def _decode_run(self, span_of: Callable[[int, float, int], float],
+                    steps_within: Callable[[int, float, int, float], int], context: float) -> None:
         now = self.agenda.now
         steps = self._decode_steps_left(self._held)
         pace = self.pace
-        span_s = pace * model.decode_span_s(self.batch.decodes, context, steps)
-        self._run = (model, context, steps, now, span_s, pace)
-        self.doing, self._cuttable = Doing.DECODE, True
+        span_s = pace * span_of(self.batch.decodes, context, steps)
+        self._run = (span_of, steps_within, context, steps, now, span_s, pace)
+        self.doing, self._cuttable = DECODE, True
         self._at(now + span_s)
 
     def _cut(self) -> None:
@@ -312,34 +343,43 @@ class Replica:
         assert self._run is not None
         self._cuttable = False
         now = self.agenda.now
-        model, context, steps, start_s, span_s, pace = self._run
+        span_of, steps_within, context, steps, start_s, span_s, pace = self._run
         if now < start_s + span_s:
             decodes = self.batch.decodes
-            steps = min(steps, model.decode_steps_within(decodes, context, steps, (now - start_s) / pace) + 1)
-            self._run = (model, context, steps, start_s, span_s, pace)
-            self._at(now + max(0.0, start_s + pace * model.decode_span_s(decodes, context, steps) - now))
+            steps = min(steps, steps_within(decodes, context, steps, (now - start_s) / pace) + 1)
+            self._run = (span_of, steps_within, context, steps, start_s, span_s, pace)
+            self._at(now + max(0.0, start_s + pace * span_of(decodes, context, steps) - now))
 
     def _end(self, version: int) -> None:
-        """The iteration, swap or decode run in flight ends (unless a cut or a failure replaced it)."""
+        """The iteration, swap or decode run in flight ends (unless a cut or a failure replaced it); while the
+        next one would also be the agenda's next action, it ends here too."""
         if version != self._version:
             return
-        if self.doing is Doing.SWAP:
-            assert self._run is not None
-            model, context = self._run[:2]
-            self._decode_run(model, context)
-            return
-        now = self.agenda.now
-        start = self.iteration_start_s
-        assert start is not None
-        if self.doing is Doing.PREFILL:
-            held = float(self._held)
-            self._prefilled(now, start)
-        else:
-            held = self._ran(now, start)
-        self.outcome.busy_s[self.number] += now - start
-        self.iteration_start_s = None
-        self.outcome.kv_block_s[self.number] += held * (now - start)
-        self._begin()
+        agenda = self.agenda
+        self._chaining = True
+        while True:
+            self._chained = -1.0
+            if self.doing == SWAP:
+                assert self._run is not None
+                span_of, steps_within, context = self._run[:3]
+                self._decode_run(span_of, steps_within, context)
+            else:
+                now = agenda.now
+                start = self.iteration_start_s
+                assert start is not None
+                if self.doing == PREFILL:
+                    held = float(self._held)
+                    self._prefilled(now, start)
+                else:
+                    held = self._ran(now, start)
+                self.busy_s += now - start
+                self.iteration_start_s = None
+                self.kv_block_s += held * (now - start)
+                self._begin()
+            if self._chained < 0.0:
+                break
+            agenda.now = self._chained
+        self._chaining = False
 
     def _prefilled(self, now: float, start: float) -> None:
         batch, outcome = self.batch, self.outcome
@@ -387,7 +427,7 @@ class Replica:
     def _ran(self, now: float, start: float) -> float:
         """A decode run ended: the blocks held on average over it."""
         assert self._run is not None
-        steps = self._run[2]
+        steps = self._run[3]
         batch = self.batch
         decodes = batch.decodes
         self.decode_share_s += (now - start) / decodes

@@ -8,29 +8,28 @@ from dataclasses import dataclass
 import numpy as np
 
 
-@dataclass(eq=False)
 class Seq:
     """One request's progress on its replica: prompt tokens prefilled, output tokens generated, and the replica
     time its KV cache cost since it was last built from scratch (what a failure of the replica throws away).
     While it decodes in a replica's batch, `generated` is kept by the batch's step counter (see
-    engine/serving/batch.py) and brought up to date when it leaves."""
+    engine/serving/batch.py) and brought up to date when it leaves. (A plain class: one is made per request.)"""
 
-    index: int
-    input_tokens: int
-    output_tokens: int
-    prefill_target: int  # tokens to prefill: the prompt, plus what was generated before a preemption
-    reserved: int = 0  # tokens whose blocks are held from admission on (the whole request, or none)
-    prefilled: int = 0
-    generated: int = 0
-    swapped: bool = False  # its KV cache is in host memory
-    prefix: int = -1  # the shared-prefix group of its prompt (-1: none)
-    prefix_tokens: int = 0  # tokens of that prefix at the start of its prompt
-    shared: int = 0  # prompt tokens read from the replica's prefix cache: not computed, not in its own blocks
-    work_s: float = 0.0  # its share of its replica's iterations for its cache (decoding: up to `mark_s`)
-    mark_s: float = 0.0  # the replica's `decode_share_s` when it last began decoding there
-    upstream: tuple[int, float] | None = None  # (prefill replica, its share there) of a cache moved to decode
-    offset: int = 0  # while decoding in a batch: its step counter less `generated`
-    entry: int = -1  # while decoding in a batch: its entry in the batch's heap of finish steps
+    def __init__(self, index: int, input_tokens: int, output_tokens: int, prefill_target: int, *,
+                 generated: int = 0, prefix: int = -1, prefix_tokens: int = 0) -> None:
+        self.index, self.input_tokens, self.output_tokens = index, input_tokens, output_tokens
+        self.prefill_target = prefill_target  # to prefill: the prompt, plus what was generated before a preemption
+        self.reserved = 0  # tokens whose blocks are held from admission on (the whole request, or none)
+        self.prefilled = 0
+        self.generated = generated
+        self.swapped = False  # its KV cache is in host memory
+        self.prefix = prefix  # the shared-prefix group of its prompt (-1: none)
+        self.prefix_tokens = prefix_tokens  # tokens of that prefix at the start of its prompt
+        self.shared = 0  # prompt tokens read from the replica's prefix cache: not computed, not in its own blocks
+        self.work_s = 0.0  # its share of its replica's iterations for its cache (decoding: up to `mark_s`)
+        self.mark_s = 0.0  # the replica's `decode_share_s` when it last began decoding there
+        self.upstream: tuple[int, float] | None = None  # (prefill replica, its share there) of a cache moved on
+        self.offset = 0  # while decoding in a batch: its step counter less `generated`
+        self.entry = -1  # while decoding in a batch: its entry in the batch's heap of finish steps
 
     @property
     def decoding(self) -> bool:

@@ -1,5 +1,6 @@
 """Routers that send an arriving request to a replica, registered by the names simulator/scenario/policies.py
-declares (`@router("name")` over a `Router` subclass), so a scenario's `router:` finds its class."""
+declares (each `Router` subclass is registered at the end, not by a class decorator, so that it compiles as a
+native class with the serving engine), so a scenario's `router:` finds its class."""
 
 from __future__ import annotations
 
@@ -27,10 +28,8 @@ class Router(ABC):
 
 
 ROUTERS: Registry[RouterName, type[Router]] = Registry("router", get_args(RouterName))
-router = ROUTERS.register
 
 
-@router("least_outstanding")
 class LeastOutstanding(Router):
     """Fewest requests queued and running (the common case: the pool keeps its replicas ordered by load,
     O(log replicas) per request)."""
@@ -40,7 +39,6 @@ class LeastOutstanding(Router):
         return best if best is not None and best.load < DOWN else None
 
 
-@router("round_robin")
 class RoundRobin(Router):
     """In turn, by request number, over the replicas up."""
 
@@ -49,7 +47,6 @@ class RoundRobin(Router):
         return up[seq.index % len(up)] if up else None
 
 
-@router("power_of_two")
 class PowerOfTwo(Router):
     """The less loaded of two replicas drawn at random."""
 
@@ -61,7 +58,6 @@ class PowerOfTwo(Router):
         return up[0] if up else None
 
 
-@router("kv_aware")
 class KvAware(Router):
     """Fewest tokens cached or about to be: balances memory, not request counts."""
 
@@ -70,7 +66,6 @@ class KvAware(Router):
         return min(up, key=lambda r: r.kv_tokens) if up else None
 
 
-@router("prefix_aware")
 class PrefixAware(Router):
     """A replica holding the request's prefix unless it has more than twice the least busy one's requests
     plus one (the balance rule of SGLang's cache-aware router); otherwise the least busy."""
@@ -86,3 +81,10 @@ class PrefixAware(Router):
             if holder.outstanding <= 2 * least.outstanding + 1:
                 return holder
         return least
+
+
+ROUTERS.register("least_outstanding")(LeastOutstanding)
+ROUTERS.register("round_robin")(RoundRobin)
+ROUTERS.register("power_of_two")(PowerOfTwo)
+ROUTERS.register("kv_aware")(KvAware)
+ROUTERS.register("prefix_aware")(PrefixAware)
