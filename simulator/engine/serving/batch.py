@@ -6,8 +6,11 @@ walking the batch would give (tested against it)."""
 from __future__ import annotations
 
 from heapq import heappop, heappush
+from itertools import count
 
 from simulator.engine.serving.requests import Seq
+
+_ENTRIES = count()  # entries in the heaps of finish steps, unique across batches: a request moves between them
 
 
 class Residues:
@@ -52,7 +55,6 @@ class Batch:
         self.decodes = 0
         self._cached = 0  # Σ (input_tokens - offset) over the decodes: the tokens they cache is this + decodes step
         self._finishes: list[tuple[int, int, Seq]] = []  # (finish step, entry, sequence), stale entries skipped
-        self._entries = 0
         self._fixed = 0  # blocks of the prefilling sequences and of the decodes that reserved their whole output
         # decodes taking blocks as they generate, with c = input - shared + 1 - offset
         self._growing = Residues(block_tokens)
@@ -90,8 +92,7 @@ class Batch:
         seq.offset = offset = self.step - seq.generated
         self.decodes += 1
         self._cached += seq.input_tokens - offset
-        seq.entry = entry = self._entries
-        self._entries += 1
+        seq.entry = entry = next(_ENTRIES)
         heappush(self._finishes, (offset + seq.output_tokens, entry, seq))
         self._track(seq, 1)
 

@@ -19,7 +19,7 @@ from simulator.engine.serving.agenda import Agenda
 from simulator.engine.serving.autoscaler import autoscale
 from simulator.engine.serving.loads import Pool
 from simulator.engine.serving.replica import DOWN, Replica
-from simulator.engine.serving.requests import Seq, ServingOutcome
+from simulator.engine.serving.requests import Seq, ServingOutcome, Times
 from simulator.engine.serving.router import ROUTERS, Router
 from simulator.models.workload.serving_time import IterationModel, priced
 from simulator.plan.limits import ReplicaLimits
@@ -50,6 +50,7 @@ class Deployment:
 
     env: simpy.Environment
     agenda: Agenda  # arrivals, iterations and KV transfers: the deployment's own events
+    times: Times  # per-request marks, handed to the outcome by `close`
     pool: Pool[Replica]
     decoders: Pool[Replica]
     router: Router
@@ -148,6 +149,7 @@ class Deployment:
         outcome.queued_at_end = sum(len(r.waiting) for r in everyone) + len(self.stranded)
         outcome.running_at_end = sum(r.batch_size for r in everyone) + len(self.moving)
         outcome.end_s = float(env.now)
+        self.times.close(outcome)
         for replica in everyone:  # iterations cut by the horizon are busy time too
             assert replica.load == replica.outstanding + (DOWN if replica.down else 0), "a replica's load drifted"
             if replica.iteration_start_s is not None:
@@ -179,8 +181,8 @@ class Deployment:
         if replica is None:
             self.stranded.append(seq)
             return
-        if self.outcome.replica[seq.index] < 0:
-            self.outcome.replica[seq.index] = replica.number
+        if self.times.replica[seq.index] < 0:
+            self.times.replica[seq.index] = replica.number
         replica.submit(seq)
 
     def hand_off(self, seq: Seq) -> None:
@@ -248,12 +250,12 @@ def deploy_serving(env: simpy.Environment, model: IterationModel, limits: Replic
                              np.zeros(len(sizes)), np.zeros(len(sizes)), np.array(sizes), np.zeros(len(sizes)),
                              np.zeros(len(sizes)), 0, 0, 0.0)
     policy = ADMISSIONS[admission]()
-    agenda = Agenda(env)
-    pool = Pool([Replica(agenda, priced(model), limits, policy, outcome, n) for n in range(main)])
-    decoders = Pool([Replica(agenda, priced(decode.model), decode.limits, policy, outcome, main + n)
+    agenda, marks = Agenda(env), Times(count)
+    pool = Pool([Replica(agenda, priced(model), limits, policy, outcome, marks, n) for n in range(main)])
+    decoders = Pool([Replica(agenda, priced(decode.model), decode.limits, policy, outcome, marks, main + n)
                      for n in range(decode.replicas)] if decode else [])
-    service = Deployment(env, agenda, pool, decoders, ROUTERS[router](rng), outcome, decode, on_failure, replicas,
-                         autoscaler, unsettled=count, done=env.event())
+    service = Deployment(env, agenda, marks, pool, decoders, ROUTERS[router](rng), outcome, decode, on_failure,
+                         replicas, autoscaler, unsettled=count, done=env.event())
     if count == 0:
         service.done.succeed()  # type: ignore[union-attr]
     for members in (pool, decoders):
@@ -262,25 +264,25 @@ def deploy_serving(env: simpy.Environment, model: IterationModel, limits: Replic
             replica.settled = service.settle
             if decode is not None and replica.number < main:
                 replica.handoff = service.hand_off
-    times = np.asarray(arrival_s, dtype=float).tolist()
+    arrival_at = np.asarray(arrival_s, dtype=float).tolist()
     prompts, outputs = np.asarray(input_tokens).tolist(), np.asarray(output_tokens).tolist()
     groups = None if prefix_group is None else np.asarray(prefix_group).tolist()
 
     def arrive(first: int) -> None:
         """Requests `first`.. arriving now: all are queued before a replica starts on them."""
         now, i = agenda.now, first
-        while i < count and not times[i] > now:
-            outcome.arrived[i] = True
+        while i < count and not arrival_at[i] > now:
+            marks.arrived[i] = True
             prompt, output = int(prompts[i]), max(1, int(outputs[i]))
             service.route(Seq(i, prompt, output, prompt, prefix=-1 if groups is None else int(groups[i]),
                               prefix_tokens=min(prefix_tokens, prompt)))
             i += 1
         if i < count:
-            agenda.at(now + (times[i] - now), arrive, i)  # as a SimPy timeout of the gap would end
+            agenda.at(now + (arrival_at[i] - now), arrive, i)  # as a SimPy timeout of the gap would end
 
     if count:
         now = float(env.now)
-        agenda.at(now if not times[0] > now else now + (times[0] - now), arrive, 0)
+        agenda.at(now if not arrival_at[0] > now else now + (arrival_at[0] - now), arrive, 0)
     return service
 
 

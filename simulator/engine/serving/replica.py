@@ -19,7 +19,7 @@ from typing import Final, Protocol
 from simulator.engine.serving.agenda import Agenda
 from simulator.engine.serving.batch import Batch
 from simulator.engine.serving.loads import Pool
-from simulator.engine.serving.requests import Seq, ServingOutcome
+from simulator.engine.serving.requests import Seq, ServingOutcome, Times
 from simulator.models.workload.serving_time import IterationModel
 from simulator.plan.limits import ReplicaLimits
 
@@ -58,6 +58,7 @@ class Replica:
     limits: ReplicaLimits
     admission: Admission
     outcome: ServingOutcome
+    times: Times
     number: int
     pool: Pool[Replica] | None = None  # told when the load moves
     waiting: deque[Seq] = field(default_factory=deque)
@@ -382,7 +383,7 @@ class Replica:
         self._chaining = False
 
     def _prefilled(self, now: float, start: float) -> None:
-        batch, outcome = self.batch, self.outcome
+        batch, times = self.batch, self.times
         share_s = (now - start) / (self._tokens + batch.decodes)
         self.decode_share_s += share_s
         ready = []
@@ -396,17 +397,17 @@ class Replica:
                 ready.append(seq)
         done = batch.advance(1) if batch.decodes else []
         for seq in done:
-            outcome.finish_s[seq.index] = now
+            times.finish_s[seq.index] = now
         finished = len(done)
         handoff = self.handoff
         moving = []
         for seq in ready:
             batch.prefilled(seq)
             if seq.generated == 0:
-                outcome.first_token_s[seq.index] = now
+                times.first_token_s[seq.index] = now
             seq.generated += 1
             if seq.generated >= seq.output_tokens:
-                outcome.finish_s[seq.index] = now
+                times.finish_s[seq.index] = now
                 finished += 1
                 batch.drop(seq)
             elif handoff is not None:
@@ -436,7 +437,7 @@ class Replica:
         done = batch.advance(steps)
         if done:
             for seq in done:
-                self.outcome.finish_s[seq.index] = now
+                self.times.finish_s[seq.index] = now
             self.settled(len(done))
             self._moved(self.load - len(done))
         return held

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,3 +69,20 @@ class ServingOutcome:
     outages: int = 0  # replica failures (overlapping ones merged)
     prefix_lookups: int = 0  # admissions of a request with a shared prefix, where replicas cache prefixes
     prefix_hits: int = 0  # of those, the replica held the prefix
+
+
+class Times:
+    """Per-request marks as the engine writes them, several times per request (plain lists: far cheaper to write
+    than arrays); `close` hands them to the outcome."""
+
+    def __init__(self, count: int) -> None:
+        self.first_token_s = [math.nan] * count
+        self.finish_s = [math.nan] * count
+        self.arrived = [False] * count
+        self.replica = [-1] * count  # where it was first routed
+
+    def close(self, outcome: ServingOutcome) -> None:
+        outcome.first_token_s[:] = self.first_token_s
+        outcome.finish_s[:] = self.finish_s
+        outcome.arrived[:] = self.arrived
+        outcome.replica[:] = self.replica
