@@ -20,7 +20,7 @@ from simulator.engine.registry import Registry
 from simulator.engine.serving.admission import ADMISSIONS, FirstComeFirstServed
 from simulator.engine.serving.autoscaler import METRICS, Busy, LoadMetric, Outstanding
 from simulator.engine.serving.deployment import Deployment, Outage, deploy_serving, simulate_serving
-from simulator.engine.serving.replica import Replica
+from simulator.engine.serving.replica import Admission, Replica
 from simulator.engine.serving.requests import Seq, ServingOutcome
 from simulator.engine.serving.router import ROUTERS, Router
 from simulator.models.workload.arrivals import poisson_arrivals_s
@@ -103,7 +103,7 @@ def deployed(env: simpy.Environment, arrival_s: list[float], inputs: list[int], 
                           "round_robin", np.random.default_rng(0))
 
 
-def run_with(admission: FirstComeFirstServed, limits: ReplicaLimits = LIMITS) -> ServingOutcome:
+def run_with(admission: Admission, limits: ReplicaLimits = LIMITS) -> ServingOutcome:
     """Three requests at once on one replica whose admission policy is `admission`."""
     env = simpy.Environment()
     deployment = deployed(env, [0.0] * 3, [1000] * 3, [20] * 3, limits)
@@ -115,7 +115,24 @@ def run_with(admission: FirstComeFirstServed, limits: ReplicaLimits = LIMITS) ->
     return deployment.close()
 
 
-class OneAtATime(FirstComeFirstServed):
+class LikeFcfs:
+    """A policy of one's own (a protocol, not a subclass: the shipped policies are compiled classes), doing
+    what FCFS does unless told otherwise."""
+
+    def __init__(self) -> None:
+        self.fcfs = FirstComeFirstServed()
+
+    def admit(self, replica: Replica) -> None:
+        self.fcfs.admit(replica)
+
+    def make_room(self, replica: Replica, used_blocks: int) -> None:
+        self.fcfs.make_room(replica, used_blocks)
+
+    def chunks(self, replica: Replica, decodes: int, prefilling: list[Seq]) -> list[tuple[Seq, int]]:
+        return self.fcfs.chunks(replica, decodes, prefilling)
+
+
+class OneAtATime(LikeFcfs):
     """Admits only into an empty batch."""
 
     def admit(self, replica: Replica) -> None:
@@ -124,7 +141,7 @@ class OneAtATime(FirstComeFirstServed):
             replica.enter(seq, replica.lookup(seq))
 
 
-class WholePrompts(FirstComeFirstServed):
+class WholePrompts(LikeFcfs):
     """No chunked prefill: each iteration prefills whole prompts."""
 
     def chunks(self, replica: Replica, decodes: int, prefilling: list[Seq]) -> list[tuple[Seq, int]]:

@@ -88,6 +88,8 @@ class Replica:
     _run: tuple[Callable[[int, float, int], float], Callable[[int, float, int, float], int], float, int, float, float,
                 float] | None = None
     _cuttable: bool = False
+    _ended: Callable[[int], None] = field(init=False)
+    _kicked_off: Callable[[object], None] = field(init=False)
     _chaining: bool = False  # inside `_end`: an end that is the agenda's next action is taken at once
     _chained: float = -1.0  # that end's time (-1: none)
     _iteration_s: Callable[[int, float, int, float], float] = field(init=False)
@@ -99,6 +101,7 @@ class Replica:
 
     def __post_init__(self) -> None:
         self.batch = Batch(self.limits.block_tokens)
+        self._ended, self._kicked_off = self._end, self._kick  # bound once: put on the agenda every iteration
         self.price_with(self.model)
         self.policy(self.admission)
 
@@ -165,7 +168,7 @@ class Replica:
         if self.doing == NOTHING:
             if not self._kicked:
                 self._kicked = True
-                self.agenda.at(self.agenda.now, self._kick)
+                self.agenda.at(self.agenda.now, self._kicked_off)
         elif self.doing == DECODE and self._cuttable:
             self._cut()
 
@@ -292,7 +295,7 @@ class Replica:
         if self._chaining and self.agenda.is_next(time_s):
             self._chained = time_s  # `_end` goes on with it: nothing else would run before it
         else:
-            self.agenda.at(time_s, self._end, self._version)
+            self.agenda.at(time_s, self._ended, self._version)
 
     def _begin(self) -> None:
         """Start the next iteration, or a decode run, or go idle."""
