@@ -57,6 +57,11 @@ class Agenda:
         else:
             action()
 
+    def _syncing(self) -> bool:
+        """A change others see is waiting for SimPy's time (a call, so that no type narrowing of `_synced` above
+        it survives the actions that set it: mypyc would trust it)."""
+        return self._synced is not None
+
     def _wake(self) -> None:
         self._wake_s = -math.inf
         if self._idle is not None:
@@ -88,7 +93,7 @@ class Agenda:
             self._running = True
             now = self._env_s = env.now
             limit = self._limit = env.peek()  # nothing else in the run happens before then
-            while heap and self._synced is None and (heap[0][0] < limit or heap[0][0] <= now):
+            while heap and not self._syncing() and (heap[0][0] < limit or heap[0][0] <= now):
                 time_s, _, act, arg = heappop(heap)
                 self.now = time_s
                 act(arg)
