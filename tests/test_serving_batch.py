@@ -119,7 +119,7 @@ def test_a_pool_finds_the_least_loaded_replica_lowest_number_first(moves: list[t
     pool = Pool(replicas)
     for number, change in moves:
         replicas[number].load = max(0, replicas[number].load + change)
-        pool.moved(replicas[number])
+        pool.moved(number, replicas[number].load)
         assert pool.least() is min(replicas, key=lambda r: r.load)
     assert len(pool._heap) <= 4 * 8 + 64 + 1
 

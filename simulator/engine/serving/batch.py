@@ -84,8 +84,8 @@ class Batch:
             self._fixed += self._prefill_blocks(seq)
 
     def _prefill_blocks(self, seq: Seq) -> int:
-        return -((seq.shared - max(seq.prefill_target, seq.reserved, seq.input_tokens + seq.generated))
-                 // self.block)
+        tokens = max(seq.prefill_target, seq.reserved)
+        return -((seq.shared - max(tokens, seq.input_tokens + seq.generated)) // self.block)
 
     def join(self, seq: Seq) -> None:
         """`seq`, in the batch and prefilled, decodes from now on."""

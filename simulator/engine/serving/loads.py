@@ -23,6 +23,7 @@ class Pool(Generic[R]):
     def __init__(self, replicas: list[R]) -> None:
         self.members = replicas
         self._by_number = {r.number: r for r in replicas}
+        self._loads = {r.number: r.load for r in replicas}  # as last reported
         self._heap = [(r.load, r.number) for r in replicas]
         heapify(self._heap)
 
@@ -35,20 +36,20 @@ class Pool(Generic[R]):
     def __getitem__(self, at: int) -> R:
         return self.members[at]
 
-    def moved(self, replica: R) -> None:
-        """`replica`'s load changed."""
-        heappush(self._heap, (replica.load, replica.number))
-        if len(self._heap) > 4 * len(self._by_number) + 64:  # mostly stale: rebuild
-            self._heap = [(r.load, r.number) for r in self._by_number.values()]
+    def moved(self, number: int, load: int) -> None:
+        """Replica `number`'s load is now `load`."""
+        self._loads[number] = load
+        heappush(self._heap, (load, number))
+        if len(self._heap) > 4 * len(self._loads) + 64:  # mostly stale: rebuild
+            self._heap = [(load, number) for number, load in self._loads.items()]
             heapify(self._heap)
 
     def least(self) -> R | None:
         """The least loaded replica, the lowest number among equals (None for an empty pool)."""
-        heap, members = self._heap, self._by_number
+        heap, loads = self._heap, self._loads
         while heap:
             load, number = heap[0]
-            replica = members[number]
-            if replica.load == load:
-                return replica
+            if loads[number] == load:
+                return self._by_number[number]
             heappop(heap)
         return None

@@ -20,6 +20,7 @@ from simulator.engine.serving.agenda import Agenda
 from simulator.engine.serving.batch import Batch
 from simulator.engine.serving.loads import Pool
 from simulator.engine.serving.requests import Seq, ServingOutcome, Times
+from simulator.models.workload.iteration_prices import IterationPrices
 from simulator.models.workload.serving_time import IterationModel
 from simulator.plan.limits import ReplicaLimits
 
@@ -85,16 +86,20 @@ class Replica:
     _chunks: list[tuple[Seq, int]] = field(default_factory=list)
     _tokens: int = 0
     _held: int = 0  # blocks held during it (a decode run: at its start)
-    _run: tuple[Callable[[int, float, int], float], Callable[[int, float, int, float], int], float, int, float, float,
-                float] | None = None
+    # the decode run in flight (or the swap before it): its model as of its start, context, steps, start, span, pace
+    _run_model: IterationModel = field(init=False)
+    _run_prices: IterationPrices | None = None
+    _run_context: float = 0.0
+    _run_steps: int = 0
+    _run_start_s: float = 0.0
+    _run_span_s: float = 0.0
+    _run_pace: float = 1.0
     _cuttable: bool = False
     _ended: Callable[[int], None] = field(init=False)
     _kicked_off: Callable[[object], None] = field(init=False)
     _chaining: bool = False  # inside `_end`: an end that is the agenda's next action is taken at once
     _chained: float = -1.0  # that end's time (-1: none)
-    _iteration_s: Callable[[int, float, int, float], float] = field(init=False)
-    _span_s: Callable[[int, float, int], float] = field(init=False)
-    _steps_within: Callable[[int, float, int, float], int] = field(init=False)
+    _prices: IterationPrices | None = None  # the model, where it is the compiled kind (called without boxing)
     _admit: Callable[[Replica], None] = field(init=False)
     _make_room: Callable[[Replica, int], None] = field(init=False)
     _chunks_of: Callable[[Replica, int, list[Seq]], list[tuple[Seq, int]]] = field(init=False)
@@ -108,9 +113,7 @@ class Replica:
     def price_with(self, model: IterationModel) -> None:
         """Iterate as `model` prices them from the next iteration on (placed anew when given GPUs)."""
         self.model = model
-        self._iteration_s = model.iteration_s  # bound once: called every iteration
-        self._span_s = model.decode_span_s
-        self._steps_within = model.decode_steps_within
+        self._prices = model if isinstance(model, IterationPrices) else None
 
     def policy(self, admission: Admission) -> None:
         """Admit, preempt and chunk as `admission` says."""
@@ -140,7 +143,7 @@ class Replica:
     def _moved(self, load: int) -> None:
         self.load = load
         if self.pool is not None:
-            self.pool.moved(self)
+            self.pool.moved(self.number, load)
 
     def recount(self) -> None:
         """Bring `load` up to date after requests joined or left the replica (moves between its queue and its
@@ -300,7 +303,7 @@ class Replica:
     def _begin(self) -> None:
         """Start the next iteration, or a decode run, or go idle."""
         now, batch = self.agenda.now, self.batch
-        span_s, steps_within = self._span_s, self._steps_within  # the model of now, for a decode run
+        model, prices = self.model, self._prices  # as of now, for a decode run
         if self.waiting:
             self._admit(self)
         if not len(batch):
@@ -323,36 +326,44 @@ class Replica:
             prompt = attended / tokens
             swap_s, self.swap_s = self.swap_s, 0.0
             self._chunks, self._tokens, self.doing = chunks, tokens, PREFILL
-            self._at(now + (swap_s + self.pace * self._iteration_s(decodes, context, tokens, prompt)))
-        elif self.swap_s > 0.0:  # KV copies owed from preemption or readmission come first
+            iteration_s = prices.iteration_s(decodes, context, tokens, prompt) if prices is not None \
+                else model.iteration_s(decodes, context, tokens, prompt)
+            self._at(now + (swap_s + self.pace * iteration_s))
+            return
+        self._run_model, self._run_prices, self._run_context = model, prices, context
+        if self.swap_s > 0.0:  # KV copies owed from preemption or readmission come first
             swap_s, self.swap_s = self.swap_s, 0.0
-            self._run = (span_s, steps_within, context, 0, 0.0, 0.0, 0.0)
             self.doing = SWAP
             self._at(now + swap_s)
         else:
-            self._decode_run(span_s, steps_within, context)
+            self._decode_run()
 
-    def _decode_run(self, span_of: Callable[[int, float, int], float],
-                    steps_within: Callable[[int, float, int, float], int], context: float) -> None:
+    def _span_s(self, steps: int) -> float:
+        """Seconds of the run's first `steps` iterations at pace 1."""
+        prices, decodes, context = self._run_prices, self.batch.decodes, self._run_context
+        return prices.decode_span_s(decodes, context, steps) if prices is not None \
+            else self._run_model.decode_span_s(decodes, context, steps)
+
+    def _decode_run(self) -> None:
         now = self.agenda.now
         steps = self._decode_steps_left(self._held)
         pace = self.pace
-        span_s = pace * span_of(self.batch.decodes, context, steps)
-        self._run = (span_of, steps_within, context, steps, now, span_s, pace)
+        span_s = pace * self._span_s(steps)
+        self._run_steps, self._run_start_s, self._run_span_s, self._run_pace = steps, now, span_s, pace
         self.doing, self._cuttable = DECODE, True
         self._at(now + span_s)
 
     def _cut(self) -> None:
         """An arrival or a slowdown: the decode run stops after the iteration in flight."""
-        assert self._run is not None
         self._cuttable = False
-        now = self.agenda.now
-        span_of, steps_within, context, steps, start_s, span_s, pace = self._run
-        if now < start_s + span_s:
-            decodes = self.batch.decodes
-            steps = min(steps, steps_within(decodes, context, steps, (now - start_s) / pace) + 1)
-            self._run = (span_of, steps_within, context, steps, start_s, span_s, pace)
-            self._at(now + max(0.0, start_s + pace * span_of(decodes, context, steps) - now))
+        now, start_s, pace, steps = self.agenda.now, self._run_start_s, self._run_pace, self._run_steps
+        if now < start_s + self._run_span_s:
+            prices, decodes, context, budget_s = self._run_prices, self.batch.decodes, self._run_context, \
+                (now - start_s) / pace
+            within = prices.decode_steps_within(decodes, context, steps, budget_s) if prices is not None \
+                else self._run_model.decode_steps_within(decodes, context, steps, budget_s)
+            self._run_steps = steps = min(steps, within + 1)
+            self._at(now + max(0.0, start_s + pace * self._span_s(steps) - now))
 
     def _end(self, version: int) -> None:
         """The iteration, swap or decode run in flight ends (unless a cut or a failure replaced it); while the
@@ -364,9 +375,7 @@ class Replica:
         while True:
             self._chained = -1.0
             if self.doing == SWAP:
-                assert self._run is not None
-                span_of, steps_within, context = self._run[:3]
-                self._decode_run(span_of, steps_within, context)
+                self._decode_run()
             else:
                 now = agenda.now
                 start = self.iteration_start_s
@@ -430,8 +439,7 @@ class Replica:
 
     def _ran(self, now: float, start: float) -> float:
         """A decode run ended: the blocks held on average over it."""
-        assert self._run is not None
-        steps = self._run[3]
+        steps = self._run_steps
         batch = self.batch
         decodes = batch.decodes
         self.decode_share_s += (now - start) / decodes
