@@ -121,7 +121,7 @@ def test_a_pool_finds_the_least_loaded_replica_lowest_number_first(moves: list[t
         replicas[number].load = max(0, replicas[number].load + change)
         pool.moved(number, replicas[number].load)
         assert pool.least() is min(replicas, key=lambda r: r.load)
-    assert len(pool._heap) <= 4 * 8 + 64 + 1
+    assert len(pool._heap) <= 2 * 8 + 16 + 1
 
 
 def test_the_agenda_runs_its_actions_in_time_order_and_never_ahead_of_the_run() -> None:

@@ -272,7 +272,7 @@ def deploy_serving(env: simpy.Environment, model: IterationModel, limits: Replic
         """Requests `first`.. arriving now: all are queued before a replica starts on them."""
         now, i = agenda.now, first
         while i < count and not arrival_at[i] > now:
-            marks.arrived[i] = True
+            marks.arrived[i] = 1
             prompt, output = int(prompts[i]), max(1, int(outputs[i]))
             service.route(Seq(i, prompt, output, prompt, prefix=-1 if groups is None else int(groups[i]),
                               prefix_tokens=min(prefix_tokens, prompt)))

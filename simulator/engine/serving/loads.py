@@ -1,6 +1,7 @@
 """The replicas of one pool ordered by load (requests queued and running, more than any count while down) and
 number, so the least loaded is found in O(log replicas): a replica's load only moves when a request joins
-or leaves it, and each move adds one heap entry; entries a later move made stale are skipped."""
+or leaves it, and each move adds one heap entry (load and number packed in one int, cheap to compare); entries
+a later move made stale are skipped."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ class Loaded(Protocol):
 
 
 R = TypeVar("R", bound=Loaded)
+NUMBERS = 1 << 24  # more replicas than a cluster of the largest size allowed holds
 
 
 class Pool(Generic[R]):
@@ -24,7 +26,7 @@ class Pool(Generic[R]):
         self.members = replicas
         self._by_number = {r.number: r for r in replicas}
         self._loads = {r.number: r.load for r in replicas}  # as last reported
-        self._heap = [(r.load, r.number) for r in replicas]
+        self._heap = [r.load * NUMBERS + r.number for r in replicas]
         heapify(self._heap)
 
     def __iter__(self) -> Iterator[R]:
@@ -39,16 +41,16 @@ class Pool(Generic[R]):
     def moved(self, number: int, load: int) -> None:
         """Replica `number`'s load is now `load`."""
         self._loads[number] = load
-        heappush(self._heap, (load, number))
-        if len(self._heap) > 4 * len(self._loads) + 64:  # mostly stale: rebuild
-            self._heap = [(load, number) for number, load in self._loads.items()]
+        heappush(self._heap, load * NUMBERS + number)
+        if len(self._heap) > 2 * len(self._loads) + 16:  # mostly stale: rebuild
+            self._heap = [load * NUMBERS + number for number, load in self._loads.items()]
             heapify(self._heap)
 
     def least(self) -> R | None:
         """The least loaded replica, the lowest number among equals (None for an empty pool)."""
         heap, loads = self._heap, self._loads
         while heap:
-            load, number = heap[0]
+            load, number = divmod(heap[0], NUMBERS)
             if loads[number] == load:
                 return self._by_number[number]
             heappop(heap)
