@@ -13,6 +13,58 @@ from typing import Any
 import simpy
 
 
+class Slots:
+    """One pending action per slot (a replica's next end), the earliest found in O(log slots) by a tournament
+    tree over (time, order) pairs in flat lists: no tuple to build or compare per action."""
+
+    def __init__(self) -> None:
+        self.time_s: list[float] = []
+        self.order: list[int] = []
+        self.action: list[Callable[[Any], None]] = []
+        self.arg: list[Any] = []
+        self.used = 0
+        self._size = 0
+        self._tree: list[int] = []  # winners by slot; the leaves are at [size, 2 size)
+
+    def add(self, action: Callable[[Any], None]) -> int:
+        """A new slot for `action`, empty."""
+        slot = self.used
+        self.used += 1
+        if self.used > self._size:  # grow: slots are added as replicas are built, before the run
+            self._size = max(1, 2 * self._size)
+            while self._size < self.used:
+                self._size *= 2
+            for grown in (self.time_s, self.order):
+                grown.extend([0] * (self._size - len(grown)))
+            self.action.extend([action] * (self._size - len(self.action)))
+            self.arg.extend([None] * (self._size - len(self.arg)))
+            for empty in range(slot, self._size):
+                self.time_s[empty], self.order[empty] = math.inf, 0
+            self._tree = [0] * (2 * self._size)
+            for leaf in range(self._size):
+                self._tree[self._size + leaf] = leaf
+            for node in range(self._size - 1, 0, -1):
+                self._tree[node] = self._winner(self._tree[2 * node], self._tree[2 * node + 1])
+        self.action[slot] = action
+        return slot
+
+    def _winner(self, a: int, b: int) -> int:
+        time_a, time_b = self.time_s[a], self.time_s[b]
+        return a if time_a < time_b or (time_a == time_b and self.order[a] <= self.order[b]) else b
+
+    def set(self, slot: int, time_s: float, order: int, arg: Any) -> None:
+        """Slot `slot` runs its action with `arg` at `time_s` (instead of whatever it held)."""
+        self.time_s[slot], self.order[slot], self.arg[slot] = time_s, order, arg
+        tree, node = self._tree, (self._size + slot) // 2
+        while node:
+            tree[node] = self._winner(tree[2 * node], tree[2 * node + 1])
+            node //= 2
+
+    def earliest(self) -> int:
+        """The slot due first (its time is inf when every slot is empty), or -1 without slots."""
+        return self._tree[1] if self._size else -1
+
+
 class Agenda:
     """Timed actions of one deployment. `now` is the deployment's clock: the time of the action running (which
     may be ahead of `env.now` while the agenda runs on its own), or `env.now` when another process calls in
@@ -24,6 +76,7 @@ class Agenda:
         # (time, order given, action, argument), sorted: a deployment has a few entries per replica, so an insert
         # by bisection and a pop from the front compare fewer tuples than a binary heap's push and pop
         self._queue: list[tuple[float, int, Callable[[Any], None], Any]] = []
+        self._slots = Slots()  # and the replicas' ends, one each
         self._count = 0
         self._running = False  # the process is handling actions: no wake-up needed
         self._wake_s = -math.inf  # when the sleeping process wakes (-inf: it is not asleep)
@@ -40,11 +93,31 @@ class Agenda:
         if not self._running and time_s < self._wake_s:
             self._wake()
 
+    def slot(self, action: Callable[[Any], None]) -> int:
+        """A slot for a recurring action with at most one pending at a time (a replica's next end)."""
+        return self._slots.add(action)
+
+    def at_slot(self, slot: int, time_s: float, arg: Any) -> None:
+        """Call the slot's action with `arg` at `time_s`, instead of what the slot held (same order as `at`)."""
+        self._slots.set(slot, time_s, self._count, arg)
+        self._count += 1
+        if not self._running and time_s < self._wake_s:
+            self._wake()
+
+    def clear_slot(self, slot: int) -> None:
+        self._slots.set(slot, math.inf, 0, None)
+
+    def _next_s(self) -> float:
+        """When the next action is due (inf: none)."""
+        queue, slots = self._queue, self._slots
+        first = slots.earliest()
+        due = slots.time_s[first] if first >= 0 else math.inf
+        return queue[0][0] if queue and queue[0][0] < due else due
+
     def is_next(self, time_s: float) -> bool:
         """Whether an action at `time_s`, added now, would be the next to run, and run before anything else in
         the simulation: its caller may then run it at once."""
-        queue = self._queue
-        return (self._running and self._synced is None and (not queue or time_s < queue[0][0])
+        return (self._running and self._synced is None and time_s < self._next_s()
                 and (time_s < self._limit or time_s <= self._env_s))
 
     def outside(self) -> None:
@@ -72,9 +145,9 @@ class Agenda:
             self._process.interrupt()
 
     def _run(self) -> Generator[simpy.Event, object, None]:
-        env, queue = self.env, self._queue
+        env, queue, slots = self.env, self._queue, self._slots
         while True:
-            due = self._synced_s if self._synced is not None else queue[0][0] if queue else math.inf
+            due = self._synced_s if self._synced is not None else self._next_s()
             if due > env.now and (self._synced is not None or due >= env.peek()):
                 self._wake_s = due  # something else in the run comes first: sleep until then
                 try:
@@ -95,8 +168,19 @@ class Agenda:
             self._running = True
             now = self._env_s = env.now
             limit = self._limit = env.peek()  # nothing else in the run happens before then
-            while queue and not self._syncing() and (queue[0][0] < limit or queue[0][0] <= now):
-                time_s, _, act, arg = queue.pop(0)
+            while not self._syncing():
+                first = slots.earliest()
+                if first >= 0 and (not queue or slots.time_s[first] < queue[0][0] or (
+                        slots.time_s[first] == queue[0][0] and slots.order[first] < queue[0][1])):
+                    time_s = slots.time_s[first]  # a slot's action is next
+                    if not (time_s < limit or time_s <= now):
+                        break
+                    act, arg = slots.action[first], slots.arg[first]
+                    slots.set(first, math.inf, 0, None)
+                elif queue and (queue[0][0] < limit or queue[0][0] <= now):
+                    time_s, _, act, arg = queue.pop(0)
+                else:
+                    break
                 self.now = time_s
                 act(arg)
             self._running = False

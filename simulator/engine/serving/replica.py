@@ -95,7 +95,7 @@ class Replica:
     _run_span_s: float = 0.0
     _run_pace: float = 1.0
     _cuttable: bool = False
-    _ended: Callable[[int], None] = field(init=False)
+    _slot: int = field(init=False)
     _kicked_off: Callable[[object], None] = field(init=False)
     _chaining: bool = False  # inside `_end`: an end that is the agenda's next action is taken at once
     _chained: float = -1.0  # that end's time (-1: none)
@@ -106,7 +106,8 @@ class Replica:
 
     def __post_init__(self) -> None:
         self.batch = Batch(self.limits.block_tokens)
-        self._ended, self._kicked_off = self._end, self._kick  # bound once: put on the agenda every iteration
+        self._kicked_off = self._kick  # bound once
+        self._slot = self.agenda.slot(self._end)  # where its next end waits in the agenda
         self.price_with(self.model)
         self.policy(self.admission)
 
@@ -259,6 +260,7 @@ class Replica:
         self.down = True
         self.doing = FAILED
         self._version += 1
+        self.agenda.clear_slot(self._slot)
 
     def write_off(self) -> list[Seq]:
         """A failure: take every request off the replica, book as lost what their KV caches cost (each one's
@@ -298,7 +300,7 @@ class Replica:
         if self._chaining and self.agenda.is_next(time_s):
             self._chained = time_s  # `_end` goes on with it: nothing else would run before it
         else:
-            self.agenda.at(time_s, self._ended, self._version)
+            self.agenda.at_slot(self._slot, time_s, self._version)
 
     def _begin(self) -> None:
         """Start the next iteration, or a decode run, or go idle."""
