@@ -209,6 +209,13 @@ def iteration_time(cfg: ServingConfig, network: Network, decodes: int, decode_co
     """Duration of one iteration with the replica's ranks on `gpus` (stage-major; default GPUs 0..n-1): TP
     all-reduces (2 per layer) are costed on the first stage's GPUs, and the sends between pipeline stages from
     each stage's GPUs to the next's."""
+    return _iteration_parts(cfg, network, decodes, decode_context, prefill_tokens, prefill_context, gpus)[0]
+
+
+def _iteration_parts(cfg: ServingConfig, network: Network, decodes: int, decode_context: float,
+                     prefill_tokens: float, prefill_context: float,
+                     gpus: IntArray | None) -> tuple[IterationTime, float, float]:
+    """`iteration_time`, with one layer's attention seconds and the logits' seconds in it."""
     acc, m = cfg.accelerator, cfg.model
     split = micro_batches(cfg, decodes, prefill_tokens)
     d, p = decodes / split, prefill_tokens / split  # one micro-batch
@@ -216,8 +223,8 @@ def iteration_time(cfg: ServingConfig, network: Network, decodes: int, decode_co
     # logits only for the sequences that emit a token: every decode and each prompt's last chunk
     logits = gemm("logits", (decodes + (1 if prefill_tokens else 0)) / split, m.vocab / cfg.tp, m.hidden,
                   _peaks(cfg)[1])
-    layer_s = _token_layer_s(cfg, d + p) + sum(kernel_time_s(k, acc) for k in attention)
-    compute = m.layers * layer_s + kernel_time_s(logits, acc)
+    attention_s, logits_s = sum(kernel_time_s(k, acc) for k in attention), kernel_time_s(logits, acc)
+    compute = m.layers * (_token_layer_s(cfg, d + p) + attention_s) + logits_s
     comm = sends = 0.0
     ranks = np.arange(cfg.tp * cfg.pp, dtype=np.int64) if gpus is None else gpus
     if cfg.tp > 1:
@@ -237,7 +244,7 @@ def iteration_time(cfg: ServingConfig, network: Network, decodes: int, decode_co
             sends = (cfg.pp - 1) * network.phase(stages[0], stages[1], share).time_s
         else:
             sends = sum(network.phase(stages[s], stages[s + 1], share).time_s for s in range(cfg.pp - 1))
-    return IterationTime(compute, comm, cfg.overhead_s, sends)
+    return IterationTime(compute, comm, cfg.overhead_s, sends), attention_s, logits_s
 
 
 @dataclass(frozen=True)
@@ -327,12 +334,9 @@ class ReplicaIterations:
         """Everything but attention and logits in one micro-batch: token kernels, communication, overhead."""
         split = micro_batches(self.cfg, decodes, prefill_tokens)
         tokens = (decodes + prefill_tokens) / split if split > 1 else decodes + prefill_tokens
-        timed = iteration_time(self.cfg, self.network, 0, 0.0, tokens, 0.0, self._ranks)
-        attention = attention_kernels(self.cfg, 0, 0.0, tokens, 0.0)
-        logits = gemm("logits", 1, self.cfg.model.vocab / self.cfg.tp, self.cfg.model.hidden, _peaks(self.cfg)[1])
-        acc = self.cfg.accelerator
-        return timed.total_s - self.cfg.model.layers * sum(kernel_time_s(k, acc) for k in attention) \
-            - kernel_time_s(logits, acc)
+        # a prompt alone is one micro-batch: its attention and logits are those of `tokens` prompt tokens
+        timed, attention_s, logits_s = _iteration_parts(self.cfg, self.network, 0, 0.0, tokens, 0.0, self._ranks)
+        return timed.total_s - self.cfg.model.layers * attention_s - logits_s
 
     def _logits_s(self, rows: float) -> float:
         cfg = self.cfg
