@@ -9,7 +9,7 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.engine.serving.agenda import Agenda
+from simulator.engine.serving.agenda import Agenda, Slots
 from simulator.engine.serving.batch import Batch, Residues
 from simulator.engine.serving.loads import Pool
 from simulator.engine.serving.requests import Seq
@@ -165,3 +165,16 @@ def test_a_change_others_see_happens_at_its_own_time_in_simpy() -> None:
     agenda.at(5.0, lambda _: agenda.in_step(lambda: done.succeed(env.now)))
     env.run(until=done)
     assert done.value == 5.0 and env.now == 5.0
+
+
+@given(st.integers(1, 9), st.lists(st.tuples(st.integers(0, 8), st.one_of(st.just(math.inf), st.floats(0.0, 5.0))),
+                                   max_size=200))
+def test_slots_find_the_earliest_pending_action_first_given_first(count: int, moves: list[tuple[int, float]]) -> None:
+    slots = Slots()
+    for slot in range(count):
+        assert slots.add(lambda _: None) == slot
+    for order, (slot, time_s) in enumerate(moves):
+        slots.set(slot % count, round(time_s, 1), order, None)  # rounded: ties happen
+        first, best = slots.earliest(), min((d.time_s, d.order) for d in slots.due)
+        assert first is not None and first.time_s == best[0]
+        assert first.order == best[1] or first.time_s == math.inf  # nothing pending: any empty slot will do

@@ -13,56 +13,57 @@ from typing import Any
 import simpy
 
 
+class Due:
+    """A slot's pending action: when, in which order among actions at one time, what and with what."""
+
+    def __init__(self, slot: int, action: Callable[[Any], None]) -> None:
+        self.slot = slot
+        self.time_s = math.inf  # inf: nothing pending
+        self.order = 0
+        self.action = action
+        self.arg: Any = None
+
+
 class Slots:
     """One pending action per slot (a replica's next end), the earliest found in O(log slots) by a tournament
-    tree over (time, order) pairs in flat lists: no tuple to build or compare per action."""
+    tree of the slots' `Due` records: no tuple to build or compare per action, and a change that does not
+    move a winner stops climbing."""
 
     def __init__(self) -> None:
-        self.time_s: list[float] = []
-        self.order: list[int] = []
-        self.action: list[Callable[[Any], None]] = []
-        self.arg: list[Any] = []
-        self.used = 0
+        self.due: list[Due] = []
         self._size = 0
-        self._tree: list[int] = []  # winners by slot; the leaves are at [size, 2 size)
+        self._tree: list[Due] = []  # winners; the leaves are at [size, 2 size)
 
     def add(self, action: Callable[[Any], None]) -> int:
-        """A new slot for `action`, empty."""
-        slot = self.used
-        self.used += 1
-        if self.used > self._size:  # grow: slots are added as replicas are built, before the run
+        """A new slot for `action`, empty (slots are added as replicas are built, before the run)."""
+        self.due.append(Due(len(self.due), action))
+        while self._size < len(self.due):
             self._size = max(1, 2 * self._size)
-            while self._size < self.used:
-                self._size *= 2
-            for grown in (self.time_s, self.order):
-                grown.extend([0] * (self._size - len(grown)))
-            self.action.extend([action] * (self._size - len(self.action)))
-            self.arg.extend([None] * (self._size - len(self.arg)))
-            for empty in range(slot, self._size):
-                self.time_s[empty], self.order[empty] = math.inf, 0
-            self._tree = [0] * (2 * self._size)
-            for leaf in range(self._size):
-                self._tree[self._size + leaf] = leaf
-            for node in range(self._size - 1, 0, -1):
-                self._tree[node] = self._winner(self._tree[2 * node], self._tree[2 * node + 1])
-        self.action[slot] = action
-        return slot
-
-    def _winner(self, a: int, b: int) -> int:
-        time_a, time_b = self.time_s[a], self.time_s[b]
-        return a if time_a < time_b or (time_a == time_b and self.order[a] <= self.order[b]) else b
+        leaves = self.due + [Due(-1, action) for _ in range(self._size - len(self.due))]
+        self._tree = leaves + leaves  # built anew; the first half is overwritten with the winners below
+        for node in range(self._size - 1, 0, -1):
+            self._tree[node] = _winner(self._tree[2 * node], self._tree[2 * node + 1])
+        return len(self.due) - 1
 
     def set(self, slot: int, time_s: float, order: int, arg: Any) -> None:
         """Slot `slot` runs its action with `arg` at `time_s` (instead of whatever it held)."""
-        self.time_s[slot], self.order[slot], self.arg[slot] = time_s, order, arg
+        due = self.due[slot]
+        due.time_s, due.order, due.arg = time_s, order, arg
         tree, node = self._tree, (self._size + slot) // 2
         while node:
-            tree[node] = self._winner(tree[2 * node], tree[2 * node + 1])
+            won = _winner(tree[2 * node], tree[2 * node + 1])
+            if won is tree[node] and won is not due:
+                break  # this subtree's winner stands: so does every one above
+            tree[node] = won
             node //= 2
 
-    def earliest(self) -> int:
-        """The slot due first (its time is inf when every slot is empty), or -1 without slots."""
-        return self._tree[1] if self._size else -1
+    def earliest(self) -> Due | None:
+        """The pending action due first (its time is inf when no slot holds one), None without slots."""
+        return self._tree[1] if self._size > 1 else self.due[0] if self.due else None
+
+
+def _winner(a: Due, b: Due) -> Due:
+    return a if a.time_s < b.time_s or (a.time_s == b.time_s and a.order <= b.order) else b
 
 
 class Agenda:
@@ -109,9 +110,8 @@ class Agenda:
 
     def _next_s(self) -> float:
         """When the next action is due (inf: none)."""
-        queue, slots = self._queue, self._slots
-        first = slots.earliest()
-        due = slots.time_s[first] if first >= 0 else math.inf
+        queue, first = self._queue, self._slots.earliest()
+        due = first.time_s if first is not None else math.inf
         return queue[0][0] if queue and queue[0][0] < due else due
 
     def is_next(self, time_s: float) -> bool:
@@ -170,13 +170,13 @@ class Agenda:
             limit = self._limit = env.peek()  # nothing else in the run happens before then
             while not self._syncing():
                 first = slots.earliest()
-                if first >= 0 and (not queue or slots.time_s[first] < queue[0][0] or (
-                        slots.time_s[first] == queue[0][0] and slots.order[first] < queue[0][1])):
-                    time_s = slots.time_s[first]  # a slot's action is next
+                if first is not None and (not queue or first.time_s < queue[0][0] or (
+                        first.time_s == queue[0][0] and first.order < queue[0][1])):
+                    time_s = first.time_s  # a slot's action is next
                     if not (time_s < limit or time_s <= now):
                         break
-                    act, arg = slots.action[first], slots.arg[first]
-                    slots.set(first, math.inf, 0, None)
+                    act, arg = first.action, first.arg
+                    slots.set(first.slot, math.inf, 0, None)
                 elif queue and (queue[0][0] < limit or queue[0][0] <= now):
                     time_s, _, act, arg = queue.pop(0)
                 else:
