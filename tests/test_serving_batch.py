@@ -178,3 +178,17 @@ def test_slots_find_the_earliest_pending_action_first_given_first(count: int, mo
         first, best = slots.earliest(), min((d.time_s, d.order) for d in slots.due)
         assert first is not None and first.time_s == best[0]
         assert first.order == best[1] or first.time_s == math.inf  # nothing pending: any empty slot will do
+
+
+def test_decode_steps_stop_where_the_blocks_run_out() -> None:
+    batch = Batch(BLOCK)
+    for index in range(4):  # 4 decodes at 40 cached tokens: 3 blocks each, a 4th from the 9th token on
+        seq = Seq(index, 39, 100, 39, generated=1)
+        seq.prefilled = seq.prefill_target
+        batch.enter(seq)
+    assert batch.steps_to_finish() == 99
+    assert batch.decode_steps(batch.used_blocks(), 10_000) == 99  # room enough: up to the first finish
+    held = batch.used_blocks()
+    assert batch.decode_steps(held, 16) == 24  # 16 blocks hold 4 x 64 tokens: 24 more each, from 40
+    assert batch.decode_blocks(8) == 12 and batch.decode_blocks(9) == batch.decode_blocks(24) == 16
+    assert batch.decode_blocks(25) > 16

@@ -391,3 +391,36 @@ def test_events_per_request_do_not_creep_up() -> None:
                                                      autoscaler=scaler))
     assert scaled <= 4 * arrivals[-1] / scaler.interval_s + 10 < 3.5 * 2000
     assert simpy.Environment.step.__name__ == "step"  # the counter is taken off again
+
+
+def test_other_processes_in_the_run_change_nothing_in_a_service() -> None:
+    """The deployment's agenda yields to SimPy wherever another process's event comes first: a clock ticking
+    beside it (as a training job's spans or a sampler would) leaves every figure as it was alone."""
+    import simpy
+
+    from simulator.engine.serving.deployment import deploy_serving
+
+    rng = np.random.default_rng(5)
+    arrival = poisson_arrivals_s(30.0, 400, rng)
+    inputs, outputs = rng.integers(10, 1500, 400), rng.integers(1, 200, 400)
+    alone = serve(list(arrival), list(inputs), list(outputs), replicas=2, policy="least_outstanding")
+    env = simpy.Environment()
+    ticks = [0]
+
+    def clock() -> simpy.events.ProcessGenerator:
+        while True:
+            yield env.timeout(0.0137)
+            ticks[0] += 1
+
+    env.process(clock())
+    service = deploy_serving(env, FixedIterations(), LIMITS, 2, arrival, inputs, outputs, "least_outstanding",
+                             np.random.default_rng(0))
+    service.bring_up()
+    assert service.done is not None
+    env.run(until=service.done)
+    beside = service.close()
+    assert ticks[0] > 100
+    for name in ("first_token_s", "finish_s", "busy_s", "kv_block_s", "replica"):
+        np.testing.assert_array_equal(getattr(beside, name), getattr(alone, name), err_msg=name)
+    assert beside.end_s == alone.end_s
+

@@ -147,6 +147,21 @@ class Batch:
             heappop(heap)
         return heap[0][0] - self.step
 
+    def decode_steps(self, next_blocks: int, capacity: int) -> int:
+        """Decode iterations until the first decode finishes or `capacity` blocks run out (`next_blocks` held
+        during the first; a sequence gains at most one block per `block` tokens)."""
+        steps = self.steps_to_finish()
+        if next_blocks + self.decodes * -(-(steps - 1) // self.block) <= capacity:
+            return steps
+        low, high = 1, steps
+        while low < high:  # the largest step count whose blocks fit
+            mid = (low + high + 1) // 2
+            if self.decode_blocks(mid) <= capacity:
+                low = mid
+            else:
+                high = mid - 1
+        return low
+
     def decode_blocks(self, steps: int) -> int:
         """Blocks the decodes take after `steps` more tokens each, counted as taken while generating (reserved
         or not)."""

@@ -239,22 +239,6 @@ class Replica:
         while len(self.prefixes) > self.limits.prefix_slots:
             self.prefixes.popitem(last=False)
 
-    def _decode_steps_left(self, next_blocks: int) -> int:
-        """Decode iterations until the first sequence finishes or the KV cache runs out of blocks
-        (`next_blocks` held during the first; a sequence gains at most one block per `block_tokens`)."""
-        batch, capacity = self.batch, self.limits.kv_blocks
-        steps = batch.steps_to_finish()
-        if next_blocks + batch.decodes * -(-(steps - 1) // self.limits.block_tokens) <= capacity:
-            return steps
-        low, high = 1, steps
-        while low < high:  # the largest step count whose blocks fit
-            mid = (low + high + 1) // 2
-            if batch.decode_blocks(mid) <= capacity:
-                low = mid
-            else:
-                high = mid - 1
-        return low
-
     def halt(self) -> None:
         """A failure: down at once, the work in flight stopped (written off by `write_off` in this instant)."""
         self.down = True
@@ -348,7 +332,7 @@ class Replica:
 
     def _decode_run(self) -> None:
         now = self.agenda.now
-        steps = self._decode_steps_left(self._held)
+        steps = self.batch.decode_steps(self._held, self.limits.kv_blocks)
         pace = self.pace
         span_s = pace * self._span_s(steps)
         self._run_steps, self._run_start_s, self._run_span_s, self._run_pace = steps, now, span_s, pace
