@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from simulator.engine.serving.agenda import Agenda, Slots
 from simulator.engine.serving.batch import Batch, Residues
-from simulator.engine.serving.loads import Pool
+from simulator.engine.serving.loads import DOWN, Pool
 from simulator.engine.serving.requests import Seq
 
 BLOCK = 16
@@ -113,14 +113,16 @@ class Loaded:
         self.number, self.load = number, load
 
 
-@given(st.lists(st.tuples(st.integers(0, 7), st.integers(-3, 3)), max_size=300))
-def test_a_pool_finds_the_least_loaded_replica_lowest_number_first(moves: list[tuple[int, int]]) -> None:
+@given(st.lists(st.tuples(st.integers(0, 7), st.integers(-3, 3), st.booleans()), max_size=300))
+def test_a_pool_finds_the_least_loaded_replica_lowest_number_first(moves: list[tuple[int, int, bool]]) -> None:
     replicas = [Loaded(n, 0) for n in range(8)]
     pool = Pool(replicas)
-    for number, change in moves:
-        replicas[number].load = max(0, replicas[number].load + change)
+    for number, change, toggle in moves:
+        down = (replicas[number].load >= DOWN) != toggle  # sometimes it goes down or comes back up
+        replicas[number].load = max(0, replicas[number].load % DOWN + change) + (DOWN if down else 0)
         pool.moved(number, replicas[number].load)
         assert pool.least() is min(replicas, key=lambda r: r.load)
+        assert pool.up == [r for r in replicas if r.load < DOWN]
     assert len(pool._heap) <= 2 * 8 + 16 + 1
 
 

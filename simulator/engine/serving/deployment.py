@@ -17,8 +17,8 @@ import simpy
 from simulator.engine.serving.admission import ADMISSIONS
 from simulator.engine.serving.agenda import Agenda
 from simulator.engine.serving.autoscaler import autoscale
-from simulator.engine.serving.loads import Pool
-from simulator.engine.serving.replica import DOWN, Replica
+from simulator.engine.serving.loads import DOWN, Pool
+from simulator.engine.serving.replica import Replica
 from simulator.engine.serving.requests import Seq, ServingOutcome, Times
 from simulator.engine.serving.router import ROUTERS, Router
 from simulator.models.workload.serving_time import IterationModel, priced

@@ -17,15 +17,18 @@ class Loaded(Protocol):
 
 R = TypeVar("R", bound=Loaded)
 NUMBERS = 1 << 24  # more replicas than a cluster of the largest size allowed holds
+DOWN = 1 << 40  # added to a replica's load while it is down: more than any count of requests
 
 
 class Pool(Generic[R]):
-    """A pool's replicas in number order, with their loads indexed (each replica reports its moves)."""
+    """A pool's replicas in number order, with their loads indexed (each replica reports its moves) and those up
+    listed (`up`, rebuilt only when one goes down or comes up)."""
 
     def __init__(self, replicas: list[R]) -> None:
         self.members = replicas
         self._by_number = {r.number: r for r in replicas}
         self._loads = {r.number: r.load for r in replicas}  # as last reported
+        self.up = [r for r in replicas if r.load < DOWN]
         self._heap = [r.load * NUMBERS + r.number for r in replicas]
         heapify(self._heap)
 
@@ -40,6 +43,9 @@ class Pool(Generic[R]):
 
     def moved(self, number: int, load: int) -> None:
         """Replica `number`'s load is now `load`."""
+        if (self._loads[number] < DOWN) != (load < DOWN):
+            self._loads[number] = load
+            self.up = [r for r in self.members if self._loads[r.number] < DOWN]
         self._loads[number] = load
         heappush(self._heap, load * NUMBERS + number)
         if len(self._heap) > 2 * len(self._loads) + 16:  # mostly stale: rebuild

@@ -18,14 +18,11 @@ from typing import Final, Protocol
 
 from simulator.engine.serving.agenda import Agenda
 from simulator.engine.serving.batch import Batch
-from simulator.engine.serving.loads import Pool
+from simulator.engine.serving.loads import DOWN, Pool
 from simulator.engine.serving.requests import Seq, ServingOutcome, Times
 from simulator.models.workload.iteration_prices import IterationPrices
 from simulator.models.workload.serving_time import IterationModel
 from simulator.plan.limits import ReplicaLimits
-
-DOWN = 1 << 40  # added to a replica's load while it is down: more than any count of requests
-
 
 # what a replica has in flight (plain ints: compared every iteration)
 NOTHING: Final = 0  # idle: it starts when a request comes

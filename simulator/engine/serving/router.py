@@ -10,8 +10,8 @@ from typing import get_args
 import numpy as np
 
 from simulator.engine.registry import Registry
-from simulator.engine.serving.loads import Pool
-from simulator.engine.serving.replica import DOWN, Replica
+from simulator.engine.serving.loads import DOWN, Pool
+from simulator.engine.serving.replica import Replica
 from simulator.engine.serving.requests import Seq
 from simulator.scenario.policies import RouterName
 
@@ -40,18 +40,18 @@ class LeastOutstanding(Router):
 
 
 class RoundRobin(Router):
-    """In turn, by request number, over the replicas up."""
+    """In turn, by request number, over the replicas up (O(1): the pool lists them)."""
 
     def pick(self, replicas: Pool[Replica], seq: Seq) -> Replica | None:
-        up = [r for r in replicas if not r.down]
+        up = replicas.up
         return up[seq.index % len(up)] if up else None
 
 
 class PowerOfTwo(Router):
-    """The less loaded of two replicas drawn at random."""
+    """The less loaded of two replicas drawn at random (O(1))."""
 
     def pick(self, replicas: Pool[Replica], seq: Seq) -> Replica | None:
-        up = [r for r in replicas if not r.down]
+        up = replicas.up
         if len(up) > 1:
             a, b = self.rng.choice(len(up), size=2, replace=False)
             return min(up[int(a)], up[int(b)], key=lambda r: r.outstanding)
@@ -59,22 +59,23 @@ class PowerOfTwo(Router):
 
 
 class KvAware(Router):
-    """Fewest tokens cached or about to be: balances memory, not request counts."""
+    """Fewest tokens cached or about to be: balances memory, not request counts (a scan of the replicas up: the
+    tokens of every replica move with each of its iterations, so no order is kept for them)."""
 
     def pick(self, replicas: Pool[Replica], seq: Seq) -> Replica | None:
-        up = [r for r in replicas if not r.down]
+        up = replicas.up
         return min(up, key=lambda r: r.kv_tokens) if up else None
 
 
 class PrefixAware(Router):
     """A replica holding the request's prefix unless it has more than twice the least busy one's requests
-    plus one (the balance rule of SGLang's cache-aware router); otherwise the least busy."""
+    plus one (the balance rule of SGLang's cache-aware router); otherwise the least busy (the pool's index; the
+    holders are found by a scan of the replicas up)."""
 
     def pick(self, replicas: Pool[Replica], seq: Seq) -> Replica | None:
-        up = [r for r in replicas if not r.down]
-        if not up:
+        up, least = replicas.up, replicas.least()
+        if least is None or least.load >= DOWN:
             return None
-        least = min(up, key=lambda r: r.outstanding)
         holders = [r for r in up if seq.prefix in r.prefixes] if seq.prefix >= 0 else []
         if holders:
             holder = min(holders, key=lambda r: r.outstanding)
