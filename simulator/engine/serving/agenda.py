@@ -8,9 +8,11 @@ from __future__ import annotations
 import math
 from bisect import insort
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import Any, Final
 
 import simpy
+
+INF: Final = math.inf  # a constant, not an attribute looked up at each use (compiled)
 
 
 class Due:
@@ -18,7 +20,7 @@ class Due:
 
     def __init__(self, slot: int, action: Callable[[Any], None]) -> None:
         self.slot = slot
-        self.time_s = math.inf  # inf: nothing pending
+        self.time_s = INF  # inf: nothing pending
         self.order = 0
         self.action = action
         self.arg: Any = None
@@ -80,7 +82,7 @@ class Agenda:
         self._slots = Slots()  # and the replicas' ends, one each
         self._count = 0
         self._running = False  # the process is handling actions: no wake-up needed
-        self._wake_s = -math.inf  # when the sleeping process wakes (-inf: it is not asleep)
+        self._wake_s = -INF  # when the sleeping process wakes (-inf: it is not asleep)
         self._idle: simpy.Event | None = None  # what it waits on with nothing to do
         self._synced: Callable[[], None] | None = None  # to run at `_synced_s` in SimPy's time
         self._synced_s = 0.0
@@ -106,12 +108,12 @@ class Agenda:
             self._wake()
 
     def clear_slot(self, slot: int) -> None:
-        self._slots.set(slot, math.inf, 0, None)
+        self._slots.set(slot, INF, 0, None)
 
     def _next_s(self) -> float:
         """When the next action is due (inf: none)."""
         queue, first = self._queue, self._slots.earliest()
-        due = first.time_s if first is not None else math.inf
+        due = first.time_s if first is not None else INF
         return queue[0][0] if queue and queue[0][0] < due else due
 
     def is_next(self, time_s: float) -> bool:
@@ -138,7 +140,7 @@ class Agenda:
         return self._synced is not None
 
     def _wake(self) -> None:
-        self._wake_s = -math.inf
+        self._wake_s = -INF
         if self._idle is not None:
             self._idle.succeed()
         else:
@@ -151,14 +153,14 @@ class Agenda:
             if due > env.now and (self._synced is not None or due >= env.peek()):
                 self._wake_s = due  # something else in the run comes first: sleep until then
                 try:
-                    if due == math.inf:
+                    if due == INF:
                         self._idle = env.event()
                         yield self._idle
                     else:
                         yield env.timeout(due - env.now)
                 except simpy.Interrupt:
                     pass
-                self._idle, self._wake_s = None, -math.inf
+                self._idle, self._wake_s = None, -INF
                 continue
             if self._synced is not None:
                 action, self._synced = self._synced, None
@@ -176,7 +178,7 @@ class Agenda:
                     if not (time_s < limit or time_s <= now):
                         break
                     act, arg = first.action, first.arg
-                    slots.set(first.slot, math.inf, 0, None)
+                    slots.set(first.slot, INF, 0, None)
                 elif queue and (queue[0][0] < limit or queue[0][0] <= now):
                     time_s, _, act, arg = queue.pop(0)
                 else:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from heapq import heappop, heappush
 from itertools import count
+from typing import Final
 
 from simulator.engine.serving.requests import Seq
 
+NOBODY: Final[list[Seq]] = []  # what `advance` returns when nobody finishes (never written to)
 _ENTRIES = count()  # entries in the heaps of finish steps, unique across batches: a request moves between them
 
 
@@ -168,9 +170,13 @@ class Batch:
         return self._growing.blocks(self.step + steps - 1) + self._reserving.blocks(self.step + steps - 1)
 
     def advance(self, steps: int) -> list[Seq]:
-        """Every decode generates `steps` tokens: those that reach their output leave the batch (returned)."""
+        """Every decode generates `steps` tokens: those that reach their output leave the batch (returned; the
+        list is the caller's to read, not to keep)."""
         self.step = step = self.step + steps
-        heap, done = self._finishes, []
+        heap = self._finishes
+        if not heap or heap[0][0] > step:
+            return NOBODY
+        done: list[Seq] = []
         while heap and heap[0][0] <= step:
             _, entry, seq = heappop(heap)
             if seq.entry == entry:

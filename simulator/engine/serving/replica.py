@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from simulator.engine.serving.agenda import Agenda
-from simulator.engine.serving.batch import Batch
+from simulator.engine.serving.batch import NOBODY, Batch
 from simulator.engine.serving.loads import DOWN, Pool
 from simulator.engine.serving.requests import Seq, ServingOutcome, Times
 from simulator.models.workload.iteration_prices import IterationPrices
@@ -381,7 +381,7 @@ class Replica:
         batch, times = self.batch, self.times
         share_s = (now - start) / (self._tokens + batch.decodes)
         self.decode_share_s += share_s
-        ready = []
+        ready = False
         for seq, take in self._chunks:
             seq.prefilled += take
             seq.work_s += take * share_s
@@ -389,14 +389,16 @@ class Replica:
                 seq.mark_s = self.decode_share_s
                 if seq.prefix >= 0 and self.limits.prefix_slots > 0:
                     self._remember(seq.prefix)
-                ready.append(seq)
-        done = batch.advance(1) if batch.decodes else []
+                ready = True
+        done = batch.advance(1) if batch.decodes else NOBODY
         for seq in done:
             times.finish_s[seq.index] = now
         finished = len(done)
         handoff = self.handoff
-        moving = []
-        for seq in ready:
+        moving: list[Seq] = []
+        for seq, _ in self._chunks if ready else ():
+            if seq.prefilled < seq.prefill_target:
+                continue
             batch.prefilled(seq)
             if seq.generated == 0:
                 times.first_token_s[seq.index] = now

@@ -101,6 +101,7 @@ class ServingConfig:
         return max(0, int(free * self.kv_memory_fraction / self.kv_bytes_per_token))
 
 
+@functools.lru_cache(maxsize=256)
 def _peaks(cfg: ServingConfig) -> tuple[float, float]:
     acc = cfg.accelerator
     linear, dense = acc.peak_flops(cfg.precision), acc.peak_flops(Precision.BF16)
@@ -226,9 +227,8 @@ def _iteration_parts(cfg: ServingConfig, network: Network, decodes: int, decode_
     attention_s, logits_s = sum(kernel_time_s(k, acc) for k in attention), kernel_time_s(logits, acc)
     compute = m.layers * (_token_layer_s(cfg, d + p) + attention_s) + logits_s
     comm = sends = 0.0
-    ranks = np.arange(cfg.tp * cfg.pp, dtype=np.int64) if gpus is None else gpus
     if cfg.tp > 1:
-        group = ranks[None, :cfg.tp]
+        group = _ranks(cfg, gpus)[None, :cfg.tp]
         message = 2.0 * (d + p) * m.hidden
         reduce_s = collective_time(network, Op.ALL_REDUCE, group, message).time_s
         comm = 2 * m.layers * reduce_s
@@ -238,13 +238,18 @@ def _iteration_parts(cfg: ServingConfig, network: Network, decodes: int, decode_
             gather = collective_time(network, Op.ALL_GATHER, group, message).time_s
             comm += moe_layers * (2 * dispatch + gather - reduce_s)
     if cfg.pp > 1:  # each TP rank passes its share of the micro-batch's hidden states to the next stage
-        stages = ranks.reshape(cfg.pp, cfg.tp)
+        stages = _ranks(cfg, gpus).reshape(cfg.pp, cfg.tp)
         share = 2.0 * (d + p) * m.hidden / cfg.tp
         if gpus is None:  # every boundary alike on GPUs 0..n-1
             sends = (cfg.pp - 1) * network.phase(stages[0], stages[1], share).time_s
         else:
             sends = sum(network.phase(stages[s], stages[s + 1], share).time_s for s in range(cfg.pp - 1))
     return IterationTime(compute, comm, cfg.overhead_s, sends), attention_s, logits_s
+
+
+def _ranks(cfg: ServingConfig, gpus: IntArray | None) -> IntArray:
+    """The replica's GPUs, stage-major (GPUs 0..n-1 by default)."""
+    return np.arange(cfg.tp * cfg.pp, dtype=np.int64) if gpus is None else gpus
 
 
 @dataclass(frozen=True)
