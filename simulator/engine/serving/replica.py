@@ -396,8 +396,8 @@ class Replica:
         finished = len(done)
         handoff = self.handoff
         moving: list[Seq] = []
-        for seq, _ in self._chunks if ready else ():
-            if seq.prefilled < seq.prefill_target:
+        for seq, _ in self._chunks:
+            if not ready or seq.prefilled < seq.prefill_target:
                 continue
             batch.prefilled(seq)
             if seq.generated == 0:
