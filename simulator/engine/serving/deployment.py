@@ -6,10 +6,12 @@ failure lost it under the fail policy), queued or running."""
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import numpy as np
 import simpy
@@ -264,9 +266,10 @@ def deploy_serving(env: simpy.Environment, model: IterationModel, limits: Replic
             replica.settled = service.settle
             if decode is not None and replica.number < main:
                 replica.handoff = service.hand_off
-    arrival_at = np.asarray(arrival_s, dtype=float).tolist()
-    prompts, outputs = np.asarray(input_tokens).tolist(), np.asarray(output_tokens).tolist()
-    groups = None if prefix_group is None else np.asarray(prefix_group).tolist()
+    # read one item at a time: typed arrays (compact, nothing for the collector to walk) rather than lists
+    arrival_at = _typed(arrival_s, "d")
+    prompts, outputs = _typed(input_tokens, "q"), _typed(output_tokens, "q")
+    groups = None if prefix_group is None else _typed(prefix_group, "q")
 
     def arrive(first: int) -> None:
         """Requests `first`.. arriving now: all are queued before a replica starts on them."""
@@ -284,6 +287,13 @@ def deploy_serving(env: simpy.Environment, model: IterationModel, limits: Replic
         now = float(env.now)
         agenda.at(now if not arrival_at[0] > now else now + (arrival_at[0] - now), arrive, 0)
     return service
+
+
+def _typed(values: np.ndarray, code: str) -> array[Any]:
+    """`values` as a typed array of float64 ("d") or int64 ("q")."""
+    found: array[Any] = array(code)
+    found.frombytes(np.ascontiguousarray(values, dtype=np.float64 if code == "d" else np.int64).tobytes())
+    return found
 
 
 def simulate_serving(model: IterationModel, limits: ReplicaLimits, replicas: int, arrival_s: np.ndarray,
