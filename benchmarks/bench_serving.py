@@ -65,9 +65,9 @@ def main() -> None:
           f"conv-trace lengths, chunk 512; engine {engine_build()}")
     target = "targets 0.1 s for 10,000 on one replica, 2x the bare loop for 100,000" if replicas == 1 else \
         "target 10 s for 1,000,000 on 64 replicas"
-    print(f"wall {wall_s:.2f} s ({wall_s / requests * 1e3:.3f} ms per request; {target}); "
+    print(f"wall {wall_s:.3f} s ({wall_s / requests * 1e3:.4f} ms per request; {target}); "
           f"{wall_s / bare_s:.2f}x a bare SimPy loop of 1,000,000 timeouts ({bare_s:.2f} s here, mean of one "
-          f"before and one after); again with the iteration model's caches filled {warm_s:.2f} s "
+          f"before and one after); again with the iteration model's caches filled {warm_s:.3f} s "
           f"({warm_s / bare_s:.2f}x)")
     print(f"SimPy events: {events:,} ({events / requests:.2f} per request)")
     print(f"simulated {out.end_s:,.0f} s: completed {summary.completed:,} of "
