@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from simulator.engine.serving.agenda import Agenda, Slots
 from simulator.engine.serving.batch import Batch, Residues
 from simulator.engine.serving.loads import DOWN, Pool
-from simulator.engine.serving.requests import Seq
+from simulator.engine.serving.requests import Seq, ServingOutcome, Times
 
 BLOCK = 16
 
@@ -194,3 +195,24 @@ def test_decode_steps_stop_where_the_blocks_run_out() -> None:
     assert batch.decode_steps(held, 16) == 24  # 16 blocks hold 4 x 64 tokens: 24 more each, from 40
     assert batch.decode_blocks(8) == 12 and batch.decode_blocks(9) == batch.decode_blocks(24) == 16
     assert batch.decode_blocks(25) > 16
+
+
+def test_marks_reach_the_outcome_when_the_run_closes() -> None:
+    marks = Times(3)
+    marks.first_token_s[1], marks.finish_s[1], marks.arrived[1], marks.replica[1] = 0.5, 2.0, 1, 4
+    nan = np.full(3, np.nan)
+    outcome = ServingOutcome(np.zeros(3), nan.copy(), nan.copy(), np.zeros(3, dtype=bool), np.zeros(3, dtype=bool),
+                             np.full(3, -1, dtype=np.int64), 0, 0, np.zeros(1), np.zeros(1), np.ones(1),
+                             np.zeros(1), np.zeros(1), 0, 0, 0.0)
+    marks.close(outcome)
+    assert outcome.first_token_s[1] == 0.5 and outcome.finish_s[1] == 2.0
+    assert outcome.arrived.tolist() == [False, True, False] and outcome.replica.tolist() == [-1, 4, -1]
+    assert np.isnan(outcome.first_token_s[[0, 2]]).all()
+
+
+def test_token_counts_given_as_floats_are_served_as_their_whole_parts() -> None:
+    from tests.test_serving_engine import serve
+
+    whole = serve([0.0, 0.1], [1000, 30], [10, 5])
+    fractional = serve([0.0, 0.1], [1000.7, 30.2], [10.9, 5.5])  # type: ignore[list-item]
+    np.testing.assert_array_equal(whole.finish_s, fractional.finish_s)
