@@ -77,12 +77,12 @@ class Replica:
     busy_s: float = 0.0  # seconds spent in iterations (an iteration counts when it ends)
     kv_block_s: float = 0.0  # KV-cache blocks held integrated over time (block-seconds)
     doing: int = NOTHING
-    _version: int = 0  # of the end in the agenda: an end from before a cut or a failure is stale
+    _version: int = 0  # of the end in the agenda's slot: one from before a failure is stale
     _kicked: bool = False  # an idle replica's start is in the agenda
-    # the iteration or decode run in flight: its chunks, or its model, context, steps, start, span and pace
+    # the iteration in flight: its prompt chunks and their tokens, and the blocks held during it
     _chunks: list[tuple[Seq, int]] = field(default_factory=list)
     _tokens: int = 0
-    _held: int = 0  # blocks held during it (a decode run: at its start)
+    _held: int = 0  # (a decode run: at its start)
     # the decode run in flight (or the swap before it): its model as of its start, context, steps, start, span, pace
     _run_model: IterationModel = field(init=False)
     _run_prices: IterationPrices | None = None
@@ -93,7 +93,7 @@ class Replica:
     _run_pace: float = 1.0
     _cuttable: bool = False
     _slot: int = field(init=False)
-    _kicked_off: Callable[[object], None] = field(init=False)
+    _kicked_off: Callable[[object], None] = field(init=False)  # `_kick`, bound once
     _chaining: bool = False  # inside `_end`: an end that is the agenda's next action is taken at once
     _chained: float = -1.0  # that end's time (-1: none)
     _prices: IterationPrices | None = None  # the model, where it is the compiled kind (called without boxing)
@@ -103,7 +103,7 @@ class Replica:
 
     def __post_init__(self) -> None:
         self.batch = Batch(self.limits.block_tokens)
-        self._kicked_off = self._kick  # bound once
+        self._kicked_off = self._kick
         self._slot = self.agenda.slot(self._end)  # where its next end waits in the agenda
         self.price_with(self.model)
         self.policy(self.admission)
