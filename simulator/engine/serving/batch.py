@@ -17,19 +17,31 @@ _ENTRIES = count()  # entries in the heaps of finish steps, unique across batche
 
 class Residues:
     """Σ ceil((c_i + step) / block) over a set of sequences in O(block): each c_i is kept as
-    block q_i + r_i, with the quotients summed and the sequences counted per remainder r."""
+    block q_i + r_i, with the quotients summed and the sequences counted per remainder r. The sum at the
+    batch's own step is also kept (`at`): a step of one adds the sequences whose remainder comes round."""
 
     def __init__(self, block: int) -> None:
         self.block = block
         self.count = [0] * block
         self.quotients = 0
         self.size = 0
+        self._step, self._total = 0, 0  # `at(_step)`, kept up to date
 
     def add(self, c: int, sign: int) -> None:
         q, r = divmod(c, self.block)
         self.quotients += sign * q
         self.count[r] += sign
         self.size += sign
+        self._total += sign * -(-(c + self._step) // self.block)
+
+    def at(self, step: int) -> int:
+        """`blocks(step)` where steps only grow, mostly by one (a prefill iteration)."""
+        if step == self._step + 1:
+            self._total += self.count[-self._step % self.block]
+            self._step = step
+        elif step != self._step:
+            self._step, self._total = step, self.blocks(step)
+        return self._total
 
     def blocks(self, step: int) -> int:
         n = self.size
@@ -71,7 +83,7 @@ class Batch:
 
     def used_blocks(self) -> int:
         """Blocks the batch holds once each decode has one more token."""
-        return self._fixed + self._growing.blocks(self.step)
+        return self._fixed + self._growing.at(self.step)
 
     def tokens(self) -> int:
         """Tokens the batch's requests cache now or will once prefilled (prompt and output so far)."""
