@@ -68,23 +68,57 @@ def read_scenario(path: str | FilePath, checks: Checks, overrides: typing.Sequen
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise _single(f"{name}:1", "", f"cannot read the file: {err}") from None
+    return read_text(text, name, checks, [*_parsed(parse_sets, overrides), *variant])
+
+
+def read_text(text: str, name: str, checks: Checks, overrides: typing.Sequence[Override] = (),
+              base_dir: str | None = None) -> Scenario:
+    """Scenario YAML `text` as read from a file named `name` (problems located at its lines), with `overrides`
+    applied, validated and checked; relative paths inside are taken from `base_dir` (default: `name`'s
+    folder)."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise _single(f"{name}:1", "", f"text is larger than {MAX_FILE_BYTES // 2**20} MiB (a scenario is a page "
+                                       "of YAML; request and job traces go in CSV files)")
     try:
         located = load_located(text)
     except YamlProblem as err:
-        raise _single(f"{name}:{err.line}", _dotted(err.path, None), str(err)) from None
+        raise _single(f"{name}:{err.line}", dotted(err.path, None), str(err)) from None
+    return read_data(located, name, checks, overrides, base_dir)
+
+
+def read_data(located: LocatedData, name: str, checks: Checks, overrides: typing.Sequence[Override] = (),
+              base_dir: str | None = None) -> Scenario:
+    """Parsed scenario data (its lines in `located`; none for data built in Python, whose problems are then
+    located at `name` alone) with `overrides` applied, validated and checked."""
     if not isinstance(located.data, dict):
-        raise _single(f"{name}:1", "", "a scenario is a mapping with name, cluster, pricing and workloads")
+        raise _single(_location(name, located, ()), "",
+                      "a scenario is a mapping with name, cluster, pricing and workloads")
     try:
-        sources = apply_overrides(located.data, [*parse_sets(overrides), *variant])
+        sources = apply_overrides(located.data, overrides)
     except OverrideError as err:
         raise _single(err.source, err.field, err.message) from None
-    return validate_located(located, name, checks, sources)
+    return validate_located(located, name, checks, sources, base_dir)
+
+
+def _parsed(parse: typing.Callable[[typing.Sequence[str]], list[Override]],
+            texts: typing.Sequence[str]) -> list[Override]:
+    """`parse(texts)`, its OverrideError as a ScenarioError."""
+    try:
+        return parse(texts)
+    except OverrideError as err:
+        raise _single(err.source, err.field, err.message) from None
+
+
+def _location(name: str, located: LocatedData, path: Path) -> str:
+    """`name:LINE` of `path`; `name` alone for data that has no lines (built in Python)."""
+    return f"{name}:{located.line_of(path)}" if located.lines else name
 
 
 def validate_located(located: LocatedData, name: str, checks: Checks,
-                     sources: dict[Path, str] | None = None) -> Scenario:
+                     sources: dict[Path, str] | None = None, base_dir: str | None = None) -> Scenario:
     """Validate parsed data; problems point into `name` (or at the option, such as `--set:2`, that set the
-    value: `sources`). Relative file paths inside (traces) are taken from the folder of `name`."""
+    value: `sources`). Relative file paths inside (traces) are taken from `base_dir`, by default the folder of
+    `name`."""
     sources = sources or {}
 
     def where(path: Path) -> str:
@@ -92,10 +126,10 @@ def validate_located(located: LocatedData, name: str, checks: Checks,
         for set_path, source in reversed(sources.items()):
             if set_path[: len(path)] == path or path[: len(set_path)] == set_path:
                 return source
-        return f"{name}:{located.line_of(path)}"
+        return _location(name, located, path)
 
     try:
-        scenario = Scenario.model_validate(located.data, context={"base_dir": str(FilePath(name).parent)})
+        scenario = Scenario.model_validate(located.data, context={"base_dir": base_dir or str(FilePath(name).parent)})
     except ValidationError as err:
         issues = []
         errors = err.errors(include_url=False)
@@ -104,13 +138,14 @@ def validate_located(located: LocatedData, name: str, checks: Checks,
             if e["type"] == "union_tag_invalid":  # point at the `kind:` line, not the item's first line
                 path = (*path, str(e["ctx"]["discriminator"]).strip("'"))
             message = _explain(e, path, located.data)
-            issues.append(ScenarioIssue(where(path), _dotted(path, located.data), message))
+            issues.append(ScenarioIssue(where(path), dotted(path, located.data), message))
         if len(errors) > MAX_ISSUES:
-            issues.append(ScenarioIssue(f"{name}:1", "", f"... and {len(errors) - MAX_ISSUES:,} more problems"))
+            issues.append(ScenarioIssue(_location(name, located, ()), "",
+                                        f"... and {len(errors) - MAX_ISSUES:,} more problems"))
         raise ScenarioError(_unique(issues)) from None
     problems = checks(scenario)
     if problems:
-        raise ScenarioError([ScenarioIssue(where(p.path), _dotted(p.path, located.data), p.message) for p in problems])
+        raise ScenarioError([ScenarioIssue(where(p.path), dotted(p.path, located.data), p.message) for p in problems])
     return scenario
 
 
@@ -153,7 +188,7 @@ def _child(node: Any, part: str | int) -> tuple[bool, Any]:
     return False, None
 
 
-def _dotted(path: Path, data: Any) -> str:
+def dotted(path: Path, data: Any) -> str:
     """`workloads.pretrain.parallelism.tp`: list items by their `name` where they have one."""
     parts: list[str] = []
     node = data

@@ -77,11 +77,11 @@ class Variant:
         return {o.field: o.text for o in self.overrides}
 
 
-def parse_sets(texts: Sequence[str]) -> list[Override]:
-    """`--set FIELD.PATH=VALUE` options, numbered from 1 as `--set:N`; raises OverrideError."""
+def parse_sets(texts: Sequence[str], option: str = "--set") -> list[Override]:
+    """`--set FIELD.PATH=VALUE` options, numbered from 1 as `--set:N` (`option:N`); raises OverrideError."""
     overrides = []
     for number, text in enumerate(texts, start=1):
-        source = f"--set:{number}"
+        source = f"{option}:{number}"
         field_path, raw = _assignment(source, text, SET_FORM)
         overrides.append(_override(source, field_path, raw.strip()))
     return overrides
@@ -177,6 +177,17 @@ def _assignment(source: str, text: str, form: str) -> tuple[str, str]:
     if any(not part.strip() for part in field_path.split(".")):
         raise OverrideError(source, field_path, "has an empty key; keys are joined by single dots")
     return field_path, raw
+
+
+def given(source: str, field_path: str, value: Any) -> Override:
+    """An override whose value is already a Python object (the Python API's `{"cluster.nodes": 8}`), checked
+    like an option's field path."""
+    field_path, _ = _assignment(source, f"{field_path}=", SET_FORM)
+    try:
+        text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...")
+    except yaml.YAMLError:  # not a YAML type (a numpy number, say): the schema will say what it needs
+        text = repr(value)
+    return Override(source, field_path, text, value)
 
 
 def _override(source: str, field_path: str, text: str, which: str = "") -> Override:

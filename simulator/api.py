@@ -1,0 +1,102 @@
+"""The Python API (`import simulator as cs`): load, simulate, replicate and compare scenarios from a notebook or
+script with exactly the command line's checks. Every function raises one ScenarioError that lists every problem,
+located as the CLI prints them, and returns the same report models the CLI writes as JSON."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from simulator.experiments.compare import compare as compare_runs
+from simulator.experiments.montecarlo import run_replicates
+from simulator.plan.load import check_scenario, load_scenario, load_text, validate_data
+from simulator.report.experiments import Comparison, ReplicatesReport
+from simulator.report.model import Report
+from simulator.run import simulate as run_scenario
+from simulator.scenario.loader import ScenarioError, ScenarioIssue
+from simulator.scenario.overrides import Override, OverrideError, given, parse_sets
+from simulator.scenario.schema import Scenario
+from simulator.scenario.yaml_lines import LocatedData
+
+Source = Scenario | str | os.PathLike[str] | Mapping[str, Any]
+"""A scenario: a Scenario, a file path, YAML text (a string with a line break or starting with `{`), or the
+mapping a YAML file would hold."""
+Overrides = Mapping[str, Any] | Sequence[str] | None
+"""`{"cluster.nodes": 8}` (values as Python objects) or `["cluster.nodes=8"]` (values read as YAML, like --set)."""
+
+TEXT_NAME = "<string>"  # where problems in YAML text are located: `<string>:LINE: field: problem`
+DATA_NAME = "<dict>"  # where problems in a mapping are located: `<dict>: field: problem`
+
+
+def load(source: Source, overrides: Overrides = None, *, base_dir: str | os.PathLike[str] | None = None) -> Scenario:
+    """The validated, checked scenario: what `clustersim validate` accepts, with `overrides` applied as `--set`
+    would. Relative trace paths in text or a mapping are taken from `base_dir` (default: the working
+    directory). Raises ScenarioError listing every problem."""
+    changes = _overrides(overrides)
+    folder = str(base_dir) if base_dir is not None else None
+    if isinstance(source, Scenario):
+        if not changes:
+            return check_scenario(source)
+        source = source.model_dump(by_alias=True, mode="json")
+    if isinstance(source, Mapping):
+        import copy
+
+        return validate_data(LocatedData(copy.deepcopy(dict(source))), DATA_NAME, changes, folder or ".")
+    if isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{")):
+        return load_text(source, TEXT_NAME, changes, folder or ".")
+    return load_scenario(Path(source), (), changes)
+
+
+def simulate(source: Source, overrides: Overrides = None, *, seed: int | None = None) -> Report:
+    """Run one scenario (`clustersim run`), optionally under another root `seed`, and return its report."""
+    return run_scenario(_seeded(load(source, overrides), seed))
+
+
+def replicates(source: Source, n: int, overrides: Overrides = None, *, workers: int | None = 1,
+               seed: int | None = None) -> ReplicatesReport:
+    """`clustersim run --replicates n`: every figure's mean, spread and 95 % interval over `n` seeds derived from
+    the scenario's (or `seed`); `workers` processes (None: every core; 1, the default, runs in this process)."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    return run_replicates(_seeded(load(source, overrides), seed), n, workers)
+
+
+def compare(runs: Mapping[str, Source] | Sequence[Source], overrides: Overrides = None) -> Comparison:
+    """`clustersim compare`: simulate each run (labelled by the mapping's keys, else by file stem or scenario
+    name) with `overrides` applied to all, side by side with ratios to the first."""
+    labelled = runs.items() if isinstance(runs, Mapping) else [(_label(s, i), s) for i, s in enumerate(runs)]
+    loaded = [(label, load(s, overrides)) for label, s in labelled]
+    if not loaded:
+        raise ValueError("compare needs at least one run")
+    return compare_runs(loaded)
+
+
+def _overrides(overrides: Overrides) -> list[Override]:
+    """Overrides as the loader takes them; their malformed paths or values as a ScenarioError."""
+    if not overrides:
+        return []
+    if isinstance(overrides, str):
+        raise TypeError("overrides: give a mapping {field.path: value} or a list of 'field.path=value' strings")
+    try:
+        if isinstance(overrides, Mapping):
+            return [given(f"overrides[{key!r}]", key, value) for key, value in overrides.items()]
+        return parse_sets(overrides, "overrides")
+    except OverrideError as err:
+        raise ScenarioError([ScenarioIssue(err.source, err.field, err.message)]) from None
+
+
+def _seeded(scenario: Scenario, seed: int | None) -> Scenario:
+    return scenario if seed is None else load(scenario, {"seed": seed})
+
+
+def _label(source: Source, index: int) -> str:
+    """A run's label: the file's stem, the scenario's name, or its position."""
+    if isinstance(source, Scenario):
+        return source.name
+    if isinstance(source, Mapping):
+        return str(source.get("name", f"run {index + 1}"))
+    if isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{")):
+        return f"run {index + 1}"
+    return Path(source).stem
