@@ -66,7 +66,7 @@ def _width(texts: Sequence[str]) -> int:
 
 
 def sweep_table(rows: Sequence[Row], figures: Sequence[str], title: str, width: int = 80) -> Group:
-    """The rows as one table (or transposed, several) no wider than `width`, with a caption of what the
+    """`title`, then the rows as one table (or transposed, several) no wider than `width`, then what the
     shortened names stand for and what ± means."""
     if not rows:
         return Group(f"{title}: no rows")
@@ -80,16 +80,16 @@ def sweep_table(rows: Sequence[Row], figures: Sequence[str], title: str, width: 
         notes.append("±: Student-t 95 % interval of the mean, t(0.975, n - 1) std / sqrt(n)")
     columns = [[h, *(line[i] for line in cells)] for i, h in enumerate(header)]
     if sum(_width(c) for c in columns) + 1 <= width:
-        table = Table(title=title, box=box.SIMPLE_HEAD)
+        table = Table(box=box.SIMPLE_HEAD)
         for index, name in enumerate(header):
             table.add_column(name, justify="left" if index < len(rows[0].grid) else "right", no_wrap=True)
         for line in cells:
             table.add_row(*line)
-        return Group(table, *notes)
-    return Group(*_transposed(header, cells, title, width), *notes)
+        return Group(title, table, *notes)
+    return Group(title, *_transposed(header, cells, width), *notes)
 
 
-def _transposed(header: list[str], cells: list[list[str]], title: str, width: int) -> list[Table]:
+def _transposed(header: list[str], cells: list[list[str]], width: int) -> list[Table]:
     """One row per column of the wide table, one column per row of it, in as many tables as `width` needs."""
     label_width = _width(header)
     tables: list[Table] = []
@@ -99,8 +99,8 @@ def _transposed(header: list[str], cells: list[list[str]], title: str, width: in
         while end < len(cells) and (end == start or used + _width(cells[end]) <= width):
             used += _width(cells[end])
             end += 1
-        part = f" (rows {start + 1}-{end} of {len(cells)})" if len(cells) > end - start else ""
-        table = Table(title=title + part, box=box.SIMPLE_HEAD, show_header=False)
+        part = f"rows {start + 1}-{end} of {len(cells)}" if len(cells) > end - start else None
+        table = Table(title=part, box=box.SIMPLE_HEAD, show_header=False)
         table.add_column("", style="bold", no_wrap=True)
         for _ in range(start, end):
             table.add_column("", justify="right", no_wrap=True)
