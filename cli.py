@@ -112,7 +112,7 @@ def main() -> None:
               help="override a scenario field, e.g. workloads.pretrain.parallelism.tp=2 (repeatable)")
 @click.option("--json", "as_json", is_flag=True, help="print the JSON report instead of tables")
 @click.option("--replicates", type=click.IntRange(1, 1_000_000), metavar="N",
-              help="run N independent seeds and report mean, std and 95%% CI of every figure")
+              help="run N independent seeds and report mean, std and 95 % CI of every figure")
 @click.option("--workers", type=click.IntRange(1, 4096), metavar="N",
               help="processes for --replicates [default: all cores; 1: in this process]")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False),
@@ -365,31 +365,45 @@ def _progress_bar(quiet: bool = False) -> Iterator[Task]:
 @click.option("--set", "overrides", multiple=True, metavar="FIELD.PATH=VALUE", help="override in every point")
 @click.option("--replicates", default=1, show_default=True, type=click.IntRange(1, 1_000_000), metavar="N",
               help="independent seeds per point")
+@click.option("--figure", "figures", multiple=True, metavar="PATH",
+              help="a number of the JSON report as a column, e.g. workloads.NAME.mfu (repeatable) "
+                   "[default: the headline figures]")
+@click.option("--per-replicate", is_flag=True, help="one row per replicate (its seed and figures) instead of per point")
 @click.option("--workers", type=click.IntRange(1, 4096), metavar="N",
               help="processes shared by all points [default: all cores; 1: in this process]")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="results file: CSV, or a JSON list if it ends in .json, JSON lines if .jsonl; "
                    "points already in it are skipped (resume)")
 @click.option("--fresh", is_flag=True, help="start the -o file over instead of resuming it")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="also write a self-contained HTML page with a plot per figure here")
+@click.option("--pareto", metavar="FIG1,FIG2", help="--html: Pareto view of two figures (max:/min: sets which is "
+                                                    "better; default: higher for rates and shares, else lower)")
 @click.option("--quiet", is_flag=True, help="no progress on standard error")
-@click.option("--json", "as_json", is_flag=True, help="print the rows as a JSON list (instead of CSV without -o)")
+@click.option("--json", "as_json", is_flag=True, help="print the rows as a JSON list instead of a table")
+@click.option("--csv", "as_csv", is_flag=True, help="print the rows as CSV instead of a table")
 @click.option("--executor", type=click.Choice(["process", "ray"]), default="process", show_default=True,
               help="where replicates run: a local process pool, or Ray tasks (pip install 'clustersim[ray]')")
 @click.option("--address", metavar="ADDRESS",
               help="Ray cluster to connect to, e.g. ray://head:10001 or auto [default: start a local Ray]")
-def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], replicates: int, workers: int | None,
-          output: str | None, fresh: bool, quiet: bool, as_json: bool, executor: str, address: str | None) -> None:
+def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], replicates: int, figures: tuple[str, ...],
+          per_replicate: bool, workers: int | None, output: str | None, fresh: bool, html_path: str | None,
+          pareto: str | None, quiet: bool, as_json: bool, as_csv: bool, executor: str, address: str | None) -> None:
     """Run SCENARIO at every combination of --grid values, each with --replicates seeds; one row per point
-    (grid values, replicates, mean and 95%% CI half-width of the headline figures)."""
-    from simulator.experiments.sweep import InvalidPoints, SweepError, csv_text, json_text, prepare, run_sweep
+    (grid values, their SI values, mean and 95 % CI half-width of each figure) or per replicate."""
+    from simulator.experiments.sweep import InvalidPoints, prepare, run_sweep
+    from simulator.experiments.sweep_files import SweepError, csv_text, json_text
+    from simulator.report.sweep_html import objectives, sweep_html
+    from simulator.report.sweep_table import sweep_table
 
-    _outputs_or_exit({"-o": output}, [scenario])
+    _outputs_or_exit({"-o": output, "--html": html_path}, [scenario])
     try:
-        plan = prepare(scenario, grid, overrides, output, replicates, fresh)
+        plan = prepare(scenario, grid, overrides, output, replicates, fresh, figures, per_replicate)
+        goals = objectives(pareto, plan.figures) if pareto else None
     except OverrideError as err:
         click.echo(str(err), err=True)
         sys.exit(EXIT_BAD_INPUT)
-    except (SweepError, OutputError) as err:
+    except (SweepError, OutputError, ValueError) as err:  # ValueError: a --figure or --pareto
         click.echo(f"sweep: {err}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except InvalidPoints as err:
@@ -410,22 +424,25 @@ def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], repl
         click.echo("sweep: --address needs --executor ray", err=True)
         sys.exit(EXIT_BAD_INPUT)
     todo = plan.todo
-    skipped = len(plan.points) - len(todo)
     if output and not quiet:
-        click.echo(f"sweep: {len(plan.points)} points; {skipped} already in {output}, skipped; running {len(todo)} "
-                   f"x {replicates:,} replicates", err=True)
+        click.echo(f"sweep: {len(plan.points)} points; {len(plan.points) - len(todo)} already in {output}, skipped; "
+                   f"running {len(todo)} x {replicates:,} replicates", err=True)
     with _progress_bar(quiet) as task:
         try:
-            rows = run_sweep(plan, workers, task(f"{len(todo)} points", len(todo) * replicates), remote)
+            result = run_sweep(plan, workers, task(f"{len(todo)} points", len(todo) * replicates), remote)
         except RuntimeError as err:  # RayUnavailable: the cluster could not be reached
             click.echo(f"sweep: {err}", err=True)
             sys.exit(EXIT_BAD_INPUT)
-    if as_json:
-        click.echo(json_text(rows))
-    elif not output:
-        click.echo(csv_text(rows, plan.header), nl=False)
-    elif not quiet:
-        click.echo(f"sweep: wrote {len(todo)} rows to {output}", err=True)
+    title = f"clustersim sweep: {Path(scenario).stem}, {replicates:,} replicates per point"
+    saved = not html_path or _save("--html", html_path, sweep_html(result.points, plan.figures, title, goals))
+    if as_json or as_csv:
+        click.echo(json_text(result.rows) if as_json else csv_text(result.rows, plan.header), nl=as_json)
+    else:
+        Console(width=80).print(sweep_table(result.rows, plan.figures, title))
+    if output and not quiet:
+        click.echo(f"sweep: wrote {len(result.rows)} rows to {output}", err=True)
+    if not saved:
+        sys.exit(EXIT_WRITE_FAILED)
 
 
 if __name__ == "__main__":

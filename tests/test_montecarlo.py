@@ -49,17 +49,19 @@ def test_summarize_known_values() -> None:
     assert stats.n == 4
     assert stats.mean == 2.5
     assert stats.std == pytest.approx(std, rel=1e-12)
-    assert stats.ci95_low == pytest.approx(2.5 - 1.96 * std / 2, rel=1e-12)
-    assert stats.ci95_high == pytest.approx(2.5 + 1.96 * std / 2, rel=1e-12)
+    t3 = 3.182446305283707  # t(0.975, 3): Student's t with n - 1 degrees of freedom, not 1.96
+    assert stats.ci95_low == pytest.approx(2.5 - t3 * std / 2, rel=1e-12)
+    assert stats.ci95_high == pytest.approx(2.5 + t3 * std / 2, rel=1e-12)
     assert (stats.min, stats.max) == (1.0, 4.0)
     one = summarize([7.25])
-    assert (one.mean, one.std, one.ci95_low, one.ci95_high) == (7.25, 0.0, 7.25, 7.25)
+    assert (one.mean, one.std, one.ci95_low, one.ci95_high) == (7.25, 0.0, None, None)  # no interval from one
     rng = np.random.default_rng(1)
     data = rng.normal(10.0, 3.0, 1000)
     big = summarize(list(data))
     assert big.mean == pytest.approx(float(np.mean(data)), rel=1e-12)
     assert big.std == pytest.approx(float(np.std(data, ddof=1)), rel=1e-12)
-    assert big.ci95_high - big.mean == pytest.approx(1.96 * big.std / math.sqrt(1000), rel=1e-12)
+    assert big.ci95_high is not None
+    assert big.ci95_high - big.mean == pytest.approx(1.9623414611335215 * big.std / math.sqrt(1000), rel=1e-12)
 
 
 def test_identical_values_give_that_value_and_zero_spread() -> None:
@@ -76,7 +78,8 @@ def test_aggregate_synthetic_reports() -> None:
     figures = result.figures
     assert figures["simulated_s"].mean == 3.0
     assert figures["simulated_s"].std == pytest.approx(math.sqrt(7.0), rel=1e-12)  # deviations -2, -1, 3
-    assert figures["simulated_s"].ci95_high == pytest.approx(3.0 + 1.96 * math.sqrt(7.0 / 3.0), rel=1e-12)
+    assert figures["simulated_s"].ci95_high == pytest.approx(3.0 + 4.302652729749458 * math.sqrt(7.0 / 3.0),
+                                                             rel=1e-12)  # t(0.975, 2)
     assert figures["cluster.utilization"].mean == pytest.approx(0.3)
     assert figures["workloads.job.interruptions"].max == 6.0
     assert figures["workloads.job.by_cause.gpu"].std == 0.0
@@ -171,6 +174,6 @@ def test_cli_run_replicates_json_is_reproducible(tmp_path: Path) -> None:
 def test_cli_run_replicates_table() -> None:
     result = CliRunner().invoke(main, ["run", str(QUICKSTART), "--replicates", "3", "--workers", "1"])
     assert result.exit_code == 0, result.output
-    for text in ("3 replicates", "± 95% CI", "workloads.pretrain.ettr", "lost_gpu_hours", "normal approximation",
-                 "1.96"):
+    for text in ("3 replicates", "± 95 % CI", "workloads.pretrain.ettr", "lost_gpu_hours", "Student's t",
+                 "t(0.975, n - 1)"):
         assert text in result.stdout

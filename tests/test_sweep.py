@@ -53,7 +53,10 @@ def test_sweep_writes_one_row_per_point_with_the_right_values(tmp_path: Path) ->
     rows = _csv(out)
     assert [(r["cluster.topology.nic_bandwidth"], r["cluster.nodes"]) for r in rows] == POINTS
     header = list(rows[0])
-    assert header[:3] == ["cluster.topology.nic_bandwidth", "cluster.nodes", "replicates"]
+    assert header[:5] == ["cluster.topology.nic_bandwidth", "cluster.nodes", "cluster.topology.nic_bandwidth_si",
+                          "cluster.nodes_si", "replicates"]
+    assert [(float(r["cluster.topology.nic_bandwidth_si"]), float(r["cluster.nodes_si"])) for r in rows] == [
+        (12.5e9, 4.0), (12.5e9, 8.0), (50e9, 4.0), (50e9, 8.0)]  # bytes/s; plain numbers pass through
     assert {"simulated_s.mean", "simulated_s.ci95", "cluster.cost_usd.mean", "workloads.pretrain.ettr.ci95",
             "workloads.pretrain.lost_gpu_hours.mean", "workloads.pretrain.interruptions.mean"} <= set(header)
     for row, (nic, nodes) in zip(rows, POINTS, strict=True):
@@ -118,7 +121,7 @@ def test_json_outputs(tmp_path: Path) -> None:
     assert code == 0
     rows = [SweepRow.model_validate(r) for r in json.loads(printed)]
     assert [tuple(r.grid.values()) for r in rows] == POINTS
-    assert rows[0].figures["simulated_s"].ci95 == 0.0
+    assert rows[0].figures["simulated_s"].ci95 is None  # one replicate: no interval
     as_list = tmp_path / "results.json"
     as_lines = tmp_path / "results.jsonl"
     for out in (as_list, as_lines):
@@ -131,8 +134,8 @@ def test_json_outputs(tmp_path: Path) -> None:
     assert [r.model_dump() for r in listed] == strip == [r.model_dump() for r in lined]
 
 
-def test_csv_on_stdout_without_output() -> None:
-    code, printed, _ = _sweep()
+def test_csv_on_stdout_with_csv() -> None:
+    code, printed, _ = _sweep("--csv")
     assert code == 0
     records = list(csv.DictReader(printed.splitlines()))
     assert len(records) == 4 and records[3]["cluster.nodes"] == "8"

@@ -8,15 +8,17 @@ one SeedSequence are independent streams, and the same root seed and N give the 
 Figures. Every report is dumped to JSON and walked: each int or float leaf (booleans excepted) is a figure
 keyed by its dotted path (`workloads.pretrain.ettr`, list items by index: `notes.0`), except leaves named
 `wall_s` (real time) and `seed` (differs by construction). For each figure: mean, sample standard deviation
-(divisor n - 1, 0 for one replicate), min, max, and the 95 % confidence interval of the mean by the normal
-approximation, mean +- 1.96 sd / sqrt(n). A leaf that is null in some replicates (such as `finished_s` of a
+(divisor n - 1, 0 for one replicate), min, max, and the 95 % confidence interval of the mean by Student's t,
+mean +- t_{0.975, n-1} sd / sqrt(n) (student_t.py; t_{0.975, 7} = 2.365 for 8 replicates, 1.960 as n grows;
+none for one replicate). A leaf that is null in some replicates (such as `finished_s` of a
 job that did not finish) or missing from some (a cause in `interruptions_by_cause` that never happened) is
 summarised over the replicates where it is a number (`n` says how many); one that is never a number is left
 out. String and boolean leaves (`status`, bottlenecks, notes) are
 reported as their most common value (`modes`).
 
 Running. `run_batches` runs several (scenario, N) batches -- one for `run --replicates`, one per grid point
-for `sweep` -- on a local process pool, passing the validated Scenario (pickled) and chunks of seeds to the
+for `sweep` -- and hands each batch's reports, in seed order, to a summary (`aggregate` for `run --replicates`;
+the sweep's own rows) on a local process pool, passing the validated Scenario (pickled) and chunks of seeds to the
 workers; with one worker everything runs in this process. Results are put back in seed order, so the pool
 and in-process paths give identical reports.
 """
@@ -29,25 +31,25 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from simulator import __version__
+from simulator.experiments.student_t import ci95_half_width
 from simulator.report.experiments import FigureStats, ModeStats, ReplicatesReport
 from simulator.report.figures import headline_paths
 from simulator.run import simulate
 from simulator.scenario.schema import Scenario
 
-Z95 = 1.96
 # series: plots of one run, not figures; rows: one run's batch jobs (a generated stream's differ between seeds)
 EXCLUDED_LEAVES = frozenset({"wall_s", "seed", "series", "rows"})
 METHOD = (
     "replicate i of N uses seed numpy.random.SeedSequence(seed).spawn(N)[i].generate_state(1)[0]; figures are "
     "every int/float leaf of the report JSON except wall_s, seed, time series and per-job rows, summarised over "
     "the replicates where they are numbers; std is the sample standard deviation (n - 1); the 95 % confidence "
-    "interval of the mean is the "
-    "normal approximation mean +- 1.96 std / sqrt(n); strings and booleans report their most common value"
+    "interval of the mean is Student's t, mean +- t_{0.975, n-1} std / sqrt(n) (null for one replicate); strings "
+    "and booleans report their most common value"
 )
 
 ReportData = Mapping[str, Any]  # a report as JSON data (Report.model_dump(mode="json"))
@@ -77,7 +79,7 @@ def _is_number(value: Any) -> bool:
 
 
 def summarize(values: Sequence[float]) -> FigureStats:
-    """Mean, sample std, normal-approximation 95 % CI, min and max of at least one value.
+    """Mean, sample std, Student-t 95 % CI of the mean (None for one value), min and max of at least one value.
 
     The mean is taken as first + mean(deviations from the first), so identical values give exactly that
     value and a standard deviation of exactly 0."""
@@ -87,8 +89,9 @@ def summarize(values: Sequence[float]) -> FigureStats:
         raise ValueError("summarize needs at least one value")
     mean = float(data[0] + np.mean(data - data[0]))
     std = float(np.sqrt(np.sum((data - mean) ** 2) / (n - 1))) if n > 1 else 0.0
-    half = Z95 * std / math.sqrt(n)
-    return FigureStats(n=n, mean=mean, std=std, ci95_low=mean - half, ci95_high=mean + half,
+    half = ci95_half_width(std, n)
+    return FigureStats(n=n, mean=mean, std=std, ci95_low=None if half is None else mean - half,
+                       ci95_high=None if half is None else mean + half,
                        min=float(np.min(data)), max=float(np.max(data)))
 
 
@@ -148,13 +151,16 @@ def _pool_context() -> Any:
 Plans = list[tuple[Scenario, list[int]]]
 Finished = Iterator[tuple[int, int, list[dict[str, Any]]]]  # (batch, offset of the chunk, its reports)
 RemoteRunner = Callable[[Plans, int], Finished]  # runs chunks of seeds elsewhere (Ray), yields them as done
+T = TypeVar("T")
+Summary = Callable[[Sequence[ReportData], Sequence[int], int], T]  # (reports, seeds, root seed) -> a batch's result
 
 
 def run_batches(
-    batches: Sequence[tuple[Scenario, int]], workers: int | None = None, progress: Progress | None = None,
-    remote: RemoteRunner | None = None,
-) -> Iterator[tuple[int, ReplicatesReport]]:
-    """For each (scenario, replicates) batch, in order as each completes: (batch index, its ReplicatesReport).
+    batches: Sequence[tuple[Scenario, int]], summary: Summary[T], workers: int | None = None,
+    progress: Progress | None = None, remote: RemoteRunner | None = None,
+) -> Iterator[tuple[int, T]]:
+    """For each (scenario, replicates) batch, in order as each completes: (batch index, `summary(reports, seeds,
+    root seed)` of its replicate reports in seed order; `aggregate` gives its ReplicatesReport).
 
     Replicate seeds come from each scenario's own seed (replicate_seeds). `workers` processes (default all
     cores; 1: in this process, no pool) share all batches' replicates, or `remote(plans, chunk)` runs the
@@ -165,7 +171,7 @@ def run_batches(
     plans = [(scenario, replicate_seeds(scenario.seed, n)) for scenario, n in batches]
     total = sum(len(seeds) for _, seeds in plans)
     if remote is not None:
-        yield from _collect(plans, remote(plans, max(1, math.ceil(total / (4 * workers)))), progress)
+        yield from _collect(plans, remote(plans, max(1, math.ceil(total / (4 * workers)))), progress, summary)
         return
     if workers == 1 or total <= 1:
         for index, (scenario, seeds) in enumerate(plans):
@@ -174,12 +180,12 @@ def run_batches(
                 reports += simulate_seeds(scenario, [seed])
                 if progress:
                     progress(1)
-            yield index, aggregate(reports, seeds, scenario.seed)
+            yield index, summary(reports, seeds, scenario.seed)
         return
-    yield from _run_pool(plans, min(workers, total), progress)
+    yield from _run_pool(plans, min(workers, total), progress, summary)
 
 
-def _run_pool(plans: Plans, workers: int, progress: Progress | None) -> Iterator[tuple[int, ReplicatesReport]]:
+def _run_pool(plans: Plans, workers: int, progress: Progress | None, summary: Summary[T]) -> Iterator[tuple[int, T]]:
     """The pool path of run_batches: chunks of seeds as tasks on local processes."""
     total = sum(len(seeds) for _, seeds in plans)
     chunk = max(1, math.ceil(total / (4 * workers)))
@@ -190,14 +196,15 @@ def _run_pool(plans: Plans, workers: int, progress: Progress | None) -> Iterator
                 tasks[pool.submit(simulate_seeds, scenario, seeds[offset:offset + chunk])] = (index, offset)
         finished = ((*tasks[future], future.result()) for future in as_completed(tasks))
         try:
-            yield from _collect(plans, finished, progress)
+            yield from _collect(plans, finished, progress, summary)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _collect(plans: Plans, finished: Finished, progress: Progress | None) -> Iterator[tuple[int, ReplicatesReport]]:
-    """Put chunks of reports back in seed order as they finish (anywhere), and yield each batch in order as
-    soon as it and all before it are complete."""
+def _collect(plans: Plans, finished: Finished, progress: Progress | None,
+             summary: Summary[T]) -> Iterator[tuple[int, T]]:
+    """Put chunks of reports back in seed order as they finish (anywhere), and yield each batch's summary in
+    order as soon as it and all before it are complete."""
     results: list[list[dict[str, Any]]] = [[{} for _ in seeds] for _, seeds in plans]
     missing = [len(seeds) for _, seeds in plans]
     following = 0
@@ -208,7 +215,7 @@ def _collect(plans: Plans, finished: Finished, progress: Progress | None) -> Ite
             progress(len(reports))
         while following < len(plans) and missing[following] == 0:
             scenario, seeds = plans[following]
-            yield following, aggregate(results[following], seeds, scenario.seed)
+            yield following, summary(results[following], seeds, scenario.seed)
             results[following] = []
             following += 1
 
@@ -219,5 +226,5 @@ def run_replicates(
     """Run `scenario` under `replicates` independent seeds and summarise every figure (see the module doc)."""
     if replicates < 1:
         raise ValueError(f"replicates must be at least 1, got {replicates}")
-    ((_, report),) = run_batches([(scenario, replicates)], workers, progress)
+    ((_, report),) = run_batches([(scenario, replicates)], aggregate, workers, progress)
     return report

@@ -29,9 +29,9 @@ class FigureStats(Output):
                    "of a job that did not finish in some of them)")
     mean: float = Field(description="arithmetic mean")
     std: float = Field(description="sample standard deviation (divisor n - 1; 0 when n = 1)")
-    ci95_low: float = Field(description="mean - 1.96 std / sqrt(n): normal approximation of the 95 % confidence "
-                            "interval of the mean")
-    ci95_high: float = Field(description="mean + 1.96 std / sqrt(n)")
+    ci95_low: float | None = Field(description="mean - t_{0.975, n-1} std / sqrt(n): Student-t 95 % confidence "
+                                   "interval of the mean (null when n = 1)")
+    ci95_high: float | None = Field(description="mean + t_{0.975, n-1} std / sqrt(n) (null when n = 1)")
     min: float = Field(description="smallest value")
     max: float = Field(description="largest value")
 
@@ -72,20 +72,38 @@ class ReplicatesReport(Output):
 
 
 class SweepFigure(Output):
-    """A headline figure at one grid point."""
+    """A figure at one grid point, over the replicates where it is a number."""
 
     mean: float = Field(description="mean over the replicates")
-    ci95: float = Field(description="half-width of the 95 % confidence interval, 1.96 std / sqrt(n)")
+    ci95: float | None = Field(description="half-width of the Student-t 95 % confidence interval of the mean, "
+                                           "t_{0.975, n-1} std / sqrt(n) (null for one replicate)")
 
 
-class SweepRow(Output):
-    """One grid point of `clustersim sweep`."""
+class SweepRecord(Output):
+    """What every sweep row holds: the grid point and the sweep that wrote it."""
 
     grid: dict[str, str] = Field(description="grid key -> value as given on the command line")
-    replicates: int = Field(description="replicates run at this point")
-    fingerprint: str = Field(description="of the sweep that wrote the row: its scenario, overrides, replicates and "
-                                         "clustersim version (a resumed sweep only keeps rows with its own)")
+    grid_si: dict[str, float | None] = Field(
+        default_factory=dict, description="grid key -> the value as the scenario validated it, in SI units (seconds, "
+        "bytes/s, ...; null where it is not a number); keys whose values are all numbers")
+    fingerprint: str = Field(description="of the sweep that wrote the row: its scenario, overrides, replicates, "
+                                         "figures, row kind and clustersim version (a resumed sweep only keeps rows "
+                                         "with its own)")
     scenario_sha256: str = Field(description="SHA-256 of the scenario file and every file it reads")
     overrides: list[str] = Field(description="the sweep's --set options")
     clustersim_version: str = Field(description="clustersim version that ran it")
-    figures: dict[str, SweepFigure] = Field(description="headline figures by dotted path")
+
+
+class SweepRow(SweepRecord):
+    """One grid point of `clustersim sweep`: its figures over the replicates."""
+
+    replicates: int = Field(description="replicates run at this point")
+    figures: dict[str, SweepFigure] = Field(description="the sweep's figures by dotted path (missing: never a number)")
+
+
+class ReplicateRow(SweepRecord):
+    """One replicate of one grid point (`clustersim sweep --per-replicate`)."""
+
+    replicate: int = Field(description="replicate index i at its point (0-based)")
+    seed: int = Field(description="its seed: SeedSequence(seed).spawn(replicates)[i].generate_state(1)[0]")
+    figures: dict[str, float | None] = Field(description="the sweep's figures by dotted path (null: not a number)")

@@ -1,10 +1,11 @@
 """The headline figures of a run report, by dotted key (`workloads.pretrain.mfu`), and the number at a key: one
-definition for `clustersim compare` (COMPARED) and for `run --replicates` and `clustersim sweep` (REPLICATED)."""
+definition for `clustersim compare` (COMPARED), `run --replicates` (REPLICATED) and `clustersim sweep` (SWEPT: the
+replicates' figures and what a sweep compares points by: MFU, step time, tokens/s, TTFT p50, throughput)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from simulator.report.model import Report
 
@@ -48,6 +49,12 @@ REPLICATED = Headline(
     jobs=("mean_queued_s", "p99_queued_s", "mean_slowdown", "preemptions"),
 )
 
+SWEPT = replace(
+    REPLICATED,
+    training=(*REPLICATED.training, "mfu", "step_time_s", "tokens_per_s"),
+    inference=("ttft_s.p50", *REPLICATED.inference[:1], "throughput_tokens_per_s", *REPLICATED.inference[1:]),
+)
+
 
 def comparison_keys(report: Report) -> list[str]:
     """The dotted figures comparisons put side by side (COMPARED), for the workloads and tenants of `report`, and
@@ -62,6 +69,11 @@ def headline_paths(workloads: Mapping[str, str], jobs: bool = False) -> list[str
     """The figures the replicates table and sweep rows show (REPLICATED), for workloads given as name -> kind
     (and the batch jobs' queueing where the scenario has job streams)."""
     return REPLICATED.keys(workloads, jobs)
+
+
+def sweep_paths(workloads: Mapping[str, str], jobs: bool = False) -> list[str]:
+    """The figures of a sweep's rows without --figure (SWEPT), for workloads given as name -> kind."""
+    return SWEPT.keys(workloads, jobs)
 
 
 def figure_value(report: Report, key: str) -> float | None:

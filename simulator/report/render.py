@@ -236,7 +236,7 @@ def comparison_table(comparison: Comparison) -> Table:
     table.add_column("figure", style="bold")
     for run in comparison.runs:
         table.add_column(run.label, justify="right")
-    for row in comparison_rows(comparison, _format_figure):
+    for row in comparison_rows(comparison, format_figure):
         table.add_row(*row)
     first = comparison.runs[0].report
     bottlenecks = [key for key in StepBreakdown.model_fields if key.endswith("_bottleneck")]
@@ -278,7 +278,7 @@ def _breakdown(report: Report, workload: str, key: str) -> str:
     return f"{value:.3g} s" if isinstance(value, float) else str(value)
 
 
-def _format_figure(key: str, value: float, precise: bool = False) -> str:
+def format_figure(key: str, value: float, precise: bool = False) -> str:
     """A headline figure in its unit, from the ending of its dotted name (more digits when `precise`)."""
     if key.endswith("per_s"):
         return f"{format_count(value)}/s"
@@ -305,19 +305,20 @@ def replicates_table(report: ReplicatesReport) -> Group:
     """Headline figures of `run --replicates`: mean +- 95 % CI half-width, std, min and max."""
     table = Table(title=f"clustersim: {report.scenario}, {report.replicates:,} replicates "
                         f"(seeds from SeedSequence({report.seed}))")
-    for column in ("figure", "mean", "± 95% CI", "std", "min", "max"):
+    for column in ("figure", "mean", "± 95 % CI", "std", "min", "max"):
         table.add_column(column, justify="left" if column == "figure" else "right", style="bold" * (column == "figure"))
     for path in report.headline:
         stats = report.figures.get(path)
         if stats is None:
             table.add_row(path, "-", "", "", "", "")
             continue
-        half = (stats.ci95_high - stats.ci95_low) / 2
-        table.add_row(path, _format_figure(path, stats.mean, True), f"± {_format_figure(path, half, True)}",
-                      _format_figure(path, stats.std, True), _format_figure(path, stats.min, True),
-                      _format_figure(path, stats.max, True))
+        half = "" if stats.ci95_high is None else f"± {format_figure(path, stats.ci95_high - stats.mean, True)}"
+        table.add_row(path, format_figure(path, stats.mean, True), half,
+                      format_figure(path, stats.std, True), format_figure(path, stats.min, True),
+                      format_figure(path, stats.max, True))
     lines = [
-        "95% CI: normal approximation, mean ± 1.96 std / sqrt(n); std is the sample standard deviation (n - 1). "
+        "95 % CI: Student's t, mean ± t(0.975, n - 1) std / sqrt(n) (t = 2.365 for 8 replicates, 1.960 as n grows; "
+        "none for one replicate); std is the sample standard deviation (n - 1). "
         f"All {len(report.figures):,} numeric figures are in the JSON (-o / --json).",
     ]
     for name in report.workloads:
