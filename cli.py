@@ -1,14 +1,11 @@
 """clustersim command line: parse arguments, call the simulator, render, set exit codes. No logic here.
-
-Each command imports the simulator modules it needs when it runs, so that `--help` and argument errors stay quick
-(tests/test_cli_startup.py, benchmarks/bench_cli_startup.py)."""
+Commands import the simulator when they run, so that `--help` stays quick (tests/test_cli_startup.py)."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,7 +107,7 @@ def main() -> None:
               help="override a scenario field, e.g. workloads.pretrain.parallelism.tp=2 (repeatable)")
 @click.option("--json", "as_json", is_flag=True, help="print the JSON report instead of tables")
 @click.option("--replicates", type=click.IntRange(1, 1_000_000), metavar="N",
-              help="run N independent seeds and report mean, std and 95%% CI of every figure")
+              help="run N independent seeds and report mean, std and 95% CI of every figure")
 @click.option("--workers", type=click.IntRange(1, 4096), metavar="N",
               help="processes for --replicates [default: all cores; 1: in this process]")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False),
@@ -132,9 +129,10 @@ def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: 
     _outputs_or_exit({"-o": output, "--html": html_path}, [scenario, *loaded.input_files()])
     if replicates is not None:
         from simulator.experiments.montecarlo import run_replicates
+        from simulator.report.progress import progress_bar
         from simulator.report.render import replicates_table
 
-        with _progress_bar(quiet) as advance:
+        with progress_bar(quiet) as advance:
             many = run_replicates(loaded, replicates, workers, advance(f"{replicates:,} replicates", replicates))
         _write_and_emit(many, output, as_json, replicates_table)
         return
@@ -358,34 +356,6 @@ def plan_lifetime(compute: str, tokens_per_day: str, years: float, accelerator: 
     _emit(report, as_json, lifetime_tables)
 
 
-Task = Callable[[str, int], Callable[[int], None]]  # task(label, total) -> advance(k)
-
-
-@contextmanager
-def _progress_bar(quiet: bool = False) -> Iterator[Task]:
-    """Progress on stderr: a rich bar on a terminal, plain lines elsewhere (a pipe, a CI log), nothing if
-    `quiet`; yields `task(label, total) -> advance(k)`."""
-    from simulator.report.progress import progress_lines
-
-    if quiet:
-        yield lambda label, total: lambda k: None
-        return
-    if not sys.stderr.isatty():
-        yield lambda label, total: progress_lines(label, total, lambda line: click.echo(line, err=True))
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-
-        def task(label: str, total: int) -> Callable[[int], None]:
-            task_id = bar.add_task(label, total=total)
-            return lambda k: bar.advance(task_id, k)
-
-        yield task
-
-
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--grid", "grid", multiple=True, required=True, metavar="FIELD.PATH=V1,V2,...",
@@ -408,9 +378,10 @@ def _progress_bar(quiet: bool = False) -> Iterator[Task]:
 def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], replicates: int, workers: int | None,
           output: str | None, fresh: bool, quiet: bool, as_json: bool, executor: str, address: str | None) -> None:
     """Run SCENARIO at every combination of --grid values, each with --replicates seeds; one row per point
-    (grid values, replicates, mean and 95%% CI half-width of the headline figures)."""
+    (grid values, replicates, mean and 95% CI half-width of the headline figures)."""
     from simulator.experiments.sweep import InvalidPoints, SweepError, csv_text, json_text, prepare, run_sweep
     from simulator.report.files import OutputError
+    from simulator.report.progress import progress_bar
     from simulator.scenario.overrides import OverrideError
 
     _outputs_or_exit({"-o": output}, [scenario])
@@ -444,7 +415,7 @@ def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], repl
     if output and not quiet:
         click.echo(f"sweep: {len(plan.points)} points; {skipped} already in {output}, skipped; running {len(todo)} "
                    f"x {replicates:,} replicates", err=True)
-    with _progress_bar(quiet) as task:
+    with progress_bar(quiet) as task:
         try:
             rows = run_sweep(plan, workers, task(f"{len(todo)} points", len(todo) * replicates), remote)
         except RuntimeError as err:  # RayUnavailable: the cluster could not be reached

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import cli
 from cli import main
 from simulator.report.files import OutputError, check_outputs, write_atomic
 from simulator.report.progress import progress_lines
@@ -24,8 +23,8 @@ def no_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the simulation ran before its outputs were checked")
 
-    monkeypatch.setattr(cli, "simulate", refuse)
-    monkeypatch.setattr(cli, "compare_runs", refuse)
+    monkeypatch.setattr("simulator.run.simulate", refuse)  # cli imports them when a command runs
+    monkeypatch.setattr("simulator.experiments.compare.compare", refuse)
 
 
 @pytest.mark.usefixtures("no_simulation")
@@ -50,7 +49,7 @@ def test_a_write_that_fails_after_the_work_prints_the_report(tmp_path: Path, mon
     def broken(path: str | Path, text: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cli, "write_atomic", broken)
+    monkeypatch.setattr("simulator.report.files.write_atomic", broken)
     out = tmp_path / "r.json"
     result = CliRunner().invoke(main, ["run", QUICKSTART, "-o", str(out)])
     assert result.exit_code == 1
