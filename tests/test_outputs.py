@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from cli import main
 from simulator.report.files import OutputError, check_outputs, write_atomic
-from simulator.report.progress import progress_lines
+from simulator.report.progress import progress_bar, progress_lines
 from tests.conftest import ROOT
 
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")
@@ -105,3 +105,17 @@ def test_progress_lines_are_periodic() -> None:
     assert lines[0] == "work: 0/100" and len(lines) == 1 + 9  # one every 10 s
     advance(1)
     assert lines[-1] == "work: 100/100 (100%), 99 s"
+
+
+def test_progress_bar_writes_plain_lines_off_a_terminal_and_nothing_when_quiet(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """simulator/report/progress.py's progress_bar, moved out of cli.py: stderr is captured here (not a
+    terminal), so it writes progress_lines' first and last line; `quiet` writes nothing at all."""
+    with progress_bar() as task:
+        advance = task("work", 3)
+        advance(1)
+        advance(2)
+    assert capsys.readouterr() == ("", "work: 0/3\nwork: 3/3 (100%), 0 s\n")
+    with progress_bar(quiet=True) as task:
+        task("work", 3)(3)
+    assert capsys.readouterr() == ("", "")
