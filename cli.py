@@ -1,37 +1,23 @@
-"""clustersim command line: parse arguments, call the simulator, render, set exit codes. No logic here."""
+"""clustersim command line: parse arguments, call the simulator, render, set exit codes. No logic here.
+Commands import the simulator when they run, so that `--help` stays quick (tests/test_cli_startup.py)."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import BaseModel
-from rich.console import Console, RenderableType
 
-from simulator.catalog.listing import accelerator_rows, model_rows
-from simulator.experiments.compare import compare as compare_runs
-from simulator.plan.load import load_scenario
-from simulator.report.files import OutputError, check_outputs, write_atomic
-from simulator.report.progress import progress_lines
-from simulator.report.render import comparison_table, report_tables, rows_table
-from simulator.report.render_tools import (
-    layout_table,
-    reproduction_tables,
-    serving_reproduction_table,
-    topology_tables,
-)
-from simulator.run import simulate
-from simulator.scenario.loader import ScenarioError
-from simulator.scenario.overrides import Override, OverrideError, parse_axes, variants
-from simulator.scenario.schema import Scenario
-from simulator.tools.layouts import plan_layouts
-from simulator.tools.reproduce import reproduce_serving, reproduce_training
-from simulator.tools.topology import describe_topology
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from rich.console import Console, RenderableType
+
+    from simulator.scenario.loader import ScenarioError
+    from simulator.scenario.overrides import Override
+    from simulator.scenario.schema import Scenario
 
 EXIT_BAD_INPUT = 2
 EXIT_WRITE_FAILED = 1  # the work was done and printed, but a file could not be written
@@ -45,6 +31,9 @@ def _print_issues(err: ScenarioError) -> None:
 def _load_or_exit(path: str, overrides: tuple[str, ...], variant: tuple[Override, ...] = ()) -> Scenario:
     """The validated scenario (with the `--set` options, then a --vary variant), or its located problems on
     stderr and exit code 2."""
+    from simulator.plan.load import load_scenario
+    from simulator.scenario.loader import ScenarioError
+
     try:
         return load_scenario(path, overrides, variant)
     except ScenarioError as err:
@@ -54,11 +43,15 @@ def _load_or_exit(path: str, overrides: tuple[str, ...], variant: tuple[Override
 
 def _console() -> Console:
     """The terminal, or a wide virtual one when output goes to a file or pipe (tables stay whole)."""
+    from rich.console import Console
+
     return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 def _outputs_or_exit(outputs: dict[str, str | None], inputs: list[str | Path]) -> None:
     """Exit 2 before any work where an output path cannot or must not be written (simulator/report/files.py)."""
+    from simulator.report.files import OutputError, check_outputs
+
     try:
         check_outputs(outputs, inputs)
     except OutputError as err:
@@ -69,6 +62,8 @@ def _outputs_or_exit(outputs: dict[str, str | None], inputs: list[str | Path]) -
 def _save(option: str, path: str, text: str) -> bool:
     """Write `text` to `path` atomically; where that still fails, say so and print it instead (no work is
     lost). Whether it was written."""
+    from simulator.report.files import write_atomic
+
     try:
         write_atomic(path, text)
         return True
@@ -124,6 +119,9 @@ def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: 
 
     With --replicates N: replicate i uses seed SeedSequence(seed).spawn(N)[i].generate_state(1)[0]; -o and
     --json give the ReplicatesReport (every numeric figure: mean, std, ci95_low/high, min, max)."""
+    from simulator.report.render import report_tables
+    from simulator.run import simulate
+
     loaded = _load_or_exit(scenario, overrides)
     if replicates is not None and html_path:
         click.echo("--html: not with --replicates (it plots one run)", err=True)
@@ -131,9 +129,10 @@ def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: 
     _outputs_or_exit({"-o": output, "--html": html_path}, [scenario, *loaded.input_files()])
     if replicates is not None:
         from simulator.experiments.montecarlo import run_replicates
+        from simulator.report.progress import progress_bar
         from simulator.report.render import replicates_table
 
-        with _progress_bar(quiet) as advance:
+        with progress_bar(quiet) as advance:
             many = run_replicates(loaded, replicates, workers, advance(f"{replicates:,} replicates", replicates))
         _write_and_emit(many, output, as_json, replicates_table)
         return
@@ -153,6 +152,9 @@ def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: 
 @click.option("--set", "overrides", multiple=True, metavar="FIELD.PATH=VALUE", help="override a field")
 def validate(scenarios: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """Check scenario files; print FILE:LINE: field: problem for each error (exit 2 if any)."""
+    from simulator.plan.load import load_scenario
+    from simulator.scenario.loader import ScenarioError
+
     failed = False
     for path in scenarios:
         try:
@@ -173,6 +175,9 @@ def validate(scenarios: tuple[str, ...], overrides: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of tables")
 def topology(scenario: str, overrides: tuple[str, ...], as_json: bool) -> None:
     """Describe SCENARIO's network: parts, bisection, diameter, collective bus bandwidths."""
+    from simulator.report.render_tools import topology_tables
+    from simulator.tools.topology import describe_topology
+
     loaded = _load_or_exit(scenario, overrides)
     report = describe_topology(loaded)
     _emit(report, as_json, topology_tables)
@@ -190,6 +195,10 @@ def topology(scenario: str, overrides: tuple[str, ...], as_json: bool) -> None:
 def compare(scenarios: tuple[str, ...], overrides: tuple[str, ...], varies: tuple[str, ...], as_json: bool,
             html_path: str | None) -> None:
     """Run scenarios (and --vary variants) and show them side by side with ratios to the first."""
+    from simulator.experiments.compare import compare as compare_runs
+    from simulator.report.render import comparison_table
+    from simulator.scenario.overrides import OverrideError, parse_axes, variants
+
     try:
         combinations = variants(parse_axes("--vary", varies))
     except OverrideError as err:
@@ -221,6 +230,9 @@ def compare(scenarios: tuple[str, ...], overrides: tuple[str, ...], varies: tupl
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 def plan_layout(scenario: str, workload_name: str | None, top: int, overrides: tuple[str, ...], as_json: bool) -> None:
     """Rank the parallel layouts of SCENARIO's training workload that fit, fastest first."""
+    from simulator.report.render_tools import layout_table
+    from simulator.tools.layouts import plan_layouts
+
     loaded = _load_or_exit(scenario, overrides)
     names = [w.name for w in loaded.workloads if w.kind == "training"]
     if not names or (workload_name is not None and workload_name not in names):
@@ -240,6 +252,9 @@ def reproduce() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 def reproduce_training_command(as_json: bool) -> None:
     """Predicted vs published training throughput for every case in the catalog's published runs."""
+    from simulator.report.render_tools import reproduction_tables
+    from simulator.tools.reproduce import reproduce_training
+
     report = reproduce_training()
     _emit(report, as_json, reproduction_tables)
 
@@ -248,12 +263,17 @@ def reproduce_training_command(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 def reproduce_serving_command(as_json: bool) -> None:
     """Predicted vs published offline serving throughput (output tokens/s)."""
+    from simulator.report.render_tools import serving_reproduction_table
+    from simulator.tools.reproduce import reproduce_serving
+
     _emit(reproduce_serving(), as_json, serving_reproduction_table)
 
 
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files (for editors)."""
+    from simulator.scenario.schema import Scenario
+
     _print_json(Scenario.model_json_schema(by_alias=True))
 
 
@@ -262,6 +282,9 @@ def schema() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 def catalog(kind: str, as_json: bool) -> None:
     """List the built-in accelerators or models."""
+    from simulator.catalog.listing import accelerator_rows, model_rows
+    from simulator.report.render import rows_table
+
     rows = accelerator_rows() if kind == "accelerators" else model_rows()
     if as_json:
         _print_json(rows)
@@ -333,31 +356,6 @@ def plan_lifetime(compute: str, tokens_per_day: str, years: float, accelerator: 
     _emit(report, as_json, lifetime_tables)
 
 
-Task = Callable[[str, int], Callable[[int], None]]  # task(label, total) -> advance(k)
-
-
-@contextmanager
-def _progress_bar(quiet: bool = False) -> Iterator[Task]:
-    """Progress on stderr: a rich bar on a terminal, plain lines elsewhere (a pipe, a CI log), nothing if
-    `quiet`; yields `task(label, total) -> advance(k)`."""
-    if quiet:
-        yield lambda label, total: lambda k: None
-        return
-    if not sys.stderr.isatty():
-        yield lambda label, total: progress_lines(label, total, lambda line: click.echo(line, err=True))
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-
-        def task(label: str, total: int) -> Callable[[int], None]:
-            task_id = bar.add_task(label, total=total)
-            return lambda k: bar.advance(task_id, k)
-
-        yield task
-
-
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--grid", "grid", multiple=True, required=True, metavar="FIELD.PATH=V1,V2,...",
@@ -393,8 +391,11 @@ def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], repl
     (grid values, their SI values, mean and 95 % CI half-width of each figure) or per replicate."""
     from simulator.experiments.sweep import InvalidPoints, prepare, run_sweep
     from simulator.experiments.sweep_files import SweepError, csv_text, json_text
+    from simulator.report.files import OutputError
+    from simulator.report.progress import progress_bar
     from simulator.report.sweep_html import objectives, sweep_html
     from simulator.report.sweep_table import sweep_table
+    from simulator.scenario.overrides import OverrideError
 
     _outputs_or_exit({"-o": output, "--html": html_path}, [scenario])
     try:
@@ -427,7 +428,7 @@ def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], repl
     if output and not quiet:
         click.echo(f"sweep: {len(plan.points)} points; {len(plan.points) - len(todo)} already in {output}, skipped; "
                    f"running {len(todo)} x {replicates:,} replicates", err=True)
-    with _progress_bar(quiet) as task:
+    with progress_bar(quiet) as task:
         try:
             result = run_sweep(plan, workers, task(f"{len(todo)} points", len(todo) * replicates), remote)
         except RuntimeError as err:  # RayUnavailable: the cluster could not be reached
@@ -438,7 +439,7 @@ def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], repl
     if as_json or as_csv:
         click.echo(json_text(result.rows) if as_json else csv_text(result.rows, plan.header), nl=as_json)
     else:
-        Console(width=80).print(sweep_table(result.rows, plan.figures, title))
+        _console().print(sweep_table(result.rows, plan.figures, title))
     if output and not quiet:
         click.echo(f"sweep: wrote {len(result.rows)} rows to {output}", err=True)
     if not saved:

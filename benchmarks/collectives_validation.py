@@ -1,7 +1,7 @@
-"""Predicted vs measured collectives: the published bus-bandwidth plateaus of ../shared/reference/collectives.yaml
-and Vidur's single-node DGX all-reduce times at every size (../shared/data/vidur-profiles/network/).
+"""Predicted vs measured collectives: the published bus-bandwidth plateaus of tests/data/reference/collectives.yaml
+and Vidur's single-node DGX all-reduce times at every size (tests/data/vidur-profiles/network/).
 Vidur's multi-node rows are left out: that cluster's inter-node network is not documented.
-Usage: python benchmarks/collectives_validation.py [SHARED_DIR]"""
+Usage: python benchmarks/collectives_validation.py [DATA_DIR]   (default: tests/data)"""
 
 from __future__ import annotations
 
@@ -65,10 +65,10 @@ def busbw(net: Network, ranks: int, size: float, algorithm: Algorithm = Algorith
 
 
 def main() -> int:
-    shared = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared"
-    reference = shared / "reference" / "collectives.yaml"
+    data = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests" / "data"
+    reference = data / "reference" / "collectives.yaml"
     if not reference.exists():
-        print(f"{reference} not found: pass the shared folder as the first argument", file=sys.stderr)
+        print(f"{reference} not found: pass the data folder as the first argument", file=sys.stderr)
         return 1
     cases = {c["id"]: float(c["busbw_gbps"]) for c in yaml.safe_load(reference.read_text())["cases"]
              if "busbw_gbps" in c}
@@ -83,11 +83,11 @@ def main() -> int:
     for name, measured, predicted in rows:
         print(f"{name:<44} {measured:>9.0f} {predicted / 1e9:>10.0f} {predicted / 1e9 / measured - 1:>+7.1%}")
     for gpu in ("h100", "a100"):
-        rows = vidur_rows(shared / "data" / "vidur-profiles" / "network" / f"{gpu}_dgx" / "all_reduce.csv")
+        rows = vidur_rows(data / "vidur-profiles" / "network" / f"{gpu}_dgx" / "all_reduce.csv")
         print(f"vidur {gpu} all-reduce times, 2 KiB-64 MiB, one node: {error_line(gpu, rows)}")
     # Diagnostic, not the default: Vidur's A100 box stays well under the nccl-tests plateau. Give the model that
     # box's own NVLink bandwidth, fitted to its one largest 8-GPU row, and check every other row against it.
-    rows = vidur_rows(shared / "data" / "vidur-profiles" / "network" / "a100_dgx" / "all_reduce.csv")
+    rows = vidur_rows(data / "vidur-profiles" / "network" / "a100_dgx" / "all_reduce.csv")
     largest = max((r for r in rows if r[0] == 8), key=lambda r: r[1])
     nvlink = fitted_nvlink("a100", *largest)
     plateau = busbw(node("a100", 8, nvlink), 8, 2**33)

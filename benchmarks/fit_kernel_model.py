@@ -6,7 +6,7 @@ residual add, normalising on RMSNorm, activation on SiLU-and-mul, rotary on RoPE
 catalog stores the values.
 
 Data: Vidur's per-operator times (Agrawal et al., MLSys 2024; github.com/microsoft/vidur data/profiling
-@7d47513, MIT) in ../shared/data/vidur-profiles/compute/{a100,h100}/<model>/mlp.csv (milliseconds), one row
+@7d47513, MIT) in tests/data/vidur-profiles/compute/{a100,h100}/<model>/mlp.csv (milliseconds), one row
 per (num_tokens, tensor-parallel degree) for Llama-2 7B and 70B layers on one GPU. GEMMs (K, N per rank):
     attn_pre_proj  K = n_embd, N = (n_head + 2 n_kv_head) head_dim / tp
     attn_post_proj K = n_head head_dim / tp, N = n_embd
@@ -19,7 +19,7 @@ Each fit minimises the RMS log error over rows with num_tokens >= 1024 (training
 L2-resident tensors (the first L2-size bytes discounted by a fitted fraction; the producer's output read from L2)
 were tried and reduced the per-kind model's median error by under half a point, so none is kept.
 
-Usage: python benchmarks/fit_kernel_model.py [SHARED_DIR]   (default: ../shared next to the repo)
+Usage: python benchmarks/fit_kernel_model.py [COMPUTE_DIR]   (default: tests/data/vidur-profiles/compute)
 """
 
 from __future__ import annotations
@@ -44,11 +44,11 @@ MODELS = ("Llama-2-7b-hf", "Llama-2-70b-hf")
 MIN_TOKENS = 1024
 
 
-def measured(shared: Path, gpu: str) -> Iterator[tuple[str, int, Kernel, float]]:
+def measured(profiles: Path, gpu: str) -> Iterator[tuple[str, int, Kernel, float]]:
     """(operator, tokens, kernel, measured seconds) for every operator of every row."""
     peak = catalog.accelerator(GPUS[gpu]).peak_bf16_flops
     for model in MODELS:
-        with (shared / "data" / "vidur-profiles" / "compute" / gpu / model / "mlp.csv").open() as f:
+        with (profiles / gpu / model / "mlp.csv").open() as f:
             for row in csv.DictReader(f):
                 t, tp = int(row["num_tokens"]), int(row["num_tensor_parallel_workers"])
                 h, a, kv = int(row["n_embd"]), int(row["n_head"]), int(row["n_kv_head"])
@@ -112,11 +112,11 @@ def _report(label: str, points: list[tuple[str, int, Kernel, float]], rel: np.nd
           + ", ".join(f"{op} {statistics.median(v):.0%}" for op, v in by_op.items()))
 
 
-def fit(shared: Path, gpu: str) -> dict[str, float]:
+def fit(profiles: Path, gpu: str) -> dict[str, float]:
     """Fitted parameters for one GPU generation, and their errors printed."""
     acc = catalog.accelerator(GPUS[gpu])
     bandwidth = acc.hbm_bandwidth_bytes_per_s
-    points = [p for p in measured(shared, gpu) if p[1] >= MIN_TOKENS]
+    points = [p for p in measured(profiles, gpu) if p[1] >= MIN_TOKENS]
     gemms = [p for p in points if p[2].flops > 0]
     memory = [p for p in points if p[2].flops == 0]
     grid = [(e, t0) for e in np.arange(0.50, 0.95, 0.01) for t0 in np.arange(0.0, 20.5e-6, 0.5e-6)]
@@ -138,12 +138,12 @@ def fit(shared: Path, gpu: str) -> dict[str, float]:
 
 
 def main() -> int:
-    shared = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared"
-    if not (shared / "data" / "vidur-profiles" / "compute").is_dir():
-        print(f"{shared}/data/vidur-profiles/compute not found: pass the shared folder", file=sys.stderr)
+    profiles = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests" / "data" / "vidur-profiles" / "compute"
+    if not profiles.is_dir():
+        print(f"{profiles} not found: pass a folder of Vidur's compute profiles", file=sys.stderr)
         return 1
     for gpu in GPUS:
-        print(f"{gpu}: {fit(shared, gpu)}")
+        print(f"{gpu}: {fit(profiles, gpu)}")
     return 0
 
 

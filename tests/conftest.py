@@ -1,4 +1,4 @@
-"""Shared fixtures: paths into the repository and the shared reference folder."""
+"""Shared fixtures: paths into the repository and its validation data (tests/data, see its README)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").rglob("*.yaml"))
-SHARED = ROOT.parent / "shared"
+DATA = ROOT / "tests" / "data"
 
 
 @pytest.fixture
@@ -17,9 +17,8 @@ def quickstart_text() -> str:
     return (ROOT / "scenarios" / "quickstart.yaml").read_text(encoding="utf-8")
 
 
-def shared_file(*parts: str) -> Path:
-    """A file under ../shared, or skip the test saying why."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} is absent: the shared reference folder is not next to this checkout")
+def data_file(*parts: str) -> Path:
+    """A file or folder under tests/data; a missing one fails the test (the data ships with the repository)."""
+    path = DATA.joinpath(*parts)
+    assert path.exists(), f"{path} is missing from the repository"
     return path

@@ -23,8 +23,11 @@ from simulator.models.workload.arrivals import (
     poisson_arrivals_s,
     uniform_lengths,
 )
+from tests.conftest import ROOT, data_file
 
-AZURE = Path(__file__).resolve().parents[1].parent / "shared" / "traces" / "azure_llm_2023"
+# Azure's 2023 LLM traces: the conversation hour whole (the scenarios' copy), the code hour one request in ten
+AZURE = {"conv": ROOT / "scenarios" / "traces" / "azure_llm_2023_conv.csv",
+         "code": data_file("azure_llm_2023", "code-every-10th.csv")}
 
 
 def rng(seed: int = 0) -> np.random.Generator:
@@ -197,11 +200,7 @@ def test_load_trace_bad_options(tmp_path: Path, kwargs: dict[str, Any]) -> None:
 
 
 def test_azure_traces(capsys: pytest.CaptureFixture[str]) -> None:
-    conv_path = AZURE / "AzureLLMInferenceTrace_conv.csv"
-    if not conv_path.exists():
-        pytest.skip(f"{conv_path} is absent: the shared Azure LLM trace folder is not next to this checkout")
-    for name in ("conv", "code"):
-        path = AZURE / f"AzureLLMInferenceTrace_{name}.csv"
+    for name, path in AZURE.items():
         trace = load_trace(path)
         rows = len(path.read_text(encoding="utf-8").splitlines()) - 1
         assert len(trace.arrival_s) == len(trace.input_tokens) == len(trace.output_tokens) == rows
@@ -210,7 +209,7 @@ def test_azure_traces(capsys: pytest.CaptureFixture[str]) -> None:
         if name == "conv":
             assert np.median(trace.input_tokens) > 0
             assert np.median(trace.output_tokens) > 0
-            assert 0.5 * 3600 < trace.arrival_s[-1] < 2 * 3600  # a one-hour sample
+        assert 0.5 * 3600 < trace.arrival_s[-1] < 2 * 3600  # a one-hour sample (the code slice keeps its last row)
     assert capsys.readouterr() == ("", "")
 
 

@@ -1,5 +1,5 @@
 """Built-in catalog: every entry loads and is sourced, model shapes reproduce their published parameter
-counts, and accelerator figures agree with shared/reference/accelerators.yaml where that folder exists."""
+counts, and accelerator figures agree with the shared reference's accelerators.yaml (tests/data/reference)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ import yaml
 from simulator.catalog import accelerators, models
 from simulator.models.hardware import PriceKind
 from simulator.models.workload.transformer import parameter_counts
+from tests.conftest import data_file
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-REFERENCE = SHARED / "reference" / "accelerators.yaml"
 
 # catalog name -> reference id
 REFERENCE_IDS = {
@@ -80,9 +79,7 @@ def test_shape_reproduces_published_parameter_count(name: str) -> None:
 
 
 def _reference() -> dict[str, dict[str, Any]]:
-    if not REFERENCE.is_file():
-        pytest.skip(f"{REFERENCE} not found: the shared reference folder is not checked out next to the repo")
-    data = yaml.safe_load(REFERENCE.read_text(encoding="utf-8"))
+    data = yaml.safe_load(data_file("reference", "accelerators.yaml").read_text(encoding="utf-8"))
     return {row["id"]: row for row in data["accelerators"]}
 
 
@@ -110,9 +107,6 @@ def test_accelerator_figures_match_reference(name: str) -> None:
 
 def test_kernel_parameters_are_the_fit_of_the_benchmark_script() -> None:
     """The catalog's A100/H100 roofline parameters are what benchmarks/fit_kernel_model.py fits."""
-    profiles = SHARED / "data" / "vidur-profiles" / "compute"
-    if not profiles.is_dir():
-        pytest.skip(f"{profiles} not found: the shared data folder is not checked out next to the repo")
     spec = importlib.util.spec_from_file_location("fit", REPO / "benchmarks" / "fit_kernel_model.py")
     assert spec is not None and spec.loader is not None
     fit = importlib.util.module_from_spec(spec)
@@ -120,7 +114,7 @@ def test_kernel_parameters_are_the_fit_of_the_benchmark_script() -> None:
     acc = accelerators()
     for gpu, names in {"a100": ("a100-40gb-sxm", "a100-80gb-sxm"),
                        "h100": ("h100-sxm", "h800-sxm", "h200-sxm")}.items():
-        fitted = fit.fit(SHARED, gpu)
+        fitted = fit.fit(data_file("vidur-profiles", "compute"), gpu)
         for name in names:
             stored = {key: getattr(acc[name], key) for key in fitted}
             assert stored == pytest.approx(fitted), name
@@ -135,9 +129,7 @@ def test_prices_are_dated_sourced_and_match_the_reference() -> None:
     h100 = {(p.offer, p.kind.value): p.usd for p in acc["h100-sxm"].prices}
     assert h100[("AWS p5 H100", "on_demand")] == 12.29
     assert h100[("GCP a3-highgpu H100", "three_year")] == 4.86
-    costs = SHARED / "reference" / "costs.yaml"
-    if not costs.exists():
-        pytest.skip(f"{costs} not found: the shared reference folder is not next to this checkout")
+    costs = data_file("reference", "costs.yaml")
     listed = {row["offer"]: row for row in yaml.safe_load(costs.read_text())["prices_usd_per_gpu_hour"]}
     for entry in acc.values():
         for price in entry.prices:

@@ -1,5 +1,6 @@
 """Collectives on the network graph (simulator/models/topology/collectives.py): exact alpha-beta on uniform links,
-invariants, sharing, failures, and the measured bus bandwidths of ../shared/reference/collectives.yaml."""
+invariants, sharing, failures, and the measured bus bandwidths of the shared reference's collectives.yaml
+(tests/data/reference) and Vidur's DGX measurements (tests/data/vidur-profiles)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from simulator.models.topology.fat_tree import build_switched
 from simulator.models.topology.network import Network, Partitioned
 from simulator.models.topology.shape import ClusterShape
 from simulator.models.topology.specs import FatTreeTopology, SingleSwitchTopology
-from tests.conftest import shared_file
+from tests.conftest import data_file
 
 GIB = 2.0**30
 A100_NVLINK, H100_NVLINK = 300e9, 450e9
@@ -164,11 +165,11 @@ def test_a_failed_uplink_is_routed_around_and_a_cut_leaf_partitions() -> None:
     assert cost() == pytest.approx(healthy, rel=1e-12)
 
 
-# --- measured bus bandwidth (../shared/reference/collectives.yaml, Vidur DGX measurements) --------------------
+# --- measured bus bandwidth (tests/data: reference/collectives.yaml, Vidur DGX measurements) ------------------
 
 
 def _published(case_id: str) -> float:
-    cases = yaml.safe_load(shared_file("reference", "collectives.yaml").read_text())["cases"]
+    cases = yaml.safe_load(data_file("reference", "collectives.yaml").read_text())["cases"]
     return float(next(c["busbw_gbps"] for c in cases if c["id"] == case_id)) * 1e9
 
 
@@ -192,7 +193,7 @@ def test_multi_node_a100_ring_bus_bandwidth_within_10_percent() -> None:
 
 
 def test_vidur_h100_eight_gpu_large_messages_within_10_percent() -> None:
-    path = shared_file("data", "vidur-profiles", "network", "h100_dgx", "all_reduce.csv")
+    path = data_file("vidur-profiles", "network", "h100_dgx", "all_reduce.csv")
     rows = [r for r in csv.DictReader(path.open()) if r["num_workers"] == "8" and int(r["size"]) >= 2**25]
     assert rows
     net = switch(1, gpus_per_node=8, nvlink=H100_NVLINK, in_switch=True)
@@ -207,7 +208,7 @@ def _vidur_errors(box: str, nvlink: float, in_switch: bool) -> list[float]:
     """|predicted / measured - 1| of every single-node all-reduce Vidur measured on `box`, 2 KiB-64 MiB."""
     from simulator.models.topology.build import build_network
 
-    path = shared_file("data", "vidur-profiles", "network", box, "all_reduce.csv")
+    path = data_file("vidur-profiles", "network", box, "all_reduce.csv")
     errors = []
     nets: dict[int, Network] = {}
     for row in csv.DictReader(path.open()):
@@ -232,7 +233,7 @@ def test_vidur_a100_box_is_slower_than_nccl_tests_but_the_model_fits_it_once_its
     64 MiB where nccl-tests' DGX A100 plateaus at 230. Its own bandwidth, read off that one row (8 GPUs,
     64 MiB: 675 us), brings the other ~3,000 rows within 15 % median (benchmarks/collectives_validation.py)."""
     assert float(np.median(_vidur_errors("a100_dgx", A100_NVLINK, False))) > 0.2
-    path = shared_file("data", "vidur-profiles", "network", "a100_dgx", "all_reduce.csv")
+    path = data_file("vidur-profiles", "network", "a100_dgx", "all_reduce.csv")
     size = 2**26
     (measured_s,) = [float(r["time_stats.all_reduce.median"]) * 1e-3 for r in csv.DictReader(path.open())
                      if r["num_workers"] == r["devices_per_node"] == "8" and int(r["size"]) == size]

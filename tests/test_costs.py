@@ -16,7 +16,7 @@ from simulator.models.cost import Amortization, PowerModel, network_power_w, own
 from simulator.plan.load import load_scenario
 from simulator.report.model import InferenceReport, TrainingReport
 from simulator.run import simulate
-from tests.conftest import ROOT, shared_file
+from tests.conftest import ROOT, data_file
 
 CASES = yaml.safe_load((CATALOG_DIR / "published_costs.yaml").read_text(encoding="utf-8"))["cases"]
 
@@ -32,7 +32,7 @@ def test_published_energy_and_carbon_within_2_percent(case: dict[str, object]) -
 
 
 def test_extract_matches_the_shared_reference() -> None:
-    shared = yaml.safe_load(shared_file("reference", "costs.yaml").read_text(encoding="utf-8"))
+    shared = yaml.safe_load(data_file("reference", "costs.yaml").read_text(encoding="utf-8"))
     reference = {c["id"]: c for c in shared["cases"]}
     for case in CASES:
         ref = reference[case["id"]]

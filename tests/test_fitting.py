@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from simulator.models.fitting import fit_lognormal, fit_weibull, ks_critical, ks_two_sample
 from simulator.models.reliability import Distribution, Scope
 from simulator.tools.lanl import fitted_component, load_system
-from tests.conftest import shared_file
+from tests.conftest import data_file
 
 SAMPLES = st.lists(st.floats(1.0, 1e4), min_size=5, max_size=60)
 
@@ -153,7 +153,7 @@ def test_lanl_loader_counts_gaps_and_repairs(tmp_path: Path) -> None:
 
 
 def test_lanl_system_20_is_512_nodes_over_3_7_years() -> None:
-    path = shared_file("data", "lanl-failures-1996-2005", "LA-UR-05-7318-failure-data-1996-2005.csv")
+    path = data_file("lanl-failures-1996-2005", "system-20.csv")
     records = load_system(path, "20")
     assert records.nodes == 512
     assert records.span_s / (365.25 * 86400) == pytest.approx(3.7, abs=0.05)

@@ -7,11 +7,11 @@ from __future__ import annotations
 import math
 
 from simulator.tools.lanl import compare_with_simulation, load_system
-from tests.conftest import shared_file
+from tests.conftest import data_file
 
 
 def test_fitted_process_reproduces_rate_and_repairs() -> None:
-    records = load_system(shared_file("data", "lanl-failures-1996-2005", "LA-UR-05-7318-failure-data-1996-2005.csv"),
+    records = load_system(data_file("lanl-failures-1996-2005", "system-20.csv"),
                           "20")
     result = compare_with_simulation(records, seed=1)
     expected = result["failures_per_node_year_recorded"]

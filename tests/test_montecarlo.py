@@ -174,6 +174,6 @@ def test_cli_run_replicates_json_is_reproducible(tmp_path: Path) -> None:
 def test_cli_run_replicates_table() -> None:
     result = CliRunner().invoke(main, ["run", str(QUICKSTART), "--replicates", "3", "--workers", "1"])
     assert result.exit_code == 0, result.output
-    for text in ("3 replicates", "± 95 % CI", "workloads.pretrain.ettr", "lost_gpu_hours", "Student's t",
+    for text in ("3 replicates", "± 95 % CI", "workloads.pretrain", "ettr", "lost_gpu_hours", "Student's t",
                  "t(0.975, n - 1)"):
         assert text in result.stdout

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import cli
+import simulator.experiments.compare
+import simulator.run
 from cli import main
 from simulator.report.files import OutputError, check_outputs, write_atomic
-from simulator.report.progress import progress_lines
+from simulator.report.progress import progress_bar, progress_lines
 from tests.conftest import ROOT
 
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")
@@ -24,8 +25,10 @@ def no_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the simulation ran before its outputs were checked")
 
-    monkeypatch.setattr(cli, "simulate", refuse)
-    monkeypatch.setattr(cli, "compare_runs", refuse)
+    # cli imports them when a command runs; both modules are imported above, before any patch, so that
+    # compare.py's own `simulate` is the real one once the patches are undone
+    monkeypatch.setattr(simulator.run, "simulate", refuse)
+    monkeypatch.setattr(simulator.experiments.compare, "compare", refuse)
 
 
 @pytest.mark.usefixtures("no_simulation")
@@ -50,7 +53,7 @@ def test_a_write_that_fails_after_the_work_prints_the_report(tmp_path: Path, mon
     def broken(path: str | Path, text: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cli, "write_atomic", broken)
+    monkeypatch.setattr("simulator.report.files.write_atomic", broken)
     out = tmp_path / "r.json"
     result = CliRunner().invoke(main, ["run", QUICKSTART, "-o", str(out)])
     assert result.exit_code == 1
@@ -106,3 +109,17 @@ def test_progress_lines_are_periodic() -> None:
     assert lines[0] == "work: 0/100" and len(lines) == 1 + 9  # one every 10 s
     advance(1)
     assert lines[-1] == "work: 100/100 (100%), 99 s"
+
+
+def test_progress_bar_writes_plain_lines_off_a_terminal_and_nothing_when_quiet(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """simulator/report/progress.py's progress_bar, moved out of cli.py: stderr is captured here (not a
+    terminal), so it writes progress_lines' first and last line; `quiet` writes nothing at all."""
+    with progress_bar() as task:
+        advance = task("work", 3)
+        advance(1)
+        advance(2)
+    assert capsys.readouterr() == ("", "work: 0/3\nwork: 3/3 (100%), 0 s\n")
+    with progress_bar(quiet=True) as task:
+        task("work", 3)(3)
+    assert capsys.readouterr() == ("", "")

@@ -16,7 +16,7 @@ from cli import main
 from simulator.report.render_tools import reproduction_tables
 from simulator.report.tools import ReproductionReport
 from simulator.tools.reproduce import PUBLISHED, reproduce_training
-from tests.conftest import shared_file
+from tests.conftest import data_file
 
 # today's |error| per row, plus 1.5 points of slack: a regression guard, not the target
 CURRENT_ERRORS = {
@@ -67,7 +67,7 @@ def test_command_prints_every_row_and_json() -> None:
 
 
 def test_extract_matches_the_shared_reference() -> None:
-    shared = yaml.safe_load(shared_file("reference", "training_throughput.yaml").read_text())["cases"]
+    shared = yaml.safe_load(data_file("reference", "training_throughput.yaml").read_text())["cases"]
     published = {c["id"]: c for c in shared}
     extract = yaml.safe_load(PUBLISHED.read_text())
     for case in extract["cases"]:

@@ -3,18 +3,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
 from simulator.models.workload import scaling_laws as sl
+from tests.conftest import data_file
 
 # Hoffmann et al. 2022 (arXiv 2203.15556), Table 3, the two rows the issue quotes (params, FLOPs, Gopher
-# units, tokens); kept here so the test runs where ../shared is absent.
+# units, tokens), checked against the shared reference's copy in tests/data/reference.
 ROW_1T = (1e12, 1.27e26, 221.3, 21.2e12)
 ROW_10T = (10e12, 1.30e28, 22515.9, 216.2e12)
-SHARED_TABLE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "scaling_laws.yaml"
 
 
 def _rel(value: float, expected: float) -> float:
@@ -57,11 +55,9 @@ def test_every_table3_row_within_five_percent() -> None:
 
 
 def test_table3_in_code_matches_shared_reference() -> None:
-    if not SHARED_TABLE.exists():
-        pytest.skip(f"{SHARED_TABLE} is absent: the shared reference folder is not next to this checkout")
     # PyYAML reads 400.0e6 (no exponent sign) as a string, so every figure goes through float().
-    rows = [{k: float(v) for k, v in r.items()}
-            for r in yaml.safe_load(SHARED_TABLE.read_text(encoding="utf-8"))["chinchilla_table3"]]
+    table = yaml.safe_load(data_file("reference", "scaling_laws.yaml").read_text(encoding="utf-8"))
+    rows = [{k: float(v) for k, v in r.items()} for r in table["chinchilla_table3"]]
     assert [(r["params"], r["flops"], r["tokens"]) for r in rows] == [
         (r.params, r.flops, r.tokens) for r in sl.CHINCHILLA_TABLE3
     ]

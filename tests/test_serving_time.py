@@ -31,7 +31,7 @@ from simulator.models.workload.serving_time import (
     token_kernels,
 )
 from simulator.tools.reproduce import PUBLISHED_SERVING, reproduce_serving
-from tests.conftest import shared_file
+from tests.conftest import data_file
 
 H100 = accelerator("h100-sxm")
 NET = build_network(SingleSwitchTopology(kind="single_switch"), ClusterShape(1, 8, 450e9, 50e9, True))
@@ -112,7 +112,7 @@ def test_reproduction_against_tensorrt_llm() -> None:
 
 
 def test_extract_matches_the_shared_reference() -> None:
-    shared = yaml.safe_load(shared_file("reference", "inference.yaml").read_text())["offline_max_throughput"]["cases"]
+    shared = yaml.safe_load(data_file("reference", "inference.yaml").read_text())["offline_max_throughput"]["cases"]
     published = {c["id"]: c["output_tokens_per_s"] for c in shared}
     for case in yaml.safe_load(PUBLISHED_SERVING.read_text())["cases"]:
         assert case["output_tokens_per_s"] == published[case["id"]]
@@ -186,7 +186,7 @@ def test_iteration_gemms_match_vidur_measurements_within_15_percent_median(gpu: 
     acc = accelerator(chip)
     errors = []
     for folder, name in (("Llama-2-7b-hf", "llama2-7b"), ("Llama-2-70b-hf", "llama2-70b")):
-        path = shared_file("data", "vidur-profiles", "compute", gpu, folder, "mlp.csv")
+        path = data_file("vidur-profiles", "compute", gpu, folder, "mlp.csv")
         with path.open(encoding="utf-8") as f:
             for row in csv.DictReader(f):
                 tp = int(row["num_tensor_parallel_workers"])

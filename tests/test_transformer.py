@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,13 +18,12 @@ from simulator.models.workload.transformer import (
     parameter_counts,
     training_flops_per_token,
 )
-
-SHARED_THROUGHPUT = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "training_throughput.yaml"
+from tests.conftest import data_file
 
 V, S = 51200, 2048  # Megatron GPT vocabulary and sequence length (Narayanan et al. 2021, Table 1)
 
 # Narayanan et al., "Efficient Large-Scale Language Model Training on GPU Clusters Using Megatron-LM", SC'21
-# (arXiv 2104.04473), Table 1 (also shared/reference/training_throughput.yaml): (published params, heads a,
+# (arXiv 2104.04473), Table 1 (also tests/data/reference/training_throughput.yaml): (published params, heads a,
 # hidden h, layers l).
 MEGATRON_ROWS: list[tuple[float, int, int, int]] = [
     (1.7e9, 24, 2304, 24),
@@ -70,9 +68,7 @@ def test_worst_closed_form_row_is_the_smallest_model() -> None:
 
 
 def _shared_rows() -> list[dict[str, Any]]:
-    if not SHARED_THROUGHPUT.exists():
-        pytest.skip(f"{SHARED_THROUGHPUT} is absent: the shared reference folder is not next to this checkout")
-    data = yaml.safe_load(SHARED_THROUGHPUT.read_text(encoding="utf-8"))
+    data = yaml.safe_load(data_file("reference", "training_throughput.yaml").read_text(encoding="utf-8"))
     return [c for c in data["cases"] if c["id"] in ROW_IDS]
 
 

@@ -20,6 +20,7 @@ from simulator.report.model import (
     StepBreakdown,
     TrainingReport,
 )
+from simulator.report.terminal import FittedTable, short_fields
 from simulator.units import format_count, format_si
 
 
@@ -51,7 +52,7 @@ def report_tables(report: Report) -> Group:
         *_link_rows(report),
         ("simulation wall time", f"{report.wall_s:.3f} s"),
     ])
-    parts: list[Table | str] = [head]
+    parts: list[Table | FittedTable | str] = [head]
     training = {n: w for n, w in report.workloads.items() if isinstance(w, TrainingReport)}
     serving = {n: w for n, w in report.workloads.items() if isinstance(w, InferenceReport)}
     if training:
@@ -122,16 +123,11 @@ def _breakdown_text(b: CostBreakdown) -> str:
             f"idle ${b.idle_usd:,.0f}, energy ${b.energy_usd:,.0f}")
 
 
-def _columns_table(title: str, workloads: dict[str, W], rows: Callable[[W], list[tuple[str, str]]]) -> Table:
+def _columns_table(title: str, workloads: dict[str, W], rows: Callable[[W], list[tuple[str, str]]]) -> FittedTable:
     """One column per workload, one row per figure."""
-    table = Table(title=title)
-    table.add_column("", style="bold")
-    for name in workloads:
-        table.add_column(name, justify="right")
     columns = [rows(w) for w in workloads.values()]
-    for index, (label, _) in enumerate(columns[0]):
-        table.add_row(label, *(column[index][1] for column in columns))
-    return table
+    return FittedTable(title, "", list(workloads), [(label, [column[index][1] for column in columns])
+                                                    for index, (label, _) in enumerate(columns[0])])
 
 
 def _training_rows(w: TrainingReport) -> list[tuple[str, str]]:
@@ -218,34 +214,27 @@ def _serving_rows(w: InferenceReport) -> list[tuple[str, str]]:
     ]
 
 
-def rows_table(title: str, rows: list[dict[str, object]]) -> Table:
-    """A table of homogeneous rows (dicts with the same keys); None shows as '-'."""
-    table = Table(title=title)
-    if not rows:
-        return table
-    for key in rows[0]:
-        table.add_column(key, justify="right" if isinstance(rows[0][key], int | float) else "left")
-    for row in rows:
-        table.add_row(*("-" if v is None else str(v) for v in row.values()))
-    return table
+def rows_table(title: str, rows: list[dict[str, object]]) -> FittedTable:
+    """A table of homogeneous rows (dicts with the same keys), the first key labelling them; None shows as '-'."""
+    keys = list(rows[0]) if rows else [""]
+    return FittedTable(title, keys[0], keys[1:], [(str(row[keys[0]]), ["-" if v is None else str(v) for v in
+                                                                        list(row.values())[1:]]) for row in rows],
+                       left={i for i, key in enumerate(keys[1:]) if not isinstance(rows[0][key], int | float)})
 
 
-def comparison_table(comparison: Comparison) -> Table:
-    """Headline figures of each run side by side; after the first, the ratio to it in parentheses."""
-    table = Table(title="comparison (ratio to the first column)")
-    table.add_column("figure", style="bold")
-    for run in comparison.runs:
-        table.add_column(run.label, justify="right")
-    for row in comparison_rows(comparison, format_figure):
-        table.add_row(*row)
+def comparison_table(comparison: Comparison) -> FittedTable:
+    """Headline figures of each run side by side; after the first, the ratio to it in parentheses. Figures are
+    grouped by their dotted prefix, and `--vary` fields named by their last part (the caption names them)."""
+    labels, caption = short_fields([run.label for run in comparison.runs])
+    rows = [(row[0], list(row[1:])) for row in comparison_rows(comparison, format_figure)]
     first = comparison.runs[0].report
     bottlenecks = [key for key in StepBreakdown.model_fields if key.endswith("_bottleneck")]
     for name, job in first.workloads.items():
         for key in [*job.step_breakdown.parts_s, *bottlenecks] if isinstance(job, TrainingReport) else []:
-            table.add_row(f"workloads.{name}.step.{key}", *(
-                _breakdown(run.report, name, key) for run in comparison.runs
-            ))
-    return table
+            rows.append((f"workloads.{name}.step.{key}", [_breakdown(run.report, name, key)
+                                                          for run in comparison.runs]))
+    return FittedTable("comparison (ratio to the first column)", "figure", labels, rows,
+                       sections=True, caption=caption)
 
 
 def comparison_rows(comparison: Comparison, text: Callable[[str, float], str]) -> list[tuple[str, ...]]:
@@ -303,19 +292,18 @@ def format_figure(key: str, value: float, precise: bool = False) -> str:
 
 def replicates_table(report: ReplicatesReport) -> Group:
     """Headline figures of `run --replicates`: mean +- 95 % CI half-width, std, min and max."""
-    table = Table(title=f"clustersim: {report.scenario}, {report.replicates:,} replicates "
-                        f"(seeds from SeedSequence({report.seed}))")
-    for column in ("figure", "mean", "± 95 % CI", "std", "min", "max"):
-        table.add_column(column, justify="left" if column == "figure" else "right", style="bold" * (column == "figure"))
+    rows = []
     for path in report.headline:
         stats = report.figures.get(path)
-        if stats is None:
-            table.add_row(path, "-", "", "", "", "")
-            continue
-        half = "" if stats.ci95_high is None else f"± {format_figure(path, stats.ci95_high - stats.mean, True)}"
-        table.add_row(path, format_figure(path, stats.mean, True), half,
-                      format_figure(path, stats.std, True), format_figure(path, stats.min, True),
-                      format_figure(path, stats.max, True))
+        high = None if stats is None else stats.ci95_high
+        half = "" if stats is None or high is None else f"± {format_figure(path, high - stats.mean, True)}"
+        rows.append((path, ["-", "", "", "", ""] if stats is None else [
+            format_figure(path, stats.mean, True), half,
+            format_figure(path, stats.std, True), format_figure(path, stats.min, True),
+            format_figure(path, stats.max, True)]))
+    table = FittedTable(f"clustersim: {report.scenario}, {report.replicates:,} replicates (seeds from "
+                        f"SeedSequence({report.seed}))", "figure", ["mean", "± 95 % CI", "std", "min", "max"], rows,
+                        sections=True)
     lines = [
         "95 % CI: Student's t, mean ± t(0.975, n - 1) std / sqrt(n) (t = 2.365 for 8 replicates, 1.960 as n grows; "
         "none for one replicate); std is the sample standard deviation (n - 1). "

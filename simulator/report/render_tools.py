@@ -7,6 +7,7 @@ from rich.console import Group
 from rich.table import Table
 
 from simulator.report.render import duration_text, pairs_table
+from simulator.report.terminal import FittedTable, fitted
 from simulator.report.tools import (
     LayoutReport,
     LifetimeReport,
@@ -36,7 +37,7 @@ def topology_tables(report: TopologyReport) -> Group:
         table.add_row(row.op, row.scope, f"{row.gpus:,}", format_si(row.size_bytes, "B", binary=True),
                       f"{row.time_s * 1e3:.3g} ms", f"{row.bus_bandwidth_gb_per_s:,.1f}", row.algorithm,
                       row.bottleneck)
-    return Group(head, table)
+    return Group(head, fitted(table))
 
 
 def reproduction_tables(report: ReproductionReport) -> Group:
@@ -68,7 +69,7 @@ def reproduction_tables(report: ReproductionReport) -> Group:
         f"({estimate.error:+.1%})",
         *dict.fromkeys(f"assumed for {run.source.split(',')[0]}: {run.assumed}" for run in report.runs if run.assumed),
     ]
-    return Group(table, *lines, *([shipped] if report.scenarios else []))
+    return Group(fitted(table), *lines, *([fitted(shipped)] if report.scenarios else []))
 
 
 def plan_tables(report: PlanReport) -> Group:
@@ -108,7 +109,7 @@ def plan_tables(report: PlanReport) -> Group:
     ]
     for label, values in figures:
         table.add_row(label, *values)
-    parts: list[Table | str] = [head, table]
+    parts: list[Table | FittedTable | str] = [head, fitted(table)]
     parts += [f"{r.title}: {r.rule}; {r.source}" for r in rows]
     parts += [f"note: {n}" for n in report.notes]
     return Group(*parts)
@@ -129,7 +130,7 @@ def layout_table(report: LayoutReport) -> Group:
                       f"{r.days:.1f}", f"${r.cost_usd:,.0f}")
     summary = (f"{report.enumerated:,} layouts enumerated, {report.fitting:,} fit in memory, {report.evaluated} "
                f"priced on the network; {report.wall_s:.1f} s")
-    return Group(table, summary)
+    return Group(fitted(table), summary)
 
 
 def serving_reproduction_table(report: ServingReproductionReport) -> Group:
@@ -143,7 +144,7 @@ def serving_reproduction_table(report: ServingReproductionReport) -> Group:
                       run.limited_by, f"{run.iteration_s * 1e3:.1f} ms")
     notes = [f"median |error| {report.median_abs_error:.1%}, worst {report.max_abs_error:.1%}",
              "assumed: " + ", ".join(f"{k} {v}" for k, v in report.assumptions.items())]
-    return Group(table, *notes)
+    return Group(fitted(table), *notes)
 
 
 def lifetime_tables(report: LifetimeReport) -> Group:
@@ -174,4 +175,4 @@ def lifetime_tables(report: LifetimeReport) -> Group:
         f"{report.mfu:.1%} ({report.mfu_source})",
         *report.notes,
     ]
-    return Group(table, *lines)
+    return Group(fitted(table), *lines)
