@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from simulator.api import compare, load, replicates, simulate
+    from simulator.api import compare, load, replicates, simulate, sweep
     from simulator.scenario.loader import ScenarioError
 
 _API = {"load": "simulator.api", "simulate": "simulator.api", "replicates": "simulator.api",
-        "compare": "simulator.api", "ScenarioError": "simulator.scenario.loader"}
-__all__ = ["ScenarioError", "__version__", "compare", "load", "replicates", "simulate"]
+        "compare": "simulator.api", "sweep": "simulator.api", "ScenarioError": "simulator.scenario.loader"}
+__all__ = ["ScenarioError", "__version__", "compare", "load", "replicates", "simulate", "sweep"]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,6 +11,8 @@ from typing import Any
 
 from simulator.experiments.compare import compare as compare_runs
 from simulator.experiments.montecarlo import run_replicates
+from simulator.experiments.sweep import InvalidPoints, SweepResult
+from simulator.experiments.sweep import sweep as run_grid
 from simulator.plan.load import check_scenario, load_scenario, load_text, validate_data
 from simulator.report.experiments import Comparison, ReplicatesReport
 from simulator.report.model import Report
@@ -44,7 +46,7 @@ def load(source: Source, overrides: Overrides = None, *, base_dir: str | os.Path
         import copy
 
         return validate_data(LocatedData(copy.deepcopy(dict(source))), DATA_NAME, changes, folder or ".")
-    if isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{")):
+    if isinstance(source, str) and _is_text(source):
         return load_text(source, TEXT_NAME, changes, folder or ".")
     return load_scenario(Path(source), (), changes)
 
@@ -73,6 +75,32 @@ def compare(runs: Mapping[str, Source] | Sequence[Source], overrides: Overrides 
     return compare_runs(loaded)
 
 
+def sweep(scenario: str | os.PathLike[str], grid: Mapping[str, Sequence[Any]], overrides: Overrides = None, *,
+          replicates: int = 1, figures: Sequence[str] | None = None, per_replicate: bool = False,
+          workers: int | None = 1, output: str | os.PathLike[str] | None = None, fresh: bool = False) -> SweepResult:
+    """`clustersim sweep`: the scenario file at every combination of `grid` ({field path: [values]}, values as
+    Python objects), each point with `replicates` seeds, under `overrides`; `figures` are report paths (default:
+    the sweep's headline figures). `output` is written and resumed as `-o` is. `.records()` of the result gives
+    its rows as plain dicts (`pandas.DataFrame(result.records())`). A sweep is of a file: its rows carry the
+    file's hash, so that a resumed sweep knows its own rows."""
+    if isinstance(scenario, Scenario | Mapping) or (isinstance(scenario, str) and _is_text(scenario)):
+        raise TypeError("sweep takes a scenario file's path (its rows carry the file's hash); write the scenario "
+                        "to a file, or use compare() for a few variants of a Scenario")
+    sets = [f"{o.field}={o.text}" for o in _overrides(overrides)]
+    try:
+        return run_grid(Path(scenario), grid, sets, replicates, figures, per_replicate, workers,
+                        None if output is None else Path(output), fresh)
+    except OverrideError as err:
+        raise ScenarioError([ScenarioIssue(err.source, err.field, err.message)]) from None
+    except InvalidPoints as err:
+        raise ScenarioError([issue for _, problem in err.failures for issue in problem.issues]) from None
+
+
+def _is_text(source: str) -> bool:
+    """Whether a string source is YAML text rather than a path."""
+    return "\n" in source or source.lstrip().startswith("{")
+
+
 def _overrides(overrides: Overrides) -> list[Override]:
     """Overrides as the loader takes them; their malformed paths or values as a ScenarioError."""
     if not overrides:
@@ -97,6 +125,6 @@ def _label(source: Source, index: int) -> str:
         return source.name
     if isinstance(source, Mapping):
         return str(source.get("name", f"run {index + 1}"))
-    if isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{")):
+    if isinstance(source, str) and _is_text(source):
         return f"run {index + 1}"
     return Path(source).stem

@@ -115,3 +115,27 @@ def test_importing_the_package_imports_no_simulation() -> None:
     assert out.stdout.strip() == "False"
     with pytest.raises(AttributeError):
         _ = cs.no_such_function  # type: ignore[attr-defined]
+
+
+def test_sweep_takes_python_values(tmp_path: Path) -> None:
+    result = cs.sweep(QUICKSTART, {"cluster.topology.nic_bandwidth": ["100 Gbps", "400 Gbps"]},
+                      {"workloads.pretrain.tokens": "1B"}, figures=["simulated_s", "workloads.pretrain.mfu"],
+                      output=tmp_path / "s.csv")
+    records = result.records()
+    assert [r["cluster.topology.nic_bandwidth"] for r in records] == ["100 Gbps", "400 Gbps"]
+    assert records[0]["cluster.topology.nic_bandwidth_si"] == pytest.approx(100e9 / 8)
+    assert all(r["simulated_s.mean"] > 0 for r in records)
+    assert (tmp_path / "s.csv").exists()
+    with pytest.raises(cs.ScenarioError, match=r"^--grid:1: cluster\.nodes: "):
+        cs.sweep(QUICKSTART, {"cluster.nodes": ["many"]})
+    with pytest.raises(TypeError, match="file's path"):
+        cs.sweep(cs.load(QUICKSTART), {"cluster.nodes": [4]})
+
+
+def test_value_text_reads_back_as_one_value() -> None:
+    from simulator.scenario.overrides import read_value, split_values, value_text
+
+    for value in (8, 1.5, True, None, "400 Gbps", "a,b", 'x"y,z', "it's", {"tp": 2, "dp": 16}, [1, 2], ""):
+        text = value_text(value)
+        assert split_values(text) == [text] and read_value(text) == value
+    assert value_text({"tp": 2, "dp": 16}) == "{tp: 2, dp: 16}"  # the order given

@@ -43,7 +43,7 @@ from simulator.report.experiments import ReplicateRow, SweepRow
 from simulator.report.figures import sweep_paths
 from simulator.report.files import check_outputs
 from simulator.scenario.loader import ScenarioError
-from simulator.scenario.overrides import LIST_FORM, Variant, parse_axes, variants
+from simulator.scenario.overrides import LIST_FORM, Variant, parse_axes, value_text, variants
 from simulator.scenario.schema import Scenario
 
 GridKey = tuple[str, ...]  # a point's values, in grid-key order
@@ -264,8 +264,8 @@ def run_sweep(sweep: Sweep, workers: int | None = None,
 def sweep(scenario: str | Path, grid: Mapping[str, Sequence[Any]], sets: Sequence[str] = (), replicates: int = 1,
           figures: Sequence[str] | None = None, per_replicate: bool = False, workers: int | None = 1,
           output: str | Path | None = None, fresh: bool = False) -> SweepResult:
-    """Sweep the scenario file at every combination of `grid` (field path -> values as on the command line:
+    """Sweep the scenario file at every combination of `grid` (field path -> values, as Python objects:
     `{"cluster.nodes": [4, 8], "x.interval": ["5 min", "30 min"]}`), each point with `replicates` seeds;
     `.records()` of the result gives the rows as plain dicts. Raises as `prepare` does."""
-    texts = [f"{field}={','.join(str(value) for value in values)}" for field, values in grid.items()]
+    texts = [f"{field}={','.join(value_text(value) for value in values)}" for field, values in grid.items()]
     return run_sweep(prepare(scenario, texts, sets, output, replicates, fresh, figures, per_replicate), workers)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -183,11 +184,22 @@ def given(source: str, field_path: str, value: Any) -> Override:
     """An override whose value is already a Python object (the Python API's `{"cluster.nodes": 8}`), checked
     like an option's field path."""
     field_path, _ = _assignment(source, f"{field_path}=", SET_FORM)
+    return Override(source, field_path, value_text(value), value)
+
+
+def value_text(value: Any) -> str:
+    """`value` written as one option value (flow YAML that reads back as `value` and that a value list keeps
+    whole: a string with a comma is quoted); repr() where it is not a YAML type (a numpy number, say)."""
     try:
-        text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...")
-    except yaml.YAMLError:  # not a YAML type (a numpy number, say): the schema will say what it needs
-        text = repr(value)
-    return Override(source, field_path, text, value)
+        dumped = yaml.safe_dump(value, default_flow_style=True, width=2**16, sort_keys=False)
+        text = str(dumped).strip().removesuffix("\n...")
+    except yaml.YAMLError:
+        return repr(value)
+    try:
+        whole = split_values(text) == [text]
+    except ValueError:
+        whole = False
+    return text if whole else json.dumps(value)
 
 
 def _override(source: str, field_path: str, text: str, which: str = "") -> Override:
