@@ -131,11 +131,11 @@ def _document(title: str, body: str) -> str:
 
 
 def report_html(report: Report) -> str:
-    """One run as a self-contained HTML page."""
+    """One run as a self-contained HTML page; the same report gives the same bytes (the simulation's wall time,
+    the report's one non-deterministic figure, is left out)."""
     return _document(f"clustersim: {report.scenario} (seed {report.seed})", _report_body(report, count()) + (
-        f'<p class="note">clustersim {html.escape(report.clustersim_version)}; simulation wall time '
-        f"{report.wall_s:.3f} s. Plots sample the run at most 512 times; drag to zoom, double-click to reset, "
-        "hover for values.</p>"))
+        f'<p class="note">clustersim {html.escape(report.clustersim_version)}. Plots sample the run at most 512 '
+        "times; drag to zoom, double-click to reset, hover for values.</p>"))
 
 
 def _bars_figure(comparison: Comparison) -> Figure:
