@@ -14,6 +14,8 @@ COST_PARTS = (("useful_usd", "useful work", "#2b8a3e"), ("checkpoint_usd", "chec
               ("energy_usd", "energy", "#1c7ed6"))
 EVENT_COLORS = {"failure": "#e03131", "checkpoint": "#f59f00"}
 SUFFIX = {"days": "d", "hours": "h", "minutes": "min"}
+PALETTE = ("#1c7ed6", "#2b8a3e", "#845ef7", "#f76707", "#0c8599", "#d6336c", "#5c940d", "#495057")
+SIDE_LEGEND = {"orientation": "v", "x": 1.02, "y": 1.0, "yanchor": "top"}
 
 
 def when(unit: str) -> str:
@@ -51,7 +53,7 @@ def cluster_figure(report: Report) -> Figure:
                           "range": [0, right], "showgrid": False})
 
 
-def goodput(report: Report, name: str, x: list[float], unit: str) -> dict[str, Any] | None:
+def goodput(report: Report, name: str, x: list[float], unit: str, color: str) -> dict[str, Any] | None:
     """A training job's goodput over time: its progress between samples as a share of the progress it makes
     running steps without interruption (the step time without contention), %."""
     job = report.workloads[name]
@@ -62,7 +64,7 @@ def goodput(report: Report, name: str, x: list[float], unit: str) -> dict[str, A
     rate = [0.0] + [100 * (p - q) * ideal_s / (t - u) if t > u else 0.0
                     for p, q, t, u in zip(progress[1:], progress, times[1:], times, strict=False)]
     return step(x, rate, f"{name}: goodput", f"{when(unit)}: %{{y:.1f}} % of the uninterrupted step rate",
-                "#2b8a3e", width=1, window=True, opacity=0.6)
+                color, width=1, window=True, opacity=0.6)
 
 
 def _event_hover(event: TimelineEvent) -> str:
@@ -86,10 +88,11 @@ def progress_figure(report: Report) -> Figure:
     scale = x[-1] / s.time_s[-1] if s.time_s and s.time_s[-1] else 1.0
     traces: list[dict[str, Any]] = []
     rows: list[str] = []
-    for name, series in s.workloads.items():
+    for index, (name, series) in enumerate(s.workloads.items()):
+        color = PALETTE[index % len(PALETTE)]
         traces.append(trace(x, [100 * p for p in series.progress], f"{name}: work done",
-                            f"{when(unit)}: %{{y:.1f}} % done"))
-        rate = goodput(report, name, x, unit)
+                            f"{when(unit)}: %{{y:.1f}} % done", line={"color": color, "width": 2}))
+        rate = goodput(report, name, x, unit, color)
         if rate is not None:
             traces.append(rate)
         for kind in ("failure", "checkpoint"):
@@ -121,7 +124,8 @@ def cost_figure(report: Report) -> Figure:
     traces = [{"type": "bar", "orientation": "h", "name": label, "y": names,
                "x": [getattr(b, key) for _, b in parts], "marker": {"color": color},
                "hovertemplate": f"%{{y}}: {label} $%{{x:,.2f}}<extra></extra>"} for key, label, color in COST_PARTS]
-    return figure("Where the money went", traces, "USD", "", height_px=160 + 40 * len(parts), barmode="stack",
+    return figure("Where the money went", traces, "USD", "", height_px=180 + 40 * len(parts), barmode="stack",
+                  legend=SIDE_LEGEND,
                   xaxis={"tickprefix": "$"}, yaxis={"autorange": "reversed", "automargin": True})
 
 
@@ -134,7 +138,7 @@ def energy_figure(report: Report, carbon: str) -> Figure:
               for label, kwh, color in (("GPUs and servers", c.gpu_energy_kwh, "#2b8a3e"),
                                         ("network", c.network_energy_kwh, "#845ef7"))]
     return figure(f"Energy: {c.energy_kwh:,.0f} kWh, carbon {carbon}", traces, "kWh at the meter (PUE included)", "",
-                  height_px=220, barmode="stack", xaxis={"ticksuffix": " kWh"})
+                  height_px=220, barmode="stack", xaxis={"ticksuffix": " kWh"}, legend=SIDE_LEGEND)
 
 
 def link_figure(report: Report) -> Figure:

@@ -32,7 +32,8 @@ _INTROS = {
     ),
     "report.md": (
         "# Report reference\n\n"
-        "Generated from `simulator/report/model.py` by `python -m simulator.tools.fielddocs`; do not edit.\n\n"
+        "Generated from `simulator/report/model.py` by `python -m simulator.tools.fielddocs`; do not edit "
+        "above \"HTML pages\".\n\n"
         "`clustersim run S -o report.json` writes this structure; `--json` prints it. All times are "
         "simulated seconds except `wall_s`.\n"
     ),
@@ -106,51 +107,20 @@ def _section(model: type[BaseModel], seen: set[type[BaseModel]]) -> list[str]:
     return lines
 
 
-_OUTROS = {
-    "report.md": """## HTML pages
+HANDWRITTEN = "## HTML pages\n"  # report.md from this heading on is written by hand and kept as it is
 
-`clustersim run S --html run.html` and `clustersim compare A B --html cmp.html` write one self-contained page:
-tables as HTML text, and interactive plotly.js figures (drag to zoom, double-click to reset, hover for values
-with their units; titles, axis labels and legends are SVG text, so Ctrl-F finds them). plotly.js (v4, from the
-installed `plotly` package, never fetched) is inlined once per page: a page is about 5 MB, of which plotly.min.js
-is 4.8 MB. It loads no URL and works offline; the same report gives the same bytes (the simulation's wall time
-is left out). Times are simulated, in days, hours or minutes by the run's length.
 
-The run page, top to bottom:
-- **Cluster summary:** time, GPUs, utilization, price, cost, energy; the electricity price and carbon read
-  `not set` where the scenario does not set them (`pricing.electricity_usd_per_kwh`, `carbon_kg_per_kwh`).
-- **Cluster use:** allocated and computing GPUs against the cluster's size; GPUs on failed nodes and workloads
-  queued on a right axis.
-- **Workload progress:** each workload's work done (%); for a training job its goodput, the progress between
-  samples over the progress of uninterrupted steps (%); below, one row per workload and event kind (failures,
-  checkpoints, with their count) with a marker per event, hover giving its time and cause. Zoom in on a row to
-  tell hundreds of failures apart.
-- **Where the money went:** cost of the cluster and each workload, stacked by use (`cost_breakdown`).
-- **Energy:** GPUs and servers against the network, kWh at the meter; carbon in the title.
-- **Network load by tier:** with training traffic, each tier's mean channel utilization over time.
-- **Tenants and batch jobs** (several tenants or job streams): the tenant and jobs tables; GPUs by tenant,
-  stacked, with fragmentation of the free GPUs; each batch job's time queued against its submission (hover: name,
-  tenant, GPUs, slowdown), with the jobs running.
-- **Each workload:** its table; for a serving workload four figures: requests queued and in a batch with the
-  replicas up; replica busy time (between samples) and KV-cache use, with the run's averages dotted;
-  TTFT and end-to-end p50 and p99 of the requests between samples, with the TTFT objective (log scale); and
-  the TTFT, TPOT and end-to-end CDFs with the objectives (log scale).
-
-The compare page: cost, simulated time, utilization and energy of every run as bars; every headline figure
-divided by the baseline's (`--baseline NAME`, default the first run); the terminal's comparison table (the same
-rows and units, ratios to the baseline in parentheses, training step breakdowns); then each run's page body.
-
-Series come from one sampling process (`series`, at most 512 samples; failure and checkpoint markers at most
-1,000 of each, spread over the run). A service's series cost O(replicas) per sample and nothing per request;
-windowed latencies are computed from the requests' times when the report is built.
-""",
-}
+def _handwritten(filename: str) -> str:
+    """The hand-written end of a generated document (from HANDWRITTEN on), as the file holds it now."""
+    path = DOCS / filename
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    return text[text.index(HANDWRITTEN):] if HANDWRITTEN in text else ""
 
 
 def render(model: type[BaseModel], filename: str) -> str:
-    """The markdown reference for `model` and every model nested in it, then the file's closing sections."""
-    outro = _OUTROS.get(filename)
-    return _INTROS[filename] + "\n" + "\n".join(_section(model, set())) + ("\n" + outro if outro else "")
+    """The markdown reference for `model` and every model nested in it, then the file's hand-written end."""
+    handwritten = _handwritten(filename)
+    return _INTROS[filename] + "\n" + "\n".join(_section(model, set())) + ("\n" + handwritten if handwritten else "")
 
 
 def documents() -> dict[Path, str]:
