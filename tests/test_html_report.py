@@ -22,7 +22,7 @@ from simulator.engine.serving.requests import ServingOutcome
 from simulator.plan.load import load_scenario
 from simulator.report.build_serving import windowed_latency
 from simulator.report.html import report_html
-from simulator.report.interactive import plotly_js
+from simulator.report.interactive import figure, figure_div, plotly_js, time_axis, trace
 from simulator.report.model import InferenceReport, Report
 from simulator.report.render import report_tables
 from simulator.run import simulate
@@ -205,3 +205,25 @@ def test_headless_chromium_draws_the_serving_and_compare_pages(serving_page: Pat
     dom = _rendered(compare_page)
     _assert_plots_drawn(dom, 12, "mean channel utilization (%)")
     assert "<td>workloads." in dom  # the table is text
+
+
+def test_a_shared_cluster_plots_tenants_and_each_batch_job(tmp_path: Path) -> None:
+    report = simulate(load_scenario(ROOT / "scenarios" / "shared-cluster.yaml"))
+    assert report.jobs is not None and len(report.tenants) > 1
+    page = report_html(report)
+    _self_contained(page)
+    # cluster, progress, cost, energy; GPUs by tenant and the batch jobs; the chat service's four
+    assert page.count(PLOT) == 4 + 2 + 4 + (1 if report.series.link_load else 0)
+    assert "GPUs by tenant over time, and fragmentation" in page and '"stackgroup":"tenants"' in page
+    first = report.jobs.rows[0]
+    assert f"{first.name} ({first.tenant}, {first.gpus:,} GPUs, {first.status})" in page  # each job's hover
+
+
+def test_figure_divs_keep_their_json_inside_the_script_and_times_in_a_readable_unit() -> None:
+    div = figure_div(figure("a </script> title", [trace([0, 1], [2, 3], "</script>", "%{y}")], "x", "y"), "p-1")
+    assert div.count("</script>") == 1 and div.startswith('<div class="plot" id="p-1"></div><script>')
+    assert time_axis([0.0, 3 * 86400.0]) == ([0.0, 3.0], "days")
+    assert time_axis([0.0, 3 * 3600.0]) == ([0.0, 3.0], "hours")
+    assert time_axis([0.0, 90.0]) == ([0.0, 1.5], "minutes") and time_axis([]) == ([], "minutes")
+    merged = figure("t", [], "x", "y", yaxis={"range": [0, 1]})["layout"]["yaxis"]
+    assert merged["range"] == [0, 1] and merged["title"] == {"text": "y"}  # axis settings merge into defaults
