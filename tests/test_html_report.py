@@ -23,7 +23,8 @@ from simulator.plan.load import load_scenario
 from simulator.report.build_serving import windowed_latency
 from simulator.report.html import report_html
 from simulator.report.interactive import figure, figure_div, plotly_js, time_axis, trace
-from simulator.report.model import InferenceReport, Report
+from simulator.report.model import InferenceReport, Report, TrainingReport
+from simulator.report.plots import cost_figure, energy_figure, goodput
 from simulator.report.render import report_tables
 from simulator.run import simulate
 from tests.conftest import ROOT
@@ -227,3 +228,26 @@ def test_figure_divs_keep_their_json_inside_the_script_and_times_in_a_readable_u
     assert time_axis([0.0, 90.0]) == ([0.0, 1.5], "minutes") and time_axis([]) == ([], "minutes")
     merged = figure("t", [], "x", "y", yaxis={"range": [0, 1]})["layout"]["yaxis"]
     assert merged["range"] == [0, 1] and merged["title"] == {"text": "y"}  # axis settings merge into defaults
+
+
+def test_goodput_is_the_share_of_uninterrupted_progress(failures: Report) -> None:
+    job = failures.workloads["llama3-405b"]
+    assert isinstance(job, TrainingReport)
+    x, unit = time_axis(failures.series.time_s)
+    rate = goodput(failures, "llama3-405b", x, unit, "#000")
+    assert rate is not None and rate["line"]["shape"] == "vh"  # drawn over the window it measures
+    values = np.array(rate["y"][1:])
+    assert values.min() >= 0 and values.max() <= 101  # never faster than steps without interruptions
+    weights = np.diff(failures.series.time_s)
+    mean = float(np.dot(weights, values) / weights.sum()) / 100
+    assert mean == pytest.approx(job.steps * job.step_time_s / failures.simulated_s, rel=0.01)
+
+
+def test_cost_and_energy_figures_hold_the_report_figures(failures: Report) -> None:
+    cost = cost_figure(failures)
+    assert [t["name"] for t in cost["data"]] == ["useful work", "checkpoints", "failures", "idle", "energy"]
+    breakdown = failures.cluster.cost_breakdown
+    assert cost["data"][2]["x"][0] == breakdown.failure_usd and cost["data"][0]["y"] == ["cluster", "llama3-405b"]
+    energy = energy_figure(failures, "not set")
+    assert energy["layout"]["title"]["text"].endswith("carbon not set")
+    assert sum(t["x"][0] for t in energy["data"]) == pytest.approx(failures.cluster.energy_kwh)
