@@ -19,13 +19,16 @@ from rich.console import Console
 from cli import main
 from simulator.engine.sampler import MAX_MARKS, MAX_POINTS
 from simulator.engine.serving.requests import ServingOutcome
+from simulator.experiments.compare import UnknownBaseline, baseline_label
 from simulator.plan.load import load_scenario
 from simulator.report.build_serving import windowed_latency
+from simulator.report.experiments import ComparedRun, Comparison
 from simulator.report.html import report_html
 from simulator.report.interactive import figure, figure_div, plotly_js, time_axis, trace
 from simulator.report.model import InferenceReport, Report, TrainingReport
-from simulator.report.plots import cost_figure, energy_figure, goodput
-from simulator.report.render import report_tables
+from simulator.report.plots import cost_figure, energy_figure, goodput, jobs_figure, progress_figure, tenant_figure
+from simulator.report.plots_serving import serving_figures
+from simulator.report.render import comparison_figure_rows, comparison_table, report_tables
 from simulator.run import simulate
 from tests.conftest import ROOT
 
@@ -251,3 +254,56 @@ def test_cost_and_energy_figures_hold_the_report_figures(failures: Report) -> No
     energy = energy_figure(failures, "not set")
     assert energy["layout"]["title"]["text"].endswith("carbon not set")
     assert sum(t["x"][0] for t in energy["data"]) == pytest.approx(failures.cluster.energy_kwh)
+
+
+def test_baseline_labels_and_the_terminal_table_name_the_baseline() -> None:
+    assert baseline_label(["a", "b"], None) == "a" and baseline_label(["a", "b"], "b") == "b"
+    with pytest.raises(UnknownBaseline, match="no run named 'c'; runs: a, b"):
+        baseline_label(["a", "b"], "c")
+    report = simulate(load_scenario(ROOT / "scenarios" / "quickstart.yaml"))
+    runs = [ComparedRun(label=label, report=report, ratios={}) for label in ("x", "y")]
+    comparison = Comparison(runs=runs, baseline="y")
+    assert comparison.baseline_run() is runs[1]
+    assert comparison_table(comparison).title == "comparison (ratio to y)"
+    rows = comparison_figure_rows(comparison)
+    assert rows[0][0] == "simulated_s" and all(len(row) == 3 for row in rows)
+    assert any(".step." in row[0] for row in rows)  # step breakdown rows after the headline figures
+
+
+def test_the_progress_figure_gives_each_event_kind_a_row_with_hover(failures: Report) -> None:
+    fig = progress_figure(failures)
+    rows = fig["layout"]["yaxis2"]["categoryarray"]
+    assert [r.split(" (")[0] for r in rows] == ["llama3-405b: failures", "llama3-405b: checkpoints"]
+    assert fig["layout"]["xaxis"]["anchor"] == "y2"  # the time axis under the rows, not between the panels
+    markers = {t["name"]: t for t in fig["data"] if t.get("mode") == "markers"}
+    failures_row = markers[rows[0]]
+    events = [e for e in failures.series.workloads["llama3-405b"].events if e.kind == "failure"]
+    assert len(failures_row["x"]) == len(events) == len(failures_row["text"])
+    assert all(": failure (" in text for text in failures_row["text"])  # time, kind and cause on hover
+    assert failures_row["x"] == sorted(failures_row["x"]) and failures_row["x"][-1] <= failures.simulated_s / 86400
+
+
+def test_serving_figures_plot_every_series_with_its_objectives() -> None:
+    report = simulate(load_scenario(SERVING))
+    w = report.workloads["chat"]
+    assert isinstance(w, InferenceReport)
+    requests, use, latency, cdf = serving_figures(report, "chat", w)
+    assert [t["name"] for t in requests["data"]] == ["queued", "in a batch", "replicas up (right)"]
+    assert requests["data"][2]["yaxis"] == "y2"
+    assert use["data"][2]["y"][0] == pytest.approx(100 * w.replica_busy_fraction)
+    assert latency["layout"]["yaxis"]["type"] == "log" and latency["data"][-1]["y"] == [w.slo.ttft_s] * 2
+    assert [t["name"] for t in cdf["data"]][:3] == ["TTFT", "TPOT", "end-to-end"]
+    assert all(v > 0 for t in cdf["data"][:3] for v in t["x"])  # log scale: no zero or missing latencies
+    assert cdf["data"][0]["y"][-1] == 100.0
+
+
+def test_tenant_and_jobs_figures_add_up() -> None:
+    report = simulate(load_scenario(ROOT / "scenarios" / "shared-cluster.yaml"))
+    assert report.jobs is not None
+    tenants = tenant_figure(report)["data"]
+    stacked = np.sum([t["y"] for t in tenants if t.get("stackgroup")], axis=0)
+    assert float(stacked.max()) <= report.cluster.gpus
+    assert np.allclose(stacked, report.series.allocated_gpus)  # every GPU held belongs to a tenant
+    jobs = jobs_figure(report)["data"]
+    assert len(jobs[0]["x"]) == len(report.jobs.rows) == len(jobs[0]["text"])
+    assert max(jobs[0]["y"]) == pytest.approx(max(r.queued_s for r in report.jobs.rows) / 3600)
