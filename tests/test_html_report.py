@@ -28,7 +28,13 @@ from simulator.report.interactive import figure, figure_div, plotly_js, time_axi
 from simulator.report.model import InferenceReport, Report, TrainingReport
 from simulator.report.plots import cost_figure, energy_figure, goodput, jobs_figure, progress_figure, tenant_figure
 from simulator.report.plots_serving import serving_figures
-from simulator.report.render import comparison_figure_rows, comparison_table, report_tables
+from simulator.report.render import (
+    carbon_text,
+    comparison_figure_rows,
+    comparison_table,
+    energy_cost_text,
+    report_tables,
+)
 from simulator.run import simulate
 from tests.conftest import ROOT
 
@@ -307,3 +313,22 @@ def test_tenant_and_jobs_figures_add_up() -> None:
     jobs = jobs_figure(report)["data"]
     assert len(jobs[0]["x"]) == len(report.jobs.rows) == len(jobs[0]["text"])
     assert max(jobs[0]["y"]) == pytest.approx(max(r.queued_s for r in report.jobs.rows) / 3600)
+
+
+def test_zero_prices_given_are_figures_and_only_unset_ones_read_not_set() -> None:
+    scenario = load_scenario(ROOT / "scenarios" / "quickstart.yaml")
+    given = scenario.model_copy(update={"pricing": scenario.pricing.model_copy(
+        update={"carbon_kg_per_kwh": 0.0, "electricity_usd_per_kwh": 0.0})})
+    unset = scenario.model_copy(update={"pricing": scenario.pricing.model_copy(
+        update={"carbon_kg_per_kwh": None, "electricity_usd_per_kwh": None})})
+    zero, none = simulate(given).cluster, simulate(unset).cluster
+    assert zero.carbon_tco2e == 0.0 and zero.electricity_usd_per_kwh == 0.0
+    assert none.carbon_tco2e is None and none.electricity_usd_per_kwh is None
+    assert zero.cost_usd == none.cost_usd  # not set costs nothing extra, as before
+    assert carbon_text(zero.carbon_tco2e) == "0.00 tCO2e" and carbon_text(none.carbon_tco2e) == "not set"
+    assert energy_cost_text(zero) == "$0.00" and energy_cost_text(none) == "not set"
+
+
+def test_every_plot_of_a_comparison_has_its_own_id(compare_page: Path) -> None:
+    ids = re.findall(r'<div class="(?:plot|wide)" id="([^"]+)"></div>', _ours(compare_page.read_text("utf-8")))
+    assert len(ids) == 12 and len(set(ids)) == len(ids)
