@@ -21,6 +21,7 @@ from simulator.engine.sampler import MAX_MARKS, MAX_POINTS
 from simulator.engine.serving.requests import ServingOutcome
 from simulator.experiments.compare import UnknownBaseline, baseline_label
 from simulator.plan.load import load_scenario
+from simulator.report.build_run import _window_ratio
 from simulator.report.build_serving import windowed_latency
 from simulator.report.experiments import ComparedRun, Comparison
 from simulator.report.html import report_html
@@ -332,3 +333,15 @@ def test_zero_prices_given_are_figures_and_only_unset_ones_read_not_set() -> Non
 def test_every_plot_of_a_comparison_has_its_own_id(compare_page: Path) -> None:
     ids = re.findall(r'<div class="(?:plot|wide)" id="([^"]+)"></div>', _ours(compare_page.read_text("utf-8")))
     assert len(ids) == 12 and len(set(ids)) == len(ids)
+
+
+def test_window_ratios_divide_the_growth_of_cumulative_series() -> None:
+    busy = [0.0, 5.0, 5.0, 12.0]  # replica-seconds iterating so far
+    provisioned = [0.0, 10.0, 10.0, 20.0]  # replica-seconds paid for so far (none between the 2nd and 3rd)
+    assert _window_ratio(busy, provisioned) == [0.0, 0.5, 0.0, 0.7]
+    assert _window_ratio([0.0, 3.0], [0.0, 2.0]) == [0.0, 1.0]  # an iteration counted late never exceeds 1
+
+
+def test_the_page_states_how_to_use_its_plots(failures: Report) -> None:
+    note = report_html(failures).rsplit('<p class="note">', 1)[1]
+    assert "at most 512" in note and "drag to zoom" in note and "wall time" not in note  # deterministic bytes
