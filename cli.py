@@ -192,9 +192,12 @@ def topology(scenario: str, overrides: tuple[str, ...], as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False),
               help="also write a self-contained HTML report with the runs side by side here")
+@click.option("--baseline", "baseline", metavar="NAME",
+              help="the run (column label) ratios are taken against (default: the first)")
 def compare(scenarios: tuple[str, ...], overrides: tuple[str, ...], varies: tuple[str, ...], as_json: bool,
-            html_path: str | None) -> None:
-    """Run scenarios (and --vary variants) and show them side by side with ratios to the first."""
+            html_path: str | None, baseline: str | None) -> None:
+    """Run scenarios (and --vary variants) and show them side by side with ratios to the first (or --baseline)."""
+    from simulator.experiments.compare import UnknownBaseline, baseline_label
     from simulator.experiments.compare import compare as compare_runs
     from simulator.report.render import comparison_table
     from simulator.scenario.overrides import OverrideError, parse_axes, variants
@@ -210,8 +213,13 @@ def compare(scenarios: tuple[str, ...], overrides: tuple[str, ...], varies: tupl
             loaded = _load_or_exit(path, overrides, variant.overrides)
             runs.append((" ".join(x for x in (Path(path).stem if len(scenarios) > 1 else "", variant.label) if x)
                          or Path(path).stem, loaded))
+    try:
+        baseline_label([label for label, _ in runs], baseline)
+    except UnknownBaseline as err:
+        click.echo(str(err), err=True)
+        sys.exit(EXIT_BAD_INPUT)
     _outputs_or_exit({"--html": html_path}, [*scenarios, *(f for _, s in runs for f in s.input_files())])
-    comparison = compare_runs(runs)
+    comparison = compare_runs(runs, baseline)
     saved = True
     if html_path:
         from simulator.report.html import comparison_html

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from simulator.experiments.compare import baseline_label
 from simulator.experiments.compare import compare as compare_runs
 from simulator.experiments.montecarlo import run_replicates
 from simulator.experiments.sweep import InvalidPoints, SweepResult
@@ -65,14 +66,17 @@ def replicates(source: Source, n: int, overrides: Overrides = None, *, workers: 
     return run_replicates(_seeded(load(source, overrides), seed), n, workers)
 
 
-def compare(runs: Mapping[str, Source] | Sequence[Source], overrides: Overrides = None) -> Comparison:
+def compare(runs: Mapping[str, Source] | Sequence[Source], overrides: Overrides = None, *,
+            baseline: str | None = None) -> Comparison:
     """`clustersim compare`: simulate each run (labelled by the mapping's keys, else by file stem or scenario
-    name) with `overrides` applied to all, side by side with ratios to the first."""
+    name) with `overrides` applied to all, side by side with ratios to the `baseline` run (default: the first;
+    an unknown label raises UnknownBaseline, a ValueError, before anything runs)."""
     labelled = runs.items() if isinstance(runs, Mapping) else [(_label(s, i), s) for i, s in enumerate(runs)]
     loaded = [(label, load(s, overrides)) for label, s in labelled]
     if not loaded:
         raise ValueError("compare needs at least one run")
-    return compare_runs(loaded)
+    baseline_label([label for label, _ in loaded], baseline)
+    return compare_runs(loaded, baseline)
 
 
 def sweep(scenario: str | os.PathLike[str], grid: Mapping[str, Sequence[Any]], overrides: Overrides = None, *,

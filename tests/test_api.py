@@ -103,6 +103,11 @@ def test_replicates_and_compare() -> None:
     assert [run.label for run in comparison.runs] == ["4 nodes", "8 nodes"]
     assert all(v == 1.0 for v in comparison.runs[0].ratios.values())
     assert [run.label for run in cs.compare([QUICKSTART]).runs] == ["quickstart"]
+    against_8 = cs.compare({"4 nodes": QUICKSTART, "8 nodes": cs.load(QUICKSTART, {"cluster.nodes": 8})},
+                           {"workloads.0.tokens": "1B"}, baseline="8 nodes")
+    assert against_8.baseline == "8 nodes" and all(v == 1.0 for v in against_8.runs[1].ratios.values())
+    with pytest.raises(ValueError, match="no run named 'x'"):
+        cs.compare([QUICKSTART], baseline="x")
     with pytest.raises(ValueError):
         cs.replicates(QUICKSTART, 0)
     with pytest.raises(ValueError):

@@ -146,7 +146,7 @@ def test_a_bill_by_hand() -> None:
     assert kwh == pytest.approx(10.0)
     assert prices.cost_usd(gpu_seconds=3 * 3600.0, facility_kwh=kwh) == pytest.approx(3 * 2.0 + 10 * 0.10)
     assert prices.tco2e(kwh) == pytest.approx(0.004)
-    assert Prices(2.0, 0.1, 1.25).tco2e(kwh) == 0.0  # carbon defaults to none
+    assert Prices(2.0, 0.1, 1.25).tco2e(kwh) is None  # carbon not set: no figure, not 0
 
 
 @settings(max_examples=100, deadline=None)

@@ -11,6 +11,8 @@ import numpy as np
 from simulator.engine.batch import BatchJob
 from simulator.engine.cluster import Cluster
 from simulator.engine.sampler import Gauge, GaugeKind
+from simulator.engine.serving.deployment import Deployment
+from simulator.engine.serving.replica import Replica
 from simulator.engine.serving.service import Service
 from simulator.engine.training import TrainingJob
 
@@ -44,7 +46,8 @@ def run_probes(cluster: Cluster, jobs: list[TrainingJob], services: list[Service
 
 
 def service_probes(service: Service) -> dict[Gauge, Reading]:
-    """What the sampler reads of a service: progress, queue, batch and GPUs iterating."""
+    """What the sampler reads of a service: progress, queue, batch, GPUs iterating, replicas up, KV-cache use, and
+    its replicas' busy and provisioned time so far (O(replicas) per sample, nothing per request)."""
     deployment = service.deployment
     total = max(1, len(service.plan.load.arrival_s))
     everyone = deployment.everyone
@@ -55,7 +58,32 @@ def service_probes(service: Service) -> dict[Gauge, Reading]:
         Gauge(GaugeKind.RUNNING, name): lambda: sum(r.batch_size for r in everyone) + len(deployment.moving),
         Gauge(GaugeKind.SERVICE_BUSY_GPUS, name): lambda: float(sum(
             gpus for r, gpus in zip(everyone, service.replica_gpus, strict=True) if r.iteration_start_s is not None)),
+        Gauge(GaugeKind.REPLICAS_UP, name): lambda: float(sum(not r.down for r in everyone)),
+        Gauge(GaugeKind.KV_USE, name): functools.partial(_kv_use, everyone),
+        Gauge(GaugeKind.BUSY_REPLICA_S, name): functools.partial(_busy_replica_s, deployment),
+        Gauge(GaugeKind.PROVISIONED_REPLICA_S, name): functools.partial(_provisioned_replica_s, deployment),
     }
+
+
+def _kv_use(replicas: list[Replica]) -> float:
+    """KV-cache blocks the batches of the replicas up hold / those replicas' blocks (0 with none up)."""
+    up = [r for r in replicas if not r.down]
+    capacity = sum(r.limits.kv_blocks for r in up)
+    return sum(r.used_blocks() for r in up) / capacity if capacity else 0.0
+
+
+def _busy_replica_s(deployment: Deployment) -> float:
+    """Seconds the replicas spent iterating so far, the iterations in flight up to now included."""
+    now = deployment.env.now
+    return sum(r.busy_s + (max(0.0, now - r.iteration_start_s) if r.iteration_start_s is not None else 0.0)
+               for r in deployment.everyone)
+
+
+def _provisioned_replica_s(deployment: Deployment) -> float:
+    """Seconds the replicas were provisioned (paid for) so far, those provisioned now up to now included."""
+    now = deployment.env.now
+    return float(deployment.outcome.active_s.sum()) + sum(
+        now - r.provisioned_since_s for r in deployment.everyone if r.provisioned_since_s is not None)
 
 
 def _tenant_gpus(cluster: Cluster, tenant: str) -> float:

@@ -29,6 +29,10 @@ class GaugeKind(Enum):
     QUEUED = "a service's queued requests"
     RUNNING = "a service's running requests"
     SERVICE_BUSY_GPUS = "a service's GPUs iterating"
+    REPLICAS_UP = "a service's replicas taking requests"
+    KV_USE = "a service's KV-cache blocks held / capacity of its replicas up"
+    BUSY_REPLICA_S = "a service's replica-seconds iterating so far (cumulative)"
+    PROVISIONED_REPLICA_S = "a service's replica-seconds provisioned so far (cumulative)"
 
 
 @dataclass(frozen=True)

@@ -79,9 +79,9 @@ class Prices:
     carbon intensity."""
 
     gpu_hour_usd: float
-    electricity_usd_per_kwh: float
+    electricity_usd_per_kwh: float | None  # None: not set (energy costs nothing extra)
     pue: float
-    carbon_kg_per_kwh: float = 0.0
+    carbon_kg_per_kwh: float | None = None  # None: not set
 
     def facility_kwh(self, it_energy_j: float) -> float:
         """Energy at the meter for IT energy `it_energy_j` (cooling and power delivery via PUE)."""
@@ -89,8 +89,8 @@ class Prices:
 
     def cost_usd(self, gpu_seconds: float, facility_kwh: float) -> float:
         """GPU time (rental or amortized ownership) of `gpu_seconds` plus the electricity bill for `facility_kwh`."""
-        return gpu_seconds / SECONDS_PER_HOUR * self.gpu_hour_usd + facility_kwh * self.electricity_usd_per_kwh
+        return gpu_seconds / SECONDS_PER_HOUR * self.gpu_hour_usd + facility_kwh * (self.electricity_usd_per_kwh or 0.0)
 
-    def tco2e(self, facility_kwh: float) -> float:
-        """Tonnes of CO2-equivalent for `facility_kwh` at the grid's intensity."""
-        return facility_kwh * self.carbon_kg_per_kwh / 1000.0
+    def tco2e(self, facility_kwh: float) -> float | None:
+        """Tonnes of CO2-equivalent for `facility_kwh` at the grid's intensity (None where that is not set)."""
+        return None if self.carbon_kg_per_kwh is None else facility_kwh * self.carbon_kg_per_kwh / 1000.0

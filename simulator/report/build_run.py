@@ -15,7 +15,7 @@ from simulator.engine.serving.requests import ServingOutcome
 from simulator.engine.serving.service import Service
 from simulator.engine.training import TrainingJob
 from simulator.plan.economy import Economy
-from simulator.report.build_serving import latency_cdf
+from simulator.report.build_serving import latency_cdf, windowed_latency
 from simulator.report.build_training import TrainingRun, lost_s
 from simulator.report.costs import breakdown
 from simulator.report.model import (
@@ -56,6 +56,7 @@ def cluster_report(cluster: Cluster, now: float, economy: Economy, jobs: list[Tr
         network_power_w=economy.network_w,
         network_energy_kwh=network_kwh,
         carbon_tco2e=prices.tco2e(kwh),
+        electricity_usd_per_kwh=prices.electricity_usd_per_kwh,
         rental_usd=prices.cost_usd(available, 0.0),
         energy_usd=prices.cost_usd(0.0, kwh),
         cost_usd=prices.cost_usd(available, kwh),
@@ -128,7 +129,8 @@ def time_series(samples: Samples, runs: list[TrainingRun], services: list[Servic
 
     workloads = {
         r.workload.name: WorkloadSeries(
-            progress=of(GaugeKind.PROGRESS, r.workload.name), queued=[], running=[],
+            progress=of(GaugeKind.PROGRESS, r.workload.name), queued=[], running=[], replicas_up=[], kv_cache_use=[],
+            busy_fraction=[], ttft_p50_s=[], ttft_p99_s=[], e2e_p50_s=[], e2e_p99_s=[],
             events=sorted([TimelineEvent(time_s=t, kind="failure", cause=c) for t, c in r.job.failure_marks.kept]
                           + [TimelineEvent(time_s=t, kind="checkpoint", cause="") for t, _ in
                              r.job.checkpoint_marks.kept], key=lambda e: e.time_s))
@@ -137,8 +139,13 @@ def time_series(samples: Samples, runs: list[TrainingRun], services: list[Servic
     workloads |= {
         s.plan.name: WorkloadSeries(progress=of(GaugeKind.PROGRESS, s.plan.name),
                                     queued=of(GaugeKind.QUEUED, s.plan.name),
-                                    running=of(GaugeKind.RUNNING, s.plan.name), events=[])
-        for s in services
+                                    running=of(GaugeKind.RUNNING, s.plan.name),
+                                    replicas_up=of(GaugeKind.REPLICAS_UP, s.plan.name),
+                                    kv_cache_use=of(GaugeKind.KV_USE, s.plan.name),
+                                    busy_fraction=_window_ratio(of(GaugeKind.BUSY_REPLICA_S, s.plan.name),
+                                                                of(GaugeKind.PROVISIONED_REPLICA_S, s.plan.name)),
+                                    events=[], **windowed_latency(o, samples.time_s))
+        for s, o in zip(services, outcomes, strict=True)
     }
     return TimeSeries(time_s=samples.time_s, allocated_gpus=of(GaugeKind.ALLOCATED_GPUS),
                       busy_gpus=of(GaugeKind.BUSY_GPUS), down_gpus=of(GaugeKind.DOWN_GPUS),
@@ -148,6 +155,13 @@ def time_series(samples: Samples, runs: list[TrainingRun], services: list[Servic
                       workloads=workloads,
                       latency_cdf={s.plan.name: latency_cdf(s, o) for s, o in zip(services, outcomes, strict=True)},
                       **_link_series(fabric))
+
+
+def _window_ratio(part: list[float], whole: list[float]) -> list[float]:
+    """Two cumulative series as the ratio of their growth since the previous sample (0 where the whole did not
+    grow)."""
+    grown = zip(np.diff(np.asarray(part), prepend=0.0), np.diff(np.asarray(whole), prepend=0.0), strict=True)
+    return [min(1.0, float(p / w)) if w > 0 else 0.0 for p, w in grown]
 
 
 def _link_series(fabric: Fabric | None) -> dict[str, Any]:

@@ -40,6 +40,22 @@ def latency_cdf(service: Service, outcome: ServingOutcome) -> LatencyCdf:
                       e2e_s=quantiles(outcome.finish_s - outcome.arrival_s))
 
 
+def windowed_latency(outcome: ServingOutcome, time_s: list[float]) -> dict[str, list[float | None]]:
+    """TTFT p50/p99 of the requests whose first token came, and end-to-end p50/p99 of those completed, between
+    each sample time and the one before (null where none did): sorted once, one quantile call per window."""
+    edges = np.asarray(time_s, dtype=float)
+    series: dict[str, list[float | None]] = {}
+    for name, mark in (("ttft", outcome.first_token_s), ("e2e", outcome.finish_s)):
+        done = np.isfinite(mark)
+        order = np.argsort(mark[done], kind="stable")
+        at, latency = mark[done][order], (mark - outcome.arrival_s)[done][order]
+        bounds = np.searchsorted(at, edges, side="right")
+        windows = [latency[lo:hi] for lo, hi in zip([0, *bounds], bounds, strict=False)]
+        for q in (50, 99):
+            series[f"{name}_p{q}_s"] = [float(np.percentile(w, q)) if w.size else None for w in windows]
+    return series
+
+
 def _latency(stats: LatencyStats) -> LatencyReport:
     def value(x: float) -> float | None:
         return x if math.isfinite(x) else None

@@ -13,13 +13,19 @@ class ComparedRun(Output):
 
     label: str = Field(description="scenario file or variant (its --set/--vary values)")
     report: Report
-    ratios: dict[str, float] = Field(description="headline figures divided by the first column's")
+    ratios: dict[str, float] = Field(description="headline figures divided by the baseline run's")
 
 
 class Comparison(Output):
     """Several runs side by side (`clustersim compare`)."""
 
     runs: list[ComparedRun]
+    baseline: str = Field(description="label of the run the ratios are taken against (--baseline; default: the "
+                          "first)")
+
+    def baseline_run(self) -> ComparedRun:
+        """The run the ratios are taken against."""
+        return next(run for run in self.runs if run.label == self.baseline)
 
 
 class FigureStats(Output):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib.resources import files
 from typing import Any
@@ -39,3 +40,35 @@ def page(title: str, body: str, style: str = "") -> str:
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{html.escape(title)}</title><script>{plotly_js()}</script><style>{style}</style></head>"
             f"<body>{body}</body></html>\n")
+
+
+def time_axis(seconds: Sequence[float]) -> tuple[list[float], str]:
+    """Simulated times in the unit that suits their span (days, hours or minutes) and that unit's name."""
+    span = max(seconds) if seconds else 0.0
+    for unit, scale, least in (("days", 86400.0, 2 * 86400.0), ("hours", 3600.0, 2 * 3600.0)):
+        if span >= least:
+            return [t / scale for t in seconds], unit
+    return [t / 60.0 for t in seconds], "minutes"
+
+
+def trace(x: Sequence[object], y: Sequence[object], name: str, hover: str, **style: object) -> dict[str, Any]:
+    """A line (or, with mode="markers", points) named `name` in the legend; `hover` is a plotly hovertemplate
+    body (its units: %{y} and %{x} are the values), the trace's name shown beside it."""
+    return {"type": "scatter", "mode": "lines", "x": list(x), "y": list(y), "name": name,
+            "hovertemplate": f"{hover}<extra>{html.escape(name)}</extra>", **style}
+
+
+def figure(title: str, traces: list[dict[str, Any]], x_title: str, y_title: str, height_px: int = 360,
+           **layout: object) -> Figure:
+    """A figure with the pages' common layout: title, axis titles, legend below, hover on the nearest x."""
+    base: dict[str, Any] = {
+        "title": {"text": title, "font": {"size": 15}, "x": 0.01, "xanchor": "left"}, "height": height_px,
+        "hovermode": "closest", "margin": {"l": 64, "r": 64, "t": 56, "b": 40},
+        "legend": {"orientation": "h", "x": 0, "y": -0.18, "yanchor": "top"},
+        "xaxis": {"title": {"text": x_title, "standoff": 4}, "zeroline": False, "automargin": True},
+        "yaxis": {"title": {"text": y_title}, "rangemode": "tozero"},
+        "font": {"family": "system-ui, sans-serif", "size": 12},
+    }
+    for key, value in layout.items():  # axis settings merge into the defaults
+        base[key] = {**base[key], **value} if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return {"data": traces, "layout": base}

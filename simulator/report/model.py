@@ -64,9 +64,11 @@ class ClusterReport(Output):
     gpu_energy_kwh: float = Field(description="facility energy of the GPUs and their servers (PUE included), kWh")
     network_power_w: float = Field(description="scale-out switches and optical transceivers, W (before PUE)")
     network_energy_kwh: float = Field(description="facility energy of the network over the span, kWh")
-    carbon_tco2e: float = Field(description="energy_kwh x pricing.carbon_kg_per_kwh / 1000, tonnes CO2e")
+    carbon_tco2e: float | None = Field(description="energy_kwh x pricing.carbon_kg_per_kwh / 1000, tonnes CO2e "
+                                       "(null: carbon intensity not set)")
+    electricity_usd_per_kwh: float | None = Field(description="pricing.electricity_usd_per_kwh (null: not set)")
     rental_usd: float = Field(description="gpu_hours x gpu_hour_usd (rental, or amortized capital when owned)")
-    energy_usd: float = Field(description="energy_kwh x pricing.electricity_usd_per_kwh")
+    energy_usd: float = Field(description="energy_kwh x pricing.electricity_usd_per_kwh (0 when that is not set)")
     cost_usd: float = Field(description="rental_usd + energy_usd")
     cost_breakdown: CostBreakdown
     node_failures: int = Field(description="node outages the failure model caused (anywhere in the cluster)")
@@ -175,7 +177,8 @@ class TrainingReport(Output):
     memory: MemoryReport
     gpu_hours: float = Field(description="GPU-hours the job held its GPUs")
     energy_kwh: float = Field(description="facility energy of its GPUs while held (server overhead, PUE), kWh")
-    carbon_tco2e: float = Field(description="energy_kwh at the grid's carbon intensity, tonnes CO2e")
+    carbon_tco2e: float | None = Field(description="energy_kwh at the grid's carbon intensity, tonnes CO2e (null: "
+                                       "carbon intensity not set)")
     cost_usd: float = Field(description="gpu_hours x gpu_hour_usd + energy_kwh x electricity_usd_per_kwh")
     cost_breakdown: CostBreakdown
     cost_per_million_tokens_usd: float = Field(description="cost_usd / tokens x 1e6 (0 when no tokens)")
@@ -288,7 +291,8 @@ class InferenceReport(Output):
         description="facility energy of those GPUs: full power while iterating, idle power otherwise (server "
         "overhead, PUE), kWh"
     )
-    carbon_tco2e: float = Field(description="energy_kwh at the grid's carbon intensity, tonnes CO2e")
+    carbon_tco2e: float | None = Field(description="energy_kwh at the grid's carbon intensity, tonnes CO2e (null: "
+                                       "carbon intensity not set)")
     cost_usd: float = Field(description="gpu_hours x gpu_hour_usd + energy_kwh x electricity_usd_per_kwh")
     cost_breakdown: CostBreakdown
     usd_per_million_output_tokens: float | None = Field(
@@ -384,6 +388,17 @@ class WorkloadSeries(Output):
                                   "completed or failed")
     queued: list[float] = Field(description="inference: requests waiting for a replica (empty for training)")
     running: list[float] = Field(description="inference: requests in a batch or moving (empty for training)")
+    replicas_up: list[float] = Field(description="inference: replicas taking requests (empty for training)")
+    kv_cache_use: list[float] = Field(description="inference: KV-cache blocks held / blocks of the replicas up, "
+                                      "0..1 (empty for training)")
+    busy_fraction: list[float] = Field(description="inference: replica time iterating / replica time provisioned "
+                                       "since the previous sample, 0..1 (0 at the first; empty for training)")
+    ttft_p50_s: list[float | None] = Field(description="inference: median TTFT of the requests whose first token "
+                                           "came since the previous sample, s (null: none; empty for training)")
+    ttft_p99_s: list[float | None] = Field(description="inference: their 99th-percentile TTFT, s")
+    e2e_p50_s: list[float | None] = Field(description="inference: median end-to-end latency of the requests "
+                                          "completed since the previous sample, s (null: none; empty for training)")
+    e2e_p99_s: list[float | None] = Field(description="inference: their 99th-percentile end-to-end latency, s")
     events: list[TimelineEvent] = Field(description="training: failures and checkpoints, in time order (at most "
                                         "1,000 of each, spread over the run)")
 

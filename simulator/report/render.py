@@ -13,7 +13,7 @@ from simulator.report.experiments import Comparison, ReplicatesReport
 from simulator.report.figures import comparison_keys, figure_value
 from simulator.report.model import (
     BatchJobsReport,
-    CostBreakdown,
+    ClusterReport,
     InferenceReport,
     LatencyReport,
     Report,
@@ -22,6 +22,8 @@ from simulator.report.model import (
 )
 from simulator.report.terminal import FittedTable, short_fields
 from simulator.units import format_count, format_si
+
+NOT_SET = "not set"
 
 
 def duration_text(seconds: float) -> str:
@@ -35,6 +37,16 @@ def duration_text(seconds: float) -> str:
     return f"{seconds:.3g} s"
 
 
+def carbon_text(tco2e: float | None) -> str:
+    """Carbon in tonnes CO2e, or 'not set' where the scenario gives no carbon intensity."""
+    return NOT_SET if tco2e is None else f"{tco2e:,.2f} tCO2e"
+
+
+def energy_cost_text(cluster: ClusterReport) -> str:
+    """The electricity bill, or 'not set' where the scenario gives no electricity price."""
+    return NOT_SET if cluster.electricity_usd_per_kwh is None else f"${cluster.energy_usd:,.2f}"
+
+
 def report_tables(report: Report) -> Group:
     """A cluster summary and one row per workload."""
     c = report.cluster
@@ -45,10 +57,10 @@ def report_tables(report: Report) -> Group:
         ("allocation", f"{c.allocation:.1%}"),
         ("GPU-hours", f"{c.gpu_hours:,.1f}"),
         ("energy", f"{c.energy_kwh:,.1f} kWh (GPUs and servers {c.gpu_energy_kwh:,.1f}, network "
-                   f"{c.network_energy_kwh:,.1f}), {c.carbon_tco2e:,.2f} tCO2e"),
+                   f"{c.network_energy_kwh:,.1f}), carbon {carbon_text(c.carbon_tco2e)}"),
         ("price", f"${c.gpu_hour_usd:,.2f} per GPU-hour ({c.price_source})"),
-        ("cost", f"${c.cost_usd:,.2f} (GPU time ${c.rental_usd:,.2f} + energy ${c.energy_usd:,.2f})"),
-        ("cost by use", _breakdown_text(c.cost_breakdown)),
+        ("cost", f"${c.cost_usd:,.2f} (GPU time ${c.rental_usd:,.2f} + energy {energy_cost_text(c)})"),
+        ("cost by use", _breakdown_text(c)),
         *_link_rows(report),
         ("simulation wall time", f"{report.wall_s:.3f} s"),
     ])
@@ -118,9 +130,11 @@ def tenant_table(report: Report) -> tuple[tuple[str, ...], list[tuple[str, ...]]
 W = TypeVar("W", TrainingReport, InferenceReport)
 
 
-def _breakdown_text(b: CostBreakdown) -> str:
+def _breakdown_text(c: ClusterReport) -> str:
+    b = c.cost_breakdown
+    energy = NOT_SET if c.electricity_usd_per_kwh is None else f"${b.energy_usd:,.0f}"
     return (f"useful ${b.useful_usd:,.0f}, checkpoints ${b.checkpoint_usd:,.0f}, failures ${b.failure_usd:,.0f}, "
-            f"idle ${b.idle_usd:,.0f}, energy ${b.energy_usd:,.0f}")
+            f"idle ${b.idle_usd:,.0f}, energy {energy}")
 
 
 def _columns_table(title: str, workloads: dict[str, W], rows: Callable[[W], list[tuple[str, str]]]) -> FittedTable:
@@ -223,32 +237,40 @@ def rows_table(title: str, rows: list[dict[str, object]]) -> FittedTable:
 
 
 def comparison_table(comparison: Comparison) -> FittedTable:
-    """Headline figures of each run side by side; after the first, the ratio to it in parentheses. Figures are
-    grouped by their dotted prefix, and `--vary` fields named by their last part (the caption names them)."""
+    """Headline figures of each run side by side; beside each but the baseline's, the ratio to it in
+    parentheses; then the training step breakdowns. Figures are grouped by their dotted prefix, and `--vary`
+    fields named by their last part (the caption names them)."""
     labels, caption = short_fields([run.label for run in comparison.runs])
-    rows = [(row[0], list(row[1:])) for row in comparison_rows(comparison, format_figure)]
-    first = comparison.runs[0].report
-    bottlenecks = [key for key in StepBreakdown.model_fields if key.endswith("_bottleneck")]
-    for name, job in first.workloads.items():
-        for key in [*job.step_breakdown.parts_s, *bottlenecks] if isinstance(job, TrainingReport) else []:
-            rows.append((f"workloads.{name}.step.{key}", [_breakdown(run.report, name, key)
-                                                          for run in comparison.runs]))
-    return FittedTable("comparison (ratio to the first column)", "figure", labels, rows,
+    rows = [(row[0], list(row[1:])) for row in comparison_figure_rows(comparison)]
+    return FittedTable(f"comparison (ratio to {comparison.baseline})", "figure", labels, rows,
                        sections=True, caption=caption)
 
 
+def comparison_figure_rows(comparison: Comparison) -> list[tuple[str, ...]]:
+    """The comparison table's rows as text: each headline figure in its unit (ratios to the baseline beside),
+    then each training workload's step breakdown."""
+    rows = comparison_rows(comparison, format_figure)
+    bottlenecks = [key for key in StepBreakdown.model_fields if key.endswith("_bottleneck")]
+    for name, job in comparison.baseline_run().report.workloads.items():
+        for key in [*job.step_breakdown.parts_s, *bottlenecks] if isinstance(job, TrainingReport) else []:
+            rows.append((f"workloads.{name}.step.{key}", *(
+                _breakdown(run.report, name, key) for run in comparison.runs
+            )))
+    return rows
+
+
 def comparison_rows(comparison: Comparison, text: Callable[[str, float], str]) -> list[tuple[str, ...]]:
-    """One row per headline figure: its key, then each run's value as `text(key, value)` writes it, after the
-    first run with the ratio to the first."""
+    """One row per headline figure: its key, then each run's value as `text(key, value)` writes it, beside each
+    but the baseline run's the ratio to the baseline."""
     rows = []
     keys = dict.fromkeys(key for run in comparison.runs for key in comparison_keys(run.report))  # every run's tiers
     for key in keys:
         cells = [key]
-        for index, run in enumerate(comparison.runs):
+        for run in comparison.runs:
             value = figure_value(run.report, key)
             ratio = run.ratios.get(key)
             shown = "-" if value is None else text(key, value)
-            cells.append(shown if index == 0 or ratio is None else f"{shown} ({ratio:.2f}x)")
+            cells.append(shown if run.label == comparison.baseline or ratio is None else f"{shown} ({ratio:.2f}x)")
         rows.append(tuple(cells))
     return rows
 

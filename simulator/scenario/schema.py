@@ -118,11 +118,14 @@ class PricingSpec(Strict):
         "one_year, three_year, spot or contract",
     )
     ownership: OwnershipSpec | None = Field(None, description="bought GPUs, amortized (then pay electricity too)")
-    electricity_usd_per_kwh: float = Field(0.0, ge=0, le=100, description="energy price, USD per kWh")
+    electricity_usd_per_kwh: float | None = Field(
+        None, ge=0, le=100, description="energy price, USD per kWh (null: not set; energy then adds nothing to "
+        "the cost, and reports say so)",
+    )
     pue: float = Field(1.0, ge=1, le=5, description="power usage effectiveness of the data centre")
-    carbon_kg_per_kwh: float = Field(
-        0.0, ge=0, le=2, description="grid carbon intensity, kg CO2e per kWh (e.g. 0.429 for Patterson et al.'s "
-        "GPT-3 estimate)",
+    carbon_kg_per_kwh: float | None = Field(
+        None, ge=0, le=2, description="grid carbon intensity, kg CO2e per kWh (e.g. 0.429 for Patterson et al.'s "
+        "GPT-3 estimate; null: not set, and reports show no carbon figure)",
     )
     power: PowerSpec = Field(default_factory=PowerSpec, description="power of GPUs by state and of the network")
 

@@ -32,7 +32,8 @@ _INTROS = {
     ),
     "report.md": (
         "# Report reference\n\n"
-        "Generated from `simulator/report/model.py` by `python -m simulator.tools.fielddocs`; do not edit.\n\n"
+        "Generated from `simulator/report/model.py` by `python -m simulator.tools.fielddocs`; do not edit "
+        "above \"HTML pages\".\n\n"
         "`clustersim run S -o report.json` writes this structure; `--json` prints it. All times are "
         "simulated seconds except `wall_s`.\n"
     ),
@@ -106,9 +107,20 @@ def _section(model: type[BaseModel], seen: set[type[BaseModel]]) -> list[str]:
     return lines
 
 
+HANDWRITTEN = "## HTML pages\n"  # report.md from this heading on is written by hand and kept as it is
+
+
+def _handwritten(filename: str) -> str:
+    """The hand-written end of a generated document (from HANDWRITTEN on), as the file holds it now."""
+    path = DOCS / filename
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    return text[text.index(HANDWRITTEN):] if HANDWRITTEN in text else ""
+
+
 def render(model: type[BaseModel], filename: str) -> str:
-    """The markdown reference for `model` and every model nested in it."""
-    return _INTROS[filename] + "\n" + "\n".join(_section(model, set()))
+    """The markdown reference for `model` and every model nested in it, then the file's hand-written end."""
+    handwritten = _handwritten(filename)
+    return _INTROS[filename] + "\n" + "\n".join(_section(model, set())) + ("\n" + handwritten if handwritten else "")
 
 
 def documents() -> dict[Path, str]:
