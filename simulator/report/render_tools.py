@@ -163,13 +163,16 @@ def lifetime_tables(report: LifetimeReport) -> Group:
                       f"${row.usd_per_million_tokens:.3f}", f"${row.serving_usd / 1e6:,.2f}M",
                       f"${row.total_usd / 1e6:,.2f}M")
     best, chin = report.rows[report.optimal_index], report.rows[report.chinchilla_index]
+    # both lines quote table rows; the compute-optimal size is a row unless it cannot be served
+    compute_optimal = ("compute-optimal (Chinchilla approach 3)" if chin.params == report.chinchilla_params else
+                       f"nearest size served to the compute-optimal {format_count(report.chinchilla_params)} "
+                       f"(Chinchilla approach 3)")
     lines = [
         f"cheapest: {format_count(best.params)} parameters on {format_count(best.tokens)} tokens "
         f"({best.tokens_per_param:,.0f} per parameter): ${best.total_usd / 1e6:,.2f}M = "
         f"${best.training_usd / 1e6:,.2f}M training + ${best.serving_usd / 1e6:,.2f}M serving",
-        f"compute-optimal (Chinchilla approach 3): {format_count(report.chinchilla_params)} on "
-        f"{format_count(report.chinchilla_tokens)} tokens: ${chin.total_usd / 1e6:,.2f}M "
-        f"({chin.total_usd / best.total_usd:.2f}x the cheapest)",
+        f"{compute_optimal}: {format_count(chin.params)} on {format_count(chin.tokens)} tokens: "
+        f"${chin.total_usd / 1e6:,.2f}M ({chin.total_usd / best.total_usd:.2f}x the cheapest)",
         f"{report.accelerator} at ${report.gpu_hour_usd:g}/GPU-hour ({report.price_source}); training MFU "
         f"{report.mfu:.1%} ({report.mfu_source})",
         *report.notes,

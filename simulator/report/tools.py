@@ -240,5 +240,5 @@ class LifetimeReport(Output):
     mfu_source: str = Field(description="where the MFU comes from")
     rows: list[LifetimeRow] = Field(description="candidate sizes, smallest first")
     optimal_index: int = Field(description="row with the least total cost")
-    chinchilla_index: int = Field(description="row nearest the compute-optimal size")
+    chinchilla_index: int = Field(description="row of the compute-optimal size (else the nearest one served)")
     notes: list[str] = Field(description="assumptions")
