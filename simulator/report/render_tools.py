@@ -100,18 +100,27 @@ def plan_tables(report: PlanReport) -> Group:
         ("compute C", [f"{r.flops:.3g} FLOPs" for r in rows]),
         ("Gopher units", [f"{r.gopher_units:,.4g}" for r in rows]),
         ("Chinchilla loss", [f"{r.chinchilla_loss_nats:.3f} nats" for r in rows]),
-        ("MFU", [f"{r.mfu:.1%}" for r in rows]),
-        ("GPUs", [f"{r.gpus:,}" for r in rows]),
-        ("training time", [duration_text(r.days * 86400) for r in rows]),
-        ("GPU-hours", [f"{r.gpu_hours:,.0f}" for r in rows]),
-        ("cost", ["-" if r.cost_usd is None else f"${r.cost_usd:,.0f}" for r in rows]),
+        ("MFU", [_planned(r.mfu, "{:.1%}") for r in rows]),
+        ("MFU searched on", [_planned(r.mfu_gpus, "{:,} GPUs") for r in rows]),
+        ("fewest GPUs that fit", [_planned(r.fewest_gpus, "{:,}") for r in rows]),
+        ("GPUs", [_planned(r.gpus, "{:,}") for r in rows]),
+        ("training time", ["-" if r.days is None else duration_text(r.days * 86400) for r in rows]),
+        ("GPU-hours", [_planned(r.gpu_hours, "{:,.0f}") for r in rows]),
+        ("cost", [_planned(r.cost_usd, "${:,.0f}") for r in rows]),
     ]
+    if any(r.reason is not None for r in rows):
+        figures.append(("not planned", [r.reason or "" for r in rows]))
     for label, values in figures:
         table.add_row(label, *values)
     parts: list[Table | str] = [head, table]
     parts += [f"{r.title}: {r.rule}; {r.source}" for r in rows]
     parts += [f"note: {n}" for n in report.notes]
     return Group(*parts)
+
+
+def _planned(value: float | None, form: str) -> str:
+    """`value` in `form`, or '-' where the law has none (not planned, no price, or not estimated)."""
+    return "-" if value is None else form.format(value)
 
 
 def layout_table(report: LayoutReport) -> Group:

@@ -98,6 +98,15 @@ def _compute_only_s(step: TrainingStep) -> float:
     return per_micro * step.micro_batches + bubble_s(lay.schedule, stage, lay.virtual_stages)
 
 
+def fits_somehow(base: TrainingStep, gpus: int, reserve_bytes: float) -> bool:
+    """Whether any layout of `gpus` GPUs for `base`'s model and batch fits in memory. Only ZeRO-3 with full
+    recompute is tried: of layouts alike otherwise, it holds the least of every term (all state sharded, one
+    layer's input kept per micro-batch in flight)."""
+    frugal = (s for s in _candidates(base, gpus, base.sequences_per_step)
+              if s.layout.zero_stage == 3 and s.layout.activation_recompute is Recompute.FULL)
+    return any(training_memory(s, reserve_bytes).total_bytes <= s.accelerator.hbm_bytes for s in frugal)
+
+
 def search_layouts(base: TrainingStep, network: Network, gpus: int, reserve_bytes: float,
                    top: int = 10) -> tuple[list[RankedLayout], int, int]:
     """The `top` fastest layouts that fit, and how many were enumerated and fitted. `base` gives the model,
