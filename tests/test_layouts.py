@@ -121,7 +121,7 @@ def test_memoised_phases_match_and_stop_after_a_failure() -> None:
     plain, memo = net(), net().memoize_phases()
     src, dst = np.arange(0, 64, 8), np.roll(np.arange(0, 64, 8), -1)
     assert memo.phase(src, dst, 1e9) == memo.phase(src, dst, 1e9) == plain.phase(src, dst, 1e9)
-    u, v = next((u, v) for u, v in memo.graph.edges if "leaf" in str(u) + str(v))
+    u, v = next((u, v) for u, v in memo.graph.edges if "spine" in str(u) + str(v))
     memo.fail_link(u, v)
     plain.fail_link(u, v)
     assert memo.phase(src, dst, 1e9) == plain.phase(src, dst, 1e9)
