@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import io
+import itertools
+
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
 from cli import main
 from simulator.models.workload.scaling_laws import chinchilla_loss
-from simulator.tools.lifetime import LifetimeRequest, plan_lifetime, tokens_for_loss
+from simulator.report.render_tools import lifetime_tables
+from simulator.report.tools import LifetimeReport
+from simulator.tools.lifetime import LifetimeRequest, candidate_sizes, plan_lifetime, tokens_for_loss
 from simulator.units import format_count
 
 
@@ -63,3 +69,27 @@ def test_the_summary_quotes_the_table_rows() -> None:
         figures = (format_count(row.params), format_count(row.tokens), f"${row.total_usd / 1e6:,.2f}M")
         assert all(f" {text} " in line for text in figures), line
         assert all(text in summary for text in figures)
+
+
+@pytest.mark.parametrize("optimal", [1e9, 32.2e9, 4e11])
+def test_candidate_sizes_hold_the_compute_optimal_size_and_span_n_over_64_to_2n(optimal: float) -> None:
+    sizes = candidate_sizes(optimal)
+    assert optimal in sizes
+    assert sizes[0] == pytest.approx(optimal / 64, rel=1e-12) and sizes[-1] == pytest.approx(2 * optimal, rel=1e-12)
+    ratios = [b / a for a, b in itertools.pairwise(sizes)]
+    assert all(r == pytest.approx(2 ** (1 / 5), rel=1e-12) for r in ratios)
+    assert len(sizes) == 7 * 5 + 1
+
+
+def test_an_unservable_compute_optimal_size_is_named_as_the_nearest_served() -> None:
+    report = plan_lifetime(LifetimeRequest(compute="5.76e23", tokens_per_day="1e11", days=730, mfu=0.4))
+    text = lifetime_summary(report.model_copy(update={"chinchilla_params": report.chinchilla_params * 1.01}))
+    assert "nearest size served to the compute-optimal" in text
+    assert "compute-optimal (Chinchilla approach 3)" in lifetime_summary(report)
+
+
+def lifetime_summary(report: LifetimeReport) -> str:
+    """The rendered plan-lifetime text."""
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(lifetime_tables(report))
+    return console.export_text()
