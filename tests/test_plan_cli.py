@@ -236,3 +236,14 @@ def test_an_unplanned_scenario_law_is_refused_for_o(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(planner, "fewest_gpus", holds_nothing)
     result = _plan("--params", "70B", "-o", str(tmp_path / "plan.yaml"))
     assert result.exit_code == 2 and "Chinchilla approach 1 could not be planned" in result.stderr
+
+
+def test_a_given_mfu_skips_the_memory_check_and_says_so() -> None:
+    data = _json("--params", "10T", "--accelerator", "a100-80gb-sxm", "--days", "730", "--mfu", "0.4")
+    kaplan = data["laws"]["kaplan2020"]  # arithmetic alone: a handful of GPUs, as documented
+    assert kaplan["fewest_gpus"] is None and kaplan["mfu_gpus"] is None and kaplan["gpus"] < 4096
+    assert "no memory check" in data["mfu_source"]
+    table = _plan("--params", "70B", "--mfu", "0.4").stdout
+    searched = next(line for line in table.splitlines() if "MFU searched on" in line)
+    assert searched.count(" - ") == len(LAWS)  # nothing searched: printed as '-'
+    assert "not planned" not in table
