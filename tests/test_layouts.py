@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -13,6 +14,7 @@ from cli import main
 from simulator.catalog import accelerator, model
 from simulator.models.hardware import Precision
 from simulator.models.topology.build import build_network
+from simulator.models.topology.network import Network, Partitioned
 from simulator.models.topology.shape import ClusterShape
 from simulator.models.topology.specs import FatTreeTopology
 from simulator.models.workload.memory import training_memory
@@ -21,7 +23,8 @@ from simulator.models.workload.shapes import llama_style_model
 from simulator.models.workload.step_time import OperatorStepModel
 from simulator.models.workload.training_job import TrainingStep
 from simulator.models.workload.transformer import parameter_counts
-from simulator.tools.layouts import estimate_mfu
+from simulator.tools import layouts
+from simulator.tools.layouts import estimate_mfu, fewest_gpus, mfu_estimate_gpus
 
 H100 = accelerator("h100-sxm")
 
@@ -95,3 +98,38 @@ def test_llama_style_shapes_hit_the_parameter_count(params: float) -> None:
 def test_estimated_mfu_is_a_plausible_fraction() -> None:
     mfu = estimate_mfu(8e9, H100, 256)
     assert 0.25 < mfu < H100.matmul_efficiency
+
+
+def test_fewest_gpus_is_the_first_power_of_two_of_nodes_that_holds_a_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    a100 = accelerator("a100-80gb-sxm")
+    assert fewest_gpus(10e12, a100) == 4096  # 16 bytes of state a parameter alone need 2,000 A100s
+    assert fewest_gpus(70e9, H100) == 16 and fewest_gpus(1e9, H100) == 8
+    assert mfu_estimate_gpus(10e12, a100, 2312) == 4096  # the nearest power of two, 2,048, holds none
+    assert mfu_estimate_gpus(8e9, H100, 300) == 256
+    monkeypatch.setattr(layouts, "FIT_MAX_NODES", 16)
+    layouts._fewest_nodes.cache_clear()
+    with pytest.raises(ValueError, match="no layout of a 1T-parameter model fits in the memory of 128 h100-sxm"):
+        fewest_gpus(1e12, H100)  # it needs 256
+    layouts._fewest_nodes.cache_clear()
+
+
+def test_memoised_phases_match_and_stop_after_a_failure() -> None:
+    def net() -> Network:
+        return build_network(FatTreeTopology(kind="fat_tree", tiers=2, radix=64),
+                             ClusterShape(8, 8, 450e9, 50e9, False))
+
+    plain, memo = net(), net().memoize_phases()
+    src, dst = np.arange(0, 64, 8), np.roll(np.arange(0, 64, 8), -1)
+    assert memo.phase(src, dst, 1e9) == memo.phase(src, dst, 1e9) == plain.phase(src, dst, 1e9)
+    u, v = next((u, v) for u, v in memo.graph.edges if "spine" in str(u) + str(v))
+    before = memo.phase(src, dst, 1e9)
+    memo.fail_link(u, v)
+    plain.fail_link(u, v)
+
+    def outcome(network: Network) -> object:
+        try:
+            return network.phase(src, dst, 1e9)
+        except Partitioned as err:
+            return str(err)
+
+    assert outcome(memo) == outcome(plain) != before  # not the remembered phase

@@ -188,3 +188,62 @@ def test_written_scenario_validates_and_runs(tmp_path: Path) -> None:
     report = simulate(scenario)
     run = report.workloads["pretrain"]
     assert run.status == "completed" and run.tokens >= planned["tokens"]
+
+
+def test_ten_trillion_on_a100_plans_every_law_on_gpus_that_hold_it() -> None:
+    """Issue 17: the estimate searched 2,048 A100s, which hold no layout of a 10T model, and aborted."""
+    data = _json("--params", "10T", "--accelerator", "a100-80gb-sxm", "--days", "730")
+    for law in LAWS:
+        row = data["laws"][law]
+        assert row["reason"] is None, row["reason"]
+        assert row["gpus"] >= row["fewest_gpus"] >= 2 * 10e12 * 16 / 80e9 / 2  # state alone needs 2,000 GPUs
+        assert row["mfu_gpus"] >= row["fewest_gpus"] and 0.2 < row["mfu"] < 0.8
+        assert row["days"] <= 730 * (1 + 1e-9)
+    kaplan = data["laws"]["kaplan2020"]  # a few GPUs would do in 730 days: it gets the fewest that hold it
+    assert kaplan["gpus"] == kaplan["fewest_gpus"] and kaplan["days"] < 730
+    assert any("finishes early" in note for note in data["notes"])
+
+
+def test_a_law_that_cannot_be_planned_says_why_and_the_others_are_planned(monkeypatch: pytest.MonkeyPatch) -> None:
+    def holds_small_models(model_params: float, accelerator: Accelerator) -> int:
+        if model_params > 100e9:
+            raise ValueError("no layout fits")
+        return 8
+
+    monkeypatch.setattr(planner, "fewest_gpus", holds_small_models)
+    monkeypatch.setattr(planner, "estimate_mfu", lambda params, acc, gpus: 0.5)
+    monkeypatch.setattr(planner, "mfu_estimate_gpus", lambda params, acc, gpus: gpus)
+    report = make_plan(PlanRequest(compute="5.76e23"))  # Kaplan's 804B is the one too big
+    kaplan = report.laws.pop("kaplan2020")
+    assert kaplan.reason is not None and "no layout fits" in kaplan.reason
+    assert kaplan.gpus is kaplan.mfu is kaplan.cost_usd is None and kaplan.params > 100e9
+    assert all(row.reason is None and row.mfu == 0.5 and row.gpus for row in report.laws.values())
+    result = _plan("--compute", "5.76e23")
+    assert result.exit_code == 0 and "not planned" in result.stdout and "no layout fits" in result.stdout
+
+
+def test_given_gpus_too_few_for_a_model_are_that_laws_reason() -> None:
+    data = _json("--compute", "5.76e23", "--gpus", "64")  # 64 H100s hold 68B but not Kaplan's 804B
+    kaplan = data["laws"]["kaplan2020"]
+    assert kaplan["gpus"] is None and "needs at least 256 h100-sxm" in kaplan["reason"]
+    assert data["laws"]["chinchilla_approach1"]["gpus"] == 64 and data["laws"]["chinchilla_approach1"]["reason"] is None
+
+
+def test_an_unplanned_scenario_law_is_refused_for_o(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def holds_nothing(model_params: float, accelerator: Accelerator) -> int:
+        raise ValueError("no layout fits")
+
+    monkeypatch.setattr(planner, "fewest_gpus", holds_nothing)
+    result = _plan("--params", "70B", "-o", str(tmp_path / "plan.yaml"))
+    assert result.exit_code == 2 and "Chinchilla approach 1 could not be planned" in result.stderr
+
+
+def test_a_given_mfu_skips_the_memory_check_and_says_so() -> None:
+    data = _json("--params", "10T", "--accelerator", "a100-80gb-sxm", "--days", "730", "--mfu", "0.4")
+    kaplan = data["laws"]["kaplan2020"]  # arithmetic alone: a handful of GPUs, as documented
+    assert kaplan["fewest_gpus"] is None and kaplan["mfu_gpus"] is None and kaplan["gpus"] < 4096
+    assert "no memory check" in data["mfu_source"]
+    table = _plan("--params", "70B", "--mfu", "0.4").stdout
+    searched = next(line for line in table.splitlines() if "MFU searched on" in line)
+    assert searched.count(" - ") == len(LAWS)  # nothing searched: printed as '-'
+    assert "not planned" not in table

@@ -101,18 +101,27 @@ def plan_tables(report: PlanReport) -> Group:
         ("compute C", [f"{r.flops:.3g} FLOPs" for r in rows]),
         ("Gopher units", [f"{r.gopher_units:,.4g}" for r in rows]),
         ("Chinchilla loss", [f"{r.chinchilla_loss_nats:.3f} nats" for r in rows]),
-        ("MFU", [f"{r.mfu:.1%}" for r in rows]),
-        ("GPUs", [f"{r.gpus:,}" for r in rows]),
-        ("training time", [duration_text(r.days * 86400) for r in rows]),
-        ("GPU-hours", [f"{r.gpu_hours:,.0f}" for r in rows]),
-        ("cost", ["-" if r.cost_usd is None else f"${r.cost_usd:,.0f}" for r in rows]),
+        ("MFU", [_planned(r.mfu, "{:.1%}") for r in rows]),
+        ("MFU searched on", [_planned(r.mfu_gpus, "{:,} GPUs") for r in rows]),
+        ("fewest GPUs that fit", [_planned(r.fewest_gpus, "{:,}") for r in rows]),
+        ("GPUs", [_planned(r.gpus, "{:,}") for r in rows]),
+        ("training time", ["-" if r.days is None else duration_text(r.days * 86400) for r in rows]),
+        ("GPU-hours", [_planned(r.gpu_hours, "{:,.0f}") for r in rows]),
+        ("cost", [_planned(r.cost_usd, "${:,.0f}") for r in rows]),
     ]
+    if any(r.reason is not None for r in rows):
+        figures.append(("not planned", [r.reason or "" for r in rows]))
     for label, values in figures:
         table.add_row(label, *values)
     parts: list[Table | FittedTable | str] = [head, fitted(table)]
     parts += [f"{r.title}: {r.rule}; {r.source}" for r in rows]
     parts += [f"note: {n}" for n in report.notes]
     return Group(*parts)
+
+
+def _planned(value: float | None, form: str) -> str:
+    """`value` in `form`, or '-' where the law has none (not planned, no price, or not estimated)."""
+    return "-" if value is None else form.format(value)
 
 
 def layout_table(report: LayoutReport) -> Group:
@@ -164,13 +173,16 @@ def lifetime_tables(report: LifetimeReport) -> Group:
                       f"${row.usd_per_million_tokens:.3f}", f"${row.serving_usd / 1e6:,.2f}M",
                       f"${row.total_usd / 1e6:,.2f}M")
     best, chin = report.rows[report.optimal_index], report.rows[report.chinchilla_index]
+    # both lines quote table rows; the compute-optimal size is a row unless it cannot be served
+    compute_optimal = ("compute-optimal (Chinchilla approach 3)" if chin.params == report.chinchilla_params else
+                       f"nearest size served to the compute-optimal {format_count(report.chinchilla_params)} "
+                       f"(Chinchilla approach 3)")
     lines = [
         f"cheapest: {format_count(best.params)} parameters on {format_count(best.tokens)} tokens "
         f"({best.tokens_per_param:,.0f} per parameter): ${best.total_usd / 1e6:,.2f}M = "
         f"${best.training_usd / 1e6:,.2f}M training + ${best.serving_usd / 1e6:,.2f}M serving",
-        f"compute-optimal (Chinchilla approach 3): {format_count(report.chinchilla_params)} on "
-        f"{format_count(report.chinchilla_tokens)} tokens: ${chin.total_usd / 1e6:,.2f}M "
-        f"({chin.total_usd / best.total_usd:.2f}x the cheapest)",
+        f"{compute_optimal}: {format_count(chin.params)} on {format_count(chin.tokens)} tokens: "
+        f"${chin.total_usd / 1e6:,.2f}M ({chin.total_usd / best.total_usd:.2f}x the cheapest)",
         f"{report.accelerator} at ${report.gpu_hour_usd:g}/GPU-hour ({report.price_source}); training MFU "
         f"{report.mfu:.1%} ({report.mfu_source})",
         *report.notes,

@@ -55,11 +55,24 @@ class LawPlanRow(Output):
     chinchilla_loss_nats: float = Field(
         description="Hoffmann et al. 2022's fitted loss E + A/N^alpha + B/D^beta at (params, tokens), nats/token"
     )
-    mfu: float = Field(description="model FLOPs utilization assumed for the schedule, 0..1")
-    gpus: int = Field(description="GPUs: the fewest that finish within target_days, or the GPUs given/bought")
-    days: float = Field(description="training time on `gpus` at `mfu` of the dense BF16 peak, days")
-    gpu_hours: float = Field(description="flops / (peak_bf16 x mfu) / 3600, GPU-hours")
+    mfu: float | None = Field(description="model FLOPs utilization assumed for the schedule, 0..1 (null: not planned)")
+    mfu_gpus: int | None = Field(
+        description="GPUs of the layout search the MFU was estimated on: a power of two of 8-GPU nodes near `gpus`, "
+                    "at least fewest_gpus (null with --mfu or when not planned)"
+    )
+    fewest_gpus: int | None = Field(
+        description="the fewest GPUs (a power of two of 8-GPU nodes) on which some layout of the model fits in "
+                    "memory; `gpus` is at least this (null with --mfu, which skips the memory check)"
+    )
+    gpus: int | None = Field(description="GPUs: the fewest that finish within target_days and hold the model, or "
+                                         "the GPUs given/bought (null: not planned)")
+    days: float | None = Field(description="training time on `gpus` at `mfu` of the dense BF16 peak, days")
+    gpu_hours: float | None = Field(description="flops / (peak_bf16 x mfu) / 3600, GPU-hours")
     cost_usd: float | None = Field(description="gpu_hours x gpu_hour_usd, USD (null without a price)")
+    reason: str | None = Field(
+        default=None, description="why this law could not be planned on the accelerator (null when it was); the "
+                                  "other laws are planned regardless"
+    )
 
 
 class PlanReport(Output):
@@ -240,5 +253,5 @@ class LifetimeReport(Output):
     mfu_source: str = Field(description="where the MFU comes from")
     rows: list[LifetimeRow] = Field(description="candidate sizes, smallest first")
     optimal_index: int = Field(description="row with the least total cost")
-    chinchilla_index: int = Field(description="row nearest the compute-optimal size")
+    chinchilla_index: int = Field(description="row of the compute-optimal size (else the nearest one served)")
     notes: list[str] = Field(description="assumptions")

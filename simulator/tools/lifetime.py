@@ -13,8 +13,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from simulator.models.hardware import Accelerator, Precision
 from simulator.models.topology.build import build_network
 from simulator.models.topology.shape import ClusterShape
@@ -35,9 +33,11 @@ from simulator.models.workload.shapes import llama_style_model
 from simulator.report.tools import LifetimeReport, LifetimeRow
 from simulator.tools.planner import MfuSource, PlanError, catalog_accelerator, on_demand_price, parse_count
 
-SIZES = 33  # candidate sizes, geometric from N*/64 to 2 N*
-SMALLEST = 1 / 64
-LARGEST = 2.0
+# candidate sizes: N* x 2^(k / STEPS_PER_OCTAVE) from N*/64 to 2 N*, so that the compute-optimal N* itself is a row
+# (k = 0) and the summary's compute-optimal figures are that row's, exactly as the table shows them
+STEPS_PER_OCTAVE = 5
+OCTAVES_BELOW = 6
+OCTAVES_ABOVE = 1
 WORKSPACE_BYTES = 2 * 2**30
 MIN_RESIDENT_SEQUENCES = 16  # a serving layout must hold at least this many requests in its KV cache
 
@@ -88,6 +88,13 @@ def serving_layout(params: float, acc: Accelerator, input_tokens: int, output_to
     raise PlanError(f"a {params / 1e9:.3g}B model does not fit 128 {acc.name} with room for its KV cache")
 
 
+def candidate_sizes(optimal_params: float) -> list[float]:
+    """The sizes compared: geometric in steps of 1/STEPS_PER_OCTAVE octave around the compute-optimal size, which
+    is one of them exactly (k = 0)."""
+    steps = range(-OCTAVES_BELOW * STEPS_PER_OCTAVE, OCTAVES_ABOVE * STEPS_PER_OCTAVE + 1)
+    return [optimal_params * 2.0 ** (k / STEPS_PER_OCTAVE) for k in steps]
+
+
 def plan_lifetime(request: LifetimeRequest) -> LifetimeReport:
     """Train-once-serve-for-life cost of every candidate size at the target quality; PlanError on bad input."""
     compute = parse_count(request.compute, "--compute", 1e32)
@@ -107,7 +114,7 @@ def plan_lifetime(request: LifetimeRequest) -> LifetimeReport:
     gpus = gpus_for_days(compute, request.training_days, acc.peak_bf16_flops, 0.4).gpus
     mfu = mfu_of(optimal.params, acc, gpus)  # the compute-optimal model's, for every size (stated)
     rows = []
-    for params in np.geomspace(SMALLEST * optimal.params, LARGEST * optimal.params, SIZES):
+    for params in candidate_sizes(optimal.params):
         tokens = tokens_for_loss(float(params), target)
         if not math.isfinite(tokens):
             continue
@@ -130,7 +137,7 @@ def plan_lifetime(request: LifetimeRequest) -> LifetimeReport:
     if not rows:
         raise PlanError("no candidate size reaches the target loss and can be served")
     best = min(range(len(rows)), key=lambda i: rows[i].total_usd)
-    chinchilla = min(range(len(rows)), key=lambda i: abs(math.log(rows[i].params / optimal.params)))
+    chinchilla = min(range(len(rows)), key=lambda i: abs(math.log(rows[i].params / optimal.params)))  # N* if served
     return LifetimeReport(
         compute_flops=compute, target_loss_nats=target, chinchilla_params=optimal.params,
         chinchilla_tokens=optimal.tokens, tokens_per_day=demand, days=request.days,

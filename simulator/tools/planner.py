@@ -33,7 +33,7 @@ from simulator.models.workload.transformer import TransformerModel, parameter_co
 from simulator.plan.training import training_plan
 from simulator.report.tools import LawPlanRow, PlanReport
 from simulator.scenario.schema import ClusterSpec, TrainingWorkload
-from simulator.tools.layouts import estimate_mfu
+from simulator.tools.layouts import estimate_mfu, fewest_gpus, mfu_estimate_gpus
 from simulator.units import Dimension, QuantityError, format_count, parse_quantity
 
 DEFAULT_ACCELERATOR = "h100-sxm"
@@ -121,7 +121,8 @@ def on_demand_price(acc: Accelerator, given: float | None) -> tuple[float | None
 
 
 class MfuSource:
-    """The MFU for a model size on some GPUs: the one given, or the step model's estimate."""
+    """The MFU for a model size on some GPUs: the one given, or the step model's estimate; and, with the
+    estimate, the fewest GPUs that hold the model (a given MFU sizes GPUs by arithmetic alone)."""
 
     def __init__(self, given: float | None) -> None:
         if given is not None and not 0 < given <= 1:
@@ -131,9 +132,10 @@ class MfuSource:
     @property
     def source(self) -> str:
         if self.given is not None:
-            return f"--mfu {self.given:g}, the same for every law"
-        return ("simulator.tools.layouts.estimate_mfu: the step model's MFU for a layout it picks for a dense "
-                "Llama-style model of each law's size on that law's GPUs")
+            return f"--mfu {self.given:g}, the same for every law (no memory check: GPUs by arithmetic alone)"
+        return ("simulator.tools.layouts.estimate_mfu: the step model's MFU for the best layout of a dense "
+                "Llama-style model of each law's size on a power of two of 8-GPU nodes near that law's GPUs, "
+                "at least the fewest that hold it in memory")
 
     def __call__(self, params: float, acc: Accelerator, gpus: int) -> float:
         if self.given is not None:
@@ -147,15 +149,30 @@ class MfuSource:
             raise PlanError(f"the MFU estimate for {format_count(params)} parameters on {gpus} GPUs is {mfu:g}")
         return mfu
 
+    def fewest_gpus(self, params: float, acc: Accelerator) -> int:
+        """The fewest GPUs that hold the model in memory (1 with a given MFU: not checked)."""
+        if self.given is not None:
+            return 1
+        try:
+            return fewest_gpus(params, acc)
+        except ValueError as err:
+            raise PlanError(f"{err}; give --mfu to size GPUs by arithmetic alone") from None
 
-def _mfu_for_days(flops: float, params: float, acc: Accelerator, days: float, mfu: MfuSource) -> float:
-    """The MFU on the GPUs that finish within `days`: an estimated MFU depends on the GPU count, which depends
-    on the MFU, so iterate from MFU_START until the GPU count stops changing (at most 8 rounds)."""
+    def searched_gpus(self, params: float, acc: Accelerator, gpus: int) -> int | None:
+        """The GPUs the estimate's layout search ran on (None with a given MFU)."""
+        return None if self.given is not None else mfu_estimate_gpus(params, acc, gpus)
+
+
+def _mfu_for_days(flops: float, params: float, acc: Accelerator, days: float, mfu: MfuSource,
+                  fewest: int = 1) -> float:
+    """The MFU on the GPUs that finish within `days` (at least `fewest`): an estimated MFU depends on the GPU
+    count, which depends on the MFU, so iterate from MFU_START until the GPU count stops changing (at most 8
+    rounds)."""
     value = mfu.given or MFU_START
-    gpus = gpus_for_days(flops, days, acc.peak_bf16_flops, value).gpus
+    gpus = max(fewest, gpus_for_days(flops, days, acc.peak_bf16_flops, value).gpus)
     for _ in range(8):
         value = mfu(params, acc, gpus)
-        again = gpus_for_days(flops, days, acc.peak_bf16_flops, value).gpus
+        again = max(fewest, gpus_for_days(flops, days, acc.peak_bf16_flops, value).gpus)
         if again == gpus:
             break
         gpus = again
@@ -163,12 +180,17 @@ def _mfu_for_days(flops: float, params: float, acc: Accelerator, days: float, mf
 
 
 def _budget_compute(budget_gpus: int, days: float, acc: Accelerator, mfu: MfuSource, law: ScalingLaw) -> float:
-    """FLOPs `budget_gpus` deliver in `days`; an estimated MFU is the one of `law`'s model for that compute."""
+    """FLOPs `budget_gpus` deliver in `days`; an estimated MFU is the one of `law`'s model for that compute
+    (PlanError where that model does not fit on the GPUs: the budget's compute is then undefined)."""
     seconds = days * 86400.0
     value = mfu.given or MFU_START
     for _ in range(10):
         flops = budget_gpus * seconds * acc.peak_bf16_flops * value
-        new = mfu(law.params_for_compute(flops), acc, budget_gpus)
+        params = law.params_for_compute(flops)
+        if mfu.fewest_gpus(params, acc) > budget_gpus:
+            raise PlanError(f"the budget's {budget_gpus:,} GPUs hold no layout of {law.title}'s "
+                            f"{format_count(params)}-parameter model; give --mfu")
+        new = mfu(params, acc, budget_gpus)
         if abs(new - value) <= 1e-6 * value:
             break
         value = new
@@ -226,7 +248,7 @@ def make_plan(request: PlanRequest) -> PlanReport:
             assert params_given is not None
             plan = law.for_params(params_given)
         rows[law.key] = _row(law, plan, acc, price, mfu, days if gpus is None else None, gpus)
-    notes += _notes(request, rows)
+    notes += _notes(request, price, rows)
     return PlanReport(
         given=given, compute_flops=compute, params_given=params_given, budget_usd=budget,
         budget_gpus=budget_gpus, accelerator=acc.name, peak_bf16_flops_per_s=acc.peak_bf16_flops,
@@ -238,31 +260,48 @@ def make_plan(request: PlanRequest) -> PlanReport:
 
 def _row(law: ScalingLaw, plan: Allocation, acc: Accelerator, price: float | None, mfu: MfuSource,
          days: float | None, gpus: int | None) -> LawPlanRow:
-    if gpus is not None:
-        used = mfu(plan.params, acc, gpus)
-        schedule = days_for_gpus(plan.flops, gpus, acc.peak_bf16_flops, used)
-    else:
-        assert days is not None
-        used = _mfu_for_days(plan.flops, plan.params, acc, days, mfu)
-        schedule = gpus_for_days(plan.flops, days, acc.peak_bf16_flops, used)
+    """The law's plan, scheduled on the GPUs given, or on the fewest that finish within `days` and hold the
+    model; where it cannot be scheduled, the law's figures with the reason instead of a schedule."""
+    law_figures: dict[str, Any] = {
+        "title": law.title, "rule": law.rule, "source": law.source, "params": plan.params, "tokens": plan.tokens,
+        "flops": plan.flops, "gopher_units": plan.gopher_units, "tokens_per_param": plan.tokens_per_param,
+        "chinchilla_loss_nats": chinchilla_loss(plan.params, plan.tokens),
+    }
+    try:
+        fewest = mfu.fewest_gpus(plan.params, acc)
+        if gpus is not None:
+            if gpus < fewest:
+                raise PlanError(f"{gpus:,} GPUs hold no layout of the {format_count(plan.params)}-parameter model: "
+                                f"it needs at least {fewest:,} {acc.name}")
+            used = mfu(plan.params, acc, gpus)
+            schedule = days_for_gpus(plan.flops, gpus, acc.peak_bf16_flops, used)
+        else:
+            assert days is not None
+            used = _mfu_for_days(plan.flops, plan.params, acc, days, mfu, fewest)
+            schedule = gpus_for_days(plan.flops, days, acc.peak_bf16_flops, used)
+            if schedule.gpus < fewest:  # the model needs more GPUs than the days do: it finishes early
+                schedule = days_for_gpus(plan.flops, fewest, acc.peak_bf16_flops, used)
+    except PlanError as err:
+        return LawPlanRow(**law_figures, mfu=None, mfu_gpus=None, fewest_gpus=None, gpus=None, days=None,
+                          gpu_hours=None, cost_usd=None, reason=str(err))
     return LawPlanRow(
-        title=law.title, rule=law.rule, source=law.source, params=plan.params, tokens=plan.tokens,
-        flops=plan.flops, gopher_units=plan.gopher_units, tokens_per_param=plan.tokens_per_param,
-        chinchilla_loss_nats=chinchilla_loss(plan.params, plan.tokens), mfu=used, gpus=schedule.gpus,
-        days=schedule.days, gpu_hours=schedule.gpu_hours,
-        cost_usd=None if price is None else schedule.gpu_hours * price,
+        **law_figures, mfu=used, mfu_gpus=mfu.searched_gpus(plan.params, acc, schedule.gpus),
+        fewest_gpus=None if mfu.given is not None else fewest, gpus=schedule.gpus, days=schedule.days,
+        gpu_hours=schedule.gpu_hours, cost_usd=None if price is None else schedule.gpu_hours * price,
     )
 
 
-def _notes(request: PlanRequest, rows: dict[str, LawPlanRow]) -> list[str]:
+def _notes(request: PlanRequest, price: float | None, rows: dict[str, LawPlanRow]) -> list[str]:
     notes = [
         "C = 6 N D for every law; GPU-hours = C / (peak_bf16 x MFU); cost = GPU-hours x price (rental only)",
         "kaplan2020 counts non-embedding parameters and compute; the Chinchilla laws count all parameters",
     ]
     if request.params is not None:
         notes.append("from --params: each law's compute and tokens for which that parameter count is optimal")
-    if any(row.cost_usd is None for row in rows.values()):
+    if price is None:
         notes.append("no price known: give --gpu-hour-usd for costs")
+    if any(row.fewest_gpus is not None and row.gpus == row.fewest_gpus for row in rows.values()):
+        notes.append("where GPUs = the fewest that fit, the model needs more GPUs than the days do: it finishes early")
     return notes
 
 
@@ -324,6 +363,8 @@ def plan_scenario(report: PlanReport) -> dict[str, Any]:
     if report.gpu_hour_usd is None:
         raise PlanError(f"a scenario needs a price: {report.price_source}")
     row = report.laws[report.scenario_law]
+    if row.reason is not None or row.gpus is None:
+        raise PlanError(f"{row.title} could not be planned: {row.reason}")
     acc = catalog_accelerator(report.accelerator)
     try:
         model = llama_style_model(row.params)
@@ -351,6 +392,7 @@ def scenario_yaml(report: PlanReport) -> str:
     """The scenario file text, with a leading comment saying what produced it."""
     scenario = plan_scenario(report)
     row = report.laws[report.scenario_law]
+    assert row.mfu is not None and row.days is not None  # planned, or plan_scenario raised
     model = scenario["workloads"][0]["model"]
     lay = scenario["workloads"][0]["parallelism"]
     gpus = scenario["cluster"]["nodes"] * GPUS_PER_NODE

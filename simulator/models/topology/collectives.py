@@ -176,9 +176,15 @@ def _tree(net: Network, groups: IntArray, size: float) -> tuple[float, str]:
 
 def _per_domain(net: Network, groups: IntArray) -> int:
     """Members of each group per scale-up domain if every domain holds the same number, else 0."""
-    counts = {int(np.unique(row, return_counts=True)[1].min()) for row in net.domain_of[groups]}
-    sizes = {int(np.unique(row, return_counts=True)[1].max()) for row in net.domain_of[groups]}
-    return counts.pop() if len(counts) == 1 and counts == sizes else 0
+    domains = np.sort(net.domain_of[groups], axis=1)
+    ranks = domains.shape[1]
+    changes = np.flatnonzero(domains[0, 1:] != domains[0, :-1])
+    local = int(changes[0]) + 1 if changes.size else ranks  # the first run of the first row: the only candidate
+    if ranks % local:
+        return 0
+    blocks = domains.reshape(domains.shape[0], -1, local)  # runs of equal length, each one domain, ascending
+    one_domain_each = bool(np.all(blocks == blocks[:, :, :1]))
+    return local if one_domain_each and bool(np.all(blocks[:, 1:, 0] != blocks[:, :-1, 0])) else 0
 
 
 def _hierarchical(net: Network, op: Op, groups: IntArray, size: float) -> tuple[float, str]:

@@ -128,6 +128,13 @@ class Network:
         self.capacity = self.raw_bandwidth * self.efficiency
         self._down_edges: dict[object, set[frozenset[object]]] = {}
         self._tiers: tuple[list[str], IntArray] | None = None
+        self._phase_memo: dict[tuple[str, bytes, bytes, float], Phase] | None = None  # see memoize_phases
+
+    def memoize_phases(self) -> Network:
+        """Remember each phase's result from now on: for a network whose links never change (the planners'
+        reference clusters, priced thousands of times with the same flows). Failures and shares turn it off."""
+        self._phase_memo = {}
+        return self
 
     @property
     def domain_of(self) -> IntArray:
@@ -138,6 +145,14 @@ class Network:
 
     def phase(self, src: IntArray, dst: IntArray, bytes_per_flow: float) -> Phase:
         """Time for flows src[i] -> dst[i], each of `bytes_per_flow`, all at once."""
+        if self._phase_memo is None:
+            return self._phase(src, dst, bytes_per_flow)
+        key = (src.dtype.str, src.tobytes(), dst.tobytes(), bytes_per_flow)
+        if key not in self._phase_memo:
+            self._phase_memo[key] = self._phase(src, dst, bytes_per_flow)
+        return self._phase_memo[key]
+
+    def _phase(self, src: IntArray, dst: IntArray, bytes_per_flow: float) -> Phase:
         moving = src != dst
         src, dst = src[moving], dst[moving]
         if src.size == 0 or bytes_per_flow <= 0:
@@ -180,6 +195,7 @@ class Network:
         """A copy sharing the graph, router and link state, whose channels keep only `share` (0..1 each) of
         their capacity: what is left to one workload when others load the same links."""
         twin = copy.copy(self)
+        twin._phase_memo = None
         twin.capacity = self.capacity * share
         return twin
 
@@ -198,6 +214,7 @@ class Network:
         """A logical link (an edge, or the edges sharing one `link` key, such as the two halves of an
         optical circuit through an OCS) is down while any of its edges is down. Link state lives in this
         Network, not in the (shared) graph, so `degraded` copies are independent."""
+        self._phase_memo = None
         data = self.graph.edges[u, v]
         edge = frozenset((u, v))
         key = data.get("link", edge)
@@ -219,12 +236,14 @@ class Network:
 
     def is_down(self, u: object, v: object) -> bool:
         """Whether the graph edge u-v is down here."""
+        self._phase_memo = None
         data = self.graph.edges[u, v]
         return frozenset((u, v)) in self._down_edges.get(data.get("link", frozenset((u, v))), set())
 
     def degraded(self, failed: Iterable[tuple[object, object]]) -> Network:
         """A copy sharing the graph and router, with its own link state and the `failed` edges down."""
         twin = copy.copy(self)
+        twin._phase_memo = None
         twin.raw_bandwidth = self.raw_bandwidth.copy()
         twin.capacity = self.capacity.copy()
         twin._down_edges = {key: set(edges) for key, edges in self._down_edges.items()}

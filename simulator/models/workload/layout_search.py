@@ -98,6 +98,15 @@ def _compute_only_s(step: TrainingStep) -> float:
     return per_micro * step.micro_batches + bubble_s(lay.schedule, stage, lay.virtual_stages)
 
 
+def fits_somehow(base: TrainingStep, gpus: int, reserve_bytes: float) -> bool:
+    """Whether any layout of `gpus` GPUs for `base`'s model and batch fits in memory. Only ZeRO-3 with full
+    recompute is tried: of layouts alike otherwise, it holds the least of every term (all state sharded, one
+    layer's input kept per micro-batch in flight)."""
+    frugal = (s for s in _candidates(base, gpus, base.sequences_per_step)
+              if s.layout.zero_stage == 3 and s.layout.activation_recompute is Recompute.FULL)
+    return any(training_memory(s, reserve_bytes).total_bytes <= s.accelerator.hbm_bytes for s in frugal)
+
+
 def search_layouts(base: TrainingStep, network: Network, gpus: int, reserve_bytes: float,
                    top: int = 10) -> tuple[list[RankedLayout], int, int]:
     """The `top` fastest layouts that fit, and how many were enumerated and fitted. `base` gives the model,
@@ -106,7 +115,17 @@ def search_layouts(base: TrainingStep, network: Network, gpus: int, reserve_byte
     candidates = _candidates(base, gpus, sequences)
     fitting = [(s, training_memory(s, reserve_bytes).total_bytes) for s in candidates]
     fitting = [(s, mem) for s, mem in fitting if mem <= s.accelerator.hbm_bytes]
-    shortlist = sorted(fitting, key=lambda item: _compute_only_s(item[0]))[:FULL_EVALUATIONS]
+    bounds: dict[tuple[object, ...], float] = {}  # the bound does not depend on the ZeRO stage: once per three
+
+    def bound(step: TrainingStep) -> float:
+        lay = step.layout
+        key = (lay.tp, lay.cp, lay.pp, lay.dp, lay.ep, lay.micro_batch_size, lay.schedule, lay.virtual_stages,
+               lay.activation_recompute, step.micro_batches)  # every field _candidates varies but zero_stage
+        if key not in bounds:
+            bounds[key] = _compute_only_s(step)
+        return bounds[key]
+
+    shortlist = sorted(fitting, key=lambda item: bound(item[0]))[:FULL_EVALUATIONS]
     model = OperatorStepModel()
     ranked = [RankedLayout(s, model.step_time(s, network), mem) for s, mem in shortlist]
     ranked.sort(key=lambda r: r.time.total_s)
