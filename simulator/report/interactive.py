@@ -71,4 +71,6 @@ def figure(title: str, traces: list[dict[str, Any]], x_title: str, y_title: str,
     }
     for key, value in layout.items():  # axis settings merge into the defaults
         base[key] = {**base[key], **value} if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    if isinstance(base.get("yaxis2"), dict):  # a right axis ticks at its own round values, not at the left's
+        base["yaxis2"] = {"tickmode": "auto", **base["yaxis2"]}
     return {"data": traces, "layout": base}
