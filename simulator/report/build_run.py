@@ -15,6 +15,7 @@ from simulator.engine.serving.requests import ServingOutcome
 from simulator.engine.serving.service import Service
 from simulator.engine.training import TrainingJob
 from simulator.plan.economy import Economy
+from simulator.report.build_records import failure_durations_s
 from simulator.report.build_serving import latency_cdf
 from simulator.report.build_training import TrainingRun, lost_s
 from simulator.report.costs import breakdown
@@ -118,7 +119,7 @@ def tenant_reports(scenario: Scenario, reports: dict[str, TrainingReport | Infer
 
 
 def time_series(samples: Samples, runs: list[TrainingRun], services: list[Service],
-                outcomes: list[ServingOutcome], fabric: Fabric | None = None) -> TimeSeries:
+                outcomes: list[ServingOutcome], now: float, fabric: Fabric | None = None) -> TimeSeries:
     """The sampled gauges as plot series, each training job's failures and checkpoints as timeline events, and
     each service's latency CDFs."""
     values = samples.values
@@ -126,14 +127,8 @@ def time_series(samples: Samples, runs: list[TrainingRun], services: list[Servic
     def of(kind: GaugeKind, subject: str = "") -> list[float]:
         return values.get(Gauge(kind, subject), [])
 
-    workloads = {
-        r.workload.name: WorkloadSeries(
-            progress=of(GaugeKind.PROGRESS, r.workload.name), queued=[], running=[],
-            events=sorted([TimelineEvent(time_s=t, kind="failure", cause=c) for t, c in r.job.failure_marks.kept]
-                          + [TimelineEvent(time_s=t, kind="checkpoint", cause="") for t, _ in
-                             r.job.checkpoint_marks.kept], key=lambda e: e.time_s))
-        for r in runs
-    }
+    workloads = {r.workload.name: WorkloadSeries(progress=of(GaugeKind.PROGRESS, r.workload.name), queued=[],
+                                                 running=[], events=_timeline(r.job, now)) for r in runs}
     workloads |= {
         s.plan.name: WorkloadSeries(progress=of(GaugeKind.PROGRESS, s.plan.name),
                                     queued=of(GaugeKind.QUEUED, s.plan.name),
@@ -148,6 +143,16 @@ def time_series(samples: Samples, runs: list[TrainingRun], services: list[Servic
                       workloads=workloads,
                       latency_cdf={s.plan.name: latency_cdf(s, o) for s, o in zip(services, outcomes, strict=True)},
                       **_link_series(fabric))
+
+
+def _timeline(job: TrainingJob, now: float) -> list[TimelineEvent]:
+    """A training job's kept failure and checkpoint marks, in time order, with their durations and GPUs."""
+    failures = job.failure_marks.kept
+    lasted = failure_durations_s(job.timeline, [t for t, _ in failures], now)
+    return sorted([TimelineEvent(time_s=t, kind="failure", cause=c, duration_s=d, gpus=job.gpus)
+                   for (t, c), d in zip(failures, lasted, strict=True)]
+                  + [TimelineEvent(time_s=t, kind="checkpoint", cause="", duration_s=job.recovery.stall_s,
+                                   gpus=job.gpus) for t, _ in job.checkpoint_marks.kept], key=lambda e: e.time_s)
 
 
 def _link_series(fabric: Fabric | None) -> dict[str, Any]:

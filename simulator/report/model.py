@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from simulator.models.workload.step_time import StepTime
+from simulator.report.records import RunRecords
 
 
 class Output(BaseModel):
@@ -272,9 +273,7 @@ class InferenceReport(Output):
         description="fraction of arrived requests completed within both the TTFT and the TPOT objective (null: "
         "none arrived)"
     )
-    replica_busy_fraction: float = Field(
-        description="time replicas spent running iterations / time provisioned, 0..1"
-    )
+    replica_busy_fraction: float = Field(description="time replicas spent running iterations / time provisioned, 0..1")
     kv_cache_utilization: float = Field(
         description="KV-cache blocks held, time-averaged over provisioned replicas, 0..1"
     )
@@ -323,6 +322,7 @@ class BatchJobRow(Output):
     preemptions: int = Field(description="times higher-priority work stopped it")
     lost_gpu_hours: float = Field(description="run time thrown away by interruptions and preemptions x GPUs, "
                                   "GPU-hours")
+    gpu_hours: float = Field(description="GPU-hours it held its GPUs, every attempt")
     placement_factor: float = Field(
         description="run-time factor of the GPUs of its latest attempt, alone on the network, over GPUs 0..n-1 "
         "(1: no network traffic, or as fast there)")
@@ -375,6 +375,9 @@ class TimelineEvent(Output):
     time_s: float = Field(description="simulated time, s")
     kind: Literal["failure", "checkpoint"] = Field(description="what happened")
     cause: str = Field(description="failure cause (empty for checkpoints)")
+    duration_s: float = Field(description="failure: from time_s until the job computed again (or the end), s; "
+                              "checkpoint: the stall that ended at time_s, s")
+    gpus: int = Field(description="GPUs it stopped: the job's")
 
 
 class WorkloadSeries(Output):
@@ -433,3 +436,14 @@ class Report(Output):
     tenants: dict[str, TenantReport] = Field(description="per tenant, by name")
     series: TimeSeries = Field(description="the run over time, for the HTML report's plots (empty in Monte Carlo "
                                "replicates)")
+    _records: RunRecords | None = PrivateAttr(default=None)  # per request and per span: not in the JSON
+
+    def attach(self, records: RunRecords) -> Report:
+        """This report, holding `records` (what the exports and the trace read; never in its JSON)."""
+        self._records = records
+        return self
+
+    @property
+    def records(self) -> RunRecords | None:
+        """The run's records where `simulate()` made this report (None when read back from JSON)."""
+        return self._records
