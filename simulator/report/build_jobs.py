@@ -43,7 +43,7 @@ def jobs_report(jobs: list[BatchJob], now: float) -> BatchJobsReport:
         mean_slowdown=float(slowdowns.mean()) if slowdowns.size else None, p99_slowdown=pct(slowdowns, 99),
         interruptions=sum(r.interruptions for r in rows), preemptions=sum(r.preemptions for r in rows),
         lost_gpu_hours=sum(r.lost_gpu_hours for r in rows),
-        gpu_hours=sum(r.gpu_hours for r in rows),
+        gpu_hours=sum(job.held_s * job.gpus for job in jobs) / SECONDS_PER_HOUR,
         contention_factor=_weighted_factor(jobs),
         rows=rows,
     )

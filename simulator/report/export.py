@@ -14,7 +14,7 @@ import importlib.util
 import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -25,17 +25,72 @@ from simulator.report.records import OUTCOMES, RunRecords
 # column -> values, every column as long as the others (None: absent)
 Table = dict[str, list[Any]]
 
-# each file's columns and their types (Parquet's; CSV leaves absent values empty)
-REQUESTS_COLUMNS = {"workload": "string", "request": "int64", "arrival_s": "float64", "first_token_s": "float64",
-                    "finish_s": "float64", "input_tokens": "int64", "output_tokens": "int64", "replica": "int64",
-                    "pool": "string", "retries": "int64", "preemptions": "int64", "outcome": "string"}
-JOBS_COLUMNS = {"name": "string", "kind": "string", "tenant": "string", "status": "string", "submitted_s": "float64",
-                "started_s": "float64", "finished_s": "float64", "gpus": "int64", "steps": "int64",
-                "steps_total": "int64", "interruptions": "int64", "preemptions": "int64", "lost_gpu_hours": "float64",
-                "gpu_hours": "float64", "cost_usd": "float64"}
-EVENTS_COLUMNS = {"workload": "string", "kind": "string", "replica": "int64", "start_s": "float64",
-                  "duration_s": "float64", "gpus": "int64", "cause": "string"}
-SERIES_COLUMNS = {"series": "string", "subject": "string", "time_s": "float64", "value": "float64"}
+
+class Column(NamedTuple):
+    """One exported column: its type (pyarrow's name, Parquet's type; CSV leaves absent values empty), unit and
+    meaning (docs/report.md's tables are generated from these)."""
+
+    type: str
+    unit: str
+    meaning: str
+
+
+REQUESTS_COLUMNS = {
+    "workload": Column("string", "", "inference workload (service) name"),
+    "request": Column("int64", "", "request number in the workload's load, 0.., in arrival order"),
+    "arrival_s": Column("float64", "s", "arrival time (also for requests due after the run stopped)"),
+    "first_token_s": Column("float64", "s", "time of its first output token (empty: none)"),
+    "finish_s": Column("float64", "s", "time of its last output token (empty: not completed)"),
+    "input_tokens": Column("int64", "tokens", "prompt length"),
+    "output_tokens": Column("int64", "tokens", "output length asked for"),
+    "replica": Column("int64", "", "replica it was last routed to, numbered from 0 (main or prefill pool first, "
+                      "then the decode pool): the one that finished a completed request; -1: never routed"),
+    "pool": Column("string", "", "that replica's pool: main, or prefill / decode with disaggregation (empty: none)"),
+    "retries": Column("int64", "", "restarts on another replica after a replica failure (they sum to "
+                      "requests.retried)"),
+    "preemptions": Column("int64", "", "times it lost its KV blocks to make room (they sum to "
+                          "requests.preemptions)"),
+    "outcome": Column("string", "", "completed, failed, queued_at_end, in_flight_at_end or not_arrived: the "
+                      "RequestCounts field that counts it"),
+}
+JOBS_COLUMNS = {
+    "name": Column("string", "", "training workload name, or batch job name"),
+    "kind": Column("string", "", "training or batch"),
+    "tenant": Column("string", "", "who pays for it"),
+    "status": Column("string", "", "completed, running or queued at the end"),
+    "submitted_s": Column("float64", "s", "submission time"),
+    "started_s": Column("float64", "s", "first start (empty: never started)"),
+    "finished_s": Column("float64", "s", "completion (empty: not finished)"),
+    "gpus": Column("int64", "GPUs", "GPUs it holds while running (training: its layout)"),
+    "steps": Column("int64", "", "training: optimizer steps done (empty for batch jobs)"),
+    "steps_total": Column("int64", "", "training: optimizer steps needed (empty for batch jobs)"),
+    "interruptions": Column("int64", "", "failures that stopped it"),
+    "preemptions": Column("int64", "", "times higher-priority work took its GPUs"),
+    "lost_gpu_hours": Column("float64", "GPU-h", "work thrown away by failures (and preemptions, batch jobs)"),
+    "gpu_hours": Column("float64", "GPU-h", "GPU-hours it held"),
+    "cost_usd": Column("float64", "USD", "training: its report's cost_usd (GPU time and energy); batch: "
+                       "gpu_hours x gpu_hour_usd"),
+}
+EVENTS_COLUMNS = {
+    "workload": Column("string", "", "training or inference workload name"),
+    "kind": Column("string", "", "training: failure (until it computes again), detection, waiting (for a repair "
+                   "or the checkpoint store), restart (and restore), checkpoint (the stall), preemption or "
+                   "requeue (waiting for GPUs again); service: failure (a replica until repaired), scale_up, "
+                   "scale_down (instants)"),
+    "replica": Column("int64", "", "the service replica it concerns (-1: a training job)"),
+    "start_s": Column("float64", "s", "when it began"),
+    "duration_s": Column("float64", "s", "how long it lasted (to the end of the run if it had not ended)"),
+    "gpus": Column("int64", "GPUs", "GPUs it stopped or switched: the job's, or the replica's"),
+    "cause": Column("string", "", "a training failure's cause (empty otherwise)"),
+}
+SERIES_COLUMNS = {
+    "series": Column("string", "", "a TimeSeries field (allocated_gpus, busy_gpus, down_gpus, waiting_workloads, "
+                     "fragmentation, batch_running, tenant_gpus, link_load) or a WorkloadSeries field (progress, "
+                     "queued, running)"),
+    "subject": Column("string", "", "the tenant, workload or network tier (empty for cluster-wide series)"),
+    "time_s": Column("float64", "s", "sample time (link_load: from TimeSeries.link_time_s)"),
+    "value": Column("float64", "", "the value then, in the series' unit (docs above)"),
+}
 COLUMNS = {"requests": REQUESTS_COLUMNS, "jobs": JOBS_COLUMNS, "events": EVENTS_COLUMNS, "series": SERIES_COLUMNS}
 # TimeSeries' cluster-wide series, exported under their own names
 CLUSTER_SERIES = ("allocated_gpus", "busy_gpus", "down_gpus", "waiting_workloads", "fragmentation", "batch_running")
@@ -73,13 +128,13 @@ def csv_text(table: Table) -> str:
     return out.getvalue()
 
 
-def parquet_bytes(table: Table, types: dict[str, str]) -> bytes:
-    """The table as a Parquet file, each column of its type in `types` (a pyarrow type name; None as null)."""
+def parquet_bytes(table: Table, columns: dict[str, Column]) -> bytes:
+    """The table as a Parquet file, each column of its type in `columns` (None as null)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     sink = pa.BufferOutputStream()
-    pq.write_table(pa.table({name: pa.array(values, type=pa.type_for_alias(types[name]))
+    pq.write_table(pa.table({name: pa.array(values, type=pa.type_for_alias(columns[name].type))
                              for name, values in table.items()}), sink)
     return bytes(sink.getvalue().to_pybytes())
 
@@ -153,3 +208,18 @@ def series_table(report: Report) -> Table:
 def _columns(names: Iterable[str], rows: list[Sequence[Any]]) -> Table:
     """Rows as a table of the named columns."""
     return {name: [row[i] for row in rows] for i, name in enumerate(names)}
+
+
+def columns_doc() -> str:
+    """docs/report.md's "Exported files" section: a table per file (column, unit, meaning)."""
+    lines = ["## Exported files", "",
+             "`clustersim run S --export DIR` (or `export_files(report, DIR)` in simulator/report/export.py) "
+             "writes these tables into DIR as CSV, and as Parquet beside them (same names, `.parquet`) where "
+             "pyarrow is installed. Absent values are empty fields in CSV and nulls in Parquet. Requests and "
+             "events need the report `simulate()` returned (per-request data is not in the JSON report). "
+             "series.csv is in long form: one row per series, subject and sample time (pivot on series and "
+             "subject for the wide form). The same scenario and seed give byte-identical files.", ""]
+    for name, columns in COLUMNS.items():
+        lines += [f"### {name}.csv", "", "| column | unit | meaning |", "|---|---|---|"]
+        lines += [f"| `{key}` | {c.unit} | {c.meaning} |" for key, c in columns.items()] + [""]
+    return "\n".join(lines)

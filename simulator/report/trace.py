@@ -146,3 +146,23 @@ def _service(trace: _Trace, service: ServiceRecords, records: RunRecords) -> Non
             start = np.array([a.start_s for a in outages])
             trace.slices(pid, tid + 1, ["failure"] * len(outages), start,
                          start + np.array([a.duration_s for a in outages]))
+
+
+def trace_doc() -> str:
+    """docs/report.md's "Trace file" section: what `--trace` writes and its size bound."""
+    return "\n".join([
+        "## Trace file", "",
+        "`clustersim run S --trace FILE` (or `trace_json(report)` in simulator/report/trace.py) writes the run as "
+        "a Chrome trace-event JSON object (`traceEvents`, `displayTimeUnit`, `otherData`) that Perfetto "
+        "(ui.perfetto.dev) and chrome://tracing open. Timestamps are simulated microseconds.", "",
+        "- a process per training job, with threads for its step spans (one slice per span between checkpoints, "
+        "failures and preemptions, never one per step), checkpoint stalls, failures (until it computes again), "
+        "and recovery (detection, waits, restarts, waits for GPUs after a preemption or a requeue);",
+        "- a process per service, a thread per replica with its busy stretches (consecutive iterations merged) "
+        "and autoscaler switches (instants), and a thread for the replica's outages where it had any;",
+        "- a process per tenant (a counter of the GPUs it holds) and one for the cluster (allocated, busy and "
+        "down GPUs), at the report's sample times (at most 512).", "",
+        f"Size bound: at most {MAX_SLICES_PER_TRACK:,} slices per thread. A thread with more has runs of "
+        "consecutive slices merged into one each (`args.merged`: how many; name `merged` where they differ), and "
+        "`otherData.merged_slices` counts the slices merged away, so the file grows with the number of jobs and "
+        "replicas, not with the number of requests, steps or iterations.", ""])
