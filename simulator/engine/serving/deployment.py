@@ -159,7 +159,7 @@ class Deployment:
         env, outcome, everyone = self.env, self.outcome, self.everyone
         outcome.queued_at_end = sum(len(r.waiting) for r in everyone) + len(self.stranded)
         outcome.running_at_end = sum(r.batch_size for r in everyone) + len(self.moving)
-        outcome.running = np.array(sorted([s.index for r in everyone for s in r.batch.everyone()] + list(self.moving)),
+        outcome.running = np.array(sorted([s.index for r in everyone for s in r.batch.members.values()] + list(self.moving)),
                                    dtype=np.int64)
         outcome.end_s = float(env.now)
         self.times.close(outcome)
