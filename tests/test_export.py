@@ -4,10 +4,8 @@ stay out of the JSON report; the trace is valid Chrome trace-event JSON within i
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +19,7 @@ from simulator.report.build_records import failure_durations_s
 from simulator.report.export import COLUMNS, export_files
 from simulator.report.model import Report, TrainingReport
 from simulator.report.records import OUTCOMES
-from simulator.report.trace import MAX_SLICES_PER_TRACK, _Trace, trace_json
+from simulator.report.trace import trace_json
 from simulator.run import simulate
 from tests.conftest import ROOT
 

@@ -159,8 +159,8 @@ class Deployment:
         env, outcome, everyone = self.env, self.outcome, self.everyone
         outcome.queued_at_end = sum(len(r.waiting) for r in everyone) + len(self.stranded)
         outcome.running_at_end = sum(r.batch_size for r in everyone) + len(self.moving)
-        outcome.running = np.array(sorted([s.index for r in everyone for s in r.batch.members.values()] + list(self.moving)),
-                                   dtype=np.int64)
+        in_batches = [s.index for r in everyone for s in r.batch.members.values()]
+        outcome.running = np.array(sorted(in_batches + list(self.moving)), dtype=np.int64)
         outcome.end_s = float(env.now)
         self.times.close(outcome)
         for replica in everyone:  # iterations cut by the horizon are busy time too
