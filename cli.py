@@ -120,7 +120,7 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="no progress on standard error (--replicates)")
 @click.option("--export", "export_dir", type=click.Path(file_okay=False),
               help="also write requests, jobs, events and series tables (CSV; Parquet with pyarrow) into this folder")
-@click.option("--trace", "trace_path", type=click.Path(dir_okay=False), help="also write a Chrome trace here (Perfetto)")
+@click.option("--trace", "trace_path", type=click.Path(dir_okay=False), help="also write a Perfetto trace here")
 def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: bool, replicates: int | None,
         workers: int | None, html_path: str | None, quiet: bool, export_dir: str | None,
         trace_path: str | None) -> None:
