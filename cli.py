@@ -113,8 +113,12 @@ def main() -> None:
 @click.option("--html", "html_path", type=click.Path(dir_okay=False),
               help="also write a self-contained HTML report with plots here")
 @click.option("--quiet", is_flag=True, help="no progress on standard error (--replicates)")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False),
+              help="also write requests, jobs, events and series tables (CSV; Parquet with pyarrow) into this folder")
+@click.option("--trace", "trace_path", type=click.Path(dir_okay=False), help="also write a Perfetto trace here")
 def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: bool, replicates: int | None,
-        workers: int | None, html_path: str | None, quiet: bool) -> None:
+        workers: int | None, html_path: str | None, quiet: bool, export_dir: str | None,
+        trace_path: str | None) -> None:
     """Simulate SCENARIO and print a summary (or the JSON report).
 
     With --replicates N: replicate i uses seed SeedSequence(seed).spawn(N)[i].generate_state(1)[0]; -o and
@@ -123,10 +127,12 @@ def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: 
     from simulator.run import simulate
 
     loaded = _load_or_exit(scenario, overrides)
-    if replicates is not None and html_path:
-        click.echo("--html: not with --replicates (it plots one run)", err=True)
-        sys.exit(EXIT_BAD_INPUT)
-    _outputs_or_exit({"-o": output, "--html": html_path}, [scenario, *loaded.input_files()])
+    for option, given in (("--html", html_path), ("--export", export_dir), ("--trace", trace_path)):
+        if replicates is not None and given:
+            click.echo(f"{option}: not with --replicates (it describes one run)", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+    _outputs_or_exit({"-o": output, "--html": html_path, "--trace": trace_path, "--export": export_dir},
+                     [scenario, *loaded.input_files()])
     if replicates is not None:
         from simulator.experiments.montecarlo import run_replicates
         from simulator.report.progress import progress_bar
@@ -142,6 +148,18 @@ def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: 
         from simulator.report.html import report_html
 
         saved = _save("--html", html_path, report_html(report))
+    if trace_path:
+        from simulator.report.trace import trace_json
+
+        saved = _save("--trace", trace_path, trace_json(report)) and saved
+    if export_dir:
+        from simulator.report.export import export_files
+
+        try:
+            export_files(report, export_dir)
+        except OSError as err:
+            click.echo(f"--export {export_dir}: could not be written ({err})", err=True)
+            saved = False
     _write_and_emit(report, output, as_json, report_tables)
     if not saved:
         sys.exit(EXIT_WRITE_FAILED)

@@ -36,6 +36,7 @@ from simulator.plan.training import (
     recovery_plan,
 )
 from simulator.report.build_jobs import jobs_report
+from simulator.report.build_records import run_records
 from simulator.report.build_run import EMPTY_SERIES, cluster_report, tenant_reports, time_series
 from simulator.report.build_serving import inference_report
 from simulator.report.build_training import TrainingRun, training_report
@@ -44,8 +45,9 @@ from simulator.scenario.schema import Scenario, TrainingWorkload
 
 
 def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series: bool = True) -> Report:
-    """Run `scenario` until every workload finishes (or to its horizon) and report; without `series` the
-    report's time series are left empty (Monte Carlo replicates do not plot)."""
+    """Run `scenario` until every workload finishes (or to its horizon) and report, with the run's records
+    attached (`Report.records`: per request and per span, for the exports and the trace); without `series` the
+    report's time series are left empty and no records are attached (Monte Carlo replicates do not plot)."""
     started = time.perf_counter()
     env = simpy.Environment()
     economy = economy_of(scenario)
@@ -96,7 +98,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     inference = [w for w in scenario.workloads if not isinstance(w, TrainingWorkload)]
     reports |= {w.name: inference_report(w, s, outcome, scenario.cluster, economy)
                 for w, s, outcome in zip(inference, services, outcomes, strict=True)}
-    return Report(
+    report = Report(
         scenario=scenario.name,
         seed=scenario.seed,
         clustersim_version=__version__,
@@ -109,8 +111,9 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
         tenants=tenant_reports(scenario, reports, batch, economy, cluster),
         workloads={w.name: reports[w.name] for w in scenario.workloads},
         notes=[note for r in runs for note in r.plan.notes],
-        series=time_series(samples, runs, services, outcomes, fabric) if series else EMPTY_SERIES,
+        series=time_series(samples, runs, services, outcomes, env.now, fabric) if series else EMPTY_SERIES,
     )
+    return report.attach(run_records([r.job for r in runs], services, outcomes, env.now)) if series else report
 
 
 def _kv_traffic(service: Service, network: Network) -> Placed:

@@ -23,6 +23,7 @@ from simulator.engine.job_nodes import JobNodes
 from simulator.engine.pace import JobWide, Pace
 from simulator.engine.phases import Losses, Phase
 from simulator.engine.sampler import Marks
+from simulator.engine.spans import Span, note_phase
 from simulator.models.reliability import NoSpare
 from simulator.models.workload.step_time import StepTime
 from simulator.plan.training import NO_FAILURES, RecoveryPlan
@@ -64,6 +65,8 @@ class TrainingJob:
     interruptions: int = 0
     failure_marks: Marks = field(default_factory=Marks)  # for the report's time line, bounded
     checkpoint_marks: Marks = field(default_factory=Marks)
+    timeline: list[Span] = field(default_factory=list)  # every phase, failure and wait for GPUs again, in order
+    _requeue_kind: str = ""  # why it waits for GPUs again: "preemption" or "requeue"
     causes: Counter[str] = field(default_factory=Counter)
     losses: Losses = field(default_factory=Losses)
     gpu_ids: GpuIds = field(default_factory=lambda: np.empty(0, dtype=np.int64))
@@ -126,8 +129,9 @@ class TrainingJob:
             placed = True
             while self.steps_done < self.steps_total and placed:
                 try:
-                    if self._resume_pending:
-                        yield from self._resume(env)
+                    if self._resume_pending:  # restart and restore owed after a preemption or a requeue
+                        yield from self._restart(env)
+                        self._resume_pending = False
                     if self._failed or self._blocked:
                         placed = yield from self._recover(env, cluster)
                     if placed:
@@ -141,18 +145,14 @@ class TrainingJob:
                             placed = False
                         case Stopped():
                             self._interrupted(env, cluster)
-            self._give_back(env, cluster, ids)
+            self._close_hold(env.now, cluster)
+            cluster.release(ids)
+            if self.on_placement is not None:
+                self.on_placement()
+        note_phase(self.timeline, self._phase, self._phase_start_s, env.now)
         self._phase = Phase.DONE
         self.finished_s = env.now
 
-    def _give_back(self, env: simpy.Environment, cluster: Cluster, ids: GpuIds) -> None:
-        if self._held_since_s is not None:
-            self._held_s += env.now - self._held_since_s
-            self._held_since_s = None
-            self.down_gpu_s += cluster.down_held_seconds(ids) - self._down_base_s
-        cluster.release(ids)
-        if self.on_placement is not None:
-            self.on_placement()
 
     @property
     def holds_gpus(self) -> bool:
@@ -176,19 +176,15 @@ class TrainingJob:
         else:
             self._roll_back()
         self.preemptions += 1
-        self._queue_again()
+        self._queue_again("preemption")
 
-    def _queue_again(self) -> None:
+    def _queue_again(self, kind: str) -> None:
         """Forget the allocation's failures and slow nodes and wait in the queue; restart and restore are owed
         when GPUs come back."""
         self._failed, self._blocked, self._dropped = [], [], 0
         self._pace.clear()
-        self._resume_pending = True
+        self._resume_pending, self._requeue_kind = True, kind
         self._phase = Phase.QUEUED
-
-    def _resume(self, env: simpy.Environment) -> Generator[simpy.Event, object, None]:
-        yield from self._restart(env)
-        self._resume_pending = False
 
     def _restart(self, env: simpy.Environment) -> Generator[simpy.Event, object, None]:
         """Restart the job and restore its last checkpoint."""
@@ -248,7 +244,7 @@ class TrainingJob:
                 env.process(self._regrow(cluster.repaired(node)))
             elif node in self._nodes and self.recovery.on_no_spare is NoSpare.REQUEUE:
                 self.requeues += 1
-                self._queue_again()
+                self._queue_again("requeue")
                 return False
             elif node in self._nodes:
                 yield from self._wait(env, cluster.repaired(node))
@@ -298,6 +294,7 @@ class TrainingJob:
         self.causes[cause] += 1
         if self._env is not None:
             self.failure_marks.add(self._env.now, cause)
+            self.timeline.append(Span("failure", self._env.now, self._env.now, cause))
 
     @property
     def computing(self) -> bool:
@@ -320,6 +317,7 @@ class TrainingJob:
     def _halt(self, env: simpy.Environment, cluster: Cluster) -> None:
         """Stop the phase under way: credit the whole steps of a span (the partial one is redone), or book the
         phase's time to its loss; a checkpoint written by now becomes durable."""
+        note_phase(self.timeline, self._phase, self._phase_start_s, env.now)
         if self._phase is Phase.COMPUTING:
             spent = env.now - self._phase_start_s
             done_in_span = self._steps_in(spent)
@@ -339,8 +337,7 @@ class TrainingJob:
 
     def _settle_pending(self, env: simpy.Environment) -> None:
         if self._pending is not None and self._pending[0] <= env.now:
-            self._durable = self._pending[1]
-            self._pending = None
+            self._durable, self._pending = self._pending[1], None
 
     def _steps_in(self, spent: float) -> int:
         return min(math.floor(spent / self._span_step_s), self.steps_total - self.steps_done)
@@ -389,6 +386,7 @@ class TrainingJob:
 
     def _slowed(self, env: simpy.Environment, cluster: Cluster) -> None:
         """A computing span was cut short by a slowdown: keep its whole steps, continue at the new pace."""
+        note_phase(self.timeline, self._phase, self._phase_start_s, env.now)
         spent = env.now - self._phase_start_s
         done = self._steps_in(spent)
         self._credit(cluster, done)
@@ -399,6 +397,7 @@ class TrainingJob:
         self._phase = Phase.RECOVERING
 
     def _begin(self, phase: Phase, env: simpy.Environment) -> None:
+        note_phase(self.timeline, self._phase, self._phase_start_s, env.now)
         self._phase = phase
         self._phase_start_s = env.now
 
@@ -409,17 +408,23 @@ class TrainingJob:
             self._credit(cluster, self._steps_in(now - self._phase_start_s))
         else:
             self.losses.book(self._phase, now - self._phase_start_s)
+        note_phase(self.timeline, self._phase, self._phase_start_s, now)
+        self._close_hold(now, cluster)
+        self._count_requeued(now)
+        self._phase = Phase.DONE
+
+    def _close_hold(self, now: float, cluster: Cluster) -> None:
+        """Book the allocation held (if any) up to `now`: its time, and its GPUs' time on nodes that were down."""
         if self._held_since_s is not None:
             self._held_s += now - self._held_since_s
             self._held_since_s = None
             self.down_gpu_s += cluster.down_held_seconds(self.gpu_ids) - self._down_base_s
-        self._count_requeued(now)
-        self._phase = Phase.DONE
 
     def _count_requeued(self, now: float) -> None:
         """Book the wait since the job last asked for GPUs, if it had run before (else it is first queueing)."""
         if self.started_s is not None and self._asked_s is not None:
             self.requeued_s += now - self._asked_s
+            self.timeline.append(Span(self._requeue_kind, self._asked_s, now))
 
     @property
     def process(self) -> simpy.Process:

@@ -20,7 +20,7 @@ def _row(job: BatchJob, now: float) -> BatchJobRow:
         duration_s=job.duration_s, completion_s=max(0.0, end - job.submitted_s),
         slowdown=(job.finished_s - job.submitted_s) / job.duration_s if job.finished_s is not None else None,
         interruptions=job.interruptions, preemptions=job.preemptions,
-        lost_gpu_hours=job.lost_s * job.gpus / SECONDS_PER_HOUR,
+        lost_gpu_hours=job.lost_s * job.gpus / SECONDS_PER_HOUR, gpu_hours=job.held_s * job.gpus / SECONDS_PER_HOUR,
         placement_factor=job.placed.pace if job.placed is not None else 1.0,
         contention_factor=contention.mean_factor(), contention_links=contention.links,
     )

@@ -15,6 +15,7 @@ from simulator.engine.serving.requests import ServingOutcome
 from simulator.engine.serving.service import Service
 from simulator.engine.training import TrainingJob
 from simulator.plan.economy import Economy
+from simulator.report.build_records import failure_durations_s
 from simulator.report.build_serving import latency_cdf, windowed_latency
 from simulator.report.build_training import TrainingRun, lost_s
 from simulator.report.costs import breakdown
@@ -119,7 +120,7 @@ def tenant_reports(scenario: Scenario, reports: dict[str, TrainingReport | Infer
 
 
 def time_series(samples: Samples, runs: list[TrainingRun], services: list[Service],
-                outcomes: list[ServingOutcome], fabric: Fabric | None = None) -> TimeSeries:
+                outcomes: list[ServingOutcome], now: float, fabric: Fabric | None = None) -> TimeSeries:
     """The sampled gauges as plot series, each training job's failures and checkpoints as timeline events, and
     each service's latency CDFs."""
     values = samples.values
@@ -130,10 +131,7 @@ def time_series(samples: Samples, runs: list[TrainingRun], services: list[Servic
     workloads = {
         r.workload.name: WorkloadSeries(
             progress=of(GaugeKind.PROGRESS, r.workload.name), queued=[], running=[], replicas_up=[], kv_cache_use=[],
-            busy_fraction=[], ttft_p50_s=[], ttft_p99_s=[], e2e_p50_s=[], e2e_p99_s=[],
-            events=sorted([TimelineEvent(time_s=t, kind="failure", cause=c) for t, c in r.job.failure_marks.kept]
-                          + [TimelineEvent(time_s=t, kind="checkpoint", cause="") for t, _ in
-                             r.job.checkpoint_marks.kept], key=lambda e: e.time_s))
+            busy_fraction=[], ttft_p50_s=[], ttft_p99_s=[], e2e_p50_s=[], e2e_p99_s=[], events=_timeline(r.job, now))
         for r in runs
     }
     workloads |= {
@@ -162,6 +160,16 @@ def _window_ratio(part: list[float], whole: list[float]) -> list[float]:
     grow)."""
     grown = zip(np.diff(np.asarray(part), prepend=0.0), np.diff(np.asarray(whole), prepend=0.0), strict=True)
     return [min(1.0, float(p / w)) if w > 0 else 0.0 for p, w in grown]
+
+
+def _timeline(job: TrainingJob, now: float) -> list[TimelineEvent]:
+    """A training job's kept failure and checkpoint marks, in time order, with their durations and GPUs."""
+    failures = job.failure_marks.kept
+    lasted = failure_durations_s(job.timeline, [t for t, _ in failures], now)
+    return sorted([TimelineEvent(time_s=t, kind="failure", cause=c, duration_s=d, gpus=job.gpus)
+                   for (t, c), d in zip(failures, lasted, strict=True)]
+                  + [TimelineEvent(time_s=t, kind="checkpoint", cause="", duration_s=job.recovery.stall_s,
+                                   gpus=job.gpus) for t, _ in job.checkpoint_marks.kept], key=lambda e: e.time_s)
 
 
 def _link_series(fabric: Fabric | None) -> dict[str, Any]:

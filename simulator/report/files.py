@@ -23,9 +23,14 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
+# options whose path is a folder to write files into: it may exist (as a folder) or be created in one
+FOLDER_OPTIONS = frozenset({"--export"})
+
+
 def check_outputs(outputs: Mapping[str, str | None], inputs: Sequence[str | Path]) -> None:
-    """Refuse (OutputError naming the option) an output that is an input or another output, a folder, or in a
-    folder that is missing or not writable; `outputs` maps each option (`-o`, `--html`) to its path or None."""
+    """Refuse (OutputError naming the option) an output that is an input or another output, a folder (but for
+    FOLDER_OPTIONS: not a folder), or in a folder that is missing or not writable; `outputs` maps each option
+    (`-o`, `--html`, `--export`) to its path or None."""
     given = [(option, Path(path)) for option, path in outputs.items() if path]
     for index, (option, path) in enumerate(given):
         for source in inputs:
@@ -34,7 +39,9 @@ def check_outputs(outputs: Mapping[str, str | None], inputs: Sequence[str | Path
         for other_option, other in given[:index]:
             if _same(path, other):
                 raise OutputError(f"{option} {path}: is also the {other_option} file; give them different paths")
-        if path.is_dir():
+        if option in FOLDER_OPTIONS:
+            _check_folder(option, path)
+        elif path.is_dir():
             raise OutputError(f"{option} {path}: is a folder; give a file path")
         folder = path.parent if str(path.parent) else Path(".")
         if not folder.is_dir():
@@ -43,15 +50,15 @@ def check_outputs(outputs: Mapping[str, str | None], inputs: Sequence[str | Path
             raise OutputError(f"{option} {path}: cannot be written here (permissions)")
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder, renamed over it when complete
-    (OSError if that fails; the temporary file is removed and `path` left as it was)."""
+def write_atomic(path: str | Path, text: str | bytes) -> None:
+    """Write `text` (or bytes) to `path` through a temporary file in the same folder, renamed over it when
+    complete (OSError if that fails; the temporary file is removed and `path` left as it was)."""
     target = Path(path)
     handle, temporary = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".",
                                          prefix=f".{target.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
+        with os.fdopen(handle, "wb") as file:
+            file.write(text if isinstance(text, bytes) else text.encode("utf-8"))
             file.flush()
             os.fsync(file.fileno())
         if target.exists():
@@ -64,3 +71,14 @@ def write_atomic(path: str | Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _check_folder(option: str, path: Path) -> None:
+    """A folder to write files into: an existing writable folder, or a new one in an existing writable folder."""
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{option} {path}: is a file; give a folder (it is created if missing)")
+    target = path if path.exists() else (path.parent if str(path.parent) else Path("."))
+    if not target.is_dir():
+        raise OutputError(f"{option} {path}: folder {target} does not exist")
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise OutputError(f"{option} {path}: cannot be written here (permissions)")

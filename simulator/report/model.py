@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from simulator.models.workload.step_time import StepTime
+from simulator.report.records import RunRecords
 
 
 class Output(BaseModel):
@@ -50,14 +51,12 @@ class ClusterReport(Output):
     gpus: int = Field(description="accelerators in the cluster")
     utilization: float = Field(
         description="GPU-seconds of productive work (training steps that count, serving iterations) / "
-        "GPU-seconds available over the simulated span, 0..1"
-    )
+        "GPU-seconds available over the simulated span, 0..1")
     allocation: float = Field(description="GPU-seconds allocated to any workload / GPU-seconds available, 0..1")
     gpu_hours: float = Field(description="GPU-hours available over the simulated span (gpus x simulated_s / 3600)")
     energy_kwh: float = Field(
         description="facility energy of all GPUs (busy at their workload's power, otherwise idle), with "
-        "server overhead and PUE, kWh"
-    )
+        "server overhead and PUE, kWh")
     gpu_hour_usd: float = Field(description="price of one GPU-hour: rental, or amortized ownership (see price_source)")
     price_source: str = Field(description="where gpu_hour_usd comes from")
     down_gpu_hours: float = Field(description="GPU-hours on failed nodes under repair")
@@ -138,8 +137,7 @@ class TrainingReport(Output):
 
     kind: Literal["training"] = Field(description="workload kind")
     status: Literal["completed", "running", "queued"] = Field(
-        description="completed; running = started but unfinished at the horizon; queued = never got its GPUs"
-    )
+        description="completed; running = started but unfinished at the horizon; queued = never got its GPUs")
     model: str = Field(description="model name")
     accelerator: str = Field(description="accelerator name")
     gpus: int = Field(description="GPUs the job holds (tp x pp x dp)")
@@ -171,8 +169,7 @@ class TrainingReport(Output):
     hfu: float = Field(description="hardware FLOPs utilization: including recomputation, 0..1")
     achieved_tflops_per_gpu: float = Field(description="model TFLOP/s per GPU (MFU convention)")
     hardware_tflops_per_gpu: float = Field(
-        description="TFLOP/s per GPU counting recomputation (the convention of Megatron-LM's Table 1)"
-    )
+        description="TFLOP/s per GPU counting recomputation (the convention of Megatron-LM's Table 1)")
     memory_per_gpu_bytes: float = Field(description="memory needed per GPU on the busiest stage, bytes")
     memory: MemoryReport
     gpu_hours: float = Field(description="GPU-hours the job held its GPUs")
@@ -192,8 +189,7 @@ class TrainingReport(Output):
     checkpoints_skipped: int = Field(description="checkpoints due while the checkpoint store was down")
     checkpoint_interval_s: float | None = Field(description="time between checkpoints (whole steps), s; null: none")
     lost_gpu_hours: float = Field(
-        description="GPU-hours of redone work, detection, waiting for repairs, restart and restore"
-    )
+        description="GPU-hours of redone work, detection, waiting for repairs, restart and restore")
     losses: LossReport
     ettr: float = Field(description="effective training time ratio: productive time / time holding its GPUs "
                         "since the start (waits in the queue after preemptions and requeues excluded: see "
@@ -239,8 +235,7 @@ class InferenceReport(Output):
     kind: Literal["inference"] = Field(description="workload kind")
     status: Literal["completed", "running", "queued"] = Field(
         description="completed = every request completed or failed; running = requests left at the horizon; "
-        "queued = never got its GPUs"
-    )
+        "queued = never got its GPUs")
     model: str = Field(description="model name")
     accelerator: str = Field(description="accelerator name")
     gpus: int = Field(description="GPUs reserved: every replica the autoscaler may start, and the decode pool")
@@ -275,9 +270,7 @@ class InferenceReport(Output):
         description="fraction of arrived requests completed within both the TTFT and the TPOT objective (null: "
         "none arrived)"
     )
-    replica_busy_fraction: float = Field(
-        description="time replicas spent running iterations / time provisioned, 0..1"
-    )
+    replica_busy_fraction: float = Field(description="time replicas spent running iterations / time provisioned, 0..1")
     kv_cache_utilization: float = Field(
         description="KV-cache blocks held, time-averaged over provisioned replicas, 0..1"
     )
@@ -327,6 +320,7 @@ class BatchJobRow(Output):
     preemptions: int = Field(description="times higher-priority work stopped it")
     lost_gpu_hours: float = Field(description="run time thrown away by interruptions and preemptions x GPUs, "
                                   "GPU-hours")
+    gpu_hours: float = Field(description="GPU-hours it held its GPUs, every attempt")
     placement_factor: float = Field(
         description="run-time factor of the GPUs of its latest attempt, alone on the network, over GPUs 0..n-1 "
         "(1: no network traffic, or as fast there)")
@@ -379,6 +373,9 @@ class TimelineEvent(Output):
     time_s: float = Field(description="simulated time, s")
     kind: Literal["failure", "checkpoint"] = Field(description="what happened")
     cause: str = Field(description="failure cause (empty for checkpoints)")
+    duration_s: float = Field(description="failure: from time_s until the job computed again (or the end), s; "
+                              "checkpoint: the stall that ended at time_s, s")
+    gpus: int = Field(description="GPUs it stopped: the job's")
 
 
 class WorkloadSeries(Output):
@@ -448,3 +445,18 @@ class Report(Output):
     tenants: dict[str, TenantReport] = Field(description="per tenant, by name")
     series: TimeSeries = Field(description="the run over time, for the HTML report's plots (empty in Monte Carlo "
                                "replicates)")
+    _records: RunRecords | None = PrivateAttr(default=None)  # per request and per span: not in the JSON
+
+    def __eq__(self, other: object) -> bool:
+        """Reports are equal when their fields are (their records, never in the JSON, are not compared)."""
+        return isinstance(other, Report) and self.__dict__ == other.__dict__
+
+    def attach(self, records: RunRecords) -> Report:
+        """This report, holding `records` (what the exports and the trace read; never in its JSON)."""
+        self._records = records
+        return self
+
+    @property
+    def records(self) -> RunRecords | None:
+        """The run's records where `simulate()` made this report (None when read back from JSON)."""
+        return self._records

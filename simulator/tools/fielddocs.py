@@ -1,5 +1,6 @@
-"""Generate the field reference (docs/scenario.md, docs/report.md) from the pydantic models' descriptions,
-so the documentation cannot drift from the code: `python -m simulator.tools.fielddocs` rewrites both files and
+"""Generate the field reference (docs/scenario.md, docs/report.md) from the pydantic models' descriptions
+(and docs/report.md's exported files and trace from report/export.py and trace.py), so the documentation cannot
+drift from the code: `python -m simulator.tools.fielddocs` rewrites both files and
 a test fails when they are stale."""
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pydantic import BaseModel, WithJsonSchema
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from simulator.report.export import columns_doc
 from simulator.report.model import Report
+from simulator.report.trace import trace_doc
 from simulator.scenario.schema import Scenario
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -117,15 +120,17 @@ def _handwritten(filename: str) -> str:
     return text[text.index(HANDWRITTEN):] if HANDWRITTEN in text else ""
 
 
-def render(model: type[BaseModel], filename: str) -> str:
-    """The markdown reference for `model` and every model nested in it, then the file's hand-written end."""
+def render(model: type[BaseModel], filename: str, generated: tuple[str, ...] = ()) -> str:
+    """The markdown reference for `model` and every model nested in it, the `generated` sections after it, then
+    the file's hand-written end."""
     handwritten = _handwritten(filename)
-    return _INTROS[filename] + "\n" + "\n".join(_section(model, set())) + ("\n" + handwritten if handwritten else "")
+    return "\n".join([_INTROS[filename], *_section(model, set()), *generated, *([handwritten] if handwritten else [])])
 
 
 def documents() -> dict[Path, str]:
     """Each generated document by path."""
-    return {DOCS / "scenario.md": render(Scenario, "scenario.md"), DOCS / "report.md": render(Report, "report.md")}
+    return {DOCS / "scenario.md": render(Scenario, "scenario.md"),
+            DOCS / "report.md": render(Report, "report.md", (columns_doc(), trace_doc()))}
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from simulator.engine.registry import Registry
 from simulator.engine.serving.loads import Pool
 from simulator.engine.serving.replica import Replica
 from simulator.engine.serving.requests import Seq
+from simulator.engine.spans import ReplicaEvent
 from simulator.plan.serving import Autoscaler
 from simulator.scenario.policies import LoadMetricName
 
@@ -69,6 +70,7 @@ class Scaled(Protocol):
     starting: set[int]
     acquire: Callable[[int], simpy.Event] | None
     give_back: Callable[[int], None] | None
+    log: list[ReplicaEvent]
 
     def repaired(self) -> None:
         """A replica is up: route the waiting requests again."""
@@ -81,7 +83,9 @@ def _switch(deployment: Scaled, replica: Replica, on: bool) -> None:
     """Pay for `replica` from now on, or stop paying and give its GPUs back."""
     if on:
         replica.provisioned_since_s = deployment.env.now
+        deployment.log.append(ReplicaEvent("scale_up", replica.number, deployment.env.now, deployment.env.now))
     elif replica.provisioned_since_s is not None:
+        deployment.log.append(ReplicaEvent("scale_down", replica.number, deployment.env.now, deployment.env.now))
         deployment.stop_paying(replica)
         replica.down = True
         if deployment.give_back is not None:

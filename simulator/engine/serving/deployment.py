@@ -23,6 +23,7 @@ from simulator.engine.serving.loads import DOWN, Pool
 from simulator.engine.serving.replica import Replica
 from simulator.engine.serving.requests import Seq, ServingOutcome, Times
 from simulator.engine.serving.router import ROUTERS, Router
+from simulator.engine.spans import ReplicaEvent
 from simulator.models.workload.serving_time import IterationModel, priced
 from simulator.plan.limits import ReplicaLimits
 from simulator.plan.serving import Autoscaler, DecodePool
@@ -72,6 +73,7 @@ class Deployment:
     give_back: Callable[[int], None] | None = None
     starting: set[int] = field(default_factory=set)  # replicas waiting for their GPUs
     blockers: dict[int, list[simpy.Event]] = field(default_factory=dict)  # further repairs a failed replica awaits
+    log: list[ReplicaEvent] = field(default_factory=list)  # outages and autoscaler switches, in time order
 
     @property
     def everyone(self) -> list[Replica]:
@@ -108,6 +110,7 @@ class Deployment:
         elif not replica.down:
             self.agenda.outside()
             self.outcome.outages += 1
+            self.log.append(ReplicaEvent("failure", number, self.env.now))
             self.blockers[number] = []
             replica.halt()  # at once; its requests are retried or failed later in this instant
             self.agenda.at(self.agenda.now, self._crashed, (replica, until))
@@ -125,8 +128,14 @@ class Deployment:
             yield blockers.pop()
         self.agenda.outside()
         replica.restart()
+        self._repaired_at(replica.number)
         self.repaired()
         replica.resume()
+
+    def _repaired_at(self, number: int) -> None:
+        """Close replica `number`'s open outage in the log at now."""
+        at = max(i for i, event in enumerate(self.log) if event.kind == "failure" and event.replica == number)
+        self.log[at] = self.log[at]._replace(end_s=float(self.env.now))
 
     def place(self, number: int, model: IterationModel) -> None:
         """Replica `number` iterates as priced on the GPUs it was given (it is down until placed)."""
@@ -150,6 +159,8 @@ class Deployment:
         env, outcome, everyone = self.env, self.outcome, self.everyone
         outcome.queued_at_end = sum(len(r.waiting) for r in everyone) + len(self.stranded)
         outcome.running_at_end = sum(r.batch_size for r in everyone) + len(self.moving)
+        in_batches = [s.index for r in everyone for s in r.batch.members.values()]
+        outcome.running = np.array(sorted(in_batches + list(self.moving)), dtype=np.int64)
         outcome.end_s = float(env.now)
         self.times.close(outcome)
         for replica in everyone:  # iterations cut by the horizon are busy time too
@@ -157,6 +168,7 @@ class Deployment:
             if replica.iteration_start_s is not None:
                 replica.busy_s += env.now - replica.iteration_start_s
                 replica.iteration_start_s = None
+            replica.busy.close(env.now)
             outcome.busy_s[replica.number], outcome.kv_block_s[replica.number] = replica.busy_s, replica.kv_block_s
             self.stop_paying(replica)
         return outcome
@@ -185,6 +197,7 @@ class Deployment:
             return
         if self.times.replica[seq.index] < 0:
             self.times.replica[seq.index] = replica.number
+        self.times.served[seq.index] = replica.number
         replica.submit(seq)
 
     def hand_off(self, seq: Seq) -> None:
@@ -207,6 +220,7 @@ class Deployment:
                 self.settle(1)
                 continue
             self.outcome.retried += 1
+            self.times.retries[seq.index] += 1
             seq.restart()
             self.route(seq)
 

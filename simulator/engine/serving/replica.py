@@ -20,6 +20,7 @@ from simulator.engine.serving.agenda import Agenda
 from simulator.engine.serving.batch import NOBODY, Batch
 from simulator.engine.serving.loads import DOWN, Pool
 from simulator.engine.serving.requests import Seq, ServingOutcome, Times
+from simulator.engine.spans import BusySpans
 from simulator.models.workload.iteration_prices import IterationPrices
 from simulator.models.workload.serving_time import IterationModel
 from simulator.plan.limits import ReplicaLimits
@@ -75,6 +76,7 @@ class Replica:
     # [a, b] was given decode_share_s(b) - decode_share_s(a) of them (each iteration split evenly per token)
     decode_share_s: float = 0.0
     busy_s: float = 0.0  # seconds spent in iterations (an iteration counts when it ends)
+    busy: BusySpans = field(default_factory=BusySpans)  # its stretches of back-to-back iterations
     kv_block_s: float = 0.0  # KV-cache blocks held integrated over time (block-seconds)
     doing: int = NOTHING
     _version: int = 0  # of the end in the agenda's slot: one from before a failure is stale
@@ -176,6 +178,7 @@ class Replica:
     def _kick(self, _: object) -> None:
         self._kicked = False
         if self.doing == NOTHING:
+            self.busy.open(self.agenda.now)
             self._begin()
 
     def used_blocks(self) -> int:
@@ -227,6 +230,7 @@ class Replica:
             victim.restart()
         self.waiting.appendleft(victim)
         self.outcome.preemptions += 1
+        self.times.preempted[victim.index] += 1
 
     def _remember(self, prefix: int) -> None:
         """A prompt with this prefix was computed here: cache the prefix, forgetting the least recently used.
@@ -249,6 +253,7 @@ class Replica:
         came from) and the whole iteration in flight, and stop iterating until `restart`."""
         now, lost_s, here = self.agenda.now, self.outcome.lost_s, self.number
         start = self.iteration_start_s
+        self.busy.close(now)
         if start is not None:
             self.busy_s += now - start
             lost_s[here] += now - start
@@ -274,6 +279,7 @@ class Replica:
     def resume(self) -> None:
         """Look at the queue at once (after `restart` and the requests routed to it then)."""
         self.doing = NOTHING
+        self.busy.open(self.agenda.now)
         self._begin()
 
     def _at(self, time_s: float) -> None:
@@ -291,6 +297,7 @@ class Replica:
             self._admit(self)
         if not len(batch):
             self.doing = NOTHING
+            self.busy.close(now)
             return
         next_blocks = batch.used_blocks()
         if next_blocks > self.limits.kv_blocks and len(batch) > 1:

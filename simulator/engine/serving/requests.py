@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -70,6 +70,13 @@ class ServingOutcome:
     outages: int = 0  # replica failures (overlapping ones merged)
     prefix_lookups: int = 0  # admissions of a request with a shared prefix, where replicas cache prefixes
     prefix_hits: int = 0  # of those, the replica held the prefix
+    # per request, for the exported files (simulator/report/export.py): where it was last routed (-1: never; the
+    # replica that finished a completed one), times restarted after a failure, times preempted; and the requests
+    # in a batch or moving between pools at the end
+    served: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    retries: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    preempted: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    running: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
 class Times:
@@ -82,9 +89,14 @@ class Times:
         self.finish_s = array("d", [math.nan]) * count
         self.arrived = array("b", [0]) * count
         self.replica = array("q", [-1]) * count  # where it was first routed
+        self.served = array("q", [-1]) * count  # where it was last routed
+        self.retries = array("q", [0]) * count  # restarts after failures
+        self.preempted = array("q", [0]) * count
 
     def close(self, outcome: ServingOutcome) -> None:
         outcome.first_token_s[:] = self.first_token_s
         outcome.finish_s[:] = self.finish_s
         outcome.arrived[:] = self.arrived
         outcome.replica[:] = self.replica
+        outcome.served, outcome.retries, outcome.preempted = (np.array(a, dtype=np.int64) for a in
+                                                              (self.served, self.retries, self.preempted))
