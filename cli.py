@@ -1,97 +1,26 @@
-"""clustersim command line: parse arguments, call the simulator, render, set exit codes. No logic here.
-Commands import the simulator when they run, so that `--help` stays quick (tests/test_cli_startup.py)."""
+"""clustersim command line: parse arguments, call the simulator, render, set exit codes. No logic here (the
+shared chores are in cli_support.py). Commands import the simulator when they run, so that `--help` stays quick
+(tests/test_cli_startup.py)."""
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import click
 
-if TYPE_CHECKING:
-    from pydantic import BaseModel
-    from rich.console import Console, RenderableType
-
-    from simulator.scenario.loader import ScenarioError
-    from simulator.scenario.overrides import Override
-    from simulator.scenario.schema import Scenario
-
-EXIT_BAD_INPUT = 2
-EXIT_WRITE_FAILED = 1  # the work was done and printed, but a file could not be written
-
-
-def _print_issues(err: ScenarioError) -> None:
-    for issue in err.issues:
-        click.echo(str(issue), err=True)
-
-
-def _load_or_exit(path: str, overrides: tuple[str, ...], variant: tuple[Override, ...] = ()) -> Scenario:
-    """The validated scenario (with the `--set` options, then a --vary variant), or its located problems on
-    stderr and exit code 2."""
-    from simulator.plan.load import load_scenario
-    from simulator.scenario.loader import ScenarioError
-
-    try:
-        return load_scenario(path, overrides, variant)
-    except ScenarioError as err:
-        _print_issues(err)
-        sys.exit(EXIT_BAD_INPUT)
-
-
-def _console() -> Console:
-    """The terminal, or a wide virtual one when output goes to a file or pipe (tables stay whole)."""
-    from rich.console import Console
-
-    return Console() if sys.stdout.isatty() else Console(width=200)
-
-
-def _outputs_or_exit(outputs: dict[str, str | None], inputs: list[str | Path]) -> None:
-    """Exit 2 before any work where an output path cannot or must not be written (simulator/report/files.py)."""
-    from simulator.report.files import OutputError, check_outputs
-
-    try:
-        check_outputs(outputs, inputs)
-    except OutputError as err:
-        click.echo(str(err), err=True)
-        sys.exit(EXIT_BAD_INPUT)
-
-
-def _save(option: str, path: str, text: str) -> bool:
-    """Write `text` to `path` atomically; where that still fails, say so and print it instead (no work is
-    lost). Whether it was written."""
-    from simulator.report.files import write_atomic
-
-    try:
-        write_atomic(path, text)
-        return True
-    except OSError as err:
-        click.echo(f"{option} {path}: could not be written ({err}); it follows on standard output", err=True)
-        click.echo(text, nl=False)
-        return False
-
-
-def _write_and_emit(report: BaseModel, output: str | None, as_json: bool,
-                    render: Callable[[Any], RenderableType]) -> None:
-    """Write `report` as JSON to `output` (if given), then print it (exit 1 after printing where the file could
-    not be written)."""
-    if output and not _save("-o", output, report.model_dump_json(indent=2) + "\n"):
-        sys.exit(EXIT_WRITE_FAILED)
-    _emit(report, as_json, render)
-
-
-def _emit(report: BaseModel, as_json: bool, render: Callable[[Any], RenderableType]) -> None:
-    """Print `report` as JSON, or rendered for people."""
-    if as_json:
-        click.echo(report.model_dump_json(indent=2))
-    else:
-        _console().print(render(report))
-
-
-def _print_json(data: object) -> None:
-    click.echo(json.dumps(data, indent=2))
+from cli_support import (
+    EXIT_BAD_INPUT,
+    EXIT_WRITE_FAILED,
+    console,
+    emit,
+    load_or_exit,
+    outputs_or_exit,
+    print_issues,
+    print_json,
+    save,
+    write_and_emit,
+)
 
 
 @click.group()
@@ -126,12 +55,12 @@ def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: 
     from simulator.report.render import report_tables
     from simulator.run import simulate
 
-    loaded = _load_or_exit(scenario, overrides)
+    loaded = load_or_exit(scenario, overrides)
     for option, given in (("--html", html_path), ("--export", export_dir), ("--trace", trace_path)):
         if replicates is not None and given:
             click.echo(f"{option}: not with --replicates (it describes one run)", err=True)
             sys.exit(EXIT_BAD_INPUT)
-    _outputs_or_exit({"-o": output, "--html": html_path, "--trace": trace_path, "--export": export_dir},
+    outputs_or_exit({"-o": output, "--html": html_path, "--trace": trace_path, "--export": export_dir},
                      [scenario, *loaded.input_files()])
     if replicates is not None:
         from simulator.experiments.montecarlo import run_replicates
@@ -140,18 +69,18 @@ def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: 
 
         with progress_bar(quiet) as advance:
             many = run_replicates(loaded, replicates, workers, advance(f"{replicates:,} replicates", replicates))
-        _write_and_emit(many, output, as_json, replicates_table)
+        write_and_emit(many, output, as_json, replicates_table)
         return
     report = simulate(loaded)
     saved = True
     if html_path:
         from simulator.report.html import report_html
 
-        saved = _save("--html", html_path, report_html(report))
+        saved = save("--html", html_path, report_html(report))
     if trace_path:
         from simulator.report.trace import trace_json
 
-        saved = _save("--trace", trace_path, trace_json(report)) and saved
+        saved = save("--trace", trace_path, trace_json(report)) and saved
     if export_dir:
         from simulator.report.export import export_files
 
@@ -160,7 +89,7 @@ def run(scenario: str, output: str | None, overrides: tuple[str, ...], as_json: 
         except OSError as err:
             click.echo(f"--export {export_dir}: could not be written ({err})", err=True)
             saved = False
-    _write_and_emit(report, output, as_json, report_tables)
+    write_and_emit(report, output, as_json, report_tables)
     if not saved:
         sys.exit(EXIT_WRITE_FAILED)
 
@@ -179,7 +108,7 @@ def validate(scenarios: tuple[str, ...], overrides: tuple[str, ...]) -> None:
             loaded = load_scenario(path, overrides)
         except ScenarioError as err:
             failed = True
-            _print_issues(err)
+            print_issues(err)
             continue
         streams = f", {len(loaded.jobs)} job stream(s)" if loaded.jobs else ""
         click.echo(f"{path}: ok ({len(loaded.workloads)} workload(s){streams}, {loaded.cluster.gpus} GPUs)")
@@ -196,9 +125,9 @@ def topology(scenario: str, overrides: tuple[str, ...], as_json: bool) -> None:
     from simulator.report.render_tools import topology_tables
     from simulator.tools.topology import describe_topology
 
-    loaded = _load_or_exit(scenario, overrides)
+    loaded = load_or_exit(scenario, overrides)
     report = describe_topology(loaded)
-    _emit(report, as_json, topology_tables)
+    emit(report, as_json, topology_tables)
 
 
 @main.command()
@@ -228,7 +157,7 @@ def compare(scenarios: tuple[str, ...], overrides: tuple[str, ...], varies: tupl
     runs = []
     for path in scenarios:
         for variant in combinations:
-            loaded = _load_or_exit(path, overrides, variant.overrides)
+            loaded = load_or_exit(path, overrides, variant.overrides)
             runs.append((" ".join(x for x in (Path(path).stem if len(scenarios) > 1 else "", variant.label) if x)
                          or Path(path).stem, loaded))
     try:
@@ -236,14 +165,14 @@ def compare(scenarios: tuple[str, ...], overrides: tuple[str, ...], varies: tupl
     except UnknownBaseline as err:
         click.echo(str(err), err=True)
         sys.exit(EXIT_BAD_INPUT)
-    _outputs_or_exit({"--html": html_path}, [*scenarios, *(f for _, s in runs for f in s.input_files())])
+    outputs_or_exit({"--html": html_path}, [*scenarios, *(f for _, s in runs for f in s.input_files())])
     comparison = compare_runs(runs, baseline)
     saved = True
     if html_path:
         from simulator.report.html import comparison_html
 
-        saved = _save("--html", html_path, comparison_html(comparison))
-    _emit(comparison, as_json, comparison_table)
+        saved = save("--html", html_path, comparison_html(comparison))
+    emit(comparison, as_json, comparison_table)
     if not saved:
         sys.exit(EXIT_WRITE_FAILED)
 
@@ -259,14 +188,14 @@ def plan_layout(scenario: str, workload_name: str | None, top: int, overrides: t
     from simulator.report.render_tools import layout_table
     from simulator.tools.layouts import plan_layouts
 
-    loaded = _load_or_exit(scenario, overrides)
+    loaded = load_or_exit(scenario, overrides)
     names = [w.name for w in loaded.workloads if w.kind == "training"]
     if not names or (workload_name is not None and workload_name not in names):
         click.echo(f"{scenario}: --workload: no training workload named {workload_name!r}; names: "
                    f"{', '.join(names)}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     report = plan_layouts(loaded, workload_name, top)
-    _emit(report, as_json, layout_table)
+    emit(report, as_json, layout_table)
 
 
 @main.group()
@@ -282,7 +211,7 @@ def reproduce_training_command(as_json: bool) -> None:
     from simulator.tools.reproduce import reproduce_training
 
     report = reproduce_training()
-    _emit(report, as_json, reproduction_tables)
+    emit(report, as_json, reproduction_tables)
 
 
 @reproduce.command("serving")
@@ -292,7 +221,7 @@ def reproduce_serving_command(as_json: bool) -> None:
     from simulator.report.render_tools import serving_reproduction_table
     from simulator.tools.reproduce import reproduce_serving
 
-    _emit(reproduce_serving(), as_json, serving_reproduction_table)
+    emit(reproduce_serving(), as_json, serving_reproduction_table)
 
 
 @main.command()
@@ -300,7 +229,7 @@ def schema() -> None:
     """Print the JSON Schema of scenario files (for editors)."""
     from simulator.scenario.schema import Scenario
 
-    _print_json(Scenario.model_json_schema(by_alias=True))
+    print_json(Scenario.model_json_schema(by_alias=True))
 
 
 @main.command()
@@ -313,9 +242,9 @@ def catalog(kind: str, as_json: bool) -> None:
 
     rows = accelerator_rows() if kind == "accelerators" else model_rows()
     if as_json:
-        _print_json(rows)
+        print_json(rows)
     else:
-        _console().print(rows_table(f"built-in {kind}", rows))
+        console().print(rows_table(f"built-in {kind}", rows))
 
 
 @main.command()
@@ -339,16 +268,16 @@ def plan(compute: str | None, params: str | None, budget_usd: str | None, accele
 
     request = PlanRequest(compute=compute, params=params, budget_usd=budget_usd, accelerator=accelerator, days=days,
                           gpus=gpus, mfu=mfu, gpu_hour_usd=gpu_hour_usd)
-    _outputs_or_exit({"-o": output}, [])
+    outputs_or_exit({"-o": output}, [])
     try:
         report = make_plan(request)
         scenario_text = scenario_yaml(report) if output else ""
     except PlanError as err:
         click.echo(f"plan: {err}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    if output and not _save("-o", output, scenario_text):
+    if output and not save("-o", output, scenario_text):
         sys.exit(EXIT_WRITE_FAILED)
-    _emit(report, as_json, plan_tables)
+    emit(report, as_json, plan_tables)
 
 
 @main.command("plan-lifetime")
@@ -379,7 +308,7 @@ def plan_lifetime(compute: str, tokens_per_day: str, years: float, accelerator: 
     except PlanError as err:
         click.echo(f"plan-lifetime: {err}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    _emit(report, as_json, lifetime_tables)
+    emit(report, as_json, lifetime_tables)
 
 
 @main.command()
@@ -423,7 +352,7 @@ def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], repl
     from simulator.report.sweep_table import sweep_table
     from simulator.scenario.overrides import OverrideError
 
-    _outputs_or_exit({"-o": output, "--html": html_path}, [scenario])
+    outputs_or_exit({"-o": output, "--html": html_path}, [scenario])
     try:
         plan = prepare(scenario, grid, overrides, output, replicates, fresh, figures, per_replicate)
         goals = objectives(pareto, plan.figures) if pareto else None
@@ -436,7 +365,7 @@ def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], repl
     except InvalidPoints as err:
         for point, problem in err.failures:
             click.echo(f"sweep: grid point {point.label} is invalid (nothing was run):", err=True)
-            _print_issues(problem)
+            print_issues(problem)
         sys.exit(EXIT_BAD_INPUT)
     remote = None
     if executor == "ray":
@@ -461,11 +390,11 @@ def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], repl
             click.echo(f"sweep: {err}", err=True)
             sys.exit(EXIT_BAD_INPUT)
     title = f"clustersim sweep: {Path(scenario).stem}, {replicates:,} replicates per point"
-    saved = not html_path or _save("--html", html_path, sweep_html(result.points, plan.figures, title, goals))
+    saved = not html_path or save("--html", html_path, sweep_html(result.points, plan.figures, title, goals))
     if as_json or as_csv:
         click.echo(json_text(result.rows) if as_json else csv_text(result.rows, plan.header), nl=as_json)
     else:
-        _console().print(sweep_table(result.rows, plan.figures, title))
+        console().print(sweep_table(result.rows, plan.figures, title))
     if output and not quiet:
         click.echo(f"sweep: wrote {len(result.rows)} rows to {output}", err=True)
     if not saved:

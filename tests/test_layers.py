@@ -21,7 +21,7 @@ MAX_LINES = 450
 
 def _layer(module: str) -> str:
     """The layer of a dotted module name inside the project."""
-    if module == "cli":
+    if module in ("cli", "cli_support"):
         return "cli"
     parts = module.split(".")
     if len(parts) == 1 or parts[1] in ("units", "base", "__init__"):
@@ -30,7 +30,7 @@ def _layer(module: str) -> str:
 
 
 def _modules() -> dict[str, Path]:
-    found = {"cli": ROOT / "cli.py"}
+    found = {"cli": ROOT / "cli.py", "cli_support": ROOT / "cli_support.py"}
     for path in (ROOT / "simulator").rglob("*.py"):
         dotted = ".".join(path.relative_to(ROOT).with_suffix("").parts)
         found[dotted.removesuffix(".__init__")] = path

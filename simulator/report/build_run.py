@@ -19,16 +19,8 @@ from simulator.report.build_records import failure_durations_s
 from simulator.report.build_serving import latency_cdf, windowed_latency
 from simulator.report.build_training import TrainingRun, lost_s
 from simulator.report.costs import breakdown
-from simulator.report.model import (
-    ClusterReport,
-    InferenceReport,
-    LinkLoad,
-    TenantReport,
-    TimelineEvent,
-    TimeSeries,
-    TrainingReport,
-    WorkloadSeries,
-)
+from simulator.report.model import ClusterReport, InferenceReport, LinkLoad, TenantReport, TrainingReport
+from simulator.report.series import TimelineEvent, TimeSeries, WorkloadSeries
 from simulator.scenario.schema import Scenario
 from simulator.units import SECONDS_PER_HOUR
 

@@ -14,7 +14,8 @@ from simulator.engine.serving.summary import LatencyStats, summarize_serving
 from simulator.plan.economy import Economy
 from simulator.plan.serving import serving_config
 from simulator.report.costs import breakdown
-from simulator.report.model import InferenceReport, LatencyCdf, LatencyReport, RequestCounts, SloReport
+from simulator.report.model import InferenceReport, LatencyReport, RequestCounts, SloReport
+from simulator.report.series import LatencyCdf
 from simulator.scenario.inference import InferenceWorkload
 from simulator.scenario.schema import ClusterSpec
 from simulator.units import SECONDS_PER_HOUR

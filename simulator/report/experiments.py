@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from simulator.report.model import Output, Report
+from simulator.report.model import Report
+from simulator.report.output import Output
 
 
 class ComparedRun(Output):

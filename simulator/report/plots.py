@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from simulator.report.interactive import Figure, figure, time_axis, trace
-from simulator.report.model import CostBreakdown, Report, TimelineEvent, TrainingReport
+from simulator.report.model import CostBreakdown, Report, TrainingReport
 from simulator.report.render import duration_text
+from simulator.report.series import TimelineEvent
 
 COST_PARTS = (("useful_usd", "useful work", "#2b8a3e"), ("checkpoint_usd", "checkpoints", "#f59f00"),
               ("failure_usd", "failures", "#e03131"), ("idle_usd", "idle", "#adb5bd"),

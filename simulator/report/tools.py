@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from simulator.report.model import Output
+from simulator.report.output import Output
 
 
 class BusBandwidthRow(Output):
