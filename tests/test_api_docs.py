@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 
@@ -21,12 +22,14 @@ def test_the_page_has_an_example() -> None:
     assert blocks and all("import simulator as cs" in b or "cs." in b for b in blocks)
 
 
-def test_the_example_runs(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory,
-                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_example_runs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(ROOT)
-    namespace: dict[str, object] = {"__name__": "python_api_example", "OUT": tmp_path_factory.mktemp("example")}
+    namespace: dict[str, object] = {"__name__": "python_api_example"}
     for block in python_blocks(DOC.read_text(encoding="utf-8")):
         exec(compile(block, str(DOC), "exec"), namespace)  # the documented example, as a user would run it
     printed = capsys.readouterr().out
     assert "gpt3-1.3b:" in printed and "ETTR" in printed and "8 nodes:" in printed
+    out = namespace["OUT"]
+    assert (out / "chat" / "requests.csv").exists() and (out / "chat.trace.json").stat().st_size > 0  # type: ignore[operator]
+    shutil.rmtree(out)  # type: ignore[arg-type]
     assert "does not fit" in printed or "must be at most" in printed

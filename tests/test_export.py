@@ -16,9 +16,10 @@ from cli import main
 from simulator.engine.spans import BusySpans, Span
 from simulator.plan.load import load_scenario
 from simulator.report.build_records import failure_durations_s
-from simulator.report.export import COLUMNS, export_files
+from simulator.report.export import export_files
 from simulator.report.model import Report, TrainingReport
 from simulator.report.records import OUTCOMES
+from simulator.report.tables import COLUMNS
 from simulator.report.trace import trace_json
 from simulator.run import simulate
 from tests.conftest import ROOT
@@ -163,11 +164,13 @@ def test_events_count_the_reports_failures_checkpoints_and_switches(mixed: Repor
 
 
 def test_series_rows_are_the_reports_time_series_in_long_form(mixed: Report, exported: Path) -> None:
-    series = pd.read_csv(exported / "series.csv", keep_default_na=False, na_values={"time_s": [], "value": []})
+    series = pd.read_csv(exported / "series.csv", keep_default_na=False, na_values={"value": [""]})
     busy = series[series.series == "busy_gpus"]
     assert list(busy.value) == mixed.series.busy_gpus and list(busy.time_s) == mixed.series.time_s
-    progress = series[(series.series == "progress") & (series.subject == "chat")]
-    assert list(progress.value) == mixed.series.workloads["chat"].progress
+    chat = mixed.series.workloads["chat"]
+    for name in ("progress", "replicas_up", "busy_fraction", "ttft_p99_s"):
+        values = series[(series.series == name) & (series.subject == "chat")].value
+        assert [None if v != v else v for v in values] == getattr(chat, name), name
     assert set(series[series.series == "tenant_gpus"].subject) == set(mixed.series.tenant_gpus)
 
 

@@ -13,9 +13,10 @@ import pytest
 
 from simulator.engine.serving.deployment import FailurePolicy, Outage, deploy_serving, simulate_serving
 from simulator.plan.limits import ReplicaLimits
-from simulator.report.export import csv_text, events_table, jobs_table, series_table
+from simulator.report.export import csv_text
 from simulator.report.files import OutputError, check_outputs, write_atomic
 from simulator.report.records import RunRecords
+from simulator.report.tables import events_table, jobs_table, series_table
 from tests.test_serving_engine import LIMITS, FixedIterations
 
 ARRIVALS = np.linspace(0.0, 5.0, 200)

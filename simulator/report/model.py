@@ -9,7 +9,7 @@ and tools are in report/experiments.py and report/tools.py.
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr
 
@@ -17,6 +17,7 @@ from simulator.models.workload.step_time import StepTime
 from simulator.report.output import Output
 from simulator.report.records import RunRecords
 from simulator.report.series import TimeSeries
+from simulator.report.tables import frames
 
 
 class CostBreakdown(Output):
@@ -388,6 +389,11 @@ class Report(Output):
         """This report, holding `records` (what the exports and the trace read; never in its JSON)."""
         self._records = records
         return self
+
+    def to_frames(self) -> dict[str, Any]:
+        """The report as pandas DataFrames (report/tables.py: workloads, cluster, jobs, series, and requests and
+        events where `simulate()` made it); pandas is the optional extra `clustersim[frames]`."""
+        return frames(self)
 
     @property
     def records(self) -> RunRecords | None:
