@@ -23,7 +23,7 @@ from simulator.models.workload.kernels import kernel_time_s
 from simulator.models.workload.memory import training_memory
 from simulator.models.workload.operators import layer_kernels, output_kernels
 from simulator.models.workload.parallelism import Parallelism, Recompute
-from simulator.models.workload.pipeline import Schedule, StageTimes, bubble_s
+from simulator.models.workload.pipeline import Schedule, StageTimes, bubble_s, stage_layers
 from simulator.models.workload.step_time import OperatorStepModel, StepTime
 from simulator.models.workload.training_job import TrainingStep
 
@@ -120,39 +120,40 @@ class _KernelTimes:
     backward and recompute) and the output layer. They depend on the layout only through tp, cp, pp (the
     micro-batches of the batch), micro-batch size, ep and recompute, so each is summed once per search."""
 
-    def __init__(self) -> None:
+    def __init__(self, base: TrainingStep) -> None:
+        self._base = base
         self._seconds: dict[tuple[object, ...], tuple[float, float, float]] = {}
 
-    def __call__(self, step: TrainingStep) -> tuple[float, float, float]:
+    def __call__(self, shape: _Shape) -> tuple[float, float, float]:
         """(dense layer, MoE layer, output layer) seconds; the MoE layer is the dense one in a dense model."""
-        lay, acc = step.layout, step.accelerator
-        key = (lay.tp, lay.cp, lay.pp, lay.micro_batch_size, lay.ep, lay.activation_recompute)
+        key = (shape.tp, shape.cp, shape.pp, shape.micro_batch_size, shape.ep, shape.activation_recompute)
         if key not in self._seconds:
+            step = _step(self._base, shape, ZERO_STAGES[0])
+            acc = step.accelerator
             dense, moe = (sum(kernel_time_s(k, acc) for k in (*x.forward, *x.backward, *x.recompute))
                           for x in (layer_kernels(step, moe=False), layer_kernels(step, moe=step.model.is_moe)))
             self._seconds[key] = dense, moe, sum(kernel_time_s(k, acc) for k in output_kernels(step))
         return self._seconds[key]
 
-    def compute_only_s(self, step: TrainingStep) -> float:
+    def compute_only_s(self, shape: _Shape) -> float:
         """Step time from the kernels of the busiest stage and the bubble alone: the estimate that orders the
         candidates (with equal stages, backward twice forward and weight gradients half the backward)."""
-        lay, m = step.layout, step.model
-        dense_s, moe_s, output_s = self(step)
-        layers = max(step.stage_layers)
-        moe = min(layers, math.ceil((m.layers - m.dense_layers) / lay.pp)) if m.is_moe else 0
+        m, pp = self._base.model, shape.pp
+        dense_s, moe_s, output_s = self(shape)
+        layers = max(stage_layers(m.layers, pp))
+        moe = min(layers, math.ceil((m.layers - m.dense_layers) / pp)) if m.is_moe else 0
         parts = [(dense_s, layers - moe)] + ([(moe_s, moe)] if moe else [])
         per_micro = sum(n * seconds for seconds, n in parts) + output_s
-        third = np.full(lay.pp, per_micro / 3)
+        third = np.full(pp, per_micro / 3)
         stage = StageTimes(third, 2 * third, third)
-        return per_micro * step.micro_batches + bubble_s(lay.schedule, stage, lay.virtual_stages)
+        return per_micro * shape.micro_batches + bubble_s(shape.schedule, stage, shape.virtual_stages)
 
-    def lower_bound_s(self, step: TrainingStep) -> float:
+    def lower_bound_s(self, shape: _Shape) -> float:
         """A step time no layout's full step model undercuts: its busiest stage runs at least the mean
         stage's layers at the cheaper layer's kernel time for every micro-batch, and communication, bubble
         and optimizer only add (a hair under, for rounding)."""
-        dense_s, moe_s, _ = self(step)
-        mean_layers = step.model.layers / step.layout.pp
-        return step.micro_batches * mean_layers * min(dense_s, moe_s) * (1.0 - 1e-9)
+        dense_s, moe_s, _ = self(shape)
+        return shape.micro_batches * self._base.model.layers / shape.pp * min(dense_s, moe_s) * (1.0 - 1e-9)
 
 
 def _memory_bytes(step: TrainingStep, reserve_bytes: float) -> tuple[float, bool]:
@@ -162,8 +163,8 @@ def _memory_bytes(step: TrainingStep, reserve_bytes: float) -> tuple[float, bool
 
 
 def _fitting(base: TrainingStep, shapes: Iterable[_Shape], reserve_bytes: float,
-             ) -> Iterator[tuple[TrainingStep, float]]:
-    """The candidates of `shapes` that fit, with their bytes per GPU, shape by shape in ZeRO-stage order. A
+             ) -> Iterator[tuple[_Shape, TrainingStep, float]]:
+    """The candidates of `shapes` that fit, with their shape and bytes per GPU, shape by shape in ZeRO-stage order. A
     higher ZeRO stage never holds more (it shards one more term), so a shape whose ZeRO-3 layout does not fit
     has no layout that does."""
     for shape in shapes:
@@ -175,9 +176,9 @@ def _fitting(base: TrainingStep, shapes: Iterable[_Shape], reserve_bytes: float,
             step = _step(base, shape, zero)
             total, step_fits = _memory_bytes(step, reserve_bytes)
             if step_fits:
-                yield step, total
+                yield shape, step, total
         if fits:
-            yield frugal, frugal_bytes
+            yield shape, frugal, frugal_bytes
 
 
 def fits_somehow(base: TrainingStep, gpus: int, reserve_bytes: float) -> bool:
@@ -196,21 +197,25 @@ def best_layouts(base: TrainingStep, network: Network, gpus: int, reserve_bytes:
     length and batch (its layout is ignored).
 
     Lazy and exact: shapes are ordered by the compute-only estimate and checked for memory only until the
-    shortlist is full; a shortlisted layout whose lower bound exceeds the top-th fastest step so far cannot
-    rank, so the full step model (the network's collectives) skips it."""
-    kernels = _KernelTimes()
+    shortlist is full; the shortlist is then priced in the order of a lower bound on the step time, and once
+    that bound exceeds the top-th fastest step so far no layout left can rank, so the full step model (the
+    network's collectives) stops there."""
+    kernels = _KernelTimes(base)
     shapes = _shapes(base, gpus, base.sequences_per_step)
-    estimates = [kernels.compute_only_s(_step(base, shape, ZERO_STAGES[0])) for shape in shapes]
+    estimates = [kernels.compute_only_s(shape) for shape in shapes]
     ordered = (shapes[i] for i in sorted(range(len(shapes)), key=estimates.__getitem__))
+    shortlist = list(itertools.islice(_fitting(base, ordered, reserve_bytes), FULL_EVALUATIONS))
+    bounds = [kernels.lower_bound_s(shape) for shape, _, _ in shortlist]
     model = OperatorStepModel()
-    ranked: list[RankedLayout] = []
-    for step, total in itertools.islice(_fitting(base, ordered, reserve_bytes), FULL_EVALUATIONS):
-        if len(ranked) == top and kernels.lower_bound_s(step) > ranked[-1].time.total_s:
-            continue
-        bisect.insort_right(ranked, RankedLayout(step, model.step_time(step, network), total),
-                            key=lambda r: r.time.total_s)
+    ranked: list[tuple[float, int, RankedLayout]] = []  # the index breaks ties in shortlist order
+    for index in sorted(range(len(shortlist)), key=bounds.__getitem__):
+        if len(ranked) == top and bounds[index] > ranked[-1][0]:
+            break
+        _, step, total = shortlist[index]
+        timed = RankedLayout(step, model.step_time(step, network), total)
+        bisect.insort(ranked, (timed.time.total_s, index, timed), key=lambda r: r[:2])
         del ranked[top:]
-    return ranked
+    return [r for _, _, r in ranked]
 
 
 def search_layouts(base: TrainingStep, network: Network, gpus: int, reserve_bytes: float,
