@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from simulator.models.hardware import Precision
 from simulator.models.topology.network import Network
 from simulator.models.workload.kernels import kernel_time_s
 from simulator.models.workload.memory import training_memory
@@ -117,8 +118,9 @@ def _schedules(layers: int, pp: int) -> list[tuple[Schedule, int]]:
 
 class _KernelTimes:
     """Seconds of one micro-batch's kernels on one GPU of a search's layouts: a dense and an MoE layer (forward,
-    backward and recompute) and the output layer. They depend on the layout only through tp, cp, pp (the
-    micro-batches of the batch), micro-batch size, ep and recompute, so each is summed once per search."""
+    backward and recompute) and the output layer. They depend on the layout only through tp, cp, micro-batch
+    size, ep and recompute, and under FP8 on the micro-batches (weight casts are spread over them), so each is
+    summed once per search."""
 
     def __init__(self, base: TrainingStep) -> None:
         self._base = base
@@ -126,7 +128,8 @@ class _KernelTimes:
 
     def __call__(self, shape: _Shape) -> tuple[float, float, float]:
         """(dense layer, MoE layer, output layer) seconds; the MoE layer is the dense one in a dense model."""
-        key = (shape.tp, shape.cp, shape.pp, shape.micro_batch_size, shape.ep, shape.activation_recompute)
+        fp8_micro_batches = shape.micro_batches if self._base.precision is Precision.FP8 else 0
+        key = (shape.tp, shape.cp, shape.micro_batch_size, shape.ep, shape.activation_recompute, fp8_micro_batches)
         if key not in self._seconds:
             step = _step(self._base, shape, ZERO_STAGES[0])
             acc = step.accelerator
