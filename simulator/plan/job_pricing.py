@@ -12,7 +12,7 @@ from simulator import catalog
 from simulator.catalog import UnknownEntry
 from simulator.models.hardware import Precision
 from simulator.models.workload import arrivals as arr
-from simulator.models.workload.layout_search import RankedLayout, search_layouts
+from simulator.models.workload.layout_search import RankedLayout, best_layouts
 from simulator.models.workload.parallelism import Parallelism
 from simulator.models.workload.training_job import TrainingStep
 from simulator.models.workload.transformer import TransformerModel
@@ -31,7 +31,7 @@ def fastest_layout(model: TransformerModel, cluster: ClusterSpec, gpus: int, seq
     parallelism divides it; larger micro-batches are tried where they divide it too)."""
     sequences = max(1, math.ceil(batch_tokens / seq_len / gpus)) * gpus
     base = TrainingStep(model, cluster.accelerator, Precision.BF16, Parallelism(), seq_len, sequences)
-    ranked, _, _ = search_layouts(base, cached_network(cluster), gpus, RESERVE_BYTES, top=1)
+    ranked = best_layouts(base, cached_network(cluster), gpus, RESERVE_BYTES, top=1)
     return ranked[0] if ranked else None
 
 

@@ -12,7 +12,7 @@ from simulator.models.topology.build import build_network
 from simulator.models.topology.network import Network
 from simulator.models.topology.shape import ClusterShape
 from simulator.models.topology.specs import FatTreeTopology
-from simulator.models.workload.layout_search import FULL_EVALUATIONS, fits_somehow, search_layouts
+from simulator.models.workload.layout_search import FULL_EVALUATIONS, best_layouts, fits_somehow, search_layouts
 from simulator.models.workload.memory import GRAD_BYTES, OPTIMIZER_BYTES, WEIGHT_BYTES
 from simulator.models.workload.parallelism import Parallelism
 from simulator.models.workload.shapes import llama_style_model
@@ -91,7 +91,7 @@ def _reference_step(model_params: float, accelerator: Accelerator, nodes: int) -
 @functools.cache
 def _best_mfu(model_params: float, accelerator: Accelerator, nodes: int) -> float:
     base = _reference_step(model_params, accelerator, nodes)
-    ranked, _, _ = search_layouts(base, _reference_network(accelerator, nodes), nodes * 8, RESERVE_BYTES, top=1)
+    ranked = best_layouts(base, _reference_network(accelerator, nodes), nodes * 8, RESERVE_BYTES, top=1)
     if not ranked:
         raise ValueError(f"no layout of a {format_count(model_params)}-parameter model fits {nodes * 8:,} "
                          f"{accelerator.name}")

@@ -9,22 +9,28 @@ ask it.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 
+from simulator.models.hardware import Precision
 from simulator.models.topology.network import Network
 from simulator.models.workload.kernels import kernel_time_s
 from simulator.models.workload.memory import training_memory
 from simulator.models.workload.operators import layer_kernels, output_kernels
 from simulator.models.workload.parallelism import Parallelism, Recompute
-from simulator.models.workload.pipeline import Schedule, StageTimes, bubble_s
+from simulator.models.workload.pipeline import Schedule, StageTimes, bubble_s, stage_layers
 from simulator.models.workload.step_time import OperatorStepModel, StepTime
 from simulator.models.workload.training_job import TrainingStep
 
 FULL_EVALUATIONS = 48  # candidates priced with the network after the compute-only pass
 POWERS_OF_TWO = (1, 2, 4, 8, 16, 32, 64, 128)
+ZERO_STAGES = (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -47,8 +53,24 @@ class RankedLayout:
         return self.time.model_flops / self.time.total_s / self.step.layout.world / peak
 
 
-def _candidates(base: TrainingStep, gpus: int, sequences: int) -> list[TrainingStep]:
-    """Every layout of `gpus` GPUs for the model that the batch divides into whole micro-batches."""
+class _Shape(NamedTuple):
+    """A candidate layout but its ZeRO stage: every field the search varies, and the micro-batches it leaves."""
+
+    tp: int
+    cp: int
+    pp: int
+    dp: int
+    ep: int
+    micro_batch_size: int
+    schedule: Schedule
+    virtual_stages: int
+    activation_recompute: Recompute
+    micro_batches: int
+
+
+def _shapes(base: TrainingStep, gpus: int, sequences: int) -> list[_Shape]:
+    """Every layout of `gpus` GPUs for the model that the batch divides into whole micro-batches, but the
+    ZeRO stage (each shape is tried with every one of ZERO_STAGES)."""
     m = base.model
     found = []
     tps = [t for t in POWERS_OF_TWO if m.heads % t == 0 and t <= 8]
@@ -67,12 +89,22 @@ def _candidates(base: TrainingStep, gpus: int, sequences: int) -> list[TrainingS
                     for ep in (e for e in eps if dp % e == 0):
                         for schedule, v in _schedules(m.layers, pp):
                             for recompute in (Recompute.SELECTIVE, Recompute.FULL):
-                                for zero in (1, 2, 3):
-                                    layout = Parallelism(tp=tp, cp=cp, pp=pp, dp=dp, ep=ep, micro_batch_size=mbs,
-                                                         schedule=schedule, virtual_stages=v,
-                                                         activation_recompute=recompute, zero_stage=zero)
-                                    found.append(replace(base, layout=layout, micro_batches=micro_batches))
+                                found.append(_Shape(tp, cp, pp, dp, ep, mbs, schedule, v, recompute, micro_batches))
     return found
+
+
+def _step(base: TrainingStep, shape: _Shape, zero_stage: int) -> TrainingStep:
+    """`base` with the layout `shape` at `zero_stage`."""
+    layout = Parallelism(tp=shape.tp, cp=shape.cp, pp=shape.pp, dp=shape.dp, ep=shape.ep,
+                         micro_batch_size=shape.micro_batch_size, schedule=shape.schedule,
+                         virtual_stages=shape.virtual_stages, activation_recompute=shape.activation_recompute,
+                         zero_stage=zero_stage)
+    return replace(base, layout=layout, micro_batches=shape.micro_batches)
+
+
+def _candidates(base: TrainingStep, gpus: int, sequences: int) -> list[TrainingStep]:
+    """Every candidate layout of `gpus` GPUs for the model and batch, as steps."""
+    return [_step(base, shape, zero) for shape in _shapes(base, gpus, sequences) for zero in ZERO_STAGES]
 
 
 def _schedules(layers: int, pp: int) -> list[tuple[Schedule, int]]:
@@ -84,49 +116,114 @@ def _schedules(layers: int, pp: int) -> list[tuple[Schedule, int]]:
     return [(Schedule.ONE_F_ONE_B, 1), *interleaved, (Schedule.ZERO_BUBBLE, 1)]
 
 
-def _compute_only_s(step: TrainingStep) -> float:
-    """Step time from the kernels and the bubble alone: a lower bound used to prune."""
-    acc, lay, m = step.accelerator, step.layout, step.model
-    layers = max(step.stage_layers)
-    moe = min(layers, math.ceil((m.layers - m.dense_layers) / lay.pp)) if m.is_moe else 0
-    parts = [(layer_kernels(step, moe=False), layers - moe)] + ([(layer_kernels(step, moe=True), moe)] if moe else [])
-    per_micro = sum(n * sum(kernel_time_s(k, acc) for k in (*x.forward, *x.backward, *x.recompute))
-                    for x, n in parts) + sum(kernel_time_s(k, acc) for k in output_kernels(step))
-    # the schedule's bubble as a fraction of a slot, with backward twice forward and weight gradients half it
-    third = np.full(lay.pp, per_micro / 3)
-    stage = StageTimes(third, 2 * third, third)
-    return per_micro * step.micro_batches + bubble_s(lay.schedule, stage, lay.virtual_stages)
+class _KernelTimes:
+    """Seconds of one micro-batch's kernels on one GPU of a search's layouts: a dense and an MoE layer (forward,
+    backward and recompute) and the output layer. They depend on the layout only through tp, cp, micro-batch
+    size, ep and recompute, and under FP8 on the micro-batches (weight casts are spread over them), so each is
+    summed once per search."""
+
+    def __init__(self, base: TrainingStep) -> None:
+        self._base = base
+        self._seconds: dict[tuple[object, ...], tuple[float, float, float]] = {}
+
+    def __call__(self, shape: _Shape) -> tuple[float, float, float]:
+        """(dense layer, MoE layer, output layer) seconds; the MoE layer is the dense one in a dense model."""
+        fp8_micro_batches = shape.micro_batches if self._base.precision is Precision.FP8 else 0
+        key = (shape.tp, shape.cp, shape.micro_batch_size, shape.ep, shape.activation_recompute, fp8_micro_batches)
+        if key not in self._seconds:
+            step = _step(self._base, shape, ZERO_STAGES[0])
+            acc = step.accelerator
+            dense, moe = (sum(kernel_time_s(k, acc) for k in (*x.forward, *x.backward, *x.recompute))
+                          for x in (layer_kernels(step, moe=False), layer_kernels(step, moe=step.model.is_moe)))
+            self._seconds[key] = dense, moe, sum(kernel_time_s(k, acc) for k in output_kernels(step))
+        return self._seconds[key]
+
+    def compute_only_s(self, shape: _Shape) -> float:
+        """Step time from the kernels of the busiest stage and the bubble alone: the estimate that orders the
+        candidates (with equal stages, backward twice forward and weight gradients half the backward)."""
+        m, pp = self._base.model, shape.pp
+        dense_s, moe_s, output_s = self(shape)
+        layers = max(stage_layers(m.layers, pp))
+        moe = min(layers, math.ceil((m.layers - m.dense_layers) / pp)) if m.is_moe else 0
+        parts = [(dense_s, layers - moe)] + ([(moe_s, moe)] if moe else [])
+        per_micro = sum(n * seconds for seconds, n in parts) + output_s
+        third = np.full(pp, per_micro / 3)
+        stage = StageTimes(third, 2 * third, third)
+        return per_micro * shape.micro_batches + bubble_s(shape.schedule, stage, shape.virtual_stages)
+
+    def lower_bound_s(self, shape: _Shape) -> float:
+        """A step time no layout's full step model undercuts: its busiest stage runs at least the mean
+        stage's layers at the cheaper layer's kernel time for every micro-batch, and communication, bubble
+        and optimizer only add (a hair under, for rounding)."""
+        dense_s, moe_s, _ = self(shape)
+        return shape.micro_batches * self._base.model.layers / shape.pp * min(dense_s, moe_s) * (1.0 - 1e-9)
+
+
+def _memory_bytes(step: TrainingStep, reserve_bytes: float) -> tuple[float, bool]:
+    """Bytes per GPU of the step, and whether they fit in memory."""
+    total = training_memory(step, reserve_bytes).total_bytes
+    return total, total <= step.accelerator.hbm_bytes
+
+
+def _fitting(base: TrainingStep, shapes: Iterable[_Shape], reserve_bytes: float,
+             ) -> Iterator[tuple[_Shape, TrainingStep, float]]:
+    """The candidates of `shapes` that fit, with their shape and bytes per GPU, shape by shape in ZeRO-stage order. A
+    higher ZeRO stage never holds more (it shards one more term), so a shape whose ZeRO-3 layout does not fit
+    has no layout that does."""
+    for shape in shapes:
+        frugal = _step(base, shape, ZERO_STAGES[-1])
+        frugal_bytes, fits = _memory_bytes(frugal, reserve_bytes)
+        if frugal_bytes > frugal.accelerator.hbm_bytes * (1 + 1e-12):  # the margin covers rounding
+            continue
+        for zero in ZERO_STAGES[:-1]:
+            step = _step(base, shape, zero)
+            total, step_fits = _memory_bytes(step, reserve_bytes)
+            if step_fits:
+                yield shape, step, total
+        if fits:
+            yield shape, frugal, frugal_bytes
 
 
 def fits_somehow(base: TrainingStep, gpus: int, reserve_bytes: float) -> bool:
     """Whether any layout of `gpus` GPUs for `base`'s model and batch fits in memory. Only ZeRO-3 with full
     recompute is tried: of layouts alike otherwise, it holds the least of every term (all state sharded, one
     layer's input kept per micro-batch in flight)."""
-    frugal = (s for s in _candidates(base, gpus, base.sequences_per_step)
-              if s.layout.zero_stage == 3 and s.layout.activation_recompute is Recompute.FULL)
-    return any(training_memory(s, reserve_bytes).total_bytes <= s.accelerator.hbm_bytes for s in frugal)
+    frugal = (_step(base, s, 3) for s in _shapes(base, gpus, base.sequences_per_step)
+              if s.activation_recompute is Recompute.FULL)
+    return any(_memory_bytes(s, reserve_bytes)[1] for s in frugal)
+
+
+def best_layouts(base: TrainingStep, network: Network, gpus: int, reserve_bytes: float,
+                 top: int = 10) -> list[RankedLayout]:
+    """The `top` fastest layouts that fit, fastest first, among the FULL_EVALUATIONS that fit with the least
+    compute-only time (ties in enumeration order). `base` gives the model, accelerator, precision, sequence
+    length and batch (its layout is ignored).
+
+    Lazy and exact: shapes are ordered by the compute-only estimate and checked for memory only until the
+    shortlist is full; the shortlist is then priced in the order of a lower bound on the step time, and once
+    that bound exceeds the top-th fastest step so far no layout left can rank, so the full step model (the
+    network's collectives) stops there."""
+    kernels = _KernelTimes(base)
+    shapes = _shapes(base, gpus, base.sequences_per_step)
+    estimates = [kernels.compute_only_s(shape) for shape in shapes]
+    ordered = (shapes[i] for i in sorted(range(len(shapes)), key=estimates.__getitem__))
+    shortlist = list(itertools.islice(_fitting(base, ordered, reserve_bytes), FULL_EVALUATIONS))
+    bounds = [kernels.lower_bound_s(shape) for shape, _, _ in shortlist]
+    model = OperatorStepModel()
+    ranked: list[tuple[float, int, RankedLayout]] = []  # the index breaks ties in shortlist order
+    for index in sorted(range(len(shortlist)), key=bounds.__getitem__):
+        if len(ranked) == top and bounds[index] > ranked[-1][0]:
+            break
+        _, step, total = shortlist[index]
+        timed = RankedLayout(step, model.step_time(step, network), total)
+        bisect.insort(ranked, (timed.time.total_s, index, timed), key=lambda r: r[:2])
+        del ranked[top:]
+    return [r for _, _, r in ranked]
 
 
 def search_layouts(base: TrainingStep, network: Network, gpus: int, reserve_bytes: float,
                    top: int = 10) -> tuple[list[RankedLayout], int, int]:
-    """The `top` fastest layouts that fit, and how many were enumerated and fitted. `base` gives the model,
-    accelerator, precision, sequence length and batch (its layout is ignored)."""
-    sequences = base.sequences_per_step
-    candidates = _candidates(base, gpus, sequences)
-    fitting = [(s, training_memory(s, reserve_bytes).total_bytes) for s in candidates]
-    fitting = [(s, mem) for s, mem in fitting if mem <= s.accelerator.hbm_bytes]
-    bounds: dict[tuple[object, ...], float] = {}  # the bound does not depend on the ZeRO stage: once per three
-
-    def bound(step: TrainingStep) -> float:
-        lay = step.layout
-        key = (lay.tp, lay.cp, lay.pp, lay.dp, lay.ep, lay.micro_batch_size, lay.schedule, lay.virtual_stages,
-               lay.activation_recompute, step.micro_batches)  # every field _candidates varies but zero_stage
-        if key not in bounds:
-            bounds[key] = _compute_only_s(step)
-        return bounds[key]
-
-    shortlist = sorted(fitting, key=lambda item: bound(item[0]))[:FULL_EVALUATIONS]
-    model = OperatorStepModel()
-    ranked = [RankedLayout(s, model.step_time(s, network), mem) for s, mem in shortlist]
-    ranked.sort(key=lambda r: r.time.total_s)
-    return ranked[:top], len(candidates), len(fitting)
+    """`best_layouts`, and how many layouts were enumerated and fit in memory."""
+    shapes = _shapes(base, gpus, base.sequences_per_step)
+    fitting = sum(1 for _ in _fitting(base, shapes, reserve_bytes))
+    return best_layouts(base, network, gpus, reserve_bytes, top), len(shapes) * len(ZERO_STAGES), fitting
