@@ -394,7 +394,8 @@ def sweep(scenario: str, grid: tuple[str, ...], overrides: tuple[str, ...], repl
     if as_json or as_csv:
         click.echo(json_text(result.rows) if as_json else csv_text(result.rows, plan.header), nl=as_json)
     else:
-        console().print(sweep_table(result.rows, plan.figures, title))
+        terminal = console()
+        terminal.print(sweep_table(result.rows, plan.figures, title, terminal.width))
     if output and not quiet:
         click.echo(f"sweep: wrote {len(result.rows)} rows to {output}", err=True)
     if not saved:
