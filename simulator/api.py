@@ -49,6 +49,8 @@ def load(source: Source, overrides: Overrides = None, *, base_dir: str | os.Path
         return validate_data(LocatedData(copy.deepcopy(dict(source))), DATA_NAME, changes, folder or ".")
     if isinstance(source, str) and _is_text(source):
         return load_text(source, TEXT_NAME, changes, folder or ".")
+    if not isinstance(source, str | os.PathLike):
+        raise TypeError(f"a scenario is a path, YAML text, a mapping or a Scenario, not {type(source).__name__}")
     return load_scenario(Path(source), (), changes)
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import simulator as cs
 from simulator.scenario.schema import Scenario
@@ -81,6 +83,10 @@ def test_every_problem_is_listed_in_one_error() -> None:
         cs.load(ROOT / "no-such-scenario.yaml")
     with pytest.raises(TypeError):
         cs.load(QUICKSTART, "cluster.nodes=8")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not int"):
+        cs.load(42)  # type: ignore[arg-type]
+    with pytest.raises(cs.ScenarioError, match=r"^<dict>: name: "):
+        cs.load({**yaml.safe_load(QUICKSTART.read_text(encoding="utf-8")), "name": ["not", "a", "name"]})
 
 
 def test_simulate_equals_the_cli_report(tmp_path: Path) -> None:
@@ -144,3 +150,22 @@ def test_value_text_reads_back_as_one_value() -> None:
         text = value_text(value)
         assert split_values(text) == [text] and read_value(text) == value
     assert value_text({"tp": 2, "dp": 16}) == "{tp: 2, dp: 16}"  # the order given
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                    lambda children: st.lists(children, max_size=4)
+                    | st.dictionaries(st.text(max_size=8), children, max_size=4), max_leaves=20)
+KEYS = st.sampled_from(["name", "cluster", "pricing", "workloads", "seed", "nodes", "accelerator", "kind", "model"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(KEYS | st.text(max_size=6), JSON, max_size=6), st.dictionaries(
+    st.sampled_from(["cluster.nodes", "seed", "workloads.0.tokens", "a..b", "name"]), JSON, max_size=2))
+def test_any_mapping_loads_or_raises_one_scenario_error(data: dict[str, object],
+                                                        overrides: dict[str, object]) -> None:
+    try:
+        scenario = cs.load(data, overrides)
+    except cs.ScenarioError as err:
+        assert err.issues and all(str(issue) for issue in err.issues)
+    else:
+        assert isinstance(scenario, Scenario)
