@@ -79,7 +79,7 @@ def _reference_network(accelerator: Accelerator, nodes: int) -> Network:
                          accelerator.in_switch_reduction)
     tiers = 2 if nodes * 8 <= 2048 else 3
     return build_network(FatTreeTopology(kind="fat_tree", tiers=tiers, radix=64 if tiers == 3 else 128,
-                                         rail_optimized=True), shape).memoize_phases()
+                                         rail_optimized=True), shape).memoize()
 
 
 def _reference_step(model_params: float, accelerator: Accelerator, nodes: int) -> TrainingStep:
