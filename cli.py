@@ -186,7 +186,7 @@ def compare(scenarios: tuple[str, ...], overrides: tuple[str, ...], varies: tupl
 def plan_layout(scenario: str, workload_name: str | None, top: int, overrides: tuple[str, ...], as_json: bool) -> None:
     """Rank the parallel layouts of SCENARIO's training workload that fit, fastest first."""
     from simulator.report.render_tools import layout_table
-    from simulator.tools.layouts import plan_layouts
+    from simulator.tools.layout_plan import plan_layouts
 
     loaded = load_or_exit(scenario, overrides)
     names = [w.name for w in loaded.workloads if w.kind == "training"]

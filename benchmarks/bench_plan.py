@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from simulator.models.workload.shapes import llama_style_model
+from simulator.models.workload.transformer import parameter_counts
 from simulator.tools import layouts
 from simulator.tools.planner import PlanRequest, make_plan
 
@@ -33,8 +35,9 @@ def request(args: tuple[str, ...]) -> PlanRequest:
 
 
 def clear_caches() -> None:
-    """Forget every cached layout search, so that each case pays for its own."""
-    for cached in (layouts._fewest_nodes, layouts._best_mfu, layouts._reference_network):
+    """Forget every cached layout search, model shape and parameter count, so that each case pays for its own."""
+    for cached in (layouts._fewest_nodes, layouts._best_mfu, layouts._reference_network, llama_style_model,
+                   parameter_counts):
         cached.cache_clear()
 
 

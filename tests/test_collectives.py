@@ -245,3 +245,32 @@ def test_vidur_a100_box_is_slower_than_nccl_tests_but_the_model_fits_it_once_its
         low, high = (middle, high) if slow else (low, middle)
     assert low < 0.85 * A100_NVLINK
     assert float(np.median(_vidur_errors("a100_dgx", low, False))) <= 0.15
+
+
+# --- memoized networks (the planners' reference clusters) ---------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.randoms(use_true_random=False), st.sampled_from(list(Op)), st.sampled_from([1, 2, 4, 8, 16, 32]),
+       st.sampled_from([1.0, 3e5, 2.0**20, GIB]))
+def test_a_memoized_network_prices_every_collective_and_phase_as_a_plain_one(
+        rng: object, op: Op, ranks: int, size: float) -> None:
+    plain, memo = fat_tree(8, radix=64, rail_optimized=True), fat_tree(8, radix=64, rail_optimized=True).memoize()
+    gpus = list(range(64))
+    rng.shuffle(gpus)  # type: ignore[attr-defined]
+    groups = np.array(gpus[: (64 // ranks) * ranks], dtype=np.int64).reshape(-1, ranks)
+    for _ in range(2):  # the second round is answered from the memo
+        for bytes_ in (size, size / 3):
+            assert collective_time(memo, op, groups, bytes_) == collective_time(plain, op, groups, bytes_)
+            src, dst = groups.ravel(), np.roll(groups, -1, axis=1).ravel()
+            assert memo.phase(src, dst, bytes_) == plain.phase(src, dst, bytes_)
+
+
+def test_memoized_collectives_are_forgotten_after_a_failure() -> None:
+    net = fat_tree(16, radix=64).memoize()
+    groups = np.arange(0, 128, 8, dtype=np.int64).reshape(1, -1)
+    assert collective_time(net, Op.ALL_REDUCE, groups, GIB).time_s > 0
+    nic = next((u, v) for u, v in net.graph.edges if ("gpu", 0) in (u, v) and "leaf" in str(u) + str(v))
+    net.fail_link(*nic)
+    with pytest.raises(Partitioned):  # not the remembered time
+        collective_time(net, Op.ALL_REDUCE, groups, GIB)

@@ -118,7 +118,7 @@ def test_memoised_phases_match_and_stop_after_a_failure() -> None:
         return build_network(FatTreeTopology(kind="fat_tree", tiers=2, radix=64),
                              ClusterShape(8, 8, 450e9, 50e9, False))
 
-    plain, memo = net(), net().memoize_phases()
+    plain, memo = net(), net().memoize()
     src, dst = np.arange(0, 64, 8), np.roll(np.arange(0, 64, 8), -1)
     assert memo.phase(src, dst, 1e9) == memo.phase(src, dst, 1e9) == plain.phase(src, dst, 1e9)
     u, v = next((u, v) for u, v in memo.graph.edges if "spine" in str(u) + str(v))

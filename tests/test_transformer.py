@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from simulator.catalog import model
+from simulator.models.workload.shapes import llama_style_model
 from simulator.models.workload.transformer import (
     TransformerModel,
     forward_flops_per_token,
@@ -229,3 +230,13 @@ def test_parameters_grow_strictly_with_layers(shape: dict[str, int]) -> None:
 def test_forward_flops_grow_strictly_with_seq_len(shape: dict[str, int], s1: int, ds: int) -> None:
     m = TransformerModel(name="a", **shape)
     assert forward_flops_per_token(m, s1 + ds) > forward_flops_per_token(m, s1)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.floats(min_value=1e9, max_value=1e13))
+def test_cached_shapes_and_counts_equal_fresh_ones(params: float) -> None:
+    """llama_style_model and parameter_counts remember their answers: the same as computing them afresh."""
+    model = llama_style_model(params)
+    assert llama_style_model(params) is model
+    assert model == llama_style_model.__wrapped__(params)
+    assert parameter_counts(model) == parameter_counts.__wrapped__(model)

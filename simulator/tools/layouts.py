@@ -1,28 +1,22 @@
-"""`clustersim plan-layout` and the planners' MFU estimate: the layout search (simulator/models/workload/
-layout_search.py) on a scenario's cluster or on a reference one, priced and reported."""
+"""The planners' MFU estimate and memory sizing: the layout search (simulator/models/workload/layout_search.py)
+on a reference cluster (`clustersim plan-layout` runs it on a scenario's cluster: layout_plan.py)."""
 
 from __future__ import annotations
 
 import functools
 import math
-import time
 
 from simulator.models.hardware import Accelerator, Precision
 from simulator.models.topology.build import build_network
 from simulator.models.topology.network import Network
 from simulator.models.topology.shape import ClusterShape
 from simulator.models.topology.specs import FatTreeTopology
-from simulator.models.workload.layout_search import FULL_EVALUATIONS, best_layouts, fits_somehow, search_layouts
+from simulator.models.workload.layout_search import best_layouts, fits_somehow
 from simulator.models.workload.memory import GRAD_BYTES, OPTIMIZER_BYTES, WEIGHT_BYTES
 from simulator.models.workload.parallelism import Parallelism
 from simulator.models.workload.shapes import llama_style_model
 from simulator.models.workload.training_job import TrainingStep
 from simulator.models.workload.transformer import parameter_counts
-from simulator.plan.economy import gpu_hour_rate
-from simulator.plan.network import network as cluster_network
-from simulator.plan.training import training_plan
-from simulator.report.tools import LayoutReport, LayoutRow
-from simulator.scenario.schema import Scenario, TrainingWorkload
 from simulator.units import format_count
 
 MFU_ESTIMATE_MAX_NODES = 2048  # beyond 16,384 GPUs more data parallelism barely changes the best MFU
@@ -79,7 +73,7 @@ def _reference_network(accelerator: Accelerator, nodes: int) -> Network:
                          accelerator.in_switch_reduction)
     tiers = 2 if nodes * 8 <= 2048 else 3
     return build_network(FatTreeTopology(kind="fat_tree", tiers=tiers, radix=64 if tiers == 3 else 128,
-                                         rail_optimized=True), shape).memoize_phases()
+                                         rail_optimized=True), shape).memoize()
 
 
 def _reference_step(model_params: float, accelerator: Accelerator, nodes: int) -> TrainingStep:
@@ -96,30 +90,3 @@ def _best_mfu(model_params: float, accelerator: Accelerator, nodes: int) -> floa
         raise ValueError(f"no layout of a {format_count(model_params)}-parameter model fits {nodes * 8:,} "
                          f"{accelerator.name}")
     return ranked[0].mfu
-
-
-def plan_layouts(scenario: Scenario, workload_name: str | None, top: int = 10) -> LayoutReport:
-    """The fastest `top` layouts of a scenario's training workload over all of its cluster's GPUs."""
-    started = time.perf_counter()
-    workloads = {w.name: w for w in scenario.workloads if isinstance(w, TrainingWorkload)}
-    workload = workloads[workload_name] if workload_name else next(iter(workloads.values()))
-    network = cluster_network(scenario.cluster)
-    base = training_plan(workload, scenario.cluster).step
-    ranked, enumerated, fitting = search_layouts(base, network, network.gpus, workload.memory_reserve_bytes, top)
-    rate = gpu_hour_rate(scenario.pricing, scenario.cluster.accelerator)[0]
-    rows = []
-    for rank, r in enumerate(ranked, start=1):
-        lay = r.step.layout
-        seconds = workload.tokens / r.tokens_per_s
-        rows.append(LayoutRow(
-            rank=rank, tp=lay.tp, cp=lay.cp, pp=lay.pp, schedule=lay.schedule.value, virtual_stages=lay.virtual_stages,
-            dp=lay.dp, ep=lay.ep,
-            micro_batch_size=lay.micro_batch_size, activation_recompute=lay.activation_recompute.value,
-            zero_stage=lay.zero_stage, step_time_s=r.time.total_s, tokens_per_s=r.tokens_per_s, mfu=r.mfu,
-            tflops_per_gpu=r.time.model_flops / r.time.total_s / lay.world / 1e12,
-            memory_per_gpu_bytes=r.memory_bytes, days=seconds / 86400,
-            cost_usd=seconds / 3600 * lay.world * rate,
-        ))
-    return LayoutReport(scenario=scenario.name, workload=workload.name, model=workload.model.name,
-                        gpus=network.gpus, enumerated=enumerated, fitting=fitting,
-                        evaluated=min(fitting, FULL_EVALUATIONS), wall_s=time.perf_counter() - started, layouts=rows)

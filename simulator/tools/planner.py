@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
@@ -30,11 +30,12 @@ from simulator.models.workload.scaling_laws import (
 )
 from simulator.models.workload.shapes import llama_style_model
 from simulator.models.workload.transformer import TransformerModel, parameter_counts
-from simulator.plan.training import training_plan
 from simulator.report.tools import LawPlanRow, PlanReport
-from simulator.scenario.schema import ClusterSpec, TrainingWorkload
 from simulator.tools.layouts import estimate_mfu, fewest_gpus, mfu_estimate_gpus
 from simulator.units import Dimension, QuantityError, format_count, parse_quantity
+
+if TYPE_CHECKING:
+    from simulator.scenario.schema import ClusterSpec
 
 DEFAULT_ACCELERATOR = "h100-sxm"
 DEFAULT_DAYS = 90.0
@@ -321,6 +322,8 @@ def fat_tree(gpus: int) -> dict[str, Any]:
 
 
 def _cluster(acc: Accelerator, nodes: int) -> ClusterSpec:
+    from simulator.scenario.schema import ClusterSpec  # the scenario schema only where a scenario is written
+
     return ClusterSpec.model_validate({"accelerator": acc, "nodes": nodes, "gpus_per_node": GPUS_PER_NODE,
                                        "topology": fat_tree(nodes * GPUS_PER_NODE)})
 
@@ -344,6 +347,9 @@ def _workload(model: TransformerModel, tokens: float, parallelism: dict[str, Any
 
 def _fitting_layout(model: TransformerModel, tokens: float, acc: Accelerator, gpus: int) -> dict[str, Any]:
     """tp 8, the fewest pipeline stages that fit in memory (selective recompute first, then full), dp the rest."""
+    from simulator.plan.training import training_plan  # the scenario schema only where a scenario is written
+    from simulator.scenario.schema import TrainingWorkload
+
     for recompute in (Recompute.SELECTIVE, Recompute.FULL):
         for pp in range(1, model.layers + 1):
             dp = max(1, math.ceil(gpus / (TP * pp)))

@@ -80,7 +80,8 @@ def collective_time(net: Network, op: Op, groups: IntArray, size_bytes: float,
     ranks = groups.shape[1]
     if ranks <= 1 or size_bytes <= 0:
         return CollectiveTime(op, Algorithm.RING, ranks, size_bytes, 0.0, "")
-    timed = _collective(net, op, groups, size_bytes, algorithm)
+    key = ("collective", op, algorithm, size_bytes, groups.shape, groups.tobytes())
+    timed = net.memoized(key, lambda: _collective(net, op, groups, size_bytes, algorithm))
     return replace(timed, time_s=timed.time_s + net.collective_overhead_s)
 
 

@@ -10,9 +10,9 @@ bottleneck fluid model, with bandwidth shared by every flow that crosses a chann
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import networkx as nx
 import numpy as np
@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
+T = TypeVar("T")
 if TYPE_CHECKING:  # networkx graphs are generic only in the type stubs
     NetGraph = nx.Graph[Any]  # nodes are tuples such as ("gpu", 3), ("leaf", 0), ("ocs", 1, 5)
 else:
@@ -101,6 +102,15 @@ class Phase:
     bottleneck: str  # name of the busiest channel ('' if no bytes moved)
 
 
+@dataclass
+class _Routed:
+    """Flows routed once (None where none moves), and the phases priced on them by bytes per flow."""
+
+    routes: Routes | None
+    latency_s: float  # longest path latency
+    phases: dict[float, Phase] = field(default_factory=dict)
+
+
 class Network:
     """A cluster's network: graph for structure and failures, channels and a router for costing."""
 
@@ -128,13 +138,23 @@ class Network:
         self.capacity = self.raw_bandwidth * self.efficiency
         self._down_edges: dict[object, set[frozenset[object]]] = {}
         self._tiers: tuple[list[str], IntArray] | None = None
-        self._phase_memo: dict[tuple[str, bytes, bytes, float], Phase] | None = None  # see memoize_phases
+        self._memo: dict[tuple[object, ...], object] | None = None  # see memoize
 
-    def memoize_phases(self) -> Network:
-        """Remember each phase's result from now on: for a network whose links never change (the planners'
-        reference clusters, priced thousands of times with the same flows). Failures and shares turn it off."""
-        self._phase_memo = {}
+    def memoize(self) -> Network:
+        """Remember each phase's and each collective's result from now on: for a network whose links never
+        change (the planners' reference clusters, priced thousands of times with the same flows). Failures and
+        shares turn it off."""
+        self._memo = {}
         return self
+
+    def memoized(self, key: tuple[object, ...], compute: Callable[[], T]) -> T:
+        """compute(), remembered under `key` while the network memoizes (see `memoize`); `key` must name
+        everything the result depends on but the network."""
+        if self._memo is None:
+            return compute()
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return cast(T, self._memo[key])
 
     @property
     def domain_of(self) -> IntArray:
@@ -145,32 +165,40 @@ class Network:
 
     def phase(self, src: IntArray, dst: IntArray, bytes_per_flow: float) -> Phase:
         """Time for flows src[i] -> dst[i], each of `bytes_per_flow`, all at once."""
-        if self._phase_memo is None:
-            return self._phase(src, dst, bytes_per_flow)
-        key = (src.dtype.str, src.tobytes(), dst.tobytes(), bytes_per_flow)
-        if key not in self._phase_memo:
-            self._phase_memo[key] = self._phase(src, dst, bytes_per_flow)
-        return self._phase_memo[key]
+        if bytes_per_flow <= 0:
+            return Phase(0.0, 0.0, 0.0, "")
+        if self._memo is None:
+            return self._priced(self._routed(src, dst), bytes_per_flow)
+        routed = self.memoized(("flows", src.dtype.str, src.tobytes(), dst.tobytes()), lambda: self._routed(src, dst))
+        if bytes_per_flow not in routed.phases:
+            routed.phases[bytes_per_flow] = self._priced(routed, bytes_per_flow)
+        return routed.phases[bytes_per_flow]
 
-    def _phase(self, src: IntArray, dst: IntArray, bytes_per_flow: float) -> Phase:
+    def _routed(self, src: IntArray, dst: IntArray) -> _Routed:
+        """The flows that move, routed, with their longest path latency."""
         moving = src != dst
         src, dst = src[moving], dst[moving]
-        if src.size == 0 or bytes_per_flow <= 0:
-            return Phase(0.0, 0.0, 0.0, "")
+        if src.size == 0:
+            return _Routed(None, 0.0)
         routes = self.router.routes(src, dst)
-        load = self._load(routes, bytes_per_flow)
+        # ECMP-split flows (weights < 1) count each branch's latency by its share: the mean path latency
+        path_latency = np.bincount(routes.flow, weights=routes.weight * self.latency[routes.channel],
+                                   minlength=src.size)
+        return _Routed(routes, float(path_latency.max()))
+
+    def _priced(self, routed: _Routed, bytes_per_flow: float) -> Phase:
+        """The phase of routed flows of `bytes_per_flow` each (> 0): the busiest channel's time plus the latency."""
+        if routed.routes is None:
+            return Phase(0.0, 0.0, 0.0, "")
+        load = self._load(routed.routes, bytes_per_flow)
         used = load > 0
         if np.any(used & (self.capacity <= 0)):
             raise Partitioned(self.channel_names[int(np.flatnonzero(used & (self.capacity <= 0))[0])])
         seconds = np.zeros_like(load)
         seconds[used] = load[used] / self.capacity[used]
         busiest = int(np.argmax(seconds))
-        # ECMP-split flows (weights < 1) count each branch's latency by its share: the mean path latency
-        path_latency = np.bincount(routes.flow, weights=routes.weight * self.latency[routes.channel],
-                                   minlength=src.size)
-        latency = float(path_latency.max())
         transfer = float(seconds[busiest])
-        return Phase(transfer + latency, transfer, latency, self.channel_names[busiest])
+        return Phase(transfer + routed.latency_s, transfer, routed.latency_s, self.channel_names[busiest])
 
     def _load(self, routes: Routes, bytes_per_flow: float) -> FloatArray:
         """Bytes through each channel when every routed flow carries `bytes_per_flow`."""
@@ -195,7 +223,7 @@ class Network:
         """A copy sharing the graph, router and link state, whose channels keep only `share` (0..1 each) of
         their capacity: what is left to one workload when others load the same links."""
         twin = copy.copy(self)
-        twin._phase_memo = None
+        twin._memo = None
         twin.capacity = self.capacity * share
         return twin
 
@@ -214,7 +242,7 @@ class Network:
         """A logical link (an edge, or the edges sharing one `link` key, such as the two halves of an
         optical circuit through an OCS) is down while any of its edges is down. Link state lives in this
         Network, not in the (shared) graph, so `degraded` copies are independent."""
-        self._phase_memo = None
+        self._memo = None
         data = self.graph.edges[u, v]
         edge = frozenset((u, v))
         key = data.get("link", edge)
@@ -236,14 +264,14 @@ class Network:
 
     def is_down(self, u: object, v: object) -> bool:
         """Whether the graph edge u-v is down here."""
-        self._phase_memo = None
+        self._memo = None
         data = self.graph.edges[u, v]
         return frozenset((u, v)) in self._down_edges.get(data.get("link", frozenset((u, v))), set())
 
     def degraded(self, failed: Iterable[tuple[object, object]]) -> Network:
         """A copy sharing the graph and router, with its own link state and the `failed` edges down."""
         twin = copy.copy(self)
-        twin._phase_memo = None
+        twin._memo = None
         twin.raw_bandwidth = self.raw_bandwidth.copy()
         twin.capacity = self.capacity.copy()
         twin._down_edges = {key: set(edges) for key, edges in self._down_edges.items()}

@@ -3,6 +3,7 @@ scaling-law planner and for MFU estimates of models that exist only as a paramet
 
 from __future__ import annotations
 
+import functools
 import math
 
 from simulator.models.workload.transformer import MlpKind, NormKind, PositionKind, TransformerModel, parameter_counts
@@ -26,8 +27,10 @@ def _llama(name: str, hidden: int, layers: int) -> TransformerModel:
     )
 
 
+@functools.cache
 def llama_style_model(params: float) -> TransformerModel:
-    """A Llama-3-style dense model whose exact parameter count is within 5 % of `params`.
+    """A Llama-3-style dense model whose exact parameter count is within 5 % of `params` (remembered: the
+    planners ask for the same sizes again and again).
 
     For each hidden size that is a multiple of 1,024 (so heads = hidden/128 is a multiple of the 8 KV heads
     and of TP 8), the layer count that comes closest to `params`; of those within 5 %, the one whose

@@ -9,6 +9,7 @@ for causality), so MFU is comparable with published figures.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -183,8 +184,10 @@ def mlp_params(m: TransformerModel, inner: int) -> int:
     return matrices * m.hidden * inner + biases
 
 
+@functools.lru_cache(maxsize=256)
 def parameter_counts(m: TransformerModel) -> ParameterCounts:
-    """Exact parameter counts, total and active per token."""
+    """Exact parameter counts, total and active per token (remembered for the last models asked: the step and
+    memory models ask for them once per candidate layout)."""
     h = m.hidden
     attn = attention_params(m)
     norms = 2 * norm_params(m, h)
