@@ -27,7 +27,6 @@ from simulator.report.render import (
     NOT_SET,
     carbon_text,
     comparison_figure_rows,
-    duration_text,
     energy_cost_text,
     format_figure,
     jobs_rows,
@@ -36,6 +35,7 @@ from simulator.report.render import (
     tenant_table,
     usd_text,
 )
+from simulator.report.text import duration_text
 from simulator.units import format_count
 
 STYLE = """

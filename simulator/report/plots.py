@@ -7,8 +7,8 @@ from typing import Any
 
 from simulator.report.interactive import Figure, figure, time_axis, trace
 from simulator.report.model import CostBreakdown, Report, TrainingReport
-from simulator.report.render import duration_text
 from simulator.report.series import TimelineEvent
+from simulator.report.text import duration_text
 
 COST_PARTS = (("useful_usd", "useful work", "#2b8a3e"), ("checkpoint_usd", "checkpoints", "#f59f00"),
               ("failure_usd", "failures", "#e03131"), ("idle_usd", "idle", "#adb5bd"),

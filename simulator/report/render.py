@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from rich.console import Group, JustifyMethod
+from rich.console import Group
 from rich.table import Table
 
 from simulator.report.experiments import Comparison, ReplicatesReport
@@ -21,20 +21,10 @@ from simulator.report.model import (
     TrainingReport,
 )
 from simulator.report.terminal import FittedTable, short_fields
+from simulator.report.text import duration_text, pairs_table
 from simulator.units import format_count, format_si
 
 NOT_SET = "not set"
-
-
-def duration_text(seconds: float) -> str:
-    """Seconds as people read them: '12.3 s', '45.0 min', '10.26 h', '54.00 d'."""
-    if seconds >= 2 * 86400:
-        return f"{seconds / 86400:.2f} d"
-    if seconds >= 2 * 3600:
-        return f"{seconds / 3600:.2f} h"
-    if seconds >= 120:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds:.3g} s"
 
 
 def carbon_text(tco2e: float | None) -> str:
@@ -88,15 +78,6 @@ def _link_rows(report: Report) -> list[tuple[str, str]]:
     tiers = ", ".join(f"{tier} {share:.1%}" for tier, share in c.link_utilization.items() if share > 0)
     hottest = ", ".join(f"{link.name} {link.utilization:.0%}" for link in c.hottest_links[:3])
     return [("link load by tier", tiers), ("hottest links", hottest)]
-
-
-def pairs_table(title: str, rows: list[tuple[str, str]], justify: JustifyMethod = "right") -> Table:
-    table = Table(title=title, show_header=False)
-    table.add_column(style="bold")
-    table.add_column(justify=justify)
-    for label, value in rows:
-        table.add_row(label, value)
-    return table
 
 
 def jobs_rows(jobs: BatchJobsReport) -> list[tuple[str, str]]:

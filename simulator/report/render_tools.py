@@ -6,8 +6,8 @@ from __future__ import annotations
 from rich.console import Group
 from rich.table import Table
 
-from simulator.report.render import duration_text, pairs_table
 from simulator.report.terminal import FittedTable, fitted
+from simulator.report.text import duration_text, pairs_table
 from simulator.report.tools import (
     LayoutReport,
     LifetimeReport,
