@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
+from tests.conftest import ROOT
 
 LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): (?P<field>[\w.\[\]()-]+): (?P<message>.+)$")
 
@@ -138,3 +139,18 @@ def test_interleaving_need_not_divide_the_layers_evenly() -> None:
     result = CliRunner().invoke(main, ["validate", "scenarios/quickstart.yaml", "--set",
                                        "workloads.pretrain.parallelism={tp: 1, pp: 4, dp: 8, virtual_stages: 5}"])
     assert result.exit_code == 0, result.output
+
+
+def test_unknown_keys_list_what_the_item_of_that_kind_allows() -> None:
+    """A list of unions (workloads of several kinds) resolves each item by its own kind: an inference workload's
+    unknown key lists the inference keys, and a key under its trace arrivals the trace's (it listed a training
+    workload's keys, and nothing under arrivals)."""
+    serve = str(ROOT / "scenarios" / "serve-llama70b-azure-conv.yaml")
+    result = CliRunner().invoke(main, ["validate", serve, "--set", "workloads.chat.foo=1",
+                                       "--set", "workloads.chat.arrivals.duration=5 min"])
+    assert result.exit_code == 2
+    chat, = (line for line in result.stderr.splitlines() if line.startswith("--set:1:"))
+    arrivals, = (line for line in result.stderr.splitlines() if line.startswith("--set:2:"))
+    assert "allowed keys: name, kind, model, replicas," in chat and "parallelism" not in chat
+    assert arrivals.endswith("unknown key 'duration'; allowed keys: kind, path, time_column, input_column, "
+                             "output_column, time_scale, requests")

@@ -232,23 +232,26 @@ def _short(text: str, limit: int = 80) -> str:
 
 
 def _allowed_keys(path: Path, data: Any) -> list[str]:
-    """Keys the schema accepts at `path`, found by walking the pydantic models along the data."""
-    model: type[BaseModel] | None = Scenario
+    """Keys the schema accepts at `path`, found by walking the pydantic models along the data (a union, such as
+    a workload's kinds, is resolved by the `kind` of the data item it meets, so a list's items each get theirs)."""
+    annotation: Any = Scenario
     node = data
     for part in path:
-        if model is None:
-            return []
-        if isinstance(part, int):
+        if isinstance(part, int):  # the same list annotation, resolved against the item below
             node = node[part] if isinstance(node, list) and part < len(node) else None
             continue
+        model = _model_in(annotation, node)
+        if model is None:
+            return []
         node = node.get(part) if isinstance(node, dict) else None
         info = model.model_fields.get(part) or next(
             (f for f in model.model_fields.values() if f.alias == part), None
         )
-        model = _model_in(info.annotation, node) if info else None
-    if model is None:
-        return []
-    return [f.alias or n for n, f in model.model_fields.items()]
+        if info is None:
+            return []
+        annotation = info.annotation
+    found = _model_in(annotation, node)
+    return [] if found is None else [f.alias or n for n, f in found.model_fields.items()]
 
 
 def _model_in(annotation: Any, node: Any) -> type[BaseModel] | None:
