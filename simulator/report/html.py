@@ -11,7 +11,7 @@ from typing import Any
 
 from simulator.report.experiments import Comparison
 from simulator.report.figures import figure_value
-from simulator.report.interactive import Figure, figure, figure_div, page
+from simulator.report.interactive import Figure, figure, figure_div, page, time_axis
 from simulator.report.model import InferenceReport, Report, TrainingReport
 from simulator.report.plots import (
     cluster_figure,
@@ -146,8 +146,12 @@ def _bars_figure(comparison: Comparison) -> Figure:
     width = 1 / len(COMPARED_BARS)
     for index, (key, title) in enumerate(COMPARED_BARS):
         values = [figure_value(run.report, key) for run in comparison.runs]
+        lengths = [v or 0.0 for v in values]
+        if key == "simulated_s":  # the axis in the days, hours or minutes the bars' text uses
+            lengths, unit = time_axis(lengths)
+            title = f"{title} ({unit})"
         suffix = "" if index == 0 else str(index + 1)
-        traces.append({"type": "bar", "orientation": "h", "y": labels, "x": [v or 0.0 for v in values],
+        traces.append({"type": "bar", "orientation": "h", "y": labels, "x": lengths,
                        "name": title, "xaxis": f"x{suffix}", "yaxis": f"y{suffix}", "showlegend": False,
                        "text": ["-" if v is None else format_figure(key, v) for v in values],
                        "textposition": "auto", "hovertemplate": f"%{{y}}: {title} %{{text}}<extra></extra>",
