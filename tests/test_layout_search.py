@@ -16,6 +16,7 @@ from simulator.models.topology.specs import FatTreeTopology
 from simulator.models.workload.kernels import kernel_time_s
 from simulator.models.workload.layout_search import (
     FULL_EVALUATIONS,
+    ZERO_STAGES,
     RankedLayout,
     _candidates,
     _KernelTimes,
@@ -24,7 +25,7 @@ from simulator.models.workload.layout_search import (
     best_layouts,
     search_layouts,
 )
-from simulator.models.workload.memory import training_memory
+from simulator.models.workload.memory import training_memory, zero_stage_memories
 from simulator.models.workload.operators import layer_kernels, output_kernels
 from simulator.models.workload.parallelism import Parallelism
 from simulator.models.workload.step_time import OperatorStepModel
@@ -103,3 +104,11 @@ def test_the_fitting_count_skips_no_candidate_that_fits() -> None:
     assert enumerated == len(candidates)
     assert fitting == sum(training_memory(s, RESERVE_BYTES).total_bytes <= s.accelerator.hbm_bytes
                           for s in candidates)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_memories_of_all_zero_stages_at_once_are_each_stages_own(seed: int) -> None:
+    base, _, gpus = _case(seed)
+    for shape in _shapes(base, gpus, base.sequences_per_step)[::3]:
+        together = zero_stage_memories(_step(base, shape, 3), RESERVE_BYTES, ZERO_STAGES)
+        assert together == [training_memory(_step(base, shape, zero), RESERVE_BYTES) for zero in ZERO_STAGES]

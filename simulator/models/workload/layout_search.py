@@ -21,7 +21,7 @@ import numpy as np
 from simulator.models.hardware import Precision
 from simulator.models.topology.network import Network
 from simulator.models.workload.kernels import kernel_time_s
-from simulator.models.workload.memory import training_memory
+from simulator.models.workload.memory import training_memory, zero_stage_memories
 from simulator.models.workload.operators import layer_kernels, output_kernels
 from simulator.models.workload.parallelism import Parallelism, Recompute
 from simulator.models.workload.pipeline import Schedule, StageTimes, bubble_s, stage_layers
@@ -159,12 +159,6 @@ class _KernelTimes:
         return shape.micro_batches * self._base.model.layers / shape.pp * min(dense_s, moe_s) * (1.0 - 1e-9)
 
 
-def _memory_bytes(step: TrainingStep, reserve_bytes: float) -> tuple[float, bool]:
-    """Bytes per GPU of the step, and whether they fit in memory."""
-    total = training_memory(step, reserve_bytes).total_bytes
-    return total, total <= step.accelerator.hbm_bytes
-
-
 def _fitting(base: TrainingStep, shapes: Iterable[_Shape], reserve_bytes: float,
              ) -> Iterator[tuple[_Shape, TrainingStep, float]]:
     """The candidates of `shapes` that fit, with their shape and bytes per GPU, shape by shape in ZeRO-stage order. A
@@ -172,15 +166,15 @@ def _fitting(base: TrainingStep, shapes: Iterable[_Shape], reserve_bytes: float,
     has no layout that does."""
     for shape in shapes:
         frugal = _step(base, shape, ZERO_STAGES[-1])
-        frugal_bytes, fits = _memory_bytes(frugal, reserve_bytes)
-        if frugal_bytes > frugal.accelerator.hbm_bytes * (1 + 1e-12):  # the margin covers rounding
+        capacity = frugal.accelerator.hbm_bytes
+        frugal_bytes = training_memory(frugal, reserve_bytes).total_bytes
+        if frugal_bytes > capacity * (1 + 1e-12):  # the margin covers rounding
             continue
-        for zero in ZERO_STAGES[:-1]:
-            step = _step(base, shape, zero)
-            total, step_fits = _memory_bytes(step, reserve_bytes)
-            if step_fits:
-                yield shape, step, total
-        if fits:
+        others = zero_stage_memories(frugal, reserve_bytes, ZERO_STAGES[:-1])
+        for zero, memory in zip(ZERO_STAGES[:-1], others, strict=True):
+            if memory.total_bytes <= capacity:
+                yield shape, _step(base, shape, zero), memory.total_bytes
+        if frugal_bytes <= capacity:
             yield shape, frugal, frugal_bytes
 
 
@@ -190,7 +184,7 @@ def fits_somehow(base: TrainingStep, gpus: int, reserve_bytes: float) -> bool:
     layer's input kept per micro-batch in flight)."""
     frugal = (_step(base, s, 3) for s in _shapes(base, gpus, base.sequences_per_step)
               if s.activation_recompute is Recompute.FULL)
-    return any(_memory_bytes(s, reserve_bytes)[1] for s in frugal)
+    return any(training_memory(s, reserve_bytes).total_bytes <= s.accelerator.hbm_bytes for s in frugal)
 
 
 def best_layouts(base: TrainingStep, network: Network, gpus: int, reserve_bytes: float,
