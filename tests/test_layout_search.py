@@ -16,6 +16,7 @@ from simulator.models.topology.specs import FatTreeTopology
 from simulator.models.workload.kernels import kernel_time_s
 from simulator.models.workload.layout_search import (
     FULL_EVALUATIONS,
+    ZERO_STAGES,
     RankedLayout,
     _candidates,
     _KernelTimes,
@@ -24,9 +25,10 @@ from simulator.models.workload.layout_search import (
     best_layouts,
     search_layouts,
 )
-from simulator.models.workload.memory import training_memory
+from simulator.models.workload.memory import training_memory, zero_stage_memories
 from simulator.models.workload.operators import layer_kernels, output_kernels
 from simulator.models.workload.parallelism import Parallelism
+from simulator.models.workload.shapes import llama_style_model
 from simulator.models.workload.step_time import OperatorStepModel
 from simulator.models.workload.training_job import TrainingStep
 from simulator.models.workload.transformer import TransformerModel
@@ -103,3 +105,29 @@ def test_the_fitting_count_skips_no_candidate_that_fits() -> None:
     assert enumerated == len(candidates)
     assert fitting == sum(training_memory(s, RESERVE_BYTES).total_bytes <= s.accelerator.hbm_bytes
                           for s in candidates)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_memories_of_all_zero_stages_at_once_are_each_stages_own(seed: int) -> None:
+    base, _, gpus = _case(seed)
+    for shape in _shapes(base, gpus, base.sequences_per_step)[::3]:
+        together = zero_stage_memories(_step(base, shape, 3), RESERVE_BYTES, ZERO_STAGES)
+        assert together == [training_memory(_step(base, shape, zero), RESERVE_BYTES) for zero in ZERO_STAGES]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_compute_only_estimates_at_once_are_each_shapes_own(seed: int) -> None:
+    base, _, gpus = _case(seed)
+    kernels = _KernelTimes(base)
+    shapes = _shapes(base, gpus, base.sequences_per_step)
+    assert kernels.compute_only_estimates_s(shapes) == [kernels.compute_only_s(shape) for shape in shapes]
+
+
+def test_compute_only_estimates_at_once_on_deep_pipelines_of_a_large_reference_step() -> None:
+    """Up to 128 stages, so numpy's sums run over blocks of the 127 other stages' slots."""
+    base = TrainingStep(llama_style_model(8.6e11), accelerator("h100-sxm"), Precision.BF16, Parallelism(), 8192,
+                        16_384)
+    kernels = _KernelTimes(base)
+    shapes = _shapes(base, 16_384, base.sequences_per_step)
+    assert max(shape.pp for shape in shapes) == 128
+    assert kernels.compute_only_estimates_s(shapes) == [kernels.compute_only_s(shape) for shape in shapes]

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.models.topology.fat_tree import build_switched, switch_ports
+from simulator.models.topology.fat_tree import _build_switched, build_switched, switch_ports
 from simulator.models.topology.network import Channels, IntArray, NetGraph, Network, Partitioned, Routes
 from simulator.models.topology.shape import ClusterShape, TopologyError
 from simulator.models.topology.specs import FatTreeTopology, SingleSwitchTopology
@@ -245,3 +245,19 @@ def test_every_gpu_has_one_nic_and_every_leaf_respects_its_ports(nodes: int, gpu
         edges = [graph.edges[e] for e in graph.edges(("leaf", leaf))]
         assert sum(e["count"] for e in edges if e["kind"] == "nic") <= down
         assert sum(e["count"] for e in edges if e["kind"] == "leaf_spine") == up
+
+
+@pytest.mark.parametrize("spec", [{"kind": "fat_tree", "tiers": 2, "radix": 16},
+                                  {"kind": "fat_tree", "tiers": 3, "radix": 8, "rail_optimized": False},
+                                  {"kind": "fat_tree", "tiers": 3, "radix": 16, "rail_optimized": True,
+                                   "nodes_per_su": 4},
+                                  {"kind": "single_switch"}])
+def test_the_graph_built_on_first_use_is_the_one_built_with_the_channels(spec: dict[str, object]) -> None:
+    topology = (SingleSwitchTopology if spec["kind"] == "single_switch" else FatTreeTopology).model_validate(spec)
+    shape = ClusterShape(16, 4, NVLINK, NIC, True)
+    lazy = build_switched(topology, shape)  # type: ignore[arg-type]
+    eager = _build_switched(topology, shape, nx.Graph())  # type: ignore[arg-type]
+    assert callable(lazy._graph) and lazy.channel_names == eager.channel_names
+    twin = lazy.degraded([])
+    assert nx.utils.graphs_equal(lazy.graph, eager.graph) and twin.graph is lazy.graph  # built once, shared
+    assert sorted(lazy.graph.nodes(data=True)) == sorted(eager.graph.nodes(data=True))

@@ -1,10 +1,16 @@
 """Scaling laws against the published figures: Chinchilla Table 3 (approach 1), the parametric-loss optimum
-(approach 3), the 20-tokens rule and Kaplan et al. 2020; C = 6 N D everywhere."""
+(approach 3), the 20-tokens rule and Kaplan et al. 2020; C = 6 N D everywhere; and the self-sustaining MFU
+the budget planner's compute rests on."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulator.models.workload import scaling_laws as sl
 from tests.conftest import data_file
@@ -130,3 +136,49 @@ def test_gpus_for_days_and_days_for_gpus() -> None:
     assert more.gpus == 4 and more.days < 10
     assert more.gpu_hours == pytest.approx(flops * 1.001 / (peak * mfu) / 3600)
     assert sl.days_for_gpus(flops, 6, peak, mfu).days == pytest.approx(5)
+
+
+# --- the self-sustaining MFU (the budget planner's compute) ----------------------------------------------------
+
+
+def _check_sustained(mfu_at: Callable[[float], float], found: sl.SustainedMfu) -> None:
+    """`found.mfu` sustains itself, `found.above` does not (or is 1), and they are within the tolerance."""
+    assert found.above - found.mfu <= sl.MFU_TOLERANCE * found.above
+    assert mfu_at(found.mfu) >= found.mfu
+    assert found.above == 1.0 or mfu_at(found.above) < found.above
+
+
+@settings(max_examples=300, deadline=None)
+@given(below=st.floats(0.05, 1.0), above=st.floats(0.0, 1.0), jump=st.floats(0.01, 0.99),
+       start=st.floats(0.05, 0.95))
+def test_a_jumping_mfu_converges_to_its_jump(below: float, above: float, jump: float, start: float) -> None:
+    def mfu_at(value: float) -> float:  # a layout switch at `jump`: a step, often with no fixed point
+        return below if value < jump else above
+
+    found = sl.sustained_mfu(mfu_at, start)
+    _check_sustained(mfu_at, found)
+    # at worst bisection every other step, down to a width of the tolerance times the MFU found
+    assert found.evaluations <= 2 * math.ceil(math.log2(1 / (sl.MFU_TOLERANCE * found.above))) + 4
+    if below < jump and above < jump:  # a fixed point below the jump and none above it: that one, to tolerance
+        assert found.mfu <= below < found.above
+
+
+@settings(max_examples=200, deadline=None)
+@given(level=st.floats(0.05, 0.9), slope=st.floats(0.0, 2.0), start=st.floats(0.05, 0.95))
+def test_a_falling_mfu_converges_in_a_few_evaluations(level: float, slope: float, start: float) -> None:
+    def mfu_at(value: float) -> float:
+        return level / (1 + slope * value)
+
+    found = sl.sustained_mfu(mfu_at, start)
+    _check_sustained(mfu_at, found)
+    assert found.evaluations <= 8
+
+
+def test_an_mfu_no_work_sustains_is_zero() -> None:
+    found = sl.sustained_mfu(lambda value: 0.0, 0.4)
+    assert found.mfu == 0.0 and found.above <= sl.MFU_TOLERANCE and found.evaluations <= 2
+
+
+def test_a_constant_mfu_is_its_own_fixed_point() -> None:
+    found = sl.sustained_mfu(lambda value: 0.45, 0.4)
+    assert found.mfu == 0.45 and found.evaluations <= 4

@@ -27,6 +27,7 @@ from simulator.models.workload.scaling_laws import (
     chinchilla_loss,
     days_for_gpus,
     gpus_for_days,
+    sustained_mfu,
 )
 from simulator.models.workload.shapes import llama_style_model
 from simulator.models.workload.transformer import TransformerModel, parameter_counts
@@ -181,21 +182,24 @@ def _mfu_for_days(flops: float, params: float, acc: Accelerator, days: float, mf
 
 
 def _budget_compute(budget_gpus: int, days: float, acc: Accelerator, mfu: MfuSource, law: ScalingLaw) -> float:
-    """FLOPs `budget_gpus` deliver in `days`; an estimated MFU is the one of `law`'s model for that compute
-    (PlanError where that model does not fit on the GPUs: the budget's compute is then undefined)."""
-    seconds = days * 86400.0
-    value = mfu.given or MFU_START
-    for _ in range(10):
-        flops = budget_gpus * seconds * acc.peak_bf16_flops * value
-        params = law.params_for_compute(flops)
-        if mfu.fewest_gpus(params, acc) > budget_gpus:
-            raise PlanError(f"the budget's {budget_gpus:,} GPUs hold no layout of {law.title}'s "
-                            f"{format_count(params)}-parameter model; give --mfu")
-        new = mfu(params, acc, budget_gpus)
-        if abs(new - value) <= 1e-6 * value:
-            break
-        value = new
-    return budget_gpus * seconds * acc.peak_bf16_flops * value
+    """FLOPs `budget_gpus` deliver in `days`. An estimated MFU is the one of `law`'s model for that compute, so
+    the compute is that of the MFU that sustains itself (`sustained_mfu`: the budget's compute at MFU v buys a
+    model whose MFU is at least v, and v is within 0.1 % of one whose model's MFU falls short); PlanError where
+    the models of no MFU down to 0.1 % fit on the GPUs."""
+    full_speed_flops = budget_gpus * days * 86400.0 * acc.peak_bf16_flops
+    if mfu.given is not None:
+        return full_speed_flops * mfu.given
+
+    def mfu_at(value: float) -> float:
+        params = law.params_for_compute(full_speed_flops * value)
+        return mfu(params, acc, budget_gpus) if mfu.fewest_gpus(params, acc) <= budget_gpus else 0.0
+
+    sustained = sustained_mfu(mfu_at, MFU_START)
+    if sustained.mfu == 0:
+        params = law.params_for_compute(full_speed_flops * sustained.above)
+        raise PlanError(f"the budget's {budget_gpus:,} GPUs hold no layout of {law.title}'s "
+                        f"{format_count(params)}-parameter model; give --mfu")
+    return full_speed_flops * sustained.mfu
 
 
 def make_plan(request: PlanRequest) -> PlanReport:

@@ -7,6 +7,7 @@ over all up-links evenly, so routing uses one bundle channel per leaf (and per p
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -52,10 +53,12 @@ def switch_ports(radix: int, oversubscription: float) -> tuple[int, int]:
     return down, radix - down
 
 
-def _connect(graph: NetGraph, lower: list[tuple[str, int]], upper: list[tuple[str, int]], links_each: int,
+def _connect(graph: NetGraph | None, lower: list[tuple[str, int]], upper: list[tuple[str, int]], links_each: int,
              bandwidth: float, kind: str, channel_of: list[tuple[int, int]]) -> None:
     """Spread `links_each` up-links of every lower switch round-robin over `upper`; parallel links merge into
-    one edge whose bandwidth is their sum."""
+    one edge whose bandwidth is their sum (nothing without a graph)."""
+    if graph is None:
+        return
     for i, low in enumerate(lower):
         counts: dict[int, int] = {}
         for link in range(links_each):
@@ -68,11 +71,19 @@ def _connect(graph: NetGraph, lower: list[tuple[str, int]], upper: list[tuple[st
 
 
 def build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: ClusterShape) -> Network:
-    """The graph, channels and router of a single switch or a fat tree."""
+    """The channels and router of a single switch or a fat tree, and its graph on first use (pricing needs
+    none: a 16,384-GPU fat tree's graph takes ~0.3 s to build), shared by every copy of the network."""
+    return _build_switched(spec, shape, None)
+
+
+def _build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: ClusterShape,
+                    graph: NetGraph | None) -> Network:
+    """The network, with `graph` filled in, or (None) with a function that builds it."""
     gpus, gpn, port = shape.gpus, shape.gpus_per_node, shape.nic_bandwidth_bytes_per_s
     if isinstance(spec, FatTreeTopology):
         _check_size(spec, shape)  # before building anything: a refusal costs no graph
-    graph: NetGraph = nx.Graph()
+    graph_or_builder = graph if graph is not None else functools.cache(
+        lambda: _build_switched(spec, shape, nx.Graph()).graph)
     channels = Channels()
     scale_up = add_scale_up_domains(graph, channels, gpus, spec.scale_up_domain or gpn,
                                     shape.scale_up_bandwidth_bytes_per_s, spec.scale_up_efficiency,
@@ -86,10 +97,12 @@ def build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: ClusterS
     in_switch = spec.in_switch_reduction if spec.in_switch_reduction is not None else shape.in_switch_reduction
     if isinstance(spec, SingleSwitchTopology):
         leaf_of = no_pods
-        graph.add_node(("switch", 0), role="switch")
+        if graph is not None:
+            graph.add_node(("switch", 0), role="switch")
         _nic_edges(graph, ids, leaf_of, port, nic_up, nic_down, "switch")
         router = SwitchedRouter(scale_up, nic_up, nic_down, leaf_of, -1, -1, no_pods, -1, -1)
-        return Network("single_switch", graph, gpus, channels, router, scale_up, unit_gpus=gpus, notes=notes,
+        return Network("single_switch", graph_or_builder, gpus, channels, router, scale_up, unit_gpus=gpus,
+                       notes=notes,
                        in_switch_efficiency=spec.in_switch_efficiency if in_switch else 0.0)
 
     radix = spec.radix
@@ -102,7 +115,8 @@ def build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: ClusterS
         leaf_of = ids // leaf_down_ports
         unit = min(gpus, leaf_down_ports)  # GPUs under one leaf; a pod on 3 tiers (below)
     leaves = int(leaf_of.max()) + 1
-    graph.add_nodes_from((("leaf", i) for i in range(leaves)), role="leaf")
+    if graph is not None:
+        graph.add_nodes_from((("leaf", i) for i in range(leaves)), role="leaf")
     _nic_edges(graph, ids, leaf_of, port, nic_up, nic_down, "leaf")
     leaf_up = channels.add_block(leaves, "leaf uplinks", "leaf", leaf_up_ports * port, eff, hop)
     leaf_down = channels.add_block(leaves, "leaf downlinks", "leaf", leaf_up_ports * port, eff, hop)
@@ -111,7 +125,8 @@ def build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: ClusterS
     pod_of, pod_up, pod_down = no_pods, -1, -1
     if spec.tiers == 2:
         spine_count = max(1, math.ceil(leaves * leaf_up_ports / radix))
-        graph.add_nodes_from((("spine", j) for j in range(spine_count)), role="spine")
+        if graph is not None:
+            graph.add_nodes_from((("spine", j) for j in range(spine_count)), role="spine")
         _connect(graph, leaf_names, [("spine", j) for j in range(spine_count)], leaf_up_ports, port, "leaf_spine",
                  leaf_channels)
         notes.update(leaves=leaves, spines=spine_count)
@@ -125,21 +140,23 @@ def build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: ClusterS
         pod_down = channels.add_block(pods, "pod downlinks", "spine", spines_per_pod * spine_up_ports * port, eff,
                                       hop)
         cores_per_plane = max(1, math.ceil(pods * spine_up_ports / radix))
-        for pod in range(pods):
-            members = leaf_names[pod * leaves_per_pod:(pod + 1) * leaves_per_pod]
-            spines = [("spine", pod * spines_per_pod + j) for j in range(spines_per_pod)]
-            graph.add_nodes_from(spines, role="spine")
-            _connect(graph, members, spines, leaf_up_ports, port, "leaf_spine",
-                     leaf_channels[pod * leaves_per_pod:(pod + 1) * leaves_per_pod])
-            for j, spine in enumerate(spines):
-                cores = [("core", j * cores_per_plane + c) for c in range(cores_per_plane)]
-                graph.add_nodes_from(cores, role="core")
-                _connect(graph, [spine], cores, spine_up_ports, port, "spine_core", [(pod_up + pod, pod_down + pod)])
+        if graph is not None:  # the channels above are all that pricing needs
+            for pod in range(pods):
+                members = leaf_names[pod * leaves_per_pod:(pod + 1) * leaves_per_pod]
+                spines = [("spine", pod * spines_per_pod + j) for j in range(spines_per_pod)]
+                graph.add_nodes_from(spines, role="spine")
+                _connect(graph, members, spines, leaf_up_ports, port, "leaf_spine",
+                         leaf_channels[pod * leaves_per_pod:(pod + 1) * leaves_per_pod])
+                for j, spine in enumerate(spines):
+                    cores = [("core", j * cores_per_plane + c) for c in range(cores_per_plane)]
+                    graph.add_nodes_from(cores, role="core")
+                    _connect(graph, [spine], cores, spine_up_ports, port, "spine_core",
+                             [(pod_up + pod, pod_down + pod)])
         notes.update(leaves=leaves, pods=pods, spines=pods * spines_per_pod, cores=spines_per_pod * cores_per_plane)
         if not spec.rail_optimized:
             unit = min(gpus, leaves_per_pod * leaf_down_ports)
     router = SwitchedRouter(scale_up, nic_up, nic_down, leaf_of, leaf_up, leaf_down, pod_of, pod_up, pod_down)
-    return Network("fat_tree", graph, gpus, channels, router, scale_up, unit_gpus=unit, notes=notes,
+    return Network("fat_tree", graph_or_builder, gpus, channels, router, scale_up, unit_gpus=unit, notes=notes,
                    in_switch_efficiency=spec.in_switch_efficiency if in_switch else 0.0,
                    in_network_reduction=spec.sharp)
 
@@ -174,8 +191,10 @@ def _check_size(spec: FatTreeTopology, shape: ClusterShape) -> None:
             ))
 
 
-def _nic_edges(graph: NetGraph, ids: IntArray, leaf_of: IntArray, port: float, up: int, down: int,
+def _nic_edges(graph: NetGraph | None, ids: IntArray, leaf_of: IntArray, port: float, up: int, down: int,
                role: str) -> None:
+    if graph is None:
+        return
     graph.add_edges_from(
         (("gpu", int(g)), (role, int(leaf_of[g])),
          {"bandwidth": port, "kind": "nic", "channels": (up + int(g), down + int(g)), "count": 1})

@@ -114,11 +114,11 @@ class _Routed:
 class Network:
     """A cluster's network: graph for structure and failures, channels and a router for costing."""
 
-    def __init__(self, kind: str, graph: NetGraph, gpus: int, channels: Channels, router: Router,
-                 scale_up: ScaleUp | None, unit_gpus: int, notes: dict[str, object],
+    def __init__(self, kind: str, graph: NetGraph | Callable[[], NetGraph], gpus: int, channels: Channels,
+                 router: Router, scale_up: ScaleUp | None, unit_gpus: int, notes: dict[str, object],
                  in_switch_efficiency: float = 0.0, in_network_reduction: bool = False) -> None:
         self.kind = kind
-        self.graph = graph
+        self._graph = graph  # or the function that builds it: see `graph`
         self.gpus = gpus
         self.router = router
         self.scale_up = scale_up  # NVSwitch domains (None on tori: every chip is its own domain)
@@ -139,6 +139,14 @@ class Network:
         self._down_edges: dict[object, set[frozenset[object]]] = {}
         self._tiers: tuple[list[str], IntArray] | None = None
         self._memo: dict[tuple[object, ...], object] | None = None  # see memoize
+
+    @property
+    def graph(self) -> NetGraph:
+        """The networkx graph of switches, chips and links (structure, failures, statistics; pricing needs only
+        the channels and the router). A builder may give a function that builds it on first use instead."""
+        if callable(self._graph):
+            self._graph = self._graph()
+        return self._graph
 
     def memoize(self) -> Network:
         """Remember each phase's and each collective's result from now on: for a network whose links never

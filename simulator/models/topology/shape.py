@@ -34,14 +34,17 @@ class ClusterShape:
         return self.nodes * self.gpus_per_node
 
 
-def add_scale_up_domains(graph: NetGraph, channels: Channels, gpus: int, domain: int, bandwidth: float,
+def add_scale_up_domains(graph: NetGraph | None, channels: Channels, gpus: int, domain: int, bandwidth: float,
                          efficiency: float, step_latency_s: float) -> ScaleUp:
-    """Star every `domain` consecutive GPUs on one logical switch at `bandwidth` per GPU and direction."""
+    """Star every `domain` consecutive GPUs on one logical switch at `bandwidth` per GPU and direction (the
+    channels only, without a graph)."""
     if gpus % domain:
         raise TopologyError("scale_up_domain", f"{gpus} GPUs do not split into domains of {domain}")
     up = channels.add_block(gpus, "nvlink up gpu", "scale_up", bandwidth, efficiency, step_latency_s / 2)
     down = channels.add_block(gpus, "nvlink down gpu", "scale_up", bandwidth, efficiency, step_latency_s / 2)
     domain_of = np.arange(gpus, dtype=np.int64) // domain
+    if graph is None:
+        return ScaleUp(domain_of, up, down)
     graph.add_nodes_from((("gpu", g) for g in range(gpus)), role="gpu")
     if domain > 1:
         graph.add_nodes_from((("nvswitch", d) for d in range(gpus // domain)), role="scale_up_switch")

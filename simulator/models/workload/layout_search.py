@@ -21,7 +21,7 @@ import numpy as np
 from simulator.models.hardware import Precision
 from simulator.models.topology.network import Network
 from simulator.models.workload.kernels import kernel_time_s
-from simulator.models.workload.memory import training_memory
+from simulator.models.workload.memory import training_memory, zero_stage_memories
 from simulator.models.workload.operators import layer_kernels, output_kernels
 from simulator.models.workload.parallelism import Parallelism, Recompute
 from simulator.models.workload.pipeline import Schedule, StageTimes, bubble_s, stage_layers
@@ -138,18 +138,48 @@ class _KernelTimes:
             self._seconds[key] = dense, moe, sum(kernel_time_s(k, acc) for k in output_kernels(step))
         return self._seconds[key]
 
-    def compute_only_s(self, shape: _Shape) -> float:
-        """Step time from the kernels of the busiest stage and the bubble alone: the estimate that orders the
-        candidates (with equal stages, backward twice forward and weight gradients half the backward)."""
+    def _per_micro_s(self, shape: _Shape) -> float:
+        """The busiest stage's kernel seconds for one micro-batch (its layers and the output layer)."""
         m, pp = self._base.model, shape.pp
         dense_s, moe_s, output_s = self(shape)
         layers = max(stage_layers(m.layers, pp))
         moe = min(layers, math.ceil((m.layers - m.dense_layers) / pp)) if m.is_moe else 0
         parts = [(dense_s, layers - moe)] + ([(moe_s, moe)] if moe else [])
-        per_micro = sum(n * seconds for seconds, n in parts) + output_s
-        third = np.full(pp, per_micro / 3)
+        return sum(n * seconds for seconds, n in parts) + output_s
+
+    def compute_only_s(self, shape: _Shape) -> float:
+        """Step time from the kernels of the busiest stage and the bubble alone: the estimate that orders the
+        candidates (with equal stages, backward twice forward and weight gradients half the backward)."""
+        per_micro = self._per_micro_s(shape)
+        third = np.full(shape.pp, per_micro / 3)
         stage = StageTimes(third, 2 * third, third)
         return per_micro * shape.micro_batches + bubble_s(shape.schedule, stage, shape.virtual_stages)
+
+    def compute_only_estimates_s(self, shapes: list[_Shape]) -> list[float]:
+        """`compute_only_s` of every shape, the bubbles worked out with numpy for all shapes of a pipeline
+        depth and schedule at once (the same sums of pp - 1 equal stage slots, so the same figures)."""
+        per_micro = np.array([self._per_micro_s(shape) for shape in shapes])
+        third = per_micro / 3
+        slot = third + 2 * third
+        idle = np.maximum(slot - 2.0 * third, 0.0)  # zero bubble: forward and backward less the weight gradients
+        bubbles = np.zeros(len(shapes))
+        groups: dict[tuple[int, Schedule], list[int]] = {}
+        for index, shape in enumerate(shapes):
+            groups.setdefault((shape.pp, shape.schedule), []).append(index)
+        for (pp, schedule), indices in groups.items():
+            rows = np.array(indices)
+            if pp == 1:
+                continue
+            if schedule is Schedule.INTERLEAVED:
+                chunks = np.array([shapes[i].virtual_stages for i in indices], dtype=np.float64)
+                bubbles[rows] = np.repeat(slot[rows, None], pp - 1, axis=1).sum(axis=1) / chunks
+            elif schedule is Schedule.ZERO_BUBBLE:
+                bubbles[rows] = np.repeat(idle[rows, None], pp - 1, axis=1).sum(axis=1)
+            else:
+                assert schedule is Schedule.ONE_F_ONE_B, schedule  # `_schedules` offers no DualPipe
+                bubbles[rows] = np.repeat(slot[rows, None], pp - 1, axis=1).sum(axis=1)
+        micro_batches = np.array([shape.micro_batches for shape in shapes], dtype=np.float64)
+        return list((per_micro * micro_batches + bubbles).tolist())
 
     def lower_bound_s(self, shape: _Shape) -> float:
         """A step time no layout's full step model undercuts: its busiest stage runs at least the mean
@@ -159,12 +189,6 @@ class _KernelTimes:
         return shape.micro_batches * self._base.model.layers / shape.pp * min(dense_s, moe_s) * (1.0 - 1e-9)
 
 
-def _memory_bytes(step: TrainingStep, reserve_bytes: float) -> tuple[float, bool]:
-    """Bytes per GPU of the step, and whether they fit in memory."""
-    total = training_memory(step, reserve_bytes).total_bytes
-    return total, total <= step.accelerator.hbm_bytes
-
-
 def _fitting(base: TrainingStep, shapes: Iterable[_Shape], reserve_bytes: float,
              ) -> Iterator[tuple[_Shape, TrainingStep, float]]:
     """The candidates of `shapes` that fit, with their shape and bytes per GPU, shape by shape in ZeRO-stage order. A
@@ -172,15 +196,15 @@ def _fitting(base: TrainingStep, shapes: Iterable[_Shape], reserve_bytes: float,
     has no layout that does."""
     for shape in shapes:
         frugal = _step(base, shape, ZERO_STAGES[-1])
-        frugal_bytes, fits = _memory_bytes(frugal, reserve_bytes)
-        if frugal_bytes > frugal.accelerator.hbm_bytes * (1 + 1e-12):  # the margin covers rounding
+        capacity = frugal.accelerator.hbm_bytes
+        frugal_bytes = training_memory(frugal, reserve_bytes).total_bytes
+        if frugal_bytes > capacity * (1 + 1e-12):  # the margin covers rounding
             continue
-        for zero in ZERO_STAGES[:-1]:
-            step = _step(base, shape, zero)
-            total, step_fits = _memory_bytes(step, reserve_bytes)
-            if step_fits:
-                yield shape, step, total
-        if fits:
+        others = zero_stage_memories(frugal, reserve_bytes, ZERO_STAGES[:-1])
+        for zero, memory in zip(ZERO_STAGES[:-1], others, strict=True):
+            if memory.total_bytes <= capacity:
+                yield shape, _step(base, shape, zero), memory.total_bytes
+        if frugal_bytes <= capacity:
             yield shape, frugal, frugal_bytes
 
 
@@ -190,7 +214,7 @@ def fits_somehow(base: TrainingStep, gpus: int, reserve_bytes: float) -> bool:
     layer's input kept per micro-batch in flight)."""
     frugal = (_step(base, s, 3) for s in _shapes(base, gpus, base.sequences_per_step)
               if s.activation_recompute is Recompute.FULL)
-    return any(_memory_bytes(s, reserve_bytes)[1] for s in frugal)
+    return any(training_memory(s, reserve_bytes).total_bytes <= s.accelerator.hbm_bytes for s in frugal)
 
 
 def best_layouts(base: TrainingStep, network: Network, gpus: int, reserve_bytes: float,
@@ -205,7 +229,7 @@ def best_layouts(base: TrainingStep, network: Network, gpus: int, reserve_bytes:
     network's collectives) stops there."""
     kernels = _KernelTimes(base)
     shapes = _shapes(base, gpus, base.sequences_per_step)
-    estimates = [kernels.compute_only_s(shape) for shape in shapes]
+    estimates = kernels.compute_only_estimates_s(shapes)
     ordered = (shapes[i] for i in sorted(range(len(shapes)), key=estimates.__getitem__))
     shortlist = list(itertools.islice(_fitting(base, ordered, reserve_bytes), FULL_EVALUATIONS))
     bounds = [kernels.lower_bound_s(shape) for shape, _, _ in shortlist]

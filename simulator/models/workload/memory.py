@@ -135,19 +135,30 @@ def training_memory(step: TrainingStep, reserve_bytes: float) -> MemoryBreakdown
     """Per-GPU memory of the busiest pipeline stage; `reserve_bytes` covers the framework, CUDA context and
     allocator fragmentation. ZeRO shards dense state over dp (and cp) and expert state over dp / ep (the
     replicas of each expert)."""
+    return zero_stage_memories(step, reserve_bytes, (step.layout.zero_stage,))[0]
+
+
+def zero_stage_memories(step: TrainingStep, reserve_bytes: float,
+                        zero_stages: tuple[int, ...]) -> list[MemoryBreakdown]:
+    """`training_memory` of the step at each of `zero_stages` (its own stage ignored), the activations and
+    the stages' parameters worked out once (the layout search sizes three ZeRO stages of every shape)."""
     lay = step.layout
     dense, expert = step.stage_params
+    activations = stage_activation_bytes(step)
 
-    def sharded(per_param: float, from_stage: int) -> FloatArray:
-        if lay.zero_stage < from_stage:
+    def sharded(per_param: float, from_stage: int, zero_stage: int) -> FloatArray:
+        if zero_stage < from_stage:
             return (dense + expert) * per_param
         return dense * per_param / (lay.dp * lay.cp) + expert * per_param / (lay.dp // lay.ep)
 
-    terms = np.stack([sharded(WEIGHT_BYTES, 3), sharded(GRAD_BYTES, 2), sharded(OPTIMIZER_BYTES, 1),
-                      stage_activation_bytes(step)])
-    busiest = int(np.argmax(terms.sum(axis=0)))
-    weights, gradients, optimizer, activations = (float(x) for x in terms[:, busiest])
-    return MemoryBreakdown(
-        weights_bytes=weights, gradients_bytes=gradients, optimizer_bytes=optimizer, activations_bytes=activations,
-        reserve_bytes=reserve_bytes, capacity_bytes=step.accelerator.hbm_bytes, stage=busiest,
-    )
+    found = []
+    for zero in zero_stages:
+        terms = np.stack([sharded(WEIGHT_BYTES, 3, zero), sharded(GRAD_BYTES, 2, zero),
+                          sharded(OPTIMIZER_BYTES, 1, zero), activations])
+        busiest = int(np.argmax(terms.sum(axis=0)))
+        weights, gradients, optimizer, held = (float(x) for x in terms[:, busiest])
+        found.append(MemoryBreakdown(
+            weights_bytes=weights, gradients_bytes=gradients, optimizer_bytes=optimizer, activations_bytes=held,
+            reserve_bytes=reserve_bytes, capacity_bytes=step.accelerator.hbm_bytes, stage=busiest,
+        ))
+    return found

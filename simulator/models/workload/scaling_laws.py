@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,7 @@ KAPLAN_N_E = 1.3e9
 KAPLAN_EXPONENT = 0.73
 
 TOKENS_PER_PARAM_RULE = 20.0  # "about 20 tokens per parameter", Hoffmann et al. 2022 Table 3 (20-22)
+MFU_TOLERANCE = 1e-3  # relative; the planners print the MFU to 0.1 % (absolute), and an MFU is at most 1
 
 
 @dataclass(frozen=True)
@@ -218,3 +220,53 @@ def days_for_gpus(flops: float, gpus: int, peak_flops_per_s: float, mfu: float) 
     """Days `gpus` GPUs need for `flops` at `mfu` of `peak_flops_per_s`."""
     gpu_seconds = flops / (peak_flops_per_s * mfu)
     return Schedule(gpus, gpu_seconds / gpus / 86400.0, gpu_seconds / 3600.0)
+
+
+@dataclass(frozen=True)
+class SustainedMfu:
+    """A self-sustaining MFU: `mfu_at(mfu) >= mfu`, and some MFU above it by at most the tolerance is not
+    (`mfu_at(above) < above`, or `above` is 1). `mfu` is 0 where no MFU down to the tolerance sustains itself."""
+
+    mfu: float
+    above: float
+    evaluations: int  # calls of mfu_at
+
+
+def sustained_mfu(mfu_at: Callable[[float], float], start: float,
+                  tolerance: float = MFU_TOLERANCE) -> SustainedMfu:
+    """The MFU v at which `mfu_at(v) - v` changes sign from >= 0 to < 0, to a relative `tolerance`, where
+    `mfu_at(v)` is the MFU of the work that MFU v affords (0 where that work does not run) and may jump.
+
+    A bracket lo < hi of (0, 1] with mfu_at(lo) >= lo (at lo = 0 trivially) and mfu_at(hi) < hi (or hi = 1) is
+    narrowed until hi - lo <= tolerance x hi, from `start`, by the fixed-point step v -> mfu_at(v) while only
+    one end has been evaluated, then by the Illinois variant of regula falsi (the secant of the two ends, exact
+    where the MFU is constant between them, the kept end's surplus halved when it is kept twice), and by
+    bisection where two steps did not halve the bracket; each point is moved at least tolerance x hi / 2 inside
+    the bracket. Where the MFU falls as v (so the work) grows, the sign changes once and lo is the largest MFU
+    that sustains itself. Where the MFU jumps across its fixed point (a layout switch, or the estimate's
+    rounding), lo is the MFU just below the jump: its work runs at least as fast as assumed."""
+    lo, hi = 0.0, 1.0
+    surplus_lo: float | None = None  # mfu_at(v) - v at the evaluated ends
+    surplus_hi: float | None = None
+    point, evaluations, widths, raised = start, 0, [2.0, 1.0], None
+    while hi - lo > tolerance * hi and hi > tolerance:
+        surplus = mfu_at(point) - point
+        evaluations += 1
+        if surplus >= 0:
+            if raised is True and surplus_hi is not None:
+                surplus_hi /= 2
+            lo, surplus_lo, raised = point, surplus, True
+        else:
+            if raised is False and surplus_lo is not None:
+                surplus_lo /= 2
+            hi, surplus_hi, raised = point, surplus, False
+        if surplus_lo is not None and surplus_hi is not None:
+            candidate = lo + surplus_lo * (hi - lo) / (surplus_lo - surplus_hi)
+        else:
+            candidate = point + surplus
+        if hi - lo > widths[-2] / 2:
+            candidate = (lo + hi) / 2
+        widths.append(hi - lo)
+        margin = tolerance * hi / 2
+        point = min(max(candidate, lo + margin), hi - margin)
+    return SustainedMfu(mfu=lo if hi > tolerance else 0.0, above=hi, evaluations=evaluations)
