@@ -30,6 +30,12 @@ CASES = [
      ["duplicate"]),
     ("not-yaml", ("nodes: 4", "nodes: [4"), 7, "(document)", ["not valid YAML"]),
     ("fp8-on-a100", ("precision: bf16", "precision: fp8"), 24, "workloads.pretrain.precision", ["fp8"]),
+    ("cap-above-tdp", ("  nodes: 4\n", "  nodes: 4\n  power_cap: 500 W\n"), 7, "cluster.power_cap",
+     ["exceeds", "400 W"]),
+    ("cap-below-static", ("  nodes: 4\n", "  nodes: 4\n  power_cap: 60 W\n"), 7, "cluster.power_cap",
+     ["static power", "80 W"]),
+    ("cap-below-settable", ("a100-80gb-sxm\n  nodes: 4\n", "h100-sxm\n  nodes: 4\n  power_cap: 150 W\n"), 7,
+     "cluster.power_cap", ["below", "lowest settable limit 200 W"]),
     ("tp-vs-heads", ("{tp: 1, pp: 1, dp: 32}", "{tp: 3, pp: 1, dp: 8}"), 23, "workloads.pretrain.parallelism.tp",
      ["divide", "16"]),
 ]

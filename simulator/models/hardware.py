@@ -127,6 +127,15 @@ class Accelerator(Strict):
         False, description="scale-up switches reduce in the network (NVLink SHARP / NVLS on NVSwitch gen 3+)"
     )
     tdp_w: Power | None = Field(None, alias="tdp", gt=0, description="maximum board/module power, W")
+    min_power_cap_w: Power | None = Field(
+        None, alias="min_power_cap", gt=0,
+        description="lowest power limit the driver accepts (nvidia-smi 'Min Power Limit'), W; null: not published",
+    )
+    power_cap_w: Power | None = Field(
+        None, alias="power_cap", gt=0,
+        description="operating power cap per chip (nvidia-smi -pl), W, set by a scenario's cluster.power_cap; "
+        "null: none (the chip runs up to its TDP)",
+    )
     idle_power_fraction: float = Field(
         0.2, gt=0, le=1, description="idle power as a fraction of TDP (default 0.2 is an assumption)"
     )
@@ -201,6 +210,46 @@ class Accelerator(Strict):
             raise ValueError("peak_fp8 must not be below peak_bf16")
         return self
 
+    @model_validator(mode="after")
+    def _settable_cap(self) -> Accelerator:
+        if self.power_cap_w is not None and (problem := self.power_cap_problem(self.power_cap_w)):
+            raise ValueError(problem)
+        return self
+
+    def power_cap_problem(self, cap_w: float) -> str | None:
+        """Why `cap_w` cannot be this chip's operating power cap, or None: it needs a TDP, must not exceed it,
+        must not fall below the driver's lowest settable limit, and must leave power above the static floor."""
+        if self.tdp_w is None:
+            return f"power_cap needs the accelerator's tdp ({self.name} has none)"
+        if cap_w > self.tdp_w:
+            return f"power_cap {cap_w:g} W exceeds {self.name}'s tdp {self.tdp_w:g} W"
+        if self.min_power_cap_w is not None and cap_w < self.min_power_cap_w:
+            return f"power_cap {cap_w:g} W is below {self.name}'s lowest settable limit {self.min_power_cap_w:g} W"
+        if cap_w <= self.static_power_w:
+            return (f"power_cap {cap_w:g} W does not exceed {self.name}'s static power {self.static_power_w:g} W "
+                    f"(idle_power_fraction x tdp): no clock could run under it")
+        return None
+
+    @property
+    def static_power_w(self) -> float:
+        """Chip power that does not scale with the SM clock (leakage, HBM, I/O): its idle power."""
+        return (self.tdp_w or 0.0) * self.idle_power_fraction
+
+    @property
+    def full_load_chip_w(self) -> float:
+        """Chip power with the tensor cores saturated: its TDP, or its power cap where one is set."""
+        if self.tdp_w is None:
+            raise ValueError(f"accelerator {self.name} has no tdp")
+        return self.tdp_w if self.power_cap_w is None else min(self.tdp_w, self.power_cap_w)
+
+    @property
+    def clock_fraction(self) -> float:
+        """Sustained SM clock under full compute load at the power cap, as a fraction of the uncapped one
+        (`clock_fraction_at_cap`); 1 without a cap."""
+        if self.power_cap_w is None or self.tdp_w is None:
+            return 1.0
+        return clock_fraction_at_cap(self.power_cap_w, self.tdp_w, self.static_power_w)
+
     def memory_kind_efficiency(self, kind: MemoryKind | None) -> float:
         """Fraction of HBM bandwidth a memory-bound kernel of `kind` reaches; `memory_efficiency` for none."""
         match kind:
@@ -235,8 +284,24 @@ class Accelerator(Strict):
         return max(offers, key=lambda p: p.date.split("..")[-1]) if offers else None
 
     def power_w(self, busy_fraction: float) -> float:
-        """Wall power per chip including its share of the server, between idle and full load."""
+        """Wall power per chip including its share of the server, between idle and full load (its TDP, or its
+        power cap: a capped chip never draws more than the cap)."""
         if self.tdp_w is None:
             raise ValueError(f"accelerator {self.name} has no tdp")
-        chip_w = self.tdp_w * (self.idle_power_fraction + (1 - self.idle_power_fraction) * busy_fraction)
+        full_load = self.full_load_chip_w / self.tdp_w  # 1.0 exactly without a cap
+        chip_w = self.tdp_w * (self.idle_power_fraction + (full_load - self.idle_power_fraction) * busy_fraction)
         return chip_w * self.server_power_overhead
+
+
+# Dynamic power P_dyn ~ C V^2 f and, over the DVFS range, V roughly proportional to f: P_dyn ~ f^3 (docs/fleets.md,
+# "Power caps"; checked against simulator/catalog/published_power.yaml).
+DVFS_POWER_EXPONENT = 3.0
+
+
+def clock_fraction_at_cap(cap_w: float, tdp_w: float, static_w: float) -> float:
+    """Fraction of its uncapped SM clock a chip sustains under full compute load when held to `cap_w`: full-load
+    power is `static_w` plus a dynamic part that scales as the clock cubed, `tdp_w` at the uncapped clock, so
+    f / f_max = ((cap - static) / (tdp - static))^(1/3), capped at 1."""
+    if cap_w >= tdp_w:
+        return 1.0
+    return float(((cap_w - static_w) / (tdp_w - static_w)) ** (1.0 / DVFS_POWER_EXPONENT))

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_va
 
 from simulator.base import Strict
 from simulator.models.cost import Amortization
-from simulator.models.hardware import AttentionKernel, Precision
+from simulator.models.hardware import Accelerator, AttentionKernel, Precision
 from simulator.models.reliability import Checkpoint, CheckpointPolicy, FailureModel, Recovery
 from simulator.models.topology.specs import FatTreeTopology, Topology
 from simulator.models.workload.parallelism import Parallelism
@@ -55,6 +55,30 @@ class ClusterSpec(Strict):
         "transfers) share the links their traffic crosses: each is re-priced on what the others leave it whenever "
         "one is placed or releases GPUs (false: each alone)",
     )
+
+    power_cap_w: Power | None = Field(
+        None, alias="power_cap", gt=0,
+        description="operating power cap of every GPU (nvidia-smi -pl), W: at most the accelerator's tdp and at "
+        "least its lowest settable limit; compute runs at the clock the cap leaves (docs/fleets.md, 'Power caps'); "
+        "null: none",
+    )
+
+    @field_validator("power_cap_w")
+    @classmethod
+    def _settable_cap(cls, cap_w: float | None, info: ValidationInfo) -> float | None:
+        accelerator = info.data.get("accelerator")
+        if cap_w is not None and isinstance(accelerator, Accelerator) and (
+                problem := accelerator.power_cap_problem(cap_w)):
+            raise ValueError(problem)
+        return cap_w
+
+    @model_validator(mode="after")
+    def _capped_accelerator(self) -> ClusterSpec:
+        """Every model reads the cap from the accelerator: hand it a copy that carries it."""
+        if self.power_cap_w is not None and self.accelerator.power_cap_w != self.power_cap_w:
+            capped = self.accelerator.model_copy(update={"power_cap_w": self.power_cap_w})
+            object.__setattr__(self, "accelerator", capped)
+        return self
 
     @property
     def gpus(self) -> int:

@@ -8,7 +8,8 @@ kernels one efficiency per `MemoryKind` (streaming, normalising, activation, rot
 `elementwise_overhead`; `memory_efficiency` for memory traffic of no kind (GEMM operands). Fused (flash)
 attention and decode attention run at efficiencies from published kernel measurements (accelerators.yaml
 `fused_attention`, docs/serving.md). Small GEMMs come out less efficient
-because the overhead weighs more, not because of a per-shape constant.
+because the overhead weighs more, not because of a per-shape constant. A power cap slows the compute side by
+the clock it leaves (docs/fleets.md, "Power caps").
 """
 
 from __future__ import annotations
@@ -44,9 +45,12 @@ class Kernel(NamedTuple):
 
 
 def roofline_s(kernel: Kernel, accelerator: Accelerator) -> tuple[float, float]:
-    """(compute, memory) seconds of `kernel` on `accelerator` at the fitted efficiencies."""
+    """(compute, memory) seconds of `kernel` on `accelerator` at the fitted efficiencies. Under a power cap the
+    compute side runs at the capped SM clock (`Accelerator.clock_fraction`); HBM is not clocked down."""
     efficiency = kernel.compute_efficiency or accelerator.matmul_efficiency
     compute = kernel.flops / (kernel.peak_flops * efficiency) if kernel.flops > 0 else 0.0
+    if accelerator.power_cap_w is not None:
+        compute /= accelerator.clock_fraction
     bandwidth = accelerator.hbm_bandwidth_bytes_per_s * accelerator.memory_kind_efficiency(kernel.kind)
     return compute, kernel.bytes / bandwidth
 
