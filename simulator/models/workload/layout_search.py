@@ -21,7 +21,7 @@ import numpy as np
 from simulator.models.hardware import Precision
 from simulator.models.topology.network import Network
 from simulator.models.workload.kernels import kernel_time_s
-from simulator.models.workload.memory import training_memory, zero_stage_memories
+from simulator.models.workload.memory import memory_floor_bytes, training_memory, zero_stage_memories
 from simulator.models.workload.operators import layer_kernels, output_kernels
 from simulator.models.workload.parallelism import Parallelism, Recompute
 from simulator.models.workload.pipeline import Schedule, StageTimes, bubble_s, stage_layers
@@ -197,6 +197,8 @@ def _fitting(base: TrainingStep, shapes: Iterable[_Shape], reserve_bytes: float,
     for shape in shapes:
         frugal = _step(base, shape, ZERO_STAGES[-1])
         capacity = frugal.accelerator.hbm_bytes
+        if not _may_fit(frugal, reserve_bytes):
+            continue
         frugal_bytes = training_memory(frugal, reserve_bytes).total_bytes
         if frugal_bytes > capacity * (1 + 1e-12):  # the margin covers rounding
             continue
@@ -214,7 +216,14 @@ def fits_somehow(base: TrainingStep, gpus: int, reserve_bytes: float) -> bool:
     layer's input kept per micro-batch in flight)."""
     frugal = (_step(base, s, 3) for s in _shapes(base, gpus, base.sequences_per_step)
               if s.activation_recompute is Recompute.FULL)
-    return any(training_memory(s, reserve_bytes).total_bytes <= s.accelerator.hbm_bytes for s in frugal)
+    return any(_may_fit(s, reserve_bytes) and training_memory(s, reserve_bytes).total_bytes <= s.accelerator.hbm_bytes
+               for s in frugal)
+
+
+def _may_fit(step: TrainingStep, reserve_bytes: float) -> bool:
+    """False where the step's cheap memory floor already exceeds the GPU's memory (the margin covers rounding):
+    no ZeRO stage of its layout fits."""
+    return memory_floor_bytes(step, reserve_bytes) <= step.accelerator.hbm_bytes * (1 + 1e-9)
 
 
 def best_layouts(base: TrainingStep, network: Network, gpus: int, reserve_bytes: float,
