@@ -125,11 +125,16 @@ class _KernelTimes:
     def __init__(self, base: TrainingStep) -> None:
         self._base = base
         self._seconds: dict[tuple[object, ...], tuple[float, float, float]] = {}
+        self._busiest_s: dict[tuple[object, ...], float] = {}
+
+    def _key(self, shape: _Shape) -> tuple[object, ...]:
+        """The fields of `shape` its kernel times depend on."""
+        fp8_micro_batches = shape.micro_batches if self._base.precision is Precision.FP8 else 0
+        return shape.tp, shape.cp, shape.micro_batch_size, shape.ep, shape.activation_recompute, fp8_micro_batches
 
     def __call__(self, shape: _Shape) -> tuple[float, float, float]:
         """(dense layer, MoE layer, output layer) seconds; the MoE layer is the dense one in a dense model."""
-        fp8_micro_batches = shape.micro_batches if self._base.precision is Precision.FP8 else 0
-        key = (shape.tp, shape.cp, shape.micro_batch_size, shape.ep, shape.activation_recompute, fp8_micro_batches)
+        key = self._key(shape)
         if key not in self._seconds:
             step = _step(self._base, shape, ZERO_STAGES[0])
             acc = step.accelerator
@@ -139,13 +144,17 @@ class _KernelTimes:
         return self._seconds[key]
 
     def _per_micro_s(self, shape: _Shape) -> float:
-        """The busiest stage's kernel seconds for one micro-batch (its layers and the output layer)."""
-        m, pp = self._base.model, shape.pp
-        dense_s, moe_s, output_s = self(shape)
-        layers = max(stage_layers(m.layers, pp))
-        moe = min(layers, math.ceil((m.layers - m.dense_layers) / pp)) if m.is_moe else 0
-        parts = [(dense_s, layers - moe)] + ([(moe_s, moe)] if moe else [])
-        return sum(n * seconds for seconds, n in parts) + output_s
+        """The busiest stage's kernel seconds for one micro-batch (its layers and the output layer), worked out
+        once per kernel times and pipeline depth."""
+        key = (*self._key(shape), shape.pp)
+        if key not in self._busiest_s:
+            m, pp = self._base.model, shape.pp
+            dense_s, moe_s, output_s = self(shape)
+            layers = max(stage_layers(m.layers, pp))
+            moe = min(layers, math.ceil((m.layers - m.dense_layers) / pp)) if m.is_moe else 0
+            parts = [(dense_s, layers - moe)] + ([(moe_s, moe)] if moe else [])
+            self._busiest_s[key] = sum(n * seconds for seconds, n in parts) + output_s
+        return self._busiest_s[key]
 
     def compute_only_s(self, shape: _Shape) -> float:
         """Step time from the kernels of the busiest stage and the bubble alone: the estimate that orders the
