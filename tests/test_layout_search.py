@@ -161,6 +161,14 @@ def test_compute_only_estimates_at_once_are_each_shapes_own(seed: int) -> None:
     assert kernels.compute_only_estimates_s(shapes) == [kernels.compute_only_s(shape) for shape in shapes]
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_busiest_stage_seconds_remembered_per_search_are_each_shapes_own(seed: int) -> None:
+    base, _, gpus = _case(seed)
+    shared = _KernelTimes(base)
+    for shape in _shapes(base, gpus, base.sequences_per_step)[::2]:
+        assert shared.compute_only_s(shape) == _KernelTimes(base).compute_only_s(shape)
+
+
 def test_compute_only_estimates_at_once_on_deep_pipelines_of_a_large_reference_step() -> None:
     """Up to 128 stages, so numpy's sums run over blocks of the 127 other stages' slots."""
     base = TrainingStep(llama_style_model(8.6e11), accelerator("h100-sxm"), Precision.BF16, Parallelism(), 8192,
