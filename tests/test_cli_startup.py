@@ -42,3 +42,9 @@ def test_every_command_still_runs_with_its_imports_inside() -> None:
     for args in (["catalog", "models", "--json"], ["schema"], ["validate", "scenarios/quickstart.yaml"]):
         result = runner.invoke(main, args)
         assert result.exit_code == 0, (args, result.output)
+
+
+def test_plan_prices_networks_without_importing_networkx() -> None:
+    """Pricing needs only the channels and the router; networkx (~0.1 s) loads where a graph is built."""
+    assert "networkx" not in _modules_after("plan", "--params", "70B")
+    assert "networkx" in _modules_after("topology", "scenarios/quickstart.yaml")

@@ -4,6 +4,7 @@ branch-and-bound over the shortlist give what pricing every candidate gives."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -23,9 +24,10 @@ from simulator.models.workload.layout_search import (
     _shapes,
     _step,
     best_layouts,
+    fits_somehow,
     search_layouts,
 )
-from simulator.models.workload.memory import training_memory, zero_stage_memories
+from simulator.models.workload.memory import memory_floor_bytes, training_memory, zero_stage_memories
 from simulator.models.workload.operators import layer_kernels, output_kernels
 from simulator.models.workload.parallelism import Parallelism
 from simulator.models.workload.shapes import llama_style_model
@@ -107,6 +109,42 @@ def test_the_fitting_count_skips_no_candidate_that_fits() -> None:
                           for s in candidates)
 
 
+def _tight_case(seed: int) -> tuple[TrainingStep, int]:
+    """A random Llama-style model of 8B to 400B parameters, some of it pruned, on 8 to 256 GPUs: many layouts
+    do not fit."""
+    rng = random.Random(seed)
+    model = llama_style_model(rng.choice([8e9, 70e9, 400e9]))
+    gpus = rng.choice([8, 32, 256])
+    base = TrainingStep(model, accelerator(rng.choice(["h100-sxm", "a100-80gb-sxm"])), Precision.BF16,
+                        Parallelism(), 8192, gpus * rng.choice([1, 4]), pruned_fraction=rng.choice([0.0, 0.3]))
+    return base, gpus
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_memory_floor_never_exceeds_any_zero_stages_memory(seed: int) -> None:
+    for base, gpus in (_case(seed)[::2], _tight_case(seed)):
+        for step in _candidates(base, gpus, base.sequences_per_step)[::2]:
+            assert memory_floor_bytes(step, RESERVE_BYTES) <= training_memory(step, RESERVE_BYTES).total_bytes
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_layouts_that_fit_and_whether_any_does_are_those_of_sizing_every_candidate(seed: int) -> None:
+    base, gpus = _tight_case(seed)
+    candidates = _candidates(base, gpus, base.sequences_per_step)
+    fit = [s for s in candidates if training_memory(s, RESERVE_BYTES).total_bytes <= s.accelerator.hbm_bytes]
+    _, _, fitting = search_layouts(base, build_network(FatTreeTopology(kind="fat_tree", radix=64),
+                                                       ClusterShape(gpus // 8, 8, 450e9, 50e9, True)),
+                                   gpus, RESERVE_BYTES, top=1)
+    assert fitting == len(fit)
+    assert fits_somehow(base, gpus, RESERVE_BYTES) == any(s.layout.zero_stage == 3 for s in fit)
+
+
+def test_the_memory_floor_rejects_layouts_of_a_model_too_big_for_its_gpus() -> None:
+    base = replace(_tight_case(0)[0], model=llama_style_model(400e9))
+    steps = _candidates(base, 32, base.sequences_per_step)
+    assert all(memory_floor_bytes(s, RESERVE_BYTES) > s.accelerator.hbm_bytes for s in steps)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_memories_of_all_zero_stages_at_once_are_each_stages_own(seed: int) -> None:
     base, _, gpus = _case(seed)
@@ -121,6 +159,14 @@ def test_compute_only_estimates_at_once_are_each_shapes_own(seed: int) -> None:
     kernels = _KernelTimes(base)
     shapes = _shapes(base, gpus, base.sequences_per_step)
     assert kernels.compute_only_estimates_s(shapes) == [kernels.compute_only_s(shape) for shape in shapes]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_busiest_stage_seconds_remembered_per_search_are_each_shapes_own(seed: int) -> None:
+    base, _, gpus = _case(seed)
+    shared = _KernelTimes(base)
+    for shape in _shapes(base, gpus, base.sequences_per_step)[::2]:
+        assert shared.compute_only_s(shape) == _KernelTimes(base).compute_only_s(shape)
 
 
 def test_compute_only_estimates_at_once_on_deep_pipelines_of_a_large_reference_step() -> None:

@@ -18,10 +18,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 
-from simulator.models.topology.network import Channels, IntArray, NetGraph, Network, Routes, ScaleUp
+from simulator.models.topology.network import Channels, IntArray, NetGraph, Network, Routes, ScaleUp, new_graph
 from simulator.models.topology.shape import ClusterShape, TopologyError, add_scale_up_domains, scale_up_or_nic
 from simulator.models.topology.specs import DragonflyTopology
 
@@ -157,7 +156,7 @@ def build_dragonfly(spec: DragonflyTopology, shape: ClusterShape) -> Network:
     local_bw = spec.local_bandwidth_bytes_per_s or port
     global_bw = spec.global_bandwidth_bytes_per_s or port
     eff, hop = spec.scale_out_efficiency, spec.switch_latency_s
-    graph: NetGraph = nx.Graph()
+    graph: NetGraph = new_graph()
     channels = Channels()
     scale_up = add_scale_up_domains(graph, channels, gpus, spec.scale_up_domain or gpn,
                                     shape.scale_up_bandwidth_bytes_per_s, spec.scale_up_efficiency,

@@ -11,10 +11,9 @@ import functools
 import math
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 
-from simulator.models.topology.network import Channels, IntArray, NetGraph, Network, Routes, ScaleUp
+from simulator.models.topology.network import Channels, IntArray, NetGraph, Network, Routes, ScaleUp, new_graph
 from simulator.models.topology.shape import ClusterShape, TopologyError, add_scale_up_domains, scale_up_or_nic
 from simulator.models.topology.specs import FatTreeTopology, SingleSwitchTopology
 
@@ -83,7 +82,7 @@ def _build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: Cluster
     if isinstance(spec, FatTreeTopology):
         _check_size(spec, shape)  # before building anything: a refusal costs no graph
     graph_or_builder = graph if graph is not None else functools.cache(
-        lambda: _build_switched(spec, shape, nx.Graph()).graph)
+        lambda: _build_switched(spec, shape, new_graph()).graph)
     channels = Channels()
     scale_up = add_scale_up_domains(graph, channels, gpus, spec.scale_up_domain or gpn,
                                     shape.scale_up_bandwidth_bytes_per_s, spec.scale_up_efficiency,

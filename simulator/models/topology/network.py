@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-import networkx as nx
 import numpy as np
 from numpy.typing import NDArray
 
@@ -22,9 +21,19 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 T = TypeVar("T")
 if TYPE_CHECKING:  # networkx graphs are generic only in the type stubs
+    import networkx as nx
+
     NetGraph = nx.Graph[Any]  # nodes are tuples such as ("gpu", 3), ("leaf", 0), ("ocs", 1, 5)
 else:
-    NetGraph = nx.Graph
+    NetGraph = Any  # networkx loads only where a graph is built (see new_graph): pricing never needs it
+
+
+def new_graph() -> NetGraph:
+    """An empty networkx graph; networkx (~0.1 s to import) loads on the first call, so that commands which
+    only price networks (the planners) never import it."""
+    import networkx as nx
+
+    return nx.Graph()
 
 
 class Partitioned(RuntimeError):

@@ -13,10 +13,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 
-from simulator.models.topology.network import Channels, IntArray, NetGraph, Network, Routes
+from simulator.models.topology.network import Channels, IntArray, NetGraph, Network, Routes, new_graph
 from simulator.models.topology.shape import ClusterShape, TopologyError
 from simulator.models.topology.specs import OcsTorusTopology, TorusTopology
 
@@ -192,7 +191,7 @@ def build_torus(spec: TorusTopology, shape: ClusterShape) -> Network:
     channels = Channels()
     router, links = _torus(dims, spec.twisted, channels, bandwidth, spec.scale_up_efficiency,
                            spec.scale_up_latency_s)
-    graph: NetGraph = nx.Graph()
+    graph: NetGraph = new_graph()
     graph.add_nodes_from((("gpu", c) for c in range(chips)), role="gpu")
     for a, b, f, r in zip(links.a.tolist(), links.b.tolist(), links.forward, links.backward, strict=True):
         _add_edge(graph, ("gpu", a), ("gpu", b), bandwidth, "ici", f, r)
@@ -253,7 +252,7 @@ def build_ocs_torus(spec: OcsTorusTopology, shape: ClusterShape) -> Network:
     block = coords // np.array(cube)[:, None]
     cube_of = block[0] + grid[0] * (block[1] + grid[1] * block[2])
 
-    graph: NetGraph = nx.Graph()
+    graph: NetGraph = new_graph()
     graph.add_nodes_from((("gpu", c), {"role": "gpu", "spare": False, "cube": int(cube_of[c])}) for c in range(chips))
     for q in range(slice_cubes, cubes):
         graph.add_nodes_from((("gpu", q * per_cube + i) for i in range(per_cube)), role="gpu",

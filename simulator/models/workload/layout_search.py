@@ -21,7 +21,7 @@ import numpy as np
 from simulator.models.hardware import Precision
 from simulator.models.topology.network import Network
 from simulator.models.workload.kernels import kernel_time_s
-from simulator.models.workload.memory import training_memory, zero_stage_memories
+from simulator.models.workload.memory import memory_floor_bytes, training_memory, zero_stage_memories
 from simulator.models.workload.operators import layer_kernels, output_kernels
 from simulator.models.workload.parallelism import Parallelism, Recompute
 from simulator.models.workload.pipeline import Schedule, StageTimes, bubble_s, stage_layers
@@ -125,11 +125,16 @@ class _KernelTimes:
     def __init__(self, base: TrainingStep) -> None:
         self._base = base
         self._seconds: dict[tuple[object, ...], tuple[float, float, float]] = {}
+        self._busiest_s: dict[tuple[object, ...], float] = {}
+
+    def _key(self, shape: _Shape) -> tuple[object, ...]:
+        """The fields of `shape` its kernel times depend on."""
+        fp8_micro_batches = shape.micro_batches if self._base.precision is Precision.FP8 else 0
+        return shape.tp, shape.cp, shape.micro_batch_size, shape.ep, shape.activation_recompute, fp8_micro_batches
 
     def __call__(self, shape: _Shape) -> tuple[float, float, float]:
         """(dense layer, MoE layer, output layer) seconds; the MoE layer is the dense one in a dense model."""
-        fp8_micro_batches = shape.micro_batches if self._base.precision is Precision.FP8 else 0
-        key = (shape.tp, shape.cp, shape.micro_batch_size, shape.ep, shape.activation_recompute, fp8_micro_batches)
+        key = self._key(shape)
         if key not in self._seconds:
             step = _step(self._base, shape, ZERO_STAGES[0])
             acc = step.accelerator
@@ -139,13 +144,17 @@ class _KernelTimes:
         return self._seconds[key]
 
     def _per_micro_s(self, shape: _Shape) -> float:
-        """The busiest stage's kernel seconds for one micro-batch (its layers and the output layer)."""
-        m, pp = self._base.model, shape.pp
-        dense_s, moe_s, output_s = self(shape)
-        layers = max(stage_layers(m.layers, pp))
-        moe = min(layers, math.ceil((m.layers - m.dense_layers) / pp)) if m.is_moe else 0
-        parts = [(dense_s, layers - moe)] + ([(moe_s, moe)] if moe else [])
-        return sum(n * seconds for seconds, n in parts) + output_s
+        """The busiest stage's kernel seconds for one micro-batch (its layers and the output layer), worked out
+        once per kernel times and pipeline depth."""
+        key = (*self._key(shape), shape.pp)
+        if key not in self._busiest_s:
+            m, pp = self._base.model, shape.pp
+            dense_s, moe_s, output_s = self(shape)
+            layers = max(stage_layers(m.layers, pp))
+            moe = min(layers, math.ceil((m.layers - m.dense_layers) / pp)) if m.is_moe else 0
+            parts = [(dense_s, layers - moe)] + ([(moe_s, moe)] if moe else [])
+            self._busiest_s[key] = sum(n * seconds for seconds, n in parts) + output_s
+        return self._busiest_s[key]
 
     def compute_only_s(self, shape: _Shape) -> float:
         """Step time from the kernels of the busiest stage and the bubble alone: the estimate that orders the
@@ -197,6 +206,8 @@ def _fitting(base: TrainingStep, shapes: Iterable[_Shape], reserve_bytes: float,
     for shape in shapes:
         frugal = _step(base, shape, ZERO_STAGES[-1])
         capacity = frugal.accelerator.hbm_bytes
+        if not _may_fit(frugal, reserve_bytes):
+            continue
         frugal_bytes = training_memory(frugal, reserve_bytes).total_bytes
         if frugal_bytes > capacity * (1 + 1e-12):  # the margin covers rounding
             continue
@@ -214,7 +225,14 @@ def fits_somehow(base: TrainingStep, gpus: int, reserve_bytes: float) -> bool:
     layer's input kept per micro-batch in flight)."""
     frugal = (_step(base, s, 3) for s in _shapes(base, gpus, base.sequences_per_step)
               if s.activation_recompute is Recompute.FULL)
-    return any(training_memory(s, reserve_bytes).total_bytes <= s.accelerator.hbm_bytes for s in frugal)
+    return any(_may_fit(s, reserve_bytes) and training_memory(s, reserve_bytes).total_bytes <= s.accelerator.hbm_bytes
+               for s in frugal)
+
+
+def _may_fit(step: TrainingStep, reserve_bytes: float) -> bool:
+    """False where the step's cheap memory floor already exceeds the GPU's memory (the margin covers rounding):
+    no ZeRO stage of its layout fits."""
+    return memory_floor_bytes(step, reserve_bytes) <= step.accelerator.hbm_bytes * (1 + 1e-9)
 
 
 def best_layouts(base: TrainingStep, network: Network, gpus: int, reserve_bytes: float,

@@ -14,7 +14,7 @@ import numpy as np
 from simulator.models.workload.parallelism import Recompute, RecomputeModule
 from simulator.models.workload.pipeline import FloatArray, in_flight
 from simulator.models.workload.training_job import TrainingStep
-from simulator.models.workload.transformer import MlpKind
+from simulator.models.workload.transformer import MlpKind, norm_params, parameter_counts
 
 WEIGHT_BYTES = 2.0  # bf16/fp16 weights used by the matmuls
 GRAD_BYTES = 2.0  # bf16 gradients
@@ -162,3 +162,18 @@ def zero_stage_memories(step: TrainingStep, reserve_bytes: float,
             reserve_bytes=reserve_bytes, capacity_bytes=step.accelerator.hbm_bytes, stage=busiest,
         ))
     return found
+
+
+def memory_floor_bytes(step: TrainingStep, reserve_bytes: float) -> float:
+    """A cheap figure no `training_memory` of the step's layout undercuts, at any ZeRO stage: the mean stage
+    (the busiest holds at least the mean) with the transformer layers' state fully sharded over every GPU
+    (expert state over dp alone, which is more), no embedding or output weights, and the activations of its
+    layers and logits without full recompute's rebuilt layer. The layout search rejects most layouts that do not
+    fit by it before sizing them stage by stage."""
+    lay, m = step.layout, step.model
+    counts = parameter_counts(m)
+    layer_params = (counts.total - counts.embedding - norm_params(m, m.hidden)) * (1.0 - step.pruned_fraction)
+    state = layer_params * (WEIGHT_BYTES + GRAD_BYTES + OPTIMIZER_BYTES) / (lay.tp * lay.cp * lay.dp)
+    held = float(np.dot(step.stage_layers, in_flight(lay.schedule, lay.pp, lay.virtual_stages, step.micro_batches)))
+    logits = step.seq_len * lay.micro_batch_size / lay.cp * 4.0 * m.vocab / lay.tp
+    return reserve_bytes + (state + held * layer_activation_bytes(step) + logits) / lay.pp
