@@ -12,7 +12,7 @@ from simulator.models.workload.memory import training_memory
 from simulator.models.workload.parallelism import Recompute
 from simulator.models.workload.pipeline import stage_layers
 from simulator.models.workload.transformer import PositionKind
-from simulator.plan.economy import gpu_hour_rate
+from simulator.plan.economy import pool_gpu_hour_rate
 from simulator.plan.job_pricing import trace_runs
 from simulator.plan.network import MissingFigure, network
 from simulator.plan.serving import prefix_slots, serving_config
@@ -20,6 +20,7 @@ from simulator.plan.training import training_plan
 from simulator.scenario.inference import EmpiricalLength, InferenceWorkload, TraceArrivals
 from simulator.scenario.jobs import ChoiceGpus, GeneratedJobs, JobSource
 from simulator.scenario.loader import Problem
+from simulator.scenario.pools import PoolSpec
 from simulator.scenario.schema import ClusterSpec, Scenario, TrainingWorkload
 from simulator.scenario.yaml_lines import Path
 from simulator.units import format_si
@@ -36,16 +37,8 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
         problems.append(Problem(err.path, str(err)))
     except TopologyError as err:
         problems.append(Problem(("cluster", "topology", err.field), str(err)))
-    if cluster.accelerator.tdp_w is None:
-        problems.append(Problem(
-            ("cluster", "accelerator"),
-            f"{cluster.accelerator.name} has no published power (tdp) in the catalog, so energy cannot be "
-            f"computed; write accelerator: {{base: {cluster.accelerator.name}, tdp: <watts>}}",
-        ))
-    try:
-        gpu_hour_rate(scenario.pricing, cluster.accelerator)
-    except MissingFigure as err:
-        problems.append(Problem(err.path, str(err)))
+    for index, pool in enumerate(cluster.pool_specs):
+        problems += _pool_problems(pool, scenario, ("cluster",) if cluster.pools is None else ("cluster", "pools", index))
     quotas = scenario.scheduler.quotas
     for index, source in enumerate(scenario.jobs):
         problems += [Problem(("jobs", index, *p.path), p.message)
@@ -56,8 +49,8 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
         if workload.name in seen:
             problems.append(Problem((*where, "name"), f"duplicate workload name {workload.name!r}; names must differ"))
         seen[workload.name] = index
-        found = (_training_problems(workload, scenario, usable) if isinstance(workload, TrainingWorkload)
-                 else _inference_problems(workload, scenario, usable))
+        found = (_placed_training_problems(workload, scenario, usable) if isinstance(workload, TrainingWorkload)
+                 else _placed_inference_problems(workload, scenario, usable))
         problems += [Problem((*where, *p.path), p.message) for p in found]
         # what it needs at once to start: a training job's layout and spares, a service's first replicas and
         # decode pool (one allocation each, all before it serves)
@@ -68,25 +61,100 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
     return problems
 
 
+def _pool_problems(pool: PoolSpec, scenario: Scenario, where: Path) -> list[Problem]:
+    """A pool's accelerator without a power figure, or without the price the pool pays (`where`: the pool)."""
+    acc, found = pool.accelerator, []
+    if acc.tdp_w is None:
+        found.append(Problem((*where, "accelerator"), (
+            f"{acc.name} has no published power (tdp) in the catalog, so energy cannot be "
+            f"computed; write accelerator: {{base: {acc.name}, tdp: <watts>}}"
+        )))
+    try:
+        pool_gpu_hour_rate(scenario.pricing, pool, where)
+    except MissingFigure as err:
+        found.append(Problem(err.path, str(err)))
+    return found
+
+
+def _unknown_pools(w: TrainingWorkload | InferenceWorkload, cluster: ClusterSpec) -> list[Problem]:
+    """Pool names a workload gives that the cluster does not have."""
+    known = [p.name for p in cluster.pool_specs]
+    named: list[tuple[Path, str | None]] = (
+        [(("pools", n), n) for n in w.pools] if isinstance(w, TrainingWorkload) and w.pools else [(("pool",), w.pool)])
+    if isinstance(w, InferenceWorkload) and w.disaggregation is not None:
+        named.append((("disaggregation", "decode_pool"), w.disaggregation.decode_pool))
+    return [Problem(where, f"unknown pool {name!r}; the cluster's pools: {', '.join(known)}")
+            for where, name in named if name is not None and name not in known]
+
+
+def _pool_room(cluster: ClusterSpec, name: str) -> tuple[int, str]:
+    """(GPUs, how to say so) of one pool."""
+    pool = cluster.pool_specs[cluster.pool_index(name)]
+    return pool.gpus, f"pool {name} has {pool.gpus} ({pool.nodes} nodes x {pool.gpus_per_node})"
+
+
+def _placed_training_problems(w: TrainingWorkload, scenario: Scenario, usable: int) -> list[Problem]:
+    """A training workload's problems on the pools it may run on: every pool it names (each holding its share),
+    or, unpinned, the first pool that can run it (the old form's one pool: the whole cluster)."""
+    cluster = scenario.cluster
+    if unknown := _unknown_pools(w, cluster):
+        return unknown
+    if cluster.pools is None:
+        return _training_problems(w, scenario, cluster, usable)
+    if w.pools:
+        found = []
+        for name, gpus in w.pools.items():
+            room, said = _pool_room(cluster, name)
+            if gpus > room:
+                found.append(Problem(("pools", name), f"{gpus} GPUs asked, but {said}"))
+            found += _training_problems(w, scenario, cluster.view(name), cluster.gpus, room_said=(cluster.gpus, ""))
+        return _unique(found)
+    candidates = [w.pool] if w.pool else [p.name for p in cluster.pool_specs]
+    tried = [_training_problems(w, scenario, cluster.view(n), *(lambda r: (r[0], r))(_pool_room(cluster, n)))
+             for n in candidates]
+    return [] if any(not t for t in tried) else tried[0]
+
+
+def _placed_inference_problems(w: InferenceWorkload, scenario: Scenario, usable: int) -> list[Problem]:
+    """An inference workload's problems on its pool (the first where it names none) and its decode pool."""
+    cluster = scenario.cluster
+    if unknown := _unknown_pools(w, cluster):
+        return unknown
+    if cluster.pools is None:
+        return _inference_problems(w, scenario, cluster, cluster, usable)
+    main = w.pool or cluster.pool_specs[0].name
+    decode = (w.disaggregation.decode_pool if w.disaggregation else None) or main
+    room = _pool_room(cluster, main)[0] + (_pool_room(cluster, decode)[0] if decode != main else 0)
+    return _inference_problems(w, scenario, cluster.view(main), cluster.view(decode), room)
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    """Problems in order, each once."""
+    return list(dict.fromkeys(problems))
+
+
 def _over_quota(quotas: dict[str, int], largest: dict[str, int], what: str) -> list[str]:
     """Tenants whose quota is smaller than their largest single allocation, which could never start."""
     return [f"{what} {gpus:,} GPUs, but tenant {tenant!r} may hold at most {quotas[tenant]:,} (scheduler.quotas)"
             for tenant, gpus in sorted(largest.items()) if tenant in quotas and gpus > quotas[tenant]]
 
 
-def _training_problems(w: TrainingWorkload, scenario: Scenario, usable: int) -> list[Problem]:
-    cluster, lay, m = scenario.cluster, w.parallelism, w.model
+def _training_problems(w: TrainingWorkload, scenario: Scenario, cluster: ClusterSpec, usable: int,
+                       room_said: tuple[int, str] | None = None) -> list[Problem]:
+    """Problems of the workload's layout and memory on `cluster` (a pool's view of it); `room_said` is (GPUs,
+    how to say so) of a pool it is pinned to, with `usable` its GPUs."""
+    lay, m = w.parallelism, w.model
     par: Path = ("parallelism",)
     found: list[Problem] = []
     if lay.world > usable:
-        spare = f", {usable} of them in the OCS slice" if usable < cluster.gpus else ""
         names = [n for n in ("tp", "cp", "pp", "dp") if n != "cp" or lay.cp > 1]
         product = " x ".join(names) + " = " + " x ".join(str(lay.degrees[n]) for n in names)
-        found.append(Problem(par, (
-            f"{product} = {lay.world} GPUs, but the cluster has "
-            f"{cluster.gpus} ({cluster.nodes} nodes x {cluster.gpus_per_node}{spare}); the product must be at "
-            f"most {usable}"
-        )))
+        if room_said is None or not room_said[1]:
+            spare = f", {usable} of them in the OCS slice" if usable < cluster.gpus else ""
+            said = f"the cluster has {cluster.gpus} ({cluster.nodes} nodes x {cluster.gpus_per_node}{spare})"
+        else:
+            said = room_said[1]
+        found.append(Problem(par, f"{product} = {lay.world} GPUs, but {said}; the product must be at most {usable}"))
     if m.heads % lay.tp:
         found.append(Problem((*par, "tp"), f"tp {lay.tp} must divide the model's {m.heads} attention heads"))
     if lay.ep > 1 and not m.is_moe:
@@ -162,13 +230,15 @@ def _memory_advice(w: TrainingWorkload, largest: str) -> str:
     return "try " + ", ".join(ideas)
 
 
-def _inference_problems(w: InferenceWorkload, scenario: Scenario, usable: int) -> list[Problem]:
-    cluster, m, acc = scenario.cluster, w.model, scenario.cluster.accelerator
+def _inference_problems(w: InferenceWorkload, scenario: Scenario, cluster: ClusterSpec, decoding: ClusterSpec,
+                        usable: int) -> list[Problem]:
+    """Problems of a service on `cluster` (its pool's view), its decode replicas on `decoding`'s."""
+    m, acc = w.model, cluster.accelerator
     found: list[Problem] = []
     if w.gpus > usable:
         found.append(Problem((), (
-            f"the service needs {w.gpus} GPUs (its replicas, autoscaling maximum and decode pool), but the "
-            f"cluster has {usable}"
+            f"the service needs {w.gpus} GPUs (its replicas, autoscaling maximum and decode pool), but "
+            f"{'the cluster has' if cluster.pools is None else 'its pools have'} {usable}"
         )))
     tps: list[tuple[Path, int]] = [(("tp",), w.tp)]
     pps: list[tuple[Path, int]] = [(("pp",), w.pp)]
@@ -189,8 +259,9 @@ def _inference_problems(w: InferenceWorkload, scenario: Scenario, usable: int) -
         if pp > m.layers:
             found.append(Problem(where, f"pp {pp} exceeds the model's {m.layers} layers"))
     for where, precision in ((("precision",), w.precision), (("kv_cache_precision",), w.kv_cache_precision)):
-        if precision is Precision.FP8 and acc.peak_fp8_flops is None:
-            found.append(Problem(where, f"{acc.name} has no fp8 support; use bf16"))
+        for chip in dict.fromkeys((acc, decoding.accelerator)):
+            if precision is Precision.FP8 and chip.peak_fp8_flops is None:
+                found.append(Problem(where, f"{chip.name} has no fp8 support; use bf16"))
     if w.weight_bits is not None and w.weight_bits > 8 * w.precision.bytes:
         found.append(Problem(("weight_bits",), (
             f"weights stored in {w.weight_bits} bits are wider than {w.precision.value}; weight_bits may only narrow "
@@ -201,7 +272,8 @@ def _inference_problems(w: InferenceWorkload, scenario: Scenario, usable: int) -
     for where, decode in ((("tp",), False), (("disaggregation", "decode_tp"), True)):
         if decode and w.disaggregation is None:
             continue
-        cfg = serving_config(w, cluster, decode)
+        on = decoding if decode else cluster
+        cfg = serving_config(w, on, decode)
         if not decode and w.prefix_caching is not None and cfg.kv_capacity_tokens >= w.kv_block_tokens \
                 and prefix_slots(w, cfg)[0] == 0:
             found.append(Problem(("prefix_caching", "cache_fraction"), (
@@ -213,7 +285,7 @@ def _inference_problems(w: InferenceWorkload, scenario: Scenario, usable: int) -
                 f"{m.name} does not fit for serving: weights {format_si(cfg.weight_bytes_per_gpu, 'B', binary=True)} "
                 f"per GPU at tp {cfg.tp}, pp {cfg.pp} plus workspace "
                 f"{format_si(w.workspace_bytes, 'B', binary=True)} leave no "
-                f"room for a KV-cache block in {acc.name}'s {format_si(acc.hbm_bytes, 'B', binary=True)}; try a "
+                f"room for a KV-cache block in {on.accelerator.name}'s {format_si(on.accelerator.hbm_bytes, 'B', binary=True)}; try a "
                 f"larger tp or pp, fp8 or int4 weights (precision, weight_bits), or a smaller workspace"
             )))
     return found + _file_problems(w)

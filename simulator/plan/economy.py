@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from simulator.models.cost import PowerModel, Prices, owned_gpu_hour_usd
 from simulator.models.hardware import Accelerator, PriceKind
 from simulator.plan.network import MissingFigure, network_power
+from simulator.scenario.pools import PoolSpec
 from simulator.scenario.schema import ClusterSpec, PricingSpec, Scenario
+from simulator.scenario.yaml_lines import Path
 
 
 @dataclass(frozen=True)
@@ -35,20 +37,35 @@ def _economy(pricing: PricingSpec, cluster: ClusterSpec) -> Economy:
                    network_power(cluster, pricing))
 
 
+def pool_gpu_hour_rate(pricing: PricingSpec, pool: PoolSpec, where: Path = ()) -> tuple[float, str]:
+    """(USD per GPU-hour, where it comes from) of a pool: its own price or rental kind, else the scenario's
+    pricing for its accelerator (`where`: the pool's data path, for a missing rental price)."""
+    if pool.gpu_hour_usd is not None:
+        return pool.gpu_hour_usd, f"cluster.pools.{pool.name}.gpu_hour_usd"
+    if pool.rental is not None:
+        return rental_rate(pool.rental, pool.accelerator, (*where, "rental"))
+    return gpu_hour_rate(pricing, pool.accelerator)
+
+
+def rental_rate(kind: str, acc: Accelerator, where: Path) -> tuple[float, str]:
+    """The catalog's latest dated rental price of `kind` for `acc`; MissingFigure (at `where`) without one."""
+    price = acc.latest_price(PriceKind(kind))
+    if price is None:
+        kinds = sorted({p.kind.value for p in acc.prices if p.kind is not PriceKind.PURCHASE})
+        raise MissingFigure(where, (
+            f"the catalog has no {kind} price for {acc.name} (it has: {', '.join(kinds) or 'none'}); "
+            f"give gpu_hour_usd"
+        ))
+    return price.usd, f"{price.offer}, {price.kind.value}, {price.date} ({price.source})"
+
+
 def gpu_hour_rate(pricing: PricingSpec, acc: Accelerator) -> tuple[float, str]:
     """(USD per GPU-hour, where it comes from): as given, the catalog's latest rental price of a kind, or the
     amortized ownership cost; MissingFigure when the catalog has no such price."""
     if pricing.gpu_hour_usd is not None:
         return pricing.gpu_hour_usd, "pricing.gpu_hour_usd"
     if pricing.rental is not None:
-        price = acc.latest_price(PriceKind(pricing.rental))
-        if price is None:
-            kinds = sorted({p.kind.value for p in acc.prices if p.kind is not PriceKind.PURCHASE})
-            raise MissingFigure(("pricing", "rental"), (
-                f"the catalog has no {pricing.rental} price for {acc.name} (it has: {', '.join(kinds) or 'none'}); "
-                f"give gpu_hour_usd"
-            ))
-        return price.usd, f"{price.offer}, {price.kind.value}, {price.date} ({price.source})"
+        return rental_rate(pricing.rental, acc, ("pricing", "rental"))
     own = pricing.ownership
     assert own is not None  # the schema requires one of the three
     purchase = own.purchase_usd

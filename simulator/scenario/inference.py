@@ -178,6 +178,9 @@ class DisaggregationSpec(Strict):
     decode_max_batch: int | None = Field(
         None, gt=0, le=1 << 20, description="running sequences per decode iteration (default: max_batch)"
     )
+    decode_pool: str | None = Field(
+        None, max_length=100, description="cluster pool the decode replicas run on (default: the workload's pool)"
+    )
     kv_transfer_bandwidth_bytes_per_s: PositiveBandwidth | None = Field(
         None, alias="kv_transfer_bandwidth",
         description="per GPU between the pools (default: the accelerator's NIC bandwidth; each TP rank sends its "
@@ -281,6 +284,9 @@ class InferenceWorkload(Strict):
         "recomputed) or reported failed",
     )
     slo: SloSpec
+    pool: str | None = Field(
+        None, max_length=100, description="cluster pool its replicas run on (default: the first pool)"
+    )
     start_at_s: NonNegativeDuration = Field(0.0, alias="start_at", description="when the first arrival may come")
     tenant: str = Field("default", pattern=NAME_PATTERN, max_length=100, description="who pays for it")
     priority: int = Field(0, ge=-1000, le=1000, description="scheduling priority for its GPUs (higher first)")

@@ -8,9 +8,9 @@ inference); job streams, failures, the scheduler and pricing are sections of the
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, PositiveInt, ValidationInfo, field_validator, model_validator
 
 from simulator.base import Strict
 from simulator.models.cost import Amortization
@@ -20,19 +20,26 @@ from simulator.models.topology.specs import FatTreeTopology, Topology
 from simulator.models.workload.parallelism import Parallelism
 from simulator.scenario.inference import InferenceWorkload
 from simulator.scenario.jobs import JobSource, SchedulerSpec
+from simulator.scenario.pools import PoolSpec, RentalKind, pooled_cluster
 from simulator.scenario.refs import NAME_PATTERN, AcceleratorRef, ModelRef
 from simulator.units import Duration, NonNegativeDuration, PositiveBytes, PositiveCount, Power
 
-RentalKind = Literal["on_demand", "one_year", "three_year", "spot", "contract"]
 # The network graph costs about 2.7 KB per GPU (README, "Limits"): validating a scenario at this many GPUs took
 # 3.7 s and 450 MB on the 2-core build machine. About the largest single-site clusters announced in 2024 (~100k
 # GPUs); model a larger one as a slice of it.
 MAX_GPUS = 131_072
+DEFAULT_POOL = "default"  # the one pool of a cluster written without pools:
 
 
 class ClusterSpec(Strict):
-    """Homogeneous GPU nodes and the network between them."""
+    """GPU nodes and the network between them: one accelerator (the old form), or `pools:` of several, whose
+    nodes follow one another on the one network."""
 
+    pools: tuple[PoolSpec, ...] | None = Field(
+        None, min_length=1, max_length=64, description="groups of nodes, each with its own accelerator, power cap "
+        "and price, in node order on the cluster's network (docs/fleets.md); instead of accelerator, nodes, "
+        "gpus_per_node and power_cap",
+    )
     accelerator: AcceleratorRef = Field(description="catalog name, inline mapping, or {base: name, ...}")
     nodes: int = Field(gt=0, le=MAX_GPUS, description="number of nodes (servers)")
     gpus_per_node: int = Field(gt=0, le=1024, description="accelerators per node (one scale-up domain)")
@@ -72,6 +79,11 @@ class ClusterSpec(Strict):
             raise ValueError(problem)
         return cap_w
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_pools(cls, data: Any) -> Any:
+        return pooled_cluster(data)
+
     @model_validator(mode="after")
     def _capped_accelerator(self) -> ClusterSpec:
         """Every model reads the cap from the accelerator: hand it a copy that carries it."""
@@ -80,10 +92,46 @@ class ClusterSpec(Strict):
             object.__setattr__(self, "accelerator", capped)
         return self
 
+    @model_validator(mode="after")
+    def _named_pools(self) -> ClusterSpec:
+        names = [p.name for p in self.pools or ()]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"pool names must be unique (repeated: {', '.join(twice)})")
+        return self
+
     @property
     def gpus(self) -> int:
         """Accelerators in the cluster."""
         return self.nodes * self.gpus_per_node
+
+    @property
+    def pool_specs(self) -> tuple[PoolSpec, ...]:
+        """The pools, in node order; the old form is one pool named `default`."""
+        if self.pools is not None:
+            return self.pools
+        return (PoolSpec(name=DEFAULT_POOL, accelerator=self.accelerator, nodes=self.nodes,
+                         gpus_per_node=self.gpus_per_node),)
+
+    def pool_index(self, name: str) -> int:
+        """Position of the pool called `name` (KeyError if there is none)."""
+        for index, pool in enumerate(self.pool_specs):
+            if pool.name == name:
+                return index
+        raise KeyError(name)
+
+    def first_node(self, index: int) -> int:
+        """The first node of pool `index`."""
+        return sum(p.nodes for p in self.pool_specs[:index])
+
+    def view(self, pool: str | None) -> ClusterSpec:
+        """The cluster as a workload on pool `pool` sees it: that pool's accelerator on the whole network (the
+        cluster itself for None or the old form)."""
+        if pool is None or self.pools is None:
+            return self
+        accelerator = self.pool_specs[self.pool_index(pool)].accelerator
+        if accelerator == self.accelerator:
+            return self
+        return self.model_copy(update={"accelerator": accelerator})
 
 
 class OwnershipSpec(Strict):
@@ -210,6 +258,18 @@ class TrainingWorkload(Strict):
         description="memory set aside per GPU for the framework, CUDA context and fragmentation",
     )
     start_at_s: NonNegativeDuration = Field(0.0, alias="start_at", description="submission time")
+    pool: str | None = Field(
+        None, max_length=100, description="cluster pool it runs on (default: the scheduler takes the first pool, "
+        "in the cluster's order, with room for it when it starts)",
+    )
+    pools: dict[str, PositiveInt] | None = Field(
+        None, max_length=64, description="GPUs in each of several pools, for one job across them: whole "
+        "data-parallel replicas per pool, summing to the layout's GPUs (docs/fleets.md, 'Training across pools')",
+    )
+    batch_split: Literal["balanced", "even"] = Field(
+        "balanced", description="across pools: micro-batches per replica in proportion to its pool's speed "
+        "(heterogeneity-aware, as Whale and HetPipe), or the same for all (the slowest pool sets the pace)",
+    )
     tenant: str = Field("default", pattern=NAME_PATTERN, max_length=100, description="who pays for it")
     priority: int = Field(0, ge=-1000, le=1000, description="scheduling priority (higher first)")
     preemptible: bool = Field(
@@ -231,6 +291,24 @@ class TrainingWorkload(Strict):
         if self.global_batch_tokens is not None and self.global_batch_size is not None:
             raise ValueError("give global_batch_tokens or global_batch_size, not both")
         return self
+
+    @model_validator(mode="after")
+    def _whole_replicas(self) -> TrainingWorkload:
+        if self.pools is None:
+            return self
+        if self.pool is not None:
+            raise ValueError("give pool (one pool) or pools (GPUs in each of several), not both")
+        lay = self.parallelism
+        replica = lay.world // lay.dp
+        if sum(self.pools.values()) != lay.world or any(n % replica for n in self.pools.values()):
+            raise ValueError(f"pools must hold whole data-parallel replicas of {replica} GPUs summing to the "
+                             f"layout's {lay.world} (got {', '.join(f'{k}: {v}' for k, v in self.pools.items())})")
+        return self
+
+    @property
+    def pool_names(self) -> tuple[str, ...]:
+        """The pools it names (none: the scheduler chooses)."""
+        return tuple(self.pools) if self.pools else (self.pool,) if self.pool else ()
 
 
 Workload = Annotated[TrainingWorkload | InferenceWorkload, Field(discriminator="kind")]

@@ -1,0 +1,86 @@
+"""The schema of `cluster.pools`: groups of identical nodes, each with its own accelerator, power cap and price,
+side by side on one network (docs/fleets.md). A cluster written the old way is one pool named `default`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from simulator.base import Strict
+from simulator.models.hardware import Accelerator
+from simulator.scenario.refs import NAME_PATTERN, AcceleratorRef
+from simulator.units import Power
+
+RentalKind = Literal["on_demand", "one_year", "three_year", "spot", "contract"]
+POOL_KEYS = ("accelerator", "nodes", "gpus_per_node", "power_cap")  # the old form's keys that pools replace
+
+
+class PoolSpec(Strict):
+    """Nodes of one accelerator: where they sit is their place in the list (pools take consecutive nodes of the
+    cluster's topology, in order), what they cost is the scenario's pricing unless the pool gives its own."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=100, description="unique pool name (workloads pin to it)")
+    accelerator: AcceleratorRef = Field(description="catalog name, inline mapping, or {base: name, ...}")
+    nodes: int = Field(gt=0, le=131_072, description="nodes (servers) of this pool")
+    gpus_per_node: int = Field(gt=0, le=1024, description="accelerators per node (one scale-up domain)")
+    power_cap_w: Power | None = Field(
+        None, alias="power_cap", gt=0,
+        description="operating power cap of every GPU of the pool, W (as cluster.power_cap); null: none",
+    )
+    gpu_hour_usd: float | None = Field(
+        None, ge=0, le=1e4, description="this pool's price of one GPU-hour, USD (instead of the scenario's pricing)"
+    )
+    rental: RentalKind | None = Field(
+        None, description="this pool's catalog rental kind: on_demand, one_year, three_year, spot or contract "
+        "(instead of the scenario's pricing)",
+    )
+
+    @field_validator("power_cap_w")
+    @classmethod
+    def _settable_cap(cls, cap_w: float | None, info: ValidationInfo) -> float | None:
+        accelerator = info.data.get("accelerator")
+        if cap_w is not None and isinstance(accelerator, Accelerator) and (
+                problem := accelerator.power_cap_problem(cap_w)):
+            raise ValueError(problem)
+        return cap_w
+
+    @model_validator(mode="after")
+    def _capped_and_priced(self) -> PoolSpec:
+        if self.gpu_hour_usd is not None and self.rental is not None:
+            raise ValueError("give gpu_hour_usd or rental for a pool, not both")
+        if self.power_cap_w is not None and self.accelerator.power_cap_w != self.power_cap_w:
+            capped = self.accelerator.model_copy(update={"power_cap_w": self.power_cap_w})
+            object.__setattr__(self, "accelerator", capped)
+        return self
+
+    @property
+    def gpus(self) -> int:
+        """Accelerators in the pool."""
+        return self.nodes * self.gpus_per_node
+
+
+def pooled_cluster(data: Any) -> Any:
+    """The old form's fields filled from `pools:` (nodes: their sum; gpus_per_node: the one they share;
+    accelerator: the first pool's), so everything that reads the cluster as a whole keeps working; the old form's
+    keys next to `pools:` are refused, since each pool gives its own."""
+    if not isinstance(data, dict) or not isinstance(data.get("pools"), list) or not data["pools"]:
+        return data
+    given = [key for key in POOL_KEYS if key in data]
+    if given:
+        raise ValueError(f"with pools:, give {', '.join(given)} in each pool instead of on the cluster")
+    pools = [p for p in data["pools"] if isinstance(p, dict)]
+    if len(pools) != len(data["pools"]):
+        return data  # the pools' own validation reports it
+    nodes = [p.get("nodes") for p in pools]
+    widths = {p.get("gpus_per_node") for p in pools}
+    if len(widths) > 1:
+        raise ValueError(f"pools must share gpus_per_node (got {', '.join(sorted(map(str, widths)))}): GPUs are "
+                         "numbered node by node across the cluster's one network; split a wider scale-up domain "
+                         "into nodes of the common width")
+    filled = dict(data)
+    if all(isinstance(n, int) and not isinstance(n, bool) for n in nodes):
+        filled["nodes"] = sum(nodes)  # type: ignore[arg-type]
+    filled["gpus_per_node"] = widths.pop()
+    filled["accelerator"] = pools[0].get("accelerator")
+    return filled
