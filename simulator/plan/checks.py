@@ -38,7 +38,8 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
     except TopologyError as err:
         problems.append(Problem(("cluster", "topology", err.field), str(err)))
     for index, pool in enumerate(cluster.pool_specs):
-        problems += _pool_problems(pool, scenario, ("cluster",) if cluster.pools is None else ("cluster", "pools", index))
+        at: Path = ("cluster",) if cluster.pools is None else ("cluster", "pools", index)
+        problems += _pool_problems(pool, scenario, at)
     quotas = scenario.scheduler.quotas
     for index, source in enumerate(scenario.jobs):
         problems += [Problem(("jobs", index, *p.path), p.message)
@@ -285,7 +286,8 @@ def _inference_problems(w: InferenceWorkload, scenario: Scenario, cluster: Clust
                 f"{m.name} does not fit for serving: weights {format_si(cfg.weight_bytes_per_gpu, 'B', binary=True)} "
                 f"per GPU at tp {cfg.tp}, pp {cfg.pp} plus workspace "
                 f"{format_si(w.workspace_bytes, 'B', binary=True)} leave no "
-                f"room for a KV-cache block in {on.accelerator.name}'s {format_si(on.accelerator.hbm_bytes, 'B', binary=True)}; try a "
+                f"room for a KV-cache block in {on.accelerator.name}'s "
+                f"{format_si(on.accelerator.hbm_bytes, 'B', binary=True)}; try a "
                 f"larger tp or pp, fp8 or int4 weights (precision, weight_bits), or a smaller workspace"
             )))
     return found + _file_problems(w)

@@ -18,7 +18,7 @@ from simulator.scenario.schema import ClusterSpec, PricingSpec
 class MissingFigure(ValueError):
     """A figure the simulation needs that neither the catalog nor the scenario gives."""
 
-    def __init__(self, path: tuple[str, ...], message: str) -> None:
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
         super().__init__(message)
         self.path = path
 

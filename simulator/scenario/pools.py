@@ -80,7 +80,7 @@ def pooled_cluster(data: Any) -> Any:
                          "into nodes of the common width")
     filled = dict(data)
     if all(isinstance(n, int) and not isinstance(n, bool) for n in nodes):
-        filled["nodes"] = sum(nodes)  # type: ignore[arg-type]
+        filled["nodes"] = sum(nodes)
     filled["gpus_per_node"] = widths.pop()
     filled["accelerator"] = pools[0].get("accelerator")
     return filled
