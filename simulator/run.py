@@ -15,6 +15,7 @@ from simulator.engine.cluster import Cluster, GpuIds
 from simulator.engine.fabric import Fabric
 from simulator.engine.failures import failure_process, network_links
 from simulator.engine.fairshare import FairShare
+from simulator.engine.job_pools import JobPools
 from simulator.engine.links import LinkState
 from simulator.engine.probes import run_probes
 from simulator.engine.sampler import Samples, sampler
@@ -24,16 +25,17 @@ from simulator.models.reliability import Scope
 from simulator.models.topology.network import Network
 from simulator.models.workload.step_time import StepTime, StepTimeModel
 from simulator.models.workload.traffic import Placed, transfer_traffic
-from simulator.plan.economy import Economy, economy_of
 from simulator.plan.jobs import make_jobs
 from simulator.plan.network import cached_network, topology_leaves
-from simulator.plan.serving import service_plan
+from simulator.plan.pools import PoolEconomy, allocation_options, pool_economy
+from simulator.plan.serving import service_plan, serving_pools
 from simulator.plan.training import (
     DEFAULT_STEP_MODEL,
     placed_step_s,
     placed_training,
     priced_step,
     recovery_plan,
+    split_step,
 )
 from simulator.report.build_jobs import jobs_report
 from simulator.report.build_records import run_records
@@ -50,10 +52,14 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     report's time series are left empty and no records are attached (Monte Carlo replicates do not plot)."""
     started = time.perf_counter()
     env = simpy.Environment()
-    economy = economy_of(scenario)
+    economies = pool_economy(scenario)
+    economy = economies.cluster
     batch = [BatchJob.of(d) for d in make_jobs(scenario.jobs, scenario.seed, economy.power.computing_w,
                                                 scenario.cluster)]
     cluster = _cluster(env, scenario, [w.tenant for w in scenario.workloads] + [j.tenant for j in batch])
+    for batch_job in batch if scenario.cluster.pools else ():  # any one pool, at that pool's power
+        batch_job.options = allocation_options(scenario.cluster, batch_job.gpus)
+        batch_job.pool_power_w = tuple(e.power.computing_w for e in economies.pools)
     links = _failures(env, scenario, cluster)
     training = [w for w in scenario.workloads if isinstance(w, TrainingWorkload)]
     fabric = None
@@ -65,7 +71,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     services: list[Service] = []
     for index, workload in enumerate(scenario.workloads):
         if isinstance(workload, TrainingWorkload):
-            runs.append(_training(env, cluster, scenario, workload, economy, step_model, links, fabric))
+            runs.append(_training(env, cluster, scenario, workload, economies, step_model, links, fabric))
         else:  # its own stream, keyed apart from the failure components' so neither shifts the other
             rng = np.random.default_rng(np.random.SeedSequence(scenario.seed, spawn_key=(1, index)))
             service = deploy(env, cluster, service_plan(workload, scenario.cluster, rng), rng)
@@ -89,14 +95,17 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
         fabric.settle()
     for run in runs:
         run.job.settle(env.now, cluster)
-        cluster.productive_gpu_s += run.job.productive_s * run.job.gpus
+        cluster.record_productive(run.job.productive_s * run.job.gpus, run.job.shares)
     for batch_job in batch:
         batch_job.settle(env.now, cluster)
-    outcomes = [settle(service, cluster, economy.power.computing_w) for service in services]
+    outcomes = [settle(service, cluster, *_service_watts(service, economies)) for service in services]
+    paying = {r.workload.name: economies.of(_final_shares(r.job, cluster)) for r in runs}
     reports: dict[str, TrainingReport | InferenceReport] = {
-        r.workload.name: training_report(r, env.now, scenario, economy) for r in runs}
+        r.workload.name: training_report(r, env.now, scenario, paying[r.workload.name]) for r in runs}
     inference = [w for w in scenario.workloads if not isinstance(w, TrainingWorkload)]
-    reports |= {w.name: inference_report(w, s, outcome, scenario.cluster, economy)
+    paying |= {w.name: economies.of(_service_shares(s, cluster)) for w, s in zip(inference, services, strict=True)}
+    reports |= {w.name: inference_report(w, s, outcome, scenario.cluster.view(serving_pools(w, scenario.cluster)[0]),
+                                         paying[w.name])
                 for w, s, outcome in zip(inference, services, outcomes, strict=True)}
     report = Report(
         scenario=scenario.name,
@@ -104,16 +113,43 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
         clustersim_version=__version__,
         simulated_s=env.now,
         wall_s=time.perf_counter() - started,
-        cluster=cluster_report(cluster, env.now, economy, [r.job for r in runs], batch,
+        cluster=cluster_report(cluster, env.now, economies, [r.job for r in runs], batch,
                                sum(s.gpu_seconds(o.lost_s) for s, o in zip(services, outcomes, strict=True)),
-                               links.link_failures if links else 0, fabric),
+                               links.link_failures if links else 0, fabric, scenario.cluster.pools),
         jobs=jobs_report(batch, env.now) if scenario.jobs else None,
-        tenants=tenant_reports(scenario, reports, batch, economy, cluster),
+        tenants=tenant_reports(scenario, reports, batch, economies, cluster,
+                               {name: e.prices.gpu_hour_usd for name, e in paying.items()}),
         workloads={w.name: reports[w.name] for w in scenario.workloads},
         notes=[note for r in runs for note in r.plan.notes],
         series=time_series(samples, runs, services, outcomes, env.now, fabric) if series else EMPTY_SERIES,
     )
     return report.attach(run_records([r.job for r in runs], services, outcomes, env.now)) if series else report
+
+
+def _service_watts(service: Service, economies: PoolEconomy) -> tuple[float, float]:
+    """Busy wall power per GPU of a service's main and decode replicas, each at its pool's."""
+    plan = service.plan
+    return (economies.pools[max(0, plan.pool)].power.computing_w,
+            economies.pools[max(0, plan.decode_pool)].power.computing_w)
+
+
+def _service_shares(service: Service, cluster: Cluster) -> np.ndarray:
+    """Fraction of a service's GPUs (all its replicas, main and decode) in each pool."""
+    shares = np.zeros(len(cluster.pool_nodes))
+    gpus = service.replica_gpus
+    decoding = np.arange(len(gpus)) >= service.plan.pool_replicas
+    shares[max(0, service.plan.pool)] += float(gpus[~decoding].sum())
+    shares[max(0, service.plan.decode_pool)] += float(gpus[decoding].sum())
+    return shares / max(1.0, float(shares.sum()))
+
+
+def _final_shares(job: TrainingJob, cluster: Cluster) -> np.ndarray:
+    """Fraction of a training job's GPUs in each pool, as last placed (the first pool if it never started)."""
+    if job.shares is not None:
+        return job.shares
+    shares = np.zeros(len(cluster.pool_nodes))
+    shares[0] = 1.0
+    return shares
 
 
 def _kv_traffic(service: Service, network: Network) -> Placed:
@@ -133,12 +169,14 @@ def _cluster(env: simpy.Environment, scenario: Scenario, tenants: list[str]) -> 
     """The GPU pool under the scenario's scheduler (policy, preemption, quotas, fair share)."""
     gpn = scenario.cluster.gpus_per_node
     sharing = scenario.scheduler.fair_share
+    pools = scenario.cluster.pools
     return Cluster(env, scenario.cluster.nodes, gpn, scenario.scheduler.policy,
                    scenario.scheduler.preemption, max(1, cached_network(scenario.cluster).unit_gpus // gpn),
                    scenario.scheduler.quotas,
                    None if sharing is None else FairShare(tenants, sharing.shares, sharing.half_life_s, sharing.weight),
                    scenario.scheduler.placement,  # its own stream: keyed apart from failures' and services'
-                   np.random.default_rng(np.random.SeedSequence(scenario.seed, spawn_key=(2,))))
+                   np.random.default_rng(np.random.SeedSequence(scenario.seed, spawn_key=(2,))),
+                   tuple(p.nodes for p in pools) if pools else ())
 
 
 def _failures(env: simpy.Environment, scenario: Scenario, cluster: Cluster) -> LinkState | None:
@@ -159,17 +197,33 @@ def _failures(env: simpy.Environment, scenario: Scenario, cluster: Cluster) -> L
 
 
 def _training(env: simpy.Environment, cluster: Cluster, scenario: Scenario, workload: TrainingWorkload,
-              economy: Economy, step_model: StepTimeModel | None, links: LinkState | None,
+              economies: PoolEconomy, step_model: StepTimeModel | None, links: LinkState | None,
               fabric: Fabric | None) -> TrainingRun:
-    """A training job submitted to `cluster`, priced on the GPUs it is given (re-priced by `links` when they fail,
-    and by `fabric` against the other jobs on shared links)."""
-    plan, step = priced_step(workload, scenario.cluster, step_model)
+    """A training job submitted to `cluster`, priced on the GPUs it is given with the accelerator of their pool
+    (several pools: split between them, plan/training.py split_step), re-priced by `links` when they fail, and by
+    `fabric` against the other jobs on shared links."""
+    spec = scenario.cluster
+    first = workload.pool or next(iter(workload.pools or {spec.pool_specs[0].name: 0}))
+    plan, step = priced_step(workload, spec.view(first), step_model)
+    economy = economies.pools[spec.pool_index(first)]
     model = step_model or DEFAULT_STEP_MODEL
-    network = cached_network(scenario.cluster)
+    network = cached_network(spec)
     reference = np.arange(plan.step.layout.world, dtype=np.int64).tobytes()
 
     def pricer(gpus: GpuIds) -> StepTime:  # the same GPUs cost the same, however often the job gets them
-        return step if gpus.tobytes() == reference else placed_training(model, plan.step, network, gpus).timed
+        if workload.pools:
+            return split_step(model, workload, spec, network, gpus, cluster.pool_of_gpu)
+        pool_plan, pool_step = plan, step
+        if spec.pools is not None:
+            pool_plan, pool_step = priced_step(workload, spec.view(spec.pool_specs[cluster.pool_of(gpus)].name),
+                                               step_model)
+        return pool_step if gpus.tobytes() == reference else placed_training(model, pool_plan.step, network,
+                                                                              gpus).timed
+
+    def power_of(gpus: GpuIds) -> float:  # at the power of the pools it runs on
+        assert job.placed_step is not None
+        timed = job.placed_step
+        return economies.of(cluster.shares(gpus)).power.step_w(timed.compute_s, timed.total_s)
 
     job = TrainingJob(
         name=workload.name, gpus=workload.parallelism.world, steps_total=plan.steps,
@@ -178,6 +232,8 @@ def _training(env: simpy.Environment, cluster: Cluster, scenario: Scenario, work
         recovery=recovery_plan(workload, scenario, step.total_s), priority=workload.priority,
         tenant=workload.tenant, preemptible=workload.preemptible,
         checkpoint_on_preempt=workload.on_preempt == "checkpoint", pricer=pricer,
+        pools=JobPools(lambda count: allocation_options(spec, count, workload.pool, workload.pools),
+                       power_of if spec.pools is not None else None),
     )
     job.start(env, cluster)
     if links is not None:

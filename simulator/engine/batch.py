@@ -12,13 +12,16 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, fields
 from typing import Literal, cast
 
+import numpy as np
 import simpy
+from numpy.typing import NDArray
 
 from simulator.engine.cluster import Cluster, GpuIds
 from simulator.engine.effects import Preempted, Repaced, Stopped
 from simulator.engine.fabric import Contention
 from simulator.models.workload.traffic import Placed
 from simulator.plan.jobs import JobDemand
+from simulator.plan.pools import Need
 
 
 @dataclass
@@ -46,6 +49,10 @@ class BatchJob(JobDemand):
     _contention: float = 1.0  # run-time factor from other workloads on its links
     on_placement: Callable[[], None] | None = None  # the shared fabric's hook
     contention: Contention | None = None  # what it met there (None: not on the fabric)
+    options: tuple[Need, ...] = ()  # the pools it may run on (none: anywhere)
+    pool_power_w: tuple[float, ...] = ()  # its power_w in each pool, where pools differ
+    _shares: NDArray[np.float64] | None = None  # of its GPUs in each pool, this attempt
+    pool: int = 0  # the pool of its latest attempt
 
     @classmethod
     def of(cls, demand: JobDemand) -> BatchJob:
@@ -62,7 +69,11 @@ class BatchJob(JobDemand):
         yield env.timeout(self.submitted_s)
         while self.remaining_s > 0:
             self._waiting_since_s = env.now
-            ids = cast(GpuIds, (yield cluster.request(self.gpus, self.priority, self.remaining_s, self.tenant)))
+            ids = cast(GpuIds, (yield cluster.request(self.gpus, self.priority, self.remaining_s, self.tenant,
+                                                      self.options)))
+            self._shares, self.pool = cluster.shares(ids), cluster.pool_of(ids)
+            if self.pool_power_w:
+                self.power_w = self.pool_power_w[cluster.pool_of(ids)]
             self.queued_s += env.now - self._waiting_since_s
             self._waiting_since_s = None
             if self.started_s is None:
@@ -121,9 +132,10 @@ class BatchJob(JobDemand):
         ran = now - self._attempt_start_s
         self.held_s += ran
         self.remaining_s -= kept_s
-        cluster.record_busy(self.gpus, ran, self.power_w)
+        cluster.record_busy(self.gpus, ran, self.power_w, self._shares)
         # the kept work at the pace of its GPUs alone (stragglers and contention are not productive time)
-        cluster.productive_gpu_s += kept_s * (self.placed.pace if self.placed is not None else 1.0) * self.gpus
+        cluster.record_productive(kept_s * (self.placed.pace if self.placed is not None else 1.0) * self.gpus,
+                                  self._shares)
 
     def crash(self, node: int, cause: str) -> None:
         """A node of the job failed (or a straggler was evicted): the attempt stops."""

@@ -21,6 +21,7 @@ from simulator.engine.fairshare import FairShare
 from simulator.engine.placement import PLACEMENTS, Free
 from simulator.engine.placement import GpuIds as GpuIds
 from simulator.engine.scheduling import POLICIES, Request
+from simulator.plan.pools import Need
 from simulator.scenario.policies import PlacementName, SchedulerName
 
 FAILURE_LOG_LIMIT = 1_000_000  # records kept per run; counts stay exact beyond it
@@ -33,7 +34,7 @@ class Cluster:
                  policy: SchedulerName = "fifo", preemption: bool = False,
                  unit_nodes: int = 1, quotas: dict[str, int] | None = None,
                  fair_share: FairShare | None = None, placement: PlacementName = "topology_aware",
-                 rng: np.random.Generator | None = None) -> None:
+                 rng: np.random.Generator | None = None, pool_nodes: tuple[int, ...] = ()) -> None:
         self.env = env
         self.nodes = nodes
         self.gpus_per_node = gpus_per_node
@@ -75,19 +76,31 @@ class Cluster:
         self.storage_up = True
         self._storage_back: simpy.Event | None = None
         self.failure_log: list[tuple[float, int, float, str]] = []  # (time, node, repair s, cause), bounded
+        # pools: consecutive nodes each; the pool of every GPU (one pool: the whole cluster)
+        self.pool_nodes = pool_nodes or (nodes,)
+        self.pool_of_gpu = np.repeat(np.arange(len(self.pool_nodes)), np.asarray(self.pool_nodes) * gpus_per_node)
+        self.pool_of_node = np.repeat(np.arange(len(self.pool_nodes)), self.pool_nodes)
+        self.busy_gpu_s_by_pool = np.zeros(len(self.pool_nodes))  # busy_gpu_s, busy_energy_j, productive_gpu_s
+        self.busy_energy_j_by_pool = np.zeros(len(self.pool_nodes))  # by pool
+        self.productive_gpu_s_by_pool = np.zeros(len(self.pool_nodes))
+        self.down_node_s_by_pool = np.zeros(len(self.pool_nodes))  # repairs finished
 
     @property
     def waiting_requests(self) -> int:
         """Workloads waiting for their GPUs."""
         return len(self._waiting)
 
-    def request(self, count: int, priority: int = 0, estimate_s: float = math.inf, tenant: str = "") -> simpy.Event:
+    def request(self, count: int, priority: int = 0, estimate_s: float = math.inf, tenant: str = "",
+                options: tuple[Need, ...] = ()) -> simpy.Event:
         """An event that succeeds with the ids of `count` GPUs on healthy nodes once the policy grants them;
-        `estimate_s`, how long they will be held, lets backfilling plan around the request."""
+        `estimate_s`, how long they will be held, lets backfilling plan around the request; `options`, the ways
+        it may take them from pools (the first that fits; none: anywhere)."""
         if not 0 < count <= self.gpus:
             raise ValueError(f"cannot allocate {count} of {self.gpus} GPUs")
+        if any(sum(n for _, n in need) != count for need in options):
+            raise ValueError(f"every way of splitting {count} GPUs over pools must sum to it: {options}")
         event = self.env.event()
-        request = Request(count, event, priority, estimate_s, self._submitted, tenant)
+        request = Request(count, event, priority, estimate_s, self._submitted, tenant, options)
         self._submitted += 1
         self._policy.enqueue(self._waiting, request)
         self._grant()
@@ -124,8 +137,9 @@ class Cluster:
         coming = free + self.draining_gpus()
         if coming >= head.count:
             return  # enough is already on its way back
+        pools = head.pools
         victims = sorted(((prio, -start, key, count) for key, (prio, count, start, _) in self._preemptible.items()
-                          if prio < head.priority))
+                          if prio < head.priority and (not pools or int(self.pool_of_gpu[key]) in pools)))
         chosen = []
         for _, _, key, count in victims:
             if coming >= head.count:
@@ -235,10 +249,36 @@ class Cluster:
             return event
         return self._repaired.setdefault(node, self.env.event())
 
-    def record_busy(self, gpus: int, seconds: float, power_w: float) -> None:
-        """`gpus` GPUs computed for `seconds` at `power_w` each (wall power, before PUE)."""
+    def record_busy(self, gpus: int, seconds: float, power_w: float, shares: NDArray[np.float64] | None = None) -> None:
+        """`gpus` GPUs computed for `seconds` at `power_w` each (wall power, before PUE), spread over the pools by
+        `shares` (None: the first pool)."""
         self.busy_gpu_s += gpus * seconds
         self.busy_energy_j += gpus * seconds * power_w
+        self.busy_gpu_s_by_pool += gpus * seconds * self._shares(shares)
+        self.busy_energy_j_by_pool += gpus * seconds * power_w * self._shares(shares)
+
+    def record_productive(self, gpu_s: float, shares: NDArray[np.float64] | None = None) -> None:
+        """GPU-seconds of work that counts, spread over the pools by `shares` (None: the first pool)."""
+        self.productive_gpu_s += gpu_s
+        self.productive_gpu_s_by_pool += gpu_s * self._shares(shares)
+
+    def shares(self, ids: GpuIds) -> NDArray[np.float64]:
+        """Fraction of `ids` in each pool."""
+        return np.bincount(self.pool_of_gpu[ids], minlength=len(self.pool_nodes)) / max(1, ids.size)
+
+    def _shares(self, shares: NDArray[np.float64] | None) -> NDArray[np.float64]:
+        if shares is None:
+            shares = np.zeros(len(self.pool_nodes))
+            shares[0] = 1.0
+        return shares
+
+    def down_gpu_seconds_by_pool(self) -> NDArray[np.float64]:
+        """GPU-seconds on failed nodes so far in each pool, counting repairs still under way."""
+        ongoing = [0.0] * len(self.pool_nodes)
+        for node, since in self._down_since.items():
+            ongoing[self.pool_of_node[node]] += self.env.now - since
+        down: NDArray[np.float64] = (self.down_node_s_by_pool + np.asarray(ongoing)) * self.gpus_per_node
+        return down
 
     def down_gpu_seconds(self) -> float:
         """GPU-seconds on failed nodes so far, counting repairs still under way."""
@@ -263,7 +303,9 @@ class Cluster:
         since = self._down_held_since.pop(node, None)
         if since is not None:
             self.down_held_node_s[node] += self.env.now - since
-        self._down_node_s += self.env.now - self._down_since.pop(node)
+        down_s = self.env.now - self._down_since.pop(node)
+        self._down_node_s += down_s
+        self.down_node_s_by_pool[self.pool_of_node[node]] += down_s
         event = self._repaired.pop(node, None)
         if event is not None:
             event.succeed()
@@ -272,8 +314,13 @@ class Cluster:
     def _usable(self) -> GpuIds:
         return np.flatnonzero(self.free & np.repeat(self.up, self.gpus_per_node))
 
-    def _start(self, request: Request, free_ids: GpuIds) -> GpuIds:
-        ids = self._place(free_ids, request.count)
+    def _start(self, request: Request, free_ids: GpuIds, need: Need = ()) -> GpuIds:
+        """Give `request` its GPUs: placed among `free_ids`, or among each pool's free GPUs by `need`."""
+        if need:
+            pool_of = self.pool_of_gpu[free_ids]
+            ids = np.sort(np.concatenate([self._place(free_ids[pool_of == pool], n) for pool, n in need]))
+        else:
+            ids = self._place(free_ids, request.count)
         self.free[ids] = False
         self._allocated_at[ids] = self.env.now
         self._ends[int(ids.min())] = (self.env.now + request.estimate_s, request.count)
@@ -320,6 +367,9 @@ class Cluster:
 
     def _grant(self) -> None:
         free_ids = self._usable()
+        if len(self.pool_nodes) > 1:
+            self._grant_pooled(free_ids)
+            return
         queue = self._queue()
         while queue and queue[0].count <= free_ids.size:
             request = queue[0]
@@ -333,6 +383,38 @@ class Cluster:
             self._waiting.remove(request)
             ids = self._start(request, free_ids)
             free_ids = np.setdiff1d(free_ids, ids, assume_unique=True)
+
+    def _grant_pooled(self, free_ids: GpuIds) -> None:
+        """Requests bound to pools, in the policy's order: one that cannot start blocks those after it that want
+        any of its pools (as a queue per pool; backfill behaves as priority here), and may preempt there."""
+        blocked: set[int] = set()
+        for request in self._queue():
+            pools = request.pools or frozenset(range(len(self.pool_nodes)))
+            if pools & blocked:
+                blocked |= pools
+                continue
+            need = self._fitting(request, free_ids)
+            if need is None:
+                if not blocked:
+                    self._preempt_for(request, int(np.count_nonzero(np.isin(self.pool_of_gpu[free_ids],
+                                                                           list(pools)))))
+                blocked |= pools
+                continue
+            self._waiting.remove(request)
+            ids = self._start(request, free_ids, need)
+            free_ids = np.setdiff1d(free_ids, ids, assume_unique=True)
+
+    def _fitting(self, request: Request, free_ids: GpuIds) -> Need | None:
+        """The first way of splitting `request` over pools that the free GPUs hold (anywhere: the whole cluster as
+        one need), or None."""
+        per_pool = np.bincount(self.pool_of_gpu[free_ids], minlength=len(self.pool_nodes))
+        if not request.options:
+            return () if request.count <= free_ids.size else None
+        return next((need for need in request.options if all(per_pool[p] >= n for p, n in need)), None)
+
+    def pool_of(self, ids: GpuIds) -> int:
+        """The pool of the first of `ids` (an allocation's home pool)."""
+        return int(self.pool_of_gpu[int(ids.min())])
 
     def _place(self, free_ids: GpuIds, count: int) -> GpuIds:
         """`count` of the free GPUs, where the placement policy puts them (engine/placement.py)."""

@@ -12,12 +12,14 @@ from typing import Protocol, get_args
 import simpy
 
 from simulator.engine.registry import Registry
+from simulator.plan.pools import Need
 from simulator.scenario.policies import SchedulerName
 
 
 @dataclass(eq=False)  # a request is itself: the queue finds and removes it by identity
 class Request:
-    """A gang request for GPUs, waiting in the queue."""
+    """A gang request for GPUs, waiting in the queue: anywhere in the cluster, or as one of `options`, the ways
+    it may be split over pools, in order of preference."""
 
     count: int
     event: simpy.Event
@@ -25,6 +27,12 @@ class Request:
     estimate_s: float  # expected holding time (inf: unknown, such as a serving deployment)
     order: int
     tenant: str
+    options: tuple[Need, ...] = ()
+
+    @property
+    def pools(self) -> frozenset[int]:
+        """Every pool it may take GPUs from (empty: it is not bound to pools)."""
+        return frozenset(pool for need in self.options for pool, _ in need)
 
 
 class Pool(Protocol):

@@ -16,10 +16,12 @@ from typing import Literal, cast
 
 import numpy as np
 import simpy
+from numpy.typing import NDArray
 
 from simulator.engine.cluster import Cluster, GpuIds
 from simulator.engine.effects import Preempted, Repaced, Stopped
 from simulator.engine.job_nodes import JobNodes
+from simulator.engine.job_pools import JobPools
 from simulator.engine.pace import JobWide, Pace
 from simulator.engine.phases import Losses, Phase
 from simulator.engine.sampler import Marks
@@ -52,6 +54,8 @@ class TrainingJob:
     pricer: Callable[[GpuIds], StepTime] | None = None  # the step with the ranks on these GPUs (placement)
     placed_step: StepTime | None = None  # the step as priced on the GPUs of its latest allocation
     on_placement: Callable[[], None] | None = None  # told when it takes or gives back GPUs (the shared fabric)
+    pools: JobPools = field(default_factory=JobPools)  # the pools it may run on, its power there
+    shares: NDArray[np.float64] | None = None  # of its GPUs in each pool, its latest allocation
     _held_s: float = 0.0  # holding GPUs, allocations given back
     _held_since_s: float | None = None
     _asked_s: float | None = None  # when it last asked the scheduler for GPUs, until it gets them
@@ -97,27 +101,24 @@ class TrainingJob:
         """Wait for the job's GPUs (and spares), place its nodes, and listen for failures (and preemption)."""
         gpn = cluster.gpus_per_node
         estimate_s = (self.steps_total - self.steps_done) * self.step_s  # failure-free: what backfilling plans with
-        self._asked_s = env.now
-        ids = cast(GpuIds, (yield cluster.request(self.gpus + self.recovery.spare_nodes * gpn, self.priority,
-                                                  estimate_s, self.tenant)))
+        self._asked_s, count = env.now, self.gpus + self.recovery.spare_nodes * gpn
+        ids = cast(GpuIds, (yield cluster.request(count, self.priority, estimate_s, self.tenant,
+                                                  self.pools.options(count))))
         self._count_requeued(env.now)
-        self._asked_s = None
-        self.gpu_ids = ids
-        self._down_base_s = cluster.down_held_seconds(ids)
+        self._asked_s, self.gpu_ids, self._down_base_s = None, ids, cluster.down_held_seconds(ids)
         self._nodes = JobNodes.of(ids, gpn, self.recovery.spare_nodes, self.recovery.swap_nodes)
         if self.pricer is not None:  # priced on the GPUs and paths it was given, at every (re)allocation
             # steps done so far keep the price of the placement they ran on (a re-allocation starts from a
             # durable checkpoint, so none of them is rolled back later)
             self._banked_s += (self.steps_done - self._banked_steps) * self.step_s
-            self._banked_steps = self.steps_done
-            self.placed_step = self.pricer(self.placed_gpus)
+            self._banked_steps, self.placed_step = self.steps_done, self.pricer(self.placed_gpus)
             self.step_s = self.placed_step.total_s
+        self.shares, self.power_w = self.pools.placed(cluster, self.placed_gpus, self.power_w)
         cluster.hold(ids, self)
         if self.preemptible:
             cluster.make_preemptible(ids, self.priority, self._on_preempt)
         self._held_since_s = env.now
-        if self.started_s is None:
-            self.started_s = env.now
+        self.started_s = env.now if self.started_s is None else self.started_s
         if self.on_placement is not None:
             self.on_placement()
         return ids
@@ -152,7 +153,6 @@ class TrainingJob:
         note_phase(self.timeline, self._phase, self._phase_start_s, env.now)
         self._phase = Phase.DONE
         self.finished_s = env.now
-
 
     @property
     def holds_gpus(self) -> bool:
@@ -321,7 +321,7 @@ class TrainingJob:
         if self._phase is Phase.COMPUTING:
             spent = env.now - self._phase_start_s
             done_in_span = self._steps_in(spent)
-            cluster.record_busy(self.gpus, spent, self.power_w)
+            cluster.record_busy(self.gpus, spent, self.power_w, self.shares)
             self.busy_s += spent
             self.steps_done += done_in_span
             self.losses.slowdown_s += done_in_span * (self._span_step_s - self.step_s)
@@ -346,7 +346,7 @@ class TrainingJob:
         self.steps_done += steps
         self.busy_s += steps * self._span_step_s
         self.losses.slowdown_s += steps * (self._span_step_s - self.step_s)
-        cluster.record_busy(self.gpus, steps * self._span_step_s, self.power_w)
+        cluster.record_busy(self.gpus, steps * self._span_step_s, self.power_w, self.shares)
 
     def set_contention(self, factor: float) -> None:
         """Other workloads on its links leave its steps `factor` times slower than alone (1: not slowed)."""
@@ -391,7 +391,7 @@ class TrainingJob:
         done = self._steps_in(spent)
         self._credit(cluster, done)
         leftover = spent - done * self._span_step_s  # a partial step, redone at the new pace
-        cluster.record_busy(self.gpus, leftover, self.power_w)
+        cluster.record_busy(self.gpus, leftover, self.power_w, self.shares)
         self.busy_s += leftover
         self.losses.redone_s += leftover
         self._phase = Phase.RECOVERING

@@ -26,12 +26,13 @@ class Economy:
 
 def economy_of(scenario: Scenario) -> Economy:
     """The run's prices, power model and network power."""
-    return _economy(scenario.pricing, scenario.cluster)
+    return economy_of_specs(scenario.pricing, scenario.cluster)
 
 
 @functools.lru_cache(maxsize=64)
-def _economy(pricing: PricingSpec, cluster: ClusterSpec) -> Economy:
-    """Cached: pure in the immutable specs, and the network's power needs its graph."""
+def economy_of_specs(pricing: PricingSpec, cluster: ClusterSpec) -> Economy:
+    """The economy of `cluster` (its first pool's accelerator) under `pricing`; cached: pure in the immutable
+    specs, and the network's power needs its graph."""
     acc = cluster.accelerator
     return Economy(prices(pricing, acc), power_model(pricing, acc), gpu_hour_rate(pricing, acc)[1],
                    network_power(cluster, pricing))

@@ -165,6 +165,13 @@ class ServicePlan:
     autoscaler: Autoscaler | None
     prefix_tokens: int
     replica_gpus: np.ndarray  # GPUs of each replica, by replica number
+    pool: int = -1  # the cluster pool of its main replicas (-1: anywhere, a cluster without pools)
+    decode_pool: int = -1  # and of its decode replicas
+
+    def options(self, gpus: int, decode: bool = False) -> tuple[tuple[tuple[int, int], ...], ...]:
+        """Where an allocation of `gpus` for its main (or decode) replicas may come from (none: anywhere)."""
+        pool = self.decode_pool if decode else self.pool
+        return (((pool, gpus),),) if pool >= 0 else ()
 
     @property
     def pool_replicas(self) -> int:
@@ -219,14 +226,17 @@ def kv_rate_bytes_per_s(load: RequestLoad, prefill: ServingConfig) -> float:
     return tokens * prefill.kv_bytes_per_token * prefill.tp * prefill.pp / span_s
 
 
-def service_plan(w: InferenceWorkload, cluster: ClusterSpec, rng: np.random.Generator) -> ServicePlan:
-    """The workload's replicas, pools and scaling on `cluster`, and its requests drawn from `rng`."""
+def service_plan(w: InferenceWorkload, whole: ClusterSpec, rng: np.random.Generator) -> ServicePlan:
+    """The workload's replicas, pools and scaling on `whole` (the main replicas on its pool, the decode replicas
+    on theirs: each priced with its pool's accelerator), and its requests drawn from `rng`."""
+    main, decoding = serving_pools(w, whole)
+    cluster = whole.view(main)
     net = network(cluster)
     cfg = serving_config(w, cluster)
     load = request_load(w, rng)
     decode = None
     if w.disaggregation is not None:
-        decoder = serving_config(w, cluster, decode=True)
+        decoder = serving_config(w, whole.view(decoding), decode=True)
         decode = DecodePool(_iterations(decoder, net), replica_limits(w, decoder, False),
                             w.disaggregation.decode_replicas, kv_transfer_s_per_token(w, cluster, cfg),
                             kv_rate_bytes_per_s(load, cfg))
@@ -235,6 +245,14 @@ def service_plan(w: InferenceWorkload, cluster: ClusterSpec, rng: np.random.Gene
                             scaler.scale_down_at, scaler.cold_start_s, scaler.metric) if scaler else None
     replica_gpus = np.array([w.tp * w.pp] * w.pool_replicas
                             + [w.decode_tp * w.decode_pp] * (decode.replicas if decode else 0))
+    indices = (-1, -1) if whole.pools is None else (whole.pool_index(main), whole.pool_index(decoding))
     return ServicePlan(w.name, w.tenant, w.priority, w.start_at_s, w.replicas, _iterations(cfg, net),
                        replica_limits(w, cfg), load, w.router, w.on_failure, decode, autoscaler,
-                       w.prefix_caching.prefix_tokens if w.prefix_caching else 0, replica_gpus)
+                       w.prefix_caching.prefix_tokens if w.prefix_caching else 0, replica_gpus, *indices)
+
+
+def serving_pools(w: InferenceWorkload, cluster: ClusterSpec) -> tuple[str, str]:
+    """(pool of its main replicas, pool of its decode replicas): its own, else the first; the decode pool's, else
+    the main one."""
+    main = w.pool or cluster.pool_specs[0].name
+    return main, (w.disaggregation.decode_pool if w.disaggregation else None) or main

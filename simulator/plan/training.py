@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from simulator.models.reliability import NoSpare, Scope, cause_kind
 from simulator.models.topology.network import FloatArray, Network
 from simulator.models.topology.specs import OcsTorusTopology
+from simulator.models.workload.split import balanced_split, even_split
 from simulator.models.workload.step_time import OperatorStepModel, StepTime, StepTimeModel
 from simulator.models.workload.traffic import Footprint, channel_utilization
 from simulator.models.workload.training_job import TrainingStep
@@ -195,3 +196,34 @@ def placed_training(model: StepTimeModel, step: TrainingStep, net: Network, gpus
 def placed_step_s(model: StepTimeModel, step: TrainingStep, net: Network, gpus: NDArray[np.int64]) -> float:
     """Seconds of `placed_step`."""
     return placed_step(model, step, net, gpus).total_s
+
+
+def split_step(model: StepTimeModel, workload: TrainingWorkload, cluster: ClusterSpec, net: Network,
+               gpus: NDArray[np.int64], pool_of_gpu: NDArray[np.int64]) -> StepTime:
+    """The step of a job whose data-parallel replicas sit in several pools (`workload.pools`), ranks on `gpus`:
+    each pool's replicas are priced with its own accelerator on the whole job's network (so the gradient
+    collective crosses the pools' links), the micro-batches divided by `workload.batch_split`, and the slowest
+    pool's time is the step's. Its FLOPs are the whole global batch's, as on one pool."""
+    plan = training_plan(workload, cluster)
+    names = list(workload.pools or {})
+    replica_gpus = plan.step.layout.world // plan.step.layout.dp
+    counts = np.bincount(pool_of_gpu[gpus], minlength=len(cluster.pool_specs))
+    present = [i for i in range(len(counts)) if counts[i]] or [cluster.pool_index(n) for n in names]
+    replicas = [max(1, int(counts[i]) // replica_gpus) for i in present]
+    steps = [replace(plan.step, accelerator=cluster.pool_specs[i].accelerator) for i in present]
+
+    def timed(p: int, micro_batches: int) -> StepTime:
+        return placed_step(model, replace(steps[p], micro_batches=micro_batches), net, gpus)
+
+    m = plan.step.micro_batches
+    if workload.batch_split == "even" or len(present) == 1:
+        shares = even_split(replicas, m)
+    else:
+        at_m = [timed(p, m).total_s for p in range(len(present))]
+        slope = [max(1e-12, timed(p, m + 1).total_s - at_m[p]) for p in range(len(present))]
+        shares = balanced_split(replicas, m * sum(replicas), [t - s * m for t, s in zip(at_m, slope, strict=True)],
+                                slope)
+    paced = [timed(p, share.most) for p, share in enumerate(shares)]
+    slowest = max(paced, key=lambda t: t.total_s)
+    whole = model.step_time(plan.step, net)
+    return replace(slowest, model_flops=whole.model_flops, hardware_flops=whole.hardware_flops)

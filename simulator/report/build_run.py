@@ -15,25 +15,30 @@ from simulator.engine.serving.requests import ServingOutcome
 from simulator.engine.serving.service import Service
 from simulator.engine.training import TrainingJob
 from simulator.plan.economy import Economy
+from simulator.plan.pools import PoolEconomy
 from simulator.report.build_records import failure_durations_s
 from simulator.report.build_serving import latency_cdf, windowed_latency
 from simulator.report.build_training import TrainingRun, lost_s
 from simulator.report.costs import breakdown
+from simulator.report.fleet import PoolReport
 from simulator.report.model import ClusterReport, InferenceReport, LinkLoad, TenantReport, TrainingReport
 from simulator.report.series import TimelineEvent, TimeSeries, WorkloadSeries
+from simulator.scenario.pools import PoolSpec
 from simulator.scenario.schema import Scenario
 from simulator.units import SECONDS_PER_HOUR
 
 
-def cluster_report(cluster: Cluster, now: float, economy: Economy, jobs: list[TrainingJob], batch: list[BatchJob],
-                   serving_lost_gpu_s: float, link_failures: int, fabric: Fabric | None = None) -> ClusterReport:
-    """The whole cluster's GPU time, energy and cost; work lost to failures by training jobs, batch jobs and
-    serving replicas (`serving_lost_gpu_s`) is costed as failure."""
-    prices, power = economy.prices, economy.power
+def cluster_report(cluster: Cluster, now: float, economies: PoolEconomy, jobs: list[TrainingJob],
+                   batch: list[BatchJob], serving_lost_gpu_s: float, link_failures: int, fabric: Fabric | None = None,
+                   pools: tuple[PoolSpec, ...] | None = None) -> ClusterReport:
+    """The whole cluster's GPU time, energy and cost, summed over its pools (each at its own price and power);
+    work lost to failures by training jobs, batch jobs and serving replicas (`serving_lost_gpu_s`) is costed
+    as failure. `pools`: the scenario's, to report each (None: a cluster written without pools)."""
+    parts = _pool_parts(cluster, now, economies)
     available = cluster.gpus * now
-    down = min(cluster.down_gpu_seconds(), available - cluster.busy_gpu_s)
-    idle = available - cluster.busy_gpu_s - down
-    gpu_kwh = prices.facility_kwh(cluster.busy_energy_j + idle * power.idle_w + down * power.down_w)
+    down, gpu_kwh, rental_usd = (sum(p[key] for p in parts) for key in ("down", "kwh", "rental"))
+    economy = economies.of(cluster.shares(np.arange(cluster.gpus)))
+    prices = economy.prices
     network_kwh = prices.facility_kwh(economy.network_w * now)
     kwh = gpu_kwh + network_kwh
     return ClusterReport(
@@ -50,9 +55,9 @@ def cluster_report(cluster: Cluster, now: float, economy: Economy, jobs: list[Tr
         network_energy_kwh=network_kwh,
         carbon_tco2e=prices.tco2e(kwh),
         electricity_usd_per_kwh=prices.electricity_usd_per_kwh,
-        rental_usd=prices.cost_usd(available, 0.0),
+        rental_usd=rental_usd,
         energy_usd=prices.cost_usd(0.0, kwh),
-        cost_usd=prices.cost_usd(available, kwh),
+        cost_usd=rental_usd + prices.cost_usd(0.0, kwh),
         cost_breakdown=breakdown(economy, available, cluster.productive_gpu_s,
                                  sum(job.losses.checkpoint_s * job.gpus for job in jobs),
                                  sum(lost_s(job) * job.gpus for job in jobs) + sum(j.lost_s * j.gpus for j in batch)
@@ -62,7 +67,44 @@ def cluster_report(cluster: Cluster, now: float, economy: Economy, jobs: list[Tr
         link_failures=link_failures,
         storage_failures=cluster.storage_failures,
         **_link_loads(fabric, now),
+        pools=None if pools is None else {
+            spec.name: _pool_report(spec, part, economies.pools[index])
+            for index, (spec, part) in enumerate(zip(pools, parts, strict=True))},
     )
+
+
+def _pool_parts(cluster: Cluster, now: float, economies: PoolEconomy) -> list[dict[str, float]]:
+    """Each pool's GPU-seconds (available, busy, down, productive, allocated), energy (kWh, PUE included) and GPU
+    time's price; a GPU neither busy nor down is idle."""
+    down_s = cluster.down_gpu_seconds_by_pool()
+    allocated = np.bincount(cluster.pool_of_gpu, weights=cluster.allocated_seconds(), minlength=len(cluster.pool_nodes))
+    parts = []
+    for index, nodes in enumerate(cluster.pool_nodes):
+        economy = economies.pools[index]
+        available = nodes * cluster.gpus_per_node * now
+        busy = float(cluster.busy_gpu_s_by_pool[index])
+        down = min(float(down_s[index]), available - busy)
+        idle = available - busy - down
+        power = economy.power
+        energy_j = float(cluster.busy_energy_j_by_pool[index]) + idle * power.idle_w + down * power.down_w
+        parts.append({"available": available, "down": down, "kwh": economy.prices.facility_kwh(energy_j),
+                      "rental": economy.prices.cost_usd(available, 0.0),
+                      "productive": float(cluster.productive_gpu_s_by_pool[index]),
+                      "allocated": float(allocated[index])})
+    return parts
+
+
+def _pool_report(spec: PoolSpec, part: dict[str, float], economy: Economy) -> PoolReport:
+    """One pool's figures from its parts."""
+    available = part["available"]
+    energy_usd = economy.prices.cost_usd(0.0, part["kwh"])
+    return PoolReport(
+        accelerator=spec.accelerator.name, gpus=spec.gpus, power_cap_w=spec.accelerator.power_cap_w,
+        utilization=part["productive"] / available if available else 0.0,
+        allocation=part["allocated"] / available if available else 0.0,
+        gpu_hours=available / SECONDS_PER_HOUR, down_gpu_hours=part["down"] / SECONDS_PER_HOUR,
+        gpu_energy_kwh=part["kwh"], gpu_hour_usd=economy.prices.gpu_hour_usd, price_source=economy.price_source,
+        rental_usd=part["rental"], energy_usd=energy_usd, cost_usd=part["rental"] + energy_usd)
 
 
 HOTTEST_LINKS = 5
@@ -84,8 +126,18 @@ def _link_loads(fabric: Fabric | None, now: float) -> dict[str, Any]:
 
 
 def tenant_reports(scenario: Scenario, reports: dict[str, TrainingReport | InferenceReport], batch: list[BatchJob],
-             economy: Economy, cluster: Cluster) -> dict[str, TenantReport]:
-    """GPU-hours and GPU-time cost by tenant, from the workloads' reports and the batch jobs."""
+                   economies: PoolEconomy, cluster: Cluster, rates: dict[str, float]) -> dict[str, TenantReport]:
+    """GPU-hours and GPU-time cost by tenant, from the workloads' reports (each at its GPU-hour price, `rates` by
+    workload) and the batch jobs (at their last pool's)."""
+    priced: dict[str, dict[float, float]] = {}  # tenant -> GPU-hour price -> hours at it
+    for workload in scenario.workloads:
+        rate = rates[workload.name]
+        priced.setdefault(workload.tenant, {})
+        priced[workload.tenant][rate] = priced[workload.tenant].get(rate, 0.0) + reports[workload.name].gpu_hours
+    for job in batch:
+        rate = economies.pools[job.pool].prices.gpu_hour_usd
+        priced.setdefault(job.tenant, {})
+        priced[job.tenant][rate] = priced[job.tenant].get(rate, 0.0) + job.held_s * job.gpus / SECONDS_PER_HOUR
     hours: dict[str, float] = {}
     names: dict[str, list[str]] = {}
     counts: dict[str, int] = {}
@@ -101,7 +153,8 @@ def tenant_reports(scenario: Scenario, reports: dict[str, TrainingReport | Infer
     if cluster.fair_share is not None:
         cluster.fair_share.advance(cluster.env.now, cluster.tenant_gpus)
     return {tenant: TenantReport(gpu_hours=h, share=h / total if total else 0.0,
-                                 cost_usd=h * economy.prices.gpu_hour_usd, workloads=names.get(tenant, []),
+                                 cost_usd=sum(at * rate for rate, at in priced[tenant].items()),
+                                 workloads=names.get(tenant, []),
                                  batch_jobs=counts.get(tenant, 0),
                                  preemptions_caused=cluster.preemptions.get(tenant, 0),
                                  batch_mean_queued_s=waited[tenant] / counts[tenant] if tenant in counts else None,

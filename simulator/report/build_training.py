@@ -40,7 +40,9 @@ def training_report(run: TrainingRun, now: float, scenario: Scenario, economy: E
     job, plan, w = run.job, run.plan, run.workload
     contention = run.contention or Contention()
     step = job.placed_step or run.step  # as priced on the GPUs it was given (its latest allocation)
-    peak = scenario.cluster.accelerator.peak_flops(w.precision) or 0.0
+    shares = job.shares if job.shares is not None else [1.0]  # its pools' peaks, weighted by its GPUs in each
+    peak = sum(share * (pool.accelerator.peak_flops(w.precision) or 0.0)
+               for share, pool in zip(shares, scenario.cluster.pool_specs, strict=True) if share)
     counts = parameter_counts(w.model)
     memory = training_memory(plan.step, w.memory_reserve_bytes)
     end = job.finished_s if job.finished_s is not None else now

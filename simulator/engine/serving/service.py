@@ -114,10 +114,9 @@ def _serve(env: simpy.Environment, cluster: Cluster, service: Service) -> Genera
     yield env.timeout(plan.start_at_s)  # even at 0: workloads submitted at one time ask for GPUs in scenario order
     # one allocation per main-pool replica (the autoscaler may give any back), one for the decode pool
     decoders = list(range(plan.pool_replicas, len(service.replica_gpus)))
-    asks = {r: cluster.request(int(service.replica_gpus[r]), plan.priority, tenant=plan.tenant)
-            for r in range(plan.replicas)}
+    asks = {r: _ask(cluster, plan, int(service.replica_gpus[r])) for r in range(plan.replicas)}
     if decoders:
-        asks[-1] = cluster.request(int(service.replica_gpus[decoders].sum()), plan.priority, tenant=plan.tenant)
+        asks[-1] = _ask(cluster, plan, int(service.replica_gpus[decoders].sum()), decode=True)
     yield env.all_of(list(asks.values()))
     extra = service.allocations
     extra |= {r: cast(GpuIds, event.value) for r, event in asks.items()}
@@ -127,7 +126,7 @@ def _serve(env: simpy.Environment, cluster: Cluster, service: Service) -> Genera
     pending: dict[int, simpy.Event] = {}
 
     def grab(replica: int) -> Generator[simpy.Event, object, None]:
-        pending[replica] = cluster.request(int(service.replica_gpus[replica]), plan.priority, tenant=plan.tenant)
+        pending[replica] = _ask(cluster, plan, int(service.replica_gpus[replica]))
         granted: GpuIds = (yield pending[replica])  # type: ignore[assignment]
         del pending[replica]
         if service.finished_s is not None:
@@ -159,11 +158,29 @@ def _serve(env: simpy.Environment, cluster: Cluster, service: Service) -> Genera
     service._placed()
 
 
-def settle(service: Service, cluster: Cluster, busy_w: float) -> ServingOutcome:
-    """Close the service's accounts at the end of the run and credit its work to the cluster (the iterations
-    whose work replica failures threw away are busy but not productive)."""
+def _ask(cluster: Cluster, plan: ServicePlan, gpus: int, decode: bool = False) -> simpy.Event:
+    """Ask for `gpus` for main (or decode) replicas, on their pool, at the service's priority."""
+    return cluster.request(gpus, plan.priority, tenant=plan.tenant, options=plan.options(gpus, decode))
+
+
+def settle(service: Service, cluster: Cluster, busy_w: float, decode_busy_w: float | None = None) -> ServingOutcome:
+    """Close the service's accounts at the end of the run and credit its work to the cluster, each replica's in its
+    pool at its pool's power (`decode_busy_w`: the decode replicas', where their pool differs); the iterations
+    whose work replica failures threw away are busy but not productive."""
     outcome = service.deployment.close()
-    busy_gpu_s = service.gpu_seconds(outcome.busy_s)
-    cluster.record_busy(1, busy_gpu_s, busy_w)
-    cluster.productive_gpu_s += busy_gpu_s - service.gpu_seconds(outcome.lost_s)
+    plan = service.plan
+    decode_w = busy_w if decode_busy_w is None else decode_busy_w
+    apart = plan.decode_pool != plan.pool or decode_w != busy_w
+    every = np.ones(len(service.replica_gpus), dtype=bool)
+    decoding = np.arange(len(service.replica_gpus)) >= plan.pool_replicas
+    parts = ((~decoding, plan.pool, busy_w), (decoding, plan.decode_pool, decode_w)) if apart else (
+        (every, plan.pool, busy_w),)
+    for part, pool, watts in parts:
+        shares = None
+        if pool >= 0:
+            shares = np.zeros(len(cluster.pool_nodes))
+            shares[pool] = 1.0
+        busy_gpu_s = service.gpu_seconds(np.where(part, outcome.busy_s, 0.0))
+        cluster.record_busy(1, busy_gpu_s, watts, shares)
+        cluster.record_productive(busy_gpu_s - service.gpu_seconds(np.where(part, outcome.lost_s, 0.0)), shares)
     return outcome
