@@ -146,7 +146,7 @@ def _service_shares(service: Service, cluster: Cluster) -> np.ndarray:
 def _final_shares(job: TrainingJob, cluster: Cluster) -> np.ndarray:
     """Fraction of a training job's GPUs in each pool, as last placed (the first pool if it never started)."""
     if job.shares is not None:
-        return job.shares
+        return job.shares.gpus
     shares = np.zeros(len(cluster.pool_nodes))
     shares[0] = 1.0
     return shares
@@ -220,10 +220,10 @@ def _training(env: simpy.Environment, cluster: Cluster, scenario: Scenario, work
         return pool_step if gpus.tobytes() == reference else placed_training(model, pool_plan.step, network,
                                                                               gpus).timed
 
-    def power_of(gpus: GpuIds) -> float:  # at the power of the pools it runs on
+    def power_of(gpus: GpuIds) -> np.ndarray:  # per GPU in each pool, for the step as priced on `gpus`
         assert job.placed_step is not None
         timed = job.placed_step
-        return economies.of(cluster.shares(gpus)).power.step_w(timed.compute_s, timed.total_s)
+        return np.array([e.power.step_w(timed.compute_s, timed.total_s) for e in economies.pools])
 
     job = TrainingJob(
         name=workload.name, gpus=workload.parallelism.world, steps_total=plan.steps,

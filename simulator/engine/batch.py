@@ -12,16 +12,14 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, fields
 from typing import Literal, cast
 
-import numpy as np
 import simpy
-from numpy.typing import NDArray
 
 from simulator.engine.cluster import Cluster, GpuIds
 from simulator.engine.effects import Preempted, Repaced, Stopped
 from simulator.engine.fabric import Contention
 from simulator.models.workload.traffic import Placed
 from simulator.plan.jobs import JobDemand
-from simulator.plan.pools import Need
+from simulator.plan.pools import Need, Shares
 
 
 @dataclass
@@ -51,7 +49,7 @@ class BatchJob(JobDemand):
     contention: Contention | None = None  # what it met there (None: not on the fabric)
     options: tuple[Need, ...] = ()  # the pools it may run on (none: anywhere)
     pool_power_w: tuple[float, ...] = ()  # its power_w in each pool, where pools differ
-    _shares: NDArray[np.float64] | None = None  # of its GPUs in each pool, this attempt
+    _shares: Shares | None = None  # of its GPUs in each pool, this attempt
     pool: int = 0  # the pool of its latest attempt
 
     @classmethod
@@ -71,7 +69,7 @@ class BatchJob(JobDemand):
             self._waiting_since_s = env.now
             ids = cast(GpuIds, (yield cluster.request(self.gpus, self.priority, self.remaining_s, self.tenant,
                                                       self.options)))
-            self._shares, self.pool = cluster.shares(ids), cluster.pool_of(ids)
+            self._shares, self.pool = Shares.of(cluster.shares(ids)), cluster.pool_of(ids)
             if self.pool_power_w:
                 self.power_w = self.pool_power_w[cluster.pool_of(ids)]
             self.queued_s += env.now - self._waiting_since_s

@@ -21,7 +21,7 @@ from simulator.engine.fairshare import FairShare
 from simulator.engine.placement import PLACEMENTS, Free
 from simulator.engine.placement import GpuIds as GpuIds
 from simulator.engine.scheduling import POLICIES, Request
-from simulator.plan.pools import Need
+from simulator.plan.pools import Need, Shares
 from simulator.scenario.policies import PlacementName, SchedulerName
 
 FAILURE_LOG_LIMIT = 1_000_000  # records kept per run; counts stay exact beyond it
@@ -249,28 +249,23 @@ class Cluster:
             return event
         return self._repaired.setdefault(node, self.env.event())
 
-    def record_busy(self, gpus: int, seconds: float, power_w: float, shares: NDArray[np.float64] | None = None) -> None:
+    def record_busy(self, gpus: int, seconds: float, power_w: float, shares: Shares | None = None) -> None:
         """`gpus` GPUs computed for `seconds` at `power_w` each (wall power, before PUE), spread over the pools by
         `shares` (None: the first pool)."""
+        shares = shares or Shares.one(0, len(self.pool_nodes))
         self.busy_gpu_s += gpus * seconds
         self.busy_energy_j += gpus * seconds * power_w
-        self.busy_gpu_s_by_pool += gpus * seconds * self._shares(shares)
-        self.busy_energy_j_by_pool += gpus * seconds * power_w * self._shares(shares)
+        self.busy_gpu_s_by_pool += gpus * seconds * shares.gpus
+        self.busy_energy_j_by_pool += gpus * seconds * power_w * shares.energy
 
-    def record_productive(self, gpu_s: float, shares: NDArray[np.float64] | None = None) -> None:
+    def record_productive(self, gpu_s: float, shares: Shares | None = None) -> None:
         """GPU-seconds of work that counts, spread over the pools by `shares` (None: the first pool)."""
         self.productive_gpu_s += gpu_s
-        self.productive_gpu_s_by_pool += gpu_s * self._shares(shares)
+        self.productive_gpu_s_by_pool += gpu_s * (shares or Shares.one(0, len(self.pool_nodes))).gpus
 
     def shares(self, ids: GpuIds) -> NDArray[np.float64]:
         """Fraction of `ids` in each pool."""
         return np.bincount(self.pool_of_gpu[ids], minlength=len(self.pool_nodes)) / max(1, ids.size)
-
-    def _shares(self, shares: NDArray[np.float64] | None) -> NDArray[np.float64]:
-        if shares is None:
-            shares = np.zeros(len(self.pool_nodes))
-            shares[0] = 1.0
-        return shares
 
     def down_gpu_seconds_by_pool(self) -> NDArray[np.float64]:
         """GPU-seconds on failed nodes so far in each pool, counting repairs still under way."""

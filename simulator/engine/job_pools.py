@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from simulator.engine.cluster import Cluster, GpuIds
-from simulator.plan.pools import Need
+from simulator.plan.pools import Need, Shares
 
 
 @dataclass(frozen=True)
@@ -19,8 +19,12 @@ class JobPools:
     given GPUs (None: as priced at the start, a cluster without pools)."""
 
     options: Callable[[int], tuple[Need, ...]] = lambda _: ()
-    power_of: Callable[[GpuIds], float] | None = None
+    power_of: Callable[[GpuIds], NDArray[np.float64]] | None = None  # per GPU in each pool, on these GPUs
 
-    def placed(self, cluster: Cluster, gpus: GpuIds, power_w: float) -> tuple[NDArray[np.float64], float]:
-        """(fraction of `gpus` in each pool, the job's power on them)."""
-        return cluster.shares(gpus), power_w if self.power_of is None else self.power_of(gpus)
+    def placed(self, cluster: Cluster, gpus: GpuIds, power_w: float) -> tuple[Shares, float]:
+        """(how `gpus` spread over the pools, the job's mean power per GPU on them)."""
+        fractions = cluster.shares(gpus)
+        if self.power_of is None:
+            return Shares.of(fractions), power_w
+        pool_w = self.power_of(gpus)
+        return Shares.of(fractions, pool_w), float(np.dot(fractions, pool_w))

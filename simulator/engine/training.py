@@ -16,7 +16,6 @@ from typing import Literal, cast
 
 import numpy as np
 import simpy
-from numpy.typing import NDArray
 
 from simulator.engine.cluster import Cluster, GpuIds
 from simulator.engine.effects import Preempted, Repaced, Stopped
@@ -28,6 +27,7 @@ from simulator.engine.sampler import Marks
 from simulator.engine.spans import Span, note_phase
 from simulator.models.reliability import NoSpare
 from simulator.models.workload.step_time import StepTime
+from simulator.plan.pools import Shares
 from simulator.plan.training import NO_FAILURES, RecoveryPlan
 
 COMPUTING = Phase.COMPUTING  # read by the sampler's gauges at every sample: a global, not an enum lookup
@@ -55,7 +55,7 @@ class TrainingJob:
     placed_step: StepTime | None = None  # the step as priced on the GPUs of its latest allocation
     on_placement: Callable[[], None] | None = None  # told when it takes or gives back GPUs (the shared fabric)
     pools: JobPools = field(default_factory=JobPools)  # the pools it may run on, its power there
-    shares: NDArray[np.float64] | None = None  # of its GPUs in each pool, its latest allocation
+    shares: Shares | None = None  # of its GPUs and power in each pool, its latest allocation
     _held_s: float = 0.0  # holding GPUs, allocations given back
     _held_since_s: float | None = None
     _asked_s: float | None = None  # when it last asked the scheduler for GPUs, until it gets them

@@ -7,6 +7,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from simulator.models.cost import PowerModel, Prices
 from simulator.plan.economy import Economy, economy_of_specs, pool_gpu_hour_rate, power_model
@@ -79,6 +80,26 @@ def _pool_economy(pricing: PricingSpec, cluster: ClusterSpec) -> PoolEconomy:
     return PoolEconomy(whole, pools)
 
 
-def pool_shares(pool_of_gpu: np.ndarray, ids: np.ndarray, pools: int) -> np.ndarray:
-    """Fraction of `ids` in each pool."""
-    return np.bincount(pool_of_gpu[ids], minlength=pools) / max(1, ids.size)
+@dataclass(frozen=True)
+class Shares:
+    """An allocation spread over the pools: the fraction of its GPUs in each, and of its busy power (they differ
+    where a job spans pools of different chips)."""
+
+    gpus: NDArray[np.float64]
+    energy: NDArray[np.float64]
+
+    @classmethod
+    def of(cls, gpus: NDArray[np.float64], power_w: NDArray[np.float64] | None = None) -> Shares:
+        """GPU fractions `gpus`, and the power fractions they give at `power_w` per GPU in each pool (None: the
+        same power everywhere)."""
+        if power_w is None:
+            return cls(gpus, gpus)
+        drawn = gpus * power_w
+        return cls(gpus, drawn / drawn.sum())
+
+    @classmethod
+    def one(cls, pool: int, pools: int) -> Shares:
+        """Everything in pool `pool` of `pools`."""
+        only = np.zeros(pools)
+        only[pool] = 1.0
+        return cls(only, only)

@@ -87,7 +87,7 @@ def inference_report(w: InferenceWorkload, service: Service, outcome: ServingOut
     duration_s = outcome.end_s - start
     contention = service.contention or Contention()
     return InferenceReport(
-        kind="inference", status=status, model=w.model.name, accelerator=spec.accelerator.name, gpus=w.gpus,
+        kind="inference", status=status, model=w.model.name, accelerator=_chips(spec, service), gpus=w.gpus,
         replicas=w.replicas, max_replicas=w.pool_replicas,
         decode_replicas=w.disaggregation.decode_replicas if w.disaggregation else 0, tp=w.tp, pp=w.pp,
         contention_factor=contention.mean_factor(), contention_max_factor=contention.max_factor,
@@ -111,3 +111,11 @@ def inference_report(w: InferenceWorkload, service: Service, outcome: ServingOut
         cost_usd=summary.cost_usd, usd_per_million_output_tokens=optional(summary.usd_per_million_output_tokens),
         usd_per_million_tokens=optional(summary.usd_per_million_tokens),
     )
+
+
+def _chips(cluster: ClusterSpec, service: Service) -> str:
+    """The accelerator of its replicas; `A prefill + B decode` where its decode pool has another."""
+    plan, pools = service.plan, cluster.pool_specs
+    if plan.decode is None or plan.decode_pool == plan.pool or plan.pool < 0:
+        return cluster.accelerator.name
+    return f"{pools[plan.pool].accelerator.name} prefill + {pools[plan.decode_pool].accelerator.name} decode"

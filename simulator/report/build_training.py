@@ -40,7 +40,7 @@ def training_report(run: TrainingRun, now: float, scenario: Scenario, economy: E
     job, plan, w = run.job, run.plan, run.workload
     contention = run.contention or Contention()
     step = job.placed_step or run.step  # as priced on the GPUs it was given (its latest allocation)
-    shares = job.shares if job.shares is not None else [1.0]  # its pools' peaks, weighted by its GPUs in each
+    shares = job.shares.gpus if job.shares is not None else [1.0]  # its pools' peaks, weighted by its GPUs in each
     peak = sum(share * (pool.accelerator.peak_flops(w.precision) or 0.0)
                for share, pool in zip(shares, scenario.cluster.pool_specs, strict=True) if share)
     counts = parameter_counts(w.model)
@@ -67,7 +67,8 @@ def training_report(run: TrainingRun, now: float, scenario: Scenario, economy: E
         kind="training",
         status=job.status,
         model=w.model.name,
-        accelerator=scenario.cluster.accelerator.name,
+        accelerator=" + ".join(dict.fromkeys(pool.accelerator.name for share, pool in
+                                             zip(shares, scenario.cluster.pool_specs, strict=True) if share)),
         gpus=job.gpus,
         held_gpus=job.held_gpus,
         parameters=counts.total,

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from simulator.report.experiments import Comparison, ReplicatesReport
 from simulator.report.figures import comparison_keys, figure_value
+from simulator.report.fleet import PoolReport
 from simulator.report.model import (
     BatchJobsReport,
     ClusterReport,
@@ -55,6 +56,8 @@ def report_tables(report: Report) -> Group:
         ("simulation wall time", f"{report.wall_s:.3f} s"),
     ])
     parts: list[Table | FittedTable | str] = [head]
+    if c.pools:
+        parts.append(_columns_table("pools", c.pools, _pool_rows))
     training = {n: w for n, w in report.workloads.items() if isinstance(w, TrainingReport)}
     serving = {n: w for n, w in report.workloads.items() if isinstance(w, InferenceReport)}
     if training:
@@ -108,7 +111,15 @@ def tenant_table(report: Report) -> tuple[tuple[str, ...], list[tuple[str, ...]]
     return columns, rows
 
 
-W = TypeVar("W", TrainingReport, InferenceReport)
+W = TypeVar("W", TrainingReport, InferenceReport, PoolReport)
+
+
+def _pool_rows(p: PoolReport) -> list[tuple[str, str]]:
+    return [("accelerator", p.accelerator), ("GPUs", f"{p.gpus:,}"),
+            ("power cap", "-" if p.power_cap_w is None else f"{p.power_cap_w:,.0f} W"),
+            ("utilization (productive)", f"{p.utilization:.1%}"), ("allocation", f"{p.allocation:.1%}"),
+            ("GPU-hours", f"{p.gpu_hours:,.1f}"), ("energy (GPUs and servers)", f"{p.gpu_energy_kwh:,.1f} kWh"),
+            ("price", f"${p.gpu_hour_usd:,.2f} per GPU-hour"), ("cost", f"${p.cost_usd:,.2f}")]
 
 
 def _breakdown_text(c: ClusterReport) -> str:

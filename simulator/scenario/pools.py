@@ -73,7 +73,7 @@ def pooled_cluster(data: Any) -> Any:
     if len(pools) != len(data["pools"]):
         return data  # the pools' own validation reports it
     nodes = [p.get("nodes") for p in pools]
-    widths = {p.get("gpus_per_node") for p in pools}
+    widths = {p.get("gpus_per_node") for p in pools if isinstance(p.get("gpus_per_node"), int | float | str)}
     if len(widths) > 1:
         raise ValueError(f"pools must share gpus_per_node (got {', '.join(sorted(map(str, widths)))}): GPUs are "
                          "numbered node by node across the cluster's one network; split a wider scale-up domain "
@@ -81,6 +81,7 @@ def pooled_cluster(data: Any) -> Any:
     filled = dict(data)
     if all(isinstance(n, int) and not isinstance(n, bool) for n in nodes):
         filled["nodes"] = sum(nodes)
-    filled["gpus_per_node"] = widths.pop()
+    if widths:
+        filled["gpus_per_node"] = widths.pop()
     filled["accelerator"] = pools[0].get("accelerator")
     return filled

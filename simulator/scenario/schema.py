@@ -305,6 +305,10 @@ class TrainingWorkload(Strict):
                              f"layout's {lay.world} (got {', '.join(f'{k}: {v}' for k, v in self.pools.items())})")
         return self
 
+    def __hash__(self) -> int:
+        """As every frozen spec (caches key on it), with `pools`, a mapping, hashed as its items."""
+        return hash(tuple((k, tuple(v.items()) if isinstance(v, dict) else v) for k, v in self.__dict__.items()))
+
     @property
     def pool_names(self) -> tuple[str, ...]:
         """The pools it names (none: the scheduler chooses)."""

@@ -16,6 +16,7 @@ from simulator.engine.cluster import Cluster, GpuIds
 from simulator.engine.fabric import Contention
 from simulator.engine.serving.deployment import Deployment, FailurePolicy, deploy_serving
 from simulator.engine.serving.requests import ServingOutcome
+from simulator.plan.pools import Shares
 from simulator.plan.serving import ServicePlan, placed_replica
 
 
@@ -176,10 +177,7 @@ def settle(service: Service, cluster: Cluster, busy_w: float, decode_busy_w: flo
     parts = ((~decoding, plan.pool, busy_w), (decoding, plan.decode_pool, decode_w)) if apart else (
         (every, plan.pool, busy_w),)
     for part, pool, watts in parts:
-        shares = None
-        if pool >= 0:
-            shares = np.zeros(len(cluster.pool_nodes))
-            shares[pool] = 1.0
+        shares = Shares.one(pool, len(cluster.pool_nodes)) if pool >= 0 else None
         busy_gpu_s = service.gpu_seconds(np.where(part, outcome.busy_s, 0.0))
         cluster.record_busy(1, busy_gpu_s, watts, shares)
         cluster.record_productive(busy_gpu_s - service.gpu_seconds(np.where(part, outcome.lost_s, 0.0)), shares)
