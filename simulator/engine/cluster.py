@@ -21,6 +21,7 @@ from simulator.engine.fairshare import FairShare
 from simulator.engine.placement import PLACEMENTS, Free
 from simulator.engine.placement import GpuIds as GpuIds
 from simulator.engine.scheduling import POLICIES, Request
+from simulator.engine.site_power import SiteAdmission
 from simulator.scenario.policies import PlacementName, SchedulerName
 
 FAILURE_LOG_LIMIT = 1_000_000  # records kept per run; counts stay exact beyond it
@@ -33,7 +34,7 @@ class Cluster:
                  policy: SchedulerName = "fifo", preemption: bool = False,
                  unit_nodes: int = 1, quotas: dict[str, int] | None = None,
                  fair_share: FairShare | None = None, placement: PlacementName = "topology_aware",
-                 rng: np.random.Generator | None = None) -> None:
+                 rng: np.random.Generator | None = None, site_power: SiteAdmission | None = None) -> None:
         self.env = env
         self.nodes = nodes
         self.gpus_per_node = gpus_per_node
@@ -75,19 +76,25 @@ class Cluster:
         self.storage_up = True
         self._storage_back: simpy.Event | None = None
         self.failure_log: list[tuple[float, int, float, str]] = []  # (time, node, repair s, cause), bounded
+        self.site_power = site_power  # admission under a site power budget (policy queue), or none
+        self._watts: dict[int, float | None] = {}  # request order -> full-load wall W per GPU it named
 
     @property
     def waiting_requests(self) -> int:
         """Workloads waiting for their GPUs."""
         return len(self._waiting)
 
-    def request(self, count: int, priority: int = 0, estimate_s: float = math.inf, tenant: str = "") -> simpy.Event:
+    def request(self, count: int, priority: int = 0, estimate_s: float = math.inf, tenant: str = "",
+                watts_per_gpu: float | None = None) -> simpy.Event:
         """An event that succeeds with the ids of `count` GPUs on healthy nodes once the policy grants them;
-        `estimate_s`, how long they will be held, lets backfilling plan around the request."""
+        `estimate_s`, how long they will be held, lets backfilling plan around the request; `watts_per_gpu`, its
+        GPUs' wall power at full load, what a site power budget admits it against (None: the site's figure)."""
         if not 0 < count <= self.gpus:
             raise ValueError(f"cannot allocate {count} of {self.gpus} GPUs")
         event = self.env.event()
         request = Request(count, event, priority, estimate_s, self._submitted, tenant)
+        if self.site_power is not None:
+            self._watts[request.order] = watts_per_gpu
         self._submitted += 1
         self._policy.enqueue(self._waiting, request)
         self._grant()
@@ -108,6 +115,9 @@ class Cluster:
         for request in self._waiting:
             if request.event is event:
                 self._waiting.remove(request)
+                if self.site_power is not None:
+                    self._watts.pop(request.order, None)
+                    self.site_power.blocked_since.pop(request.order, None)
                 self._grant()
                 return True
         return False
@@ -150,6 +160,8 @@ class Cluster:
         self.free[ids] = True
         key = int(ids.min())
         self._ends.pop(key, None)
+        if self.site_power is not None:
+            self.site_power.release(key)
         self._preemptible.pop(key, None)
         self._draining.pop(key, None)
         tenant, count = self._tenant_of.pop(key, ("", 0))
@@ -278,6 +290,9 @@ class Cluster:
         self._allocated_at[ids] = self.env.now
         self._ends[int(ids.min())] = (self.env.now + request.estimate_s, request.count)
         self._tenant_of[int(ids.min())] = (request.tenant, request.count)
+        if self.site_power is not None:
+            self.site_power.start(request.order, int(ids.min()), request.count, self._watts.pop(request.order),
+                                  self.env.now)
         self._holdings_change()
         self.tenant_gpus[request.tenant] = self.tenant_gpus.get(request.tenant, 0) + request.count
         request.event.succeed(ids)
@@ -321,7 +336,7 @@ class Cluster:
     def _grant(self) -> None:
         free_ids = self._usable()
         queue = self._queue()
-        while queue and queue[0].count <= free_ids.size:
+        while queue and queue[0].count <= free_ids.size and self._powered(queue[0]):
             request = queue[0]
             self._waiting.remove(request)
             ids = self._start(request, free_ids)
@@ -330,9 +345,16 @@ class Cluster:
         if queue:
             self._preempt_for(queue[0], free_ids.size)
         for request in self._policy.behind_head(queue, int(free_ids.size), self):
+            if not self._powered(request):
+                continue
             self._waiting.remove(request)
             ids = self._start(request, free_ids)
             free_ids = np.setdiff1d(free_ids, ids, assume_unique=True)
+
+    def _powered(self, request: Request) -> bool:
+        """Whether the site power budget (if any) lets `request` start now."""
+        return self.site_power is None or self.site_power.fits(request.order, request.count,
+                                                               self._watts.get(request.order), self.env.now)
 
     def _place(self, free_ids: GpuIds, count: int) -> GpuIds:
         """`count` of the free GPUs, where the placement policy puts them (engine/placement.py)."""

@@ -15,6 +15,7 @@ from pydantic import Field, PrivateAttr
 
 from simulator.models.workload.step_time import StepTime
 from simulator.report.output import Output
+from simulator.report.power import SitePowerReport
 from simulator.report.records import RunRecords
 from simulator.report.series import TimeSeries
 from simulator.report.tables import frames
@@ -74,6 +75,9 @@ class ClusterReport(Output):
         description="by tier (channel kind: nic, leaf, spine, ici, ...): the mean over its channels of the time "
         "they carried training traffic, over the simulated span, 0..1 (empty without training jobs)")
     hottest_links: list[LinkLoad] = Field(description="the most utilized channels over the simulated span")
+    site_power: SitePowerReport | None = Field(
+        None, exclude_if=lambda value: value is None,
+        description="the site's power budget, caps and facility power drawn (absent without cluster.site_power)")
 
 
 class StepBreakdown(Output):
