@@ -11,6 +11,7 @@ from simulator.plan.network import network_power
 from simulator.scenario.pools import PoolSpec
 from simulator.scenario.power import SitePowerSpec
 from simulator.scenario.schema import ClusterSpec, PricingSpec, Scenario, TrainingWorkload
+from simulator.units import format_si
 
 # A chip without a published lowest settable limit may be capped down to just above its static power (a cap at the
 # static power leaves no clock): 1 W above it, assumed.
@@ -110,18 +111,18 @@ def site_power_problem(scenario: Scenario) -> str | None:
         if chosen_cap(cluster, pricing, budget) is not None:
             return None
         lowest = facility_w(draws, 0.0, network_w, pricing.pue)
-        return (f"site power budget {budget / 1e6:.3g} MW is below what the site draws at full load with every GPU "
-                f"at its lowest settable cap ({lowest / 1e6:.3g} MW incl. PUE {pricing.pue:g}): no cap fits; "
+        return (f"site power budget {format_si(budget, 'W')} is below what the site draws at full load with every GPU "
+                f"at its lowest settable cap ({format_si(lowest, 'W')} incl. PUE {pricing.pue:g}): no cap fits; "
                 "raise the budget or use fewer nodes")
     idle = (sum(p.gpus * p.accelerator.power_w(0.0) for p in cluster.pool_specs) + network_w) * pricing.pue
     if idle > budget:
-        return (f"site power budget {budget / 1e6:.3g} MW is below the site's draw with every GPU idle "
-                f"({idle / 1e6:.3g} MW incl. PUE {pricing.pue:g}): nothing could start")
+        return (f"site power budget {format_si(budget, 'W')} is below the site's draw with every GPU idle "
+                f"({format_si(idle, 'W')} incl. PUE {pricing.pue:g}): nothing could start")
     largest = max(p.accelerator.power_w(1.0) - p.accelerator.power_w(0.0) for p in cluster.pool_specs)
     needed = max([w.parallelism.world for w in scenario.workloads if isinstance(w, TrainingWorkload)], default=0)
     worst = idle + needed * largest * pricing.pue
     if worst > budget:
-        return (f"site power budget {budget / 1e6:.3g} MW cannot start the largest training job ({needed:,} GPUs at "
-                f"full load, the rest idle, the network: {worst / 1e6:.3g} MW incl. PUE {pricing.pue:g}); under "
+        return (f"site power budget {format_si(budget, 'W')} cannot start the largest training job ({needed:,} GPUs at "
+                f"full load, the rest idle, the network: {format_si(worst, 'W')} incl. PUE {pricing.pue:g}); under "
                 "policy queue it would wait for ever")
     return None
