@@ -46,7 +46,7 @@ def clock_errors(voltage_floor: float, floor_clock: float) -> list[float]:
 def fit() -> tuple[float, float, float]:
     """(voltage floor, floor clock, largest |clock error|) minimising the sum of squared clock errors on a 0.01
     grid (floor 0.01-1, floor clock 0-0.99)."""
-    best = min(((sum(e * e for e in clock_errors(v, x)), v, x) for v in GRID[1:] for x in GRID[:-1]))
+    best = min((sum(e * e for e in clock_errors(v, x)), v, x) for v in GRID[1:] for x in GRID[:-1])
     _, v, x = best
     return v, x, max(abs(e) for e in clock_errors(v, x))
 

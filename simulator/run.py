@@ -18,8 +18,8 @@ from simulator.engine.fairshare import FairShare
 from simulator.engine.links import LinkState
 from simulator.engine.probes import it_power_probe, run_probes
 from simulator.engine.sampler import Gauge, GaugeKind, Samples, sampler
-from simulator.engine.site_power import SiteAdmission
 from simulator.engine.serving.service import Service, deploy, settle
+from simulator.engine.site_power import SiteAdmission
 from simulator.engine.training import TrainingJob
 from simulator.models.reliability import Scope
 from simulator.models.topology.network import Network

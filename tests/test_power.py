@@ -13,8 +13,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.catalog import CATALOG_DIR, accelerator, model
 from benchmarks.power_caps import CLOCKS, CURVES, LLAMA, VIT, fit, simulated_throughput
+from simulator.catalog import CATALOG_DIR, accelerator, model
 from simulator.models.hardware import Accelerator, MemoryKind, Precision
 from simulator.models.power import Dvfs, clock_fraction_at_cap
 from simulator.models.workload.kernels import elementwise, gemm, kernel_time_s

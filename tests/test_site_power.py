@@ -17,6 +17,7 @@ from simulator.engine.site_power import SiteAdmission
 from simulator.models.power import PoolDraw, facility_w, site_cap
 from simulator.plan.load import load_scenario, load_text
 from simulator.plan.site_power import site_plan
+from simulator.report.html import report_html
 from simulator.run import simulate
 from simulator.scenario.loader import ScenarioError
 from simulator.units import JOULES_PER_KWH
@@ -146,7 +147,7 @@ def test_impossible_budgets_are_located_errors() -> None:
         load_text(two_jobs("{budget: 20 kW, policy: queue}"), "two.yaml")
     with pytest.raises(ScenarioError, match=r"two.yaml:\d+: cluster.site_power.budget: .*nothing could start"):
         load_text(two_jobs("{budget: 5 kW, policy: queue}"), "two.yaml")
-    with pytest.raises(ScenarioError, match="site_power.policy"):
+    with pytest.raises(ScenarioError, match=r"site_power\.policy"):
         load_text(two_jobs("{budget: 5 kW, policy: shed}"), "two.yaml")
 
 
@@ -164,6 +165,14 @@ def test_the_power_series_integrates_to_the_reports_energy(site: str) -> None:
     mean_w = report.cluster.energy_kwh * JOULES_PER_KWH / report.simulated_s
     assert report.cluster.site_power.mean_facility_w == pytest.approx(mean_w)
     assert min(series.facility_power_w) <= mean_w <= report.cluster.site_power.peak_facility_w * (1 + 1e-12)
+
+
+def test_the_run_page_plots_power_against_the_budget() -> None:
+    page = report_html(simulate(load_text(two_jobs("{budget: 25 kW, policy: cap}"), "two.yaml")))
+    assert "Power over time, GPUs capped at 70% of TDP" in page and "site budget (0.025 MW)" in page
+    assert "peak 0.02 MW, mean 0.02 MW at the meter; budget 0.025 MW, policy cap" in page
+    plain = report_html(simulate(load_text(two_jobs(), "two.yaml")))
+    assert "Power over time" not in plain and "site power" not in plain
 
 
 def test_pools_get_the_same_fraction_of_their_own_tdp() -> None:
