@@ -10,9 +10,11 @@ import math
 
 import numpy as np
 import pytest
+import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from simulator.engine.cluster import Cluster
 from simulator.engine.site_power import SiteAdmission
 from simulator.models.power import PoolDraw, facility_w, site_cap
 from simulator.plan.load import load_scenario, load_text
@@ -207,3 +209,26 @@ def test_the_50_mw_scenario_caps_at_497_w_and_trades_13_percent_of_speed_for_15_
     assert slowdown == pytest.approx(1.13, abs=0.01)
     assert saved == pytest.approx(0.15, abs=0.01)
     assert site.peak_facility_w <= 50e6 and not math.isnan(site.mean_facility_w)
+
+
+def test_the_cluster_hook_admits_by_the_watts_a_request_names_and_frees_them_on_release() -> None:
+    """Two 8-GPU requests on a 16-GPU cluster whose budget holds one at 1 kW per GPU: the second, naming 1 kW, waits
+    for the first to release; a request naming 300 W per GPU fits beside it at once."""
+    env = simpy.Environment()
+    admission = SiteAdmission(budget_w=16 * 100.0 + 8 * 900.0 + 10.0, pue=1.0, base_w=16 * 100.0, idle_w=100.0,
+                              full_load_w=1000.0)
+    cluster = Cluster(env, 2, 8, site_power=admission)
+    first = cluster.request(8, watts_per_gpu=1000.0)
+    second = cluster.request(8)  # the site's full-load figure, 1 kW
+    assert first.triggered and not second.triggered and admission.blocked_since == {1: 0.0}
+
+    def later() -> simpy.events.ProcessGenerator:
+        yield env.timeout(5.0)
+        cluster.release(first.value)
+    env.process(later())
+    env.run()
+    assert second.triggered and admission.waits_s == [5.0]
+    cluster.release(second.value)
+    light = Cluster(simpy.Environment(), 2, 8, site_power=SiteAdmission(16 * 100.0 + 8 * 900.0 + 8 * 200.0 + 10.0,
+                                                                          1.0, 16 * 100.0, 100.0, 1000.0))
+    assert light.request(8).triggered and light.request(8, watts_per_gpu=300.0).triggered

@@ -32,6 +32,7 @@ from simulator.report.render import (
     format_figure,
     jobs_rows,
     latency_text,
+    site_power_text,
     step_parts_text,
     tenant_table,
     usd_text,
@@ -111,11 +112,8 @@ def _report_body(report: Report, ids: Iterator[int]) -> str:
                ("cost", f"{usd_text(c.cost_usd)} (GPU time {usd_text(c.rental_usd)}, energy {energy_cost_text(c)})"),
                ("energy", f"{c.energy_kwh:,.0f} kWh"), ("carbon", carbon_text(c.carbon_tco2e)),
                ("node failures", f"{c.node_failures:,}")]
-    if (site := c.site_power) is not None:
-        drawn = f"peak {site.peak_facility_w / 1e6:,.2f} MW, mean {site.mean_facility_w / 1e6:,.2f} MW at the meter"
-        budget = "" if site.budget_w is None else f"; budget {site.budget_w / 1e6:,.3g} MW, policy {site.policy}"
-        cap = "" if site.cap_fraction is None else f", GPUs capped at {site.cap_fraction:.1%} of TDP"
-        summary.append(("site power", drawn + budget + cap))
+    if c.site_power is not None:
+        summary.append(("site power", site_power_text(c.site_power)))
     figures = [cluster_figure(report), progress_figure(report), cost_figure(report),
                energy_figure(report, carbon_text(c.carbon_tco2e))]
     if report.series.facility_power_w:
