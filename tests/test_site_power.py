@@ -20,6 +20,7 @@ from simulator.models.power import PoolDraw, facility_w, site_cap
 from simulator.plan.load import load_scenario, load_text
 from simulator.plan.site_power import site_plan
 from simulator.report.html import report_html
+from simulator.report.tables import series_table
 from simulator.run import simulate
 from simulator.scenario.loader import ScenarioError
 from simulator.units import JOULES_PER_KWH
@@ -232,3 +233,11 @@ def test_the_cluster_hook_admits_by_the_watts_a_request_names_and_frees_them_on_
     light = Cluster(simpy.Environment(), 2, 8, site_power=SiteAdmission(16 * 100.0 + 8 * 900.0 + 8 * 200.0 + 10.0,
                                                                           1.0, 16 * 100.0, 100.0, 1000.0))
     assert light.request(8).triggered and light.request(8, watts_per_gpu=300.0).triggered
+
+
+def test_the_power_series_are_exported_with_the_others() -> None:
+    report = simulate(load_text(two_jobs("{}"), "two.yaml"))
+    table = series_table(report)
+    rows = [i for i, name in enumerate(table["series"]) if name == "facility_power_w"]
+    assert len(rows) == len(report.series.time_s)
+    assert [table["value"][i] for i in rows] == report.series.facility_power_w
