@@ -17,18 +17,21 @@ from simulator.engine.failures import failure_process, network_links
 from simulator.engine.fairshare import FairShare
 from simulator.engine.job_pools import JobPools
 from simulator.engine.links import LinkState
-from simulator.engine.probes import run_probes
-from simulator.engine.sampler import Samples, sampler
+from simulator.engine.probes import it_power_probe, run_probes
+from simulator.engine.sampler import Gauge, GaugeKind, Samples, sampler
 from simulator.engine.serving.service import Service, deploy, settle
+from simulator.engine.site_power import SiteAdmission
 from simulator.engine.training import TrainingJob
 from simulator.models.reliability import Scope
 from simulator.models.topology.network import Network
 from simulator.models.workload.step_time import StepTime, StepTimeModel
 from simulator.models.workload.traffic import Placed, transfer_traffic
+from simulator.plan.economy import Economy
 from simulator.plan.jobs import make_jobs
 from simulator.plan.network import cached_network, topology_leaves
 from simulator.plan.pools import PoolEconomy, allocation_options, pool_economy
 from simulator.plan.serving import service_plan, serving_pools
+from simulator.plan.site_power import SitePlan, site_plan
 from simulator.plan.training import (
     DEFAULT_STEP_MODEL,
     placed_step_s,
@@ -38,6 +41,7 @@ from simulator.plan.training import (
     split_step,
 )
 from simulator.report.build_jobs import jobs_report
+from simulator.report.build_power import with_site_power
 from simulator.report.build_records import run_records
 from simulator.report.build_run import EMPTY_SERIES, cluster_report, tenant_reports, time_series
 from simulator.report.build_serving import inference_report
@@ -51,12 +55,16 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     attached (`Report.records`: per request and per span, for the exports and the trace); without `series` the
     report's time series are left empty and no records are attached (Monte Carlo replicates do not plot)."""
     started = time.perf_counter()
+    site = site_plan(scenario)
+    scenario = scenario if site is None else site.scenario  # under policy cap, with the caps it chose
     env = simpy.Environment()
     economies = pool_economy(scenario)
-    economy = economies.cluster
+    economy = economies.of(np.array([p.gpus for p in scenario.cluster.pool_specs]) / scenario.cluster.gpus)
     batch = [BatchJob.of(d) for d in make_jobs(scenario.jobs, scenario.seed, economy.power.computing_w,
                                                 scenario.cluster)]
-    cluster = _cluster(env, scenario, [w.tenant for w in scenario.workloads] + [j.tenant for j in batch])
+    cluster = _cluster(env, scenario, [w.tenant for w in scenario.workloads] + [j.tenant for j in batch],
+                       site_admission(site, economy))
+    cluster.pool_full_w = tuple(e.power.computing_w for e in economies.pools)
     for batch_job in batch if scenario.cluster.pools else ():  # any one pool, at that pool's power
         batch_job.options = allocation_options(scenario.cluster, batch_job.gpus)
         batch_job.pool_power_w = tuple(e.power.computing_w for e in economies.pools)
@@ -83,6 +91,10 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
         if fabric is not None and batch_job.traffic is not None:
             batch_job.contention = fabric.join(batch_job, functools.partial(_placed, batch_job))
     gauges = run_probes(cluster, [r.job for r in runs], services, batch)
+    if site is not None:
+        power = economy.power
+        gauges[Gauge(GaugeKind.IT_POWER)] = it_power_probe(cluster, [r.job for r in runs], services, batch, gauges, (
+            power.computing_w, power.idle_w, power.down_w, economy.network_w))
     samples = Samples()
     if series:
         env.process(sampler(env, gauges, samples))
@@ -107,21 +119,26 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     reports |= {w.name: inference_report(w, s, outcome, scenario.cluster.view(serving_pools(w, scenario.cluster)[0]),
                                          paying[w.name])
                 for w, s, outcome in zip(inference, services, outcomes, strict=True)}
+    cluster_part = cluster_report(cluster, env.now, economies, [r.job for r in runs], batch,
+                                  sum(s.gpu_seconds(o.lost_s) for s, o in zip(services, outcomes, strict=True)),
+                                  links.link_failures if links else 0, fabric, scenario.cluster.pools)
+    series_part = time_series(samples, runs, services, outcomes, env.now, fabric) if series else EMPTY_SERIES
+    if site is not None:
+        cluster_part, series_part = with_site_power(cluster_part, series_part, site, samples, env.now,
+                                                    cluster.site_power)
     report = Report(
         scenario=scenario.name,
         seed=scenario.seed,
         clustersim_version=__version__,
         simulated_s=env.now,
         wall_s=time.perf_counter() - started,
-        cluster=cluster_report(cluster, env.now, economies, [r.job for r in runs], batch,
-                               sum(s.gpu_seconds(o.lost_s) for s, o in zip(services, outcomes, strict=True)),
-                               links.link_failures if links else 0, fabric, scenario.cluster.pools),
+        cluster=cluster_part,
         jobs=jobs_report(batch, env.now) if scenario.jobs else None,
         tenants=tenant_reports(scenario, reports, batch, economies, cluster,
                                {name: e.prices.gpu_hour_usd for name, e in paying.items()}),
         workloads={w.name: reports[w.name] for w in scenario.workloads},
         notes=[note for r in runs for note in r.plan.notes],
-        series=time_series(samples, runs, services, outcomes, env.now, fabric) if series else EMPTY_SERIES,
+        series=series_part,
     )
     return report.attach(run_records([r.job for r in runs], services, outcomes, env.now)) if series else report
 
@@ -165,8 +182,19 @@ def _placed(job: BatchJob) -> Placed:
     return job.placed
 
 
-def _cluster(env: simpy.Environment, scenario: Scenario, tenants: list[str]) -> Cluster:
-    """The GPU pool under the scenario's scheduler (policy, preemption, quotas, fair share)."""
+def site_admission(site: SitePlan | None, economy: Economy) -> SiteAdmission | None:
+    """Admission against the site budget under policy queue (None otherwise): the network and every GPU idle as the
+    base, a request's GPUs at full load (docs/fleets-power.md)."""
+    if site is None or site.spec.policy != "queue" or site.spec.budget_w is None:
+        return None
+    gpus = site.scenario.cluster.gpus
+    return SiteAdmission(site.spec.budget_w, site.pue, site.network_w + gpus * economy.power.idle_w,
+                         economy.power.idle_w, economy.power.computing_w)
+
+
+def _cluster(env: simpy.Environment, scenario: Scenario, tenants: list[str],
+             site_power: SiteAdmission | None = None) -> Cluster:
+    """The GPU pool under the scenario's scheduler (policy, preemption, quotas, fair share) and site budget."""
     gpn = scenario.cluster.gpus_per_node
     sharing = scenario.scheduler.fair_share
     pools = scenario.cluster.pools
@@ -175,7 +203,7 @@ def _cluster(env: simpy.Environment, scenario: Scenario, tenants: list[str]) -> 
                    scenario.scheduler.quotas,
                    None if sharing is None else FairShare(tenants, sharing.shares, sharing.half_life_s, sharing.weight),
                    scenario.scheduler.placement,  # its own stream: keyed apart from failures' and services'
-                   np.random.default_rng(np.random.SeedSequence(scenario.seed, spawn_key=(2,))),
+                   np.random.default_rng(np.random.SeedSequence(scenario.seed, spawn_key=(2,))), site_power,
                    tuple(p.nodes for p in pools) if pools else ())
 
 

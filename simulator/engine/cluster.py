@@ -20,7 +20,9 @@ from simulator.engine.effects import Holder, Straggler, straggle
 from simulator.engine.fairshare import FairShare
 from simulator.engine.placement import PLACEMENTS, Free
 from simulator.engine.placement import GpuIds as GpuIds
+from simulator.engine.pool_ledger import PoolLedger
 from simulator.engine.scheduling import POLICIES, Request
+from simulator.engine.site_power import SiteAdmission
 from simulator.plan.pools import Need, Shares
 from simulator.scenario.policies import PlacementName, SchedulerName
 
@@ -34,7 +36,8 @@ class Cluster:
                  policy: SchedulerName = "fifo", preemption: bool = False,
                  unit_nodes: int = 1, quotas: dict[str, int] | None = None,
                  fair_share: FairShare | None = None, placement: PlacementName = "topology_aware",
-                 rng: np.random.Generator | None = None, pool_nodes: tuple[int, ...] = ()) -> None:
+                 rng: np.random.Generator | None = None, site_power: SiteAdmission | None = None,
+                 pool_nodes: tuple[int, ...] = ()) -> None:
         self.env = env
         self.nodes = nodes
         self.gpus_per_node = gpus_per_node
@@ -79,11 +82,10 @@ class Cluster:
         # pools: consecutive nodes each; the pool of every GPU (one pool: the whole cluster)
         self.pool_nodes = pool_nodes or (nodes,)
         self.pool_of_gpu = np.repeat(np.arange(len(self.pool_nodes)), np.asarray(self.pool_nodes) * gpus_per_node)
-        self.pool_of_node = np.repeat(np.arange(len(self.pool_nodes)), self.pool_nodes)
-        self.busy_gpu_s_by_pool = np.zeros(len(self.pool_nodes))  # busy_gpu_s, busy_energy_j, productive_gpu_s
-        self.busy_energy_j_by_pool = np.zeros(len(self.pool_nodes))  # by pool
-        self.productive_gpu_s_by_pool = np.zeros(len(self.pool_nodes))
-        self.down_node_s_by_pool = np.zeros(len(self.pool_nodes))  # repairs finished
+        self.by_pool = PoolLedger(self.pool_nodes, gpus_per_node)
+        self.pool_full_w: tuple[float, ...] = ()  # full-load wall W per GPU in each pool, for the site budget
+        self.site_power = site_power  # admission under a site power budget (policy queue), or none
+        self._watts: dict[int, float | None] = {}  # request order -> full-load wall W per GPU it named
 
     @property
     def waiting_requests(self) -> int:
@@ -91,16 +93,19 @@ class Cluster:
         return len(self._waiting)
 
     def request(self, count: int, priority: int = 0, estimate_s: float = math.inf, tenant: str = "",
-                options: tuple[Need, ...] = ()) -> simpy.Event:
+                options: tuple[Need, ...] = (), watts_per_gpu: float | None = None) -> simpy.Event:
         """An event that succeeds with the ids of `count` GPUs on healthy nodes once the policy grants them;
         `estimate_s`, how long they will be held, lets backfilling plan around the request; `options`, the ways
-        it may take them from pools (the first that fits; none: anywhere)."""
+        it may take them from pools (the first that fits; none: anywhere); `watts_per_gpu`, its GPUs' wall power
+        at full load, what a site power budget admits it against (None: the site's figure)."""
         if not 0 < count <= self.gpus:
             raise ValueError(f"cannot allocate {count} of {self.gpus} GPUs")
         if any(sum(n for _, n in need) != count for need in options):
             raise ValueError(f"every way of splitting {count} GPUs over pools must sum to it: {options}")
         event = self.env.event()
         request = Request(count, event, priority, estimate_s, self._submitted, tenant, options)
+        if self.site_power is not None:
+            self._watts[request.order] = watts_per_gpu
         self._submitted += 1
         self._policy.enqueue(self._waiting, request)
         self._grant()
@@ -121,6 +126,9 @@ class Cluster:
         for request in self._waiting:
             if request.event is event:
                 self._waiting.remove(request)
+                if self.site_power is not None:
+                    self._watts.pop(request.order, None)
+                    self.site_power.blocked_since.pop(request.order, None)
                 self._grant()
                 return True
         return False
@@ -164,6 +172,8 @@ class Cluster:
         self.free[ids] = True
         key = int(ids.min())
         self._ends.pop(key, None)
+        if self.site_power is not None:
+            self.site_power.release(key)
         self._preemptible.pop(key, None)
         self._draining.pop(key, None)
         tenant, count = self._tenant_of.pop(key, ("", 0))
@@ -252,16 +262,14 @@ class Cluster:
     def record_busy(self, gpus: int, seconds: float, power_w: float, shares: Shares | None = None) -> None:
         """`gpus` GPUs computed for `seconds` at `power_w` each (wall power, before PUE), spread over the pools by
         `shares` (None: the first pool)."""
-        shares = shares or Shares.one(0, len(self.pool_nodes))
         self.busy_gpu_s += gpus * seconds
         self.busy_energy_j += gpus * seconds * power_w
-        self.busy_gpu_s_by_pool += gpus * seconds * shares.gpus
-        self.busy_energy_j_by_pool += gpus * seconds * power_w * shares.energy
+        self.by_pool.busy(gpus * seconds, gpus * seconds * power_w, shares)
 
     def record_productive(self, gpu_s: float, shares: Shares | None = None) -> None:
         """GPU-seconds of work that counts, spread over the pools by `shares` (None: the first pool)."""
         self.productive_gpu_s += gpu_s
-        self.productive_gpu_s_by_pool += gpu_s * (shares or Shares.one(0, len(self.pool_nodes))).gpus
+        self.by_pool.productive(gpu_s, shares)
 
     def shares(self, ids: GpuIds) -> NDArray[np.float64]:
         """Fraction of `ids` in each pool."""
@@ -269,11 +277,7 @@ class Cluster:
 
     def down_gpu_seconds_by_pool(self) -> NDArray[np.float64]:
         """GPU-seconds on failed nodes so far in each pool, counting repairs still under way."""
-        ongoing = [0.0] * len(self.pool_nodes)
-        for node, since in self._down_since.items():
-            ongoing[self.pool_of_node[node]] += self.env.now - since
-        down: NDArray[np.float64] = (self.down_node_s_by_pool + np.asarray(ongoing)) * self.gpus_per_node
-        return down
+        return self.by_pool.down_gpu_s(self._down_since, self.env.now)
 
     def down_gpu_seconds(self) -> float:
         """GPU-seconds on failed nodes so far, counting repairs still under way."""
@@ -300,7 +304,7 @@ class Cluster:
             self.down_held_node_s[node] += self.env.now - since
         down_s = self.env.now - self._down_since.pop(node)
         self._down_node_s += down_s
-        self.down_node_s_by_pool[self.pool_of_node[node]] += down_s
+        self.by_pool.repaired(node, down_s)
         event = self._repaired.pop(node, None)
         if event is not None:
             event.succeed()
@@ -320,6 +324,10 @@ class Cluster:
         self._allocated_at[ids] = self.env.now
         self._ends[int(ids.min())] = (self.env.now + request.estimate_s, request.count)
         self._tenant_of[int(ids.min())] = (request.tenant, request.count)
+        if self.site_power is not None:
+            self.site_power.start(request.order, int(ids.min()), request.count, self._request_watts(request, need),
+                                  self.env.now)
+            self._watts.pop(request.order, None)
         self._holdings_change()
         self.tenant_gpus[request.tenant] = self.tenant_gpus.get(request.tenant, 0) + request.count
         request.event.succeed(ids)
@@ -366,7 +374,7 @@ class Cluster:
             self._grant_pooled(free_ids)
             return
         queue = self._queue()
-        while queue and queue[0].count <= free_ids.size:
+        while queue and queue[0].count <= free_ids.size and self._powered(queue[0]):
             request = queue[0]
             self._waiting.remove(request)
             ids = self._start(request, free_ids)
@@ -375,6 +383,8 @@ class Cluster:
         if queue:
             self._preempt_for(queue[0], free_ids.size)
         for request in self._policy.behind_head(queue, int(free_ids.size), self):
+            if not self._powered(request):
+                continue
             self._waiting.remove(request)
             ids = self._start(request, free_ids)
             free_ids = np.setdiff1d(free_ids, ids, assume_unique=True)
@@ -389,6 +399,8 @@ class Cluster:
                 blocked |= pools
                 continue
             need = self._fitting(request, free_ids)
+            if need is not None and not self._powered(request, need):
+                need = None
             if need is None:
                 if not blocked:
                     self._preempt_for(request, int(np.count_nonzero(np.isin(self.pool_of_gpu[free_ids],
@@ -410,6 +422,20 @@ class Cluster:
     def pool_of(self, ids: GpuIds) -> int:
         """The pool of the first of `ids` (an allocation's home pool)."""
         return int(self.pool_of_gpu[int(ids.min())])
+
+    def _powered(self, request: Request, need: Need = ()) -> bool:
+        """Whether the site power budget (if any) lets `request` start now (taking its GPUs as `need` says: at
+        those pools' full-load power, `pool_full_w`, unless it named its own)."""
+        if self.site_power is None:
+            return True
+        return self.site_power.fits(request.order, request.count, self._request_watts(request, need), self.env.now)
+
+    def _request_watts(self, request: Request, need: Need) -> float | None:
+        """Full-load wall W per GPU of `request` taken as `need`: its own, else its pools' (None: the site's)."""
+        watts = self._watts.get(request.order)
+        if watts is None and need and self.pool_full_w:
+            watts = sum(n * self.pool_full_w[pool] for pool, n in need) / request.count
+        return watts
 
     def _place(self, free_ids: GpuIds, count: int) -> GpuIds:
         """`count` of the free GPUs, where the placement policy puts them (engine/placement.py)."""

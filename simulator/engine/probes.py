@@ -45,6 +45,24 @@ def run_probes(cluster: Cluster, jobs: list[TrainingJob], services: list[Service
     return gauges
 
 
+def it_power_probe(cluster: Cluster, jobs: list[TrainingJob], services: list[Service], batch: list[BatchJob],
+                   gauges: dict[Gauge, Reading], watts: tuple[float, float, float, float]) -> Reading:
+    """IT power now (O(jobs)): computing training and batch jobs at their own wall power per GPU, serving GPUs
+    iterating at `computing` W, GPUs on failed nodes at `down` W, every other GPU at `idle` W, plus the network;
+    `watts` = (computing, idle, down, network), the figures the report's energy uses."""
+    computing_w, idle_w, down_w, network_w = watts
+    serving = [gauges[Gauge(GaugeKind.SERVICE_BUSY_GPUS, s.plan.name)] for s in services]
+
+    def read() -> float:
+        busy = [j for j in jobs if j.computing] + [j for j in batch if j.running]
+        iterating = sum(g() for g in serving)
+        down = float((cluster.nodes - np.count_nonzero(cluster.up)) * cluster.gpus_per_node)
+        idle = max(0.0, cluster.gpus - sum(j.gpus for j in busy) - iterating - down)
+        return (sum(j.gpus * j.power_w for j in busy) + iterating * computing_w + down * down_w + idle * idle_w
+                + network_w)
+    return read
+
+
 def service_probes(service: Service) -> dict[Gauge, Reading]:
     """What the sampler reads of a service: progress, queue, batch, GPUs iterating, replicas up, KV-cache use, and
     its replicas' busy and provisioned time so far (O(replicas) per sample, nothing per request)."""

@@ -33,6 +33,7 @@ class GaugeKind(Enum):
     KV_USE = "a service's KV-cache blocks held / capacity of its replicas up"
     BUSY_REPLICA_S = "a service's replica-seconds iterating so far (cumulative)"
     PROVISIONED_REPLICA_S = "a service's replica-seconds provisioned so far (cumulative)"
+    IT_POWER = "GPUs with their servers and the network, W before PUE"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from enum import StrEnum
 from pydantic import Field, model_validator
 
 from simulator.base import Strict
+from simulator.models.power import Dvfs, clock_fraction_at_cap
 from simulator.units import (
     Bandwidth,
     FlopRate,
@@ -139,6 +140,22 @@ class Accelerator(Strict):
     idle_power_fraction: float = Field(
         0.2, gt=0, le=1, description="idle power as a fraction of TDP (default 0.2 is an assumption)"
     )
+    full_load_power_fraction: float = Field(
+        1.0, gt=0, le=1,
+        description="board draw at the top clock under full compute load / tdp: a power cap at or above it does "
+        "not bind (H100: 647 W of 700 W measured, Ujeniya et al. 2026); default 1, assumed",
+    )
+    voltage_floor: float = Field(
+        0.61, gt=0, le=1,
+        description="core voltage at and below voltage_floor_clock / voltage at the top clock: below that clock "
+        "power falls only linearly with it (docs/fleets-power.md); default: the H100 calibration, assumed for "
+        "other chips",
+    )
+    voltage_floor_clock: float = Field(
+        0.41, ge=0, lt=1,
+        description="SM clock / top clock below which the core voltage stays at voltage_floor (above it the "
+        "voltage rises linearly to the top clock); default: the H100 calibration, assumed for other chips",
+    )
     server_power_overhead: float = Field(
         1.8, ge=1, le=5,
         description="node power at full load per chip divided by TDP (CPUs, NICs, fans); DGX H100: 1.82",
@@ -243,12 +260,20 @@ class Accelerator(Strict):
         return self.tdp_w if self.power_cap_w is None else min(self.tdp_w, self.power_cap_w)
 
     @property
+    def dvfs(self) -> Dvfs:
+        """Its voltage-frequency curve and full-load draw (simulator/models/power.py); needs a TDP."""
+        if self.tdp_w is None:
+            raise ValueError(f"accelerator {self.name} has no tdp")
+        return Dvfs(self.tdp_w, self.static_power_w, self.tdp_w * self.full_load_power_fraction,
+                    self.voltage_floor, self.voltage_floor_clock)
+
+    @property
     def clock_fraction(self) -> float:
         """Sustained SM clock under full compute load at the power cap, as a fraction of the uncapped one
         (`clock_fraction_at_cap`); 1 without a cap."""
         if self.power_cap_w is None or self.tdp_w is None:
             return 1.0
-        return clock_fraction_at_cap(self.power_cap_w, self.tdp_w, self.static_power_w)
+        return clock_fraction_at_cap(self.power_cap_w, self.dvfs)
 
     def memory_kind_efficiency(self, kind: MemoryKind | None) -> float:
         """Fraction of HBM bandwidth a memory-bound kernel of `kind` reaches; `memory_efficiency` for none."""
@@ -291,17 +316,3 @@ class Accelerator(Strict):
         full_load = self.full_load_chip_w / self.tdp_w  # 1.0 exactly without a cap
         chip_w = self.tdp_w * (self.idle_power_fraction + (full_load - self.idle_power_fraction) * busy_fraction)
         return chip_w * self.server_power_overhead
-
-
-# Dynamic power P_dyn ~ C V^2 f and, over the DVFS range, V roughly proportional to f: P_dyn ~ f^3 (docs/fleets.md,
-# "Power caps"; checked against simulator/catalog/published_power.yaml).
-DVFS_POWER_EXPONENT = 3.0
-
-
-def clock_fraction_at_cap(cap_w: float, tdp_w: float, static_w: float) -> float:
-    """Fraction of its uncapped SM clock a chip sustains under full compute load when held to `cap_w`: full-load
-    power is `static_w` plus a dynamic part that scales as the clock cubed, `tdp_w` at the uncapped clock, so
-    f / f_max = ((cap - static) / (tdp - static))^(1/3), capped at 1."""
-    if cap_w >= tdp_w:
-        return 1.0
-    return float(((cap_w - static_w) / (tdp_w - static_w)) ** (1.0 / DVFS_POWER_EXPONENT))

@@ -16,6 +16,7 @@ from simulator.plan.economy import pool_gpu_hour_rate
 from simulator.plan.job_pricing import trace_runs
 from simulator.plan.network import MissingFigure, network
 from simulator.plan.serving import prefix_slots, serving_config
+from simulator.plan.site_power import site_power_problem
 from simulator.plan.training import training_plan
 from simulator.scenario.inference import EmpiricalLength, InferenceWorkload, TraceArrivals
 from simulator.scenario.jobs import ChoiceGpus, GeneratedJobs, JobSource
@@ -40,6 +41,11 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
     for index, pool in enumerate(cluster.pool_specs):
         at: Path = ("cluster",) if cluster.pools is None else ("cluster", "pools", index)
         problems += _pool_problems(pool, scenario, at)
+    try:
+        if site := site_power_problem(scenario):
+            problems.append(Problem(("cluster", "site_power", "budget"), site))
+    except MissingFigure:
+        pass  # the network's missing figure is reported above
     quotas = scenario.scheduler.quotas
     for index, source in enumerate(scenario.jobs):
         problems += [Problem(("jobs", index, *p.path), p.message)

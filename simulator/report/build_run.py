@@ -82,14 +82,14 @@ def _pool_parts(cluster: Cluster, now: float, economies: PoolEconomy) -> list[di
     for index, nodes in enumerate(cluster.pool_nodes):
         economy = economies.pools[index]
         available = nodes * cluster.gpus_per_node * now
-        busy = float(cluster.busy_gpu_s_by_pool[index])
+        busy = float(cluster.by_pool.busy_gpu_s[index])
         down = min(float(down_s[index]), available - busy)
         idle = available - busy - down
         power = economy.power
-        energy_j = float(cluster.busy_energy_j_by_pool[index]) + idle * power.idle_w + down * power.down_w
+        energy_j = float(cluster.by_pool.busy_energy_j[index]) + idle * power.idle_w + down * power.down_w
         parts.append({"available": available, "down": down, "kwh": economy.prices.facility_kwh(energy_j),
                       "rental": economy.prices.cost_usd(available, 0.0),
-                      "productive": float(cluster.productive_gpu_s_by_pool[index]),
+                      "productive": float(cluster.by_pool.productive_gpu_s[index]),
                       "allocated": float(allocated[index])})
     return parts
 

@@ -19,6 +19,7 @@ from simulator.report.plots import (
     energy_figure,
     jobs_figure,
     link_figure,
+    power_figure,
     progress_figure,
     tenant_figure,
 )
@@ -31,6 +32,7 @@ from simulator.report.render import (
     format_figure,
     jobs_rows,
     latency_text,
+    site_power_text,
     step_parts_text,
     tenant_table,
     usd_text,
@@ -110,8 +112,12 @@ def _report_body(report: Report, ids: Iterator[int]) -> str:
                ("cost", f"{usd_text(c.cost_usd)} (GPU time {usd_text(c.rental_usd)}, energy {energy_cost_text(c)})"),
                ("energy", f"{c.energy_kwh:,.0f} kWh"), ("carbon", carbon_text(c.carbon_tco2e)),
                ("node failures", f"{c.node_failures:,}")]
+    if c.site_power is not None:
+        summary.append(("site power", site_power_text(c.site_power)))
     figures = [cluster_figure(report), progress_figure(report), cost_figure(report),
                energy_figure(report, carbon_text(c.carbon_tco2e))]
+    if report.series.facility_power_w:
+        figures.append(power_figure(report))
     if report.series.link_load:
         figures.append(link_figure(report))
     parts = [f"<h2>Cluster</h2>{_table(summary)}", _plots(figures, ids)]

@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, SerializerFunctionWrapHandler, model_serializer
+from pydantic import Field, PrivateAttr
 
 from simulator.models.workload.step_time import StepTime
 from simulator.report.fleet import PoolReport
 from simulator.report.output import Output
+from simulator.report.power import SitePowerReport
 from simulator.report.records import RunRecords
 from simulator.report.series import TimeSeries
 from simulator.report.tables import frames
@@ -76,16 +77,12 @@ class ClusterReport(Output):
         "they carried training traffic, over the simulated span, 0..1 (empty without training jobs)")
     hottest_links: list[LinkLoad] = Field(description="the most utilized channels over the simulated span")
     pools: dict[str, PoolReport] | None = Field(
-        None, description="by pool, for a cluster with pools: (absent otherwise): GPU time, utilization, energy and "
+        None, exclude_if=lambda value: value is None,
+        description="by pool, for a cluster with pools: (absent otherwise): GPU time, utilization, energy and "
         "cost, summing to the cluster's")
-
-    @model_serializer(mode="wrap")
-    def _without_absent_pools(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """A cluster written without pools reports as it always has: no `pools` key."""
-        data: dict[str, Any] = handler(self)
-        if data.get("pools") is None:
-            data.pop("pools", None)
-        return data
+    site_power: SitePowerReport | None = Field(
+        None, exclude_if=lambda value: value is None,
+        description="the site's power budget, caps and facility power drawn (absent without cluster.site_power)")
 
 
 class StepBreakdown(Output):

@@ -142,6 +142,23 @@ def energy_figure(report: Report, carbon: str) -> Figure:
                   height_px=220, barmode="stack", xaxis={"ticksuffix": " kWh"}, legend=SIDE_LEGEND)
 
 
+def power_figure(report: Report) -> Figure:
+    """IT and facility power over time against the site's budget (a dotted line where there is one), MW."""
+    s = report.series
+    x, unit = time_axis(s.time_s)
+    traces = [step(x, [w / 1e6 for w in s.facility_power_w or []], "facility power (PUE included)",
+                   f"{when(unit)}: %{{y:,.2f}} MW", "#1c7ed6"),
+              step(x, [w / 1e6 for w in s.it_power_w or []], "IT power (GPUs, servers, network)",
+                   f"{when(unit)}: %{{y:,.2f}} MW", "#2b8a3e", width=1)]
+    site = report.cluster.site_power
+    if site is not None and site.budget_w is not None and x:
+        budget_mw = site.budget_w / 1e6
+        traces.append(trace([x[0], x[-1]], [budget_mw] * 2, f"site budget ({budget_mw:,.3g} MW)", "%{y:,.2f} MW",
+                            line={"dash": "dot", "color": "#e03131"}))
+    cap = "" if site is None or site.cap_fraction is None else f", GPUs capped at {site.cap_fraction:.0%} of TDP"
+    return figure(f"Power over time{cap}", traces, f"simulated time ({unit})", "MW", yaxis={"rangemode": "tozero"})
+
+
 def link_figure(report: Report) -> Figure:
     """Mean load of each network tier by the training traffic over time (a step at each job start and stop)."""
     s = report.series

@@ -21,6 +21,7 @@ from simulator.report.model import (
     StepBreakdown,
     TrainingReport,
 )
+from simulator.report.power import SitePowerReport
 from simulator.report.terminal import FittedTable, short_fields
 from simulator.report.text import duration_text, pairs_table
 from simulator.units import format_count, format_si
@@ -53,6 +54,7 @@ def report_tables(report: Report) -> Group:
         ("cost", f"${c.cost_usd:,.2f} (GPU time ${c.rental_usd:,.2f} + energy {energy_cost_text(c)})"),
         ("cost by use", _breakdown_text(c)),
         *_link_rows(report),
+        *([("site power", site_power_text(c.site_power))] if c.site_power is not None else []),
         ("simulation wall time", f"{report.wall_s:.3f} s"),
     ])
     parts: list[Table | FittedTable | str] = [head]
@@ -71,6 +73,16 @@ def report_tables(report: Report) -> Group:
         parts.append(rows_table("tenants", [dict(zip(columns, row, strict=True)) for row in rows]))
     parts += [f"note: {n}" for n in report.notes]
     return Group(*parts)
+
+
+def site_power_text(site: SitePowerReport) -> str:
+    """Facility power drawn, against the budget and the cap chosen where there are, in one line."""
+    drawn = f"peak {site.peak_facility_w / 1e6:,.2f} MW, mean {site.mean_facility_w / 1e6:,.2f} MW at the meter"
+    budget = "" if site.budget_w is None else f"; budget {site.budget_w / 1e6:,.3g} MW, policy {site.policy}"
+    cap = "" if site.cap_fraction is None else f", GPUs capped at {site.cap_fraction:.1%} of TDP"
+    waits = (f", {site.power_waits:,} waited for power (mean {duration_text(site.mean_power_wait_s)})"
+             if site.power_waits else "")
+    return drawn + budget + cap + waits
 
 
 def _link_rows(report: Report) -> list[tuple[str, str]]:

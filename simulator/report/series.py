@@ -71,3 +71,10 @@ class TimeSeries(Output):
     link_load: dict[str, list[float]] = Field(
         description="per network tier, the mean utilization of its channels by training traffic from each of "
         "link_time_s on (a step function)")
+    it_power_w: list[float] | None = Field(
+        None, exclude_if=lambda value: value is None,
+        description="IT power at each sample: GPUs with their server share by state (computing at their workload's "
+        "power, idle, down) plus the network, W (absent without cluster.site_power)")
+    facility_power_w: list[float] | None = Field(
+        None, exclude_if=lambda value: value is None,
+        description="it_power_w x pricing.pue: power at the meter, W (absent without cluster.site_power)")

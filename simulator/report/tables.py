@@ -75,9 +75,9 @@ EVENTS_COLUMNS = {
 }
 SERIES_COLUMNS = {
     "series": Column("string", "", "a TimeSeries field (allocated_gpus, busy_gpus, down_gpus, waiting_workloads, "
-                     "fragmentation, batch_running, tenant_gpus, link_load) or a WorkloadSeries field (progress, "
-                     "queued, running, replicas_up, kv_cache_use, busy_fraction, ttft_p50_s, ttft_p99_s, "
-                     "e2e_p50_s, e2e_p99_s)"),
+                     "fragmentation, batch_running, it_power_w, facility_power_w, tenant_gpus, link_load) or a "
+                     "WorkloadSeries field (progress, queued, running, replicas_up, kv_cache_use, busy_fraction, "
+                     "ttft_p50_s, ttft_p99_s, e2e_p50_s, e2e_p99_s)"),
     "subject": Column("string", "", "the tenant, workload or network tier (empty for cluster-wide series)"),
     "time_s": Column("float64", "s", "sample time (link_load: from TimeSeries.link_time_s)"),
     "value": Column("float64", "", "the value then, in the series' unit (docs above; empty: none, such as a "
@@ -87,7 +87,8 @@ COLUMNS = {"requests": REQUESTS_COLUMNS, "jobs": JOBS_COLUMNS, "events": EVENTS_
 # WorkloadSeries' series, exported under their own names with the workload as subject
 WORKLOAD_SERIES = tuple(name for name in WorkloadSeries.model_fields if name != "events")
 # TimeSeries' cluster-wide series, exported under their own names
-CLUSTER_SERIES = ("allocated_gpus", "busy_gpus", "down_gpus", "waiting_workloads", "fragmentation", "batch_running")
+CLUSTER_SERIES = ("allocated_gpus", "busy_gpus", "down_gpus", "waiting_workloads", "fragmentation", "batch_running",
+                  "it_power_w", "facility_power_w")
 
 
 def floats(values: np.ndarray) -> list[float | None]:

@@ -21,6 +21,7 @@ from simulator.models.workload.parallelism import Parallelism
 from simulator.scenario.inference import InferenceWorkload
 from simulator.scenario.jobs import JobSource, SchedulerSpec
 from simulator.scenario.pools import PoolSpec, RentalKind, pooled_cluster
+from simulator.scenario.power import SitePowerSpec
 from simulator.scenario.refs import NAME_PATTERN, AcceleratorRef, ModelRef
 from simulator.units import Duration, NonNegativeDuration, PositiveBytes, PositiveCount, Power
 
@@ -68,6 +69,11 @@ class ClusterSpec(Strict):
         description="operating power cap of every GPU (nvidia-smi -pl), W: at most the accelerator's tdp and at "
         "least its lowest settable limit; compute runs at the clock the cap leaves (docs/fleets.md, 'Power caps'); "
         "null: none",
+    )
+
+    site_power: SitePowerSpec | None = Field(
+        None, description="the site's facility power budget and policy (cap or queue), and power over time in the "
+        "report (docs/fleets-power.md); null: none",
     )
 
     @field_validator("power_cap_w")
