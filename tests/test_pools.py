@@ -1,0 +1,306 @@
+"""Mixed fleets: `cluster.pools` in the schema and the checks, allocations bound to pools in the engine, the
+balanced and even micro-batch splits of a job across pools, per-pool pricing of training and serving, and the
+report's per-pool figures summing to the cluster's."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import pytest
+import simpy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import simulator as cs
+from simulator.engine.cluster import Cluster
+from simulator.models.workload.split import balanced_split, even_split
+from simulator.plan.pools import Shares, allocation_options
+
+MIXED = """
+name: mixed
+cluster:
+  pools:
+    - {name: h100, accelerator: h100-sxm, nodes: 4, gpus_per_node: 8}
+    - {name: a100, accelerator: a100-80gb-sxm, nodes: 4, gpus_per_node: 8, gpu_hour_usd: 1.2}
+pricing: {gpu_hour_usd: 2.5}
+workloads:
+  - name: train
+    kind: training
+    model: llama3.1-8b
+    tokens: 2B
+    seq_len: 8192
+    global_batch_size: 512
+    pools: {h100: 32, a100: 32}
+    parallelism: {tp: 8, dp: 8, zero_stage: 1}
+"""
+
+
+def _load(text: str = MIXED, **changes: Any) -> cs.Scenario:
+    return cs.load(text, changes)
+
+
+def _problems(text: str, **changes: Any) -> str:
+    with pytest.raises(cs.ScenarioError) as caught:
+        cs.load(text, changes)
+    return str(caught.value)
+
+
+# --- schema and checks ---------------------------------------------------------------------------------------
+
+def test_the_old_form_is_one_pool_named_default() -> None:
+    scenario = cs.load("scenarios/quickstart.yaml")
+    (pool,) = scenario.cluster.pool_specs
+    assert (pool.name, pool.nodes, pool.gpus_per_node) == ("default", scenario.cluster.nodes,
+                                                           scenario.cluster.gpus_per_node)
+    assert pool.accelerator == scenario.cluster.accelerator
+    assert scenario.cluster.view("anything") is scenario.cluster
+
+
+def test_pools_fill_the_cluster_and_views_carry_each_accelerator() -> None:
+    cluster = _load().cluster
+    assert (cluster.nodes, cluster.gpus_per_node, cluster.gpus) == (8, 8, 64)
+    assert cluster.accelerator.name == "h100-sxm"
+    assert cluster.view("a100").accelerator.name == "a100-80gb-sxm"
+    assert cluster.view("a100").pools == cluster.pools
+    assert [cluster.first_node(i) for i in range(2)] == [0, 4]
+
+
+def test_a_scenario_with_pools_round_trips_through_its_own_dump() -> None:
+    scenario = _load()
+    assert cs.load(scenario).cluster == scenario.cluster
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"cluster.pools.a100.gpus_per_node": 4}, "cluster: pools must share gpus_per_node (got 4, 8)"),
+    ({"cluster.pools.a100.name": "h100"}, "pool names must be unique (repeated: h100)"),
+    ({"cluster.pools.a100.rental": "spot", "cluster.pools.a100.gpu_hour_usd": None},
+     "cluster.pools.a100.rental: the catalog has no spot price for a100-80gb-sxm"),
+    ({"cluster.pools.a100.power_cap": "500 W"}, "power_cap 500 W exceeds a100-80gb-sxm's tdp 400 W"),
+    ({"workloads.train.pools": {"h100": 32, "b200": 32}}, "workloads.train.pools.b200: unknown pool 'b200'; the "
+                                                           "cluster's pools: h100, a100"),
+    ({"workloads.train.pools": {"h100": 28, "a100": 36}}, "pools must hold whole data-parallel replicas of 8 GPUs"),
+    ({"workloads.train.pools": {"h100": 24, "a100": 40}}, "workloads.train.pools.a100: 40 GPUs asked, but pool a100 "
+                                                          "has 32 (4 nodes x 8)"),
+    ({"workloads.train.pools": {"h100": 32}}, "pools must hold whole data-parallel replicas of 8 GPUs summing to "
+                                               "the layout's 64"),
+])
+def test_bad_pools_are_refused_at_their_field(change: dict[str, Any], expected: str) -> None:
+    assert expected in _problems(MIXED, **change)
+
+
+def test_old_keys_next_to_pools_are_refused() -> None:
+    text = MIXED.replace("cluster:\n", "cluster:\n  nodes: 8\n")
+    assert "<string>:3: cluster: with pools:, give nodes in each pool instead of on the cluster" in _problems(text)
+
+
+def test_a_pinned_job_that_its_pool_cannot_hold_is_refused_with_the_pool_named() -> None:
+    found = _problems(MIXED, **{"workloads.train.pools": None, "workloads.train.pool": "a100",
+                                "workloads.train.parallelism.dp": 8})
+    assert ("tp x pp x dp = 8 x 1 x 8 = 64 GPUs, but pool a100 has 32 (4 nodes x 8); the product must be at most 32"
+            in found)
+
+
+def test_an_unpinned_job_needs_one_pool_that_can_run_it() -> None:
+    fits = _load(**{"workloads.train.pools": None, "workloads.train.parallelism.dp": 4})
+    assert fits.workloads[0].pool_names == ()
+    assert "the product must be at most" in _problems(MIXED, **{"workloads.train.pools": None})
+
+
+def test_a_pinned_service_names_its_pools_accelerators_when_memory_is_short() -> None:
+    text = MIXED.replace("a100-80gb-sxm", "a100-40gb-sxm").split("workloads:")[0] + """workloads:
+  - name: chat
+    kind: inference
+    model: llama3.1-70b
+    replicas: 1
+    tp: 2
+    pool: a100
+    slo: {ttft: 1 s, tpot: 50 ms}
+    arrivals: {kind: poisson, rate: 1, requests: 10}
+    input_tokens: 100
+    output_tokens: 10
+"""
+    assert "room for a KV-cache block in a100-40gb-sxm's" in _problems(text)
+    assert cs.load(text.replace("pool: a100", "pool: h100").replace("tp: 2", "tp: 4"))
+
+
+# --- engine --------------------------------------------------------------------------------------------------
+
+def _pooled(pool_nodes: tuple[int, ...] = (2, 2)) -> tuple[simpy.Environment, Cluster]:
+    env = simpy.Environment()
+    return env, Cluster(env, sum(pool_nodes), 8, pool_nodes=pool_nodes)
+
+
+def _hold(env: simpy.Environment, cluster: Cluster, count: int, hold_s: float, options: Any,
+          got: dict[str, tuple[float, np.ndarray]], name: str, ask_s: float = 0.0,
+          ) -> Generator[simpy.Event, object, None]:
+    yield env.timeout(ask_s)
+    ids = yield cluster.request(count, options=options)
+    assert isinstance(ids, np.ndarray)
+    got[name] = (env.now, ids)
+    yield env.timeout(hold_s)
+    cluster.release(ids)
+
+
+def test_a_pinned_request_gets_gpus_of_its_pool_only() -> None:
+    env, cluster = _pooled()
+    got: dict[str, tuple[float, np.ndarray]] = {}
+    env.process(_hold(env, cluster, 12, 10, (((1, 12),),), got, "b"))
+    env.run()
+    assert set(cluster.pool_of_gpu[got["b"][1]].tolist()) == {1}
+
+
+def test_a_blocked_pool_does_not_block_the_other() -> None:
+    env, cluster = _pooled()
+    got: dict[str, tuple[float, np.ndarray]] = {}
+    env.process(_hold(env, cluster, 16, 10, (((0, 16),),), got, "a-first"))
+    env.process(_hold(env, cluster, 8, 5, (((0, 8),),), got, "a-waits", ask_s=1))
+    env.process(_hold(env, cluster, 8, 5, (((1, 8),),), got, "b-goes", ask_s=2))
+    env.run()
+    assert got["a-waits"][0] == 10 and got["b-goes"][0] == 2
+
+
+def test_an_unpinned_request_takes_the_first_pool_with_room_and_never_straddles() -> None:
+    env, cluster = _pooled()
+    got: dict[str, tuple[float, np.ndarray]] = {}
+    options = tuple(((pool, 12),) for pool in range(2))
+    env.process(_hold(env, cluster, 12, 10, options, got, "first"))
+    env.process(_hold(env, cluster, 12, 10, options, got, "second", ask_s=1))
+    env.process(_hold(env, cluster, 12, 10, options, got, "third", ask_s=2))
+    env.run()
+    pools = {name: set(cluster.pool_of_gpu[ids].tolist()) for name, (_, ids) in got.items()}
+    assert pools == {"first": {0}, "second": {1}, "third": {0}}
+    assert got["third"][0] == 10
+
+
+def test_a_split_request_takes_each_part_from_its_pool() -> None:
+    env, cluster = _pooled()
+    got: dict[str, tuple[float, np.ndarray]] = {}
+    env.process(_hold(env, cluster, 24, 10, (((0, 16), (1, 8)),), got, "split"))
+    env.run()
+    counts = np.bincount(cluster.pool_of_gpu[got["split"][1]], minlength=2)
+    assert counts.tolist() == [16, 8]
+
+
+def test_allocation_options_follow_the_workload() -> None:
+    cluster = _load().cluster
+    assert allocation_options(cluster, 40, split={"h100": 32, "a100": 8}) == (((0, 32), (1, 8)),)
+    assert allocation_options(cluster, 48, split={"h100": 32, "a100": 8}) == (((0, 40), (1, 8)),)  # spares
+    assert allocation_options(cluster, 8, pool="a100") == (((1, 8),),)
+    assert allocation_options(cluster, 8) == (((0, 8),), ((1, 8),))
+    assert allocation_options(cs.load("scenarios/quickstart.yaml").cluster, 8) == ()
+
+
+def test_shares_weigh_energy_by_each_pools_power() -> None:
+    shares = Shares.of(np.array([0.5, 0.5]), np.array([700.0, 300.0]))
+    assert shares.energy.tolist() == pytest.approx([0.7, 0.3])
+    assert Shares.one(1, 3).gpus.tolist() == [0.0, 1.0, 0.0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(1, 16), st.floats(0.5, 5)), min_size=1, max_size=12))
+def test_pinned_requests_never_leave_their_pool_and_no_gpu_is_granted_twice(asks: list[tuple[int, int, float]],
+                                                                           ) -> None:
+    env, cluster = _pooled()
+    got: dict[str, tuple[float, np.ndarray]] = {}
+    for index, (pool, count, hold_s) in enumerate(asks):
+        env.process(_hold(env, cluster, count, hold_s, (((pool, count),),), got, str(index), ask_s=index * 0.1))
+    env.run()
+    assert len(got) == len(asks)
+    for index, (pool, count, _) in enumerate(asks):
+        ids = got[str(index)][1]
+        assert ids.size == count and set(cluster.pool_of_gpu[ids].tolist()) == {pool}
+    assert bool(cluster.free.all())
+
+
+# --- the split of micro-batches --------------------------------------------------------------------------------
+
+def _slowest(shares: tuple[Any, ...], base: list[float], slope: list[float]) -> float:
+    return max(b + s * share.most for share, b, s in zip(shares, base, slope, strict=True))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 4), st.floats(0.0, 3.0), st.floats(0.05, 2.0)), min_size=1, max_size=3),
+       st.integers(0, 12))
+def test_balanced_split_assigns_every_micro_batch_and_no_other_split_is_faster(
+        pools: list[tuple[int, float, float]], spare: int) -> None:
+    replicas = [r for r, _, _ in pools]
+    base, slope = [b for _, b, _ in pools], [s for _, _, s in pools]
+    total = sum(replicas) + spare
+    shares = balanced_split(replicas, total, base, slope)
+    assert sum(s.total for s in shares) == total
+    assert all(s.micro_batches >= 1 and 0 <= s.extra < s.replicas for s in shares)
+    best = _slowest(shares, base, slope)
+    per_replica = [(p, b, s) for p, (r, b, s) in enumerate(pools) for _ in range(r)]
+    if total <= 10 and len(per_replica) <= 4:  # brute force over every assignment of micro-batches to replicas
+        counts = [c for c in itertools.product(range(1, total + 1), repeat=len(per_replica)) if sum(c) == total]
+        fastest = min(max(b + s * m for (_, b, s), m in zip(per_replica, c, strict=True)) for c in counts)
+        assert best == pytest.approx(fastest)
+
+
+def test_balanced_split_gives_the_faster_pool_more_and_even_split_gives_each_the_same() -> None:
+    shares = balanced_split([2, 2], 12, [0.0, 0.0], [1.0, 2.0])
+    assert [s.total for s in shares] == [8, 4]
+    assert [s.total for s in even_split([2, 2], 3)] == [6, 6]
+    with pytest.raises(ValueError, match="cannot give each"):
+        balanced_split([2, 2], 3, [0.0, 0.0], [1.0, 1.0])
+
+
+# --- runs ----------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, cs.Report]:
+    one_pool = {"workloads.train.parallelism.dp": 4}
+    return {
+        "balanced": cs.simulate(_load()),
+        "even": cs.simulate(_load(**{"workloads.train.batch_split": "even"})),
+        "h100": cs.simulate(_load(**{"workloads.train.pools": {"h100": 32}}, **one_pool)),
+        "a100": cs.simulate(_load(**{"workloads.train.pools": {"a100": 32}}, **one_pool)),
+    }
+
+
+def _step(report: cs.Report) -> float:
+    return float(report.workloads["train"].step_time_s)  # type: ignore[union-attr]
+
+
+def test_a_balanced_split_adds_the_slower_pools_throughput_and_an_even_one_is_paced_by_it(
+        runs: dict[str, cs.Report]) -> None:
+    h100, a100 = _step(runs["h100"]), _step(runs["a100"])
+    assert a100 > 1.5 * h100  # the older chip is much slower on this compute-bound step
+    # the same global batch on both pools: at best their rates add up
+    ideal = 1 / (1 / h100 + 1 / a100)
+    assert ideal <= _step(runs["balanced"]) <= 1.1 * ideal
+    assert _step(runs["even"]) == pytest.approx(a100 / 2, rel=0.1)
+    assert runs["balanced"].workloads["train"].accelerator == "h100-sxm + a100-80gb-sxm"
+
+
+def test_per_pool_figures_sum_to_the_clusters(runs: dict[str, cs.Report]) -> None:
+    for report in runs.values():
+        cluster = report.cluster
+        assert cluster.pools is not None and set(cluster.pools) == {"h100", "a100"}
+        pools = cluster.pools.values()
+        assert sum(p.gpu_hours for p in pools) == pytest.approx(cluster.gpu_hours)
+        assert sum(p.gpu_energy_kwh for p in pools) == pytest.approx(cluster.gpu_energy_kwh)
+        assert sum(p.rental_usd for p in pools) == pytest.approx(cluster.rental_usd)
+        assert sum(p.cost_usd for p in pools) + cluster.network_energy_kwh * 0 == pytest.approx(
+            cluster.rental_usd + sum(p.energy_usd for p in pools))
+        assert all(0 <= p.utilization <= 1 + 1e-9 and 0 <= p.allocation <= 1 + 1e-9 for p in pools)
+        b = cluster.cost_breakdown
+        assert b.useful_usd + b.checkpoint_usd + b.failure_usd + b.idle_usd == pytest.approx(cluster.rental_usd)
+    h100_only = runs["h100"].cluster.pools
+    assert h100_only is not None and h100_only["a100"].utilization == 0 and h100_only["a100"].allocation == 0
+    assert h100_only["a100"].gpu_hour_usd == 1.2 and h100_only["h100"].gpu_hour_usd == 2.5
+
+
+def test_each_pool_draws_its_own_chips_power(runs: dict[str, cs.Report]) -> None:
+    pools = runs["balanced"].cluster.pools
+    assert pools is not None
+    # both pools busy the whole run; an H100 server draws 700 W chips against the A100's 400 W
+    assert pools["h100"].gpu_energy_kwh > 1.3 * pools["a100"].gpu_energy_kwh
+
+
+def test_a_report_without_pools_has_no_pools_key() -> None:
+    report = cs.simulate(cs.load("scenarios/quickstart.yaml"))
+    assert report.cluster.pools is None and '"pools"' not in report.model_dump_json()
