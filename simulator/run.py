@@ -17,6 +17,7 @@ from simulator.engine.failures import failure_process, network_links
 from simulator.engine.fairshare import FairShare
 from simulator.engine.links import LinkState
 from simulator.engine.probes import run_probes
+from simulator.engine.reclaims import Reclaims
 from simulator.engine.sampler import Samples, sampler
 from simulator.engine.serving.service import Service, deploy, settle
 from simulator.engine.training import TrainingJob
@@ -39,6 +40,7 @@ from simulator.report.build_jobs import jobs_report
 from simulator.report.build_records import run_records
 from simulator.report.build_run import EMPTY_SERIES, cluster_report, tenant_reports, time_series
 from simulator.report.build_serving import inference_report
+from simulator.report.build_spot import spot_reports
 from simulator.report.build_training import TrainingRun, training_report
 from simulator.report.model import InferenceReport, Report, TrainingReport
 from simulator.scenario.schema import Scenario, TrainingWorkload
@@ -54,7 +56,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     batch = [BatchJob.of(d) for d in make_jobs(scenario.jobs, scenario.seed, economy.power.computing_w,
                                                 scenario.cluster)]
     cluster = _cluster(env, scenario, [w.tenant for w in scenario.workloads] + [j.tenant for j in batch])
-    links = _failures(env, scenario, cluster)
+    links, reclaims = _failures(env, scenario, cluster)
     training = [w for w in scenario.workloads if isinstance(w, TrainingWorkload)]
     fabric = None
     network = cached_network(scenario.cluster)
@@ -112,6 +114,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
         workloads={w.name: reports[w.name] for w in scenario.workloads},
         notes=[note for r in runs for note in r.plan.notes],
         series=time_series(samples, runs, services, outcomes, env.now, fabric) if series else EMPTY_SERIES,
+        spot=spot_reports(reclaims, [r.job for r in runs], env.now, scenario.cluster.gpus_per_node),
     )
     return report.attach(run_records([r.job for r in runs], services, outcomes, env.now)) if series else report
 
@@ -141,9 +144,11 @@ def _cluster(env: simpy.Environment, scenario: Scenario, tenants: list[str]) -> 
                    np.random.default_rng(np.random.SeedSequence(scenario.seed, spawn_key=(2,))))
 
 
-def _failures(env: simpy.Environment, scenario: Scenario, cluster: Cluster) -> LinkState | None:
+def _failures(env: simpy.Environment, scenario: Scenario,
+              cluster: Cluster) -> tuple[LinkState | None, list[Reclaims]]:
     """One failure process per component, each on its own child stream of the seed (so adding a workload never
-    shifts them); the links' state where a component fails links."""
+    shifts them), and one reclaim process per spot pool (its stream keyed by the pool's place); the links'
+    state where a component fails links, and the reclaims' counts."""
     failures = scenario.failures
     components = failures.components if failures else []
     links = None
@@ -155,7 +160,13 @@ def _failures(env: simpy.Environment, scenario: Scenario, cluster: Cluster) -> L
         assert failures is not None
         env.process(failure_process(env, cluster, component, failures, np.random.default_rng(seed), links,
                                     topology_leaves(scenario.cluster)))
-    return links
+    reclaims = [Reclaims(pool.name, scenario.cluster.first_node(index), pool.nodes, pool.spot)
+                for index, pool in enumerate(scenario.cluster.pool_specs) if pool.spot is not None]
+    for reclaim in reclaims:  # keyed apart from the components' (i,), services' (1, i) and placement's (2,)
+        index = scenario.cluster.pool_index(reclaim.pool)
+        rng = np.random.default_rng(np.random.SeedSequence(scenario.seed, spawn_key=(4, index)))
+        env.process(reclaim.run(env, cluster, rng))
+    return links, reclaims
 
 
 def _training(env: simpy.Environment, cluster: Cluster, scenario: Scenario, workload: TrainingWorkload,

@@ -15,14 +15,14 @@ from typing import Literal, cast
 import simpy
 
 from simulator.engine.cluster import Cluster, GpuIds
-from simulator.engine.effects import Preempted, Repaced, Stopped
+from simulator.engine.effects import Preempted, Repaced, Stopped, Unwarned
 from simulator.engine.fabric import Contention
 from simulator.models.workload.traffic import Placed
 from simulator.plan.jobs import JobDemand
 
 
 @dataclass
-class BatchJob(JobDemand):
+class BatchJob(JobDemand, Unwarned):
     """One job's demand and what happened to it."""
 
     preemptions: int = 0

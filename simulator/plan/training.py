@@ -17,6 +17,7 @@ from simulator.models.workload.step_time import OperatorStepModel, StepTime, Ste
 from simulator.models.workload.traffic import Footprint, channel_utilization
 from simulator.models.workload.training_job import TrainingStep
 from simulator.plan.network import cached_network, topology_leaves
+from simulator.scenario.capacity import reclaim_cause
 from simulator.scenario.schema import ClusterSpec, Scenario, TrainingWorkload
 
 DEFAULT_STEP_MODEL = OperatorStepModel()  # stateless; one instance so that caches keyed on it hit
@@ -144,6 +145,7 @@ def cause_labels(scenario: Scenario) -> list[str]:
         kind = cause_kind(c.scope, c.effect)
         if kind is not None:
             labels |= {kind.label(cause) for cause in c.causes or {c.name: 1.0}}
+    labels |= {reclaim_cause(p.name) for p in scenario.cluster.pool_specs if p.spot is not None}
     return sorted(labels)
 
 
