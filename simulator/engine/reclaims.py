@@ -26,7 +26,7 @@ class Reclaims:
     first_node: int
     nodes: int
     spec: SpotSpec
-    events: int = 0  # reclaim events that took at least one node
+    events: int = 0  # reclaim events that took at least one node (when the notice ended)
     nodes_taken: int = 0  # node reclaims (an event of a burst takes several)
     notices_acted: int = 0  # holders that prepared on a notice (a training job's checkpoint)
     away_node_s: float = 0.0  # node-seconds away, counted to the end of each absence (see away_until)
@@ -57,7 +57,6 @@ class Reclaims:
             if not taken:
                 continue
             away = [float(rng.exponential(self.spec.away_s)) for _ in taken]
-            self.events += 1
             warned.update(taken)
             env.process(self._take(env, cluster, taken, away, warned))
 
@@ -68,6 +67,7 @@ class Reclaims:
         self.notices_acted += sum(cluster.notify(node, notice) for node in taken)
         yield env.timeout(notice)
         self._away = self._away or {}
+        self.events += any(cluster.up[node] for node in taken)
         for node, away_s in zip(taken, away, strict=True):
             warned.discard(node)
             if cluster.up[node]:  # a failure in the notice took it first: it is already down
