@@ -36,9 +36,11 @@ def reclaim_cause(pool: str) -> str:
 
 
 class SpotSpec(Strict):
-    """A pool of spot (preemptible) capacity: reclaim events arrive as a Poisson process, each takes `burst_nodes`
-    nodes of the pool (those running at the time; nodes already away are skipped), whose holders get `notice`
-    seconds of warning; each node comes back after an exponential time of mean `away`."""
+    """Spot capacity: nodes the cloud takes back after a notice, and gives back later.
+
+    Reclaim events arrive as a Poisson process, each takes `burst_nodes` nodes of the pool (those running at the
+    time; nodes already away are skipped), whose holders get `notice` seconds of warning; each node comes back
+    after an exponential time of mean `away`."""
 
     provider: SpotProvider = Field(
         "aws", description="whose spot market: aws, gcp or azure (sets the default notice: 120 s, 30 s, 30 s, "
