@@ -320,7 +320,7 @@ def plan_lifetime(compute: str, tokens_per_day: str, years: float, accelerator: 
 @click.option("--probability", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True),
               help="chance of meeting the deadline asked for")
 @click.option("--mix", "mixes", multiple=True, required=True, metavar="'FIELD.PATH=VALUE ...'",
-              help="one capacity mix: overrides separated by spaces ('' for the scenario as is; repeatable)")
+              help="one capacity mix: [LABEL:] overrides separated by spaces ('' for the scenario as is; repeatable)")
 @click.option("--set", "overrides", multiple=True, metavar="FIELD.PATH=VALUE", help="override in every mix")
 @click.option("--replicates", default=40, show_default=True, type=click.IntRange(1, 100_000), metavar="N",
               help="independent seeds per mix")

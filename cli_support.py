@@ -45,7 +45,7 @@ def load_mixes_or_exit(path: str, overrides: tuple[str, ...],
                        mixes: tuple[str, ...]) -> list[tuple[str, list[Override], Scenario]]:
     """(label, overrides, validated scenario) per `--mix` (the `--set` options, then the mix's own), or the
     located problems on stderr and exit code 2."""
-    from simulator.experiments.capacity import mix_overrides
+    from simulator.experiments.capacity import mix_label, mix_overrides
     from simulator.scenario.overrides import OverrideError
 
     try:
@@ -53,8 +53,11 @@ def load_mixes_or_exit(path: str, overrides: tuple[str, ...],
     except OverrideError as err:
         click.echo(str(err), err=True)
         sys.exit(EXIT_BAD_INPUT)
-    return [(text.strip(), mix, load_or_exit(path, overrides, tuple(mix))) for text, mix in zip(mixes, parsed,
-                                                                                             strict=True)]
+    labels = [mix_label(text)[0] for text in mixes]
+    if len(set(labels)) < len(labels):
+        click.echo(f"--mix: each mix needs its own label (got {', '.join(labels)})", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    return [(label, mix, load_or_exit(path, overrides, tuple(mix))) for label, mix in zip(labels, parsed, strict=True)]
 
 
 def duration_or_exit(option: str, text: str) -> float:

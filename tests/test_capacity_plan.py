@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cli import main
-from simulator.experiments.capacity import Z95, deadline_met, mix_overrides, plan_capacity, wilson
+from simulator.experiments.capacity import Z95, deadline_met, mix_label, mix_overrides, plan_capacity, wilson
 from simulator.plan.load import load_scenario
 from simulator.run import simulate
 from simulator.scenario.overrides import OverrideError
@@ -52,7 +52,7 @@ def small(tmp_path: Path) -> Path:
 
 
 def _mixes(path: Path, *texts: str) -> list[tuple[str, list, object]]:
-    return [(t, mix, load_scenario(path, (), mix)) for t, mix in
+    return [(mix_label(t)[0], mix, load_scenario(path, (), mix)) for t, mix in
             ((t, mix_overrides(n, t)) for n, t in enumerate(texts, start=1))]
 
 
@@ -81,6 +81,13 @@ def test_a_mix_is_overrides_split_where_the_next_field_begins() -> None:
     assert mix[0].source == "--mix 2:1" and mix_overrides(1, "  ") == []
     with pytest.raises(OverrideError, match="--mix 1:1"):
         mix_overrides(1, "no-equals-sign")
+
+
+def test_a_mix_may_be_named() -> None:
+    assert mix_label("on-demand 16: cluster.pools.spot.nodes=16") == ("on-demand 16", "cluster.pools.spot.nodes=16")
+    assert mix_label("pricing={rental: spot}") == ("pricing={rental: spot}", "pricing={rental: spot}")
+    assert mix_label("") == ("as is", "") and mix_label(" x: ") == ("x", "")
+    assert [o.field for o in mix_overrides(1, "big: cluster.nodes=8 seed=3")] == ["cluster.nodes", "seed"]
 
 
 def test_deadline_met_needs_every_training_workload_done_in_time() -> None:
@@ -130,3 +137,7 @@ def test_plan_capacity_command(small: Path) -> None:
     assert bad.exit_code == 2 and "--mix 1:1" in bad.output and "cluster.pools.spot.nodes" in bad.output
     late = CliRunner().invoke(main, [*args[:3], "soon", *args[4:]])
     assert late.exit_code == 2 and "--deadline" in late.output
+    twice = CliRunner().invoke(main, [*args, "--mix", "as is: seed=4"])
+    assert twice.exit_code == 2 and "its own label" in twice.output
+    with pytest.raises(ValueError, match="its own label"):
+        plan_capacity(_mixes(small, "", "as is: seed=4"), 3600.0, 0.9, 1)

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pytest
 import simpy
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cli import main
 from simulator.catalog import accelerator
 from simulator.engine.cluster import Cluster
 from simulator.engine.reclaims import Reclaims
@@ -201,6 +203,13 @@ def test_the_spot_finetune_saves_on_aws_notices_and_not_on_gcps() -> None:
         per_stop[provider] = spot.lost_gpu_hours / w.interruptions_by_cause[cause]
     assert reports["aws"].spot["spot"].notices_acted > 0 and reports["gcp"].spot["spot"].notices_acted == 0
     assert per_stop["aws"] < 0.5 * per_stop["gcp"]  # a 60 s write fits in 120 s, not in 30 s
+
+
+def test_the_run_tables_show_the_spot_pools() -> None:
+    result = CliRunner().invoke(main, ["run", str(SPOT_FINETUNE)])
+    assert result.exit_code == 0 and "spot pools" in result.output and "notices acted on" in result.output
+    quick = CliRunner().invoke(main, ["run", str(ROOT / "scenarios" / "quickstart.yaml")])
+    assert quick.exit_code == 0 and "spot pools" not in quick.output
 
 
 def test_young_checkpoints_against_the_pools_reclaim_rate() -> None:

@@ -36,10 +36,20 @@ METHOD = ("replicate seeds as run --replicates; each run stopped at the deadline
           "the Wilson score 95 % interval (z = 1.96); cost: mean, std and range of cluster.cost_usd")
 
 
+def mix_label(text: str) -> tuple[str, str]:
+    """(label, overrides) of a --mix: `LABEL: overrides` names it (a label holds no `=`), else the overrides as
+    written label it ('as is' for none)."""
+    head, colon, rest = text.partition(":")
+    if colon and "=" not in head and head.strip():
+        return head.strip(), rest.strip()
+    return text.strip() or AS_IS, text.strip()
+
+
 def mix_overrides(number: int, text: str) -> list[Override]:
-    """The overrides of the `number`-th --mix: FIELD.PATH=VALUE items separated by whitespace (a value may hold
-    spaces: an item ends where the next FIELD.PATH= begins), located as `--mix N:K`; raises OverrideError."""
-    items = [item for item in _NEXT_FIELD.split(text.strip()) if item]
+    """The overrides of the `number`-th --mix (after its label, if any): FIELD.PATH=VALUE items separated by
+    whitespace (a value may hold spaces: an item ends where the next FIELD.PATH= begins), located as `--mix N:K`;
+    raises OverrideError."""
+    items = [item for item in _NEXT_FIELD.split(mix_label(text)[1]) if item]
     return parse_sets(items, f"--mix {number}")
 
 
@@ -79,10 +89,10 @@ def _stopped(scenario: Scenario, deadline_s: float) -> Scenario:
 def plan_capacity(mixes: Sequence[tuple[str, Sequence[Override], Scenario]], deadline_s: float,
                   probability: float, replicates: int, rule: Rule = "wilson_low", workers: int | None = None,
                   progress: Progress | None = None) -> CapacityPlan:
-    """Run every (label, overrides, scenario) mix `replicates` times to the deadline and name the cheapest that
-    meets it with `probability` under `rule` (see the module doc)."""
-    if not mixes:
-        raise ValueError("plan_capacity needs at least one mix")
+    """Run every (label, overrides, scenario) mix (labels unique) `replicates` times to the deadline and name
+    the cheapest that meets it with `probability` under `rule` (see the module doc)."""
+    if not mixes or len({label for label, _, _ in mixes}) < len(mixes):
+        raise ValueError("plan_capacity needs at least one mix, each with its own label")
     if replicates < 1 or deadline_s <= 0 or not 0 < probability <= 1:
         raise ValueError(f"need replicates >= 1, a positive deadline and 0 < probability <= 1 (got {replicates}, "
                          f"{deadline_s} s, {probability})")
@@ -95,7 +105,7 @@ def plan_capacity(mixes: Sequence[tuple[str, Sequence[Override], Scenario]], dea
         low, high = wilson(met, replicates)
         estimate = low if rule == "wilson_low" else met / replicates
         rows.append(CapacityMix(
-            label=label or AS_IS, overrides=[str(o) for o in overrides], replicates=replicates, met=met,
+            label=label, overrides=[str(o) for o in overrides], replicates=replicates, met=met,
             probability=met / replicates, wilson_low=low, wilson_high=high, meets=estimate >= probability,
             cost_usd=summarize(costs), finished_s=summarize(finishes) if finishes else None,
         ))
