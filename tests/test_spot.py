@@ -205,6 +205,16 @@ def test_the_spot_finetune_saves_on_aws_notices_and_not_on_gcps() -> None:
     assert per_stop["aws"] < 0.5 * per_stop["gcp"]  # a 60 s write fits in 120 s, not in 30 s
 
 
+def test_the_spot_invariants_catch_a_tampered_report() -> None:
+    report = simulate(load_scenario(SPOT_FINETUNE))
+    spot = report.spot["spot"]
+    assert violations(report) == []
+    spot.reclaimed_gpu_hours = report.cluster.down_gpu_hours + 1.0
+    assert any("reclaimed" in v for v in violations(report))
+    spot.reclaimed_gpu_hours, spot.nodes_reclaimed = 0.0, spot.reclaims - 1
+    assert any(f"{spot.reclaims} reclaims took" in v for v in violations(report))
+
+
 def test_the_run_tables_show_the_spot_pools() -> None:
     result = CliRunner().invoke(main, ["run", str(SPOT_FINETUNE)])
     assert result.exit_code == 0 and "spot pools" in result.output and "notices acted on" in result.output
