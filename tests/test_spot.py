@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cli import main
+from simulator import run as run_module
 from simulator.catalog import accelerator
 from simulator.engine.cluster import Cluster
 from simulator.engine.reclaims import Reclaims
@@ -28,6 +29,7 @@ from simulator.scenario.capacity import NOTICE_S, SpotSpec, reclaim_cause
 from simulator.scenario.loader import ScenarioError
 from simulator.scenario.schema import TrainingWorkload
 from tests.conftest import ROOT
+from tests.test_capacity_plan import SMALL
 from tests.test_training_job import BASE, STEP_S, bench, make_job
 
 SPOT_FINETUNE = ROOT / "scenarios" / "fleets" / "spot-finetune.yaml"
@@ -203,6 +205,42 @@ def test_the_spot_finetune_saves_on_aws_notices_and_not_on_gcps() -> None:
         per_stop[provider] = spot.lost_gpu_hours / w.interruptions_by_cause[cause]
     assert reports["aws"].spot["spot"].notices_acted > 0 and reports["gcp"].spot["spot"].notices_acted == 0
     assert per_stop["aws"] < 0.5 * per_stop["gcp"]  # a 60 s write fits in 120 s, not in 30 s
+
+
+def test_a_spot_pool_after_another_reclaims_only_its_own_nodes() -> None:
+    """The run wires one reclaim process per spot pool at the pool's first node (the second pool: nodes 4-7)."""
+    two = SMALL.replace(
+        "    - {name: spot, accelerator: a100-80gb-sxm, nodes: 4, gpus_per_node: 8, rental: spot,\n"
+        "       spot: {reclaims_per_node_hour: 0, away: 1 h}}",
+        "    - {name: ondemand, accelerator: a100-80gb-sxm, nodes: 4, gpus_per_node: 8, rental: on_demand}\n"
+        "    - {name: spot, accelerator: a100-80gb-sxm, nodes: 4, gpus_per_node: 8, rental: spot,\n"
+        "       spot: {reclaims_per_node_hour: 5, away: 10 min}}")
+    scenario = load_text(two, "two.yaml")
+    env = simpy.Environment()
+    cluster = Cluster(env, scenario.cluster.nodes, GPN)
+    _, (pool,) = run_module._failures(env, scenario, cluster)
+    env.run(until=100 * 3600.0)
+    assert (pool.pool, pool.first_node, pool.nodes) == ("spot", 4, 4)
+    assert {node for _, node, _, _ in cluster.failure_log} == {4, 5, 6, 7} and pool.nodes_taken > 100
+    assert simulate(scenario).spot["spot"].reclaims >= 1
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31), rate=st.floats(0.0, 30.0), notice_s=st.floats(0.0, 300.0),
+       write_s=st.floats(1.0, 120.0), burst=st.integers(1, 4), provider=st.sampled_from(["aws", "gcp", "azure"]))
+def test_runs_with_reclaims_add_up(seed: int, rate: float, notice_s: float, write_s: float, burst: int,
+                                   provider: str) -> None:
+    """Whatever the reclaims, the report's accounts close and a job saves on a notice only when its write fits."""
+    spot = (f"{{provider: {provider}, notice: {notice_s}, reclaims_per_node_hour: {rate}, burst_nodes: {burst}, "
+            f"away: 20 min}}")
+    text = SMALL.replace("spot: {reclaims_per_node_hour: 0, away: 1 h}", f"spot: {spot}").replace(
+        "write: 20 s", f"write: {write_s}").replace("seed: 3", f"seed: {seed}\nhorizon: 2 d")
+    report = simulate(load_text(text, "spot.yaml"), series=False)
+    assert violations(report) == []
+    pool, job = report.spot["spot"], report.workloads["pretrain"]
+    assert job.kind == "training" and job.steps + job.steps_remaining == job.steps_total
+    assert pool.notices_acted == 0 or write_s <= notice_s
+    assert job.interruptions_by_cause[reclaim_cause("spot")] <= pool.nodes_reclaimed
 
 
 def test_the_spot_invariants_catch_a_tampered_report() -> None:
