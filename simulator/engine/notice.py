@@ -58,4 +58,5 @@ class ReclaimAware:
         rolled = (self.steps_done - self._durable) * self.step_s
         self.rolled_back_s[cause] = self.rolled_back_s.get(cause, 0.0) + rolled
         self._roll_back()
+        self._save_now = False  # a save owed for a node that went first is moot: recovery restores the last one
         self._phase = Phase.RECOVERING

@@ -8,7 +8,7 @@ holders are warned `notice` seconds ahead (Cluster.notify), then the nodes go do
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
@@ -30,7 +30,7 @@ class Reclaims:
     nodes_taken: int = 0  # node reclaims (an event of a burst takes several)
     notices_acted: int = 0  # holders that prepared on a notice (a training job's checkpoint)
     away_node_s: float = 0.0  # node-seconds away, counted to the end of each absence (see away_until)
-    _away: dict[int, tuple[float, float]] | None = None  # node -> (taken at, back at), latest absence
+    _away: dict[int, tuple[float, float]] = field(default_factory=dict)  # node -> (taken at, back at), latest
 
     @property
     def cause(self) -> str:
@@ -39,7 +39,7 @@ class Reclaims:
 
     def away_node_seconds(self, now: float) -> float:
         """Node-seconds the pool's reclaimed nodes have been away by `now` (absences still under way: up to now)."""
-        ongoing = sum(max(0.0, back - now) for _, back in (self._away or {}).values())
+        ongoing = sum(max(0.0, back - now) for _, back in self._away.values())
         return self.away_node_s - ongoing
 
     def run(self, env: simpy.Environment, cluster: Cluster,
@@ -66,7 +66,6 @@ class Reclaims:
         notice = self.spec.notice
         self.notices_acted += sum(cluster.notify(node, notice) for node in taken)
         yield env.timeout(notice)
-        self._away = self._away or {}
         self.events += any(cluster.up[node] for node in taken)
         for node, away_s in zip(taken, away, strict=True):
             warned.discard(node)
