@@ -60,6 +60,14 @@ def test_bad_spot_settings_are_located(spot: str, message: str) -> None:
     assert message in str(issue)
 
 
+def test_a_burst_larger_than_its_pool_is_located() -> None:
+    text = SPOT_FINETUNE.read_text(encoding="utf-8").replace("spot: {provider: aws}", "spot: {burst_nodes: 21}")
+    with pytest.raises(ScenarioError) as err:
+        load_text(text, "spot.yaml")
+    assert [str(i) for i in err.value.issues] == [
+        "spot.yaml:26: cluster.pools.spot.spot.burst_nodes: a reclaim cannot take 21 nodes of a pool of 20"]
+
+
 def test_the_catalog_has_dated_spot_prices() -> None:
     h100 = accelerator("h100-sxm").latest_price(PriceKind.SPOT)
     a100 = accelerator("a100-80gb-sxm").latest_price(PriceKind.SPOT)
