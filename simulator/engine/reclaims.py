@@ -29,7 +29,7 @@ class Reclaims:
     events: int = 0  # reclaim events that took at least one node (when the notice ended)
     nodes_taken: int = 0  # node reclaims (an event of a burst takes several)
     notices_acted: int = 0  # holders that prepared on a notice (a training job's checkpoint)
-    away_node_s: float = 0.0  # node-seconds away, counted to the end of each absence (see away_until)
+    away_node_s: float = 0.0  # node-seconds away, each absence counted whole (away_node_seconds clips it to now)
     _away: dict[int, tuple[float, float]] = field(default_factory=dict)  # node -> (taken at, back at), latest
 
     @property
