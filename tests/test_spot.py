@@ -239,10 +239,11 @@ def test_a_spot_pool_after_another_reclaims_only_its_own_nodes() -> None:
 def test_runs_with_reclaims_add_up(seed: int, rate: float, notice_s: float, write_s: float, burst: int,
                                    provider: str) -> None:
     """Whatever the reclaims, the report's accounts close and a job saves on a notice only when its write fits."""
-    spot = (f"{{provider: {provider}, notice: {notice_s}, reclaims_per_node_hour: {rate}, burst_nodes: {burst}, "
-            f"away: 20 min}}")
+    notice_s, write_s, rate = round(notice_s, 3), round(write_s, 3), round(rate, 3)  # as written in YAML
+    spot = (f"{{provider: {provider}, notice: {notice_s:.3f} s, reclaims_per_node_hour: {rate:.3f}, "
+            f"burst_nodes: {burst}, away: 20 min}}")
     text = SMALL.replace("spot: {reclaims_per_node_hour: 0, away: 1 h}", f"spot: {spot}").replace(
-        "write: 20 s", f"write: {write_s}").replace("seed: 3", f"seed: {seed}\nhorizon: 2 d")
+        "write: 20 s", f"write: {write_s:.3f} s").replace("seed: 3", f"seed: {seed}\nhorizon: 2 d")
     report = simulate(load_text(text, "spot.yaml"), series=False)
     assert violations(report) == []
     pool, job = report.spot["spot"], report.workloads["pretrain"]
