@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -13,7 +14,9 @@ from cli_support import (
     EXIT_BAD_INPUT,
     EXIT_WRITE_FAILED,
     console,
+    duration_or_exit,
     emit,
+    load_mixes_or_exit,
     load_or_exit,
     outputs_or_exit,
     print_issues,
@@ -309,6 +312,32 @@ def plan_lifetime(compute: str, tokens_per_day: str, years: float, accelerator: 
         click.echo(f"plan-lifetime: {err}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     emit(report, as_json, lifetime_tables)
+
+
+@main.command("plan-capacity")
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--deadline", required=True, metavar="DURATION", help="every training workload done by then, e.g. 10d")
+@click.option("--probability", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+              help="chance of meeting the deadline asked for")
+@click.option("--mix", "mixes", multiple=True, required=True, metavar="'FIELD.PATH=VALUE ...'",
+              help="one capacity mix: [LABEL:] overrides separated by spaces ('' for the scenario as is; repeatable)")
+@click.option("--set", "overrides", multiple=True, metavar="FIELD.PATH=VALUE", help="override in every mix")
+@click.option("--replicates", default=40, show_default=True, type=click.IntRange(1, 100_000), metavar="N",
+              help="independent seeds per mix")
+@click.option("--rule", type=click.Choice(["wilson_low", "point"]), default="wilson_low", show_default=True,
+              help="which estimate must reach the probability: the Wilson 95 % lower bound, or met/replicates")
+@click.option("--workers", type=click.IntRange(1, 4096), metavar="N", help="processes [default: all cores]")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+def plan_capacity(scenario: str, deadline: str, probability: float, mixes: tuple[str, ...],
+                  overrides: tuple[str, ...], replicates: int, rule: Literal["wilson_low", "point"],
+                  workers: int | None, as_json: bool) -> None:
+    """The cheapest capacity mix of SCENARIO (pools, rentals, spot) that meets --deadline with --probability."""
+    from simulator.experiments.capacity import plan_capacity as run_plan
+    from simulator.report.render_capacity import capacity_table
+
+    runs = load_mixes_or_exit(scenario, overrides, mixes)
+    emit(run_plan(runs, duration_or_exit("--deadline", deadline), probability, replicates, rule, workers),
+         as_json, capacity_table)
 
 
 @main.command()

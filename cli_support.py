@@ -41,6 +41,36 @@ def load_or_exit(path: str, overrides: tuple[str, ...], variant: tuple[Override,
         sys.exit(EXIT_BAD_INPUT)
 
 
+def load_mixes_or_exit(path: str, overrides: tuple[str, ...],
+                       mixes: tuple[str, ...]) -> list[tuple[str, list[Override], Scenario]]:
+    """(label, overrides, validated scenario) per `--mix` (the `--set` options, then the mix's own), or the
+    located problems on stderr and exit code 2."""
+    from simulator.experiments.capacity import mix_label, mix_overrides
+    from simulator.scenario.overrides import OverrideError
+
+    try:
+        parsed = [mix_overrides(number, text) for number, text in enumerate(mixes, start=1)]
+    except OverrideError as err:
+        click.echo(str(err), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    labels = [mix_label(text)[0] for text in mixes]
+    if len(set(labels)) < len(labels):
+        click.echo(f"--mix: each mix needs its own label (got {', '.join(labels)})", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    return [(label, mix, load_or_exit(path, overrides, tuple(mix))) for label, mix in zip(labels, parsed, strict=True)]
+
+
+def duration_or_exit(option: str, text: str) -> float:
+    """`text` as seconds (a number, or a quantity such as '10 d'), or a message and exit code 2."""
+    from simulator.units import Dimension, parse_quantity
+
+    try:
+        return parse_quantity(text, Dimension.DURATION)
+    except ValueError as err:
+        click.echo(f"{option}: {err}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
 def console() -> Console:
     """The terminal, or a wide virtual one when output goes to a file or pipe (tables stay whole)."""
     from rich.console import Console

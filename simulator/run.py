@@ -18,6 +18,7 @@ from simulator.engine.fairshare import FairShare
 from simulator.engine.job_pools import JobPools
 from simulator.engine.links import LinkState
 from simulator.engine.probes import it_power_probe, run_probes
+from simulator.engine.reclaims import Reclaims
 from simulator.engine.sampler import Gauge, GaugeKind, Samples, sampler
 from simulator.engine.serving.service import Service, deploy, settle
 from simulator.engine.site_power import SiteAdmission
@@ -45,6 +46,7 @@ from simulator.report.build_power import with_site_power
 from simulator.report.build_records import run_records
 from simulator.report.build_run import EMPTY_SERIES, cluster_report, tenant_reports, time_series
 from simulator.report.build_serving import inference_report
+from simulator.report.build_spot import spot_reports
 from simulator.report.build_training import TrainingRun, training_report
 from simulator.report.model import InferenceReport, Report, TrainingReport
 from simulator.scenario.schema import Scenario, TrainingWorkload
@@ -68,7 +70,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     for batch_job in batch if scenario.cluster.pools else ():  # any one pool, at that pool's power
         batch_job.options = allocation_options(scenario.cluster, batch_job.gpus)
         batch_job.pool_power_w = tuple(e.power.computing_w for e in economies.pools)
-    links = _failures(env, scenario, cluster)
+    links, reclaims = _failures(env, scenario, cluster)
     training = [w for w in scenario.workloads if isinstance(w, TrainingWorkload)]
     fabric = None
     network = cached_network(scenario.cluster)
@@ -139,6 +141,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
         workloads={w.name: reports[w.name] for w in scenario.workloads},
         notes=[note for r in runs for note in r.plan.notes],
         series=series_part,
+        spot=spot_reports(reclaims, [r.job for r in runs], env.now, scenario.cluster.gpus_per_node),
     )
     return report.attach(run_records([r.job for r in runs], services, outcomes, env.now)) if series else report
 
@@ -207,9 +210,11 @@ def _cluster(env: simpy.Environment, scenario: Scenario, tenants: list[str],
                    tuple(p.nodes for p in pools) if pools else ())
 
 
-def _failures(env: simpy.Environment, scenario: Scenario, cluster: Cluster) -> LinkState | None:
+def _failures(env: simpy.Environment, scenario: Scenario,
+              cluster: Cluster) -> tuple[LinkState | None, list[Reclaims]]:
     """One failure process per component, each on its own child stream of the seed (so adding a workload never
-    shifts them); the links' state where a component fails links."""
+    shifts them), and one reclaim process per spot pool (its stream keyed by the pool's place); the links'
+    state where a component fails links, and the reclaims' counts."""
     failures = scenario.failures
     components = failures.components if failures else []
     links = None
@@ -221,7 +226,13 @@ def _failures(env: simpy.Environment, scenario: Scenario, cluster: Cluster) -> L
         assert failures is not None
         env.process(failure_process(env, cluster, component, failures, np.random.default_rng(seed), links,
                                     topology_leaves(scenario.cluster)))
-    return links
+    reclaims = [Reclaims(pool.name, scenario.cluster.first_node(index), pool.nodes, pool.spot)
+                for index, pool in enumerate(scenario.cluster.pool_specs) if pool.spot is not None]
+    for reclaim in reclaims:  # keyed apart from the components' (i,), services' (1, i) and placement's (2,)
+        index = scenario.cluster.pool_index(reclaim.pool)
+        rng = np.random.default_rng(np.random.SeedSequence(scenario.seed, spawn_key=(4, index)))
+        env.process(reclaim.run(env, cluster, rng))
+    return links, reclaims
 
 
 def _training(env: simpy.Environment, cluster: Cluster, scenario: Scenario, workload: TrainingWorkload,

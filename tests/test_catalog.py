@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from simulator.catalog import CATALOG_DIR, accelerators, models
+from simulator.catalog import accelerators, models
 from simulator.models.hardware import PriceKind
 from simulator.models.workload.transformer import parameter_counts
 from tests.conftest import data_file
@@ -121,13 +121,16 @@ def test_kernel_parameters_are_the_fit_of_the_benchmark_script() -> None:
 
 
 def test_prices_are_dated_sourced_and_match_the_reference() -> None:
-    """Every price cites a source the catalog defines; H100 and A100 entries carry the dated list prices of
-    costs.yaml."""
+    """Every price cites a source the catalog names (the reference costs, Epoch's prices, or the spot prices'
+    pages); H100 and A100 entries carry the dated list prices of costs.yaml."""
     acc = accelerators()
-    defined = set(yaml.safe_load((CATALOG_DIR / "accelerators.yaml").read_text())["sources"])
+    catalog = Path(__file__).resolve().parents[1] / "simulator" / "catalog" / "accelerators.yaml"
+    named = set(yaml.safe_load(catalog.read_text(encoding="utf-8"))["sources"])
     for entry in acc.values():
         for price in entry.prices:
-            assert price.source.split(":", 1)[0] in defined
+            assert price.source.split(":", 1)[0] in named, (entry.name, price.offer)
+    spot_sources = {p.source.split(":", 1)[0] for e in acc.values() for p in e.prices if p.kind is PriceKind.SPOT}
+    assert spot_sources == {"gcp_billing_2026", "costnimbus_2026", "deploybase_2026"}
     h100 = {(p.offer, p.kind.value): p.usd for p in acc["h100-sxm"].prices}
     assert h100[("AWS p5 H100", "on_demand")] == 12.29
     assert h100[("GCP a3-highgpu H100", "three_year")] == 4.86

@@ -70,6 +70,7 @@ def test_rental_and_ownership_prices_come_from_the_catalog(tmp_path: Path) -> No
     base = yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text(encoding="utf-8"))
     cases = {
         "on_demand": {"rental": "on_demand"},
+        "spot": {"rental": "spot"},
         "owned": {"ownership": {"amortization": "epoch"}, "electricity_usd_per_kwh": 0.08},
     }
     rates = {}
@@ -80,11 +81,12 @@ def test_rental_and_ownership_prices_come_from_the_catalog(tmp_path: Path) -> No
         rates[label] = report.cluster.gpu_hour_usd
         assert report.cluster.rental_usd == pytest.approx(report.cluster.gpu_hours * rates[label])
     assert rates["on_demand"] == 2.7  # CoreWeave A100-80GB, 2026-02, the latest dated on-demand price
+    assert rates["spot"] == 0.59  # RunPod A100 SXM spot, 2026-03, the only spot price
     assert rates["owned"] == pytest.approx(17349 * 1.64 / 0.81 * 0.322 / 8766)
-    missing = tmp_path / "spot.yaml"
-    missing.write_text(yaml.safe_dump(base | {"pricing": {"rental": "spot"}}), encoding="utf-8")
+    missing = tmp_path / "one_year.yaml"
+    missing.write_text(yaml.safe_dump(base | {"pricing": {"rental": "one_year"}}), encoding="utf-8")
     result = CliRunner().invoke(main, ["run", str(missing)])
-    assert result.exit_code == 2 and "pricing.rental: the catalog has no spot price" in result.stderr
+    assert result.exit_code == 2 and "pricing.rental: the catalog has no one_year price" in result.stderr
     both = tmp_path / "both.yaml"
     both.write_text(yaml.safe_dump(base | {"pricing": {"gpu_hour_usd": 2, "rental": "on_demand"}}), encoding="utf-8")
     result = CliRunner().invoke(main, ["run", str(both)])

@@ -76,8 +76,8 @@ def test_a_scenario_with_pools_round_trips_through_its_own_dump() -> None:
 @pytest.mark.parametrize(("change", "expected"), [
     ({"cluster.pools.a100.gpus_per_node": 4}, "cluster: pools must share gpus_per_node (got 4, 8)"),
     ({"cluster.pools.a100.name": "h100"}, "pool names must be unique (repeated: h100)"),
-    ({"cluster.pools.a100.rental": "spot", "cluster.pools.a100.gpu_hour_usd": None},
-     "cluster.pools.a100.rental: the catalog has no spot price for a100-80gb-sxm"),
+    ({"cluster.pools.a100.rental": "three_year", "cluster.pools.a100.gpu_hour_usd": None},
+     "cluster.pools.a100.rental: the catalog has no three_year price for a100-80gb-sxm"),
     ({"cluster.pools.a100.power_cap": "500 W"}, "power_cap 500 W exceeds a100-80gb-sxm's tdp 400 W"),
     ({"workloads.train.pools": {"h100": 32, "b200": 32}}, "workloads.train.pools.b200: unknown pool 'b200'; the "
                                                            "cluster's pools: h100, a100"),

@@ -15,7 +15,7 @@ from typing import Literal, cast
 import simpy
 
 from simulator.engine.cluster import Cluster, GpuIds
-from simulator.engine.effects import Preempted, Repaced, Stopped
+from simulator.engine.effects import Preempted, Repaced, Stopped, Unwarned
 from simulator.engine.fabric import Contention
 from simulator.models.workload.traffic import Placed
 from simulator.plan.jobs import JobDemand
@@ -23,7 +23,7 @@ from simulator.plan.pools import Need, Shares
 
 
 @dataclass
-class BatchJob(JobDemand):
+class BatchJob(JobDemand, Unwarned):
     """One job's demand and what happened to it."""
 
     preemptions: int = 0

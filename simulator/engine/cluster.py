@@ -227,6 +227,10 @@ class Cluster:
         for holder in self._holders(node):
             straggle(self, holder, node, straggler)
 
+    def notify(self, node: int, seconds: float) -> int:
+        """Warn the holders of `node` that it will be taken in `seconds` (a spot reclaim); how many acted."""
+        return sum(holder.notice(node, seconds) for holder in self._holders(node))
+
     def fail_storage(self, repair_s: float) -> None:
         """The shared checkpoint store is down for `repair_s`."""
         self.storage_failures += 1

@@ -1,6 +1,6 @@
 """What a failure does to whoever holds the node, written once for training jobs, batch jobs and serving replicas:
-each holder answers three verbs (crash, slow, is_slowed), and the effects are built from them here, so a new
-effect touches this module, the failure process that raises it and the model that names it."""
+each holder answers four verbs (crash, slow, is_slowed, notice), and the effects are built from them here, so a
+new effect touches this module, the failure process that raises it and the model that names it."""
 
 from __future__ import annotations
 
@@ -44,6 +44,18 @@ class Holder(Protocol):
 
     def is_slowed(self, node: int) -> bool:
         """Whether a straggler on `node` still slows this holder's work."""
+
+    def notice(self, node: int, seconds: float) -> bool:
+        """`node` will be taken away (a spot reclaim) in `seconds`: prepare if it can; whether it acted."""
+
+
+class Unwarned:
+    """The default answer to a reclaim notice, for holders that cannot use one: nothing is done, the work on the
+    node is lost when it goes, as at a failure."""
+
+    def notice(self, node: int, seconds: float) -> bool:
+        """Ignored (not acted on)."""
+        return False
 
 
 class Nodes(Protocol):

@@ -21,6 +21,7 @@ from simulator.engine.cluster import Cluster, GpuIds
 from simulator.engine.effects import Preempted, Repaced, Stopped
 from simulator.engine.job_nodes import JobNodes
 from simulator.engine.job_pools import JobPools
+from simulator.engine.notice import ReclaimAware
 from simulator.engine.pace import JobWide, Pace
 from simulator.engine.phases import Losses, Phase
 from simulator.engine.sampler import Marks
@@ -34,7 +35,7 @@ COMPUTING = Phase.COMPUTING  # read by the sampler's gauges at every sample: a g
 
 
 @dataclass
-class TrainingJob:
+class TrainingJob(ReclaimAware):
     """The state of one job as the simulation advances; read by the report builder at the end."""
 
     name: str
@@ -72,6 +73,7 @@ class TrainingJob:
     timeline: list[Span] = field(default_factory=list)  # every phase, failure and wait for GPUs again, in order
     _requeue_kind: str = ""  # why it waits for GPUs again: "preemption" or "requeue"
     causes: Counter[str] = field(default_factory=Counter)
+    rolled_back_s: dict[str, float] = field(default_factory=dict)  # time of steps rolled back, by cause
     losses: Losses = field(default_factory=Losses)
     gpu_ids: GpuIds = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     _process: simpy.Process | None = None
@@ -144,8 +146,8 @@ class TrainingJob:
                         case Preempted():
                             self._preempted(env, cluster)
                             placed = False
-                        case Stopped():
-                            self._interrupted(env, cluster)
+                        case Stopped(cause=cause):
+                            self._interrupted(env, cluster, cause)
             self._close_hold(env.now, cluster)
             cluster.release(ids)
             if self.on_placement is not None:
@@ -200,10 +202,10 @@ class TrainingJob:
         self.losses.book(Phase.WAITING, env.now - self._phase_start_s)
 
     def _compute_span(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, object, None]:
-        interval = self.recovery.interval_steps
+        interval, save_now, self._save_now = self.recovery.interval_steps, self._save_now, False
         target = self.steps_total
-        if interval:
-            target = min(target, (self.steps_done // interval + 1) * interval)
+        if interval:  # the next checkpoint, or one at once when a reclaim notice asked for it (engine/notice.py)
+            target = min(target, self.steps_done if save_now else (self.steps_done // interval + 1) * interval)
         self._begin(Phase.COMPUTING, env)
         self._span_step_s = self.step_s * self._pace.factor()
         yield env.timeout((target - self.steps_done) * self._span_step_s)
@@ -307,12 +309,6 @@ class TrainingJob:
         if self._phase is COMPUTING and self._span_step_s > 0:
             done += min((now - self._phase_start_s) / self._span_step_s, self.steps_total - self.steps_done)
         return done / self.steps_total if self.steps_total else 1.0
-
-    def _interrupted(self, env: simpy.Environment, cluster: Cluster) -> None:
-        """Account for the interrupted phase and roll back to the last durable checkpoint."""
-        self._halt(env, cluster)
-        self._roll_back()
-        self._phase = Phase.RECOVERING
 
     def _halt(self, env: simpy.Environment, cluster: Cluster) -> None:
         """Stop the phase under way: credit the whole steps of a span (the partial one is redone), or book the

@@ -80,6 +80,9 @@ def _pool_problems(pool: PoolSpec, scenario: Scenario, where: Path) -> list[Prob
         pool_gpu_hour_rate(scenario.pricing, pool, where)
     except MissingFigure as err:
         found.append(Problem(err.path, str(err)))
+    if pool.spot is not None and pool.spot.burst_nodes > pool.nodes:
+        found.append(Problem((*where, "spot", "burst_nodes"), f"a reclaim cannot take {pool.spot.burst_nodes} "
+                             f"nodes of a pool of {pool.nodes}"))
     return found
 
 

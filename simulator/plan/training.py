@@ -18,7 +18,9 @@ from simulator.models.workload.step_time import OperatorStepModel, StepTime, Ste
 from simulator.models.workload.traffic import Footprint, channel_utilization
 from simulator.models.workload.training_job import TrainingStep
 from simulator.plan.network import cached_network, topology_leaves
+from simulator.scenario.capacity import reclaim_cause
 from simulator.scenario.schema import ClusterSpec, Scenario, TrainingWorkload
+from simulator.units import SECONDS_PER_HOUR
 
 DEFAULT_STEP_MODEL = OperatorStepModel()  # stateless; one instance so that caches keyed on it hit
 
@@ -122,11 +124,12 @@ def recovery_plan(workload: TrainingWorkload, scenario: Scenario, step_s: float)
 
 
 def job_mttf_s(workload: TrainingWorkload, scenario: Scenario) -> float:
-    """Mean time between failures that stop the job: 1 / (sum over components of units it spans / MTBF)."""
+    """Mean time between failures that stop the job: 1 / (sum over components of units it spans / MTBF, plus the
+    reclaims of the spot pools it runs on)."""
+    rate = reclaims_per_s(workload, scenario.cluster)
     if scenario.failures is None:
-        return math.inf
+        return 1.0 / rate if rate else math.inf
     nodes = math.ceil(workload.parallelism.world / scenario.cluster.gpus_per_node)
-    rate = 0.0
     for c in scenario.failures.components:
         if c.scope in (Scope.LINK, Scope.STORAGE):
             continue  # they slow jobs or block checkpoints; they do not stop them
@@ -138,6 +141,15 @@ def job_mttf_s(workload: TrainingWorkload, scenario: Scenario) -> float:
     return 1.0 / rate if rate else math.inf
 
 
+def reclaims_per_s(workload: TrainingWorkload, cluster: ClusterSpec) -> float:
+    """Spot reclaims per second over the nodes the job runs on: those of its pools (`pools:`), of the pool it is
+    pinned to, or else of the first pool (a job free to go anywhere is taken to run there)."""
+    gpus = workload.pools or {workload.pool or cluster.pool_specs[0].name: workload.parallelism.world}
+    specs = [(cluster.pool_specs[cluster.pool_index(name)], n) for name, n in gpus.items()]
+    return sum(math.ceil(n / cluster.gpus_per_node) * p.spot.reclaims_per_node_hour / SECONDS_PER_HOUR
+               for p, n in specs if p.spot is not None)
+
+
 def cause_labels(scenario: Scenario) -> list[str]:
     """Every cause label the failure model can produce (so replicates average zeros too)."""
     labels: set[str] = set()
@@ -145,6 +157,7 @@ def cause_labels(scenario: Scenario) -> list[str]:
         kind = cause_kind(c.scope, c.effect)
         if kind is not None:
             labels |= {kind.label(cause) for cause in c.causes or {c.name: 1.0}}
+    labels |= {reclaim_cause(p.name) for p in scenario.cluster.pool_specs if p.spot is not None}
     return sorted(labels)
 
 

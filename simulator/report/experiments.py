@@ -114,3 +114,37 @@ class ReplicateRow(SweepRecord):
     replicate: int = Field(description="replicate index i at its point (0-based)")
     seed: int = Field(description="its seed: SeedSequence(seed).spawn(replicates)[i].generate_state(1)[0]")
     figures: dict[str, float | None] = Field(description="the sweep's figures by dotted path (null: not a number)")
+
+
+class CapacityMix(Output):
+    """One capacity mix of `clustersim plan-capacity` over its replicates."""
+
+    label: str = Field(description="the mix as given (its FIELD.PATH=VALUE overrides; 'as is' for none)")
+    overrides: list[str] = Field(description="its overrides, one FIELD.PATH=VALUE each")
+    replicates: int = Field(description="independent runs (seeds as in run --replicates)")
+    met: int = Field(description="replicates in which every training workload finished by the deadline")
+    probability: float = Field(description="met / replicates: the point estimate of P(deadline met)")
+    wilson_low: float = Field(description="lower end of the Wilson score 95 % interval of that probability")
+    wilson_high: float = Field(description="upper end of the Wilson score 95 % interval")
+    meets: bool = Field(description="whether the chosen estimate (rule) of the probability reaches the target")
+    cost_usd: FigureStats = Field(description="the cluster's cost (report cluster.cost_usd) over the replicates, "
+                                  "each run stopped when its work finished or at the deadline, whichever came first")
+    finished_s: FigureStats | None = Field(description="when the last training workload finished, s, over the "
+                                           "replicates that met the deadline (null: none did)")
+
+
+class CapacityPlan(Output):
+    """`clustersim plan-capacity`: the cheapest capacity mix that meets a deadline with a given probability."""
+
+    scenario: str = Field(description="scenario name")
+    deadline_s: float = Field(description="every training workload must finish by this simulated time, s")
+    probability: float = Field(description="the probability of meeting it that is asked for, 0..1")
+    rule: str = Field(description="which estimate must reach the probability: wilson_low (the lower end of the "
+                      "Wilson 95 % interval: conservative) or point (met / replicates)")
+    best_reachable: float = Field(description="the highest wilson_low these replicates can give (all met): "
+                                  "n / (n + 1.96^2); below the probability asked, rule wilson_low passes no mix")
+    mixes: list[CapacityMix]
+    cheapest: str | None = Field(description="label of the cheapest mix (lowest mean cost) that meets the "
+                                 "probability; null: none does")
+    method: str = Field(description="how the figures were computed")
+    wall_s: float = Field(description="real time of all the runs, s")

@@ -103,6 +103,19 @@ def _counts(report: Report) -> list[str]:
     return found
 
 
+def _spot(report: Report) -> list[str]:
+    """Reclaimed capacity is part of the cluster's down time; an event takes at least one node; nothing negative."""
+    found = []
+    for name, spot in report.spot.items():
+        if not _at_most(spot.reclaimed_gpu_hours, report.cluster.down_gpu_hours):
+            found.append(f"spot pool {name}: {spot.reclaimed_gpu_hours} GPU-hours reclaimed, but the cluster was "
+                         f"down {report.cluster.down_gpu_hours}")
+        if spot.nodes_reclaimed < spot.reclaims or min(spot.lost_gpu_hours, spot.reclaimed_gpu_hours) < 0:
+            found.append(f"spot pool {name}: {spot.reclaims} reclaims took {spot.nodes_reclaimed} nodes, lost "
+                         f"{spot.lost_gpu_hours} and reclaimed {spot.reclaimed_gpu_hours} GPU-hours")
+    return found
+
+
 def violations(report: Report) -> list[str]:
     """Every accounting invariant `report` breaks, one sentence each (empty: it all adds up)."""
-    return _gpu_time(report) + _energy_and_cost(report) + _counts(report)
+    return _gpu_time(report) + _energy_and_cost(report) + _counts(report) + _spot(report)

@@ -373,6 +373,20 @@ class TenantReport(Output):
         description="2^(-decayed usage / share) at the end, 0..1 (1: used nothing); null without fair share")
 
 
+class SpotReport(Output):
+    """One spot pool's reclaims over the run (docs/fleets-capacity.md)."""
+
+    nodes: int = Field(description="nodes of the pool")
+    notice_s: float = Field(description="warning its holders got before a reclaimed node stopped, s")
+    reclaims: int = Field(description="reclaim events that took at least one running node")
+    nodes_reclaimed: int = Field(description="nodes taken (an event of a burst takes several)")
+    notices_acted: int = Field(description="notices a holder prepared on: a training job saved a checkpoint "
+                               "durable before the node went")
+    reclaimed_gpu_hours: float = Field(description="GPU-hours the pool's reclaimed nodes were away during the run")
+    lost_gpu_hours: float = Field(description="training steps rolled back to the last durable checkpoint at "
+                                  "this pool's reclaims, GPU-hours of the jobs' GPUs")
+
+
 class Report(Output):
     """Everything a run produced. Same scenario and seed give the same report except `wall_s`."""
 
@@ -386,6 +400,9 @@ class Report(Output):
     notes: list[str] = Field(description="adjustments made to the inputs (batch rounding) and caveats")
     jobs: BatchJobsReport | None = Field(description="batch job streams (null without `jobs:`)")
     tenants: dict[str, TenantReport] = Field(description="per tenant, by name")
+    spot: dict[str, SpotReport] = Field(
+        default_factory=dict, exclude_if=lambda value: not value, description="per spot pool, by pool name: "
+        "reclaims and what they cost (absent without spot pools)")
     series: TimeSeries = Field(description="the run over time, for the HTML report's plots (empty in Monte Carlo "
                                "replicates)")
     _records: RunRecords | None = PrivateAttr(default=None)  # per request and per span: not in the JSON

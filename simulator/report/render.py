@@ -66,6 +66,12 @@ def report_tables(report: Report) -> Group:
         parts.append(_columns_table("training workloads", training, _training_rows))
     if serving:
         parts.append(_columns_table("inference workloads", serving, _serving_rows))
+    if report.spot:
+        parts.append(rows_table("spot pools", [
+            {"pool": name, "nodes": f"{p.nodes:,}", "notice": duration_text(p.notice_s), "reclaims": f"{p.reclaims:,}",
+             "nodes taken": f"{p.nodes_reclaimed:,}", "notices acted on": f"{p.notices_acted:,}",
+             "GPU-hours away": f"{p.reclaimed_gpu_hours:,.1f}", "GPU-hours rolled back": f"{p.lost_gpu_hours:,.1f}"}
+            for name, p in report.spot.items()]))
     if report.jobs is not None:
         parts.append(pairs_table("batch jobs", jobs_rows(report.jobs)))
     if len(report.tenants) > 1 or any(t.quota_gpus for t in report.tenants.values()):

@@ -9,6 +9,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from simulator.base import Strict
 from simulator.models.hardware import Accelerator
+from simulator.scenario.capacity import SpotSpec
 from simulator.scenario.refs import NAME_PATTERN, AcceleratorRef
 from simulator.units import Power
 
@@ -34,6 +35,10 @@ class PoolSpec(Strict):
     rental: RentalKind | None = Field(
         None, description="this pool's catalog rental kind: on_demand, one_year, three_year, spot or contract "
         "(instead of the scenario's pricing)",
+    )
+    spot: SpotSpec | None = Field(
+        None, description="spot capacity: the cloud reclaims nodes after a notice and returns them later "
+        "(docs/fleets-capacity.md); null: the pool's nodes are never reclaimed",
     )
 
     @field_validator("power_cap_w")

@@ -13,6 +13,7 @@ import numpy as np
 import simpy
 
 from simulator.engine.cluster import Cluster, GpuIds
+from simulator.engine.effects import Unwarned
 from simulator.engine.fabric import Contention
 from simulator.engine.serving.deployment import Deployment, FailurePolicy, deploy_serving
 from simulator.engine.serving.requests import ServingOutcome
@@ -89,7 +90,7 @@ def _hold(cluster: Cluster, service: Service, ids: GpuIds, replicas: list[int]) 
         for node in np.unique(ids[edges[at]:edges[at + 1]] // cluster.gpus_per_node).tolist():
             on_node.setdefault(node, []).append(replica)
 
-    class Replicas:
+    class Replicas(Unwarned):
         """The replicas as holders of their nodes (simulator/engine/effects.py): a node's failure takes down every
         replica on it, a straggler slows them until it is detected and evicted."""
 
