@@ -123,7 +123,8 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
                 for w, s, outcome in zip(inference, services, outcomes, strict=True)}
     cluster_part = cluster_report(cluster, env.now, economies, [r.job for r in runs], batch,
                                   sum(s.gpu_seconds(o.lost_s) for s, o in zip(services, outcomes, strict=True)),
-                                  links.link_failures if links else 0, fabric, scenario.cluster.pools)
+                                  links.link_failures if links else 0, fabric, scenario.cluster.pools,
+                                  _unpaid_gpu_s(scenario, reclaims, env.now))
     series_part = time_series(samples, runs, services, outcomes, env.now, fabric) if series else EMPTY_SERIES
     if site is not None:
         cluster_part, series_part = with_site_power(cluster_part, series_part, site, samples, env.now,
@@ -144,6 +145,15 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
         spot=spot_reports(reclaims, [r.job for r in runs], env.now, scenario.cluster.gpus_per_node),
     )
     return report.attach(run_records([r.job for r in runs], services, outcomes, env.now)) if series else report
+
+
+def _unpaid_gpu_s(scenario: Scenario, reclaims: list[Reclaims], now: float) -> list[float]:
+    """By pool, the GPU-seconds its spot capacity was away (reclaimed, not paid for)."""
+    cluster = scenario.cluster
+    unpaid = [0.0] * len(cluster.pool_specs)
+    for reclaim in reclaims:
+        unpaid[cluster.pool_index(reclaim.pool)] += reclaim.away_node_seconds(now) * cluster.gpus_per_node
+    return unpaid
 
 
 def _service_watts(service: Service, economies: PoolEconomy) -> tuple[float, float]:

@@ -91,6 +91,14 @@ def test_bad_pools_are_refused_at_their_field(change: dict[str, Any], expected: 
     assert expected in _problems(MIXED, **change)
 
 
+def test_spares_of_a_job_across_pools_come_from_its_first_pool() -> None:
+    changes = {"workloads.train.pools": {"h100": 24, "a100": 32}, "workloads.train.parallelism.dp": 7,
+               "workloads.train.recovery.spare_nodes": 2}
+    assert ("workloads.train.pools.h100: 24 GPUs and 2 spare nodes (16 GPUs) asked, but pool h100 has 32"
+            in _problems(MIXED, **changes))
+    assert cs.load(MIXED, {**changes, "workloads.train.recovery.spare_nodes": 1})
+
+
 def test_old_keys_next_to_pools_are_refused() -> None:
     text = MIXED.replace("cluster:\n", "cluster:\n  nodes: 8\n")
     assert "<string>:3: cluster: with pools:, give nodes in each pool instead of on the cluster" in _problems(text)

@@ -113,10 +113,13 @@ def _placed_training_problems(w: TrainingWorkload, scenario: Scenario, usable: i
         return _training_problems(w, scenario, cluster, usable)
     if w.pools:
         found = []
-        for name, gpus in w.pools.items():
+        for index, (name, gpus) in enumerate(w.pools.items()):
             room, said = _pool_room(cluster, name)
-            if gpus > room:
-                found.append(Problem(("pools", name), f"{gpus} GPUs asked, but {said}"))
+            spares = w.recovery.spare_nodes * cluster.gpus_per_node if index == 0 else 0  # from the first pool
+            if gpus + spares > room:
+                asked = f"{gpus} GPUs and {w.recovery.spare_nodes} spare nodes ({spares} GPUs)" if spares else (
+                    f"{gpus} GPUs")
+                found.append(Problem(("pools", name), f"{asked} asked, but {said}"))
             found += _training_problems(w, scenario, cluster.view(name), cluster.gpus, room_said=(cluster.gpus, ""))
         return _unique(found)
     candidates = [w.pool] if w.pool else [p.name for p in cluster.pool_specs]

@@ -3,6 +3,8 @@ tenant, and the time series and timeline the HTML report plots."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -30,14 +32,20 @@ from simulator.units import SECONDS_PER_HOUR
 
 def cluster_report(cluster: Cluster, now: float, economies: PoolEconomy, jobs: list[TrainingJob],
                    batch: list[BatchJob], serving_lost_gpu_s: float, link_failures: int, fabric: Fabric | None = None,
-                   pools: tuple[PoolSpec, ...] | None = None) -> ClusterReport:
+                   pools: tuple[PoolSpec, ...] | None = None, unpaid_gpu_s: Sequence[float] = ()) -> ClusterReport:
     """The whole cluster's GPU time, energy and cost, summed over its pools (each at its own price and power);
     work lost to failures by training jobs, batch jobs and serving replicas (`serving_lost_gpu_s`) is costed
-    as failure. `pools`: the scenario's, to report each (None: a cluster written without pools)."""
-    parts = _pool_parts(cluster, now, economies)
+    as failure. `pools`: the scenario's, to report each (None: a cluster written without pools);
+    `unpaid_gpu_s`: by pool, GPU time not paid for (spot capacity while reclaimed)."""
+    unpaid = list(unpaid_gpu_s) or [0.0] * len(cluster.pool_nodes)
+    parts = _pool_parts(cluster, now, economies, unpaid)
     available = cluster.gpus * now
     down, gpu_kwh, rental_usd = (sum(p[key] for p in parts) for key in ("down", "kwh", "rental"))
     economy = economies.of(cluster.shares(np.arange(cluster.gpus)))
+    paid = available - sum(unpaid)
+    if paid < available:  # the breakdown splits what was paid, at the rate it was paid at
+        economy = replace(economy, prices=replace(economy.prices, gpu_hour_usd=rental_usd / paid * SECONDS_PER_HOUR
+                                                  if paid > 0 else 0.0))
     prices = economy.prices
     network_kwh = prices.facility_kwh(economy.network_w * now)
     kwh = gpu_kwh + network_kwh
@@ -58,7 +66,7 @@ def cluster_report(cluster: Cluster, now: float, economies: PoolEconomy, jobs: l
         rental_usd=rental_usd,
         energy_usd=prices.cost_usd(0.0, kwh),
         cost_usd=rental_usd + prices.cost_usd(0.0, kwh),
-        cost_breakdown=breakdown(economy, available, cluster.productive_gpu_s,
+        cost_breakdown=breakdown(economy, paid, cluster.productive_gpu_s,
                                  sum(job.losses.checkpoint_s * job.gpus for job in jobs),
                                  sum(lost_s(job) * job.gpus for job in jobs) + sum(j.lost_s * j.gpus for j in batch)
                                  + serving_lost_gpu_s,
@@ -73,9 +81,9 @@ def cluster_report(cluster: Cluster, now: float, economies: PoolEconomy, jobs: l
     )
 
 
-def _pool_parts(cluster: Cluster, now: float, economies: PoolEconomy) -> list[dict[str, float]]:
+def _pool_parts(cluster: Cluster, now: float, economies: PoolEconomy, unpaid: list[float]) -> list[dict[str, float]]:
     """Each pool's GPU-seconds (available, busy, down, productive, allocated), energy (kWh, PUE included) and GPU
-    time's price; a GPU neither busy nor down is idle."""
+    time's price (all but its `unpaid` GPU-seconds); a GPU neither busy nor down is idle."""
     down_s = cluster.down_gpu_seconds_by_pool()
     allocated = np.bincount(cluster.pool_of_gpu, weights=cluster.allocated_seconds(), minlength=len(cluster.pool_nodes))
     parts = []
@@ -88,7 +96,7 @@ def _pool_parts(cluster: Cluster, now: float, economies: PoolEconomy) -> list[di
         power = economy.power
         energy_j = float(cluster.by_pool.busy_energy_j[index]) + idle * power.idle_w + down * power.down_w
         parts.append({"available": available, "down": down, "kwh": economy.prices.facility_kwh(energy_j),
-                      "rental": economy.prices.cost_usd(available, 0.0),
+                      "rental": economy.prices.cost_usd(available - unpaid[index], 0.0),
                       "productive": float(cluster.by_pool.productive_gpu_s[index]),
                       "allocated": float(allocated[index])})
     return parts

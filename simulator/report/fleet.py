@@ -21,6 +21,7 @@ class PoolReport(Output):
     gpu_energy_kwh: float = Field(description="facility energy of its GPUs and their servers (PUE included), kWh")
     gpu_hour_usd: float = Field(description="its price of one GPU-hour (see price_source)")
     price_source: str = Field(description="where gpu_hour_usd comes from")
-    rental_usd: float = Field(description="gpu_hours x gpu_hour_usd")
+    rental_usd: float = Field(description="gpu_hours x gpu_hour_usd, less the GPU-hours a spot pool was reclaimed "
+                              "(not paid for)")
     energy_usd: float = Field(description="gpu_energy_kwh x pricing.electricity_usd_per_kwh (0 when not set)")
     cost_usd: float = Field(description="rental_usd + energy_usd (the network's energy is the cluster's)")

@@ -65,7 +65,8 @@ class ClusterReport(Output):
     carbon_tco2e: float | None = Field(description="energy_kwh x pricing.carbon_kg_per_kwh / 1000, tonnes CO2e "
                                        "(null: carbon intensity not set)")
     electricity_usd_per_kwh: float | None = Field(description="pricing.electricity_usd_per_kwh (null: not set)")
-    rental_usd: float = Field(description="gpu_hours x gpu_hour_usd (rental, or amortized capital when owned)")
+    rental_usd: float = Field(description="gpu_hours x gpu_hour_usd (rental, or amortized capital when owned); with "
+                              "pools, the sum of theirs (spot capacity is not paid while reclaimed)")
     energy_usd: float = Field(description="energy_kwh x pricing.electricity_usd_per_kwh (0 when that is not set)")
     cost_usd: float = Field(description="rental_usd + energy_usd")
     cost_breakdown: CostBreakdown
