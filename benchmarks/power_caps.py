@@ -1,5 +1,5 @@
 """Power caps: calibrate the H100 voltage-frequency curve on measured SM clocks, then print the validation table of
-docs/fleets-power.md (published throughput at each cap against the simulator's).
+docs/fleets.md (published throughput at each cap against the simulator's).
 
     python -m benchmarks.power_caps
 

@@ -197,7 +197,7 @@ def _placed(job: BatchJob) -> Placed:
 
 def site_admission(site: SitePlan | None, economy: Economy) -> SiteAdmission | None:
     """Admission against the site budget under policy queue (None otherwise): the network and every GPU idle as the
-    base, a request's GPUs at full load (docs/fleets-power.md)."""
+    base, a request's GPUs at full load (docs/fleets.md)."""
     if site is None or site.spec.policy != "queue" or site.spec.budget_w is None:
         return None
     gpus = site.scenario.cluster.gpus

@@ -312,3 +312,17 @@ def test_each_pool_draws_its_own_chips_power(runs: dict[str, cs.Report]) -> None
 def test_a_report_without_pools_has_no_pools_key() -> None:
     report = cs.simulate(cs.load("scenarios/quickstart.yaml"))
     assert report.cluster.pools is None and '"pools"' not in report.model_dump_json()
+
+
+def test_the_terminal_and_the_html_page_show_the_pools(runs: dict[str, cs.Report]) -> None:
+    from rich.console import Console
+
+    from simulator.report.html import report_html
+    from simulator.report.render import report_tables
+
+    console = Console(width=120, record=True)
+    console.print(report_tables(runs["balanced"]))
+    text = console.export_text()
+    assert "pools" in text and "a100-80gb-sxm" in text and "$1.20 per GPU-hour" in text
+    page = report_html(runs["balanced"])
+    assert "<h2>Pools</h2>" in page and "<th>h100</th><th>a100</th>" in page

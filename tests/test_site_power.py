@@ -1,4 +1,4 @@
-"""Site power budget (docs/fleets-power.md): policy cap's choice (simulator/models/power.py site_cap, applied by
+"""Site power budget (docs/fleets.md): policy cap's choice (simulator/models/power.py site_cap, applied by
 simulator/plan/site_power.py), policy queue's admission (simulator/engine/site_power.py through the Cluster hook),
 located errors for budgets that cannot be kept, the power series against the report's energy, and the shipped
 50 MW scenario's figures."""

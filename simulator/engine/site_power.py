@@ -1,4 +1,4 @@
-"""Admission under a site power budget (policy `queue`, docs/fleets-power.md): the scheduler starts an allocation
+"""Admission under a site power budget (policy `queue`, docs/fleets.md): the scheduler starts an allocation
 only while the site's committed draw, every allocation at full load, every other GPU idle and the network, times
 PUE, stays within the budget; what waits for power is counted and its wait reported."""
 

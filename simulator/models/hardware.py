@@ -148,7 +148,7 @@ class Accelerator(Strict):
     voltage_floor: float = Field(
         0.61, gt=0, le=1,
         description="core voltage at and below voltage_floor_clock / voltage at the top clock: below that clock "
-        "power falls only linearly with it (docs/fleets-power.md); default: the H100 calibration, assumed for "
+        "power falls only linearly with it (docs/fleets.md); default: the H100 calibration, assumed for "
         "other chips",
     )
     voltage_floor_clock: float = Field(

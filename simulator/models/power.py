@@ -1,6 +1,6 @@
 """Power caps, pure: the SM clock a chip sustains under a power cap (DVFS with a voltage floor), and the highest cap,
 as one fraction of every pool's TDP, at which a whole site at full load fits a facility power budget
-(docs/fleets-power.md).
+(docs/fleets.md).
 
 Clock model. Under full compute load a chip draws a static part `P_s` (leakage, HBM, I/O: its idle power) plus a
 dynamic part `C V^2 f`. Over the upper DVFS range the core voltage rises linearly with the clock; below a floor

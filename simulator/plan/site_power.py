@@ -1,4 +1,4 @@
-"""The site power budget before the run (docs/fleets-power.md): what the site draws at full load, the caps policy
+"""The site power budget before the run (docs/fleets.md): what the site draws at full load, the caps policy
 `cap` sets (simulator/models/power.py site_cap) applied to every pool's accelerator, and what policy `queue`
 admits against; problems located at `cluster.site_power` for simulator/plan/checks.py."""
 

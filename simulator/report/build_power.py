@@ -1,4 +1,4 @@
-"""The run's power over time and its site power section (docs/fleets-power.md), from the sampled IT power and the
+"""The run's power over time and its site power section (docs/fleets.md), from the sampled IT power and the
 site plan; present only where the scenario has `cluster.site_power`."""
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from simulator.report.render import (
     format_figure,
     jobs_rows,
     latency_text,
+    pool_rows,
     site_power_text,
     step_parts_text,
     tenant_table,
@@ -121,6 +122,10 @@ def _report_body(report: Report, ids: Iterator[int]) -> str:
     if report.series.link_load:
         figures.append(link_figure(report))
     parts = [f"<h2>Cluster</h2>{_table(summary)}", _plots(figures, ids)]
+    if c.pools:
+        columns = [pool_rows(pool) for pool in c.pools.values()]
+        rows = [(label, *(column[index][1] for column in columns)) for index, (label, _) in enumerate(columns[0])]
+        parts.insert(1, "<h2>Pools</h2>" + _table(rows, ("", *c.pools)))
     if len(report.tenants) > 1 or report.jobs is not None:
         parts.append(_tenants_section(report, ids))
     for name, w in report.workloads.items():

@@ -375,7 +375,7 @@ class TenantReport(Output):
 
 
 class SpotReport(Output):
-    """One spot pool's reclaims over the run (docs/fleets-capacity.md)."""
+    """One spot pool's reclaims over the run (docs/fleets.md)."""
 
     nodes: int = Field(description="nodes of the pool")
     notice_s: float = Field(description="warning its holders got before a reclaimed node stopped, s")

@@ -1,6 +1,6 @@
 """The site power section of the run report (present where the scenario has `cluster.site_power`): the budget and
 its policy, the caps chosen, the site's draw at full load, the facility power the run drew, and the waits for
-power (docs/fleets-power.md)."""
+power (docs/fleets.md)."""
 
 from __future__ import annotations
 

@@ -59,7 +59,7 @@ def report_tables(report: Report) -> Group:
     ])
     parts: list[Table | FittedTable | str] = [head]
     if c.pools:
-        parts.append(_columns_table("pools", c.pools, _pool_rows))
+        parts.append(_columns_table("pools", c.pools, pool_rows))
     training = {n: w for n, w in report.workloads.items() if isinstance(w, TrainingReport)}
     serving = {n: w for n, w in report.workloads.items() if isinstance(w, InferenceReport)}
     if training:
@@ -132,7 +132,8 @@ def tenant_table(report: Report) -> tuple[tuple[str, ...], list[tuple[str, ...]]
 W = TypeVar("W", TrainingReport, InferenceReport, PoolReport)
 
 
-def _pool_rows(p: PoolReport) -> list[tuple[str, str]]:
+def pool_rows(p: PoolReport) -> list[tuple[str, str]]:
+    """One pool's figures, labelled."""
     return [("accelerator", p.accelerator), ("GPUs", f"{p.gpus:,}"),
             ("power cap", "-" if p.power_cap_w is None else f"{p.power_cap_w:,.0f} W"),
             ("utilization (productive)", f"{p.utilization:.1%}"), ("allocation", f"{p.allocation:.1%}"),

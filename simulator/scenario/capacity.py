@@ -1,5 +1,5 @@
 """The schema of spot capacity (`cluster.pools[].spot`): the cloud may take a pool's nodes back at any time,
-after a short notice, and gives them back some time later (docs/fleets-capacity.md). Every default is a published
+after a short notice, and gives them back some time later (docs/fleets.md). Every default is a published
 figure or our arithmetic on one; the sources are the constants' comments and /work/research/spot.yaml."""
 
 from __future__ import annotations

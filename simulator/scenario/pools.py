@@ -38,7 +38,7 @@ class PoolSpec(Strict):
     )
     spot: SpotSpec | None = Field(
         None, description="spot capacity: the cloud reclaims nodes after a notice and returns them later "
-        "(docs/fleets-capacity.md); null: the pool's nodes are never reclaimed",
+        "(docs/fleets.md); null: the pool's nodes are never reclaimed",
     )
 
     @field_validator("power_cap_w")

@@ -1,5 +1,5 @@
 """The schema of `cluster.site_power`: the facility's power budget and how the scheduler keeps to it
-(docs/fleets-power.md)."""
+(docs/fleets.md)."""
 
 from __future__ import annotations
 

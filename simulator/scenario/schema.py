@@ -73,7 +73,7 @@ class ClusterSpec(Strict):
 
     site_power: SitePowerSpec | None = Field(
         None, description="the site's facility power budget and policy (cap or queue), and power over time in the "
-        "report (docs/fleets-power.md); null: none",
+        "report (docs/fleets.md); null: none",
     )
 
     @field_validator("power_cap_w")
