@@ -50,6 +50,7 @@ from simulator.report.build_spot import spot_reports
 from simulator.report.build_training import TrainingRun, training_report
 from simulator.report.model import InferenceReport, Report, TrainingReport
 from simulator.scenario.schema import Scenario, TrainingWorkload
+from simulator.units import SECONDS_PER_HOUR
 
 
 def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series: bool = True) -> Report:
@@ -138,7 +139,8 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
         cluster=cluster_part,
         jobs=jobs_report(batch, env.now) if scenario.jobs else None,
         tenants=tenant_reports(scenario, reports, batch, economies, cluster,
-                               {name: e.prices.gpu_hour_usd for name, e in paying.items()}),
+                               {name: e.prices.gpu_hour_usd for name, e in paying.items()},
+                               {r.workload.name: r.job.unpaid_gpu_s / SECONDS_PER_HOUR for r in runs}),
         workloads={w.name: reports[w.name] for w in scenario.workloads},
         notes=[note for r in runs for note in r.plan.notes],
         series=series_part,

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from simulator.engine.effects import Holder, Straggler, straggle
 from simulator.engine.fairshare import FairShare
+from simulator.engine.held_downtime import HeldDowntime
 from simulator.engine.placement import PLACEMENTS, Free
 from simulator.engine.placement import GpuIds as GpuIds
 from simulator.engine.pool_ledger import PoolLedger
@@ -46,8 +47,7 @@ class Cluster:
         self.up = np.ones(nodes, dtype=bool)
         self.allocated_s = np.zeros(self.gpus)
         self._allocated_at = np.full(self.gpus, np.nan)
-        self.down_held_node_s = np.zeros(nodes)  # per node: time it was down while a workload held its GPUs
-        self._down_held_since: dict[int, float] = {}  # nodes down and held now, since when
+        self.held_down = HeldDowntime(nodes)  # per node: time it was down while a workload held its GPUs
         self._policy = POLICIES[policy]()
         self._placement = PLACEMENTS[placement]
         self._rng = rng if rng is not None else np.random.default_rng(0)
@@ -180,11 +180,10 @@ class Cluster:
         if count:
             self._holdings_change()
             self.tenant_gpus[tenant] -= count
-        closing = (set((ids // self.gpus_per_node).tolist()) & self._down_held_since.keys()
-                   if self._down_held_since else set())
+        held_down = self.held_down.since
+        closing = set((ids // self.gpus_per_node).tolist()) & held_down.keys() if held_down else set()
         for node in closing:  # down nodes among those released: count up to now
-            self.down_held_node_s[node] += self.env.now - self._down_held_since[node]
-            self._down_held_since[node] = self.env.now
+            self.held_down.count_to(node, self.env.now)
         if self._holders_by_key.pop(key, None) is not None:
             nodes = np.unique(ids // self.gpus_per_node)
             mine = nodes[self._owner[nodes] == key]
@@ -198,7 +197,7 @@ class Cluster:
                     del self._co_owners[node]
         for node in closing:  # and no longer held by anyone: it stops counting
             if self._owner[node] < 0 and node not in self._co_owners:
-                del self._down_held_since[node]
+                del held_down[node]
         self._grant()
 
     def _holders(self, node: int) -> list[Holder]:
@@ -206,8 +205,9 @@ class Cluster:
         keys = ([owner] if owner >= 0 else []) + sorted(self._co_owners.get(node, ()))
         return [self._holders_by_key[key] for key in keys]
 
-    def fail_node(self, node: int, repair_s: float, cause: str) -> None:
-        """Node `node` goes down for `repair_s`; its holders (if any) are told."""
+    def fail_node(self, node: int, repair_s: float, cause: str, paid: bool = True) -> None:
+        """Node `node` goes down for `repair_s`; its holders (if any) are told; `paid`: whether its GPUs are still
+        paid for meanwhile (not for spot capacity taken back)."""
         self.node_failures += 1
         if len(self.failure_log) < FAILURE_LOG_LIMIT:
             self.failure_log.append((self.env.now, node, repair_s, cause))
@@ -215,7 +215,9 @@ class Cluster:
             self.up[node] = False
             self._down_since[node] = self.env.now
             if self._owner[node] >= 0 or node in self._co_owners:
-                self._down_held_since[node] = self.env.now
+                self.held_down.since[node] = self.env.now
+            if not paid:
+                self.held_down.unpaid.add(node)
             self.env.process(self._repair(node, repair_s))
         for holder in self._holders(node):
             holder.crash(node, cause)
@@ -293,19 +295,17 @@ class Cluster:
         held = np.where(np.isnan(self._allocated_at), 0.0, self.env.now - self._allocated_at)
         return self.allocated_s + held
 
-    def down_held_seconds(self, ids: GpuIds) -> float:
-        """GPU-seconds GPUs `ids` have spent on nodes down while held (any holder), counting downs still open."""
-        per_node = np.bincount(ids // self.gpus_per_node, minlength=self.nodes)
-        total = float(np.dot(per_node, self.down_held_node_s))
-        now = self.env.now
-        return total + sum(int(per_node[node]) * (now - since) for node, since in self._down_held_since.items())
+    def down_held_seconds(self, ids: GpuIds, unpaid: bool = False) -> float:
+        """GPU-seconds GPUs `ids` have spent on nodes down while held (any holder), counting downs still open
+        (`unpaid`: only the outages not paid for)."""
+        return self.held_down.seconds(np.bincount(ids // self.gpus_per_node, minlength=self.nodes), self.env.now,
+                                      unpaid)
 
     def _repair(self, node: int, repair_s: float) -> simpy.events.ProcessGenerator:
         yield self.env.timeout(repair_s)
         self.up[node] = True
-        since = self._down_held_since.pop(node, None)
-        if since is not None:
-            self.down_held_node_s[node] += self.env.now - since
+        self.held_down.close(node, self.env.now)
+        self.held_down.unpaid.discard(node)
         down_s = self.env.now - self._down_since.pop(node)
         self._down_node_s += down_s
         self.by_pool.repaired(node, down_s)

@@ -73,4 +73,4 @@ class Reclaims:
                 self.nodes_taken += 1
                 self.away_node_s += away_s
                 self._away[node] = (env.now, env.now + away_s)
-                cluster.fail_node(node, away_s, self.cause)
+                cluster.fail_node(node, away_s, self.cause, paid=False)

@@ -93,6 +93,8 @@ class TrainingJob(ReclaimAware):
     _banked_steps: int = 0
     down_gpu_s: float = 0.0  # GPU-seconds it held on nodes that were down (powered off, not idle)
     _down_base_s: float = 0.0  # the cluster's down-held count for its GPUs when it got them
+    unpaid_gpu_s: float = 0.0  # the part of down_gpu_s not paid for (spot capacity taken back)
+    _unpaid_base_s: float = 0.0
 
     def start(self, env: simpy.Environment, cluster: Cluster) -> None:
         """Create the job's SimPy process."""
@@ -108,6 +110,7 @@ class TrainingJob(ReclaimAware):
                                                   self.pools.options(count))))
         self._count_requeued(env.now)
         self._asked_s, self.gpu_ids, self._down_base_s = None, ids, cluster.down_held_seconds(ids)
+        self._unpaid_base_s = cluster.down_held_seconds(ids, unpaid=True)
         self._nodes = JobNodes.of(ids, gpn, self.recovery.spare_nodes, self.recovery.swap_nodes)
         if self.pricer is not None:  # priced on the GPUs and paths it was given, at every (re)allocation
             # steps done so far keep the price of the placement they ran on (a re-allocation starts from a
@@ -415,6 +418,7 @@ class TrainingJob(ReclaimAware):
             self._held_s += now - self._held_since_s
             self._held_since_s = None
             self.down_gpu_s += cluster.down_held_seconds(self.gpu_ids) - self._down_base_s
+            self.unpaid_gpu_s += cluster.down_held_seconds(self.gpu_ids, unpaid=True) - self._unpaid_base_s
 
     def _count_requeued(self, now: float) -> None:
         """Book the wait since the job last asked for GPUs, if it had run before (else it is first queueing)."""

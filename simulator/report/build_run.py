@@ -4,7 +4,6 @@ tenant, and the time series and timeline the HTML report plots."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ from simulator.plan.pools import PoolEconomy
 from simulator.report.build_records import failure_durations_s
 from simulator.report.build_serving import latency_cdf, windowed_latency
 from simulator.report.build_training import TrainingRun, lost_s
-from simulator.report.costs import breakdown
+from simulator.report.costs import breakdown, paid_at
 from simulator.report.fleet import PoolReport
 from simulator.report.model import ClusterReport, InferenceReport, LinkLoad, TenantReport, TrainingReport
 from simulator.report.series import TimelineEvent, TimeSeries, WorkloadSeries
@@ -42,10 +41,9 @@ def cluster_report(cluster: Cluster, now: float, economies: PoolEconomy, jobs: l
     available = cluster.gpus * now
     down, gpu_kwh, rental_usd = (sum(p[key] for p in parts) for key in ("down", "kwh", "rental"))
     economy = economies.of(cluster.shares(np.arange(cluster.gpus)))
-    paid = available - sum(unpaid)
-    if paid < available:  # the breakdown splits what was paid, at the rate it was paid at
-        economy = replace(economy, prices=replace(economy.prices, gpu_hour_usd=rental_usd / paid * SECONDS_PER_HOUR
-                                                  if paid > 0 else 0.0))
+    full_usd = economy.prices.cost_usd(available, 0.0)
+    if sum(unpaid) > 0 and full_usd > 0:  # the breakdown splits all GPU time at the rate it was paid at over it
+        economy = paid_at(economy, rental_usd / full_usd)
     prices = economy.prices
     network_kwh = prices.facility_kwh(economy.network_w * now)
     kwh = gpu_kwh + network_kwh
@@ -66,7 +64,7 @@ def cluster_report(cluster: Cluster, now: float, economies: PoolEconomy, jobs: l
         rental_usd=rental_usd,
         energy_usd=prices.cost_usd(0.0, kwh),
         cost_usd=rental_usd + prices.cost_usd(0.0, kwh),
-        cost_breakdown=breakdown(economy, paid, cluster.productive_gpu_s,
+        cost_breakdown=breakdown(economy, available, cluster.productive_gpu_s,
                                  sum(job.losses.checkpoint_s * job.gpus for job in jobs),
                                  sum(lost_s(job) * job.gpus for job in jobs) + sum(j.lost_s * j.gpus for j in batch)
                                  + serving_lost_gpu_s,
@@ -134,14 +132,17 @@ def _link_loads(fabric: Fabric | None, now: float) -> dict[str, Any]:
 
 
 def tenant_reports(scenario: Scenario, reports: dict[str, TrainingReport | InferenceReport], batch: list[BatchJob],
-                   economies: PoolEconomy, cluster: Cluster, rates: dict[str, float]) -> dict[str, TenantReport]:
+                   economies: PoolEconomy, cluster: Cluster, rates: dict[str, float],
+                   unpaid_hours: dict[str, float]) -> dict[str, TenantReport]:
     """GPU-hours and GPU-time cost by tenant, from the workloads' reports (each at its GPU-hour price, `rates` by
-    workload) and the batch jobs (at their last pool's)."""
+    workload, less the hours it held spot capacity taken back, `unpaid_hours`) and the batch jobs (at their last
+    pool's)."""
     priced: dict[str, dict[float, float]] = {}  # tenant -> GPU-hour price -> hours at it
     for workload in scenario.workloads:
         rate = rates[workload.name]
         priced.setdefault(workload.tenant, {})
-        priced[workload.tenant][rate] = priced[workload.tenant].get(rate, 0.0) + reports[workload.name].gpu_hours
+        paid = reports[workload.name].gpu_hours - unpaid_hours.get(workload.name, 0.0)
+        priced[workload.tenant][rate] = priced[workload.tenant].get(rate, 0.0) + paid
     for job in batch:
         rate = economies.pools[job.pool].prices.gpu_hour_usd
         priced.setdefault(job.tenant, {})

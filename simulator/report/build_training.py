@@ -12,7 +12,7 @@ from simulator.models.workload.step_time import StepTime
 from simulator.models.workload.transformer import parameter_counts
 from simulator.plan.economy import Economy
 from simulator.plan.training import TrainingPlan, cause_labels
-from simulator.report.costs import breakdown
+from simulator.report.costs import breakdown, paid_at
 from simulator.report.model import LossReport, MemoryReport, StepBreakdown, TrainingReport
 from simulator.scenario.schema import Scenario, TrainingWorkload
 from simulator.units import SECONDS_PER_HOUR
@@ -54,7 +54,8 @@ def training_report(run: TrainingRun, now: float, scenario: Scenario, economy: E
     it_energy_j = (job.busy_s * job.gpus * job.power_w + idle_gpu_s * economy.power.idle_w
                    + job.down_gpu_s * economy.power.down_w)
     kwh = prices.facility_kwh(it_energy_j)
-    cost = prices.cost_usd(held_gpu_s, kwh)
+    paid_gpu_s = held_gpu_s - job.unpaid_gpu_s  # spot capacity taken back is not paid for
+    cost = prices.cost_usd(paid_gpu_s, kwh)
     tokens = job.steps_done * plan.step.tokens_per_step
     lost = job.losses
 
@@ -106,7 +107,8 @@ def training_report(run: TrainingRun, now: float, scenario: Scenario, economy: E
         energy_kwh=kwh,
         carbon_tco2e=prices.tco2e(kwh),
         cost_usd=cost,
-        cost_breakdown=breakdown(economy, held_gpu_s, productive_s * job.gpus, lost.checkpoint_s * job.gpus,
+        cost_breakdown=breakdown(economy if not job.unpaid_gpu_s else paid_at(economy, paid_gpu_s / held_gpu_s),
+                                 held_gpu_s, productive_s * job.gpus, lost.checkpoint_s * job.gpus,
                                  lost_s(job) * job.gpus, kwh),
         cost_per_million_tokens_usd=cost / tokens * 1e6 if tokens else 0.0,
         interruptions=job.interruptions,
