@@ -17,6 +17,21 @@ RentalKind = Literal["on_demand", "one_year", "three_year", "spot", "contract"]
 POOL_KEYS = ("accelerator", "nodes", "gpus_per_node", "power_cap")  # the old form's keys that pools replace
 
 
+def settable_cap(cap_w: float | None, info: ValidationInfo) -> float | None:
+    """A `power_cap` the accelerator given before it can be held to (ValueError saying why not)."""
+    accelerator = info.data.get("accelerator")
+    if cap_w is not None and isinstance(accelerator, Accelerator) and (problem := accelerator.power_cap_problem(cap_w)):
+        raise ValueError(problem)
+    return cap_w
+
+
+def carry_cap(spec: PoolSpec | Any) -> None:
+    """Every model reads the cap from the accelerator: hand `spec` (a pool, or a cluster of the old form) a copy
+    of its accelerator that carries its `power_cap_w`."""
+    if spec.power_cap_w is not None and spec.accelerator.power_cap_w != spec.power_cap_w:
+        object.__setattr__(spec, "accelerator", spec.accelerator.model_copy(update={"power_cap_w": spec.power_cap_w}))
+
+
 class PoolSpec(Strict):
     """Nodes of one accelerator: where they sit is their place in the list (pools take consecutive nodes of the
     cluster's topology, in order), what they cost is the scenario's pricing unless the pool gives its own."""
@@ -41,22 +56,13 @@ class PoolSpec(Strict):
         "(docs/fleets.md); null: the pool's nodes are never reclaimed",
     )
 
-    @field_validator("power_cap_w")
-    @classmethod
-    def _settable_cap(cls, cap_w: float | None, info: ValidationInfo) -> float | None:
-        accelerator = info.data.get("accelerator")
-        if cap_w is not None and isinstance(accelerator, Accelerator) and (
-                problem := accelerator.power_cap_problem(cap_w)):
-            raise ValueError(problem)
-        return cap_w
+    _settable_cap = field_validator("power_cap_w")(settable_cap)
 
     @model_validator(mode="after")
     def _capped_and_priced(self) -> PoolSpec:
         if self.gpu_hour_usd is not None and self.rental is not None:
             raise ValueError("give gpu_hour_usd or rental for a pool, not both")
-        if self.power_cap_w is not None and self.accelerator.power_cap_w != self.power_cap_w:
-            capped = self.accelerator.model_copy(update={"power_cap_w": self.power_cap_w})
-            object.__setattr__(self, "accelerator", capped)
+        carry_cap(self)
         return self
 
     @property

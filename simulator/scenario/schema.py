@@ -14,13 +14,13 @@ from pydantic import BaseModel, Field, PositiveInt, ValidationInfo, field_valida
 
 from simulator.base import Strict
 from simulator.models.cost import Amortization
-from simulator.models.hardware import Accelerator, AttentionKernel, Precision
+from simulator.models.hardware import AttentionKernel, Precision
 from simulator.models.reliability import Checkpoint, CheckpointPolicy, FailureModel, Recovery
 from simulator.models.topology.specs import FatTreeTopology, Topology
 from simulator.models.workload.parallelism import Parallelism
 from simulator.scenario.inference import InferenceWorkload
 from simulator.scenario.jobs import JobSource, SchedulerSpec
-from simulator.scenario.pools import PoolSpec, RentalKind, pooled_cluster
+from simulator.scenario.pools import PoolSpec, RentalKind, carry_cap, pooled_cluster, settable_cap
 from simulator.scenario.power import SitePowerSpec
 from simulator.scenario.refs import NAME_PATTERN, AcceleratorRef, ModelRef
 from simulator.units import Duration, NonNegativeDuration, PositiveBytes, PositiveCount, Power
@@ -76,14 +76,7 @@ class ClusterSpec(Strict):
         "report (docs/fleets.md); null: none",
     )
 
-    @field_validator("power_cap_w")
-    @classmethod
-    def _settable_cap(cls, cap_w: float | None, info: ValidationInfo) -> float | None:
-        accelerator = info.data.get("accelerator")
-        if cap_w is not None and isinstance(accelerator, Accelerator) and (
-                problem := accelerator.power_cap_problem(cap_w)):
-            raise ValueError(problem)
-        return cap_w
+    _settable_cap = field_validator("power_cap_w")(settable_cap)
 
     @model_validator(mode="before")
     @classmethod
@@ -93,9 +86,7 @@ class ClusterSpec(Strict):
     @model_validator(mode="after")
     def _capped_accelerator(self) -> ClusterSpec:
         """Every model reads the cap from the accelerator: hand it a copy that carries it."""
-        if self.power_cap_w is not None and self.accelerator.power_cap_w != self.power_cap_w:
-            capped = self.accelerator.model_copy(update={"power_cap_w": self.power_cap_w})
-            object.__setattr__(self, "accelerator", capped)
+        carry_cap(self)
         return self
 
     @model_validator(mode="after")
