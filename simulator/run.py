@@ -35,6 +35,8 @@ from simulator.plan.serving import service_plan, serving_pools
 from simulator.plan.site_power import SitePlan, site_plan
 from simulator.plan.training import (
     DEFAULT_STEP_MODEL,
+    PlacedTraining,
+    TrainingPlan,
     placed_step_s,
     placed_training,
     priced_step,
@@ -261,15 +263,19 @@ def _training(env: simpy.Environment, cluster: Cluster, scenario: Scenario, work
     network = cached_network(spec)
     reference = np.arange(plan.step.layout.world, dtype=np.int64).tobytes()
 
+    def on_pool(gpus: GpuIds) -> tuple[TrainingPlan, StepTime, Network]:
+        """Plan, step and network (links at its chip's bandwidths) of the pool of `gpus` (of a split job: the first
+        GPU's)."""
+        if spec.pools is None:
+            return plan, step, network
+        view = spec.view(spec.pool_specs[cluster.pool_of(gpus)].name)
+        return (*priced_step(workload, view, step_model), cached_network(view))
+
     def pricer(gpus: GpuIds) -> StepTime:  # the same GPUs cost the same, however often the job gets them
         if workload.pools:
-            return split_step(model, workload, spec, network, gpus, cluster.pool_of_gpu)
-        pool_plan, pool_step = plan, step
-        if spec.pools is not None:
-            pool_plan, pool_step = priced_step(workload, spec.view(spec.pool_specs[cluster.pool_of(gpus)].name),
-                                               step_model)
-        return pool_step if gpus.tobytes() == reference else placed_training(model, pool_plan.step, network,
-                                                                              gpus).timed
+            return split_step(model, workload, spec, gpus, cluster.pool_of_gpu)
+        pool_plan, pool_step, net = on_pool(gpus)
+        return pool_step if gpus.tobytes() == reference else placed_training(model, pool_plan.step, net, gpus).timed
 
     def power_of(gpus: GpuIds) -> np.ndarray:  # per GPU in each pool, for the step as priced on `gpus`
         assert job.placed_step is not None
@@ -291,6 +297,10 @@ def _training(env: simpy.Environment, cluster: Cluster, scenario: Scenario, work
         links.watch(job, functools.partial(placed_step_s, model, plan.step))
     contention = None
     if fabric is not None:
-        contention = fabric.join(job, lambda: placed_training(model, plan.step, network, job.placed_gpus))
+        def placed() -> PlacedTraining:
+            pool_plan, _, net = on_pool(job.placed_gpus)
+            return placed_training(model, pool_plan.step, net, job.placed_gpus)
+
+        contention = fabric.join(job, placed)
     return TrainingRun(workload, plan, step, job, contention)
 

@@ -28,8 +28,8 @@ def _quoted(path: Path) -> str:
 
 @pytest.mark.parametrize(("case", "step_s", "days", "job_usd"), [
     ("H100 pool alone (DP 16)", "24.43", "4.49", "$340,150"),
-    ("both pools, balanced", "20.72", "3.81", "$351,819"),
-    ("both pools, even", "41.00", "7.54", "$696,133"),
+    ("both pools, balanced", "20.97", "3.86", "$356,012"),
+    ("both pools, even", "43.81", "8.06", "$743,848"),
 ])
 def test_the_training_mix_quotes_its_runs(training: dict[str, dict[str, float]], case: str, step_s: str, days: str,
                                           job_usd: str) -> None:
@@ -58,7 +58,7 @@ def test_the_balanced_split_is_near_the_pools_added_rates(training: dict[str, di
 
 
 @pytest.mark.parametrize(("case", "tpot_ms", "usd", "kwh"), [
-    ("H100 prefill + MI300X decode", "21.66", "$75.51", "26.6"),
+    ("H100 prefill + MI300X decode", "23.30", "$75.53", "26.6"),
     ("H100 prefill + H100 decode", "26.43", "$93.35", "25.9"),
 ])
 def test_the_serving_split_quotes_its_runs(serving: dict[str, dict[str, float]], case: str, tpot_ms: str, usd: str,

@@ -326,3 +326,11 @@ def test_the_terminal_and_the_html_page_show_the_pools(runs: dict[str, cs.Report
     assert "pools" in text and "a100-80gb-sxm" in text and "$1.20 per GPU-hour" in text
     page = report_html(runs["balanced"])
     assert "<h2>Pools</h2>" in page and "<th>h100</th><th>a100</th>" in page
+
+
+def test_each_pool_is_priced_on_its_own_chips_links_and_a_missing_figure_is_located() -> None:
+    found = _problems(MIXED.replace("a100-80gb-sxm, nodes: 4", "mi300x, nodes: 4"))
+    assert "cluster.pools.a100.accelerator: pool a100: mi300x has no NIC bandwidth" in found
+    fixed = MIXED.replace("a100-80gb-sxm, nodes: 4", "mi300x, nodes: 4").replace(
+        "pricing:", "  topology: {kind: fat_tree, nic_bandwidth: 400 Gbps}\npricing:")
+    assert cs.load(fixed).cluster.view("a100").accelerator.name == "mi300x"

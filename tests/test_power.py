@@ -100,6 +100,14 @@ def test_a_mixed_workload_slows_no_more_than_the_compute_bound_model_and_within_
     assert point["relative_throughput_low"] - model_fraction(point) < 0.07
 
 
+def test_an_a100_training_step_loses_what_polca_measured_at_a_fifth_less_power() -> None:
+    """POLCA (ASPLOS 2024): A100 training lost about 10 % at about 20 % less peak power (read from plots: a
+    0.03 tolerance). The Llama-3 8B step on four A100s at 320 of 400 W, on the H100-calibrated curve."""
+    point = POINTS["a100-training-polca-320w"]
+    (relative,) = simulated_throughput(accelerator("a100-80gb-sxm"), [point["cap_w"]])
+    assert relative == pytest.approx(point["relative_throughput_low"], abs=0.03)
+
+
 def test_far_below_tdp_the_model_is_optimistic_by_the_documented_factor() -> None:
     """GB300 GEMM at 36 % of TDP: the model's 0.47 overstates the measured 0.28-0.39 by 1.2x to 1.7x (the cubic
     relation gave 0.58, 1.5x to 2.1x); the GB300's own curve and full-load draw are not published."""

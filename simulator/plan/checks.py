@@ -41,6 +41,11 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
     for index, pool in enumerate(cluster.pool_specs):
         at: Path = ("cluster",) if cluster.pools is None else ("cluster", "pools", index)
         problems += _pool_problems(pool, scenario, at)
+        if index:  # its links at its own chip's bandwidths (the first pool's were built above)
+            try:
+                network(cluster.view(pool.name))
+            except (MissingFigure, TopologyError) as err:
+                problems.append(Problem((*at, "accelerator"), f"pool {pool.name}: {err}"))
     try:
         if site := site_power_problem(scenario):
             problems.append(Problem(("cluster", "site_power", "budget"), site))

@@ -237,7 +237,7 @@ def service_plan(w: InferenceWorkload, whole: ClusterSpec, rng: np.random.Genera
     decode = None
     if w.disaggregation is not None:
         decoder = serving_config(w, whole.view(decoding), decode=True)
-        decode = DecodePool(_iterations(decoder, net), replica_limits(w, decoder, False),
+        decode = DecodePool(_iterations(decoder, network(whole.view(decoding))), replica_limits(w, decoder, False),
                             w.disaggregation.decode_replicas, kv_transfer_s_per_token(w, cluster, cfg),
                             kv_rate_bytes_per_s(load, cfg))
     scaler = w.autoscaling

@@ -211,12 +211,12 @@ def placed_step_s(model: StepTimeModel, step: TrainingStep, net: Network, gpus: 
     return placed_step(model, step, net, gpus).total_s
 
 
-def split_step(model: StepTimeModel, workload: TrainingWorkload, cluster: ClusterSpec, net: Network,
-               gpus: NDArray[np.int64], pool_of_gpu: NDArray[np.int64]) -> StepTime:
+def split_step(model: StepTimeModel, workload: TrainingWorkload, cluster: ClusterSpec, gpus: NDArray[np.int64],
+               pool_of_gpu: NDArray[np.int64]) -> StepTime:
     """The step of a job whose data-parallel replicas sit in several pools (`workload.pools`), ranks on `gpus`:
-    each pool's replicas are priced with its own accelerator on the whole job's network (so the gradient
-    collective crosses the pools' links), the micro-batches divided by `workload.batch_split`, and the slowest
-    pool's time is the step's. Its FLOPs are the whole global batch's, as on one pool."""
+    each pool's replicas are priced with its own accelerator, on the whole job's ranks over the network with that
+    chip's links (so the gradient collective crosses the pools' links), the micro-batches divided by
+    `workload.batch_split`, and the slowest pool's time is the step's. Its FLOPs are the whole global batch's."""
     plan = training_plan(workload, cluster)
     names = list(workload.pools or {})
     replica_gpus = plan.step.layout.world // plan.step.layout.dp
@@ -224,9 +224,10 @@ def split_step(model: StepTimeModel, workload: TrainingWorkload, cluster: Cluste
     present = [i for i in range(len(counts)) if counts[i]] or [cluster.pool_index(n) for n in names]
     replicas = [max(1, int(counts[i]) // replica_gpus) for i in present]
     steps = [replace(plan.step, accelerator=cluster.pool_specs[i].accelerator) for i in present]
+    nets = [cached_network(cluster.view(cluster.pool_specs[i].name)) for i in present]
 
     def timed(p: int, micro_batches: int) -> StepTime:
-        return placed_step(model, replace(steps[p], micro_batches=micro_batches), net, gpus)
+        return placed_step(model, replace(steps[p], micro_batches=micro_batches), nets[p], gpus)
 
     m = plan.step.micro_batches
     if workload.batch_split == "even" or len(present) == 1:
@@ -238,5 +239,5 @@ def split_step(model: StepTimeModel, workload: TrainingWorkload, cluster: Cluste
                                 slope)
     paced = [timed(p, share.most) for p, share in enumerate(shares)]
     slowest = max(paced, key=lambda t: t.total_s)
-    whole = model.step_time(plan.step, net)
+    whole = model.step_time(plan.step, nets[0])
     return replace(slowest, model_flops=whole.model_flops, hardware_flops=whole.hardware_flops)
