@@ -334,3 +334,15 @@ def test_each_pool_is_priced_on_its_own_chips_links_and_a_missing_figure_is_loca
     fixed = MIXED.replace("a100-80gb-sxm, nodes: 4", "mi300x, nodes: 4").replace(
         "pricing:", "  topology: {kind: fat_tree, nic_bandwidth: 400 Gbps}\npricing:")
     assert cs.load(fixed).cluster.view("a100").accelerator.name == "mi300x"
+
+
+def test_the_layout_search_plans_on_the_workloads_pool() -> None:
+    from simulator.tools.layout_plan import plan_layouts
+
+    pinned = _load(**{"workloads.train.pools": None, "workloads.train.pool": "a100",
+                      "workloads.train.parallelism.dp": 4})
+    report = plan_layouts(pinned, None, top=3)
+    assert report.gpus == 32 and all(row.tp * row.cp * row.pp * row.dp == 32 for row in report.layouts)
+    on_h100 = plan_layouts(_load(**{"workloads.train.pools": None, "workloads.train.pool": "h100",
+                                    "workloads.train.parallelism.dp": 4}), None, top=3)
+    assert on_h100.layouts[0].step_time_s < report.layouts[0].step_time_s  # the faster chip
