@@ -37,6 +37,7 @@ from simulator.plan.training import (
     DEFAULT_STEP_MODEL,
     PlacedTraining,
     TrainingPlan,
+    fits_memory,
     placed_step_s,
     placed_training,
     priced_step,
@@ -256,7 +257,9 @@ def _training(env: simpy.Environment, cluster: Cluster, scenario: Scenario, work
     (several pools: split between them, plan/training.py split_step), re-priced by `links` when they fail, and by
     `fabric` against the other jobs on shared links."""
     spec = scenario.cluster
-    first = workload.pool or next(iter(workload.pools or {spec.pool_specs[0].name: 0}))
+    # an unpinned job goes only to pools whose chip holds its layout, and is first planned on the first of them
+    fitting = tuple(p.name for p in spec.pool_specs if fits_memory(workload, spec.view(p.name)))
+    first = workload.pool or next(iter(workload.pools or {fitting[0] if fitting else spec.pool_specs[0].name: 0}))
     plan, step = priced_step(workload, spec.view(first), step_model)
     economy = economies.pools[spec.pool_index(first)]
     model = step_model or DEFAULT_STEP_MODEL
@@ -289,7 +292,7 @@ def _training(env: simpy.Environment, cluster: Cluster, scenario: Scenario, work
         recovery=recovery_plan(workload, scenario, step.total_s), priority=workload.priority,
         tenant=workload.tenant, preemptible=workload.preemptible,
         checkpoint_on_preempt=workload.on_preempt == "checkpoint", pricer=pricer,
-        pools=JobPools(lambda count: allocation_options(spec, count, workload.pool, workload.pools),
+        pools=JobPools(lambda count: allocation_options(spec, count, workload.pool, workload.pools, fitting),
                        power_of if spec.pools is not None else None),
     )
     job.start(env, cluster)

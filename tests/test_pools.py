@@ -18,6 +18,7 @@ import simulator as cs
 from simulator.engine.cluster import Cluster
 from simulator.models.workload.split import balanced_split, even_split
 from simulator.plan.pools import Shares, allocation_options
+from simulator.plan.training import fits_memory
 
 MIXED = """
 name: mixed
@@ -346,3 +347,19 @@ def test_the_layout_search_plans_on_the_workloads_pool() -> None:
     on_h100 = plan_layouts(_load(**{"workloads.train.pools": None, "workloads.train.pool": "h100",
                                     "workloads.train.parallelism.dp": 4}), None, top=3)
     assert on_h100.layouts[0].step_time_s < report.layouts[0].step_time_s  # the faster chip
+
+
+def test_an_unpinned_job_waits_for_a_pool_whose_memory_holds_it() -> None:
+    text = MIXED.replace("a100-80gb-sxm", "a100-40gb-sxm").replace("llama3.1-8b", "llama3.1-70b").replace(
+        "parallelism: {tp: 8, dp: 8, zero_stage: 1}", "parallelism: {tp: 8, pp: 4, dp: 1}").replace(
+        "global_batch_size: 512", "global_batch_size: 64").replace("tokens: 2B", "tokens: 50M")
+    text = text.replace("    pools: {h100: 32, a100: 32}\n", "") + text.split("workloads:\n")[1].replace(
+        "name: train", "name: second").replace("    pools: {h100: 32, a100: 32}\n", "")
+    scenario = cs.load(text)
+    report = cs.simulate(scenario)
+    first, second = (report.workloads[n] for n in ("train", "second"))
+    assert not fits_memory(scenario.workloads[0], scenario.cluster.view("a100"))
+    assert fits_memory(scenario.workloads[0], scenario.cluster.view("h100"))
+    assert first.accelerator == second.accelerator == "h100-sxm"  # the 40 GB A100s never take it
+    pools = report.cluster.pools
+    assert pools is not None and pools["a100"].allocation == 0

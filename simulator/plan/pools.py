@@ -17,10 +17,11 @@ Need = tuple[tuple[int, int], ...]  # (pool, GPUs from it): one way an allocatio
 
 
 def allocation_options(cluster: ClusterSpec, gpus: int, pool: str | None = None,
-                       split: dict[str, int] | None = None) -> tuple[Need, ...]:
+                       split: dict[str, int] | None = None, among: tuple[str, ...] | None = None) -> tuple[Need, ...]:
     """The ways an allocation of `gpus` may take its GPUs: the parts of a split over pools (any GPUs beyond the
     parts, such as spares, from the first), one named pool, or with several pools and none named, any one
-    whole pool in the cluster's order; the old form's one pool: anywhere (no options)."""
+    whole pool (of those named in `among`, default all) in the cluster's order; the old form's one pool: anywhere
+    (no options)."""
     if cluster.pools is None:
         return ()
     if split:
@@ -29,7 +30,7 @@ def allocation_options(cluster: ClusterSpec, gpus: int, pool: str | None = None,
         return (((first, n + gpus - sum(n for _, n in parts)), *parts[1:]),)
     if pool is not None:
         return (((cluster.pool_index(pool), gpus),),)
-    return tuple(((index, gpus),) for index in range(len(cluster.pools)))
+    return tuple(((index, gpus),) for index, spec in enumerate(cluster.pools) if among is None or spec.name in among)
 
 
 @dataclass(frozen=True)

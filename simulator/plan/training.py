@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from simulator.models.reliability import NoSpare, Scope, cause_kind
 from simulator.models.topology.network import FloatArray, Network
 from simulator.models.topology.specs import OcsTorusTopology
+from simulator.models.workload.memory import training_memory
 from simulator.models.workload.split import balanced_split, even_split
 from simulator.models.workload.step_time import OperatorStepModel, StepTime, StepTimeModel
 from simulator.models.workload.traffic import Footprint, channel_utilization
@@ -89,6 +90,11 @@ class RecoveryPlan:
 
 
 NO_FAILURES = RecoveryPlan(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
+
+
+def fits_memory(workload: TrainingWorkload, cluster: ClusterSpec) -> bool:
+    """Whether the workload's layout fits the memory of `cluster`'s accelerator (a pool's view of it)."""
+    return training_memory(training_plan(workload, cluster).step, workload.memory_reserve_bytes).headroom_bytes >= 0
 
 
 def priced_step(workload: TrainingWorkload, cluster: ClusterSpec,
