@@ -30,7 +30,7 @@ from simulator.models.workload.traffic import Placed, transfer_traffic
 from simulator.plan.economy import Economy
 from simulator.plan.jobs import make_jobs
 from simulator.plan.network import cached_network, topology_leaves
-from simulator.plan.pools import PoolEconomy, allocation_options, pool_economy
+from simulator.plan.pools import PoolEconomy, allocation_options, pool_economy, shared_units
 from simulator.plan.serving import service_plan, serving_pools
 from simulator.plan.site_power import SitePlan, site_plan
 from simulator.plan.training import (
@@ -145,7 +145,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
                                {name: e.prices.gpu_hour_usd for name, e in paying.items()},
                                {r.workload.name: r.job.unpaid_gpu_s / SECONDS_PER_HOUR for r in runs}),
         workloads={w.name: reports[w.name] for w in scenario.workloads},
-        notes=[note for r in runs for note in r.plan.notes],
+        notes=[note for r in runs for note in r.plan.notes] + shared_units(scenario.cluster, network.unit_gpus),
         series=series_part,
         spot=spot_reports(reclaims, [r.job for r in runs], env.now, scenario.cluster.gpus_per_node),
     )

@@ -363,3 +363,10 @@ def test_an_unpinned_job_waits_for_a_pool_whose_memory_holds_it() -> None:
     assert first.accelerator == second.accelerator == "h100-sxm"  # the 40 GB A100s never take it
     pools = report.cluster.pools
     assert pools is not None and pools["a100"].allocation == 0
+
+
+def test_a_pool_that_starts_inside_a_unit_of_the_topology_is_noted() -> None:
+    notes = cs.simulate(_load(**{"cluster.pools.h100.nodes": 3, "workloads.train.pools": {"h100": 24, "a100": 32},
+                                 "workloads.train.parallelism.dp": 7})).notes
+    assert any("pool a100 starts in the middle of a" in note and "(node 3)" in note for note in notes)
+    assert not [n for n in cs.simulate(_load()).notes if "starts in the middle" in n]

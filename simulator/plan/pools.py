@@ -104,3 +104,13 @@ class Shares:
         only = np.zeros(pools)
         only[pool] = 1.0
         return cls(only, only)
+
+
+def shared_units(cluster: ClusterSpec, unit_gpus: int) -> list[str]:
+    """Notes on pools that share a scalable unit (leaf group, pod) of the topology with the pool before them: their
+    traffic meets on that unit's switches (a pool sized in whole units, `unit_gpus` GPUs each, has its own)."""
+    unit_nodes = max(1, unit_gpus // cluster.gpus_per_node)
+    pools = cluster.pools or ()
+    return [f"pool {pool.name} starts in the middle of a {unit_nodes}-node unit of the topology (node "
+            f"{cluster.first_node(index)}): it shares that unit's switches with pool {pools[index - 1].name}"
+            for index, pool in enumerate(pools) if index and cluster.first_node(index) % unit_nodes]
