@@ -100,6 +100,12 @@ def test_spares_of_a_job_across_pools_come_from_its_first_pool() -> None:
     assert cs.load(MIXED, {**changes, "workloads.train.recovery.spare_nodes": 1})
 
 
+def test_an_empty_pool_list_or_a_bad_pool_gives_one_error_each() -> None:
+    assert "cluster: pools: give at least one pool" in _problems("scenarios/quickstart.yaml", **{"cluster.pools": []})
+    found = _problems(MIXED, **{"cluster.pools.a100.nodes": 0})
+    assert found.count("\n") == 0 and "cluster.pools.a100.nodes: Input should be greater than 0" in found
+
+
 def test_old_keys_next_to_pools_are_refused() -> None:
     text = MIXED.replace("cluster:\n", "cluster:\n  nodes: 8\n")
     assert "<string>:3: cluster: with pools:, give nodes in each pool instead of on the cluster" in _problems(text)

@@ -37,7 +37,7 @@ class ClusterSpec(Strict):
     nodes follow one another on the one network."""
 
     pools: tuple[PoolSpec, ...] | None = Field(
-        None, min_length=1, max_length=64, description="groups of nodes, each with its own accelerator, power cap "
+        None, max_length=64, description="groups of nodes, each with its own accelerator, power cap "
         "and price, in node order on the cluster's network (docs/fleets.md); instead of accelerator, nodes, "
         "gpus_per_node and power_cap",
     )
@@ -91,6 +91,8 @@ class ClusterSpec(Strict):
 
     @model_validator(mode="after")
     def _named_pools(self) -> ClusterSpec:
+        if self.pools == ():
+            raise ValueError("pools: give at least one pool (or write the cluster without pools:)")
         names = [p.name for p in self.pools or ()]
         if twice := sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"pool names must be unique (repeated: {', '.join(twice)})")
