@@ -9,19 +9,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from simulator.experiments.capacity import Rule
+from simulator.experiments.capacity import plan_capacity as run_capacity
 from simulator.experiments.compare import baseline_label
 from simulator.experiments.compare import compare as compare_runs
 from simulator.experiments.montecarlo import run_replicates
 from simulator.experiments.sweep import InvalidPoints, SweepResult
 from simulator.experiments.sweep import sweep as run_grid
 from simulator.plan.load import check_scenario, load_scenario, load_text, validate_data
-from simulator.report.experiments import Comparison, ReplicatesReport
+from simulator.report.experiments import CapacityPlan, Comparison, ReplicatesReport
 from simulator.report.model import Report
 from simulator.run import simulate as run_scenario
 from simulator.scenario.loader import ScenarioError, ScenarioIssue
 from simulator.scenario.overrides import Override, OverrideError, given, parse_sets
 from simulator.scenario.schema import Scenario
 from simulator.scenario.yaml_lines import LocatedData
+from simulator.units import Dimension, parse_quantity
 
 Source = Scenario | str | os.PathLike[str] | Mapping[str, Any]
 """A scenario: a Scenario, a file path, YAML text (a string with a line break or starting with `{`), or the
@@ -100,6 +103,18 @@ def sweep(scenario: str | os.PathLike[str], grid: Mapping[str, Sequence[Any]], o
         raise ScenarioError([ScenarioIssue(err.source, err.field, err.message)]) from None
     except InvalidPoints as err:
         raise ScenarioError([issue for _, problem in err.failures for issue in problem.issues]) from None
+
+
+def plan_capacity(source: Source, mixes: Mapping[str, Overrides], deadline: float | str, overrides: Overrides = None,
+                  *, probability: float = 0.9, replicates: int = 40, rule: Rule = "wilson_low",
+                  workers: int | None = 1) -> CapacityPlan:
+    """`clustersim plan-capacity`: every mix ({label: overrides}, applied after `overrides`) run `replicates` times
+    to the `deadline` (seconds, or a duration such as "9 h"), and the cheapest whose chance of meeting it reaches
+    `probability` under `rule` (docs/fleets.md, "The planner")."""
+    deadline_s = parse_quantity(deadline, Dimension.DURATION) if isinstance(deadline, str) else float(deadline)
+    base = load(source, overrides)
+    runs = [(label, _overrides(mix), load(base, mix)) for label, mix in mixes.items()]
+    return run_capacity(runs, deadline_s, probability, replicates, rule, workers)
 
 
 def _is_text(source: str) -> bool:

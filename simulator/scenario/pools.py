@@ -15,6 +15,7 @@ from simulator.units import Power
 
 RentalKind = Literal["on_demand", "one_year", "three_year", "spot", "contract"]
 POOL_KEYS = ("accelerator", "nodes", "gpus_per_node", "power_cap")  # the old form's keys that pools replace
+POOL_FIELDS = ("accelerator", "nodes", "gpus_per_node", "power_cap_w", *POOL_KEYS)  # by field name or alias
 
 
 def settable_cap(cap_w: float | None, info: ValidationInfo) -> float | None:

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, PositiveInt, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    PositiveInt,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from simulator.base import Strict
 from simulator.models.cost import Amortization
@@ -20,7 +29,7 @@ from simulator.models.topology.specs import FatTreeTopology, Topology
 from simulator.models.workload.parallelism import Parallelism
 from simulator.scenario.inference import InferenceWorkload
 from simulator.scenario.jobs import JobSource, SchedulerSpec
-from simulator.scenario.pools import PoolSpec, RentalKind, carry_cap, pooled_cluster, settable_cap
+from simulator.scenario.pools import POOL_FIELDS, PoolSpec, RentalKind, carry_cap, pooled_cluster, settable_cap
 from simulator.scenario.power import SitePowerSpec
 from simulator.scenario.refs import NAME_PATTERN, AcceleratorRef, ModelRef
 from simulator.units import Duration, NonNegativeDuration, PositiveBytes, PositiveCount, Power
@@ -82,6 +91,15 @@ class ClusterSpec(Strict):
     @classmethod
     def _from_pools(cls, data: Any) -> Any:
         return pooled_cluster(data)
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """With pools, the fields filled from them are left out, so that a dump loads again as it was written."""
+        data: dict[str, Any] = handler(self)
+        if self.pools is not None:
+            for name in POOL_FIELDS:
+                data.pop(name, None)
+        return data
 
     @model_validator(mode="after")
     def _capped_accelerator(self) -> ClusterSpec:
