@@ -26,7 +26,7 @@ cluster:
   pools:
     - {name: h100, accelerator: h100-sxm, nodes: 4, gpus_per_node: 8}
     - {name: a100, accelerator: a100-80gb-sxm, nodes: 4, gpus_per_node: 8, gpu_hour_usd: 1.2}
-pricing: {gpu_hour_usd: 2.5}
+pricing: {gpu_hour_usd: 2.5, electricity_usd_per_kwh: 0.1}
 workloads:
   - name: train
     kind: training
@@ -301,8 +301,9 @@ def test_per_pool_figures_sum_to_the_clusters(runs: dict[str, cs.Report]) -> Non
         assert sum(p.gpu_hours for p in pools) == pytest.approx(cluster.gpu_hours)
         assert sum(p.gpu_energy_kwh for p in pools) == pytest.approx(cluster.gpu_energy_kwh)
         assert sum(p.rental_usd for p in pools) == pytest.approx(cluster.rental_usd)
-        assert sum(p.cost_usd for p in pools) + cluster.network_energy_kwh * 0 == pytest.approx(
-            cluster.rental_usd + sum(p.energy_usd for p in pools))
+        network_usd = cluster.network_energy_kwh * (cluster.electricity_usd_per_kwh or 0.0)
+        assert network_usd > 0 and all(p.energy_usd > 0 for p in pools)
+        assert sum(p.cost_usd for p in pools) + network_usd == pytest.approx(cluster.cost_usd)
         assert all(0 <= p.utilization <= 1 + 1e-9 and 0 <= p.allocation <= 1 + 1e-9 for p in pools)
         b = cluster.cost_breakdown
         assert b.useful_usd + b.checkpoint_usd + b.failure_usd + b.idle_usd == pytest.approx(cluster.rental_usd)
