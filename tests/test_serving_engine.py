@@ -289,6 +289,19 @@ def test_a_failed_replica_s_requests_are_retried_after_recomputing_what_was_sent
     assert out.busy_s[0] == pytest.approx(0.5 + 99 * TICK_S)
 
 
+def test_a_request_arriving_after_a_repair_is_served_from_its_arrival_not_from_the_repair() -> None:
+    # found by the property test below: after the failure at 0.5 the deployment handled its own events ahead
+    # of SimPy's time up to SimPy's next event as it stood before the failure (a timeout set at 0.16 for the
+    # arrival at 0.775 and rounded just above it), past the repair at 0.75 that the failure had scheduled; the
+    # arrival found the replica down, waited, and was served from the repair, before it arrived
+    arrival = np.array([0.16234564775149413, 0.18935507929154283, 0.7751711176501271])
+    out = simulate_serving(FixedIterations(), ReplicaLimits(8, 512, 20, 16), 1, arrival, np.array([353, 749, 167]),
+                           np.array([269, 133, 5]), "round_robin", np.random.default_rng(0), None, None,
+                           [Outage(0.5, 0, 0.25), Outage(1.0, 0, 1.0)])
+    assert list(out.failed) == [True, True, False]  # 20 blocks hold 320 tokens
+    assert out.first_token_s[2] == pytest.approx(arrival[2] + TICK_S)
+
+
 def test_failure_policy_fail_reports_the_lost_requests_and_others_move_on() -> None:
     outages = [Outage(0.05, 0, 10.0)]
     out = simulate_serving(FixedIterations(), LIMITS, 2, np.array([0.0, 0.0, 0.1]), np.array([10, 10, 10]),

@@ -122,6 +122,18 @@ class Agenda:
         return (self._running and self._synced is None and time_s < self._next_s()
                 and (time_s < self._limit or time_s <= self._env_s))
 
+    def process(self, generator: Generator[simpy.Event, object, None]) -> simpy.Process:
+        """Start a SimPy process from an action running at `env.now` (not ahead of it); the actions after it stop
+        where SimPy's next event now is (its first step), as after any change made through `in_step`."""
+        assert not self.now > self.env.now, "a process started ahead of SimPy's time"
+        process = self.env.process(generator)
+        self._stop_at_env()
+        return process
+
+    def _stop_at_env(self) -> None:
+        """An action scheduled a SimPy event: the actions run on their own stop before it."""
+        self._limit = min(self._limit, float(self.env.peek()))
+
     def outside(self) -> None:
         """Another process calls in at `env.now`: the clock follows it (every earlier action has run)."""
         self.now = float(self.env.now)
@@ -133,6 +145,7 @@ class Agenda:
             self._synced, self._synced_s = action, self.now
         else:
             action()
+            self._stop_at_env()
 
     def _syncing(self) -> bool:
         """A change others see is waiting for SimPy's time (a call, so that no type narrowing of `_synced` above
@@ -169,17 +182,17 @@ class Agenda:
                 continue
             self._running = True
             now = self._env_s = env.now
-            limit = self._limit = env.peek()  # nothing else in the run happens before then
+            self._limit = env.peek()  # nothing else in the run happens before then (lowered by `process`)
             while not self._syncing():
                 first = slots.earliest()
                 if first is not None and (not queue or first.time_s < queue[0][0] or (
                         first.time_s == queue[0][0] and first.order < queue[0][1])):
                     time_s = first.time_s  # a slot's action is next
-                    if not (time_s < limit or time_s <= now):
+                    if not (time_s < self._limit or time_s <= now):
                         break
                     act, arg = first.action, first.arg
                     slots.set(first.slot, INF, 0, None)
-                elif queue and (queue[0][0] < limit or queue[0][0] <= now):
+                elif queue and (queue[0][0] < self._limit or queue[0][0] <= now):
                     time_s, _, act, arg = queue.pop(0)
                 else:
                     break

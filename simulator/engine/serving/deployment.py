@@ -118,7 +118,7 @@ class Deployment:
     def _crashed(self, failure: tuple[Replica, simpy.Event | float]) -> None:
         replica, until = failure
         self.evict(replica.write_off())
-        self.env.process(self._recover(replica, until))
+        self.agenda.process(self._recover(replica, until))
 
     def _recover(self, replica: Replica, until: simpy.Event | float) -> Generator[simpy.Event, object, None]:
         """Wait for the repair and any other repair learnt of meanwhile; then the replica serves again."""
