@@ -74,3 +74,31 @@ def test_decode_on_the_faster_memory_is_faster_but_by_less_than_the_bandwidth_ra
     mi300x, h100 = serving["H100 prefill + MI300X decode"], serving["H100 prefill + H100 decode"]
     assert 1.0 < h100["tpot_p50_s"] / mi300x["tpot_p50_s"] < 5.3 / 3.35
     assert mi300x["ttft_p50_s"] == pytest.approx(h100["ttft_p50_s"])
+
+
+@pytest.fixture(scope="module")
+def domains() -> dict[str, dict[str, float]]:
+    return fleet_mix.domain_figures()
+
+
+@pytest.mark.parametrize(("case", "tpot_ms", "ttft_ms", "slo", "usd"), [
+    ("TP16 in the NVL72 rack", "22.7", "107", "100.0", "$94.32"),
+    ("TP16 on the rack's 4-GPU trays", "69.8", "291", "1.4", "$95.30"),
+    ("TP16 over two HGX H100 nodes", "78.0", "319", "1.1", "$55.80"),
+])
+def test_the_nvl72_scenario_quotes_its_runs(domains: dict[str, dict[str, float]], case: str, tpot_ms: str,
+                                            ttft_ms: str, slo: str, usd: str) -> None:
+    row = domains[case]
+    measured = (f"{row['tpot_p50_s'] * 1e3:.1f}", f"{row['ttft_p50_s'] * 1e3:.0f}", f"{row['slo'] * 100:.1f}",
+                f"${row['usd']:.2f}")
+    assert measured == (tpot_ms, ttft_ms, slo, usd)
+    quoted = f"{case} TPOT p50 {tpot_ms} ms, TTFT p50 {ttft_ms} ms, SLO met {slo} %, cost {usd}"
+    assert quoted.replace(", cost", ",") in _quoted(fleet_mix.DOMAINS)
+
+
+def test_the_rack_s_domain_not_its_chip_makes_tp16_work(domains: dict[str, dict[str, float]]) -> None:
+    rack, trays = domains["TP16 in the NVL72 rack"], domains["TP16 on the rack's 4-GPU trays"]
+    hgx = domains["TP16 over two HGX H100 nodes"]
+    assert rack["tpot_p50_s"] < 0.5 * trays["tpot_p50_s"] < 0.5 * hgx["tpot_p50_s"]
+    below = (1 - trays["tpot_p50_s"] / hgx["tpot_p50_s"]) * 100
+    assert f"without it the same GB200s' TPOT is only {below:.1f} % below the H100s'" in _quoted(fleet_mix.DOMAINS)

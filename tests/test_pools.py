@@ -19,6 +19,7 @@ from simulator.engine.cluster import Cluster
 from simulator.models.workload.split import balanced_split, even_split
 from simulator.plan.pools import Shares, allocation_options
 from simulator.plan.training import fits_memory
+from simulator.report.model import InferenceReport
 
 MIXED = """
 name: mixed
@@ -89,6 +90,10 @@ def test_a_scenario_with_pools_round_trips_through_its_own_dump() -> None:
                                                           "has 32 (4 nodes x 8)"),
     ({"workloads.train.pools": {"h100": 32}}, "pools must hold whole data-parallel replicas of 8 GPUs summing to "
                                                "the layout's 64"),
+    ({"cluster.pools.a100.scale_up_domain": 72}, "cluster.pools.a100.scale_up_domain: the pool's 32 GPUs (4 nodes x 8) "
+                                                 "do not split into domains of 72"),
+    ({"cluster.pools.a100.scale_up_domain": 16, "cluster.topology": {"kind": "torus", "dims": [8, 8]}},
+     "cluster.pools.a100.scale_up_domain: a torus has no scale-up domains"),
 ])
 def test_bad_pools_are_refused_at_their_field(change: dict[str, Any], expected: str) -> None:
     assert expected in _problems(MIXED, **change)
@@ -379,3 +384,36 @@ def test_a_pool_that_starts_inside_a_unit_of_the_topology_is_noted() -> None:
                                  "workloads.train.parallelism.dp": 7})).notes
     assert any("pool a100 starts in the middle of a" in note and "(node 3)" in note for note in notes)
     assert not [n for n in cs.simulate(_load()).notes if "starts in the middle" in n]
+
+
+def test_each_pool_has_its_own_scale_up_domains_in_every_view() -> None:
+    from simulator.plan.network import network
+
+    text = MIXED.replace("nodes: 4, gpus_per_node: 8}", "nodes: 4, gpus_per_node: 8, scale_up_domain: 16}", 1)
+    cluster = cs.load(text).cluster
+    for view in (cluster, cluster.view("a100")):
+        net = network(view)
+        assert list(np.bincount(net.domain_of)) == [16, 16] + [8] * 4  # the h100 pool's 32 GPUs, then the a100's
+        assert sum(1 for _, role in net.graph.nodes(data="role") if role == "scale_up_switch") == 6
+    assert list(np.bincount(network(_load().cluster).domain_of)) == [8] * 8  # no pool gives one: the nodes'
+
+
+def test_a_tp16_replica_inside_its_pools_domain_decodes_faster_than_across_two() -> None:
+    text = MIXED.split("workloads:")[0] + """workloads:
+  - name: chat
+    kind: inference
+    model: llama3.1-70b
+    replicas: 1
+    tp: 16
+    pool: h100
+    arrivals: {kind: poisson, rate: 2, requests: 40}
+    input_tokens: {kind: fixed, tokens: 512}
+    output_tokens: {kind: fixed, tokens: 64}
+    slo: {ttft: 2 s, tpot: 100 ms}
+"""
+    def tpot_s(domain: int | None) -> float:
+        service = cs.simulate(cs.load(text, {"cluster.pools.h100.scale_up_domain": domain})).workloads["chat"]
+        assert isinstance(service, InferenceReport) and service.tpot_s.p50 is not None
+        return service.tpot_s.p50
+
+    assert tpot_s(16) < 0.8 * tpot_s(None)

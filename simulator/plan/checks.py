@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from simulator.models.hardware import Precision
 from simulator.models.topology.shape import TopologyError
+from simulator.models.topology.specs import OcsTorusTopology, TorusTopology
 from simulator.models.workload.arrivals import TraceError, check_columns, load_job_trace
 from simulator.models.workload.memory import training_memory
 from simulator.models.workload.parallelism import Recompute
@@ -85,6 +86,9 @@ def _pool_problems(pool: PoolSpec, scenario: Scenario, where: Path) -> list[Prob
         pool_gpu_hour_rate(scenario.pricing, pool, where)
     except MissingFigure as err:
         found.append(Problem(err.path, str(err)))
+    if pool.scale_up_domain is not None and isinstance(scenario.cluster.topology, TorusTopology | OcsTorusTopology):
+        found.append(Problem((*where, "scale_up_domain"), "a torus has no scale-up domains (each chip links to its "
+                             "neighbours); give scale_up_domain on a switched topology only"))
     if pool.spot is not None and pool.spot.burst_nodes > pool.nodes:
         found.append(Problem((*where, "spot", "burst_nodes"), f"a reclaim cannot take {pool.spot.burst_nodes} "
                              f"nodes of a pool of {pool.nodes}"))

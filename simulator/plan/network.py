@@ -49,7 +49,9 @@ def cluster_shape(cluster: ClusterSpec) -> ClusterShape:
         topo.nic_bandwidth_bytes_per_s, acc.nic_bandwidth_bytes_per_s, cluster.nodes > 1 and not torus,
         "nic_bandwidth", "NIC bandwidth (e.g. 400 Gbps)", acc.name,
     )
-    return ClusterShape(cluster.nodes, cluster.gpus_per_node, scale_up, nic, acc.in_switch_reduction)
+    pools = cluster.pool_specs
+    domains = tuple((p.gpus, p.scale_up_domain or 0) for p in pools) if any(p.scale_up_domain for p in pools) else ()
+    return ClusterShape(cluster.nodes, cluster.gpus_per_node, scale_up, nic, acc.in_switch_reduction, domains)
 
 
 def network(cluster: ClusterSpec) -> Network:

@@ -41,6 +41,11 @@ class PoolSpec(Strict):
     accelerator: AcceleratorRef = Field(description="catalog name, inline mapping, or {base: name, ...}")
     nodes: int = Field(gt=0, le=131_072, description="nodes (servers) of this pool")
     gpus_per_node: int = Field(gt=0, le=1024, description="accelerators per node (one scale-up domain)")
+    scale_up_domain: int | None = Field(
+        None, gt=0, le=1 << 16,
+        description="GPUs per scale-up (NVLink) domain in this pool, e.g. 72 for GB200 NVL72 racks of 18 nodes of 4; "
+        "default: the topology's scale_up_domain, else gpus_per_node (switched topologies only)",
+    )
     power_cap_w: Power | None = Field(
         None, alias="power_cap", gt=0,
         description="operating power cap of every GPU of the pool, W (as cluster.power_cap); null: none",
@@ -58,6 +63,15 @@ class PoolSpec(Strict):
     )
 
     _settable_cap = field_validator("power_cap_w")(settable_cap)
+
+    @field_validator("scale_up_domain")
+    @classmethod
+    def _whole_domains(cls, size: int | None, info: ValidationInfo) -> int | None:
+        nodes, width = info.data.get("nodes"), info.data.get("gpus_per_node")
+        if size is not None and nodes is not None and width is not None and (nodes * width) % size:
+            raise ValueError(f"the pool's {nodes * width} GPUs ({nodes} nodes x {width}) do not split into "
+                             f"domains of {size}")
+        return size
 
     @model_validator(mode="after")
     def _capped_and_priced(self) -> PoolSpec:

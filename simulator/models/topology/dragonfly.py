@@ -158,7 +158,7 @@ def build_dragonfly(spec: DragonflyTopology, shape: ClusterShape) -> Network:
     eff, hop = spec.scale_out_efficiency, spec.switch_latency_s
     graph: NetGraph = new_graph()
     channels = Channels()
-    scale_up = add_scale_up_domains(graph, channels, gpus, spec.scale_up_domain or gpn,
+    scale_up = add_scale_up_domains(graph, channels, shape.domain_sizes(spec.scale_up_domain or gpn),
                                     shape.scale_up_bandwidth_bytes_per_s, spec.scale_up_efficiency,
                                     spec.scale_up_latency_s)
     nic_up = channels.add_block(gpus, "nic up gpu", "nic", port, eff, spec.scale_out_latency_s / 2)

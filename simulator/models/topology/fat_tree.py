@@ -84,7 +84,7 @@ def _build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: Cluster
     graph_or_builder = graph if graph is not None else functools.cache(
         lambda: _build_switched(spec, shape, new_graph()).graph)
     channels = Channels()
-    scale_up = add_scale_up_domains(graph, channels, gpus, spec.scale_up_domain or gpn,
+    scale_up = add_scale_up_domains(graph, channels, shape.domain_sizes(spec.scale_up_domain or gpn),
                                     shape.scale_up_bandwidth_bytes_per_s, spec.scale_up_efficiency,
                                     spec.scale_up_latency_s)
     eff, hop = spec.scale_out_efficiency, spec.switch_latency_s
