@@ -1,7 +1,8 @@
 """The figures the mixed-fleet scenarios' comments quote: scenarios/fleets/h100-plus-a100-training.yaml run four
 ways (both pools with the balanced and the even micro-batch split, each pool alone),
 scenarios/fleets/h100-prefill-mi300x-decode.yaml against the same service with H100s in both pools, and
-scenarios/fleets/nvl72-next-to-hgx.yaml with its rack's NVLink domain and without it.
+scenarios/fleets/nvl72-next-to-hgx.yaml with its rack's NVLink domain and without it, and the three mixes that
+tests/test_heterogeneous.py checks against published ranges (docs/fleets.md "Validation").
 
     python -m benchmarks.fleet_mix
 """
@@ -28,6 +29,25 @@ DOMAIN_CASES: dict[str, tuple[str, dict[str, Any]]] = {  # (workload, overrides)
     "TP16 on the rack's 4-GPU trays": ("on-nvl72", {"cluster.pools.nvl72.scale_up_domain": None}),
     "TP16 over two HGX H100 nodes": ("on-hgx", {}),
 }
+MIX = """
+name: mix
+cluster:
+  pools:
+    - {{name: fast, accelerator: {fast}, nodes: 8, gpus_per_node: 8}}
+    - {{name: slow, accelerator: {slow}, nodes: 8, gpus_per_node: 8}}
+pricing: {{gpu_hour_usd: 2}}
+workloads:
+  - name: train
+    kind: training
+    model: {model}
+    tokens: 1B
+    seq_len: 4096
+    global_batch_size: 1024
+    pools: {{fast: 64, slow: 64}}
+    parallelism: {{tp: 8, pp: {pp}, dp: {dp}, zero_stage: 1, activation_recompute: selective}}
+"""
+PAIRS = [("h100-sxm", "a100-80gb-sxm", "llama3.1-8b", 1), ("a100-80gb-sxm", "v100-sxm2-32gb", "llama2-7b", 1),
+         ("h100-sxm", "a100-80gb-sxm", "llama3.1-70b", 2)]  # (fast chip, slow chip, model, pipeline stages)
 JOB = "workloads.llama70b"
 CASES: dict[str, dict[str, Any]] = {
     "H100 pool alone (DP 16)": {f"{JOB}.pools": {"h100": 512}, f"{JOB}.parallelism.dp": 16},
@@ -47,6 +67,19 @@ def figures() -> dict[str, dict[str, float]]:
         found[name] = {"step_s": job.step_time_s or 0.0, "days": report.simulated_s / 86_400,
                        "job_usd": job.cost_usd, "cluster_usd": report.cluster.cost_usd, "mfu": job.mfu or 0.0}
     return found
+
+
+def _train(text: str, changes: dict[str, Any]) -> TrainingReport:
+    report = cs.simulate(cs.load(text, changes)).workloads["train"]
+    assert isinstance(report, TrainingReport) and report.step_time_s is not None
+    return report
+
+
+def mix_runs(fast: str, slow: str, model: str, pp: int) -> dict[str, TrainingReport]:
+    """64 GPUs of each chip: one job over both, balanced and even, and the fast pool alone."""
+    text = MIX.format(fast=fast, slow=slow, model=model, pp=pp, dp=16 // pp)
+    return {"balanced": _train(text, {}), "even": _train(text, {"workloads.train.batch_split": "even"}),
+            "fast": _train(text, {"workloads.train.pools": {"fast": 64}, "workloads.train.parallelism.dp": 8 // pp})}
 
 
 def _served(path: Path, cases: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, dict[str, float]]:
@@ -81,6 +114,13 @@ def main() -> None:
     alone = [rows["H100 pool alone (DP 16)"]["step_s"], rows["A100 pool alone (DP 8)"]["step_s"]]
     print(f"ideal step of both pools (their rates added): {1 / sum(1 / s for s in alone):.2f} s\n")
     print(f"{'serving':30s} {'TPOT p50':>9s} {'TTFT p50':>9s} {'SLO':>7s} {'cost':>8s} {'energy':>9s}")
+    print(f"\n{'mix (64 + 64 GPUs)':44s} {'even / balanced':>15s} {'MFU gap to the fast pool alone':>31s}")
+    for fast, slow, model, pp in PAIRS:
+        runs = mix_runs(fast, slow, model, pp)
+        gain = (runs["even"].step_time_s or 0.0) / (runs["balanced"].step_time_s or 1.0)
+        gap = abs((runs["balanced"].mfu or 0.0) - (runs["fast"].mfu or 0.0)) / (runs["fast"].mfu or 1.0)
+        print(f"{fast + ' + ' + slow + ', ' + model:44s} {gain:15.2f} {gap * 100:30.1f}%")
+    print()
     for table in (serving_figures(), domain_figures()):
         for name, row in table.items():
             print(f"{name:30s} {row['tpot_p50_s'] * 1e3:6.2f} ms {row['ttft_p50_s'] * 1e3:6.1f} ms {row['slo']:7.4f} "

@@ -6,12 +6,10 @@ are the catalog's. The published figures are ranges, so these are range checks, 
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import yaml
 
-import simulator as cs
+from benchmarks import fleet_mix
 from simulator.catalog import CATALOG_DIR, accelerator
 from simulator.models.hardware import Precision
 from simulator.report.model import TrainingReport
@@ -19,39 +17,9 @@ from simulator.report.model import TrainingReport
 PUBLISHED = yaml.safe_load((CATALOG_DIR / "published_heterogeneous.yaml").read_text(encoding="utf-8"))
 FIGURES = {row["id"]: row for rows in (PUBLISHED["training"], PUBLISHED["serving"]) for row in rows}
 
-MIX = """
-name: mix
-cluster:
-  pools:
-    - {{name: fast, accelerator: {fast}, nodes: 8, gpus_per_node: 8}}
-    - {{name: slow, accelerator: {slow}, nodes: 8, gpus_per_node: 8}}
-pricing: {{gpu_hour_usd: 2}}
-workloads:
-  - name: train
-    kind: training
-    model: {model}
-    tokens: 1B
-    seq_len: 4096
-    global_batch_size: 1024
-    pools: {{fast: 64, slow: 64}}
-    parallelism: {{tp: 8, pp: {pp}, dp: {dp}, zero_stage: 1, activation_recompute: selective}}
-"""
-PAIRS = [("h100-sxm", "a100-80gb-sxm", "llama3.1-8b", 1), ("a100-80gb-sxm", "v100-sxm2-32gb", "llama2-7b", 1),
-         ("h100-sxm", "a100-80gb-sxm", "llama3.1-70b", 2)]
-
-
-def _train(text: str, **changes: Any) -> TrainingReport:
-    report = cs.simulate(cs.load(text, changes)).workloads["train"]
-    assert isinstance(report, TrainingReport) and report.step_time_s is not None
-    return report
-
-
-@pytest.fixture(scope="module", params=PAIRS, ids=lambda p: f"{p[0]}+{p[1]}:{p[2]}")
+@pytest.fixture(scope="module", params=fleet_mix.PAIRS, ids=lambda p: f"{p[0]}+{p[1]}:{p[2]}")
 def runs(request: pytest.FixtureRequest) -> dict[str, TrainingReport]:
-    fast, slow, model, pp = request.param
-    text = MIX.format(fast=fast, slow=slow, model=model, pp=pp, dp=16 // pp)
-    return {"balanced": _train(text), "even": _train(text, **{"workloads.train.batch_split": "even"}),
-            "fast": _train(text, **{"workloads.train.pools": {"fast": 64}, "workloads.train.parallelism.dp": 8 // pp})}
+    return fleet_mix.mix_runs(*request.param)
 
 
 def test_the_aware_split_gains_what_metis_reports_and_a_uniform_one_loses_at_most_4x(

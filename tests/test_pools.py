@@ -417,3 +417,24 @@ def test_a_tp16_replica_inside_its_pools_domain_decodes_faster_than_across_two()
         return service.tpot_s.p50
 
     assert tpot_s(16) < 0.8 * tpot_s(None)
+
+
+def test_each_gpu_has_its_own_pools_nic_and_a_collective_across_pools_is_bounded_by_the_slower() -> None:
+    from simulator.plan.network import network, network_power
+    from simulator.plan.training import split_step
+    from simulator.run import DEFAULT_STEP_MODEL
+
+    scenario = _load()
+    nic = [network(scenario.cluster.view(pool)) for pool in ("h100", "a100")]
+    for net in nic:  # H100 400 Gb/s, A100 200 Gb/s, in any pool's view
+        first = net.channel_names.index("nic up gpu[0]")
+        assert list(net.raw_bandwidth[first + np.array([0, 31, 32, 63])]) == [50e9, 50e9, 25e9, 25e9]
+    wide = _load(**{"cluster.pools.a100.accelerator": {"base": "a100-80gb-sxm", "nic_bandwidth": "800 Gbps"}})
+    assert network_power(wide.cluster, wide.pricing) > network_power(scenario.cluster, scenario.pricing)  # 2 modules
+    fast = _load(**{"cluster.topology": {"kind": "fat_tree", "nic_bandwidth": "400 Gbps"}})  # every NIC
+
+    def step(s: cs.Scenario) -> float:
+        pool_of = np.repeat([0, 1], 32)
+        return split_step(DEFAULT_STEP_MODEL, s.workloads[0], s.cluster, np.arange(64), pool_of).dp_comm_s
+
+    assert step(scenario) > 1.5 * step(fast)  # the gradient all-reduce crosses the A100s' 200 Gb/s NICs

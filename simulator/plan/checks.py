@@ -41,12 +41,7 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
         problems.append(Problem(("cluster", "topology", err.field), str(err)))
     for index, pool in enumerate(cluster.pool_specs):
         at: Path = ("cluster",) if cluster.pools is None else ("cluster", "pools", index)
-        problems += _pool_problems(pool, scenario, at)
-        if index:  # its links at its own chip's bandwidths (the first pool's were built above)
-            try:
-                network(cluster.view(pool.name))
-            except (MissingFigure, TopologyError) as err:
-                problems.append(Problem((*at, "accelerator"), f"pool {pool.name}: {err}"))
+        problems += _pool_problems(pool, scenario, at)  # its links were resolved with the network above
     try:
         if site := site_power_problem(scenario):
             problems.append(Problem(("cluster", "site_power", "budget"), site))

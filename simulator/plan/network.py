@@ -7,10 +7,11 @@ import functools
 import math
 
 from simulator.models.cost import network_power_w
+from simulator.models.hardware import Accelerator
 from simulator.models.topology.build import build_network
 from simulator.models.topology.fat_tree import switch_ports
 from simulator.models.topology.network import Network
-from simulator.models.topology.shape import ClusterShape
+from simulator.models.topology.shape import ClusterShape, ShapePart
 from simulator.models.topology.specs import FatTreeTopology, OcsTorusTopology, TorusTopology
 from simulator.scenario.schema import ClusterSpec, PricingSpec
 
@@ -23,35 +24,55 @@ class MissingFigure(ValueError):
         self.path = path
 
 
-def _bandwidth(given: float | None, default: float | None, needed: bool, key: str, what: str, acc: str) -> float:
-    """A link bandwidth from the topology, else the accelerator; infinite where no such link is used."""
+def _bandwidth(given: float | None, default: float | None, needed: bool, key: str, what: str, acc: str,
+               pool: tuple[int, str] | None) -> float:
+    """A link bandwidth from the topology, else the accelerator; infinite where no such link is used. A missing
+    one is located at the topology's key, or at the accelerator of `pool` (index, name) where a later pool's
+    chip lacks it."""
     value = given or default
     if value is not None:
         return value
-    if needed:
-        raise MissingFigure(
-            ("cluster", "topology", key), f"{acc} has no {what} in the catalog; give one per GPU here"
-        )
-    return math.inf
+    if not needed:
+        return math.inf
+    if pool is None:
+        raise MissingFigure(("cluster", "topology", key), f"{acc} has no {what} in the catalog; give one per GPU here")
+    raise MissingFigure(("cluster", "pools", pool[0], "accelerator"), (
+        f"pool {pool[1]}: {acc} has no {what} in the catalog; give cluster.topology.{key}, or write the pool's "
+        f"accelerator as {{base: {acc}, {key}: ...}}"))
 
 
-def cluster_shape(cluster: ClusterSpec) -> ClusterShape:
-    """Counts and per-GPU bandwidths of a cluster, defaulted from the accelerator."""
-    acc, topo = cluster.accelerator, cluster.topology
+def _links(cluster: ClusterSpec, acc: Accelerator, pool: tuple[int, str] | None = None) -> tuple[float, float]:
+    """(scale-up, NIC) bandwidth of each of `acc`'s GPUs in `cluster`, one direction: the topology's, else the
+    chip's."""
+    topo = cluster.topology
     torus = isinstance(topo, TorusTopology | OcsTorusTopology)
     link_given = isinstance(topo, TorusTopology | OcsTorusTopology) and topo.link_bandwidth_bytes_per_s is not None
     scale_up = _bandwidth(
         topo.scale_up_bandwidth_bytes_per_s, acc.scale_up_bandwidth_bytes_per_s,
         (cluster.gpus_per_node > 1 or torus) and not link_given,
-        "scale_up_bandwidth", "scale-up bandwidth (e.g. 400 GB/s)", acc.name,
+        "scale_up_bandwidth", "scale-up bandwidth (e.g. 400 GB/s)", acc.name, pool,
     )
     nic = _bandwidth(
         topo.nic_bandwidth_bytes_per_s, acc.nic_bandwidth_bytes_per_s, cluster.nodes > 1 and not torus,
-        "nic_bandwidth", "NIC bandwidth (e.g. 400 Gbps)", acc.name,
+        "nic_bandwidth", "NIC bandwidth (e.g. 400 Gbps)", acc.name, pool,
     )
-    pools = cluster.pool_specs
-    domains = tuple((p.gpus, p.scale_up_domain or 0) for p in pools) if any(p.scale_up_domain for p in pools) else ()
-    return ClusterShape(cluster.nodes, cluster.gpus_per_node, scale_up, nic, acc.in_switch_reduction, domains)
+    return scale_up, nic
+
+
+def cluster_shape(cluster: ClusterSpec) -> ClusterShape:
+    """Counts and per-GPU bandwidths of a cluster, defaulted from the accelerator. With pools, each pool's GPUs
+    have their own chip's NICs and their own scale-up domains; the cluster's accelerator (the first pool's, or
+    the one a view of a pool gives) sets every GPU's scale-up links and the switches' port speed. A view prices
+    its pool's work: a replica's tensor, context and expert groups stay in its own pool, so only that pool's
+    scale-up links matter to it, while a collective across pools crosses every pool's own NICs."""
+    acc = cluster.accelerator
+    scale_up, nic = _links(cluster, acc)
+    parts = tuple(
+        ShapePart(p.gpus, p.scale_up_domain or 0, nic if p.accelerator == acc else _links(cluster, p.accelerator,
+                                                                                       (i, p.name))[1])
+        for i, p in enumerate(cluster.pools or ())
+    )
+    return ClusterShape(cluster.nodes, cluster.gpus_per_node, scale_up, nic, acc.in_switch_reduction, parts)
 
 
 def network(cluster: ClusterSpec) -> Network:

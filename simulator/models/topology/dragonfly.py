@@ -21,7 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.models.topology.network import Channels, IntArray, NetGraph, Network, Routes, ScaleUp, new_graph
-from simulator.models.topology.shape import ClusterShape, TopologyError, add_scale_up_domains, scale_up_or_nic
+from simulator.models.topology.shape import (
+    ClusterShape,
+    TopologyError,
+    add_nics,
+    add_scale_up_domains,
+    scale_up_or_nic,
+)
 from simulator.models.topology.specs import DragonflyTopology
 
 
@@ -158,11 +164,9 @@ def build_dragonfly(spec: DragonflyTopology, shape: ClusterShape) -> Network:
     eff, hop = spec.scale_out_efficiency, spec.switch_latency_s
     graph: NetGraph = new_graph()
     channels = Channels()
-    scale_up = add_scale_up_domains(graph, channels, shape.domain_sizes(spec.scale_up_domain or gpn),
-                                    shape.scale_up_bandwidth_bytes_per_s, spec.scale_up_efficiency,
+    scale_up = add_scale_up_domains(graph, channels, shape, spec.scale_up_domain or gpn, spec.scale_up_efficiency,
                                     spec.scale_up_latency_s)
-    nic_up = channels.add_block(gpus, "nic up gpu", "nic", port, eff, spec.scale_out_latency_s / 2)
-    nic_down = channels.add_block(gpus, "nic down gpu", "nic", port, eff, spec.scale_out_latency_s / 2)
+    nic_up, nic_down, nic = add_nics(channels, shape, eff, spec.scale_out_latency_s)
 
     # Nodes spread evenly and contiguously: every router holds floor or ceil of nodes / routers.
     ids = np.arange(gpus, dtype=np.int64)
@@ -170,7 +174,7 @@ def build_dragonfly(spec: DragonflyTopology, shape: ClusterShape) -> Network:
     graph.add_nodes_from((("router", r), {"role": "router", "group": r // per_group}) for r in range(routers))
     graph.add_edges_from(
         (("gpu", int(g)), ("router", int(router_of[g])),
-         {"bandwidth": port, "kind": "nic", "channels": (nic_up + int(g), nic_down + int(g)), "count": 1})
+         {"bandwidth": nic[g], "kind": "nic", "channels": (nic_up + int(g), nic_down + int(g)), "count": 1})
         for g in ids
     )
 

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.models.topology.network import Channels, IntArray, NetGraph, Network, Routes, ScaleUp, new_graph
-from simulator.models.topology.shape import ClusterShape, TopologyError, add_scale_up_domains, scale_up_or_nic
+from simulator.models.topology.shape import (
+    ClusterShape,
+    TopologyError,
+    add_nics,
+    add_scale_up_domains,
+    scale_up_or_nic,
+)
 from simulator.models.topology.specs import FatTreeTopology, SingleSwitchTopology
 
 
@@ -84,12 +90,10 @@ def _build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: Cluster
     graph_or_builder = graph if graph is not None else functools.cache(
         lambda: _build_switched(spec, shape, new_graph()).graph)
     channels = Channels()
-    scale_up = add_scale_up_domains(graph, channels, shape.domain_sizes(spec.scale_up_domain or gpn),
-                                    shape.scale_up_bandwidth_bytes_per_s, spec.scale_up_efficiency,
+    scale_up = add_scale_up_domains(graph, channels, shape, spec.scale_up_domain or gpn, spec.scale_up_efficiency,
                                     spec.scale_up_latency_s)
     eff, hop = spec.scale_out_efficiency, spec.switch_latency_s
-    nic_up = channels.add_block(gpus, "nic up gpu", "nic", port, eff, spec.scale_out_latency_s / 2)
-    nic_down = channels.add_block(gpus, "nic down gpu", "nic", port, eff, spec.scale_out_latency_s / 2)
+    nic_up, nic_down, nic = add_nics(channels, shape, eff, spec.scale_out_latency_s)
     ids = np.arange(gpus, dtype=np.int64)
     no_pods = np.zeros(gpus, dtype=np.int64)
     notes: dict[str, object] = {}
@@ -98,7 +102,7 @@ def _build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: Cluster
         leaf_of = no_pods
         if graph is not None:
             graph.add_node(("switch", 0), role="switch")
-        _nic_edges(graph, ids, leaf_of, port, nic_up, nic_down, "switch")
+        _nic_edges(graph, ids, leaf_of, nic, nic_up, nic_down, "switch")
         router = SwitchedRouter(scale_up, nic_up, nic_down, leaf_of, -1, -1, no_pods, -1, -1)
         return Network("single_switch", graph_or_builder, gpus, channels, router, scale_up, unit_gpus=gpus,
                        notes=notes,
@@ -116,7 +120,7 @@ def _build_switched(spec: SingleSwitchTopology | FatTreeTopology, shape: Cluster
     leaves = int(leaf_of.max()) + 1
     if graph is not None:
         graph.add_nodes_from((("leaf", i) for i in range(leaves)), role="leaf")
-    _nic_edges(graph, ids, leaf_of, port, nic_up, nic_down, "leaf")
+    _nic_edges(graph, ids, leaf_of, nic, nic_up, nic_down, "leaf")
     leaf_up = channels.add_block(leaves, "leaf uplinks", "leaf", leaf_up_ports * port, eff, hop)
     leaf_down = channels.add_block(leaves, "leaf downlinks", "leaf", leaf_up_ports * port, eff, hop)
     leaf_names = [("leaf", i) for i in range(leaves)]
@@ -190,12 +194,12 @@ def _check_size(spec: FatTreeTopology, shape: ClusterShape) -> None:
             ))
 
 
-def _nic_edges(graph: NetGraph | None, ids: IntArray, leaf_of: IntArray, port: float, up: int, down: int,
+def _nic_edges(graph: NetGraph | None, ids: IntArray, leaf_of: IntArray, nic: list[float], up: int, down: int,
                role: str) -> None:
     if graph is None:
         return
     graph.add_edges_from(
         (("gpu", int(g)), (role, int(leaf_of[g])),
-         {"bandwidth": port, "kind": "nic", "channels": (up + int(g), down + int(g)), "count": 1})
+         {"bandwidth": nic[g], "kind": "nic", "channels": (up + int(g), down + int(g)), "count": 1})
         for g in ids
     )

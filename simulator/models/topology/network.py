@@ -80,13 +80,14 @@ class Channels:
         self.latency.append(latency_s)
         return len(self.names) - 1
 
-    def add_block(self, count: int, name: str, kind: str, bandwidth: float, efficiency: float,
+    def add_block(self, count: int, name: str, kind: str, bandwidth: float | list[float], efficiency: float,
                   latency_s: float) -> int:
-        """`count` identical channels named name[i]; returns the first index."""
+        """`count` channels named name[i], alike but for their bandwidths where a list gives one each; returns
+        the first index."""
         first = len(self.names)
         self.names.extend(f"{name}[{i}]" for i in range(count))
         self.kinds.extend([kind] * count)
-        self.raw.extend([bandwidth] * count)
+        self.raw.extend(bandwidth if isinstance(bandwidth, list) else [bandwidth] * count)
         self.efficiency.extend([efficiency] * count)
         self.latency.extend([latency_s] * count)
         return first

@@ -19,17 +19,27 @@ class TopologyError(ValueError):
 
 
 @dataclass(frozen=True)
+class ShapePart:
+    """Consecutive GPUs of one pool of a cluster whose pools differ: how many, GPUs per scale-up domain (0: the
+    topology's) and each GPU's raw NIC bandwidth (one direction, bytes/s)."""
+
+    gpus: int
+    scale_up_domain: int
+    nic_bandwidth_bytes_per_s: float
+
+
+@dataclass(frozen=True)
 class ClusterShape:
-    """Cluster facts a builder needs: counts and per-GPU raw bandwidths (one direction, bytes/s)."""
+    """Cluster facts a builder needs: counts and per-GPU raw bandwidths (one direction, bytes/s); with `parts`,
+    each pool's GPUs have their own NICs and domains (the cluster-wide NIC figure then sizes the switches' ports;
+    every GPU's scale-up links are the cluster-wide figure)."""
 
     nodes: int
     gpus_per_node: int
     scale_up_bandwidth_bytes_per_s: float
     nic_bandwidth_bytes_per_s: float
     in_switch_reduction: bool  # the accelerator's scale-up switches can reduce (NVLS)
-    # (GPUs, GPUs per scale-up domain; 0: the topology's) of consecutive parts of a cluster whose pools differ;
-    # empty: one domain size throughout
-    domains: tuple[tuple[int, int], ...] = ()
+    parts: tuple[ShapePart, ...] = ()  # in GPU order; empty: every GPU alike
 
     @property
     def gpus(self) -> int:
@@ -38,17 +48,24 @@ class ClusterShape:
 
     def domain_sizes(self, default: int) -> tuple[tuple[int, int], ...]:
         """(GPUs, domain size) of consecutive parts, `default` where a part gives none."""
-        return tuple((gpus, size or default) for gpus, size in self.domains) or ((self.gpus, default),)
+        return tuple((p.gpus, p.scale_up_domain or default) for p in self.parts) or ((self.gpus, default),)
+
+    def nic_bandwidths(self) -> list[float]:
+        """Each GPU's NIC bandwidth."""
+        if not self.parts:
+            return [self.nic_bandwidth_bytes_per_s] * self.gpus
+        return [p.nic_bandwidth_bytes_per_s for p in self.parts for _ in range(p.gpus)]
 
 
-def add_scale_up_domains(graph: NetGraph | None, channels: Channels, parts: tuple[tuple[int, int], ...],
-                         bandwidth: float, efficiency: float, step_latency_s: float) -> ScaleUp:
-    """Star every `size` consecutive GPUs of each (GPUs, size) part on one logical switch at `bandwidth` per GPU
-    and direction (the channels only, without a graph)."""
+def add_scale_up_domains(graph: NetGraph | None, channels: Channels, shape: ClusterShape, default_domain: int,
+                         efficiency: float, step_latency_s: float) -> ScaleUp:
+    """Star every `size` consecutive GPUs of each part of `shape` (`default_domain` where it gives none) on one
+    logical switch at the scale-up bandwidth per GPU and direction (the channels only, without a graph)."""
+    parts = shape.domain_sizes(default_domain)
     for gpus, size in parts:
         if gpus % size:
             raise TopologyError("scale_up_domain", f"{gpus} GPUs do not split into domains of {size}")
-    gpus = sum(g for g, _ in parts)
+    gpus, bandwidth = shape.gpus, shape.scale_up_bandwidth_bytes_per_s
     up = channels.add_block(gpus, "nvlink up gpu", "scale_up", bandwidth, efficiency, step_latency_s / 2)
     down = channels.add_block(gpus, "nvlink down gpu", "scale_up", bandwidth, efficiency, step_latency_s / 2)
     domain_of, lone, first = np.empty(gpus, dtype=np.int64), np.zeros(gpus, dtype=bool), 0
@@ -68,6 +85,15 @@ def add_scale_up_domains(graph: NetGraph | None, channels: Channels, parts: tupl
         for g in switched
     )
     return ScaleUp(domain_of, up, down)
+
+
+def add_nics(channels: Channels, shape: ClusterShape, efficiency: float,
+             latency_s: float) -> tuple[int, int, list[float]]:
+    """Each GPU's NIC, up and down, at its own bandwidth: (first up channel, first down channel, bandwidths)."""
+    bandwidth = shape.nic_bandwidths()
+    up = channels.add_block(shape.gpus, "nic up gpu", "nic", bandwidth, efficiency, latency_s / 2)
+    down = channels.add_block(shape.gpus, "nic down gpu", "nic", bandwidth, efficiency, latency_s / 2)
+    return up, down, bandwidth
 
 
 def scale_up_or_nic(scale_up: ScaleUp, nic_up: int, nic_down: int, src: IntArray,
