@@ -260,19 +260,20 @@ def _training(env: simpy.Environment, cluster: Cluster, scenario: Scenario, work
     # an unpinned job goes only to pools whose chip holds its layout, and is first planned on the first of them
     fitting = tuple(p.name for p in spec.pool_specs if fits_memory(workload, spec.view(p.name)))
     first = workload.pool or next(iter(workload.pools or {fitting[0] if fitting else spec.pool_specs[0].name: 0}))
-    plan, step = priced_step(workload, spec.view(first), step_model)
+    plan, step = priced_step(workload, spec.view(first), step_model, spec.first_gpu(first))
     economy = economies.pools[spec.pool_index(first)]
     model = step_model or DEFAULT_STEP_MODEL
     network = cached_network(spec)
-    reference = np.arange(plan.step.layout.world, dtype=np.int64).tobytes()
+    reference = np.arange(plan.step.layout.world, dtype=np.int64).tobytes()  # where the old form's step is priced
 
     def on_pool(gpus: GpuIds) -> tuple[TrainingPlan, StepTime, Network]:
         """Plan, step and network (links at its chip's bandwidths) of the pool of `gpus` (of a split job: the first
         GPU's)."""
         if spec.pools is None:
             return plan, step, network
-        view = spec.view(spec.pool_specs[cluster.pool_of(gpus)].name)
-        return (*priced_step(workload, view, step_model), cached_network(view))
+        name = spec.pool_specs[cluster.pool_of(gpus)].name
+        view = spec.view(name)
+        return (*priced_step(workload, view, step_model, spec.first_gpu(name)), cached_network(view))
 
     def pricer(gpus: GpuIds) -> StepTime:  # the same GPUs cost the same, however often the job gets them
         if workload.pools:

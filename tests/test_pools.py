@@ -18,7 +18,7 @@ import simulator as cs
 from simulator.engine.cluster import Cluster
 from simulator.models.workload.split import balanced_split, even_split
 from simulator.plan.pools import Shares, allocation_options
-from simulator.plan.training import fits_memory
+from simulator.plan.training import fits_memory, training_plan
 from simulator.report.model import InferenceReport
 
 MIXED = """
@@ -438,3 +438,32 @@ def test_each_gpu_has_its_own_pools_nic_and_a_collective_across_pools_is_bounded
         return split_step(DEFAULT_STEP_MODEL, s.workloads[0], s.cluster, np.arange(64), pool_of).dp_comm_s
 
     assert step(scenario) > 1.5 * step(fast)  # the gradient all-reduce crosses the A100s' 200 Gb/s NICs
+
+
+def test_a_pools_work_is_planned_on_its_own_gpus_whatever_the_pools_order() -> None:
+    """A pool's first GPUs, not the cluster's, are where its replicas and layouts are first priced: with domains
+    and NICs per pool, the cluster's first GPUs may sit in another pool's domains."""
+    from simulator.tools.layout_plan import plan_layouts
+
+    path = "scenarios/fleets/nvl72-next-to-hgx.yaml"
+    fewer = {"workloads.on-nvl72.arrivals.requests": 200, "workloads.on-hgx.arrivals.requests": 200}
+    listed = cs.load(path, fewer)
+    pools = listed.model_dump(by_alias=True)["cluster"]["pools"]
+    swapped = cs.load(path, {**fewer, "cluster.pools": list(reversed(pools))})
+    assert [p.name for p in swapped.cluster.pool_specs] == ["hgx", "nvl72"] and swapped.cluster.first_gpu("nvl72") == 64
+    tpot = [cs.simulate(s).workloads["on-nvl72"] for s in (listed, swapped)]
+    assert isinstance(tpot[0], InferenceReport) and isinstance(tpot[1], InferenceReport)
+    assert tpot[1].tpot_s.p50 == pytest.approx(tpot[0].tpot_s.p50, rel=0.01)
+
+    from simulator.models.workload.layout_search import search_layouts
+    from simulator.plan.network import network
+
+    text = MIXED.replace("gpus_per_node: 8}", "gpus_per_node: 8, scale_up_domain: 32}", 1).replace(
+        "pools: {h100: 32, a100: 32}", "pool: a100").replace("tp: 8, dp: 8", "tp: 8, dp: 4")
+    scenario = cs.load(text)
+    view = scenario.cluster.view("a100")
+    base, net = training_plan(scenario.workloads[0], view).step, network(view)
+    reserve = scenario.workloads[0].memory_reserve_bytes
+    at = {first: search_layouts(base, net, 32, reserve, 1, first)[0][0].time.total_s for first in (0, 32)}
+    assert plan_layouts(scenario, None, top=1).layouts[0].step_time_s == at[32]  # the A100s' own GPUs
+    assert at[32] != pytest.approx(at[0])  # the H100 pool's GPUs 0..31 form one NVLink domain

@@ -186,14 +186,26 @@ def _iterations(cfg: ServingConfig, net: Network, gpus: tuple[int, ...] | None =
 
 
 def placed_replica(model: IterationModel, gpus: np.ndarray) -> IterationModel:
-    """A replica's iterations with its ranks on `gpus` (stage-major): re-priced where they span scale-up
-    domains (their collectives and stage sends then cross the network); inside one domain, as priced."""
+    """A replica's iterations with its ranks on `gpus` (stage-major): re-priced where they or the GPUs it was
+    priced on span scale-up domains (collectives and stage sends then cross the network); as priced where both
+    sit inside one domain."""
     if not isinstance(model, ReplicaIterations):
         return model
-    domains = model.network.domain_of[gpus]
-    if gpus.size < 2 or bool(np.all(domains == domains[0])):
+    priced_on = np.arange(gpus.size) if model.gpus is None else np.array(model.gpus, dtype=np.int64)
+    if gpus.size < 2 or (_one_domain(model.network, gpus) and _one_domain(model.network, priced_on)):
         return model
     return _iterations(model.cfg, model.network, tuple(int(g) for g in gpus))
+
+
+def _one_domain(net: Network, gpus: np.ndarray) -> bool:
+    domains = net.domain_of[gpus]
+    return bool(np.all(domains == domains[0]))
+
+
+def _pool_iterations(cfg: ServingConfig, whole: ClusterSpec, pool: str) -> ReplicaIterations:
+    """A replica of `cfg` priced on the first GPUs of `pool` (with its chip; the old form: GPUs 0..n-1)."""
+    first, count = whole.first_gpu(pool), cfg.tp * cfg.pp
+    return _iterations(cfg, network(whole.view(pool)), tuple(range(first, first + count)) if first else None)
 
 
 def replica_limits(w: InferenceWorkload, cfg: ServingConfig, cache_prefixes: bool = True) -> ReplicaLimits:
@@ -231,13 +243,12 @@ def service_plan(w: InferenceWorkload, whole: ClusterSpec, rng: np.random.Genera
     on theirs: each priced with its pool's accelerator), and its requests drawn from `rng`."""
     main, decoding = serving_pools(w, whole)
     cluster = whole.view(main)
-    net = network(cluster)
     cfg = serving_config(w, cluster)
     load = request_load(w, rng)
     decode = None
     if w.disaggregation is not None:
         decoder = serving_config(w, whole.view(decoding), decode=True)
-        decode = DecodePool(_iterations(decoder, network(whole.view(decoding))), replica_limits(w, decoder, False),
+        decode = DecodePool(_pool_iterations(decoder, whole, decoding), replica_limits(w, decoder, False),
                             w.disaggregation.decode_replicas, kv_transfer_s_per_token(w, cluster, cfg),
                             kv_rate_bytes_per_s(load, cfg))
     scaler = w.autoscaling
@@ -246,7 +257,7 @@ def service_plan(w: InferenceWorkload, whole: ClusterSpec, rng: np.random.Genera
     replica_gpus = np.array([w.tp * w.pp] * w.pool_replicas
                             + [w.decode_tp * w.decode_pp] * (decode.replicas if decode else 0))
     indices = (-1, -1) if whole.pools is None else (whole.pool_index(main), whole.pool_index(decoding))
-    return ServicePlan(w.name, w.tenant, w.priority, w.start_at_s, w.replicas, _iterations(cfg, net),
+    return ServicePlan(w.name, w.tenant, w.priority, w.start_at_s, w.replicas, _pool_iterations(cfg, whole, main),
                        replica_limits(w, cfg), load, w.router, w.on_failure, decode, autoscaler,
                        w.prefix_caching.prefix_tokens if w.prefix_caching else 0, replica_gpus, *indices)
 

@@ -97,19 +97,26 @@ def fits_memory(workload: TrainingWorkload, cluster: ClusterSpec) -> bool:
     return training_memory(training_plan(workload, cluster).step, workload.memory_reserve_bytes).headroom_bytes >= 0
 
 
-def priced_step(workload: TrainingWorkload, cluster: ClusterSpec,
-                model: StepTimeModel | None = None) -> tuple[TrainingPlan, StepTime]:
-    """Batch plan and step time of a workload on the cluster's network (with the default step model, cached:
-    pure in the immutable specs, so replicates and sweeps that only change seeds or failures reuse it)."""
+def priced_step(workload: TrainingWorkload, cluster: ClusterSpec, model: StepTimeModel | None = None,
+                first_gpu: int = 0) -> tuple[TrainingPlan, StepTime]:
+    """Batch plan and step time of a workload on the cluster's network, its ranks on the GPUs from `first_gpu` on
+    (a pool's first; with the default step model, cached: pure in the immutable specs, so replicates and sweeps
+    that only change seeds or failures reuse it)."""
     if model is None:
-        return _default_priced(workload, cluster)
+        return _default_priced(workload, cluster, first_gpu)
     plan = training_plan(workload, cluster)
-    return plan, model.step_time(plan.step, cached_network(cluster))
+    net = cached_network(cluster)
+    return plan, model.step_time(plan.step, net, pool_ranks(first_gpu, plan.step.layout.world, net))
 
 
 @functools.lru_cache(maxsize=256)
-def _default_priced(workload: TrainingWorkload, cluster: ClusterSpec) -> tuple[TrainingPlan, StepTime]:
-    return priced_step(workload, cluster, DEFAULT_STEP_MODEL)
+def _default_priced(workload: TrainingWorkload, cluster: ClusterSpec, first_gpu: int) -> tuple[TrainingPlan, StepTime]:
+    return priced_step(workload, cluster, DEFAULT_STEP_MODEL, first_gpu)
+
+
+def pool_ranks(first_gpu: int, count: int, net: Network) -> NDArray[np.int64] | None:
+    """GPUs `first_gpu`.. as ranks (None: 0..count-1, also where they would run past the network)."""
+    return np.arange(first_gpu, first_gpu + count, dtype=np.int64) if 0 < first_gpu <= net.gpus - count else None
 
 
 def recovery_plan(workload: TrainingWorkload, scenario: Scenario, step_s: float) -> RecoveryPlan:

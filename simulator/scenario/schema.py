@@ -140,6 +140,13 @@ class ClusterSpec(Strict):
         """The first node of pool `index`."""
         return sum(p.nodes for p in self.pool_specs[:index])
 
+    def first_gpu(self, pool: str | None) -> int:
+        """The first GPU of pool `pool` (0 for None or the old form): where its work is planned (the network's
+        domains and NICs differ between pools)."""
+        if pool is None or self.pools is None:
+            return 0
+        return self.first_node(self.pool_index(pool)) * self.gpus_per_node
+
     def view(self, pool: str | None) -> ClusterSpec:
         """The cluster as a workload on pool `pool` sees it: that pool's accelerator on the whole network (the
         cluster itself for None or the old form)."""

@@ -25,7 +25,8 @@ def plan_layouts(scenario: Scenario, workload_name: str | None, top: int = 10) -
     network = cluster_network(on_pool)
     gpus = network.gpus if cluster.pools is None else pool.gpus
     base = training_plan(workload, on_pool).step
-    ranked, enumerated, fitting = search_layouts(base, network, gpus, workload.memory_reserve_bytes, top)
+    ranked, enumerated, fitting = search_layouts(base, network, gpus, workload.memory_reserve_bytes, top,
+                                                 cluster.first_gpu(pool.name))
     rate = pool_gpu_hour_rate(scenario.pricing, pool)[0]
     rows = []
     for rank, r in enumerate(ranked, start=1):

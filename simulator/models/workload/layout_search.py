@@ -236,10 +236,10 @@ def _may_fit(step: TrainingStep, reserve_bytes: float) -> bool:
 
 
 def best_layouts(base: TrainingStep, network: Network, gpus: int, reserve_bytes: float,
-                 top: int = 10) -> list[RankedLayout]:
+                 top: int = 10, first_gpu: int = 0) -> list[RankedLayout]:
     """The `top` fastest layouts that fit, fastest first, among the FULL_EVALUATIONS that fit with the least
-    compute-only time (ties in enumeration order). `base` gives the model, accelerator, precision, sequence
-    length and batch (its layout is ignored).
+    compute-only time (ties in enumeration order), ranks on GPUs `first_gpu`.. of `network` (a pool's). `base`
+    gives the model, accelerator, precision, sequence length and batch (its layout is ignored).
 
     Lazy and exact: shapes are ordered by the compute-only estimate and checked for memory only until the
     shortlist is full; the shortlist is then priced in the order of a lower bound on the step time, and once
@@ -257,15 +257,16 @@ def best_layouts(base: TrainingStep, network: Network, gpus: int, reserve_bytes:
         if len(ranked) == top and bounds[index] > ranked[-1][0]:
             break
         _, step, total = shortlist[index]
-        timed = RankedLayout(step, model.step_time(step, network), total)
+        ranks = np.arange(first_gpu, first_gpu + gpus, dtype=np.int64) if first_gpu else None
+        timed = RankedLayout(step, model.step_time(step, network, ranks), total)
         bisect.insort(ranked, (timed.time.total_s, index, timed), key=lambda r: r[:2])
         del ranked[top:]
     return [r for _, _, r in ranked]
 
 
 def search_layouts(base: TrainingStep, network: Network, gpus: int, reserve_bytes: float,
-                   top: int = 10) -> tuple[list[RankedLayout], int, int]:
+                   top: int = 10, first_gpu: int = 0) -> tuple[list[RankedLayout], int, int]:
     """`best_layouts`, and how many layouts were enumerated and fit in memory."""
     shapes = _shapes(base, gpus, base.sequences_per_step)
     fitting = sum(1 for _ in _fitting(base, shapes, reserve_bytes))
-    return best_layouts(base, network, gpus, reserve_bytes, top), len(shapes) * len(ZERO_STAGES), fitting
+    return best_layouts(base, network, gpus, reserve_bytes, top, first_gpu), len(shapes) * len(ZERO_STAGES), fitting
