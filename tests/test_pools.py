@@ -467,3 +467,23 @@ def test_a_pools_work_is_planned_on_its_own_gpus_whatever_the_pools_order() -> N
     at = {first: search_layouts(base, net, 32, reserve, 1, first)[0][0].time.total_s for first in (0, 32)}
     assert plan_layouts(scenario, None, top=1).layouts[0].step_time_s == at[32]  # the A100s' own GPUs
     assert at[32] != pytest.approx(at[0])  # the H100 pool's GPUs 0..31 form one NVLink domain
+
+
+def test_a_kv_cache_moves_at_the_slower_sides_nics() -> None:
+    from simulator.plan.serving import kv_transfer_s_per_token, serving_config
+    from simulator.scenario.inference import InferenceWorkload
+
+    def per_token_s(**changes: Any) -> tuple[float, float]:
+        scenario = cs.load("scenarios/fleets/h100-prefill-mi300x-decode.yaml", changes)
+        w, cluster = scenario.workloads[0], scenario.cluster
+        assert isinstance(w, InferenceWorkload)
+        prefill = serving_config(w, cluster.view("h100"))
+        return kv_transfer_s_per_token(w, cluster.view("h100"), cluster.view("mi300x"), prefill), \
+            prefill.kv_bytes_per_token
+
+    same, shard_bytes = per_token_s()  # TP4 to TP4: each rank's shard over its own 400 Gb/s NIC (the topology's)
+    assert same == pytest.approx(shard_bytes / 50e9)
+    slow_decode, _ = per_token_s(**{  # the H100s at the catalog's 400 Gb/s, the MI300Xs at 200
+        "cluster.topology.nic_bandwidth": None,
+        "cluster.pools.mi300x.accelerator": {"base": "mi300x", "nic_bandwidth": "200 Gbps"}})
+    assert slow_decode == pytest.approx(2 * same)

@@ -215,17 +215,23 @@ def replica_limits(w: InferenceWorkload, cfg: ServingConfig, cache_prefixes: boo
     return ReplicaLimits(cfg.max_batch, cfg.max_num_tokens, blocks, w.kv_block_tokens, w.reserve_output, swap, slots)
 
 
-def kv_transfer_s_per_token(w: InferenceWorkload, cluster: ClusterSpec, prefill: ServingConfig) -> float:
-    """Seconds to move one token's KV cache from a prefill to a decode replica: every prefill rank's shard
-    goes out over its own link, received by as many decode ranks as there are."""
+def kv_transfer_s_per_token(w: InferenceWorkload, prefill_pool: ClusterSpec, decode_pool: ClusterSpec,
+                            prefill: ServingConfig) -> float:
+    """Seconds to move one token's KV cache from a prefill to a decode replica (each side's pool seen through its
+    view): every prefill rank's shard goes out over its own link and comes in over the decode ranks' links, the
+    slower side setting the pace."""
     d = w.disaggregation
     assert d is not None
-    shape = cluster_shape(cluster)
-    per_gpu = d.kv_transfer_bandwidth_bytes_per_s or (
-        shape.nic_bandwidth_bytes_per_s if math.isfinite(shape.nic_bandwidth_bytes_per_s)
-        else shape.scale_up_bandwidth_bytes_per_s)
-    return prefill.kv_bytes_per_token * prefill.tp * prefill.pp / (
-        min(prefill.tp * prefill.pp, w.decode_tp * w.decode_pp) * per_gpu)
+
+    def per_gpu(view: ClusterSpec) -> float:
+        shape = cluster_shape(view)
+        return d.kv_transfer_bandwidth_bytes_per_s or (
+            shape.nic_bandwidth_bytes_per_s if math.isfinite(shape.nic_bandwidth_bytes_per_s)
+            else shape.scale_up_bandwidth_bytes_per_s)
+
+    out_s = 1.0 / (prefill.tp * prefill.pp * per_gpu(prefill_pool))
+    in_s = 1.0 / (w.decode_tp * w.decode_pp * per_gpu(decode_pool))
+    return prefill.kv_bytes_per_token * prefill.tp * prefill.pp * max(out_s, in_s)
 
 
 def kv_rate_bytes_per_s(load: RequestLoad, prefill: ServingConfig) -> float:
@@ -249,7 +255,8 @@ def service_plan(w: InferenceWorkload, whole: ClusterSpec, rng: np.random.Genera
     if w.disaggregation is not None:
         decoder = serving_config(w, whole.view(decoding), decode=True)
         decode = DecodePool(_pool_iterations(decoder, whole, decoding), replica_limits(w, decoder, False),
-                            w.disaggregation.decode_replicas, kv_transfer_s_per_token(w, cluster, cfg),
+                            w.disaggregation.decode_replicas,
+                            kv_transfer_s_per_token(w, cluster, whole.view(decoding), cfg),
                             kv_rate_bytes_per_s(load, cfg))
     scaler = w.autoscaling
     autoscaler = Autoscaler(scaler.min_replicas, scaler.max_replicas, scaler.interval_s, scaler.scale_up_at,
