@@ -29,7 +29,7 @@ from simulator.models.workload.step_time import StepTime, StepTimeModel
 from simulator.models.workload.traffic import Placed, transfer_traffic
 from simulator.plan.economy import Economy
 from simulator.plan.jobs import make_jobs
-from simulator.plan.network import cached_network, topology_leaves
+from simulator.plan.network import cached_network, pool_links, topology_leaves
 from simulator.plan.pools import PoolEconomy, allocation_options, pool_economy, shared_units
 from simulator.plan.serving import service_plan, serving_pools
 from simulator.plan.site_power import SitePlan, site_plan
@@ -128,7 +128,7 @@ def simulate(scenario: Scenario, step_model: StepTimeModel | None = None, series
     cluster_part = cluster_report(cluster, env.now, economies, [r.job for r in runs], batch,
                                   sum(s.gpu_seconds(o.lost_s) for s, o in zip(services, outcomes, strict=True)),
                                   links.link_failures if links else 0, fabric, scenario.cluster.pools,
-                                  _unpaid_gpu_s(scenario, reclaims, env.now))
+                                  _unpaid_gpu_s(scenario, reclaims, env.now), pool_links(scenario.cluster))
     series_part = time_series(samples, runs, services, outcomes, env.now, fabric) if series else EMPTY_SERIES
     if site is not None:
         cluster_part, series_part = with_site_power(cluster_part, series_part, site, samples, env.now,

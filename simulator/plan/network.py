@@ -75,6 +75,17 @@ def cluster_shape(cluster: ClusterSpec) -> ClusterShape:
     return ClusterShape(cluster.nodes, cluster.gpus_per_node, scale_up, nic, acc.in_switch_reduction, parts)
 
 
+def pool_links(cluster: ClusterSpec) -> list[tuple[int, float | None]]:
+    """Per pool: (GPUs per scale-up domain, 1 on a torus; each GPU's NIC bandwidth, bytes/s, None where no NIC is
+    used)."""
+    topology, shape = cluster.topology, cluster_shape(cluster)
+    switched = not isinstance(topology, TorusTopology | OcsTorusTopology)
+    default = (topology.scale_up_domain or cluster.gpus_per_node) if switched else 1  # type: ignore[union-attr]
+    nics = [p.nic_bandwidth_bytes_per_s for p in shape.parts] or [shape.nic_bandwidth_bytes_per_s]
+    return [(size, nic if math.isfinite(nic) else None)
+            for (_, size), nic in zip(shape.domain_sizes(default), nics, strict=True)]
+
+
 def network(cluster: ClusterSpec) -> Network:
     """The cluster's network, built from its topology; MissingFigure or TopologyError when it cannot be."""
     return build_network(cluster.topology, cluster_shape(cluster))

@@ -31,11 +31,13 @@ from simulator.units import SECONDS_PER_HOUR
 
 def cluster_report(cluster: Cluster, now: float, economies: PoolEconomy, jobs: list[TrainingJob],
                    batch: list[BatchJob], serving_lost_gpu_s: float, link_failures: int, fabric: Fabric | None = None,
-                   pools: tuple[PoolSpec, ...] | None = None, unpaid_gpu_s: Sequence[float] = ()) -> ClusterReport:
+                   pools: tuple[PoolSpec, ...] | None = None, unpaid_gpu_s: Sequence[float] = (),
+                   links: Sequence[tuple[int, float | None]] = ()) -> ClusterReport:
     """The whole cluster's GPU time, energy and cost, summed over its pools (each at its own price and power);
     work lost to failures by training jobs, batch jobs and serving replicas (`serving_lost_gpu_s`) is costed
     as failure. `pools`: the scenario's, to report each (None: a cluster written without pools);
-    `unpaid_gpu_s`: by pool, GPU time not paid for (spot capacity while reclaimed)."""
+    `unpaid_gpu_s`: by pool, GPU time not paid for (spot capacity while reclaimed); `links`: by pool, its GPUs per
+    scale-up domain and NIC bandwidth (bytes/s) as the network was built."""
     unpaid = list(unpaid_gpu_s) or [0.0] * len(cluster.pool_nodes)
     parts = _pool_parts(cluster, now, economies, unpaid)
     available = cluster.gpus * now
@@ -74,7 +76,7 @@ def cluster_report(cluster: Cluster, now: float, economies: PoolEconomy, jobs: l
         storage_failures=cluster.storage_failures,
         **_link_loads(fabric, now),
         pools=None if pools is None else {
-            spec.name: _pool_report(spec, part, economies.pools[index])
+            spec.name: _pool_report(spec, part, economies.pools[index], links[index])
             for index, (spec, part) in enumerate(zip(pools, parts, strict=True))},
     )
 
@@ -100,12 +102,15 @@ def _pool_parts(cluster: Cluster, now: float, economies: PoolEconomy, unpaid: li
     return parts
 
 
-def _pool_report(spec: PoolSpec, part: dict[str, float], economy: Economy) -> PoolReport:
+def _pool_report(spec: PoolSpec, part: dict[str, float], economy: Economy,
+                 links: tuple[int, float | None]) -> PoolReport:
     """One pool's figures from its parts."""
     available = part["available"]
     energy_usd = economy.prices.cost_usd(0.0, part["kwh"])
+    domain, nic = links
     return PoolReport(
-        accelerator=spec.accelerator.name, gpus=spec.gpus, power_cap_w=spec.accelerator.power_cap_w,
+        accelerator=spec.accelerator.name, gpus=spec.gpus, scale_up_domain_gpus=domain,
+        nic_gbps=None if nic is None else nic * 8 / 1e9, power_cap_w=spec.accelerator.power_cap_w,
         utilization=part["productive"] / available if available else 0.0,
         allocation=part["allocated"] / available if available else 0.0,
         gpu_hours=available / SECONDS_PER_HOUR, down_gpu_hours=part["down"] / SECONDS_PER_HOUR,

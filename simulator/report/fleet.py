@@ -13,6 +13,8 @@ class PoolReport(Output):
 
     accelerator: str = Field(description="the pool's accelerator (catalog name; +custom where changed)")
     gpus: int = Field(description="accelerators in the pool")
+    scale_up_domain_gpus: int = Field(description="GPUs per scale-up (NVLink) domain, as built (1 on a torus)")
+    nic_gbps: float | None = Field(description="each GPU's NIC as the network was built, Gb/s (null: none is used)")
     power_cap_w: float | None = Field(description="operating power cap of its GPUs, W (null: none)")
     utilization: float = Field(description="GPU-seconds of productive work in the pool / its GPU-seconds, 0..1")
     allocation: float = Field(description="GPU-seconds allocated to any workload / its GPU-seconds, 0..1")

@@ -135,6 +135,8 @@ W = TypeVar("W", TrainingReport, InferenceReport, PoolReport)
 def pool_rows(p: PoolReport) -> list[tuple[str, str]]:
     """One pool's figures, labelled."""
     return [("accelerator", p.accelerator), ("GPUs", f"{p.gpus:,}"),
+            ("scale-up domain", f"{p.scale_up_domain_gpus:,} GPUs"),
+            ("NIC per GPU", "-" if p.nic_gbps is None else f"{p.nic_gbps:,.0f} Gb/s"),
             ("power cap", "-" if p.power_cap_w is None else f"{p.power_cap_w:,.0f} W"),
             ("utilization (productive)", f"{p.utilization:.1%}"), ("allocation", f"{p.allocation:.1%}"),
             ("GPU-hours", f"{p.gpu_hours:,.1f}"), ("energy (GPUs and servers)", f"{p.gpu_energy_kwh:,.1f} kWh"),
