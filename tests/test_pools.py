@@ -487,3 +487,27 @@ def test_a_kv_cache_moves_at_the_slower_sides_nics() -> None:
         "cluster.topology.nic_bandwidth": None,
         "cluster.pools.mi300x.accelerator": {"base": "mi300x", "nic_bandwidth": "200 Gbps"}})
     assert slow_decode == pytest.approx(2 * same)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 6), st.sampled_from([None, 1, 2, 4, 8, 16])), min_size=1, max_size=4),
+       st.sampled_from(["single_switch", "fat_tree"]))
+def test_no_scale_up_domain_straddles_pools_and_each_has_its_pools_size(pools: list[tuple[int, int | None]],
+                                                                        kind: str) -> None:
+    from simulator.plan.network import network, pool_links
+
+    specs = [{"name": f"p{i}", "accelerator": "h100-sxm", "nodes": nodes, "gpus_per_node": 4}
+             | ({} if size is None or (nodes * 4) % size else {"scale_up_domain": size})
+             for i, (nodes, size) in enumerate(pools)]
+    cluster = cs.load({"name": "domains", "cluster": {"pools": specs, "topology": {"kind": kind}},
+                       "pricing": {"gpu_hour_usd": 2}, "workloads": [{
+                           "name": "t", "kind": "training", "model": "llama3.1-8b", "tokens": "1M", "seq_len": 1024,
+                           "global_batch_size": 4, "parallelism": {"tp": 4, "dp": 1}}]}).cluster
+    domain_of, first = network(cluster).domain_of, 0
+    for spec, (size, _) in zip(specs, pool_links(cluster), strict=True):
+        gpus = spec["nodes"] * 4
+        assert size == spec.get("scale_up_domain", 4)
+        part = domain_of[first:first + gpus]
+        assert list(np.bincount(part - part.min())) == [size] * (gpus // size)
+        assert first == 0 or part.min() > domain_of[first - 1]  # a domain never crosses into the next pool
+        first += gpus
