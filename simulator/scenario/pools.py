@@ -102,8 +102,9 @@ def pooled_cluster(data: Any) -> Any:
     widths = {p.get("gpus_per_node") for p in pools if isinstance(p.get("gpus_per_node"), int | float | str)}
     if len(widths) > 1:
         raise ValueError(f"pools must share gpus_per_node (got {', '.join(sorted(map(str, widths)))}): GPUs are "
-                         "numbered node by node across the cluster's one network; split a wider scale-up domain "
-                         "into nodes of the common width")
+                         "numbered node by node across the cluster's one network; write wider servers as nodes of "
+                         "the common width with the pool's own scale_up_domain (8-GPU servers next to 4-GPU trays: "
+                         "nodes of 4 with scale_up_domain: 8)")
     filled = dict(data)
     if all(isinstance(n, int) and not isinstance(n, bool) for n in nodes):
         filled["nodes"] = sum(nodes)
