@@ -113,14 +113,13 @@ def main() -> None:
               f"${row['cluster_usd']:>11,.0f}")
     alone = [rows["H100 pool alone (DP 16)"]["step_s"], rows["A100 pool alone (DP 8)"]["step_s"]]
     print(f"ideal step of both pools (their rates added): {1 / sum(1 / s for s in alone):.2f} s\n")
-    print(f"{'serving':30s} {'TPOT p50':>9s} {'TTFT p50':>9s} {'SLO':>7s} {'cost':>8s} {'energy':>9s}")
-    print(f"\n{'mix (64 + 64 GPUs)':44s} {'even / balanced':>15s} {'MFU gap to the fast pool alone':>31s}")
+    print(f"{'mix (64 + 64 GPUs)':44s} {'even / balanced':>15s} {'MFU gap to the fast pool alone':>31s}")
     for fast, slow, model, pp in PAIRS:
         runs = mix_runs(fast, slow, model, pp)
         gain = (runs["even"].step_time_s or 0.0) / (runs["balanced"].step_time_s or 1.0)
         gap = abs((runs["balanced"].mfu or 0.0) - (runs["fast"].mfu or 0.0)) / (runs["fast"].mfu or 1.0)
         print(f"{fast + ' + ' + slow + ', ' + model:44s} {gain:15.2f} {gap * 100:30.1f}%")
-    print()
+    print(f"\n{'serving':30s} {'TPOT p50':>9s} {'TTFT p50':>9s} {'SLO':>7s} {'cost':>8s} {'energy':>9s}")
     for table in (serving_figures(), domain_figures()):
         for name, row in table.items():
             print(f"{name:30s} {row['tpot_p50_s'] * 1e3:6.2f} ms {row['ttft_p50_s'] * 1e3:6.1f} ms {row['slo']:7.4f} "
